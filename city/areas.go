@@ -1,0 +1,155 @@
+package city
+
+import (
+	"context"
+
+	"github.com/gridhub/gridhub/hub"
+)
+
+// DistrictInput describes a district to create or replace.
+type DistrictInput struct {
+	ID   string // empty: a new ID is made
+	Code string
+	Name string
+	Area Area
+}
+
+// UpsertDistrict creates or replaces a district. Its cells may not overlap
+// another district's.
+func (s *Service) UpsertDistrict(ctx context.Context, in DistrictInput) (*hub.District, error) {
+	if err := firstErr(checkID("id", in.ID), checkText("code", in.Code, maxCode, false), checkText("name", in.Name, maxName, true)); err != nil {
+		return nil, err
+	}
+	cells, err := in.Area.cells()
+	if err != nil {
+		return nil, err
+	}
+	d := &hub.District{ID: in.ID, Code: in.Code, Name: in.Name, Cells: cells, UpdatedAt: s.now()}
+	if d.ID == "" {
+		d.ID = s.newID("dst_")
+	}
+	var old []hub.Cell
+	if prev, err := s.store.District(ctx, d.ID); err == nil {
+		old = prev.Cells
+	} else if hub.ErrorCode(err) != hub.ENOTFOUND {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := overlap("district", s.districtOf, d.ID, cells); err != nil {
+		return nil, err
+	}
+	if err := s.store.UpsertDistrict(ctx, d); err != nil {
+		return nil, err
+	}
+	s.index(s.districtOf, d.ID, old, cells)
+	return d, nil
+}
+
+// CommitteeInput describes a committee to create or replace.
+type CommitteeInput struct {
+	ID         string
+	Code       string // what residents register with; unique
+	Name       string
+	DistrictID string // empty: the district holding the committee's cells
+	Area       Area
+}
+
+// UpsertCommittees creates or replaces committees. Each committee's cells
+// lie inside one district and overlap no other committee.
+func (s *Service) UpsertCommittees(ctx context.Context, ins ...CommitteeInput) ([]*hub.Committee, error) {
+	if len(ins) > maxBatch {
+		return nil, hub.Errorf(hub.EINVALID, "at most %d committees at once", maxBatch)
+	}
+	out := make([]*hub.Committee, 0, len(ins))
+	for _, in := range ins {
+		if err := firstErr(checkID("id", in.ID), checkText("code", in.Code, maxCode, true), checkText("name", in.Name, maxName, true), checkID("districtId", in.DistrictID)); err != nil {
+			return nil, err
+		}
+		cells, err := in.Area.cells()
+		if err != nil {
+			return nil, err
+		}
+		c := &hub.Committee{ID: in.ID, Code: in.Code, Name: in.Name, DistrictID: in.DistrictID, Cells: cells, UpdatedAt: s.now()}
+		if c.ID == "" {
+			c.ID = s.newID("com_")
+		}
+		out = append(out, c)
+	}
+	olds := make([][]hub.Cell, len(out))
+	for i, c := range out {
+		prev, err := s.store.Committee(ctx, c.ID)
+		if err == nil {
+			olds[i] = prev.Cells
+		} else if hub.ErrorCode(err) != hub.ENOTFOUND {
+			return nil, err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	taken := map[hub.Cell]string{}
+	for _, c := range out {
+		if err := s.placeCommittee(ctx, c); err != nil {
+			return nil, err
+		}
+		if err := overlap("committee", s.committeOf, c.ID, c.Cells); err != nil {
+			return nil, err
+		}
+		if err := overlap("committee", taken, c.ID, c.Cells); err != nil {
+			return nil, err
+		}
+		for _, cell := range c.Cells {
+			taken[cell] = c.ID
+		}
+	}
+	if err := s.store.UpsertCommittees(ctx, out...); err != nil {
+		return nil, err
+	}
+	for i, c := range out {
+		s.index(s.committeOf, c.ID, olds[i], c.Cells)
+	}
+	return out, nil
+}
+
+// placeCommittee checks that c's cells lie in one district and sets its
+// district. Callers hold s.mu.
+func (s *Service) placeCommittee(ctx context.Context, c *hub.Committee) error {
+	if c.DistrictID != "" {
+		if _, err := s.store.District(ctx, c.DistrictID); err != nil {
+			return err
+		}
+	}
+	for _, cell := range c.Cells {
+		d := s.districtOf[cell]
+		if d == "" {
+			return hub.Errorf(hub.EINVALID, "committee %q: cell %s lies in no district", c.Code, cell)
+		}
+		if c.DistrictID == "" {
+			c.DistrictID = d
+		}
+		if d != c.DistrictID {
+			return hub.Errorf(hub.EINVALID, "committee %q: cell %s lies in district %s, not %s", c.Code, cell, d, c.DistrictID)
+		}
+	}
+	return nil
+}
+
+// overlap reports a conflict when a cell of area id already belongs to a
+// different area in m.
+func overlap(kind string, m map[hub.Cell]string, id string, cells []hub.Cell) error {
+	for _, c := range cells {
+		if other := m[c]; other != "" && other != id {
+			return hub.Errorf(hub.ECONFLICT, "cell %s already belongs to %s %s", c, kind, other)
+		}
+	}
+	return nil
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,120 @@
+package city
+
+import (
+	"context"
+	"slices"
+
+	"github.com/gridhub/gridhub/grid"
+	"github.com/gridhub/gridhub/hub"
+	"github.com/gridhub/gridhub/privacy"
+)
+
+// ResidentInput is what a person (or their committee) registers with. The
+// address must place on the grid: a location or a cell is required, free
+// text alone is refused.
+type ResidentInput struct {
+	ID            string // empty: a new ID is made
+	Name          string
+	IDNumber      string
+	Phone         string
+	Address       string
+	Location      *hub.Point
+	Cell          *hub.Cell
+	CommitteeCode string // optional; the committee whose area holds the cell otherwise
+}
+
+// RegisterResidents registers people in one durable write. An ID number
+// already registered (or repeated in the batch) is an ECONFLICT error and
+// nothing is written.
+func (s *Service) RegisterResidents(ctx context.Context, ins ...ResidentInput) ([]*hub.Resident, error) {
+	if len(ins) > maxBatch {
+		return nil, hub.Errorf(hub.EINVALID, "at most %d residents at once", maxBatch)
+	}
+	out := make([]*hub.Resident, 0, len(ins))
+	for _, in := range ins {
+		r, err := s.newResident(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := s.store.CreateResidents(ctx, out...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *Service) newResident(ctx context.Context, in ResidentInput) (*hub.Resident, error) {
+	if err := firstErr(
+		checkID("id", in.ID),
+		checkText("name", in.Name, maxName, true),
+		checkText("idNumber", in.IDNumber, maxID, true),
+		checkText("phone", in.Phone, maxPhone, false),
+		checkText("address", in.Address, maxAddress, false),
+		checkText("committeeCode", in.CommitteeCode, maxCode, false),
+	); err != nil {
+		return nil, err
+	}
+	id := privacy.NormalizeID(in.IDNumber)
+	if len(id) < 4 {
+		return nil, hub.Errorf(hub.EINVALID, "idNumber is too short")
+	}
+	loc, cell, err := place(in.Location, in.Cell)
+	if err != nil {
+		return nil, err
+	}
+	r := &hub.Resident{
+		ID:           in.ID,
+		Name:         in.Name,
+		IDHash:       s.hasher.HashID(id),
+		IDMasked:     privacy.MaskID(id),
+		Phone:        in.Phone,
+		Address:      in.Address,
+		Location:     loc,
+		Cell:         cell,
+		RegisteredAt: s.now(),
+	}
+	if r.ID == "" {
+		r.ID = s.newID("res_")
+	}
+	if in.CommitteeCode != "" {
+		c, err := s.store.CommitteeByCode(ctx, in.CommitteeCode)
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := slices.BinarySearch(c.Cells, cell); !ok {
+			return nil, hub.Errorf(hub.EINVALID, "address cell %s lies outside committee %q's area", cell, in.CommitteeCode)
+		}
+		r.CommitteeID, r.DistrictID = c.ID, c.DistrictID
+	} else {
+		r.CommitteeID = s.CommitteeAt(cell)
+		r.DistrictID = s.DistrictAt(cell)
+	}
+	return r, nil
+}
+
+// place resolves a location or a cell to both: a location is placed on
+// its base cell, a cell alone stands at its centre.
+func place(loc *hub.Point, cell *hub.Cell) (hub.Point, hub.Cell, error) {
+	switch {
+	case loc != nil:
+		c, err := grid.CellAt(*loc, grid.BaseResolution)
+		if err != nil {
+			return hub.Point{}, 0, err
+		}
+		if cell != nil && *cell != c {
+			return hub.Point{}, 0, hub.Errorf(hub.EINVALID, "location %v,%v lies in cell %s, not %s", loc.Lat, loc.Lng, c, *cell)
+		}
+		return *loc, c, nil
+	case cell != nil:
+		if err := grid.Validate(*cell); err != nil {
+			return hub.Point{}, 0, err
+		}
+		if r := grid.Resolution(*cell); r != grid.BaseResolution {
+			return hub.Point{}, 0, hub.Errorf(hub.EINVALID, "cell %s has resolution %d, want %d", *cell, r, grid.BaseResolution)
+		}
+		p, err := grid.Center(*cell)
+		return p, *cell, err
+	}
+	return hub.Point{}, 0, hub.Errorf(hub.EINVALID, "an address must place on the grid: give a location or a cell")
+}

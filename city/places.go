@@ -1,0 +1,167 @@
+package city
+
+import (
+	"context"
+	"strings"
+
+	"github.com/gridhub/gridhub/dispatch"
+	"github.com/gridhub/gridhub/grid"
+	"github.com/gridhub/gridhub/hub"
+)
+
+// PharmacyInput describes a pharmacy to create or update. Stock is taken
+// only when the pharmacy is new; afterwards stock moves through Restock and
+// dispatch.
+type PharmacyInput struct {
+	ID       string
+	Name     string
+	Phone    string
+	Address  string
+	Location hub.Point
+	Hours    string // 21 Y/N characters, see hub.Pharmacy
+	Stock    map[hub.SKU]int
+}
+
+// UpsertPharmacies creates or updates pharmacies in one durable write.
+func (s *Service) UpsertPharmacies(ctx context.Context, ins ...PharmacyInput) ([]*hub.Pharmacy, error) {
+	if len(ins) > maxBatch {
+		return nil, hub.Errorf(hub.EINVALID, "at most %d pharmacies at once", maxBatch)
+	}
+	out := make([]*hub.Pharmacy, 0, len(ins))
+	for _, in := range ins {
+		if err := firstErr(
+			checkID("id", in.ID),
+			checkText("name", in.Name, maxName, true),
+			checkText("phone", in.Phone, maxPhone, false),
+			checkText("address", in.Address, maxAddress, false),
+			checkHours(in.Hours),
+		); err != nil {
+			return nil, err
+		}
+		cell, err := grid.CellAt(in.Location, grid.BaseResolution)
+		if err != nil {
+			return nil, err
+		}
+		stock := map[hub.SKU]int{}
+		for sku, q := range in.Stock {
+			if _, err := hub.ParseSKU(string(sku)); err != nil {
+				return nil, err
+			}
+			if q < 0 {
+				return nil, hub.Errorf(hub.EINVALID, "stock of %s is negative", sku)
+			}
+			stock[sku] = q
+		}
+		p := &hub.Pharmacy{
+			ID: in.ID, Name: in.Name, Phone: in.Phone, Address: in.Address,
+			Location: in.Location, Cell: cell, DistrictID: s.DistrictAt(cell),
+			Hours: in.Hours, Stock: stock, UpdatedAt: s.now(),
+		}
+		if p.ID == "" {
+			p.ID = s.newID("pha_")
+		}
+		out = append(out, p)
+	}
+	if err := s.store.UpsertPharmacies(ctx, out...); err != nil {
+		return nil, err
+	}
+	for i, p := range out {
+		// The stored record is authoritative for stock.
+		stored, err := s.store.Pharmacy(ctx, p.ID)
+		if err != nil {
+			return nil, err
+		}
+		s.locator.Put(stored)
+		out[i] = stored
+	}
+	return out, nil
+}
+
+func checkHours(h string) error {
+	if h == "" {
+		return nil
+	}
+	if len(h) != 21 || strings.Trim(h, "YN") != "" {
+		return hub.Errorf(hub.EINVALID, "hours %q: want 21 characters Y (closed) or N (open), Monday to Sunday mornings, afternoons, evenings", h)
+	}
+	return nil
+}
+
+// MaxRestock bounds one restock, to catch slips of the keyboard.
+const MaxRestock = 1_000_000
+
+// Restock adds quantity units of sku to a pharmacy's stock.
+func (s *Service) Restock(ctx context.Context, pharmacyID string, sku hub.SKU, quantity int) (*hub.Pharmacy, error) {
+	if _, err := hub.ParseSKU(string(sku)); err != nil {
+		return nil, err
+	}
+	if quantity <= 0 || quantity > MaxRestock {
+		return nil, hub.Errorf(hub.EINVALID, "restock quantity %d is outside [1, %d]", quantity, MaxRestock)
+	}
+	p, err := s.store.AdjustStock(ctx, hub.StockChange{PharmacyID: pharmacyID, SKU: sku, Delta: quantity, Reason: "RESTOCK", At: s.now()})
+	if err != nil {
+		return nil, err
+	}
+	s.locator.Put(p)
+	return p, nil
+}
+
+// PharmaciesNear returns the pharmacies within k rings of a point, nearest
+// ring first, nearest first within a ring; with a SKU, only those that
+// have it in stock.
+func (s *Service) PharmaciesNear(at hub.Point, k int, sku hub.SKU) ([]dispatch.Match, error) {
+	if sku != "" {
+		if _, err := hub.ParseSKU(string(sku)); err != nil {
+			return nil, err
+		}
+	}
+	return s.locator.Near(at, k, sku)
+}
+
+// CheckpointInput describes a checkpoint to create or update.
+type CheckpointInput struct {
+	ID       string
+	Name     string
+	Kind     string
+	Location hub.Point
+}
+
+// CheckpointKinds returns the kinds of places where codes are scanned.
+func CheckpointKinds() []string {
+	return []string{"HOUSING", "OFFICE", "SCHOOL", "TRANSPORT", "STATION", "HOSPITAL", "MARKET", "OTHER"}
+}
+
+// UpsertCheckpoints creates or updates checkpoints.
+func (s *Service) UpsertCheckpoints(ctx context.Context, ins ...CheckpointInput) ([]*hub.Checkpoint, error) {
+	if len(ins) > maxBatch {
+		return nil, hub.Errorf(hub.EINVALID, "at most %d checkpoints at once", maxBatch)
+	}
+	out := make([]*hub.Checkpoint, 0, len(ins))
+	for _, in := range ins {
+		if err := firstErr(checkID("id", in.ID), checkText("name", in.Name, maxName, true), checkKind(in.Kind)); err != nil {
+			return nil, err
+		}
+		cell, err := grid.CellAt(in.Location, grid.BaseResolution)
+		if err != nil {
+			return nil, err
+		}
+		c := &hub.Checkpoint{ID: in.ID, Name: in.Name, Kind: in.Kind, Location: in.Location, Cell: cell, DistrictID: s.DistrictAt(cell), UpdatedAt: s.now()}
+		if c.ID == "" {
+			c.ID = s.newID("chk_")
+		}
+		out = append(out, c)
+	}
+	if err := s.store.UpsertCheckpoints(ctx, out...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func checkKind(k string) error {
+	for _, v := range CheckpointKinds() {
+		if k == v {
+			return nil
+		}
+	}
+	return hub.Errorf(hub.EINVALID, "checkpoint kind %q: want one of %s", k, strings.Join(CheckpointKinds(), ", "))
+}

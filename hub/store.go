@@ -1,0 +1,73 @@
+package hub
+
+import "context"
+
+// Store is what the hub needs from durable storage. Every backend (the
+// embedded default and MongoDB) implements it and passes the conformance
+// suite in store/storetest.
+//
+// Rules every backend keeps:
+//   - a method returns only after its writes are durable;
+//   - a missing record is an ENOTFOUND error, a unique-key clash an
+//     ECONFLICT error, a stock change that would go below zero an
+//     EOUTOFSTOCK error, all as *Error;
+//   - returned records are copies the caller may change;
+//   - lists are ordered by ID unless a method says otherwise.
+type Store interface {
+	// UpsertDistrict creates or replaces a district.
+	UpsertDistrict(ctx context.Context, d *District) error
+	District(ctx context.Context, id string) (*District, error)
+	Districts(ctx context.Context) ([]*District, error)
+
+	// UpsertCommittee creates or replaces committees. A code already held
+	// by another committee is an ECONFLICT error and nothing is written.
+	UpsertCommittees(ctx context.Context, cs ...*Committee) error
+	Committee(ctx context.Context, id string) (*Committee, error)
+	CommitteeByCode(ctx context.Context, code string) (*Committee, error)
+	// Committees lists committees, those of one district when districtID
+	// is not empty.
+	Committees(ctx context.Context, districtID string) ([]*Committee, error)
+
+	// CreateResidents adds new residents in one durable write. A resident
+	// whose ID or IDHash is already registered (or repeated in the batch)
+	// makes the whole call an ECONFLICT error naming it, and nothing is
+	// written.
+	CreateResidents(ctx context.Context, rs ...*Resident) error
+	Resident(ctx context.Context, id string) (*Resident, error)
+	ResidentByIDHash(ctx context.Context, idHash string) (*Resident, error)
+	// Residents pages through residents in ID order: those with ID greater
+	// than after, at most limit of them, of one committee when committeeID
+	// is not empty.
+	Residents(ctx context.Context, f ResidentFilter) ([]*Resident, error)
+	CountResidents(ctx context.Context, committeeID string) (int, error)
+
+	// UpsertPharmacies creates or updates pharmacies. Stock is not changed
+	// by an upsert of an existing pharmacy (it moves only through
+	// AdjustStock); a new pharmacy starts with the stock it is given, which
+	// is recorded in the ledger as an INITIAL entry.
+	UpsertPharmacies(ctx context.Context, ps ...*Pharmacy) error
+	Pharmacy(ctx context.Context, id string) (*Pharmacy, error)
+	Pharmacies(ctx context.Context) ([]*Pharmacy, error)
+	// AdjustStock applies a stock change atomically, records it in the
+	// ledger and returns the pharmacy as it is after the change. A change
+	// that would take stock below zero is an EOUTOFSTOCK error and changes
+	// nothing.
+	AdjustStock(ctx context.Context, c StockChange) (*Pharmacy, error)
+	// StockLedger lists the ledger entries of a pharmacy in order, those
+	// with Seq greater than after, at most limit.
+	StockLedger(ctx context.Context, pharmacyID string, after uint64, limit int) ([]StockEntry, error)
+
+	UpsertCheckpoints(ctx context.Context, cs ...*Checkpoint) error
+	Checkpoint(ctx context.Context, id string) (*Checkpoint, error)
+	Checkpoints(ctx context.Context) ([]*Checkpoint, error)
+
+	// Close releases the store. Calls after Close fail.
+	Close() error
+}
+
+// ResidentFilter selects a page of residents.
+type ResidentFilter struct {
+	CommitteeID string
+	After       string // exclusive ID cursor
+	Limit       int    // <= 0 means no limit
+}

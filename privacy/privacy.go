@@ -1,0 +1,84 @@
+// Package privacy keeps personal data out of the hub's records: ID numbers
+// become keyed hashes, and ID numbers, phone numbers and names are masked
+// for display.
+package privacy
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Hasher turns ID numbers into keyed hashes, so a leaked database does not
+// leak ID numbers and nobody without the key can test a guess against it.
+type Hasher struct {
+	key []byte
+}
+
+// MinKeyLen is the shortest secret a Hasher accepts.
+const MinKeyLen = 16
+
+// NewHasher returns a hasher with the given secret key.
+func NewHasher(key []byte) (*Hasher, error) {
+	if len(key) < MinKeyLen {
+		return nil, errors.New("privacy: hash key shorter than 16 bytes")
+	}
+	return &Hasher{key: append([]byte(nil), key...)}, nil
+}
+
+// NormalizeID returns the canonical form of an ID number: upper case, with
+// spaces and dashes removed, so "a123-456 789" and "A123456789" are one
+// person.
+func NormalizeID(id string) string {
+	var b strings.Builder
+	for _, r := range id {
+		if r == ' ' || r == '-' || unicode.IsSpace(r) {
+			continue
+		}
+		b.WriteRune(unicode.ToUpper(r))
+	}
+	return b.String()
+}
+
+// HashID returns the hex HMAC-SHA256 of the normalised ID number.
+func (h *Hasher) HashID(id string) string {
+	m := hmac.New(sha256.New, h.key)
+	m.Write([]byte(NormalizeID(id)))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// MaskID shows the first two and last two characters of a normalised ID
+// number and stars in between ("A1******89"). Short IDs are all stars.
+func MaskID(id string) string {
+	return maskMiddle(NormalizeID(id), 2, 2)
+}
+
+// MaskPhone shows only the last three digits of a phone number.
+func MaskPhone(phone string) string {
+	return maskMiddle(strings.TrimSpace(phone), 0, 3)
+}
+
+// MaskName keeps the first character of a name and stars the rest
+// ("王**", "J***").
+func MaskName(name string) string {
+	return maskMiddle(strings.TrimSpace(name), 1, 0)
+}
+
+func maskMiddle(s string, head, tail int) string {
+	n := utf8.RuneCountInString(s)
+	if n == 0 {
+		return ""
+	}
+	if n <= head+tail {
+		return strings.Repeat("*", n)
+	}
+	rs := []rune(s)
+	for i := head; i < n-tail; i++ {
+		rs[i] = '*'
+	}
+	return string(rs)
+}

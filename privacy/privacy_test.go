@@ -1,0 +1,53 @@
+package privacy
+
+import "testing"
+
+func TestMask(t *testing.T) {
+	tests := []struct {
+		name string
+		fn   func(string) string
+		give string
+		want string
+	}{
+		{"id", MaskID, "A123456789", "A1******89"},
+		{"id normalised", MaskID, "a123-456 789", "A1******89"},
+		{"id short", MaskID, "A12", "***"},
+		{"id empty", MaskID, "", ""},
+		{"phone", MaskPhone, "0912345678", "*******678"},
+		{"phone short", MaskPhone, "12", "**"},
+		{"name cjk", MaskName, "王小明", "王**"},
+		{"name latin", MaskName, "Jane", "J***"},
+		{"name one", MaskName, "J", "*"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.fn(tt.give); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestHashID(t *testing.T) {
+	h1, err := NewHasher([]byte("0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2, _ := NewHasher([]byte("fedcba9876543210"))
+	a, b := h1.HashID("A123456789"), h1.HashID(" a123-456789 ")
+	if a != b {
+		t.Errorf("same ID, different hashes: %s %s", a, b)
+	}
+	if a == h1.HashID("A123456780") {
+		t.Error("different IDs, same hash")
+	}
+	if a == h2.HashID("A123456789") {
+		t.Error("different keys, same hash")
+	}
+	if len(a) != 64 {
+		t.Errorf("hash length %d, want 64 hex characters", len(a))
+	}
+	if _, err := NewHasher([]byte("short")); err == nil {
+		t.Error("short key accepted")
+	}
+}
