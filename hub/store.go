@@ -61,6 +61,9 @@ type Store interface {
 	Checkpoint(ctx context.Context, id string) (*Checkpoint, error)
 	Checkpoints(ctx context.Context) ([]*Checkpoint, error)
 
+	// Ping reports whether the store can serve: nil when it answers.
+	Ping(ctx context.Context) error
+
 	// Close releases the store. Calls after Close fail.
 	Close() error
 }

@@ -1,0 +1,228 @@
+package boltstore
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/gridhub/gridhub/hub"
+	bolt "go.etcd.io/bbolt"
+)
+
+// ReasonInitial is the reason of the ledger entries that record a new
+// pharmacy's initial stock.
+const ReasonInitial = "INITIAL"
+
+// UpsertPharmacies creates or updates pharmacies, in order, in one write.
+// An existing pharmacy keeps its stock; a new one starts with the stock it
+// is given, recorded in its ledger as one INITIAL entry per SKU with a
+// non-zero quantity, in SKU order, dated UpdatedAt (or now when that is
+// zero).
+func (s *Store) UpsertPharmacies(ctx context.Context, ps ...*hub.Pharmacy) error {
+	if len(ps) == 0 {
+		return s.checkOpen(ctx)
+	}
+	recs := make([]pharmacyRec, len(ps))
+	for i, p := range ps {
+		if p == nil {
+			return hub.Errorf(hub.EINVALID, "pharmacy %d of the batch is missing", i)
+		}
+		if err := checkID("pharmacy", p.ID); err != nil {
+			return err
+		}
+		if err := checkRef("district", p.DistrictID); err != nil {
+			return err
+		}
+		for sku, n := range p.Stock {
+			if _, err := hub.ParseSKU(string(sku)); err != nil {
+				return hub.Errorf(hub.EINVALID, "pharmacy %q: unknown supply %q", p.ID, sku)
+			}
+			if n < 0 {
+				return hub.Errorf(hub.EINVALID, "pharmacy %q: negative stock of %s", p.ID, sku)
+			}
+		}
+		recs[i] = pharmacyToRec(p)
+	}
+
+	return s.write(ctx, func(tx *bolt.Tx) error {
+		b, ledger := bucket(tx, bktPharmacies), bucket(tx, bktLedger)
+		for _, r := range recs {
+			var old pharmacyRec
+			exists, err := getRec(b, "pharmacy", []byte(r.ID), &old)
+			if err != nil {
+				return err
+			}
+			if exists {
+				r.Stock = old.Stock // r is a copy; recs stays as given for a rerun
+			} else if err := initialStock(ledger, r); err != nil {
+				return err
+			}
+			v, err := encode("pharmacy", r)
+			if err != nil {
+				return err
+			}
+			if err := put(b, []byte(r.ID), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// initialStock creates the ledger of a new pharmacy with its INITIAL
+// entries.
+func initialStock(ledger *bolt.Bucket, r pharmacyRec) error {
+	lb, err := ledger.CreateBucketIfNotExists([]byte(r.ID))
+	if err != nil {
+		return fmt.Errorf("boltstore: create ledger of pharmacy %q: %w", r.ID, err)
+	}
+	at := r.UpdatedAt
+	if at.IsZero() {
+		at = time.Now().UTC()
+	}
+	for _, sku := range sortedSKUs(r.Stock) {
+		if n := r.Stock[sku]; n != 0 {
+			e := ledgerRec{SKU: sku, Delta: n, After: n, Reason: ReasonInitial, At: at}
+			if err := appendEntry(lb, r.ID, e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// appendEntry adds an entry at the end of a pharmacy's ledger.
+func appendEntry(lb *bolt.Bucket, pharmacyID string, e ledgerRec) error {
+	seq, err := lb.NextSequence()
+	if err != nil {
+		return fmt.Errorf("boltstore: ledger of pharmacy %q: %w", pharmacyID, err)
+	}
+	v, err := encode("ledger entry", e)
+	if err != nil {
+		return err
+	}
+	return put(lb, u64(seq), v)
+}
+
+// Pharmacy returns a pharmacy or an ENOTFOUND error.
+func (s *Store) Pharmacy(ctx context.Context, id string) (*hub.Pharmacy, error) {
+	var r pharmacyRec
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		ok, err := getRec(bucket(tx, bktPharmacies), "pharmacy", []byte(id), &r)
+		if err == nil && !ok {
+			err = hub.Errorf(hub.ENOTFOUND, "pharmacy %q not found", id)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r.domain(), nil
+}
+
+// Pharmacies lists every pharmacy in ID order.
+func (s *Store) Pharmacies(ctx context.Context) ([]*hub.Pharmacy, error) {
+	var out []*hub.Pharmacy
+	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
+		out, err = listRecs(bucket(tx, bktPharmacies), "pharmacy", (*pharmacyRec).domain, nil)
+		return err
+	})
+	return out, err
+}
+
+// AdjustStock applies a stock change atomically, records it in the ledger
+// and returns the pharmacy as it is after the change. A change that would
+// take stock below zero is an EOUTOFSTOCK error and changes nothing; an
+// unknown pharmacy is ENOTFOUND; an unknown SKU or a zero delta EINVALID.
+// The pharmacy's UpdatedAt is left alone.
+func (s *Store) AdjustStock(ctx context.Context, c hub.StockChange) (*hub.Pharmacy, error) {
+	if err := checkID("pharmacy", c.PharmacyID); err != nil {
+		return nil, err
+	}
+	if _, err := hub.ParseSKU(string(c.SKU)); err != nil {
+		return nil, err
+	}
+	if c.Delta == 0 {
+		return nil, hub.Errorf(hub.EINVALID, "stock change of zero %s", c.SKU)
+	}
+
+	var result *hub.Pharmacy
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		b := bucket(tx, bktPharmacies)
+		var r pharmacyRec
+		ok, err := getRec(b, "pharmacy", []byte(c.PharmacyID), &r)
+		if err != nil {
+			return err
+		} else if !ok {
+			return hub.Errorf(hub.ENOTFOUND, "pharmacy %q not found", c.PharmacyID)
+		}
+		have := r.Stock[c.SKU]
+		if c.Delta < 0 && have < -c.Delta {
+			return hub.Errorf(hub.EOUTOFSTOCK, "pharmacy %q has %d %s, cannot take %d", c.PharmacyID, have, c.SKU, -c.Delta)
+		}
+		if c.Delta > 0 && have > math.MaxInt-c.Delta {
+			return hub.Errorf(hub.EINVALID, "pharmacy %q: stock of %s would overflow", c.PharmacyID, c.SKU)
+		}
+		after := have + c.Delta
+
+		if r.Stock == nil {
+			r.Stock = make(map[hub.SKU]int)
+		}
+		r.Stock[c.SKU] = after
+		v, err := encode("pharmacy", r)
+		if err != nil {
+			return err
+		}
+		lb, err := bucket(tx, bktLedger).CreateBucketIfNotExists([]byte(c.PharmacyID))
+		if err != nil {
+			return fmt.Errorf("boltstore: ledger of pharmacy %q: %w", c.PharmacyID, err)
+		}
+		e := ledgerRec{SKU: c.SKU, Delta: c.Delta, After: after, Reason: c.Reason, At: c.At}
+		if err := appendEntry(lb, c.PharmacyID, e); err != nil {
+			return err
+		}
+		if err := put(b, []byte(c.PharmacyID), v); err != nil {
+			return err
+		}
+		result = r.domain()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return result, nil
+}
+
+// StockLedger lists a pharmacy's ledger entries in order: those with Seq
+// greater than after, at most limit of them (all when limit <= 0). An
+// unknown pharmacy is an ENOTFOUND error.
+func (s *Store) StockLedger(ctx context.Context, pharmacyID string, after uint64, limit int) ([]hub.StockEntry, error) {
+	var out []hub.StockEntry
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		if bucket(tx, bktPharmacies).Get([]byte(pharmacyID)) == nil {
+			return hub.Errorf(hub.ENOTFOUND, "pharmacy %q not found", pharmacyID)
+		}
+		lb := bucket(tx, bktLedger).Bucket([]byte(pharmacyID))
+		if lb == nil || after == math.MaxUint64 {
+			return nil
+		}
+		c := lb.Cursor()
+		for k, v := c.Seek(u64(after + 1)); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
+			if len(k) != 8 {
+				return fmt.Errorf("boltstore: ledger of pharmacy %q has key %q", pharmacyID, k)
+			}
+			var e ledgerRec
+			if err := decode("ledger entry", k, v, &e); err != nil {
+				return err
+			}
+			out = append(out, e.domain(pharmacyID, binary.BigEndian.Uint64(k)))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
