@@ -28,14 +28,17 @@ func (s *Service) UpsertDistrict(ctx context.Context, in DistrictInput) (*hub.Di
 	if d.ID == "" {
 		d.ID = s.newID("dst_")
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Read the previous cells under the lock: two concurrent upserts of
+	// one district must not both unindex the same old cells and leave the
+	// first one's cells indexed.
 	var old []hub.Cell
 	if prev, err := s.store.District(ctx, d.ID); err == nil {
 		old = prev.Cells
 	} else if hub.ErrorCode(err) != hub.ENOTFOUND {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if err := overlap("district", s.districtOf, d.ID, cells); err != nil {
 		return nil, err
 	}
@@ -62,6 +65,7 @@ func (s *Service) UpsertCommittees(ctx context.Context, ins ...CommitteeInput) (
 		return nil, hub.Errorf(hub.EINVALID, "at most %d committees at once", maxBatch)
 	}
 	out := make([]*hub.Committee, 0, len(ins))
+	ids, codes := map[string]bool{}, map[string]bool{}
 	for _, in := range ins {
 		if err := firstErr(checkID("id", in.ID), checkText("code", in.Code, maxCode, true), checkText("name", in.Name, maxName, true), checkID("districtId", in.DistrictID)); err != nil {
 			return nil, err
@@ -74,8 +78,19 @@ func (s *Service) UpsertCommittees(ctx context.Context, ins ...CommitteeInput) (
 		if c.ID == "" {
 			c.ID = s.newID("com_")
 		}
+		// A batch naming one committee twice would leave the first
+		// version's cells indexed; one code twice is a clash.
+		if ids[c.ID] {
+			return nil, hub.Errorf(hub.EINVALID, "committee %s appears twice in the batch", c.ID)
+		}
+		if codes[c.Code] {
+			return nil, hub.Errorf(hub.ECONFLICT, "committee code %q appears twice in the batch", c.Code)
+		}
+		ids[c.ID], codes[c.Code] = true, true
 		out = append(out, c)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	olds := make([][]hub.Cell, len(out))
 	for i, c := range out {
 		prev, err := s.store.Committee(ctx, c.ID)
@@ -85,8 +100,6 @@ func (s *Service) UpsertCommittees(ctx context.Context, ins ...CommitteeInput) (
 			return nil, err
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	taken := map[hub.Cell]string{}
 	for _, c := range out {
 		if err := s.placeCommittee(ctx, c); err != nil {

@@ -32,6 +32,10 @@ type Service struct {
 	mu         sync.RWMutex
 	districtOf map[hub.Cell]string // base cell -> district ID
 	committeOf map[hub.Cell]string // base cell -> committee ID
+
+	// stockMu orders pharmacy writes with their locator updates, so that
+	// the locator never ends on an older copy than the store's.
+	stockMu sync.Mutex
 }
 
 // Options configure a Service. Zero values take defaults.

@@ -118,3 +118,21 @@ func place(loc *hub.Point, cell *hub.Cell) (hub.Point, hub.Cell, error) {
 	}
 	return hub.Point{}, 0, hub.Errorf(hub.EINVALID, "an address must place on the grid: give a location or a cell")
 }
+
+// CountDistrictResidents counts the residents registered through the
+// committees of a district.
+func (s *Service) CountDistrictResidents(ctx context.Context, districtID string) (int, error) {
+	cs, err := s.store.Committees(ctx, districtID)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range cs {
+		k, err := s.store.CountResidents(ctx, c.ID)
+		if err != nil {
+			return 0, err
+		}
+		n += k
+	}
+	return n, nil
+}

@@ -62,6 +62,8 @@ func (s *Service) UpsertPharmacies(ctx context.Context, ins ...PharmacyInput) ([
 		}
 		out = append(out, p)
 	}
+	s.stockMu.Lock()
+	defer s.stockMu.Unlock()
 	if err := s.store.UpsertPharmacies(ctx, out...); err != nil {
 		return nil, err
 	}
@@ -98,6 +100,10 @@ func (s *Service) Restock(ctx context.Context, pharmacyID string, sku hub.SKU, q
 	if quantity <= 0 || quantity > MaxRestock {
 		return nil, hub.Errorf(hub.EINVALID, "restock quantity %d is outside [1, %d]", quantity, MaxRestock)
 	}
+	// Two restocks racing between AdjustStock and Put could leave the
+	// locator on the older stock level.
+	s.stockMu.Lock()
+	defer s.stockMu.Unlock()
 	p, err := s.store.AdjustStock(ctx, hub.StockChange{PharmacyID: pharmacyID, SKU: sku, Delta: quantity, Reason: "RESTOCK", At: s.now()})
 	if err != nil {
 		return nil, err
@@ -164,4 +170,19 @@ func checkKind(k string) error {
 		}
 	}
 	return hub.Errorf(hub.EINVALID, "checkpoint kind %q: want one of %s", k, strings.Join(CheckpointKinds(), ", "))
+}
+
+// PharmaciesIn lists the pharmacies of a district in ID order.
+func (s *Service) PharmaciesIn(ctx context.Context, districtID string) ([]*hub.Pharmacy, error) {
+	all, err := s.store.Pharmacies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, p := range all {
+		if p.DistrictID == districtID {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }

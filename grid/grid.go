@@ -254,6 +254,12 @@ func Fill(outer []hub.Point, holes [][]hub.Point, res int) ([]hub.Cell, error) {
 	if err != nil {
 		return nil, err
 	}
+	// H3 sizes its output buffer from the polygon's bounding box before
+	// it applies MaxFillCells: a continent-sized polygon would allocate
+	// gigabytes and spin for seconds before failing. Refuse early.
+	if n := bboxCells(loop, res); n > 4*MaxFillCells {
+		return nil, invalid(ErrInvalidPolygon, "cannot fill polygon at resolution %d: its bounding box holds about %.0f cells, more than %d", res, n, 4*MaxFillCells)
+	}
 	poly := h3.GeoPolygon{GeoLoop: loop}
 	for _, h := range holes {
 		hl, err := loopOf(h)
@@ -269,30 +275,69 @@ func Fill(outer []hub.Point, holes [][]hub.Point, res int) ([]hub.Cell, error) {
 	return cells(cs), nil
 }
 
+// bboxCells estimates how many cells of resolution res fit in the bounding
+// box of loop, about the room H3 allocates before it fills. A loop spanning
+// more than 180° of longitude is taken to cross the antimeridian, as H3
+// takes it.
+func bboxCells(loop h3.GeoLoop, res int) float64 {
+	south, north := loop[0].Lat, loop[0].Lat
+	west, east := loop[0].Lng, loop[0].Lng
+	for _, ll := range loop[1:] {
+		south, north = min(south, ll.Lat), max(north, ll.Lat)
+		west, east = min(west, ll.Lng), max(east, ll.Lng)
+	}
+	width := east - west
+	if width > 180 {
+		width = 360 - width
+	}
+	const earthRadiusKm = 6371.007180918475
+	areaKm2 := earthRadiusKm * earthRadiusKm * width * math.Pi / 180 *
+		math.Abs(math.Sin(north*math.Pi/180)-math.Sin(south*math.Pi/180))
+	hexKm2, err := h3.HexagonAreaAvgKm2(res)
+	if err != nil || hexKm2 <= 0 {
+		return math.Inf(1)
+	}
+	return areaKm2 / hexKm2
+}
+
+// loopOf checks a ring and converts it for H3. Repeated consecutive
+// vertices (the closing vertex among them) are dropped, and at least three
+// distinct vertices must remain.
 func loopOf(ring []hub.Point) (h3.GeoLoop, error) {
-	if len(ring) > 1 && ring[0] == ring[len(ring)-1] {
-		ring = ring[:len(ring)-1]
-	}
-	if len(ring) < 3 {
-		return nil, invalid(ErrInvalidPolygon, "a polygon ring needs at least 3 distinct vertices, got %d", len(ring))
-	}
-	loop := make(h3.GeoLoop, len(ring))
+	loop := make(h3.GeoLoop, 0, len(ring))
 	for i, p := range ring {
 		if err := CheckPoint(p); err != nil {
 			return nil, err
 		}
-		loop[i] = h3.NewLatLng(p.Lat, p.Lng)
+		if i > 0 && p == ring[i-1] {
+			continue
+		}
+		loop = append(loop, h3.NewLatLng(p.Lat, p.Lng))
+	}
+	if n := len(loop); n > 1 && loop[0] == loop[n-1] {
+		loop = loop[:n-1]
+	}
+	if len(loop) < 3 {
+		return nil, invalid(ErrInvalidPolygon, "a polygon ring needs at least 3 distinct vertices, got %d", len(loop))
 	}
 	return loop, nil
 }
 
 // Outline returns the outer boundaries of the area covered by cs, as
 // rings of points; a dashboard draws a district's outline from it.
+// The cells must share one resolution; repeated cells count once.
 func Outline(cs []hub.Cell) ([][]hub.Point, error) {
-	in := make([]h3.Cell, 0, len(cs))
-	for _, c := range cs {
+	// H3's behaviour is undefined for duplicates and mixed resolutions.
+	sorted := slices.Clone(cs)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	in := make([]h3.Cell, 0, len(sorted))
+	for _, c := range sorted {
 		if err := Validate(c); err != nil {
 			return nil, err
+		}
+		if r, r0 := Resolution(c), Resolution(sorted[0]); r != r0 {
+			return nil, invalid(ErrInvalidResolution, "outline: cell %s has resolution %d, cell %s has %d", c, r, sorted[0], r0)
 		}
 		in = append(in, h3.Cell(c))
 	}
