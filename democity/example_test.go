@@ -1,0 +1,51 @@
+package democity_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+
+	"github.com/gridhub/gridhub/city"
+	"github.com/gridhub/gridhub/democity"
+	"github.com/gridhub/gridhub/privacy"
+	"github.com/gridhub/gridhub/store/boltstore"
+)
+
+func ExampleSeed() {
+	dir, err := os.MkdirTemp("", "gridhub-demo")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	st, err := boltstore.Open(dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer st.Close()
+	hasher, err := privacy.NewHasher([]byte("example-key-0123456789"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	svc, err := city.New(context.Background(), st, hasher, city.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	sum, err := democity.Seed(context.Background(), svc, democity.Options{Seed: 2020, Residents: 1000})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d districts, %d committees, %d pharmacies (%d real), %d checkpoints, %d residents\n",
+		sum.Districts, sum.Committees, sum.Pharmacies, sum.RealPharmacies, sum.Checkpoints, sum.Residents)
+
+	// At the next start the demo is there already: nothing is written.
+	again, err := democity.Seed(context.Background(), svc, democity.Options{Seed: 2020, Residents: 1000})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("seeded again:", again.Seeded)
+	// Output:
+	// 7 districts, 343 committees, 98 pharmacies (40 real), 28 checkpoints, 1000 residents
+	// seeded again: false
+}

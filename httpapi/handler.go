@@ -1,0 +1,152 @@
+// Package httpapi is Gridhub's transport: it serves GraphQL over POST,
+// GET, WebSocket and SSE on /graphql, the GraphiQL page at /, health at
+// /healthz and Prometheus metrics at /metrics.
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/gridhub/gridhub/hub"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vektah/gqlparser/v2/ast"
+)
+
+// Defaults for Options.
+const (
+	DefaultMaxBodyBytes  = 1 << 20 // 1 MiB
+	DefaultMaxDepth      = 12
+	DefaultMaxComplexity = 2000
+	DefaultMaxAliases    = 50
+)
+
+// Options configure the handler. Schema, Logger and Registry are
+// required; zero limits take the defaults.
+type Options struct {
+	Schema         graphql.ExecutableSchema
+	ErrorPresenter graphql.ErrorPresenterFunc
+	Recover        graphql.RecoverFunc
+	Logger         *slog.Logger
+	Registry       *prometheus.Registry
+	// Health reports whether the hub can serve (the store answers).
+	Health func(ctx context.Context) error
+
+	MaxBodyBytes  int64
+	MaxDepth      int
+	MaxComplexity int
+	MaxAliases    int
+	// Introspection allows schema introspection (GraphiQL needs it).
+	Introspection bool
+	WS            WSOptions
+}
+
+// New returns the hub's HTTP handler.
+func New(opts Options) http.Handler {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.MaxDepth <= 0 {
+		opts.MaxDepth = DefaultMaxDepth
+	}
+	if opts.MaxComplexity <= 0 {
+		opts.MaxComplexity = DefaultMaxComplexity
+	}
+	if opts.MaxAliases <= 0 {
+		opts.MaxAliases = DefaultMaxAliases
+	}
+	metrics := NewMetrics(opts.Registry)
+
+	srv := handler.New(opts.Schema)
+	srv.AddTransport(WebsocketTransport(opts.WS))
+	srv.AddTransport(transport.SSE{})
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	if opts.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
+	srv.Use(ShapeLimit{MaxDepth: opts.MaxDepth, MaxAliases: opts.MaxAliases})
+	srv.Use(metrics)
+	if opts.ErrorPresenter != nil {
+		srv.SetErrorPresenter(opts.ErrorPresenter)
+	}
+	if opts.Recover != nil {
+		srv.SetRecoverFunc(opts.Recover)
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", metrics.Route("/graphql", limitBody(opts.MaxBodyBytes, srv)))
+	mux.Handle("GET /healthz", metrics.Route("/healthz", healthz(opts.Health)))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry}))
+	mux.Handle("GET /assets/", metrics.Route("/assets", AssetsHandler()))
+	mux.Handle("GET /{$}", metrics.Route("/", GraphiQL("/graphql")))
+	return mux
+}
+
+// limitBody reads a POST body up to max bytes and answers a larger one
+// itself with 413 and a BAD_USER_INPUT GraphQL error, so that no
+// transport ever sees a truncated body.
+func limitBody(max int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.ContentLength > max {
+			WriteError(w, http.StatusRequestEntityTooLarge, hub.Errorf(hub.EINVALID, "request body is larger than %d bytes", max))
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+		if err != nil {
+			WriteError(w, http.StatusBadRequest, hub.Errorf(hub.EINVALID, "cannot read request body"))
+			return
+		}
+		if int64(len(body)) > max {
+			WriteError(w, http.StatusRequestEntityTooLarge, hub.Errorf(hub.EINVALID, "request body is larger than %d bytes", max))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// WriteError answers a request the GraphQL executor never saw with a
+// GraphQL-shaped error carrying extensions.code.
+func WriteError(w http.ResponseWriter, status int, err *hub.Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"errors": []map[string]any{{"message": err.Message, "extensions": map[string]any{"code": err.Code}}},
+	})
+}
+
+func healthz(check func(context.Context) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if check != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			defer cancel()
+			if err := check(ctx); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = io.WriteString(w, `{"status":"unavailable"}`+"\n")
+				return
+			}
+		}
+		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
+	})
+}

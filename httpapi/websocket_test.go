@@ -1,0 +1,557 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler/testserver"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/gorilla/websocket"
+)
+
+const (
+	subscriptionQuery = `{"query":"subscription { name }"}`
+	// wsReadTimeout bounds every read of a test client.
+	wsReadTimeout = 5 * time.Second
+)
+
+// wsMessage is a message of either GraphQL websocket protocol.
+type wsMessage struct {
+	Type    string          `json:"type"`
+	ID      string          `json:"id,omitempty"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// subscriptionServer runs gqlgen's testserver schema behind
+// WebsocketTransport on a real HTTP server.
+type subscriptionServer struct {
+	*testserver.TestServer
+	http *httptest.Server
+}
+
+func newSubscriptionServer(t *testing.T, ws transport.Websocket) *subscriptionServer {
+	t.Helper()
+	ts := testserver.New()
+	ts.AddTransport(ws)
+	srv := httptest.NewServer(ts)
+	t.Cleanup(srv.Close)
+	return &subscriptionServer{TestServer: ts, http: srv}
+}
+
+func (s *subscriptionServer) wsURL() string {
+	return "ws" + strings.TrimPrefix(s.http.URL, "http")
+}
+
+// dial opens a websocket to the server with gorilla's client.
+func (s *subscriptionServer) dial(
+	t *testing.T,
+	header http.Header,
+	subprotocols ...string,
+) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	dialer := websocket.Dialer{HandshakeTimeout: wsReadTimeout, Subprotocols: subprotocols}
+	conn, resp, err := dialer.DialContext(t.Context(), s.wsURL(), header)
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	return conn, resp, err
+}
+
+// wsClient is a test client speaking one of the GraphQL websocket protocols.
+type wsClient struct {
+	t    *testing.T
+	conn *websocket.Conn
+	// autoPong answers graphql-transport-ws pings from the server while
+	// reading; pingsAnswered counts them.
+	autoPong      bool
+	pingsAnswered int
+}
+
+func (s *subscriptionServer) connect(t *testing.T, subprotocols ...string) *wsClient {
+	t.Helper()
+	conn, resp, err := s.dial(t, nil, subprotocols...)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.Fatalf("dial %s: %v (status %d)", s.wsURL(), err, status)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return &wsClient{t: t, conn: conn}
+}
+
+func (c *wsClient) send(typ, id, payload string) {
+	c.t.Helper()
+	msg := wsMessage{Type: typ, ID: id}
+	if payload != "" {
+		msg.Payload = json.RawMessage(payload)
+	}
+	if err := c.conn.WriteJSON(msg); err != nil {
+		c.t.Fatalf("send %s: %v", typ, err)
+	}
+}
+
+// next returns the next message that is not of one of the skipped types,
+// failing if none arrives within wsReadTimeout.
+func (c *wsClient) next(skip ...string) (wsMessage, error) {
+	if err := c.conn.SetReadDeadline(time.Now().Add(wsReadTimeout)); err != nil {
+		return wsMessage{}, err
+	}
+	for {
+		var msg wsMessage
+		if err := c.conn.ReadJSON(&msg); err != nil {
+			return wsMessage{}, err
+		}
+		if c.autoPong && msg.Type == "ping" {
+			if err := c.conn.WriteJSON(wsMessage{Type: "pong"}); err != nil {
+				return wsMessage{}, err
+			}
+			c.pingsAnswered++
+			continue
+		}
+		if !contains(skip, msg.Type) {
+			return msg, nil
+		}
+	}
+}
+
+// expect reads the next message not of a skipped type and checks its type
+// and id.
+func (c *wsClient) expect(typ, id string, skip ...string) wsMessage {
+	c.t.Helper()
+	msg, err := c.next(skip...)
+	if err != nil {
+		c.t.Fatalf("waiting for %s: %v", typ, err)
+	}
+	if msg.Type != typ || msg.ID != id {
+		c.t.Fatalf("got %+v (payload %s), want type %q id %q", msg, msg.Payload, typ, id)
+	}
+	return msg
+}
+
+// expectClose reads until the connection fails and returns the close error.
+func (c *wsClient) expectClose(skip ...string) *websocket.CloseError {
+	c.t.Helper()
+	for {
+		msg, err := c.next(skip...)
+		if err == nil {
+			c.t.Fatalf("got %+v (payload %s), want the connection to close", msg, msg.Payload)
+		}
+		var closeErr *websocket.CloseError
+		if !errors.As(err, &closeErr) {
+			c.t.Fatalf("read: %v, want a close frame", err)
+		}
+		return closeErr
+	}
+}
+
+// closeNormally performs the client side of a normal close handshake.
+func (c *wsClient) closeNormally() {
+	c.t.Helper()
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye")
+	if err := c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)); err != nil {
+		c.t.Fatalf("write close: %v", err)
+	}
+	for {
+		if _, err := c.next(); err != nil {
+			break
+		}
+	}
+	_ = c.conn.Close()
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func checkNameData(t *testing.T, payload json.RawMessage) {
+	t.Helper()
+	var got struct {
+		Data struct {
+			Name string `json:"name"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(payload, &got); err != nil || got.Data.Name != "test" {
+		t.Fatalf("payload %s, want data.name \"test\" (%v)", payload, err)
+	}
+}
+
+// goroutineBaseline records the goroutine count; its check method waits for
+// the count to drop back to it, failing with all stacks if it does not.
+type goroutineBaseline int
+
+func newGoroutineBaseline() goroutineBaseline { return goroutineBaseline(runtime.NumGoroutine()) }
+
+func (b goroutineBaseline) check(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := runtime.NumGoroutine()
+		if n <= int(b) {
+			return
+		}
+		if time.Now().After(deadline) {
+			var stacks bytes.Buffer
+			_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+			t.Fatalf("%d goroutines still running after disconnect, %d before connecting:\n%s", n, b, stacks.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestWebsocketGraphQLTransportWS(t *testing.T) {
+	// gqlgen drops a client whose pong is not read within 2*interval; keep
+	// that well above scheduling stalls on a loaded machine.
+	const interval = 500 * time.Millisecond
+	srv := newSubscriptionServer(t, WebsocketTransport(WSOptions{PingPongInterval: interval}))
+	baseline := newGoroutineBaseline()
+
+	c := srv.connect(t, SubprotocolGraphQLTransportWS)
+	if got := c.conn.Subprotocol(); got != SubprotocolGraphQLTransportWS {
+		t.Fatalf("negotiated subprotocol %q", got)
+	}
+	c.autoPong = true
+	c.send("connection_init", "", `{}`)
+	c.expect("connection_ack", "")
+
+	// A subscription the server completes.
+	c.send("subscribe", "1", subscriptionQuery)
+	for range 2 {
+		srv.SendNextSubscriptionMessage()
+		checkNameData(t, c.expect("next", "1").Payload)
+	}
+	srv.SendCompleteSubscriptionMessage()
+	c.expect("complete", "1")
+
+	// A subscription the client completes.
+	c.send("subscribe", "2", subscriptionQuery)
+	srv.SendNextSubscriptionMessage()
+	checkNameData(t, c.expect("next", "2").Payload)
+	c.send("complete", "2", "")
+	c.expect("complete", "2")
+
+	// Client-initiated ping.
+	c.send("ping", "", "")
+	c.expect("pong", "")
+
+	// Server-initiated pings: answering them keeps the connection open well
+	// past the 2*interval read deadline.
+	for c.pingsAnswered < 3 {
+		c.send("ping", "", "")
+		c.expect("pong", "")
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.send("subscribe", "3", subscriptionQuery)
+	srv.SendNextSubscriptionMessage()
+	checkNameData(t, c.expect("next", "3").Payload)
+
+	c.closeNormally()
+	baseline.check(t)
+}
+
+func TestWebsocketGraphQLWS(t *testing.T) {
+	const interval = 50 * time.Millisecond
+	srv := newSubscriptionServer(t, WebsocketTransport(WSOptions{KeepAlivePingInterval: interval}))
+	baseline := newGoroutineBaseline()
+
+	c := srv.connect(t, SubprotocolGraphQLWS)
+	if got := c.conn.Subprotocol(); got != SubprotocolGraphQLWS {
+		t.Fatalf("negotiated subprotocol %q", got)
+	}
+	c.send("connection_init", "", `{}`)
+	c.expect("connection_ack", "")
+	for range 3 {
+		c.expect("ka", "")
+	}
+
+	c.send("start", "1", subscriptionQuery)
+	for range 2 {
+		srv.SendNextSubscriptionMessage()
+		checkNameData(t, c.expect("data", "1", "ka").Payload)
+	}
+	srv.SendCompleteSubscriptionMessage()
+	c.expect("complete", "1", "ka")
+
+	c.send("start", "2", subscriptionQuery)
+	srv.SendNextSubscriptionMessage()
+	checkNameData(t, c.expect("data", "2", "ka").Payload)
+	c.send("stop", "2", "")
+	c.expect("complete", "2", "ka")
+
+	c.send("connection_terminate", "", "")
+	if closeErr := c.expectClose("ka"); closeErr.Code != websocket.CloseNormalClosure {
+		t.Errorf("close code %d, want %d", closeErr.Code, websocket.CloseNormalClosure)
+	}
+	_ = c.conn.Close()
+	baseline.check(t)
+}
+
+func TestWebsocketSubprotocolNegotiation(t *testing.T) {
+	for _, tc := range []struct {
+		offered []string
+		want    string
+		// legacy is whether graphql-ws is spoken: gqlgen uses it when no
+		// subprotocol was negotiated.
+		legacy bool
+	}{
+		{offered: []string{SubprotocolGraphQLWS, SubprotocolGraphQLTransportWS}, want: SubprotocolGraphQLTransportWS},
+		{offered: []string{SubprotocolGraphQLTransportWS}, want: SubprotocolGraphQLTransportWS},
+		{offered: []string{SubprotocolGraphQLWS}, want: SubprotocolGraphQLWS, legacy: true},
+		{offered: nil, want: "", legacy: true},
+		{offered: []string{"other"}, want: "", legacy: true},
+	} {
+		t.Run(strings.Join(tc.offered, ","), func(t *testing.T) {
+			// The testserver feeds all its subscriptions from one channel,
+			// so each case gets its own server.
+			srv := newSubscriptionServer(t, WebsocketTransport(WSOptions{KeepAlivePingInterval: time.Hour}))
+			c := srv.connect(t, tc.offered...)
+			if got := c.conn.Subprotocol(); got != tc.want {
+				t.Errorf("negotiated %q, want %q", got, tc.want)
+			}
+			c.send("connection_init", "", "")
+			c.expect("connection_ack", "")
+			if tc.legacy {
+				c.expect("ka", "")
+				c.send("start", "1", subscriptionQuery)
+				srv.SendNextSubscriptionMessage()
+				c.expect("data", "1", "ka")
+			} else {
+				c.send("subscribe", "1", subscriptionQuery)
+				srv.SendNextSubscriptionMessage()
+				c.expect("next", "1")
+			}
+			c.closeNormally()
+		})
+	}
+}
+
+func TestWebsocketOriginPolicy(t *testing.T) {
+	refuseAll := func(*http.Request) bool { return false }
+	for _, tc := range []struct {
+		name    string
+		opts    WSOptions
+		origin  string // "self" is the server's own origin
+		allowed bool
+	}{
+		{"no origin", WSOptions{}, "", true},
+		{"same origin", WSOptions{}, "self", true},
+		{"other origin", WSOptions{}, "http://evil.example", false},
+		{"null origin", WSOptions{}, "null", false},
+		{"listed origin", WSOptions{AllowedOrigins: []string{"https://app.example.com/"}}, "HTTPS://App.Example.com", true},
+		{"listed host other scheme", WSOptions{AllowedOrigins: []string{"https://app.example.com"}}, "http://app.example.com", false},
+		{"unlisted origin", WSOptions{AllowedOrigins: []string{"https://app.example.com"}}, "https://evil.example", false},
+		{"custom policy", WSOptions{CheckOrigin: refuseAll}, "self", false},
+		{"custom policy without origin", WSOptions{CheckOrigin: refuseAll}, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newSubscriptionServer(t, WebsocketTransport(tc.opts))
+			header := http.Header{}
+			switch tc.origin {
+			case "":
+			case "self":
+				header.Set("Origin", srv.http.URL)
+			default:
+				header.Set("Origin", tc.origin)
+			}
+			conn, resp, err := srv.dial(t, header, SubprotocolGraphQLTransportWS)
+			if tc.allowed {
+				if err != nil {
+					t.Fatalf("dial with Origin %q: %v", tc.origin, err)
+				}
+				_ = conn.Close()
+				return
+			}
+			if err == nil {
+				_ = conn.Close()
+				t.Fatalf("dial with Origin %q succeeded, want it refused", tc.origin)
+			}
+			if !errors.Is(err, websocket.ErrBadHandshake) || resp == nil || resp.StatusCode != http.StatusBadRequest {
+				t.Fatalf("dial with Origin %q: %v, response %v; want gqlgen's 400", tc.origin, err, resp)
+			}
+		})
+	}
+}
+
+func TestWebsocketMissingPongDisconnects(t *testing.T) {
+	const interval = 50 * time.Millisecond
+	srv := newSubscriptionServer(t, WebsocketTransport(WSOptions{PingPongInterval: interval}))
+	baseline := newGoroutineBaseline()
+
+	c := srv.connect(t, SubprotocolGraphQLTransportWS)
+	c.send("connection_init", "", "")
+	c.expect("connection_ack", "")
+	start := time.Now()
+	for {
+		msg, err := c.next()
+		var netErr net.Error
+		if errors.As(err, &netErr) && netErr.Timeout() {
+			t.Fatalf("server kept the connection open for %v without pongs", time.Since(start))
+		}
+		if err != nil {
+			break
+		}
+		if msg.Type != "ping" {
+			t.Fatalf("got %+v, want only pings", msg)
+		}
+	}
+	if elapsed := time.Since(start); elapsed < 2*interval {
+		t.Errorf("disconnected after %v, before the %v pong deadline", elapsed, 2*interval)
+	}
+	_ = c.conn.Close()
+	baseline.check(t)
+}
+
+func TestWebsocketMaxMessageSize(t *testing.T) {
+	srv := newSubscriptionServer(t, WebsocketTransport(WSOptions{MaxMessageSize: 512}))
+	c := srv.connect(t, SubprotocolGraphQLTransportWS)
+	c.send("connection_init", "", "")
+	c.expect("connection_ack", "")
+	// Below the limit.
+	c.send("subscribe", "1", subscriptionQuery)
+	srv.SendNextSubscriptionMessage()
+	c.expect("next", "1")
+
+	big := `{"query":"subscription { name }` + strings.Repeat(" ", 1024) + `"}`
+	c.send("subscribe", "2", big)
+	if closeErr := c.expectClose(); closeErr.Code != websocket.CloseMessageTooBig {
+		t.Errorf("close code %d, want %d", closeErr.Code, websocket.CloseMessageTooBig)
+	}
+}
+
+type tokenKey struct{}
+
+func TestWebsocketInitFunc(t *testing.T) {
+	var ws transport.Websocket
+	ws = WebsocketTransport(WSOptions{})
+	ws.InitFunc = func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		if p.Authorization() != "Bearer good" {
+			return transport.WithWebsocketCloseCode(ctx, 4403), nil, errors.New("forbidden")
+		}
+		return context.WithValue(ctx, tokenKey{}, "good"), &transport.InitPayload{"user": "u1"}, nil
+	}
+	srv := newSubscriptionServer(t, ws)
+
+	c := srv.connect(t, SubprotocolGraphQLTransportWS)
+	c.send("connection_init", "", `{"Authorization":"Bearer bad"}`)
+	if closeErr := c.expectClose(); closeErr.Code != 4403 {
+		t.Errorf("close code %d, want 4403", closeErr.Code)
+	}
+
+	c = srv.connect(t, SubprotocolGraphQLTransportWS)
+	c.send("connection_init", "", `{"Authorization":"Bearer good"}`)
+	ack := c.expect("connection_ack", "")
+	if string(ack.Payload) != `{"user":"u1"}` {
+		t.Errorf("ack payload %s", ack.Payload)
+	}
+	c.closeNormally()
+}
+
+func TestWebsocketInitTimeout(t *testing.T) {
+	srv := newSubscriptionServer(t, WebsocketTransport(WSOptions{InitTimeout: 50 * time.Millisecond}))
+	baseline := newGoroutineBaseline()
+	c := srv.connect(t, SubprotocolGraphQLTransportWS)
+	if closeErr := c.expectClose(); closeErr.Code != websocket.CloseProtocolError {
+		t.Errorf("close code %d, want %d", closeErr.Code, websocket.CloseProtocolError)
+	}
+	_ = c.conn.Close()
+	baseline.check(t)
+}
+
+// TestWebsocketAbruptDisconnect drops the TCP connection under an active
+// subscription of each protocol and checks nothing is left running.
+func TestWebsocketAbruptDisconnect(t *testing.T) {
+	for _, tc := range []struct{ protocol, subscribe, data string }{
+		{SubprotocolGraphQLTransportWS, "subscribe", "next"},
+		{SubprotocolGraphQLWS, "start", "data"},
+	} {
+		t.Run(tc.protocol, func(t *testing.T) {
+			// The testserver feeds all its subscriptions from one channel,
+			// so each case gets its own server.
+			srv := newSubscriptionServer(t, WebsocketTransport(WSOptions{
+				KeepAlivePingInterval: 20 * time.Millisecond,
+				PingPongInterval:      time.Second,
+			}))
+			baseline := newGoroutineBaseline()
+			c := srv.connect(t, tc.protocol)
+			c.autoPong = true
+			c.send("connection_init", "", "")
+			c.expect("connection_ack", "")
+			c.send(tc.subscribe, "1", subscriptionQuery)
+			srv.SendNextSubscriptionMessage()
+			c.expect(tc.data, "1", "ka")
+			if err := c.conn.NetConn().Close(); err != nil {
+				t.Fatalf("close TCP connection: %v", err)
+			}
+			baseline.check(t)
+		})
+	}
+}
+
+// unwrapOnlyWriter is middleware's ResponseWriter wrapper that, like many,
+// offers Unwrap but not Hijack.
+type unwrapOnlyWriter struct {
+	http.ResponseWriter
+}
+
+func (w unwrapOnlyWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// TestWebsocketBehindWrappingMiddleware checks upgrades work through a
+// ResponseWriter wrapper that hides http.Hijacker behind Unwrap.
+func TestWebsocketBehindWrappingMiddleware(t *testing.T) {
+	ts := testserver.New()
+	ts.AddTransport(WebsocketTransport(WSOptions{}))
+	wrapped := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := http.ResponseWriter(unwrapOnlyWriter{w}).(http.Hijacker); ok {
+			t.Error("test wrapper unexpectedly implements http.Hijacker")
+		}
+		ts.ServeHTTP(unwrapOnlyWriter{w}, r)
+	})
+	httpSrv := httptest.NewServer(wrapped)
+	t.Cleanup(httpSrv.Close)
+	srv := &subscriptionServer{TestServer: ts, http: httpSrv}
+
+	c := srv.connect(t, SubprotocolGraphQLTransportWS)
+	c.send("connection_init", "", "")
+	c.expect("connection_ack", "")
+	c.send("subscribe", "1", subscriptionQuery)
+	srv.SendNextSubscriptionMessage()
+	checkNameData(t, c.expect("next", "1").Payload)
+	c.closeNormally()
+}
+
+func TestTruncateUTF8(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"abc", 5, "abc"},
+		{"abc", 2, "ab"},
+		{"aé", 2, "a"},
+		{"aé", 3, "aé"},
+	} {
+		if got := truncateUTF8(tc.in, tc.n); got != tc.want {
+			t.Errorf("truncateUTF8(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+	long := strings.Repeat("x", 200)
+	if got := websocket.FormatCloseMessage(1000, truncateUTF8(long, maxCloseReason)); len(got) != 125 {
+		t.Errorf("close payload %d bytes, want 125", len(got))
+	}
+}

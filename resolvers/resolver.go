@@ -1,0 +1,16 @@
+// Package resolvers answers GraphQL requests. It is thin: it validates
+// input, calls the domain packages and maps their results; it knows
+// nothing of H3 or of the store's driver.
+package resolvers
+
+//go:generate go tool gqlgen generate
+
+import (
+	"github.com/gridhub/gridhub/city"
+)
+
+// Resolver is the root resolver and the one place where the resolvers'
+// dependencies are wired.
+type Resolver struct {
+	City *city.Service
+}

@@ -1,0 +1,320 @@
+// Command gridhub is the Gridhub server and its operator tools.
+//
+//	gridhub serve [flags]          run the hub
+//	gridhub import [flags] FILE    import pharmacies, committees, ... from CSV or GeoJSON
+//	gridhub demo [flags]           seed the demo city and exit
+//
+// Configuration comes from flags, each with an environment variable
+// (GRIDHUB_ADDR, GRIDHUB_DATA, GRIDHUB_STORE, ...); a flag wins.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gridhub/gridhub/city"
+	"github.com/gridhub/gridhub/graph"
+	"github.com/gridhub/gridhub/httpapi"
+	"github.com/gridhub/gridhub/hub"
+	"github.com/gridhub/gridhub/privacy"
+	"github.com/gridhub/gridhub/resolvers"
+	"github.com/gridhub/gridhub/store"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+func main() {
+	ctx, stop := signalContext()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "gridhub:", err)
+		os.Exit(1)
+	}
+}
+
+// signalContext returns a context cancelled by SIGINT or SIGTERM.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+const usage = `usage: gridhub COMMAND [flags]
+
+commands:
+  serve    run the hub (default store: embedded, in GRIDHUB_DATA)
+  import   import records from CSV or GeoJSON
+  demo     seed the demo city into the store and exit
+
+Run "gridhub COMMAND -h" for a command's flags.
+`
+
+// run is main without the process: it parses args and runs a command.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return serveCommand(ctx, args[1:], stdout, stderr, getenv)
+	case "import":
+		return importCommand(ctx, args[1:], stdout, stderr, getenv)
+	case "demo":
+		return demoCommand(ctx, args[1:], stdout, stderr, getenv)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// Config is the hub's configuration.
+type Config struct {
+	Addr          string
+	DataDir       string
+	StoreURI      string
+	Secret        string
+	Demo          bool
+	DemoCity      string
+	DemoResidents int
+	Introspection bool
+	MaxBodyBytes  int64
+	AllowOrigins  string
+	LogLevel      string
+	ShutdownGrace time.Duration
+}
+
+// flags binds the configuration shared by every command to fs, with
+// defaults from the environment.
+func (c *Config) flags(fs *flag.FlagSet, getenv func(string) string) {
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	fs.StringVar(&c.DataDir, "data", env("GRIDHUB_DATA", "./data"), "data directory of the embedded store (GRIDHUB_DATA)")
+	fs.StringVar(&c.StoreURI, "store", env("GRIDHUB_STORE", ""), "store: empty for the embedded default, or a mongodb:// URI (GRIDHUB_STORE)")
+	fs.StringVar(&c.Secret, "secret", env("GRIDHUB_SECRET", ""), "key for ID-number hashes, at least 16 bytes; empty: made once and kept in DATA/secret (GRIDHUB_SECRET)")
+	fs.StringVar(&c.LogLevel, "log-level", env("GRIDHUB_LOG_LEVEL", "info"), "debug, info, warn or error (GRIDHUB_LOG_LEVEL)")
+}
+
+func (c *Config) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", c.LogLevel, err)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), nil
+}
+
+// hasher returns the ID hasher: from the configured secret, or from a key
+// made at first start and kept in the data directory, so that hashes (and
+// so duplicate detection) survive restarts.
+func (c *Config) hasher() (*privacy.Hasher, error) {
+	if c.Secret != "" {
+		return privacy.NewHasher([]byte(c.Secret))
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	path := filepath.Join(c.DataDir, "secret")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("make secret: %w", err)
+		}
+		b = []byte(hex.EncodeToString(key))
+		if err := writeFileSync(path, b, 0o600); err != nil {
+			return nil, fmt.Errorf("keep secret: %w", err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("read secret: %w", err)
+	}
+	return privacy.NewHasher([]byte(strings.TrimSpace(string(b))))
+}
+
+func writeFileSync(path string, b []byte, perm os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// Program is a running hub: its store, its city and its HTTP server.
+type Program struct {
+	Config Config
+	Log    *slog.Logger
+	Store  hub.Store
+	City   *city.Service
+
+	listener net.Listener
+	server   *http.Server
+}
+
+// open opens the store and the city service.
+func (p *Program) open(ctx context.Context) error {
+	h, err := p.Config.hasher()
+	if err != nil {
+		return err
+	}
+	p.Store, err = store.Open(ctx, p.Config.StoreURI, p.Config.DataDir)
+	if err != nil {
+		return err
+	}
+	p.City, err = city.New(ctx, p.Store, h, city.Options{})
+	if err != nil {
+		p.Store.Close()
+		return fmt.Errorf("load city: %w", err)
+	}
+	return nil
+}
+
+// Serve starts listening and serving; it returns once the listener is up.
+func (p *Program) Serve(ctx context.Context) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var origins []string
+	if p.Config.AllowOrigins != "" {
+		origins = strings.Split(p.Config.AllowOrigins, ",")
+	}
+	h := httpapi.New(httpapi.Options{
+		Schema:         graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{City: p.City}}),
+		ErrorPresenter: resolvers.ErrorPresenter(p.Log),
+		Recover:        resolvers.Recover(p.Log),
+		Logger:         p.Log,
+		Registry:       reg,
+		Health:         p.Store.Ping,
+		MaxBodyBytes:   p.Config.MaxBodyBytes,
+		Introspection:  p.Config.Introspection,
+		WS:             httpapi.WSOptions{AllowedOrigins: origins},
+	})
+	ln, err := net.Listen("tcp", p.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	p.listener = ln
+	p.server = &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(p.Log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := p.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			p.Log.Error("serve", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Addr returns the address the hub listens on.
+func (p *Program) Addr() string { return p.listener.Addr().String() }
+
+// Close drains the server within the grace period and closes the store.
+func (p *Program) Close() error {
+	var errs []error
+	if p.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), p.Config.ShutdownGrace)
+		defer cancel()
+		if err := p.server.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown: %w", err))
+		}
+	}
+	if p.Store != nil {
+		if err := p.Store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close store: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	var c Config
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c.flags(fs, getenv)
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	envBool := func(name string, def bool) bool {
+		b, err := strconv.ParseBool(env(name, strconv.FormatBool(def)))
+		return err == nil && b
+	}
+	fs.StringVar(&c.Addr, "addr", env("GRIDHUB_ADDR", ":8080"), "listen address (GRIDHUB_ADDR)")
+	fs.BoolVar(&c.Demo, "demo", envBool("GRIDHUB_DEMO", false), "seed the demo city when the store does not hold it yet (GRIDHUB_DEMO)")
+	fs.StringVar(&c.DemoCity, "demo-city", env("GRIDHUB_DEMO_CITY", "taipei"), "demo city: taipei or taiwan (GRIDHUB_DEMO_CITY)")
+	fs.IntVar(&c.DemoResidents, "demo-residents", 0, "residents in the demo city (0: the demo's default, 50,000 for taipei)")
+	fs.BoolVar(&c.Introspection, "introspection", envBool("GRIDHUB_INTROSPECTION", true), "allow schema introspection (GRIDHUB_INTROSPECTION)")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body", httpapi.DefaultMaxBodyBytes, "largest request body in bytes")
+	fs.StringVar(&c.AllowOrigins, "allow-origins", env("GRIDHUB_ALLOW_ORIGINS", ""), "comma-separated extra origins allowed to open WebSockets (GRIDHUB_ALLOW_ORIGINS)")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "time to drain requests on SIGTERM")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
+	p := &Program{Config: c, Log: log}
+	if err := p.open(ctx); err != nil {
+		return err
+	}
+	if c.Demo {
+		if err := seedDemo(ctx, p.City, c.DemoCity, c.DemoResidents, stderr); err != nil {
+			p.Close()
+			return fmt.Errorf("demo city: %w", err)
+		}
+	}
+	if err := p.Serve(ctx); err != nil {
+		p.Close()
+		return err
+	}
+	log.Info("gridhub serving", "addr", p.Addr(), "data", c.DataDir, "store", storeName(c.StoreURI))
+	fmt.Fprintf(stdout, "gridhub listening on %s\n", p.Addr())
+	<-ctx.Done()
+	log.Info("shutting down")
+	return p.Close()
+}
+
+// storeName names the store for logs without any credentials in its URI.
+func storeName(uri string) string {
+	if uri == "" {
+		return "embedded"
+	}
+	scheme, _, _ := strings.Cut(uri, "://")
+	return scheme
+}
