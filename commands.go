@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -9,8 +12,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/gridhub/gridhub/auth"
 	"github.com/gridhub/gridhub/city"
 	"github.com/gridhub/gridhub/democity"
+	"github.com/gridhub/gridhub/hub"
 
 	"github.com/gridhub/gridhub/importer"
 	"github.com/gridhub/gridhub/importer/progress"
@@ -134,4 +139,44 @@ func seedDemo(ctx context.Context, svc *city.Service, name string, residents int
 			demo, sum.Elapsed.Round(time.Millisecond), sum.Districts, sum.Committees, sum.Pharmacies, sum.RealPharmacies, sum.Checkpoints, sum.Residents)
 	}
 	return nil
+}
+
+func tokenCommand(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	var c Config
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c.flags(fs, getenv)
+	role := fs.String("role", "", "ADMIN, DISTRICT, COMMITTEE, PARTNER, PHARMACY, CHECKPOINT or RESIDENT")
+	scope := fs.String("scope", "", "the id the role is bound to (district id, committee id, ...); none for ADMIN")
+	subject := fs.String("subject", "", "who holds the token (an operator's name, a device id)")
+	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: gridhub token -role ROLE [-scope ID] -subject WHO [-ttl 24h]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	r, err := auth.ParseRole(*role)
+	if err != nil {
+		return errors.New(hub.ErrorMessage(err))
+	}
+	keys, err := c.keys()
+	if err != nil {
+		return err
+	}
+	tok, err := keys.Mint(auth.Principal{Role: r, Scope: *scope, Subject: *subject, TokenID: newTokenID()}, *ttl)
+	if err != nil {
+		return errors.New(hub.ErrorMessage(err))
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+func newTokenID() string {
+	b := make([]byte, 9)
+	if _, err := rand.Read(b); err != nil {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
 }

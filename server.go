@@ -10,7 +10,9 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -27,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gridhub/gridhub/auth"
 	"github.com/gridhub/gridhub/city"
 	"github.com/gridhub/gridhub/graph"
 	"github.com/gridhub/gridhub/httpapi"
@@ -36,6 +39,7 @@ import (
 	"github.com/gridhub/gridhub/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/time/rate"
 )
 
 func main() {
@@ -59,6 +63,7 @@ commands:
   serve    run the hub (default store: embedded, in GRIDHUB_DATA)
   import   import records from CSV or GeoJSON
   demo     seed the demo city into the store and exit
+  token    mint an access token for an operator or device
 
 Run "gridhub COMMAND -h" for a command's flags.
 `
@@ -76,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return importCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "demo":
 		return demoCommand(ctx, args[1:], stdout, stderr, getenv)
+	case "token":
+		return tokenCommand(args[1:], stdout, stderr, getenv)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -98,6 +105,12 @@ type Config struct {
 	AllowOrigins  string
 	LogLevel      string
 	ShutdownGrace time.Duration
+
+	JWTSecret     string // HS256 secret, 32+ bytes
+	JWTEd25519    string // base64 Ed25519 seed (32 bytes); wins over JWTSecret
+	PublicMetrics bool
+	RatePerToken  float64
+	RatePerAddr   float64
 }
 
 // flags binds the configuration shared by every command to fs, with
@@ -112,6 +125,8 @@ func (c *Config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.DataDir, "data", env("GRIDHUB_DATA", "./data"), "data directory of the embedded store (GRIDHUB_DATA)")
 	fs.StringVar(&c.StoreURI, "store", env("GRIDHUB_STORE", ""), "store: empty for the embedded default, or a mongodb:// URI (GRIDHUB_STORE)")
 	fs.StringVar(&c.Secret, "secret", env("GRIDHUB_SECRET", ""), "key for ID-number hashes, at least 16 bytes; empty: made once and kept in DATA/secret (GRIDHUB_SECRET)")
+	fs.StringVar(&c.JWTSecret, "jwt-secret", env("GRIDHUB_JWT_SECRET", ""), "HS256 key of access tokens, 32+ bytes; empty: made once and kept in DATA/jwt-secret (GRIDHUB_JWT_SECRET)")
+	fs.StringVar(&c.JWTEd25519, "jwt-ed25519-seed", env("GRIDHUB_JWT_ED25519_SEED", ""), "base64 Ed25519 seed: sign tokens with EdDSA instead of HS256 (GRIDHUB_JWT_ED25519_SEED)")
 	fs.StringVar(&c.LogLevel, "log-level", env("GRIDHUB_LOG_LEVEL", "info"), "debug, info, warn or error (GRIDHUB_LOG_LEVEL)")
 }
 
@@ -127,27 +142,57 @@ func (c *Config) logger(w io.Writer) (*slog.Logger, error) {
 // made at first start and kept in the data directory, so that hashes (and
 // so duplicate detection) survive restarts.
 func (c *Config) hasher() (*privacy.Hasher, error) {
-	if c.Secret != "" {
-		return privacy.NewHasher([]byte(c.Secret))
+	secret, err := c.secret(c.Secret, "secret")
+	if err != nil {
+		return nil, err
+	}
+	return privacy.NewHasher(secret)
+}
+
+// keys returns the access-token keys: EdDSA from a configured seed, or
+// HS256 from the configured secret or one made at first start and kept in
+// the data directory (so that `gridhub token` mints tokens the server
+// accepts, offline, from the same configuration).
+func (c *Config) keys() (*auth.Keys, error) {
+	if c.JWTEd25519 != "" {
+		seed, err := base64.StdEncoding.DecodeString(c.JWTEd25519)
+		if err != nil || len(seed) != ed25519.SeedSize {
+			return nil, errors.New("jwt-ed25519-seed: want 32 bytes in base64")
+		}
+		priv := ed25519.NewKeyFromSeed(seed)
+		return auth.Ed25519Keys(priv, priv.Public().(ed25519.PublicKey), nil)
+	}
+	secret, err := c.secret(c.JWTSecret, "jwt-secret")
+	if err != nil {
+		return nil, err
+	}
+	return auth.HMACKeys(secret, nil)
+}
+
+// secret returns configured, or the key kept in DATA/name, made (32
+// random bytes, hex) at first use.
+func (c *Config) secret(configured, name string) ([]byte, error) {
+	if configured != "" {
+		return []byte(configured), nil
 	}
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	path := filepath.Join(c.DataDir, "secret")
+	path := filepath.Join(c.DataDir, name)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		key := make([]byte, 32)
 		if _, err := rand.Read(key); err != nil {
-			return nil, fmt.Errorf("make secret: %w", err)
+			return nil, fmt.Errorf("make %s: %w", name, err)
 		}
 		b = []byte(hex.EncodeToString(key))
 		if err := writeFileSync(path, b, 0o600); err != nil {
-			return nil, fmt.Errorf("keep secret: %w", err)
+			return nil, fmt.Errorf("keep %s: %w", name, err)
 		}
 	} else if err != nil {
-		return nil, fmt.Errorf("read secret: %w", err)
+		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
-	return privacy.NewHasher([]byte(strings.TrimSpace(string(b))))
+	return []byte(strings.TrimSpace(string(b))), nil
 }
 
 func writeFileSync(path string, b []byte, perm os.FileMode) error {
@@ -176,6 +221,7 @@ type Program struct {
 	Log    *slog.Logger
 	Store  hub.Store
 	City   *city.Service
+	Keys   *auth.Keys
 
 	listener net.Listener
 	server   *http.Server
@@ -185,6 +231,9 @@ type Program struct {
 func (p *Program) open(ctx context.Context) error {
 	h, err := p.Config.hasher()
 	if err != nil {
+		return err
+	}
+	if p.Keys, err = p.Config.keys(); err != nil {
 		return err
 	}
 	p.Store, err = store.Open(ctx, p.Config.StoreURI, p.Config.DataDir)
@@ -207,8 +256,16 @@ func (p *Program) Serve(ctx context.Context) error {
 	if p.Config.AllowOrigins != "" {
 		origins = strings.Split(p.Config.AllowOrigins, ",")
 	}
+	res := &resolvers.Resolver{City: p.City}
 	h := httpapi.New(httpapi.Options{
-		Schema:         graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{City: p.City}}),
+		Schema:        graph.NewExecutableSchema(graph.Config{Resolvers: res}),
+		Verifier:      p.Keys,
+		Authorize:     res.Authorize(),
+		PublicMetrics: p.Config.PublicMetrics,
+		Limits: httpapi.RateLimits{
+			PerToken: rate.Limit(p.Config.RatePerToken), TokenBurst: int(2 * p.Config.RatePerToken),
+			PerAddress: rate.Limit(p.Config.RatePerAddr), AddrBurst: int(2 * p.Config.RatePerAddr),
+		},
 		ErrorPresenter: resolvers.ErrorPresenter(p.Log),
 		Recover:        resolvers.Recover(p.Log),
 		Logger:         p.Log,
@@ -274,6 +331,13 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		b, err := strconv.ParseBool(env(name, strconv.FormatBool(def)))
 		return err == nil && b
 	}
+	envFloat := func(name string, def float64) float64 {
+		f, err := strconv.ParseFloat(env(name, ""), 64)
+		if err != nil {
+			return def
+		}
+		return f
+	}
 	fs.StringVar(&c.Addr, "addr", env("GRIDHUB_ADDR", ":8080"), "listen address (GRIDHUB_ADDR)")
 	fs.BoolVar(&c.Demo, "demo", envBool("GRIDHUB_DEMO", false), "seed the demo city when the store does not hold it yet (GRIDHUB_DEMO)")
 	fs.StringVar(&c.DemoCity, "demo-city", env("GRIDHUB_DEMO_CITY", "taipei"), "demo city: taipei or taiwan (GRIDHUB_DEMO_CITY)")
@@ -281,6 +345,9 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	fs.BoolVar(&c.Introspection, "introspection", envBool("GRIDHUB_INTROSPECTION", true), "allow schema introspection (GRIDHUB_INTROSPECTION)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body", httpapi.DefaultMaxBodyBytes, "largest request body in bytes")
 	fs.StringVar(&c.AllowOrigins, "allow-origins", env("GRIDHUB_ALLOW_ORIGINS", ""), "comma-separated extra origins allowed to open WebSockets (GRIDHUB_ALLOW_ORIGINS)")
+	fs.BoolVar(&c.PublicMetrics, "public-metrics", envBool("GRIDHUB_PUBLIC_METRICS", true), "serve /metrics without a token; false: ADMIN token needed (GRIDHUB_PUBLIC_METRICS)")
+	fs.Float64Var(&c.RatePerToken, "rate-per-token", envFloat("GRIDHUB_RATE_PER_TOKEN", 200), "requests per second one token may send, 0 for no limit (GRIDHUB_RATE_PER_TOKEN)")
+	fs.Float64Var(&c.RatePerAddr, "rate-per-address", envFloat("GRIDHUB_RATE_PER_ADDRESS", 500), "requests per second one client address may send, 0 for no limit (GRIDHUB_RATE_PER_ADDRESS)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "time to drain requests on SIGTERM")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -22,6 +22,7 @@ import (
 
 type hubProc struct {
 	url    string
+	dir    string
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -30,8 +31,9 @@ func startHub(t *testing.T, dataDir string, extra ...string) *hubProc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dataDir, "--secret", "test-secret-0123456789"}, extra...)
-	h := &hubProc{cancel: cancel, done: make(chan error, 1)}
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dataDir, "--secret", "test-secret-0123456789",
+		"--rate-per-token", "0", "--rate-per-address", "0"}, extra...)
+	h := &hubProc{dir: dataDir, cancel: cancel, done: make(chan error, 1)}
 	go func() {
 		h.done <- run(ctx, args, pw, io.Discard, func(string) string { return "" })
 		pw.Close()
@@ -82,10 +84,40 @@ func (r gqlResponse) code() string {
 	return c
 }
 
-func gql(t *testing.T, url, query string, vars map[string]any) gqlResponse {
+// client calls a hub with a token (none when token is empty).
+type client struct {
+	url   string
+	token string
+}
+
+// mintToken mints a token with the token command, offline, from the same
+// data directory as the hub.
+func mintToken(t *testing.T, dataDir, role, scope string) string {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	args := []string{"token", "-data", dataDir, "-role", role, "-subject", "test-" + strings.ToLower(role), "-ttl", "1h"}
+	if scope != "" {
+		args = append(args, "-scope", scope)
+	}
+	if err := run(context.Background(), args, &out, &errOut, func(string) string { return "" }); err != nil {
+		t.Fatalf("token %s %s: %v (%s)", role, scope, err, errOut.String())
+	}
+	return strings.TrimSpace(out.String())
+}
+
+func (h *hubProc) as(t *testing.T, role, scope string) client {
+	return client{url: h.url, token: mintToken(t, h.dir, role, scope)}
+}
+
+func gql(t *testing.T, c client, query string, vars map[string]any) gqlResponse {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	resp, err := http.Post(url+"/graphql", "application/json", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, c.url+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("post: %v", err)
 	}
@@ -98,7 +130,7 @@ func gql(t *testing.T, url, query string, vars map[string]any) gqlResponse {
 }
 
 // must runs a query that must succeed and decodes its data into v.
-func must(t *testing.T, url, query string, vars map[string]any, v any) {
+func must(t *testing.T, url client, query string, vars map[string]any, v any) {
 	t.Helper()
 	r := gql(t, url, query, vars)
 	if len(r.Errors) > 0 {
@@ -117,7 +149,7 @@ var taipeiSquare = []map[string]float64{
 	{"lat": 25.050, "lng": 121.521}, {"lat": 25.050, "lng": 121.510},
 }
 
-func seedSmallCity(t *testing.T, url string) (committeeCode, pharmacyID string) {
+func seedSmallCity(t *testing.T, url client) (committeeCode, pharmacyID string) {
 	t.Helper()
 	must(t, url, `mutation($a: AreaInput!) { upsertDistrict(input: {id: "zhongzheng", code: "ZZ", name: "Zhongzheng", area: $a}) { id cellCount } }`,
 		map[string]any{"a": map[string]any{"polygon": taipeiSquare}}, nil)
@@ -145,10 +177,10 @@ func seedSmallCity(t *testing.T, url string) (committeeCode, pharmacyID string) 
 func TestServeEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	h := startHub(t, dir)
-	url := h.url
+	url := h.as(t, "ADMIN", "")
 
 	for _, path := range []string{"/healthz", "/metrics", "/"} {
-		resp, err := http.Get(url + path)
+		resp, err := http.Get(h.url + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,7 +276,7 @@ func TestServeEndToEnd(t *testing.T) {
 
 func TestServeBadInput(t *testing.T) {
 	h := startHub(t, t.TempDir())
-	url := h.url
+	url := h.as(t, "ADMIN", "")
 	code, pharmacyID := seedSmallCity(t, url)
 	must(t, url, `mutation($c: String) { registerResident(input: {name: "Lin", idNumber: "B223456789", cell: "894ba0a408fffff", committeeCode: $c}) { id } }`,
 		map[string]any{"c": code}, nil)
@@ -296,7 +328,7 @@ func TestServeBadInput(t *testing.T) {
 
 	t.Run("oversized body", func(t *testing.T) {
 		big := `{"query":"{ supplies { sku } }","variables":{"pad":"` + strings.Repeat("x", 2<<20) + `"}}`
-		resp, err := http.Post(url+"/graphql", "application/json", strings.NewReader(big))
+		resp, err := http.Post(h.url+"/graphql", "application/json", strings.NewReader(big))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -322,7 +354,8 @@ func TestKillNine(t *testing.T) {
 	dir := t.TempDir()
 	child := startChild(t, dir)
 
-	code, _ := seedSmallCity(t, child.url)
+	admin := client{url: child.url, token: mintToken(t, dir, "ADMIN", "")}
+	code, _ := seedSmallCity(t, admin)
 	var (
 		mu    sync.Mutex
 		acked []string
@@ -339,7 +372,10 @@ func TestKillNine(t *testing.T) {
 					"query":     `mutation($id: String!, $c: String) { registerResident(input: {name: "K", idNumber: $id, cell: "894ba0a408fffff", committeeCode: $c}) { id } }`,
 					"variables": map[string]any{"id": id, "c": code},
 				})
-				resp, err := http.Post(child.url+"/graphql", "application/json", bytes.NewReader(body))
+				req, _ := http.NewRequest(http.MethodPost, child.url+"/graphql", bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+admin.token)
+				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					return // killed
 				}
@@ -367,8 +403,9 @@ func TestKillNine(t *testing.T) {
 	}
 
 	h := startHub(t, dir)
+	after := h.as(t, "ADMIN", "")
 	for _, id := range acked {
-		r := gql(t, h.url, `query($id: ID!) { resident(id: $id) { id } }`, map[string]any{"id": id})
+		r := gql(t, after, `query($id: ID!) { resident(id: $id) { id } }`, map[string]any{"id": id})
 		if len(r.Errors) > 0 {
 			t.Errorf("acknowledged resident %s lost after kill -9: %+v", id, r.Errors)
 		}
@@ -386,7 +423,8 @@ type childHub struct {
 func startChild(t *testing.T, dir string) *childHub {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "GRIDHUB_TEST_CHILD=1", "GRIDHUB_DATA="+dir, "GRIDHUB_ADDR=127.0.0.1:0", "GRIDHUB_SECRET=test-secret-0123456789")
+	cmd.Env = append(os.Environ(), "GRIDHUB_TEST_CHILD=1", "GRIDHUB_DATA="+dir, "GRIDHUB_ADDR=127.0.0.1:0", "GRIDHUB_SECRET=test-secret-0123456789",
+		"GRIDHUB_RATE_PER_TOKEN=0", "GRIDHUB_RATE_PER_ADDRESS=0")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -425,8 +463,9 @@ func TestSigtermDrains(t *testing.T) {
 	}
 	dir := t.TempDir()
 	child := startChild(t, dir)
-	_, pharmacyID := seedSmallCity(t, child.url)
-	must(t, child.url, `mutation($p: ID!) { restock(pharmacyId: $p, sku: MASK_CHILD, quantity: 7) { id } }`, map[string]any{"p": pharmacyID}, nil)
+	admin := client{url: child.url, token: mintToken(t, dir, "ADMIN", "")}
+	_, pharmacyID := seedSmallCity(t, admin)
+	must(t, admin, `mutation($p: ID!) { restock(pharmacyId: $p, sku: MASK_CHILD, quantity: 7) { id } }`, map[string]any{"p": pharmacyID}, nil)
 	if err := child.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -449,7 +488,7 @@ func TestSigtermDrains(t *testing.T) {
 			}
 		}
 	}
-	must(t, h.url, `query($p: ID!) { pharmacy(id: $p) { stock { sku quantity } } }`, map[string]any{"p": pharmacyID}, &p)
+	must(t, h.as(t, "ADMIN", ""), `query($p: ID!) { pharmacy(id: $p) { stock { sku quantity } } }`, map[string]any{"p": pharmacyID}, &p)
 	if q := p.Pharmacy.Stock[1]; q.SKU != "MASK_CHILD" || q.Quantity != 7 {
 		t.Errorf("after restart, stock[1] = %+v, want MASK_CHILD 7", q)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/gridhub/gridhub/auth"
 	"github.com/gridhub/gridhub/hub"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -49,6 +50,16 @@ type Options struct {
 	// Introspection allows schema introspection (GraphiQL needs it).
 	Introspection bool
 	WS            WSOptions
+
+	// Verifier checks bearer tokens on HTTP requests and in WebSocket
+	// connection_init payloads; Authorize enforces the policy on every
+	// field.
+	Verifier  Verifier
+	Authorize graphql.FieldMiddleware
+	Limits    RateLimits
+	// PublicMetrics serves /metrics without a token; otherwise it needs an
+	// ADMIN token.
+	PublicMetrics bool
 }
 
 // New returns the hub's HTTP handler.
@@ -68,7 +79,11 @@ func New(opts Options) http.Handler {
 	metrics := NewMetrics(opts.Registry)
 
 	srv := handler.New(opts.Schema)
-	srv.AddTransport(WebsocketTransport(opts.WS))
+	ws := WebsocketTransport(opts.WS)
+	if opts.Verifier != nil && ws.InitFunc == nil {
+		ws.InitFunc = wsInit(opts.Verifier)
+	}
+	srv.AddTransport(ws)
 	srv.AddTransport(transport.SSE{})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
@@ -81,6 +96,9 @@ func New(opts Options) http.Handler {
 	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
 	srv.Use(ShapeLimit{MaxDepth: opts.MaxDepth, MaxAliases: opts.MaxAliases})
 	srv.Use(metrics)
+	if opts.Authorize != nil {
+		srv.AroundFields(opts.Authorize)
+	}
 	if opts.ErrorPresenter != nil {
 		srv.SetErrorPresenter(opts.ErrorPresenter)
 	}
@@ -89,9 +107,17 @@ func New(opts Options) http.Handler {
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", metrics.Route("/graphql", limitBody(opts.MaxBodyBytes, srv)))
+	var gql http.Handler = rateLimit(opts.Limits, limitBody(opts.MaxBodyBytes, srv))
+	var prom http.Handler = promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry})
+	if opts.Verifier != nil {
+		gql = authenticate(opts.Verifier, gql)
+		if !opts.PublicMetrics {
+			prom = authenticate(opts.Verifier, adminOnly(prom))
+		}
+	}
+	mux.Handle("/graphql", metrics.Route("/graphql", gql))
 	mux.Handle("GET /healthz", metrics.Route("/healthz", healthz(opts.Health)))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry}))
+	mux.Handle("GET /metrics", prom)
 	mux.Handle("GET /assets/", metrics.Route("/assets", AssetsHandler()))
 	mux.Handle("GET /{$}", metrics.Route("/", GraphiQL("/graphql")))
 	return mux
@@ -131,6 +157,21 @@ func WriteError(w http.ResponseWriter, status int, err *hub.Error) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"errors": []map[string]any{{"message": err.Message, "extensions": map[string]any{"code": err.Code}}},
+	})
+}
+
+// adminOnly lets through requests that carry an ADMIN token.
+func adminOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := auth.FromContext(r.Context())
+		switch {
+		case !ok:
+			writeAppError(w, http.StatusUnauthorized, hub.Errorf(hub.EUNAUTHORIZED, "metrics need an ADMIN token"))
+		case p.Role != auth.Admin:
+			writeAppError(w, http.StatusForbidden, hub.Errorf(hub.EFORBIDDEN, "metrics need an ADMIN token"))
+		default:
+			next.ServeHTTP(w, r)
+		}
 	})
 }
 

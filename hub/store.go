@@ -61,6 +61,20 @@ type Store interface {
 	Checkpoint(ctx context.Context, id string) (*Checkpoint, error)
 	Checkpoints(ctx context.Context) ([]*Checkpoint, error)
 
+	// AppendAudit appends entries to the audit trail of reads of personal
+	// data in one durable write and returns them with their Seq set, in
+	// order; Seq is strictly increasing across calls and never reused. An
+	// entry with an empty Action or TargetID, a blank Purpose or one longer
+	// than MaxAuditPurpose characters, a zero At or a negative Count makes
+	// the whole call an EINVALID error, and nothing is written. The trail
+	// is append-only: there is no method to change or remove an entry.
+	AppendAudit(ctx context.Context, es ...AuditEntry) ([]AuditEntry, error)
+	// AuditLog lists audit entries in Seq order: those of one target and/or
+	// one actor when f says so, with Seq greater than f.After, at most
+	// f.Limit of them (DefaultAuditLimit when f.Limit <= 0, never more than
+	// MaxAuditLimit).
+	AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+
 	// Ping reports whether the store can serve: nil when it answers.
 	Ping(ctx context.Context) error
 

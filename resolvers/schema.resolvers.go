@@ -17,6 +17,11 @@ import (
 	"github.com/gridhub/gridhub/privacy"
 )
 
+// Seq is the resolver for the seq field.
+func (r *auditEntryResolver) Seq(ctx context.Context, obj *hub.AuditEntry) (int, error) {
+	return int(obj.Seq), nil
+}
+
 // Resolution is the resolver for the resolution field.
 func (r *cellResolver) Resolution(ctx context.Context, obj *model.Cell) (int, error) {
 	return grid.Resolution(obj.ID), nil
@@ -82,8 +87,15 @@ func (r *committeeResolver) ResidentCount(ctx context.Context, obj *hub.Committe
 }
 
 // Residents is the resolver for the residents field.
-func (r *committeeResolver) Residents(ctx context.Context, obj *hub.Committee, first int, after *string) (*model.ResidentConnection, error) {
-	return r.residentPage(ctx, obj.ID, first, after)
+func (r *committeeResolver) Residents(ctx context.Context, obj *hub.Committee, first int, after *string, purpose *string) (*model.ResidentConnection, error) {
+	conn, err := r.residentPage(ctx, obj.ID, first, after)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.audit(ctx, "committee.residents", obj.ID, deref(purpose), len(conn.Edges)); err != nil {
+		return nil, err
+	}
+	return conn, nil
 }
 
 // CellCount is the resolver for the cellCount field.
@@ -256,8 +268,15 @@ func (r *queryResolver) CommitteeByCode(ctx context.Context, code string) (*hub.
 }
 
 // Resident is the resolver for the resident field.
-func (r *queryResolver) Resident(ctx context.Context, id string) (*hub.Resident, error) {
-	return r.City.Store().Resident(ctx, id)
+func (r *queryResolver) Resident(ctx context.Context, id string, purpose *string) (*hub.Resident, error) {
+	res, err := r.City.Store().Resident(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.audit(ctx, "resident", id, deref(purpose), 1); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // Checkpoint is the resolver for the checkpoint field.
@@ -273,6 +292,11 @@ func (r *queryResolver) Supplies(ctx context.Context) ([]*hub.Supply, error) {
 		out[i] = &sp[i]
 	}
 	return out, nil
+}
+
+// AuditLog is the resolver for the auditLog field.
+func (r *queryResolver) AuditLog(ctx context.Context, targetID *string, actorID *string, after *int, first int) (*model.AuditPage, error) {
+	return r.auditLog(ctx, deref(targetID), deref(actorID), after, first)
 }
 
 // PhoneMasked is the resolver for the phoneMasked field.
@@ -294,6 +318,9 @@ func (r *residentResolver) Committee(ctx context.Context, obj *hub.Resident) (*h
 func (r *residentResolver) District(ctx context.Context, obj *hub.Resident) (*hub.District, error) {
 	return r.optionalDistrict(ctx, obj.DistrictID)
 }
+
+// AuditEntry returns graph.AuditEntryResolver implementation.
+func (r *Resolver) AuditEntry() graph.AuditEntryResolver { return &auditEntryResolver{r} }
 
 // Cell returns graph.CellResolver implementation.
 func (r *Resolver) Cell() graph.CellResolver { return &cellResolver{r} }
@@ -320,6 +347,7 @@ func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
 func (r *Resolver) Resident() graph.ResidentResolver { return &residentResolver{r} }
 
 type (
+	auditEntryResolver struct{ *Resolver }
 	cellResolver       struct{ *Resolver }
 	checkpointResolver struct{ *Resolver }
 	committeeResolver  struct{ *Resolver }

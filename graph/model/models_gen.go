@@ -19,6 +19,12 @@ type AreaInput struct {
 	Holes   [][]*LatLngInput `json:"holes,omitempty"`
 }
 
+type AuditPage struct {
+	Entries []*hub.AuditEntry `json:"entries"`
+	// Pass as after to read the next page; null at the end.
+	NextAfter *int `json:"nextAfter,omitempty"`
+}
+
 // A hexagon (or one of the twelve pentagons) of the H3 grid.
 type Cell struct {
 	ID         hub.Cell   `json:"id"`

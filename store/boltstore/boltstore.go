@@ -16,7 +16,10 @@
 // residentsByCommittee holds committeeID+0x00+residentID keys for paging;
 // the stock ledger is a bucket per pharmacy keyed by big-endian sequence
 // numbers. AdjustStock leaves a pharmacy's UpdatedAt as its last upsert set
-// it; the ledger entries carry the times of stock changes.
+// it; the ledger entries carry the times of stock changes. The audit trail
+// is a bucket keyed by big-endian sequence numbers, indexed by
+// auditByTarget and auditByActor, whose keys are an ID, 0x00 and the
+// big-endian sequence number.
 package boltstore
 
 import (
@@ -65,6 +68,9 @@ const (
 	bktPharmacies           = "pharmacies"
 	bktLedger               = "ledger"
 	bktCheckpoints          = "checkpoints"
+	bktAudit                = "audit"
+	bktAuditByTarget        = "auditByTarget"
+	bktAuditByActor         = "auditByActor"
 )
 
 // Keys of the meta bucket.
@@ -78,6 +84,7 @@ func bucketNames() []string {
 		bktMeta, bktDistricts, bktCommittees, bktCommitteeCodes,
 		bktResidents, bktResidentHashes, bktResidentsByCommittee,
 		bktResidentCounts, bktPharmacies, bktLedger, bktCheckpoints,
+		bktAudit, bktAuditByTarget, bktAuditByActor,
 	}
 }
 

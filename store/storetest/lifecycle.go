@@ -360,6 +360,14 @@ func everyCall() []call {
 		{"UpsertCheckpoints", func(ctx context.Context, s hub.Store) error { return s.UpsertCheckpoints(ctx, checkpoint("k9")) }},
 		{"Checkpoint", func(ctx context.Context, s hub.Store) error { _, err := s.Checkpoint(ctx, "k1"); return err }},
 		{"Checkpoints", func(ctx context.Context, s hub.Store) error { _, err := s.Checkpoints(ctx); return err }},
+		{"AppendAudit", func(ctx context.Context, s hub.Store) error {
+			_, err := s.AppendAudit(ctx, auditEntry("r1", "c1", 1))
+			return err
+		}},
+		{"AuditLog", func(ctx context.Context, s hub.Store) error {
+			_, err := s.AuditLog(ctx, hub.AuditFilter{TargetID: "r1"})
+			return err
+		}},
 	}
 }
 

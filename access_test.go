@@ -1,0 +1,210 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gridhub/gridhub/graph"
+	"github.com/gridhub/gridhub/resolvers"
+)
+
+// accessCity is two of everything: the first in scope of the tokens the
+// matrix uses, the second outside it.
+type accessCity struct {
+	districts, committees, codes, pharmacies, residents, checkpoints [2]string
+}
+
+func seedAccessCity(t *testing.T, admin client) accessCity {
+	t.Helper()
+	var ac accessCity
+	squares := [2][2]float64{{25.040, 121.510}, {25.060, 121.540}}
+	for i, sq := range squares {
+		lat, lng := sq[0], sq[1]
+		poly := []map[string]float64{{"lat": lat, "lng": lng}, {"lat": lat, "lng": lng + 0.011}, {"lat": lat + 0.010, "lng": lng + 0.011}, {"lat": lat + 0.010, "lng": lng}}
+		ac.districts[i] = fmt.Sprintf("d%d", i+1)
+		ac.committees[i] = fmt.Sprintf("c%d", i+1)
+		ac.codes[i] = fmt.Sprintf("C%d", i+1)
+		ac.pharmacies[i] = fmt.Sprintf("p%d", i+1)
+		ac.checkpoints[i] = fmt.Sprintf("k%d", i+1)
+		must(t, admin, `mutation($id: ID!, $a: AreaInput!) { upsertDistrict(input: {id: $id, name: "D", area: $a}) { id } }`,
+			map[string]any{"id": ac.districts[i], "a": map[string]any{"polygon": poly}}, nil)
+		must(t, admin, `mutation($id: ID!, $code: String!, $a: AreaInput!) { upsertCommittee(input: {id: $id, code: $code, name: "C", area: $a}) { id } }`,
+			map[string]any{"id": ac.committees[i], "code": ac.codes[i], "a": map[string]any{"polygon": poly}}, nil)
+		loc := map[string]float64{"lat": lat + 0.005, "lng": lng + 0.005}
+		must(t, admin, `mutation($id: ID!, $l: LatLngInput!) { upsertPharmacy(input: {id: $id, name: "P", location: $l, stock: [{sku: MASK_ADULT, quantity: 100}]}) { id } }`,
+			map[string]any{"id": ac.pharmacies[i], "l": loc}, nil)
+		must(t, admin, `mutation($id: ID!, $l: LatLngInput!) { upsertCheckpoint(input: {id: $id, name: "K", kind: STATION, location: $l}) { id } }`,
+			map[string]any{"id": ac.checkpoints[i], "l": loc}, nil)
+		var r struct{ RegisterResident struct{ ID string } }
+		must(t, admin, `mutation($n: String!, $c: String!, $l: LatLngInput!) { registerResident(input: {name: "Wang Li", idNumber: $n, phone: "0911222333", location: $l, committeeCode: $c}) { id } }`,
+			map[string]any{"n": fmt.Sprintf("Z%09d", i+1), "c": ac.codes[i], "l": loc}, &r)
+		ac.residents[i] = r.RegisterResident.ID
+	}
+	return ac
+}
+
+// TestAuthorizationMatrix runs every root field for every role, once in
+// the token's scope and once outside it, and checks the outcome: success
+// or the error code.
+func TestAuthorizationMatrix(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	admin := h.as(t, "ADMIN", "")
+	ac := seedAccessCity(t, admin)
+
+	type principal struct{ role, scope string }
+	roles := []principal{
+		{"", ""}, {"ADMIN", ""}, {"DISTRICT", ac.districts[0]}, {"COMMITTEE", ac.committees[0]},
+		{"PARTNER", "partner-1"}, {"PHARMACY", ac.pharmacies[0]}, {"CHECKPOINT", ac.checkpoints[0]}, {"RESIDENT", ac.residents[0]},
+	}
+	clients := map[string]client{}
+	for _, p := range roles {
+		if p.role == "" {
+			clients[""] = client{url: h.url}
+			continue
+		}
+		clients[p.role] = h.as(t, p.role, p.scope)
+	}
+
+	var seq atomic.Int64
+	idNumber := func() string { return fmt.Sprintf("M%09d", seq.Add(1)) }
+	at := func(i int) map[string]float64 {
+		return map[string]float64{"lat": []float64{25.045, 25.065}[i], "lng": []float64{121.515, 121.545}[i]}
+	}
+
+	const ok = ""
+	type want map[string][2]string // role -> {in scope, out of scope}; roles not listed: FORBIDDEN both, anonymous UNAUTHENTICATED
+	tests := []struct {
+		field string
+		query string
+		vars  func(i int) map[string]any // i = 0 in scope, 1 out of scope
+		want  want
+	}{
+		{"Query.cellAt", `{ cellAt(lat: 25, lng: 121) { id } }`, nil, want{"*": {ok, ok}}},
+		{"Query.cell", `{ cell(id: "8928308280fffff") { id neighbors { id } } }`, nil, want{"*": {ok, ok}}},
+		{"Query.supplies", `{ supplies { sku } }`, nil, want{"*": {ok, ok}}},
+		{"Query.pharmaciesNear", `query($l: Float!, $g: Float!) { pharmaciesNear(lat: $l, lng: $g) { ring } }`,
+			func(i int) map[string]any { return map[string]any{"l": at(i)["lat"], "g": at(i)["lng"]} },
+			want{"DISTRICT": {ok, ok}, "COMMITTEE": {ok, ok}, "PARTNER": {ok, ok}, "PHARMACY": {ok, ok}, "CHECKPOINT": {ok, ok}, "RESIDENT": {ok, ok}}},
+		{"Query.pharmacy", `query($id: ID!) { pharmacy(id: $id) { id stock { quantity } } }`,
+			func(i int) map[string]any { return map[string]any{"id": ac.pharmacies[i]} },
+			want{"DISTRICT": {ok, "FORBIDDEN"}, "COMMITTEE": {ok, ok}, "PARTNER": {ok, ok}, "PHARMACY": {ok, "FORBIDDEN"}, "RESIDENT": {ok, ok}}},
+		{"Query.district", `query($id: ID!) { district(id: $id) { id name } }`,
+			func(i int) map[string]any { return map[string]any{"id": ac.districts[i]} },
+			want{"DISTRICT": {ok, "FORBIDDEN"}}},
+		{"Query.districts", `{ districts { id } }`, nil, want{"DISTRICT": {ok, ok}}},
+		// A district's aggregates reached through a pharmacy: only its own district's operators.
+		{"District.aggregates", `query($id: ID!) { pharmacy(id: $id) { district { cellCount committees { id } pharmacies { id } residentCount } } }`,
+			func(i int) map[string]any { return map[string]any{"id": ac.pharmacies[i]} },
+			want{"DISTRICT": {ok, "FORBIDDEN"}}},
+		// A committee's residents reached through its code: only the committee.
+		{"Committee.residents", `query($c: String!) { committeeByCode(code: $c) { residents { edges { node { id } } } } }`,
+			func(i int) map[string]any { return map[string]any{"c": ac.codes[i]} },
+			want{"COMMITTEE": {ok, "FORBIDDEN"}}},
+		{"Query.committee", `query($id: ID!) { committee(id: $id) { id residentCount } }`,
+			func(i int) map[string]any { return map[string]any{"id": ac.committees[i]} },
+			want{"DISTRICT": {ok, "FORBIDDEN"}, "COMMITTEE": {ok, "FORBIDDEN"}}},
+		{"Query.committeeByCode", `query($c: String!) { committeeByCode(code: $c) { id } }`,
+			func(i int) map[string]any { return map[string]any{"c": ac.codes[i]} },
+			want{"DISTRICT": {ok, "FORBIDDEN"}, "COMMITTEE": {ok, "FORBIDDEN"}}},
+		{"Query.resident", `query($id: ID!) { resident(id: $id) { id name idNumberMasked } }`,
+			func(i int) map[string]any { return map[string]any{"id": ac.residents[i]} },
+			want{"COMMITTEE": {ok, "FORBIDDEN"}, "RESIDENT": {ok, "FORBIDDEN"}}},
+		{"Query.checkpoint", `query($id: ID!) { checkpoint(id: $id) { id } }`,
+			func(i int) map[string]any { return map[string]any{"id": ac.checkpoints[i]} },
+			want{"DISTRICT": {ok, "FORBIDDEN"}, "CHECKPOINT": {ok, "FORBIDDEN"}}},
+		{"Query.auditLog", `{ auditLog { entries { action } } }`, nil, want{}},
+
+		{"Mutation.registerResident", `mutation($n: String!, $c: String!, $l: LatLngInput!) { registerResident(input: {name: "N", idNumber: $n, location: $l, committeeCode: $c}) { id } }`,
+			func(i int) map[string]any { return map[string]any{"n": idNumber(), "c": ac.codes[i], "l": at(i)} },
+			want{"COMMITTEE": {ok, "FORBIDDEN"}}},
+		{"Mutation.upsertPharmacy", `mutation($id: ID!, $l: LatLngInput!) { upsertPharmacy(input: {id: $id, name: "P", location: $l}) { id } }`,
+			func(i int) map[string]any { return map[string]any{"id": ac.pharmacies[i], "l": at(i)} },
+			want{"DISTRICT": {ok, "FORBIDDEN"}, "PHARMACY": {ok, "FORBIDDEN"}}},
+		{"Mutation.upsertCommittee", `mutation($id: ID!, $code: String!, $d: ID!, $l: LatLngInput!) { upsertCommittee(input: {id: $id, code: $code, name: "C", districtId: $d, area: {polygon: [$l, $l, $l]}}) { id } }`,
+			func(i int) map[string]any {
+				return map[string]any{"id": ac.committees[i], "code": ac.codes[i], "d": ac.districts[i], "l": at(i)}
+			},
+			// The polygon is degenerate: an in-scope caller gets as far as
+			// validation; an out-of-scope one is stopped before.
+			want{"ADMIN": {"BAD_USER_INPUT", "BAD_USER_INPUT"}, "DISTRICT": {"BAD_USER_INPUT", "FORBIDDEN"}}},
+		{"Mutation.upsertDistrict", `mutation($id: ID!, $a: AreaInput!) { upsertDistrict(input: {id: $id, name: "D", area: $a}) { id } }`,
+			// Each run takes new ground, so runs never clash.
+			func(i int) map[string]any {
+				n := float64(seq.Add(1))
+				lat, lng := 10+n*0.05, 10.0
+				return map[string]any{"id": fmt.Sprintf("d-new-%v", n), "a": map[string]any{"polygon": []map[string]float64{
+					{"lat": lat, "lng": lng}, {"lat": lat + 0.01, "lng": lng}, {"lat": lat + 0.01, "lng": lng + 0.01}}}}
+			},
+			want{"ADMIN": {ok, ok}}},
+		{"Mutation.upsertCheckpoint", `mutation($id: ID!, $l: LatLngInput!) { upsertCheckpoint(input: {id: $id, name: "K", kind: STATION, location: $l}) { id } }`,
+			func(i int) map[string]any { return map[string]any{"id": ac.checkpoints[i], "l": at(i)} },
+			want{"DISTRICT": {ok, "FORBIDDEN"}}},
+		{"Mutation.restock", `mutation($id: ID!) { restock(pharmacyId: $id, sku: MASK_ADULT, quantity: 1) { id } }`,
+			func(i int) map[string]any { return map[string]any{"id": ac.pharmacies[i]} },
+			want{"DISTRICT": {ok, "FORBIDDEN"}, "PHARMACY": {ok, "FORBIDDEN"}}},
+	}
+
+	// Every root field of the schema is in the matrix.
+	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{}}).Schema()
+	var fields []string
+	for _, def := range []string{"Query", "Mutation", "Subscription"} {
+		if d := schema.Types[def]; d != nil {
+			for _, f := range d.Fields {
+				if !strings.HasPrefix(f.Name, "__") {
+					fields = append(fields, def+"."+f.Name)
+				}
+			}
+		}
+	}
+	for _, f := range fields {
+		if !slices.ContainsFunc(tests, func(tt struct {
+			field string
+			query string
+			vars  func(i int) map[string]any
+			want  want
+		}) bool {
+			return tt.field == f
+		}) {
+			t.Errorf("root field %s is missing from the authorization matrix", f)
+		}
+	}
+
+	for _, tt := range tests {
+		for _, p := range roles {
+			for i, scope := range []string{"in", "out"} {
+				name := p.role
+				if name == "" {
+					name = "anonymous"
+				}
+				t.Run(fmt.Sprintf("%s/%s/%s", tt.field, name, scope), func(t *testing.T) {
+					w, listed := tt.want[p.role]
+					all, public := tt.want["*"]
+					switch {
+					case public:
+						w = all
+					case p.role == "":
+						w = [2]string{"UNAUTHENTICATED", "UNAUTHENTICATED"}
+					case p.role == "ADMIN" && !listed:
+						w = [2]string{ok, ok}
+					case !listed:
+						w = [2]string{"FORBIDDEN", "FORBIDDEN"}
+					}
+					var vars map[string]any
+					if tt.vars != nil {
+						vars = tt.vars(i)
+					}
+					r := gql(t, clients[p.role], tt.query, vars)
+					if got := r.code(); got != w[i] {
+						t.Errorf("code %q, want %q (errors %+v)", got, w[i], r.Errors)
+					}
+					if w[i] != ok && r.code() != "BAD_USER_INPUT" && strings.Contains(string(r.Data), `"id"`) {
+						t.Errorf("refused, yet data leaked: %s", r.Data)
+					}
+				})
+			}
+		}
+	}
+}

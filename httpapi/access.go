@@ -1,0 +1,202 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/gridhub/gridhub/auth"
+	"github.com/gridhub/gridhub/hub"
+	"golang.org/x/time/rate"
+)
+
+// Verifier checks a bearer token.
+type Verifier interface {
+	Verify(token string) (auth.Principal, error)
+}
+
+// authenticate puts the caller of a request with an Authorization header
+// into its context, or answers 401 when the header does not hold a valid
+// bearer token. A request without the header goes on anonymous: the
+// policy lets it reach public fields only.
+func authenticate(v Verifier, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		if h == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		token := auth.BearerToken(h)
+		if token == "" {
+			writeAppError(w, http.StatusUnauthorized, hub.Errorf(hub.EUNAUTHORIZED, "the Authorization header must be \"Bearer <token>\""))
+			return
+		}
+		p, err := v.Verify(token)
+		if err != nil {
+			writeAppError(w, http.StatusUnauthorized, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+	})
+}
+
+func writeAppError(w http.ResponseWriter, status int, err error) {
+	var e *hub.Error
+	if !errors.As(err, &e) {
+		e = hub.Errorf(hub.EINTERNAL, "internal error")
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gridhub"`)
+	}
+	WriteError(w, status, e)
+}
+
+// wsInit authenticates a WebSocket connection from its connection_init
+// payload: {"Authorization": "Bearer <token>"} (or "authorization", or
+// "token": "<token>"). A connection without one stays anonymous; a bad
+// one is closed with 4403.
+func wsInit(v Verifier) transport.WebsocketInitFunc {
+	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		header := payload.Authorization()
+		if t := payload.GetString("token"); header == "" && t != "" {
+			header = "Bearer " + t
+		}
+		if header == "" {
+			return ctx, nil, nil // anonymous, or authenticated by the upgrade request's header
+		}
+		token := auth.BearerToken(header)
+		if token == "" {
+			return transport.WithWebsocketCloseCode(ctx, 4403), nil, errors.New("the authorization must be \"Bearer <token>\"")
+		}
+		p, err := v.Verify(token)
+		if err != nil {
+			return transport.WithWebsocketCloseCode(ctx, 4403), nil, errors.New(hub.ErrorMessage(err))
+		}
+		return auth.WithPrincipal(ctx, p), nil, nil
+	}
+}
+
+// RateLimits bound how fast one caller may send requests. A zero rate
+// turns that limit off.
+type RateLimits struct {
+	PerToken   rate.Limit // requests per second for one token subject
+	TokenBurst int
+	PerAddress rate.Limit // requests per second for one client address
+	AddrBurst  int
+}
+
+// limiters keeps a token bucket per key and forgets keys idle for long.
+type limiters struct {
+	limit rate.Limit
+	burst int
+	now   func() time.Time
+
+	mu      sync.Mutex
+	buckets map[string]*bucket
+	calls   int
+}
+
+type bucket struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+const (
+	limiterIdle  = 10 * time.Minute
+	limiterSweep = 4096 // calls between sweeps of idle buckets
+)
+
+func newLimiters(limit rate.Limit, burst int) *limiters {
+	if burst < 1 {
+		burst = int(math.Max(1, float64(limit)))
+	}
+	return &limiters{limit: limit, burst: burst, now: time.Now, buckets: map[string]*bucket{}}
+}
+
+// reserve takes a token for key; when none is left it returns how long to
+// wait.
+func (l *limiters) reserve(key string) (ok bool, retry time.Duration) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls++
+	if l.calls%limiterSweep == 0 {
+		for k, b := range l.buckets {
+			if now.Sub(b.seen) > limiterIdle {
+				delete(l.buckets, k)
+			}
+		}
+	}
+	b := l.buckets[key]
+	if b == nil {
+		b = &bucket{lim: rate.NewLimiter(l.limit, l.burst)}
+		l.buckets[key] = b
+	}
+	b.seen = now
+	if b.lim.AllowN(now, 1) {
+		return true, 0
+	}
+	r := b.lim.ReserveN(now, 1)
+	retry = r.DelayFrom(now)
+	r.CancelAt(now)
+	return false, retry
+}
+
+// rateLimit answers 429 RATE_LIMITED with Retry-After when a token or an
+// address sends faster than its limit. It runs after authentication, so a
+// token is limited by its subject and role wherever it comes from.
+func rateLimit(rl RateLimits, next http.Handler) http.Handler {
+	var perToken, perAddr *limiters
+	if rl.PerToken > 0 {
+		perToken = newLimiters(rl.PerToken, rl.TokenBurst)
+	}
+	if rl.PerAddress > 0 {
+		perAddr = newLimiters(rl.PerAddress, rl.AddrBurst)
+	}
+	if perToken == nil && perAddr == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p, ok := auth.FromContext(r.Context()); ok && perToken != nil {
+			if ok, retry := perToken.reserve(string(p.Role) + "|" + p.Scope + "|" + p.Subject); !ok {
+				tooMany(w, retry, "this token")
+				return
+			}
+		}
+		if perAddr != nil {
+			if ok, retry := perAddr.reserve(clientAddr(r)); !ok {
+				tooMany(w, retry, "this address")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func tooMany(w http.ResponseWriter, retry time.Duration, who string) {
+	secs := int(math.Ceil(retry.Seconds()))
+	if secs < 1 {
+		secs = 1
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusTooManyRequests)
+	fmt.Fprintf(w, `{"errors":[{"message":"too many requests from %s: retry after %d s","extensions":{"code":%q,"retryAfter":%d}}]}`+"\n", who, secs, hub.ERATELIMITED, secs)
+}
+
+// clientAddr is the request's remote IP (without port). Proxies are not
+// trusted: behind one, limit at the proxy or set a per-token limit.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

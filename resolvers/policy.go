@@ -1,0 +1,308 @@
+package resolvers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/gridhub/gridhub/auth"
+	"github.com/gridhub/gridhub/graph/model"
+	"github.com/gridhub/gridhub/grid"
+	"github.com/gridhub/gridhub/hub"
+)
+
+// A rule says who may resolve one field. ADMIN may resolve every field; a
+// public field needs no token; any other field needs a token whose role is
+// listed, and then passes the rule's scope checks: before, on the
+// arguments and the parent object, and after, on the result.
+type rule struct {
+	public bool
+	roles  []auth.Role
+	// before checks the arguments or the parent before the resolver runs.
+	before func(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error
+	// after checks or filters the result.
+	after func(ctx context.Context, r *Resolver, p auth.Principal, res any) (any, error)
+}
+
+var anyRole = []auth.Role{auth.District, auth.Committee, auth.Partner, auth.Pharmacy, auth.Checkpoint, auth.Resident}
+
+// policy is the authorization table: one entry per root field and per
+// nested field that carries data beyond its parent's scope. A root field
+// missing here is refused for everyone but ADMIN (TestPolicyCoversSchema
+// keeps the table complete).
+func policy() map[string]rule {
+	return map[string]rule{
+		// Pure grid geometry and the catalogue: public.
+		"Query.cellAt":   {public: true},
+		"Query.cell":     {public: true},
+		"Query.supplies": {public: true},
+
+		// Where can I get masks: any signed-in caller.
+		"Query.pharmaciesNear": {roles: anyRole},
+		"Query.pharmacy": {
+			roles:  []auth.Role{auth.District, auth.Committee, auth.Partner, auth.Pharmacy, auth.Resident},
+			before: argIs(auth.Pharmacy, "id"),
+			after:  each(pharmacyVisible),
+		},
+		"Query.district":  {roles: []auth.Role{auth.District}, before: argIs(auth.District, "id")},
+		"Query.districts": {roles: []auth.Role{auth.District}, after: each(districtVisible)},
+		"Query.committee": {
+			roles:  []auth.Role{auth.District, auth.Committee},
+			before: argIs(auth.Committee, "id"),
+			after:  each(committeeVisible),
+		},
+		"Query.committeeByCode": {roles: []auth.Role{auth.District, auth.Committee}, after: each(committeeVisible)},
+		"Query.resident": {
+			roles:  []auth.Role{auth.Committee, auth.Resident},
+			before: argIs(auth.Resident, "id"),
+			after:  each(residentVisible),
+		},
+		"Query.checkpoint": {
+			roles:  []auth.Role{auth.District, auth.Checkpoint},
+			before: argIs(auth.Checkpoint, "id"),
+			after:  each(checkpointVisible),
+		},
+		"Query.auditLog": {}, // ADMIN only
+
+		"Mutation.registerResident": {roles: []auth.Role{auth.Committee}, before: ownCommitteeCode},
+		"Mutation.upsertPharmacy":   {roles: []auth.Role{auth.District, auth.Pharmacy}, before: pharmacyUpsertInScope},
+		"Mutation.upsertCommittee":  {roles: []auth.Role{auth.District}, before: committeeUpsertInScope},
+		"Mutation.upsertDistrict":   {}, // ADMIN only
+		"Mutation.upsertCheckpoint": {roles: []auth.Role{auth.District}, before: locationInOwnDistrict},
+		"Mutation.restock":          {roles: []auth.Role{auth.District, auth.Pharmacy}, before: restockInScope},
+
+		// A district's aggregates belong to that district.
+		"District.cellCount":     districtOnly(),
+		"District.cells":         districtOnly(),
+		"District.committees":    districtOnly(),
+		"District.pharmacies":    districtOnly(),
+		"District.residentCount": districtOnly(),
+		// A committee's residents belong to that committee.
+		"Committee.residents": {roles: []auth.Role{auth.Committee}, before: parentCommitteeIs},
+		"Committee.residentCount": {roles: []auth.Role{auth.District, auth.Committee}, before: func(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+			c := parent[hub.Committee](fc)
+			if c == nil || !committeeVisible(p, c) {
+				return forbidden(p)
+			}
+			return nil
+		}},
+	}
+}
+
+func districtOnly() rule {
+	return rule{roles: []auth.Role{auth.District}, before: func(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+		if d := parent[hub.District](fc); d == nil || !p.Is(auth.District, d.ID) {
+			return forbidden(p)
+		}
+		return nil
+	}}
+}
+
+// Authorize is the field middleware that enforces the policy table on
+// every field of every operation, subscriptions included.
+func (r *Resolver) Authorize() graphql.FieldMiddleware {
+	table := policy()
+	return func(ctx context.Context, next graphql.Resolver) (any, error) {
+		fc := graphql.GetFieldContext(ctx)
+		if fc == nil || strings.HasPrefix(fc.Field.Name, "__") {
+			return next(ctx)
+		}
+		key := fc.Object + "." + fc.Field.Name
+		ru, listed := table[key]
+		root := fc.Object == "Query" || fc.Object == "Mutation" || fc.Object == "Subscription"
+		if !listed && !root {
+			return next(ctx)
+		}
+		if ru.public {
+			return next(ctx)
+		}
+		p, ok := auth.FromContext(ctx)
+		if !ok {
+			return nil, hub.Errorf(hub.EUNAUTHORIZED, "%s needs a token", fc.Field.Name)
+		}
+		if p.Role != auth.Admin {
+			if !slices.Contains(ru.roles, p.Role) {
+				return nil, hub.Errorf(hub.EFORBIDDEN, "a %s token may not use %s", p.Role, fc.Field.Name)
+			}
+			if ru.before != nil {
+				if err := ru.before(ctx, r, p, fc); err != nil {
+					return nil, err
+				}
+			}
+		}
+		res, err := next(ctx)
+		if err != nil || p.Role == auth.Admin || ru.after == nil {
+			return res, err
+		}
+		return ru.after(ctx, r, p, res)
+	}
+}
+
+func forbidden(p auth.Principal) error {
+	return hub.Errorf(hub.EFORBIDDEN, "outside the scope of this %s token", p.Role)
+}
+
+// argIs checks, for role, that the argument name equals the token's scope.
+func argIs(role auth.Role, name string) func(context.Context, *Resolver, auth.Principal, *graphql.FieldContext) error {
+	return func(_ context.Context, _ *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+		if p.Role != role {
+			return nil
+		}
+		if v, _ := fc.Args[name].(string); v != p.Scope {
+			return forbidden(p)
+		}
+		return nil
+	}
+}
+
+// parent returns the nearest enclosing object of type T.
+func parent[T any](fc *graphql.FieldContext) *T {
+	for f := fc.Parent; f != nil; f = f.Parent {
+		switch v := f.Result.(type) {
+		case *T:
+			return v
+		case **T:
+			return *v
+		}
+	}
+	return nil
+}
+
+// each applies a visibility test to a single result or filters a list.
+func each[T any](visible func(auth.Principal, *T) bool) func(context.Context, *Resolver, auth.Principal, any) (any, error) {
+	return func(_ context.Context, _ *Resolver, p auth.Principal, res any) (any, error) {
+		switch v := res.(type) {
+		case *T:
+			if v != nil && !visible(p, v) {
+				return nil, forbidden(p)
+			}
+			return v, nil
+		case []*T:
+			return slices.DeleteFunc(v, func(x *T) bool { return !visible(p, x) }), nil
+		}
+		return nil, fmt.Errorf("authorize: unexpected result %T", res)
+	}
+}
+
+func pharmacyVisible(p auth.Principal, ph *hub.Pharmacy) bool {
+	switch p.Role {
+	case auth.District:
+		return ph.DistrictID == p.Scope
+	case auth.Pharmacy:
+		return ph.ID == p.Scope
+	case auth.Committee, auth.Partner, auth.Resident:
+		return true // names, places, hours and stock are public information
+	}
+	return false
+}
+
+func districtVisible(p auth.Principal, d *hub.District) bool { return p.Is(auth.District, d.ID) }
+
+func committeeVisible(p auth.Principal, c *hub.Committee) bool {
+	return p.Is(auth.District, c.DistrictID) || p.Is(auth.Committee, c.ID)
+}
+
+func residentVisible(p auth.Principal, res *hub.Resident) bool {
+	return p.Is(auth.Committee, res.CommitteeID) || p.Is(auth.Resident, res.ID)
+}
+
+func checkpointVisible(p auth.Principal, c *hub.Checkpoint) bool {
+	return p.Is(auth.District, c.DistrictID) || p.Is(auth.Checkpoint, c.ID)
+}
+
+func parentCommitteeIs(_ context.Context, _ *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+	if c := parent[hub.Committee](fc); c == nil || !p.Is(auth.Committee, c.ID) {
+		return forbidden(p)
+	}
+	return nil
+}
+
+// ownCommitteeCode lets a committee register residents through its own
+// code only.
+func ownCommitteeCode(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+	in, _ := fc.Args["input"].(model.RegisterResidentInput)
+	own, err := r.City.Store().Committee(ctx, p.Scope)
+	if err != nil {
+		return forbidden(p)
+	}
+	if in.CommitteeCode == nil || *in.CommitteeCode != own.Code {
+		return hub.Errorf(hub.EFORBIDDEN, "a committee registers residents with its own code (%s)", own.Code)
+	}
+	return nil
+}
+
+func committeeUpsertInScope(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+	in, _ := fc.Args["input"].(model.CommitteeInput)
+	if in.DistrictID == nil || *in.DistrictID != p.Scope {
+		return hub.Errorf(hub.EFORBIDDEN, "a district creates committees in its own district: give districtId %q", p.Scope)
+	}
+	if in.ID != nil {
+		if c, err := r.City.Store().Committee(ctx, *in.ID); err == nil && c.DistrictID != p.Scope {
+			return forbidden(p)
+		}
+	}
+	return nil
+}
+
+// inOwnDistrict checks that a location lies in the token's district.
+func (r *Resolver) inOwnDistrict(p auth.Principal, loc *model.LatLngInput) error {
+	if loc == nil {
+		return nil // the resolver reports the missing location
+	}
+	c, err := grid.CellAt(*pointIn(loc), grid.BaseResolution)
+	if err != nil {
+		return err
+	}
+	if r.City.DistrictAt(c) != p.Scope {
+		return hub.Errorf(hub.EFORBIDDEN, "the location lies outside district %s", p.Scope)
+	}
+	return nil
+}
+
+func locationInOwnDistrict(_ context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+	in, _ := fc.Args["input"].(model.CheckpointInput)
+	return r.inOwnDistrict(p, in.Location)
+}
+
+func pharmacyUpsertInScope(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+	in, _ := fc.Args["input"].(model.PharmacyInput)
+	switch p.Role {
+	case auth.Pharmacy:
+		// A pharmacy keeps its own details; it cannot create others.
+		if in.ID == nil || *in.ID != p.Scope {
+			return forbidden(p)
+		}
+		if _, err := r.City.Store().Pharmacy(ctx, p.Scope); err != nil {
+			return forbidden(p)
+		}
+		return nil
+	case auth.District:
+		if in.ID != nil {
+			if ph, err := r.City.Store().Pharmacy(ctx, *in.ID); err == nil && ph.DistrictID != p.Scope {
+				return forbidden(p)
+			}
+		}
+		return r.inOwnDistrict(p, in.Location)
+	}
+	return forbidden(p)
+}
+
+func restockInScope(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+	id, _ := fc.Args["pharmacyId"].(string)
+	switch p.Role {
+	case auth.Pharmacy:
+		if id != p.Scope {
+			return forbidden(p)
+		}
+		return nil
+	case auth.District:
+		ph, err := r.City.Store().Pharmacy(ctx, id)
+		if err != nil || ph.DistrictID != p.Scope {
+			return forbidden(p)
+		}
+		return nil
+	}
+	return forbidden(p)
+}
