@@ -97,6 +97,7 @@ type Config struct {
 	DataDir       string
 	StoreURI      string
 	Secret        string
+	SecretsBefore string // comma-separated keys the secret replaced
 	Demo          bool
 	DemoCity      string
 	DemoResidents int
@@ -125,6 +126,7 @@ func (c *Config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.DataDir, "data", env("GRIDHUB_DATA", "./data"), "data directory of the embedded store (GRIDHUB_DATA)")
 	fs.StringVar(&c.StoreURI, "store", env("GRIDHUB_STORE", ""), "store: empty for the embedded default, or a mongodb:// URI (GRIDHUB_STORE)")
 	fs.StringVar(&c.Secret, "secret", env("GRIDHUB_SECRET", ""), "key for ID-number hashes, at least 16 bytes; empty: made once and kept in DATA/secret (GRIDHUB_SECRET)")
+	fs.StringVar(&c.SecretsBefore, "secret-previous", env("GRIDHUB_SECRET_PREVIOUS", ""), "comma-separated ID-hash keys that -secret replaced, still recognised (GRIDHUB_SECRET_PREVIOUS)")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", env("GRIDHUB_JWT_SECRET", ""), "HS256 key of access tokens, 32+ bytes; empty: made once and kept in DATA/jwt-secret (GRIDHUB_JWT_SECRET)")
 	fs.StringVar(&c.JWTEd25519, "jwt-ed25519-seed", env("GRIDHUB_JWT_ED25519_SEED", ""), "base64 Ed25519 seed: sign tokens with EdDSA instead of HS256 (GRIDHUB_JWT_ED25519_SEED)")
 	fs.StringVar(&c.LogLevel, "log-level", env("GRIDHUB_LOG_LEVEL", "info"), "debug, info, warn or error (GRIDHUB_LOG_LEVEL)")
@@ -146,7 +148,13 @@ func (c *Config) hasher() (*privacy.Hasher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return privacy.NewHasher(secret)
+	var previous [][]byte
+	for _, k := range strings.Split(c.SecretsBefore, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			previous = append(previous, []byte(k))
+		}
+	}
+	return privacy.NewHasher(secret, previous...)
 }
 
 // keys returns the access-token keys: EdDSA from a configured seed, or

@@ -77,6 +77,15 @@ func (s *Service) newResident(ctx context.Context, in ResidentInput) (*hub.Resid
 	if r.ID == "" {
 		r.ID = s.newID("res_")
 	}
+	// A person registered before the hash key was rotated is found by the
+	// hash under the key of their time.
+	for _, h := range s.hasher.PreviousHashes(id) {
+		if _, err := s.store.ResidentByIDHash(ctx, h); err == nil {
+			return nil, hub.Errorf(hub.ECONFLICT, "that ID number is already registered")
+		} else if hub.ErrorCode(err) != hub.ENOTFOUND {
+			return nil, err
+		}
+	}
 	if in.CommitteeCode != "" {
 		c, err := s.store.CommitteeByCode(ctx, in.CommitteeCode)
 		if err != nil {

@@ -15,19 +15,29 @@ import (
 
 // Hasher turns ID numbers into keyed hashes, so a leaked database does not
 // leak ID numbers and nobody without the key can test a guess against it.
+// The key can be rotated: new records take the current key, and the
+// previous keys still recognise people registered under them.
 type Hasher struct {
-	key []byte
+	key      []byte
+	previous [][]byte
 }
 
 // MinKeyLen is the shortest secret a Hasher accepts.
 const MinKeyLen = 16
 
-// NewHasher returns a hasher with the given secret key.
-func NewHasher(key []byte) (*Hasher, error) {
-	if len(key) < MinKeyLen {
-		return nil, errors.New("privacy: hash key shorter than 16 bytes")
+// NewHasher returns a hasher with the given secret key and any keys it
+// replaced.
+func NewHasher(key []byte, previous ...[]byte) (*Hasher, error) {
+	h := &Hasher{key: append([]byte(nil), key...)}
+	for _, k := range append([][]byte{key}, previous...) {
+		if len(k) < MinKeyLen {
+			return nil, errors.New("privacy: hash key shorter than 16 bytes")
+		}
 	}
-	return &Hasher{key: append([]byte(nil), key...)}, nil
+	for _, k := range previous {
+		h.previous = append(h.previous, append([]byte(nil), k...))
+	}
+	return h, nil
 }
 
 // NormalizeID returns the canonical form of an ID number: upper case, with
@@ -44,9 +54,22 @@ func NormalizeID(id string) string {
 	return b.String()
 }
 
-// HashID returns the hex HMAC-SHA256 of the normalised ID number.
-func (h *Hasher) HashID(id string) string {
-	m := hmac.New(sha256.New, h.key)
+// HashID returns the hex HMAC-SHA256 of the normalised ID number under
+// the current key.
+func (h *Hasher) HashID(id string) string { return hashWith(h.key, id) }
+
+// PreviousHashes returns the hashes of the ID number under the previous
+// keys, newest first, for finding people registered before a rotation.
+func (h *Hasher) PreviousHashes(id string) []string {
+	out := make([]string, len(h.previous))
+	for i, k := range h.previous {
+		out[i] = hashWith(k, id)
+	}
+	return out
+}
+
+func hashWith(key []byte, id string) string {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte(NormalizeID(id)))
 	return hex.EncodeToString(m.Sum(nil))
 }

@@ -51,3 +51,20 @@ func TestHashID(t *testing.T) {
 		t.Error("short key accepted")
 	}
 }
+
+func TestRotation(t *testing.T) {
+	old, _ := NewHasher([]byte("old-key-0123456789"))
+	h, err := NewHasher([]byte("new-key-0123456789"), []byte("old-key-0123456789"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.HashID("A123456789") == old.HashID("A123456789") {
+		t.Error("rotated hasher still hashes with the old key")
+	}
+	if prev := h.PreviousHashes("a123-456789"); len(prev) != 1 || prev[0] != old.HashID("A123456789") {
+		t.Errorf("previous hashes %v do not recognise the old hash", prev)
+	}
+	if _, err := NewHasher([]byte("new-key-0123456789"), []byte("short")); err == nil {
+		t.Error("short previous key accepted")
+	}
+}
