@@ -1,0 +1,261 @@
+package hub
+
+import (
+	"context"
+	"time"
+)
+
+// Mode is how a round hands out its supply.
+type Mode string
+
+// The modes of a round.
+const (
+	FirstCome   Mode = "FIRST_COME" // allocate at once while stock lasts (Hangzhou, Guangzhou)
+	Lottery     Mode = "LOTTERY"    // collect entries until the window closes, then draw (Xiamen)
+	ByCommittee Mode = "COMMITTEE"  // committees hold quotas; residents register through them (Shanghai)
+)
+
+// Fulfilment is how a person receives an allocation.
+type Fulfilment string
+
+// The fulfilments.
+const (
+	Pickup   Fulfilment = "PICKUP"   // at a pharmacy, in a time slot
+	Delivery Fulfilment = "DELIVERY" // by a logistics partner serving the person's cell
+)
+
+// RoundStatus is where a round stands.
+type RoundStatus string
+
+// The statuses of a round.
+const (
+	RoundOpen   RoundStatus = "OPEN"   // taking reservations
+	RoundClosed RoundStatus = "CLOSED" // window over; a lottery awaits its draw
+	RoundDrawn  RoundStatus = "DRAWN"  // a lottery's winners are drawn
+)
+
+// Eligibility says who may reserve in a round. Empty lists mean everyone.
+type Eligibility struct {
+	IDHashes    []string // keyed ID hashes allowed (sorted), if any
+	DistrictIDs []string // residents of these districts (sorted), if any
+}
+
+// Round is one distribution of one supply.
+type Round struct {
+	ID          string
+	Name        string
+	SKU         SKU
+	PerPerson   int // units per allocation
+	Mode        Mode
+	Fulfilments []Fulfilment
+	Eligibility Eligibility
+	HealthGate  bool // a current health declaration is required
+	Opens       time.Time
+	Closes      time.Time
+	MaxK        int // rings searched around a person's cell
+	// PickupWindow is how long an allocation waits for pickup before it
+	// expires and its stock returns.
+	PickupWindow time.Duration
+	// Quotas are committees' quotas in units, COMMITTEE mode only.
+	Quotas map[string]int
+	// Commitment is the hex SHA-256 of the lottery seed, published before
+	// entries close; Seed is the hex seed, revealed at the draw.
+	Commitment string
+	Seed       string
+	Winners    int // lottery: how many entries win
+	Status     RoundStatus
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// ReservationStatus is where a reservation stands.
+type ReservationStatus string
+
+// The statuses of a reservation.
+const (
+	ReservationPending   ReservationStatus = "PENDING"   // entered, not yet matched (lottery, fair-share batch)
+	ReservationAllocated ReservationStatus = "ALLOCATED" // has an allocation
+	ReservationWaiting   ReservationStatus = "WAITING"   // nothing in reach: on the waiting list
+	ReservationLost      ReservationStatus = "LOST"      // not drawn in a lottery
+	ReservationCancelled ReservationStatus = "CANCELLED"
+)
+
+// Reservation is one person's request in one round.
+type Reservation struct {
+	ID             string
+	RoundID        string
+	ResidentID     string
+	IDHash         string // one reservation per IDHash per round
+	Cell           Cell
+	CommitteeID    string
+	DistrictID     string
+	Fulfilment     Fulfilment
+	IdempotencyKey string // a client's retry key; unique per round when set
+	// EntryHash is the published, anonymous form of the entry: the
+	// lottery draws over sorted entry hashes.
+	EntryHash    string
+	Status       ReservationStatus
+	AllocationID string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// AllocationStatus is where an allocation stands.
+type AllocationStatus string
+
+// The statuses of an allocation.
+const (
+	AllocationReserved   AllocationStatus = "RESERVED"   // stock held, awaiting pickup or delivery
+	AllocationRedeemed   AllocationStatus = "REDEEMED"   // picked up with its code
+	AllocationExpired    AllocationStatus = "EXPIRED"    // not picked up in time: stock returned
+	AllocationCancelled  AllocationStatus = "CANCELLED"  // cancelled: stock returned
+	AllocationDelivering AllocationStatus = "DELIVERING" // with the partner
+	AllocationDelivered  AllocationStatus = "DELIVERED"
+	AllocationFailed     AllocationStatus = "FAILED" // delivery failed: stock returned
+)
+
+// Returns reports whether moving to status s gives the stock back.
+func (s AllocationStatus) Returns() bool {
+	return s == AllocationExpired || s == AllocationCancelled || s == AllocationFailed
+}
+
+// Final reports whether no further change is allowed.
+func (s AllocationStatus) Final() bool {
+	return s == AllocationRedeemed || s == AllocationDelivered || s.Returns()
+}
+
+// Allocation is stock set aside for one reservation at one pharmacy.
+type Allocation struct {
+	ID            string
+	RoundID       string
+	ReservationID string // the reservation served, or
+	ShortageID    string // the shortage registration served
+	ResidentID    string
+	PharmacyID    string
+	PartnerID     string // delivery only
+	SKU           SKU
+	Quantity      int
+	Cell          Cell      // the person's cell
+	Slot          time.Time // pickup slot start; zero for delivery
+	CodeHash      string    // hash of the pickup code; the code itself is shown once
+	Status        AllocationStatus
+	ExpiresAt     time.Time
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Partner is a logistics partner delivering to the cells of its area.
+type Partner struct {
+	ID        string
+	Name      string
+	Cells     []Cell // sorted, base resolution
+	UpdatedAt time.Time
+}
+
+// ShortageStatus is where a shortage registration stands.
+type ShortageStatus string
+
+// The statuses of a shortage registration.
+const (
+	ShortageWaiting ShortageStatus = "WAITING"
+	ShortageServed  ShortageStatus = "SERVED"
+)
+
+// Shortage is a person's registration that nothing was in reach: a
+// restock nearby serves the waiting list in order.
+type Shortage struct {
+	ID           string
+	ResidentID   string
+	Cell         Cell
+	SKU          SKU
+	Quantity     int
+	Status       ShortageStatus
+	AllocationID string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// ReservationFilter selects reservations of a round, in ID order.
+type ReservationFilter struct {
+	RoundID string
+	Status  ReservationStatus // "" for all
+	After   string            // exclusive ID cursor
+	Limit   int               // <= 0: no limit
+}
+
+// AllocationFilter selects allocations in ID order (IDs sort by creation).
+type AllocationFilter struct {
+	PartnerID  string
+	PharmacyID string
+	RoundID    string
+	Status     AllocationStatus // "" for all
+	After      string           // exclusive ID cursor
+	Limit      int              // <= 0: no limit
+}
+
+// ShortageFilter selects shortage registrations in ID order (IDs sort by
+// creation, so the order is the waiting list's).
+type ShortageFilter struct {
+	SKU    SKU
+	Status ShortageStatus // "" for all
+	After  string
+	Limit  int
+}
+
+// DispatchStore is the part of Store that keeps rounds, reservations,
+// allocations, partners and shortages. Allocation and stock move together:
+// an allocation takes its stock in the same transaction, and a move to a
+// status that returns stock gives it back in the same transaction, so
+// stock is always conserved: initial + restocks = on hand + held + handed
+// out.
+type DispatchStore interface {
+	// UpsertRound creates or replaces a round.
+	UpsertRound(ctx context.Context, r *Round) error
+	Round(ctx context.Context, id string) (*Round, error)
+	// Rounds lists rounds in ID order, those of one status when status is
+	// not empty.
+	Rounds(ctx context.Context, status RoundStatus) ([]*Round, error)
+
+	// CreateReservation records a reservation and returns the stored one.
+	// With an IdempotencyKey already used in the round it writes nothing
+	// and returns the reservation stored under that key. A second
+	// reservation of one IDHash in a round is an ECONFLICT error whose
+	// message names the first reservation's ID. An unknown round is
+	// ENOTFOUND.
+	CreateReservation(ctx context.Context, r *Reservation) (*Reservation, error)
+	Reservation(ctx context.Context, id string) (*Reservation, error)
+	Reservations(ctx context.Context, f ReservationFilter) ([]*Reservation, error)
+	// SetReservationStatus moves reservations to status (LOST, WAITING,
+	// CANCELLED) when each is in one of from; otherwise ECONFLICT and
+	// nothing is written.
+	SetReservationStatus(ctx context.Context, to ReservationStatus, from []ReservationStatus, ids ...string) error
+
+	// Allocate records allocations in one transaction, all or nothing: for
+	// each, stock of its SKU at its pharmacy drops by its quantity (an
+	// ALLOCATE ledger entry; EOUTOFSTOCK if short), and the reservation
+	// (PENDING or WAITING, else ECONFLICT) becomes ALLOCATED with the
+	// allocation's ID, or the shortage (WAITING, else ECONFLICT) becomes
+	// SERVED.
+	Allocate(ctx context.Context, as ...*Allocation) error
+	Allocation(ctx context.Context, id string) (*Allocation, error)
+	// AllocationByCode finds an allocation by its pickup code's hash.
+	AllocationByCode(ctx context.Context, codeHash string) (*Allocation, error)
+	Allocations(ctx context.Context, f AllocationFilter) ([]*Allocation, error)
+	// TransitionAllocation moves an allocation from one of from to to
+	// (ECONFLICT otherwise, nothing written); a status that Returns stock
+	// gives the quantity back to the pharmacy (a RETURN ledger entry) in
+	// the same transaction. It returns the allocation after the move.
+	TransitionAllocation(ctx context.Context, id string, from []AllocationStatus, to AllocationStatus, at time.Time) (*Allocation, error)
+	// ExpiringAllocations lists RESERVED allocations whose ExpiresAt is
+	// before t, earliest first, at most limit.
+	ExpiringAllocations(ctx context.Context, t time.Time, limit int) ([]*Allocation, error)
+
+	UpsertPartners(ctx context.Context, ps ...*Partner) error
+	Partner(ctx context.Context, id string) (*Partner, error)
+	Partners(ctx context.Context) ([]*Partner, error)
+
+	// CreateShortage records a shortage registration; a second WAITING one
+	// of a resident for a SKU is ECONFLICT.
+	CreateShortage(ctx context.Context, s *Shortage) error
+	Shortages(ctx context.Context, f ShortageFilter) ([]*Shortage, error)
+}
