@@ -10,6 +10,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -162,11 +163,12 @@ func (k *Keys) Mint(p Principal, ttl time.Duration) (string, error) {
 	return "", errors.New("auth: these keys only verify")
 }
 
-// CheckPrincipal reports whether p is well formed: a known role, a scope
-// for every role but ADMIN and none for ADMIN, a subject.
+// CheckPrincipal reports whether p is well formed: a known role spelled
+// as its constant (ParseRole is for what people type), a scope for every
+// role but ADMIN and none for ADMIN, a subject.
 func CheckPrincipal(p Principal) error {
-	if _, err := ParseRole(string(p.Role)); err != nil {
-		return err
+	if !slices.Contains(Roles(), p.Role) {
+		return hub.Errorf(hub.EINVALID, "unknown role %q", p.Role)
 	}
 	switch {
 	case p.Role == Admin && p.Scope != "":

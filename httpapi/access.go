@@ -150,29 +150,37 @@ func (l *limiters) reserve(key string) (ok bool, retry time.Duration) {
 }
 
 // rateLimit answers 429 RATE_LIMITED with Retry-After when a token or an
-// address sends faster than its limit. It runs after authentication, so a
-// token is limited by its subject and role wherever it comes from.
-func rateLimit(rl RateLimits, next http.Handler) http.Handler {
-	var perToken, perAddr *limiters
-	if rl.PerToken > 0 {
-		perToken = newLimiters(rl.PerToken, rl.TokenBurst)
-	}
-	if rl.PerAddress > 0 {
-		perAddr = newLimiters(rl.PerAddress, rl.AddrBurst)
-	}
-	if perToken == nil && perAddr == nil {
+// address sends faster than its limit. It is the two limits in their
+// order: the address first, so requests with bad tokens spend their
+// address's budget too, then the token, keyed by its subject and role
+// wherever it comes from.
+func rateLimit(rl RateLimits, authn func(http.Handler) http.Handler, next http.Handler) http.Handler {
+	return addressLimit(rl, authn(tokenLimit(rl, next)))
+}
+
+func addressLimit(rl RateLimits, next http.Handler) http.Handler {
+	if rl.PerAddress <= 0 {
 		return next
 	}
+	perAddr := newLimiters(rl.PerAddress, rl.AddrBurst)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p, ok := auth.FromContext(r.Context()); ok && perToken != nil {
+		if ok, retry := perAddr.reserve(clientAddr(r)); !ok {
+			tooMany(w, retry, "this address")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func tokenLimit(rl RateLimits, next http.Handler) http.Handler {
+	if rl.PerToken <= 0 {
+		return next
+	}
+	perToken := newLimiters(rl.PerToken, rl.TokenBurst)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p, ok := auth.FromContext(r.Context()); ok {
 			if ok, retry := perToken.reserve(string(p.Role) + "|" + p.Scope + "|" + p.Subject); !ok {
 				tooMany(w, retry, "this token")
-				return
-			}
-		}
-		if perAddr != nil {
-			if ok, retry := perAddr.reserve(clientAddr(r)); !ok {
-				tooMany(w, retry, "this address")
 				return
 			}
 		}

@@ -107,10 +107,13 @@ func New(opts Options) http.Handler {
 	}
 
 	mux := http.NewServeMux()
-	var gql http.Handler = rateLimit(opts.Limits, limitBody(opts.MaxBodyBytes, srv))
+	authn := func(h http.Handler) http.Handler { return h }
+	if opts.Verifier != nil {
+		authn = func(h http.Handler) http.Handler { return authenticate(opts.Verifier, h) }
+	}
+	gql := rateLimit(opts.Limits, authn, limitBody(opts.MaxBodyBytes, srv))
 	var prom http.Handler = promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry})
 	if opts.Verifier != nil {
-		gql = authenticate(opts.Verifier, gql)
 		if !opts.PublicMetrics {
 			prom = authenticate(opts.Verifier, adminOnly(prom))
 		}

@@ -56,7 +56,7 @@ func policy() map[string]rule {
 		"Query.committeeByCode": {roles: []auth.Role{auth.District, auth.Committee}, after: each(committeeVisible)},
 		"Query.resident": {
 			roles:  []auth.Role{auth.Committee, auth.Resident},
-			before: argIs(auth.Resident, "id"),
+			before: residentInScope,
 			after:  each(residentVisible),
 		},
 		"Query.checkpoint": {
@@ -210,6 +210,26 @@ func residentVisible(p auth.Principal, res *hub.Resident) bool {
 
 func checkpointVisible(p auth.Principal, c *hub.Checkpoint) bool {
 	return p.Is(auth.District, c.DistrictID) || p.Is(auth.Checkpoint, c.ID)
+}
+
+// residentInScope refuses a read of a resident outside the token's scope
+// before the resolver runs, so that a refused read is neither answered
+// nor recorded in the audit trail as if it had been.
+func residentInScope(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+	id, _ := fc.Args["id"].(string)
+	switch p.Role {
+	case auth.Resident:
+		if id != p.Scope {
+			return forbidden(p)
+		}
+	case auth.Committee:
+		// An unknown id is refused like another committee's resident, so
+		// that a committee cannot probe which ids exist.
+		if res, err := r.City.Store().Resident(ctx, id); err != nil || !residentVisible(p, res) {
+			return forbidden(p)
+		}
+	}
+	return nil
 }
 
 func parentCommitteeIs(_ context.Context, _ *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
