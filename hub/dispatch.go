@@ -175,7 +175,8 @@ type Shortage struct {
 	UpdatedAt    time.Time
 }
 
-// ReservationFilter selects reservations of a round, in ID order.
+// ReservationFilter selects reservations of a round, in ID order. RoundID
+// is required: an empty one is an EINVALID error.
 type ReservationFilter struct {
 	RoundID string
 	Status  ReservationStatus // "" for all
@@ -183,7 +184,8 @@ type ReservationFilter struct {
 	Limit   int               // <= 0: no limit
 }
 
-// AllocationFilter selects allocations in ID order (IDs sort by creation).
+// AllocationFilter selects allocations in ID order (IDs sort by creation):
+// those matching every field that is not empty.
 type AllocationFilter struct {
 	PartnerID  string
 	PharmacyID string
@@ -194,7 +196,8 @@ type AllocationFilter struct {
 }
 
 // ShortageFilter selects shortage registrations in ID order (IDs sort by
-// creation, so the order is the waiting list's).
+// creation, so the order is the waiting list's): those matching every
+// field that is not empty.
 type ShortageFilter struct {
 	SKU    SKU
 	Status ShortageStatus // "" for all
@@ -207,9 +210,16 @@ type ShortageFilter struct {
 // an allocation takes its stock in the same transaction, and a move to a
 // status that returns stock gives it back in the same transaction, so
 // stock is always conserved: initial + restocks = on hand + held + handed
-// out.
+// out, where held is the quantity of RESERVED and DELIVERING allocations
+// and handed out that of REDEEMED and DELIVERED ones.
+//
+// A malformed record (an empty ID, an unknown SKU or status, a quantity
+// below one, ...) or filter value is an EINVALID error, and nothing is
+// written. An unknown status or SKU in a filter is malformed; an unknown
+// ID in one selects nothing.
 type DispatchStore interface {
-	// UpsertRound creates or replaces a round.
+	// UpsertRound creates or replaces a round. A round needs an ID, a known
+	// SKU, mode and status, and PerPerson of at least one.
 	UpsertRound(ctx context.Context, r *Round) error
 	Round(ctx context.Context, id string) (*Round, error)
 	// Rounds lists rounds in ID order, those of one status when status is
@@ -218,44 +228,64 @@ type DispatchStore interface {
 
 	// CreateReservation records a reservation and returns the stored one.
 	// With an IdempotencyKey already used in the round it writes nothing
-	// and returns the reservation stored under that key. A second
-	// reservation of one IDHash in a round is an ECONFLICT error whose
-	// message names the first reservation's ID. An unknown round is
-	// ENOTFOUND.
+	// and returns the reservation stored under that key, as it is now. A
+	// second reservation of one IDHash in a round is an ECONFLICT error
+	// whose message names the first reservation's ID; so is an ID already
+	// taken. An unknown round is ENOTFOUND. A new reservation needs an ID,
+	// a RoundID and an IDHash, and a status other than ALLOCATED with no
+	// AllocationID: only Allocate allocates.
 	CreateReservation(ctx context.Context, r *Reservation) (*Reservation, error)
 	Reservation(ctx context.Context, id string) (*Reservation, error)
 	Reservations(ctx context.Context, f ReservationFilter) ([]*Reservation, error)
 	// SetReservationStatus moves reservations to status (LOST, WAITING,
-	// CANCELLED) when each is in one of from; otherwise ECONFLICT and
-	// nothing is written.
+	// CANCELLED, or back to PENDING; never ALLOCATED, which is EINVALID)
+	// when each is in one of from; otherwise ECONFLICT (ENOTFOUND for an
+	// unknown ID) and nothing is written. Their UpdatedAt becomes the time
+	// of the write.
 	SetReservationStatus(ctx context.Context, to ReservationStatus, from []ReservationStatus, ids ...string) error
 
 	// Allocate records allocations in one transaction, all or nothing: for
 	// each, stock of its SKU at its pharmacy drops by its quantity (an
-	// ALLOCATE ledger entry; EOUTOFSTOCK if short), and the reservation
-	// (PENDING or WAITING, else ECONFLICT) becomes ALLOCATED with the
-	// allocation's ID, or the shortage (WAITING, else ECONFLICT) becomes
-	// SERVED.
+	// ALLOCATE ledger entry dated its CreatedAt; EOUTOFSTOCK if short,
+	// counting what earlier allocations of the batch take), and the
+	// reservation (PENDING or WAITING, else ECONFLICT) becomes ALLOCATED
+	// with the allocation's ID, or the shortage (WAITING, else ECONFLICT)
+	// becomes SERVED with it; either's UpdatedAt becomes the allocation's
+	// CreatedAt.
+	//
+	// Each allocation serves exactly one reservation (its RoundID then
+	// required and the reservation's) or one shortage (of its SKU), starts
+	// RESERVED or DELIVERING, and has a positive Quantity and a CreatedAt.
+	// An allocation ID or non-empty CodeHash already used, or repeated in
+	// the batch, is ECONFLICT, as is a reservation or shortage served twice
+	// in the batch; an unknown pharmacy, reservation or shortage is
+	// ENOTFOUND. Any error means nothing was written.
 	Allocate(ctx context.Context, as ...*Allocation) error
 	Allocation(ctx context.Context, id string) (*Allocation, error)
 	// AllocationByCode finds an allocation by its pickup code's hash.
 	AllocationByCode(ctx context.Context, codeHash string) (*Allocation, error)
 	Allocations(ctx context.Context, f AllocationFilter) ([]*Allocation, error)
 	// TransitionAllocation moves an allocation from one of from to to
-	// (ECONFLICT otherwise, nothing written); a status that Returns stock
-	// gives the quantity back to the pharmacy (a RETURN ledger entry) in
-	// the same transaction. It returns the allocation after the move.
+	// (ECONFLICT otherwise, nothing written); an allocation in a Final
+	// status never moves, even when from names its status, so a pickup
+	// code redeems once. A status that Returns stock gives the quantity
+	// back to the pharmacy (a RETURN ledger entry dated at) in the same
+	// transaction. UpdatedAt becomes at, which must not be zero. It
+	// returns the allocation after the move.
 	TransitionAllocation(ctx context.Context, id string, from []AllocationStatus, to AllocationStatus, at time.Time) (*Allocation, error)
 	// ExpiringAllocations lists RESERVED allocations whose ExpiresAt is
-	// before t, earliest first, at most limit.
+	// before t, earliest first (then by ID), at most limit (all when limit
+	// <= 0). An allocation with a zero ExpiresAt never expires.
 	ExpiringAllocations(ctx context.Context, t time.Time, limit int) ([]*Allocation, error)
 
 	UpsertPartners(ctx context.Context, ps ...*Partner) error
 	Partner(ctx context.Context, id string) (*Partner, error)
 	Partners(ctx context.Context) ([]*Partner, error)
 
-	// CreateShortage records a shortage registration; a second WAITING one
-	// of a resident for a SKU is ECONFLICT.
+	// CreateShortage records a shortage registration, which starts WAITING
+	// with no AllocationID and needs a ResidentID; a second WAITING one of
+	// a resident for a SKU is ECONFLICT whose message names the first, as
+	// is an ID already taken.
 	CreateShortage(ctx context.Context, s *Shortage) error
 	Shortages(ctx context.Context, f ShortageFilter) ([]*Shortage, error)
 }

@@ -14,6 +14,10 @@ import "context"
 //   - returned records are copies the caller may change;
 //   - lists are ordered by ID unless a method says otherwise.
 type Store interface {
+	// DispatchStore keeps rounds, reservations, allocations, partners and
+	// shortages, and moves stock with allocations.
+	DispatchStore
+
 	// UpsertDistrict creates or replaces a district.
 	UpsertDistrict(ctx context.Context, d *District) error
 	District(ctx context.Context, id string) (*District, error)

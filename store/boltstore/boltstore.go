@@ -20,6 +20,26 @@
 // is a bucket keyed by big-endian sequence numbers, indexed by
 // auditByTarget and auditByActor, whose keys are an ID, 0x00 and the
 // big-endian sequence number.
+//
+// Dispatch records (rounds, reservations, allocations, partners,
+// shortages) are JSON in a bucket per kind keyed by ID, with index buckets
+// so that every query walks one key range, or several together (a
+// leapfrog, as for the audit trail), and never scans: composite keys join
+// their parts with 0x00 (IDs hold no NUL bytes) and end in the record's ID
+// so a range sorts by ID. Unique indexes map a key to an ID:
+// reservationsByHash (roundID 0x00 idHash), reservationsByKey (roundID
+// 0x00 idempotencyKey), allocationsByCode (codeHash) and shortagesWaiting
+// (residentID 0x00 sku, WAITING registrations only). Listing indexes have
+// empty values: roundsByStatus (status 0x00 id), reservationsByRound
+// (roundID 0x00 id), reservationsByRoundStatus (roundID 0x00 status 0x00
+// id), allocationsByPartner, allocationsByPharmacy, allocationsByRound and
+// allocationsByStatus (the field 0x00 id), shortagesBySKU and
+// shortagesByStatus (the field 0x00 id). allocationsByExpiry holds the
+// RESERVED allocations that have an expiry, keyed by the big-endian unix
+// nanoseconds of ExpiresAt followed by the ID; any move out of RESERVED
+// removes the entry. Allocate and TransitionAllocation change stock
+// through the same helpers as AdjustStock, with ALLOCATE and RETURN ledger
+// entries, in the transaction that changes the allocation.
 package boltstore
 
 import (
@@ -71,6 +91,26 @@ const (
 	bktAudit                = "audit"
 	bktAuditByTarget        = "auditByTarget"
 	bktAuditByActor         = "auditByActor"
+
+	bktRounds            = "rounds"
+	bktRoundsByStatus    = "roundsByStatus" // status 0x00 roundID
+	bktReservations      = "reservations"
+	bktResvByHash        = "reservationsByHash"        // roundID 0x00 idHash -> reservationID
+	bktResvByKey         = "reservationsByKey"         // roundID 0x00 idempotencyKey -> reservationID
+	bktResvByRound       = "reservationsByRound"       // roundID 0x00 reservationID
+	bktResvByRoundStatus = "reservationsByRoundStatus" // roundID 0x00 status 0x00 reservationID
+	bktAllocations       = "allocations"
+	bktAllocByCode       = "allocationsByCode"     // codeHash -> allocationID
+	bktAllocByPartner    = "allocationsByPartner"  // partnerID 0x00 allocationID
+	bktAllocByPharmacy   = "allocationsByPharmacy" // pharmacyID 0x00 allocationID
+	bktAllocByRound      = "allocationsByRound"    // roundID 0x00 allocationID
+	bktAllocByStatus     = "allocationsByStatus"   // status 0x00 allocationID
+	bktAllocExpiry       = "allocationsByExpiry"   // big-endian unix nanos of ExpiresAt, allocationID
+	bktPartners          = "partners"
+	bktShortages         = "shortages"
+	bktShortagesBySKU    = "shortagesBySKU"    // sku 0x00 shortageID
+	bktShortagesByStatus = "shortagesByStatus" // status 0x00 shortageID
+	bktShortagesWaiting  = "shortagesWaiting"  // residentID 0x00 sku -> shortageID, WAITING only
 )
 
 // Keys of the meta bucket.
@@ -85,6 +125,11 @@ func bucketNames() []string {
 		bktResidents, bktResidentHashes, bktResidentsByCommittee,
 		bktResidentCounts, bktPharmacies, bktLedger, bktCheckpoints,
 		bktAudit, bktAuditByTarget, bktAuditByActor,
+		bktRounds, bktRoundsByStatus,
+		bktReservations, bktResvByHash, bktResvByKey, bktResvByRound, bktResvByRoundStatus,
+		bktAllocations, bktAllocByCode, bktAllocByPartner, bktAllocByPharmacy,
+		bktAllocByRound, bktAllocByStatus, bktAllocExpiry,
+		bktPartners, bktShortages, bktShortagesBySKU, bktShortagesByStatus, bktShortagesWaiting,
 	}
 }
 

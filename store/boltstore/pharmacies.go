@@ -11,9 +11,16 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// ReasonInitial is the reason of the ledger entries that record a new
-// pharmacy's initial stock.
-const ReasonInitial = "INITIAL"
+// Reasons of the ledger entries the store writes itself.
+const (
+	// ReasonInitial records a new pharmacy's initial stock.
+	ReasonInitial = "INITIAL"
+	// ReasonAllocate records the stock an allocation takes (Allocate).
+	ReasonAllocate = "ALLOCATE"
+	// ReasonReturn records the stock an allocation gives back when it
+	// moves to a status that returns it (TransitionAllocation).
+	ReasonReturn = "RETURN"
+)
 
 // UpsertPharmacies creates or updates pharmacies, in order, in one write.
 // An existing pharmacy keeps its stock; a new one starts with the stock it
@@ -150,40 +157,15 @@ func (s *Store) AdjustStock(ctx context.Context, c hub.StockChange) (*hub.Pharma
 
 	var result *hub.Pharmacy
 	err := s.write(ctx, func(tx *bolt.Tx) error {
-		b := bucket(tx, bktPharmacies)
-		var r pharmacyRec
-		ok, err := getRec(b, "pharmacy", []byte(c.PharmacyID), &r)
-		if err != nil {
-			return err
-		} else if !ok {
-			return hub.Errorf(hub.ENOTFOUND, "pharmacy %q not found", c.PharmacyID)
-		}
-		have := r.Stock[c.SKU]
-		if c.Delta < 0 && have < -c.Delta {
-			return hub.Errorf(hub.EOUTOFSTOCK, "pharmacy %q has %d %s, cannot take %d", c.PharmacyID, have, c.SKU, -c.Delta)
-		}
-		if c.Delta > 0 && have > math.MaxInt-c.Delta {
-			return hub.Errorf(hub.EINVALID, "pharmacy %q: stock of %s would overflow", c.PharmacyID, c.SKU)
-		}
-		after := have + c.Delta
-
-		if r.Stock == nil {
-			r.Stock = make(map[hub.SKU]int)
-		}
-		r.Stock[c.SKU] = after
-		v, err := encode("pharmacy", r)
+		r, err := readPharmacy(tx, c.PharmacyID)
 		if err != nil {
 			return err
 		}
-		lb, err := bucket(tx, bktLedger).CreateBucketIfNotExists([]byte(c.PharmacyID))
+		after, err := stockAfter(r, c.SKU, c.Delta)
 		if err != nil {
-			return fmt.Errorf("boltstore: ledger of pharmacy %q: %w", c.PharmacyID, err)
-		}
-		e := ledgerRec{SKU: c.SKU, Delta: c.Delta, After: after, Reason: c.Reason, At: c.At}
-		if err := appendEntry(lb, c.PharmacyID, e); err != nil {
 			return err
 		}
-		if err := put(b, []byte(c.PharmacyID), v); err != nil {
+		if err := applyStock(tx, r, c, after); err != nil {
 			return err
 		}
 		result = r.domain()
@@ -193,6 +175,57 @@ func (s *Store) AdjustStock(ctx context.Context, c hub.StockChange) (*hub.Pharma
 		return nil, err
 	}
 	return result, nil
+}
+
+// readPharmacy reads a pharmacy's record in tx, or returns an ENOTFOUND
+// error.
+func readPharmacy(tx *bolt.Tx, id string) (*pharmacyRec, error) {
+	var r pharmacyRec
+	ok, err := getRec(bucket(tx, bktPharmacies), "pharmacy", []byte(id), &r)
+	if err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, hub.Errorf(hub.ENOTFOUND, "pharmacy %q not found", id)
+	}
+	return &r, nil
+}
+
+// stockAfter returns the quantity of sku pharmacy r would have on hand
+// after a change of delta, or an EOUTOFSTOCK error when that is below zero
+// (an EINVALID one when it overflows). It changes nothing.
+func stockAfter(r *pharmacyRec, sku hub.SKU, delta int) (int, error) {
+	have := r.Stock[sku]
+	if delta < 0 && have < -delta {
+		return 0, hub.Errorf(hub.EOUTOFSTOCK, "pharmacy %q has %d %s, cannot take %d", r.ID, have, sku, -delta)
+	}
+	if delta > 0 && have > math.MaxInt-delta {
+		return 0, hub.Errorf(hub.EINVALID, "pharmacy %q: stock of %s would overflow", r.ID, sku)
+	}
+	return have + delta, nil
+}
+
+// applyStock applies change c, which stockAfter accepted with the result
+// after, to r: it sets r's stock, writes r and appends c to the pharmacy's
+// ledger. r stays current, so several changes to one pharmacy in one
+// transaction may go through it one after another.
+func applyStock(tx *bolt.Tx, r *pharmacyRec, c hub.StockChange, after int) error {
+	if r.Stock == nil {
+		r.Stock = make(map[hub.SKU]int)
+	}
+	r.Stock[c.SKU] = after
+	v, err := encode("pharmacy", r)
+	if err != nil {
+		return err
+	}
+	lb, err := bucket(tx, bktLedger).CreateBucketIfNotExists([]byte(r.ID))
+	if err != nil {
+		return fmt.Errorf("boltstore: ledger of pharmacy %q: %w", r.ID, err)
+	}
+	e := ledgerRec{SKU: c.SKU, Delta: c.Delta, After: after, Reason: c.Reason, At: c.At}
+	if err := appendEntry(lb, r.ID, e); err != nil {
+		return err
+	}
+	return put(bucket(tx, bktPharmacies), []byte(r.ID), v)
 }
 
 // StockLedger lists a pharmacy's ledger entries in order: those with Seq

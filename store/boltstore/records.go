@@ -191,3 +191,171 @@ func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 func sortedSKUs(stock map[hub.SKU]int) []hub.SKU {
 	return slices.Sorted(maps.Keys(stock))
 }
+
+type eligibilityRec struct {
+	IDHashes    []string `json:"idHashes,omitempty"`
+	DistrictIDs []string `json:"districtIds,omitempty"`
+}
+
+type roundRec struct {
+	ID           string           `json:"id"`
+	Name         string           `json:"name,omitempty"`
+	SKU          hub.SKU          `json:"sku"`
+	PerPerson    int              `json:"perPerson"`
+	Mode         hub.Mode         `json:"mode"`
+	Fulfilments  []hub.Fulfilment `json:"fulfilments,omitempty"`
+	Eligibility  eligibilityRec   `json:"eligibility"`
+	HealthGate   bool             `json:"healthGate,omitempty"`
+	Opens        time.Time        `json:"opens"`
+	Closes       time.Time        `json:"closes"`
+	MaxK         int              `json:"maxK"`
+	PickupWindow time.Duration    `json:"pickupWindowNs"`
+	Quotas       map[string]int   `json:"quotas,omitempty"`
+	Commitment   string           `json:"commitment,omitempty"`
+	Seed         string           `json:"seed,omitempty"`
+	Winners      int              `json:"winners,omitempty"`
+	Status       hub.RoundStatus  `json:"status"`
+	CreatedAt    time.Time        `json:"createdAt"`
+	UpdatedAt    time.Time        `json:"updatedAt"`
+}
+
+// roundToRec copies r, its slices and map included.
+func roundToRec(r *hub.Round) roundRec {
+	return roundRec{
+		ID: r.ID, Name: r.Name, SKU: r.SKU, PerPerson: r.PerPerson, Mode: r.Mode,
+		Fulfilments: slices.Clone(r.Fulfilments),
+		Eligibility: eligibilityRec{
+			IDHashes:    slices.Clone(r.Eligibility.IDHashes),
+			DistrictIDs: slices.Clone(r.Eligibility.DistrictIDs),
+		},
+		HealthGate: r.HealthGate, Opens: r.Opens, Closes: r.Closes, MaxK: r.MaxK,
+		PickupWindow: r.PickupWindow, Quotas: maps.Clone(r.Quotas),
+		Commitment: r.Commitment, Seed: r.Seed, Winners: r.Winners, Status: r.Status,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+	}
+}
+
+func (r *roundRec) domain() *hub.Round {
+	return &hub.Round{
+		ID: r.ID, Name: r.Name, SKU: r.SKU, PerPerson: r.PerPerson, Mode: r.Mode,
+		Fulfilments: r.Fulfilments,
+		Eligibility: hub.Eligibility{IDHashes: r.Eligibility.IDHashes, DistrictIDs: r.Eligibility.DistrictIDs},
+		HealthGate:  r.HealthGate, Opens: r.Opens, Closes: r.Closes, MaxK: r.MaxK,
+		PickupWindow: r.PickupWindow, Quotas: r.Quotas,
+		Commitment: r.Commitment, Seed: r.Seed, Winners: r.Winners, Status: r.Status,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+	}
+}
+
+type reservationRec struct {
+	ID             string                `json:"id"`
+	RoundID        string                `json:"roundId"`
+	ResidentID     string                `json:"residentId,omitempty"`
+	IDHash         string                `json:"idHash"`
+	Cell           hub.Cell              `json:"cell"`
+	CommitteeID    string                `json:"committeeId,omitempty"`
+	DistrictID     string                `json:"districtId,omitempty"`
+	Fulfilment     hub.Fulfilment        `json:"fulfilment,omitempty"`
+	IdempotencyKey string                `json:"idempotencyKey,omitempty"`
+	EntryHash      string                `json:"entryHash,omitempty"`
+	Status         hub.ReservationStatus `json:"status"`
+	AllocationID   string                `json:"allocationId,omitempty"`
+	CreatedAt      time.Time             `json:"createdAt"`
+	UpdatedAt      time.Time             `json:"updatedAt"`
+}
+
+func reservationToRec(r *hub.Reservation) reservationRec {
+	return reservationRec{
+		ID: r.ID, RoundID: r.RoundID, ResidentID: r.ResidentID, IDHash: r.IDHash,
+		Cell: r.Cell, CommitteeID: r.CommitteeID, DistrictID: r.DistrictID,
+		Fulfilment: r.Fulfilment, IdempotencyKey: r.IdempotencyKey, EntryHash: r.EntryHash,
+		Status: r.Status, AllocationID: r.AllocationID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+	}
+}
+
+func (r *reservationRec) domain() *hub.Reservation {
+	return &hub.Reservation{
+		ID: r.ID, RoundID: r.RoundID, ResidentID: r.ResidentID, IDHash: r.IDHash,
+		Cell: r.Cell, CommitteeID: r.CommitteeID, DistrictID: r.DistrictID,
+		Fulfilment: r.Fulfilment, IdempotencyKey: r.IdempotencyKey, EntryHash: r.EntryHash,
+		Status: r.Status, AllocationID: r.AllocationID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+	}
+}
+
+type allocationRec struct {
+	ID            string               `json:"id"`
+	RoundID       string               `json:"roundId,omitempty"`
+	ReservationID string               `json:"reservationId,omitempty"`
+	ShortageID    string               `json:"shortageId,omitempty"`
+	ResidentID    string               `json:"residentId,omitempty"`
+	PharmacyID    string               `json:"pharmacyId"`
+	PartnerID     string               `json:"partnerId,omitempty"`
+	SKU           hub.SKU              `json:"sku"`
+	Quantity      int                  `json:"quantity"`
+	Cell          hub.Cell             `json:"cell"`
+	Slot          time.Time            `json:"slot"`
+	CodeHash      string               `json:"codeHash,omitempty"`
+	Status        hub.AllocationStatus `json:"status"`
+	ExpiresAt     time.Time            `json:"expiresAt"`
+	CreatedAt     time.Time            `json:"createdAt"`
+	UpdatedAt     time.Time            `json:"updatedAt"`
+}
+
+func allocationToRec(a *hub.Allocation) allocationRec {
+	return allocationRec{
+		ID: a.ID, RoundID: a.RoundID, ReservationID: a.ReservationID, ShortageID: a.ShortageID,
+		ResidentID: a.ResidentID, PharmacyID: a.PharmacyID, PartnerID: a.PartnerID,
+		SKU: a.SKU, Quantity: a.Quantity, Cell: a.Cell, Slot: a.Slot, CodeHash: a.CodeHash,
+		Status: a.Status, ExpiresAt: a.ExpiresAt, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
+	}
+}
+
+func (r *allocationRec) domain() *hub.Allocation {
+	return &hub.Allocation{
+		ID: r.ID, RoundID: r.RoundID, ReservationID: r.ReservationID, ShortageID: r.ShortageID,
+		ResidentID: r.ResidentID, PharmacyID: r.PharmacyID, PartnerID: r.PartnerID,
+		SKU: r.SKU, Quantity: r.Quantity, Cell: r.Cell, Slot: r.Slot, CodeHash: r.CodeHash,
+		Status: r.Status, ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+	}
+}
+
+type partnerRec struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name,omitempty"`
+	Cells     []hub.Cell `json:"cells,omitempty"`
+	UpdatedAt time.Time  `json:"updatedAt"`
+}
+
+func partnerToRec(p *hub.Partner) partnerRec {
+	return partnerRec{ID: p.ID, Name: p.Name, Cells: slices.Clone(p.Cells), UpdatedAt: p.UpdatedAt}
+}
+
+func (r *partnerRec) domain() *hub.Partner {
+	return &hub.Partner{ID: r.ID, Name: r.Name, Cells: r.Cells, UpdatedAt: r.UpdatedAt}
+}
+
+type shortageRec struct {
+	ID           string             `json:"id"`
+	ResidentID   string             `json:"residentId"`
+	Cell         hub.Cell           `json:"cell"`
+	SKU          hub.SKU            `json:"sku"`
+	Quantity     int                `json:"quantity"`
+	Status       hub.ShortageStatus `json:"status"`
+	AllocationID string             `json:"allocationId,omitempty"`
+	CreatedAt    time.Time          `json:"createdAt"`
+	UpdatedAt    time.Time          `json:"updatedAt"`
+}
+
+func shortageToRec(s *hub.Shortage) shortageRec {
+	return shortageRec{
+		ID: s.ID, ResidentID: s.ResidentID, Cell: s.Cell, SKU: s.SKU, Quantity: s.Quantity,
+		Status: s.Status, AllocationID: s.AllocationID, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+	}
+}
+
+func (r *shortageRec) domain() *hub.Shortage {
+	return &hub.Shortage{
+		ID: r.ID, ResidentID: r.ResidentID, Cell: r.Cell, SKU: r.SKU, Quantity: r.Quantity,
+		Status: r.Status, AllocationID: r.AllocationID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+	}
+}

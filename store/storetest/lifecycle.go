@@ -368,6 +368,50 @@ func everyCall() []call {
 			_, err := s.AuditLog(ctx, hub.AuditFilter{TargetID: "r1"})
 			return err
 		}},
+		{"UpsertRound", func(ctx context.Context, s hub.Store) error {
+			return s.UpsertRound(ctx, round("round9", hub.RoundOpen))
+		}},
+		{"Round", func(ctx context.Context, s hub.Store) error { _, err := s.Round(ctx, "round1"); return err }},
+		{"Rounds", func(ctx context.Context, s hub.Store) error { _, err := s.Rounds(ctx, hub.RoundOpen); return err }},
+		{"CreateReservation", func(ctx context.Context, s hub.Store) error {
+			_, err := s.CreateReservation(ctx, reservation("res9", "round1", "h-res9"))
+			return err
+		}},
+		{"Reservation", func(ctx context.Context, s hub.Store) error { _, err := s.Reservation(ctx, "res1"); return err }},
+		{"Reservations", func(ctx context.Context, s hub.Store) error {
+			_, err := s.Reservations(ctx, hub.ReservationFilter{RoundID: "round1", Status: hub.ReservationPending})
+			return err
+		}},
+		{"SetReservationStatus", func(ctx context.Context, s hub.Store) error {
+			return s.SetReservationStatus(ctx, hub.ReservationLost, []hub.ReservationStatus{hub.ReservationPending}, "res1")
+		}},
+		{"Allocate", func(ctx context.Context, s hub.Store) error {
+			return s.Allocate(ctx, allocation("a9", reservation("res1", "round1", "h-res1"), "p-d", 1))
+		}},
+		{"Allocation", func(ctx context.Context, s hub.Store) error { _, err := s.Allocation(ctx, "a1"); return err }},
+		{"AllocationByCode", func(ctx context.Context, s hub.Store) error { _, err := s.AllocationByCode(ctx, "code-a1"); return err }},
+		{"Allocations", func(ctx context.Context, s hub.Store) error {
+			_, err := s.Allocations(ctx, hub.AllocationFilter{PharmacyID: "p-d", Status: hub.AllocationReserved})
+			return err
+		}},
+		{"TransitionAllocation", func(ctx context.Context, s hub.Store) error {
+			_, err := s.TransitionAllocation(ctx, "a1", []hub.AllocationStatus{hub.AllocationReserved}, hub.AllocationExpired, at(30))
+			return err
+		}},
+		{"ExpiringAllocations", func(ctx context.Context, s hub.Store) error {
+			_, err := s.ExpiringAllocations(ctx, at(1000), 0)
+			return err
+		}},
+		{"UpsertPartners", func(ctx context.Context, s hub.Store) error { return s.UpsertPartners(ctx, partner("pt9")) }},
+		{"Partner", func(ctx context.Context, s hub.Store) error { _, err := s.Partner(ctx, "pt1"); return err }},
+		{"Partners", func(ctx context.Context, s hub.Store) error { _, err := s.Partners(ctx); return err }},
+		{"CreateShortage", func(ctx context.Context, s hub.Store) error {
+			return s.CreateShortage(ctx, shortage("sh9", "r9", hub.MaskAdult))
+		}},
+		{"Shortages", func(ctx context.Context, s hub.Store) error {
+			_, err := s.Shortages(ctx, hub.ShortageFilter{SKU: hub.MaskAdult, Status: hub.ShortageWaiting})
+			return err
+		}},
 	}
 }
 
@@ -380,6 +424,17 @@ func seed(t *testing.T, s hub.Store) {
 	must(t, s.CreateResidents(ctx, resident("r1", "h1", "c1")), "CreateResidents")
 	must(t, s.UpsertPharmacies(ctx, pharmacy("p1", map[hub.SKU]int{hub.MaskAdult: 5})), "UpsertPharmacies")
 	must(t, s.UpsertCheckpoints(ctx, checkpoint("k1")), "UpsertCheckpoints")
+
+	must(t, s.UpsertPharmacies(ctx, pharmacy("p-d", map[hub.SKU]int{hub.MaskAdult: 10})), "UpsertPharmacies")
+	must(t, s.UpsertRound(ctx, round("round1", hub.RoundOpen)), "UpsertRound")
+	_, err := s.CreateReservation(ctx, reservation("res1", "round1", "h-res1"))
+	must(t, err, "CreateReservation")
+	ra1 := reservation("res-a1", "round1", "h-res-a1")
+	_, err = s.CreateReservation(ctx, ra1)
+	must(t, err, "CreateReservation")
+	must(t, s.Allocate(ctx, allocation("a1", ra1, "p-d", 1)), "Allocate")
+	must(t, s.UpsertPartners(ctx, partner("pt1")), "UpsertPartners")
+	must(t, s.CreateShortage(ctx, shortage("sh1", "r1", hub.MaskAdult)), "CreateShortage")
 }
 
 func testClosed(t *testing.T, h Harness) {
@@ -420,4 +475,18 @@ func testCanceledContext(t *testing.T, h Harness) {
 	wantCode(t, err, hub.ENOTFOUND, "Checkpoint written with a canceled context")
 	same(t, "stock after a canceled change", stockOf(t, s, "p1", hub.MaskAdult), 5)
 	same(t, "ledger after a canceled change", len(ledger(t, s, "p1")), 1)
+
+	_, err = s.Round(live, "round9")
+	wantCode(t, err, hub.ENOTFOUND, "Round written with a canceled context")
+	_, err = s.Reservation(live, "res9")
+	wantCode(t, err, hub.ENOTFOUND, "Reservation written with a canceled context")
+	same(t, "reservation after a canceled status change", getReservation(t, s, "res1").Status, hub.ReservationPending)
+	_, err = s.Allocation(live, "a9")
+	wantCode(t, err, hub.ENOTFOUND, "Allocation written with a canceled context")
+	same(t, "allocation after a canceled move", getAllocation(t, s, "a1").Status, hub.AllocationReserved)
+	same(t, "stock after canceled dispatch writes", stockOf(t, s, "p-d", hub.MaskAdult), 9)
+	same(t, "ledger after canceled dispatch writes", len(ledger(t, s, "p-d")), 2)
+	_, err = s.Partner(live, "pt9")
+	wantCode(t, err, hub.ENOTFOUND, "Partner written with a canceled context")
+	same(t, "shortages after a canceled registration", shortageIDs(t, s, hub.ShortageFilter{}), []string{"sh1"})
 }
