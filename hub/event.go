@@ -1,0 +1,252 @@
+package hub
+
+import (
+	"fmt"
+	"time"
+)
+
+// EventKind says what happened in a domain event. The zero value is no
+// kind: an event must have one.
+type EventKind uint8
+
+// The kinds of domain event, in a fixed order.
+const (
+	EventStockChanged      EventKind = iota + 1 // stock at a pharmacy moved (any reason)
+	EventRestock                                // stock at a pharmacy went up by a delivery
+	EventAllocationCreated                      // stock was set aside for a person
+	EventAllocationUpdated                      // an allocation changed status
+	EventAllocationExpired                      // an allocation was not picked up: stock returned
+	EventShortageServed                         // a restock served someone on the waiting list
+	EventRiskAreaMarked                         // cells were marked as a risk area
+	EventRiskAreaLifted                         // a risk area was lifted
+	EventFeverScan                              // a checkpoint scanned someone with a fever
+	EventColourChanged                          // a health code changed colour
+
+	numEventKinds = iota + 1 // one more than the last kind
+)
+
+// EventKinds returns every kind, in order.
+func EventKinds() []EventKind {
+	out := make([]EventKind, 0, numEventKinds-1)
+	for k := EventKind(1); k < numEventKinds; k++ {
+		out = append(out, k)
+	}
+	return out
+}
+
+// Valid reports whether k is one of the kinds above.
+func (k EventKind) Valid() bool { return k > 0 && k < numEventKinds }
+
+// String returns the kind's name as clients see it, e.g. "RESTOCK".
+func (k EventKind) String() string {
+	switch k {
+	case EventStockChanged:
+		return "STOCK_CHANGED"
+	case EventRestock:
+		return "RESTOCK"
+	case EventAllocationCreated:
+		return "ALLOCATION_CREATED"
+	case EventAllocationUpdated:
+		return "ALLOCATION_UPDATED"
+	case EventAllocationExpired:
+		return "ALLOCATION_EXPIRED"
+	case EventShortageServed:
+		return "SHORTAGE_SERVED"
+	case EventRiskAreaMarked:
+		return "RISK_AREA_MARKED"
+	case EventRiskAreaLifted:
+		return "RISK_AREA_LIFTED"
+	case EventFeverScan:
+		return "FEVER_SCAN"
+	case EventColourChanged:
+		return "COLOUR_CHANGED"
+	}
+	return fmt.Sprintf("EventKind(%d)", uint8(k))
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (k EventKind) MarshalText() ([]byte, error) {
+	if !k.Valid() {
+		return nil, Errorf(EINVALID, "unknown event kind %d", uint8(k))
+	}
+	return []byte(k.String()), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (k *EventKind) UnmarshalText(b []byte) error {
+	v, err := ParseEventKind(string(b))
+	if err != nil {
+		return err
+	}
+	*k = v
+	return nil
+}
+
+// ParseEventKind returns the kind named s or an EINVALID error.
+func ParseEventKind(s string) (EventKind, error) {
+	for k := EventKind(1); k < numEventKinds; k++ {
+		if k.String() == s {
+			return k, nil
+		}
+	}
+	return 0, Errorf(EINVALID, "unknown event kind %q", s)
+}
+
+// Event is a domain event on its way from the code where it happened to
+// the people subscribed to it. Publishers fill in the kind, the routing
+// keys and the payload; the broker assigns Seq.
+//
+// The routing keys say whom the event concerns; a broker delivers it to a
+// subscriber whose filter matches them and never looks inside the payload.
+// Computing them is the publisher's job: a restock touches the disk of k
+// rings around the pharmacy (grid.Disk), so the publisher puts that disk
+// in Cells.
+//
+// Once published, an event is shared read-only by every subscriber: its
+// publisher must not modify its slices or payload afterwards.
+type Event struct {
+	Kind EventKind
+	// Seq numbers events in the order the broker accepted them: strictly
+	// increasing, never reused. Zero until published.
+	Seq uint64
+	At  time.Time // when it happened; the broker's clock if left zero
+
+	// Routing keys. Empty means the event does not concern that key.
+	Cells        []Cell   // base-resolution cells it touches, any order
+	DistrictID   string   // the district it happened in
+	CommitteeIDs []string // committees it is addressed to
+	PartnerID    string   // the logistics partner it concerns
+	PharmacyID   string   // the pharmacy it concerns
+	SKU          SKU      // the supply it concerns
+
+	// Payload is the kind's own data: a value (not a pointer) of one of
+	// the ...Payload types below, or nil when there is nothing more to
+	// say.
+	Payload EventPayload
+}
+
+// EventPayload is the data an event of one kind carries. Only the
+// ...Payload types of this package implement it, so a type switch over
+// them is exhaustive.
+type EventPayload interface {
+	// carries reports whether an event of kind k may carry the payload.
+	carries(k EventKind) bool
+}
+
+// Validate reports whether e is fit to publish: it has a kind, its
+// payload (if any) is one the kind carries, and it names no zero cell.
+func (e *Event) Validate() error {
+	if !e.Kind.Valid() {
+		return Errorf(EINVALID, "event has no valid kind (%d)", uint8(e.Kind))
+	}
+	if e.Payload != nil {
+		if !e.Payload.carries(e.Kind) {
+			return Errorf(EINVALID, "a %s event cannot carry a %T payload", e.Kind, e.Payload)
+		}
+	}
+	for _, c := range e.Cells {
+		if c == 0 {
+			return Errorf(EINVALID, "%s event touches the zero cell", e.Kind)
+		}
+	}
+	return nil
+}
+
+// StockChangedPayload is the payload of STOCK_CHANGED: the ledger entry
+// (PharmacyID, SKU, Delta, Reason, At, and After, the quantity on hand
+// after the change).
+type StockChangedPayload struct {
+	StockEntry
+}
+
+// RestockPayload is the payload of RESTOCK: the ledger entry of the
+// delivery (Delta is the quantity delivered, After the stock on hand),
+// where the pharmacy is and the service disk the restock alerts.
+type RestockPayload struct {
+	StockEntry
+	Cell Cell // the pharmacy's cell
+	// Rings is the pharmacy's service disk split by distance: Rings[i]
+	// holds the cells i steps from Cell, each sorted (grid.Rings). The
+	// event's Cells are these cells flattened.
+	Rings [][]Cell
+	// Served counts the waiting-list registrations this restock served
+	// (each also published as SHORTAGE_SERVED).
+	Served int
+}
+
+// Ring returns the distance in rings from the pharmacy to c, or -1 when c
+// is outside the service disk. A committee's distance is the least Ring
+// over its cells.
+func (p RestockPayload) Ring(c Cell) int {
+	for i, r := range p.Rings {
+		lo, hi := 0, len(r)
+		for lo < hi {
+			m := int(uint(lo+hi) >> 1)
+			if r[m] < c {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		}
+		if lo < len(r) && r[lo] == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// AllocationPayload is the payload of ALLOCATION_CREATED,
+// ALLOCATION_UPDATED and ALLOCATION_EXPIRED: the allocation as it is after
+// the change, and the status it had before (empty when created).
+type AllocationPayload struct {
+	Allocation Allocation
+	From       AllocationStatus
+}
+
+// ShortageServedPayload is the payload of SHORTAGE_SERVED: the waiting-list
+// registration as served and the allocation that served it.
+type ShortageServedPayload struct {
+	Shortage     Shortage
+	AllocationID string
+	PharmacyID   string
+}
+
+// RiskAreaPayload is the payload of RISK_AREA_MARKED and RISK_AREA_LIFTED:
+// a risk area is the disk of K rings around Center (the event's Cells).
+type RiskAreaPayload struct {
+	AreaID string
+	Center Cell
+	K      int
+	Reason string
+	Until  time.Time // zero: until lifted
+}
+
+// FeverScanPayload is the payload of FEVER_SCAN. It names the checkpoint
+// and the place, never the person.
+type FeverScanPayload struct {
+	ScanID       string
+	CheckpointID string
+	Cell         Cell
+	TemperatureC float64
+}
+
+// ColourChangedPayload is the payload of COLOUR_CHANGED. Subject is the
+// opaque subject id of the health code, never an ID number.
+type ColourChangedPayload struct {
+	Subject string
+	From    string // GREEN, YELLOW, RED; empty for a first code
+	To      string
+	Cell    Cell // the subject's home cell, when known
+}
+
+func (StockChangedPayload) carries(k EventKind) bool { return k == EventStockChanged }
+func (RestockPayload) carries(k EventKind) bool      { return k == EventRestock }
+func (AllocationPayload) carries(k EventKind) bool {
+	return k == EventAllocationCreated || k == EventAllocationUpdated || k == EventAllocationExpired
+}
+func (ShortageServedPayload) carries(k EventKind) bool { return k == EventShortageServed }
+func (RiskAreaPayload) carries(k EventKind) bool {
+	return k == EventRiskAreaMarked || k == EventRiskAreaLifted
+}
+func (FeverScanPayload) carries(k EventKind) bool     { return k == EventFeverScan }
+func (ColourChangedPayload) carries(k EventKind) bool { return k == EventColourChanged }
