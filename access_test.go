@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gridhub/gridhub/graph"
 	"github.com/gridhub/gridhub/resolvers"
@@ -74,57 +75,159 @@ func TestAuthorizationMatrix(t *testing.T) {
 		return map[string]float64{"lat": []float64{25.045, 25.065}[i], "lng": []float64{121.515, 121.545}[i]}
 	}
 
+	// Dispatch fixtures: each call that consumes something gets its own.
+	now := time.Now().UTC()
+	window := map[string]any{"opens": now.Add(-time.Hour).Format(time.RFC3339), "closes": now.Add(time.Hour).Format(time.RFC3339)}
+	newRound := func(t *testing.T, mode string, fulfilment string) string {
+		id := fmt.Sprintf("r%d", seq.Add(1))
+		must(t, admin, `mutation($id: ID!, $m: RoundMode!, $f: Fulfilment!, $o: Time!, $c: Time!) {
+			openRound(input: {id: $id, name: "R", sku: MASK_ADULT, perPerson: 1, mode: $m, fulfilments: [$f], opens: $o, closes: $c, maxK: 2}) { id } }`,
+			map[string]any{"id": id, "m": mode, "f": fulfilment, "o": window["opens"], "c": window["closes"]}, nil)
+		return id
+	}
+	type reserved struct {
+		Reserve struct {
+			Reservation struct{ ID string }
+			Allocation  struct {
+				ID, PickupCode string
+				Pharmacy       struct{ ID string }
+			}
+		}
+	}
+	reserveAs := func(t *testing.T, round string, i int, f string) reserved {
+		var r reserved
+		must(t, admin, `mutation($r: ID!, $p: ID!, $f: Fulfilment) { reserve(input: {roundId: $r, residentId: $p, fulfilment: $f}) {
+			reservation { id } allocation { id pickupCode pharmacy { id } } } }`,
+			map[string]any{"r": round, "p": ac.residents[i], "f": f}, &r)
+		return r
+	}
+	for i := range 2 {
+		var d struct{ District struct{ Cells []string } }
+		must(t, admin, `query($d: ID!) { district(id: $d) { cells } }`, map[string]any{"d": ac.districts[i]}, &d)
+		must(t, admin, `mutation($id: ID!, $c: [H3Cell!]) { upsertPartner(input: {id: $id, name: "Courier", area: {cells: $c}}) { id } }`,
+			map[string]any{"id": fmt.Sprintf("partner-%d", i+1), "c": d.District.Cells}, nil)
+	}
+	deliveryRound := newRound(t, "FIRST_COME", "DELIVERY")
+	var deliveries [2]reserved
+	for i := range 2 {
+		deliveries[i] = reserveAs(t, deliveryRound, i, "DELIVERY")
+	}
+
 	const ok = ""
 	type want map[string][2]string // role -> {in scope, out of scope}; roles not listed: FORBIDDEN both, anonymous UNAUTHENTICATED
 	tests := []struct {
 		field string
 		query string
-		vars  func(i int) map[string]any // i = 0 in scope, 1 out of scope
+		vars  func(_ *testing.T, i int) map[string]any // i = 0 in scope, 1 out of scope
 		want  want
 	}{
 		{"Query.cellAt", `{ cellAt(lat: 25, lng: 121) { id } }`, nil, want{"*": {ok, ok}}},
 		{"Query.cell", `{ cell(id: "8928308280fffff") { id neighbors { id } } }`, nil, want{"*": {ok, ok}}},
 		{"Query.supplies", `{ supplies { sku } }`, nil, want{"*": {ok, ok}}},
 		{"Query.pharmaciesNear", `query($l: Float!, $g: Float!) { pharmaciesNear(lat: $l, lng: $g) { ring } }`,
-			func(i int) map[string]any { return map[string]any{"l": at(i)["lat"], "g": at(i)["lng"]} },
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"l": at(i)["lat"], "g": at(i)["lng"]} },
 			want{"DISTRICT": {ok, ok}, "COMMITTEE": {ok, ok}, "PARTNER": {ok, ok}, "PHARMACY": {ok, ok}, "CHECKPOINT": {ok, ok}, "RESIDENT": {ok, ok}}},
 		{"Query.pharmacy", `query($id: ID!) { pharmacy(id: $id) { id stock { quantity } } }`,
-			func(i int) map[string]any { return map[string]any{"id": ac.pharmacies[i]} },
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"id": ac.pharmacies[i]} },
 			want{"DISTRICT": {ok, "FORBIDDEN"}, "COMMITTEE": {ok, ok}, "PARTNER": {ok, ok}, "PHARMACY": {ok, "FORBIDDEN"}, "RESIDENT": {ok, ok}}},
 		{"Query.district", `query($id: ID!) { district(id: $id) { id name } }`,
-			func(i int) map[string]any { return map[string]any{"id": ac.districts[i]} },
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"id": ac.districts[i]} },
 			want{"DISTRICT": {ok, "FORBIDDEN"}}},
 		{"Query.districts", `{ districts { id } }`, nil, want{"DISTRICT": {ok, ok}}},
 		// A district's aggregates reached through a pharmacy: only its own district's operators.
 		{"District.aggregates", `query($id: ID!) { pharmacy(id: $id) { district { cellCount committees { id } pharmacies { id } residentCount } } }`,
-			func(i int) map[string]any { return map[string]any{"id": ac.pharmacies[i]} },
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"id": ac.pharmacies[i]} },
 			want{"DISTRICT": {ok, "FORBIDDEN"}}},
 		// A committee's residents reached through its code: only the committee.
 		{"Committee.residents", `query($c: String!) { committeeByCode(code: $c) { residents { edges { node { id } } } } }`,
-			func(i int) map[string]any { return map[string]any{"c": ac.codes[i]} },
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"c": ac.codes[i]} },
 			want{"COMMITTEE": {ok, "FORBIDDEN"}}},
 		{"Query.committee", `query($id: ID!) { committee(id: $id) { id residentCount } }`,
-			func(i int) map[string]any { return map[string]any{"id": ac.committees[i]} },
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"id": ac.committees[i]} },
 			want{"DISTRICT": {ok, "FORBIDDEN"}, "COMMITTEE": {ok, "FORBIDDEN"}}},
 		{"Query.committeeByCode", `query($c: String!) { committeeByCode(code: $c) { id } }`,
-			func(i int) map[string]any { return map[string]any{"c": ac.codes[i]} },
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"c": ac.codes[i]} },
 			want{"DISTRICT": {ok, "FORBIDDEN"}, "COMMITTEE": {ok, "FORBIDDEN"}}},
 		{"Query.resident", `query($id: ID!) { resident(id: $id) { id name idNumberMasked } }`,
-			func(i int) map[string]any { return map[string]any{"id": ac.residents[i]} },
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"id": ac.residents[i]} },
 			want{"COMMITTEE": {ok, "FORBIDDEN"}, "RESIDENT": {ok, "FORBIDDEN"}}},
 		{"Query.checkpoint", `query($id: ID!) { checkpoint(id: $id) { id } }`,
-			func(i int) map[string]any { return map[string]any{"id": ac.checkpoints[i]} },
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"id": ac.checkpoints[i]} },
 			want{"DISTRICT": {ok, "FORBIDDEN"}, "CHECKPOINT": {ok, "FORBIDDEN"}}},
+		{"Query.round", `query($id: ID!) { round(id: $id) { id status commitment seed } }`,
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"id": deliveryRound} },
+			want{"DISTRICT": {ok, ok}, "COMMITTEE": {ok, ok}, "PARTNER": {ok, ok}, "PHARMACY": {ok, ok}, "CHECKPOINT": {ok, ok}, "RESIDENT": {ok, ok}}},
+		{"Query.rounds", `{ rounds { id } }`, nil,
+			want{"DISTRICT": {ok, ok}, "COMMITTEE": {ok, ok}, "PARTNER": {ok, ok}, "PHARMACY": {ok, ok}, "CHECKPOINT": {ok, ok}, "RESIDENT": {ok, ok}}},
+		{"Query.reservation", `query($id: ID!) { reservation(id: $id) { id status } }`,
+			func(_ *testing.T, i int) map[string]any {
+				return map[string]any{"id": deliveries[i].Reserve.Reservation.ID}
+			},
+			want{"COMMITTEE": {ok, "FORBIDDEN"}, "RESIDENT": {ok, "FORBIDDEN"}}},
+		{"Query.allocations", `query($p: ID!) { allocations(partnerId: $p) { edges { node { id status } } } }`,
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"p": fmt.Sprintf("partner-%d", i+1)} },
+			want{"PARTNER": {ok, "FORBIDDEN"}}},
+		{"Query.partner", `query($p: ID!) { partner(id: $p) { id cells } }`,
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"p": fmt.Sprintf("partner-%d", i+1)} },
+			want{"PARTNER": {ok, "FORBIDDEN"}}},
+		{"Mutation.openRound", `mutation($id: ID!, $o: Time!, $c: Time!) { openRound(input: {id: $id, name: "R", sku: MASK_ADULT, perPerson: 1, mode: FIRST_COME, opens: $o, closes: $c}) { id } }`,
+			func(_ *testing.T, i int) map[string]any {
+				return map[string]any{"id": fmt.Sprintf("r%d", seq.Add(1)), "o": window["opens"], "c": window["closes"]}
+			}, want{}},
+		{"Mutation.closeRound", `mutation($id: ID!) { closeRound(id: $id) { id status } }`,
+			func(t *testing.T, i int) map[string]any {
+				return map[string]any{"id": newRound(t, "FIRST_COME", "PICKUP")}
+			}, want{}},
+		{"Mutation.commitLottery", `mutation($id: ID!) { commitLottery(roundId: $id) { id commitment } }`,
+			func(t *testing.T, i int) map[string]any {
+				return map[string]any{"id": newRound(t, "LOTTERY", "PICKUP")}
+			}, want{}},
+		{"Mutation.drawLottery", `mutation($id: ID!) { drawLottery(roundId: $id) { seed winners } }`,
+			func(t *testing.T, i int) map[string]any {
+				id := newRound(t, "LOTTERY", "PICKUP")
+				must(t, admin, `mutation($id: ID!) { commitLottery(roundId: $id) { id } }`, map[string]any{"id": id}, nil)
+				reserveAs(t, id, i, "PICKUP")
+				must(t, admin, `mutation($id: ID!) { closeRound(id: $id) { id } }`, map[string]any{"id": id}, nil)
+				return map[string]any{"id": id}
+			}, want{}},
+		{"Mutation.upsertPartner", `mutation($id: ID!) { upsertPartner(input: {id: $id, name: "Courier", area: {cells: ["8928308280fffff"]}}) { id } }`,
+			func(_ *testing.T, i int) map[string]any {
+				return map[string]any{"id": fmt.Sprintf("partner-new-%d", seq.Add(1))}
+			}, want{}},
+		{"Mutation.reserve", `mutation($r: ID!, $p: ID!) { reserve(input: {roundId: $r, residentId: $p}) { reservation { id } } }`,
+			func(t *testing.T, i int) map[string]any {
+				return map[string]any{"r": newRound(t, "FIRST_COME", "PICKUP"), "p": ac.residents[i]}
+			}, want{"COMMITTEE": {ok, "FORBIDDEN"}, "RESIDENT": {ok, "FORBIDDEN"}}},
+		{"Mutation.cancelReservation", `mutation($id: ID!) { cancelReservation(id: $id) { id status } }`,
+			func(t *testing.T, i int) map[string]any {
+				return map[string]any{"id": reserveAs(t, newRound(t, "FIRST_COME", "PICKUP"), i, "PICKUP").Reserve.Reservation.ID}
+			}, want{"COMMITTEE": {ok, "FORBIDDEN"}, "RESIDENT": {ok, "FORBIDDEN"}}},
+		{"Mutation.redeem", `mutation($p: ID!, $c: String!) { redeem(pharmacyId: $p, code: $c) { id status } }`,
+			func(t *testing.T, i int) map[string]any {
+				r := reserveAs(t, newRound(t, "FIRST_COME", "PICKUP"), i, "PICKUP")
+				return map[string]any{"p": r.Reserve.Allocation.Pharmacy.ID, "c": r.Reserve.Allocation.PickupCode}
+			}, want{"PHARMACY": {ok, "FORBIDDEN"}}},
+		{"Mutation.markDelivery", `mutation($a: ID!) { markDelivery(allocationId: $a, delivered: true) { id status } }`,
+			func(t *testing.T, i int) map[string]any {
+				return map[string]any{"a": reserveAs(t, newRound(t, "FIRST_COME", "DELIVERY"), i, "DELIVERY").Reserve.Allocation.ID}
+			}, want{"PARTNER": {ok, "FORBIDDEN"}}},
+		{"Mutation.registerShortage", `mutation($p: ID!, $s: SKU!) { registerShortage(residentId: $p, sku: $s) { id status } }`,
+			func(_ *testing.T, i int) map[string]any {
+				skus := []string{"MASK_CHILD", "MASK_N95", "HAND_SANITIZER", "TEST_KIT", "MASK_ADULT"}
+				return map[string]any{"p": ac.residents[i], "s": skus[seq.Add(1)%int64(len(skus))]}
+			}, want{"COMMITTEE": {ok, "FORBIDDEN"}, "RESIDENT": {ok, "FORBIDDEN"}}},
 		{"Query.auditLog", `{ auditLog { entries { action } } }`, nil, want{}},
 
 		{"Mutation.registerResident", `mutation($n: String!, $c: String!, $l: LatLngInput!) { registerResident(input: {name: "N", idNumber: $n, location: $l, committeeCode: $c}) { id } }`,
-			func(i int) map[string]any { return map[string]any{"n": idNumber(), "c": ac.codes[i], "l": at(i)} },
+			func(_ *testing.T, i int) map[string]any {
+				return map[string]any{"n": idNumber(), "c": ac.codes[i], "l": at(i)}
+			},
 			want{"COMMITTEE": {ok, "FORBIDDEN"}}},
 		{"Mutation.upsertPharmacy", `mutation($id: ID!, $l: LatLngInput!) { upsertPharmacy(input: {id: $id, name: "P", location: $l}) { id } }`,
-			func(i int) map[string]any { return map[string]any{"id": ac.pharmacies[i], "l": at(i)} },
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"id": ac.pharmacies[i], "l": at(i)} },
 			want{"DISTRICT": {ok, "FORBIDDEN"}, "PHARMACY": {ok, "FORBIDDEN"}}},
 		{"Mutation.upsertCommittee", `mutation($id: ID!, $code: String!, $d: ID!, $l: LatLngInput!) { upsertCommittee(input: {id: $id, code: $code, name: "C", districtId: $d, area: {polygon: [$l, $l, $l]}}) { id } }`,
-			func(i int) map[string]any {
+			func(_ *testing.T, i int) map[string]any {
 				return map[string]any{"id": ac.committees[i], "code": ac.codes[i], "d": ac.districts[i], "l": at(i)}
 			},
 			// The polygon is degenerate: an in-scope caller gets as far as
@@ -132,7 +235,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			want{"ADMIN": {"BAD_USER_INPUT", "BAD_USER_INPUT"}, "DISTRICT": {"BAD_USER_INPUT", "FORBIDDEN"}}},
 		{"Mutation.upsertDistrict", `mutation($id: ID!, $a: AreaInput!) { upsertDistrict(input: {id: $id, name: "D", area: $a}) { id } }`,
 			// Each run takes new ground, so runs never clash.
-			func(i int) map[string]any {
+			func(_ *testing.T, i int) map[string]any {
 				n := float64(seq.Add(1))
 				lat, lng := 10+n*0.05, 10.0
 				return map[string]any{"id": fmt.Sprintf("d-new-%v", n), "a": map[string]any{"polygon": []map[string]float64{
@@ -140,10 +243,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 			},
 			want{"ADMIN": {ok, ok}}},
 		{"Mutation.upsertCheckpoint", `mutation($id: ID!, $l: LatLngInput!) { upsertCheckpoint(input: {id: $id, name: "K", kind: STATION, location: $l}) { id } }`,
-			func(i int) map[string]any { return map[string]any{"id": ac.checkpoints[i], "l": at(i)} },
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"id": ac.checkpoints[i], "l": at(i)} },
 			want{"DISTRICT": {ok, "FORBIDDEN"}}},
 		{"Mutation.restock", `mutation($id: ID!) { restock(pharmacyId: $id, sku: MASK_ADULT, quantity: 1) { id } }`,
-			func(i int) map[string]any { return map[string]any{"id": ac.pharmacies[i]} },
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"id": ac.pharmacies[i]} },
 			want{"DISTRICT": {ok, "FORBIDDEN"}, "PHARMACY": {ok, "FORBIDDEN"}}},
 	}
 
@@ -163,7 +266,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		if !slices.ContainsFunc(tests, func(tt struct {
 			field string
 			query string
-			vars  func(i int) map[string]any
+			vars  func(_ *testing.T, i int) map[string]any
 			want  want
 		}) bool {
 			return tt.field == f
@@ -194,7 +297,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 					}
 					var vars map[string]any
 					if tt.vars != nil {
-						vars = tt.vars(i)
+						vars = tt.vars(t, i)
 					}
 					r := gql(t, clients[p.role], tt.query, vars)
 					if got := r.code(); got != w[i] {

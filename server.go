@@ -31,6 +31,7 @@ import (
 
 	"github.com/gridhub/gridhub/auth"
 	"github.com/gridhub/gridhub/city"
+	"github.com/gridhub/gridhub/dispatch"
 	"github.com/gridhub/gridhub/graph"
 	"github.com/gridhub/gridhub/httpapi"
 	"github.com/gridhub/gridhub/hub"
@@ -225,11 +226,12 @@ func writeFileSync(path string, b []byte, perm os.FileMode) error {
 
 // Program is a running hub: its store, its city and its HTTP server.
 type Program struct {
-	Config Config
-	Log    *slog.Logger
-	Store  hub.Store
-	City   *city.Service
-	Keys   *auth.Keys
+	Config   Config
+	Log      *slog.Logger
+	Store    hub.Store
+	City     *city.Service
+	Dispatch *dispatch.Engine
+	Keys     *auth.Keys
 
 	listener net.Listener
 	server   *http.Server
@@ -253,6 +255,16 @@ func (p *Program) open(ctx context.Context) error {
 		p.Store.Close()
 		return fmt.Errorf("load city: %w", err)
 	}
+	codeKey, err := p.Config.secret("", "pickup-secret")
+	if err != nil {
+		p.Store.Close()
+		return err
+	}
+	p.Dispatch, err = dispatch.NewEngine(ctx, p.Store, dispatch.EngineOptions{CodeKey: codeKey})
+	if err != nil {
+		p.Store.Close()
+		return fmt.Errorf("load dispatch: %w", err)
+	}
 	return nil
 }
 
@@ -264,7 +276,7 @@ func (p *Program) Serve(ctx context.Context) error {
 	if p.Config.AllowOrigins != "" {
 		origins = strings.Split(p.Config.AllowOrigins, ",")
 	}
-	res := &resolvers.Resolver{City: p.City}
+	res := &resolvers.Resolver{City: p.City, Dispatch: p.Dispatch}
 	h := httpapi.New(httpapi.Options{
 		Schema:        graph.NewExecutableSchema(graph.Config{Resolvers: res}),
 		Verifier:      p.Keys,
@@ -314,6 +326,11 @@ func (p *Program) Close() error {
 		defer cancel()
 		if err := p.server.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("shutdown: %w", err))
+		}
+	}
+	if p.Dispatch != nil {
+		if err := p.Dispatch.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close dispatch: %w", err))
 		}
 	}
 	if p.Store != nil {
@@ -372,6 +389,10 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		if err := seedDemo(ctx, p.City, c.DemoCity, c.DemoResidents, stderr); err != nil {
 			p.Close()
 			return fmt.Errorf("demo city: %w", err)
+		}
+		if err := p.Dispatch.RefreshPharmacies(ctx); err != nil {
+			p.Close()
+			return err
 		}
 	}
 	if err := p.Serve(ctx); err != nil {

@@ -166,3 +166,7 @@ func firstErr(errs ...error) error {
 	}
 	return nil
 }
+
+// AreaCells returns the base-resolution cells of an area, sorted, or an
+// EINVALID error when it holds none or is malformed.
+func (s *Service) AreaCells(a Area) ([]hub.Cell, error) { return a.cells() }

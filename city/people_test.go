@@ -282,7 +282,7 @@ func TestNewReloadsIndexes(t *testing.T) {
 	if rs[0].CommitteeID != "xinyi-1" || rs[0].DistrictID != "xinyi" {
 		t.Errorf("after reopening, the committee is not inferred: %q/%q", rs[0].CommitteeID, rs[0].DistrictID)
 	}
-	ms, err := e.svc.PharmaciesNear(taipei101, 1, hub.MaskN95)
+	ms, err := e.svc.PharmaciesNear(t.Context(), taipei101, 1, hub.MaskN95)
 	if err != nil || len(ms) != 1 || ms[0].Pharmacy.Stock[hub.MaskN95] != 5 || ms[0].Pharmacy.Stock[hub.MaskAdult] != 10 {
 		t.Errorf("after reopening, the pharmacy is not found with its stock: %+v, %v", ms, err)
 	}

@@ -115,13 +115,31 @@ func (s *Service) Restock(ctx context.Context, pharmacyID string, sku hub.SKU, q
 // PharmaciesNear returns the pharmacies within k rings of a point, nearest
 // ring first, nearest first within a ring; with a SKU, only those that
 // have it in stock.
-func (s *Service) PharmaciesNear(at hub.Point, k int, sku hub.SKU) ([]dispatch.Match, error) {
+func (s *Service) PharmaciesNear(ctx context.Context, at hub.Point, k int, sku hub.SKU) ([]dispatch.Match, error) {
 	if sku != "" {
 		if _, err := hub.ParseSKU(string(sku)); err != nil {
 			return nil, err
 		}
 	}
-	return s.locator.Near(at, k, sku)
+	ms, err := s.locator.Near(at, k, "")
+	if err != nil {
+		return nil, err
+	}
+	// The locator knows where pharmacies are; the store knows their stock
+	// now (dispatch moves it), so the few found are read fresh.
+	out := ms[:0]
+	for _, m := range ms {
+		p, err := s.store.Pharmacy(ctx, m.Pharmacy.ID)
+		if err != nil {
+			return nil, err
+		}
+		if sku != "" && p.Stock[sku] <= 0 {
+			continue
+		}
+		m.Pharmacy = p
+		out = append(out, m)
+	}
+	return out, nil
 }
 
 // CheckpointInput describes a checkpoint to create or update.
@@ -185,4 +203,17 @@ func (s *Service) PharmaciesIn(ctx context.Context, districtID string) ([]*hub.P
 		}
 	}
 	return out, nil
+}
+
+// RefreshPharmacy reloads a pharmacy's record (its stock moved elsewhere,
+// by dispatch) into the locator.
+func (s *Service) RefreshPharmacy(ctx context.Context, id string) error {
+	s.stockMu.Lock()
+	defer s.stockMu.Unlock()
+	p, err := s.store.Pharmacy(ctx, id)
+	if err != nil {
+		return err
+	}
+	s.locator.Put(p)
+	return nil
 }

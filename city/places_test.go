@@ -55,10 +55,10 @@ func TestUpsertPharmacies(t *testing.T) {
 	if ps[0].Stock[hub.MaskAdult] != 100 || ps[0].Name != "信義藥局 (新址)" || ps[0].DistrictID != "" {
 		t.Errorf("after the update: %+v", ps[0])
 	}
-	if ms, _ := e.svc.PharmaciesNear(taipei101, 2, ""); len(ms) != 0 {
+	if ms, _ := e.svc.PharmaciesNear(t.Context(), taipei101, 2, ""); len(ms) != 0 {
 		t.Errorf("still found at the old address: %v", matchIDs(ms))
 	}
-	if ms, _ := e.svc.PharmaciesNear(moved, 0, hub.MaskAdult); !slices.Equal(matchIDs(ms), []string{"p1"}) || ms[0].Pharmacy.Stock[hub.MaskAdult] != 100 {
+	if ms, _ := e.svc.PharmaciesNear(t.Context(), moved, 0, hub.MaskAdult); !slices.Equal(matchIDs(ms), []string{"p1"}) || ms[0].Pharmacy.Stock[hub.MaskAdult] != 100 {
 		t.Errorf("at the new address: %+v", ms)
 	}
 }
@@ -143,7 +143,7 @@ func TestRestock(t *testing.T) {
 	}
 
 	// PharmaciesNear's SKU filter follows the restock.
-	if ms, err := e.svc.PharmaciesNear(taipei101, 1, hub.MaskN95); err != nil || len(ms) != 0 {
+	if ms, err := e.svc.PharmaciesNear(t.Context(), taipei101, 1, hub.MaskN95); err != nil || len(ms) != 0 {
 		t.Fatalf("before the restock: %v, %v", matchIDs(ms), err)
 	}
 	p, err := e.svc.Restock(ctx, "p1", hub.MaskN95, 50)
@@ -153,7 +153,7 @@ func TestRestock(t *testing.T) {
 	if p.Stock[hub.MaskN95] != 50 || p.Stock[hub.MaskAdult] != 10 {
 		t.Errorf("after the restock: %v", p.Stock)
 	}
-	ms, err := e.svc.PharmaciesNear(taipei101, 1, hub.MaskN95)
+	ms, err := e.svc.PharmaciesNear(t.Context(), taipei101, 1, hub.MaskN95)
 	if err != nil || !slices.Equal(matchIDs(ms), []string{"p1"}) || ms[0].Pharmacy.Stock[hub.MaskN95] != 50 {
 		t.Errorf("after the restock: %+v, %v", ms, err)
 	}
@@ -176,11 +176,11 @@ func TestPharmaciesNear(t *testing.T) {
 		city.PharmacyInput{ID: "a", Name: "a", Location: near},
 		city.PharmacyInput{ID: "far", Name: "far", Location: kaohsiung, Stock: map[hub.SKU]int{hub.MaskAdult: 1}},
 	))
-	ms, err := e.svc.PharmaciesNear(taipei101, 2, "")
+	ms, err := e.svc.PharmaciesNear(t.Context(), taipei101, 2, "")
 	if err != nil || !slices.Equal(matchIDs(ms), []string{"a", "b"}) {
 		t.Errorf("no filter: %v, %v", matchIDs(ms), err)
 	}
-	ms, err = e.svc.PharmaciesNear(taipei101, 2, hub.MaskAdult)
+	ms, err = e.svc.PharmaciesNear(t.Context(), taipei101, 2, hub.MaskAdult)
 	if err != nil || !slices.Equal(matchIDs(ms), []string{"b"}) {
 		t.Errorf("adult masks: %v, %v", matchIDs(ms), err)
 	}
@@ -198,7 +198,7 @@ func TestPharmaciesNear(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := e.svc.PharmaciesNear(tt.at, tt.k, tt.sku)
+			_, err := e.svc.PharmaciesNear(t.Context(), tt.at, tt.k, tt.sku)
 			wantCode(t, err, hub.EINVALID)
 			if tt.is != nil && !errors.Is(err, tt.is) {
 				t.Errorf("error %v does not match %v", err, tt.is)

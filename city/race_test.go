@@ -187,7 +187,7 @@ func TestRestockRace(t *testing.T) {
 	if stored.Stock[hub.MaskN95] != 20 {
 		t.Fatalf("stored stock %d, want 20", stored.Stock[hub.MaskN95])
 	}
-	ms, err := e.svc.PharmaciesNear(taipei101, 0, hub.MaskN95)
+	ms, err := e.svc.PharmaciesNear(t.Context(), taipei101, 0, hub.MaskN95)
 	if err != nil || len(ms) != 1 {
 		t.Fatalf("PharmaciesNear: %v, %v", ms, err)
 	}
@@ -214,7 +214,7 @@ func TestConcurrentUse(t *testing.T) {
 				if _, err := e.svc.Restock(ctx, id, hub.MaskAdult, 1+i); err != nil {
 					t.Error(err)
 				}
-				if _, err := e.svc.PharmaciesNear(taipei101, 1, hub.MaskAdult); err != nil {
+				if _, err := e.svc.PharmaciesNear(t.Context(), taipei101, 1, hub.MaskAdult); err != nil {
 					t.Error(err)
 				}
 				number := fmt.Sprintf("W%02d%07d", w, i)
@@ -231,7 +231,7 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	ms, err := e.svc.PharmaciesNear(taipei101, 0, "")
+	ms, err := e.svc.PharmaciesNear(t.Context(), taipei101, 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,21 +32,51 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	Allocation() AllocationResolver
 	AuditEntry() AuditEntryResolver
 	Cell() CellResolver
+	CellShare() CellShareResolver
 	Checkpoint() CheckpointResolver
 	Committee() CommitteeResolver
 	District() DistrictResolver
 	Mutation() MutationResolver
 	Pharmacy() PharmacyResolver
 	Query() QueryResolver
+	Reservation() ReservationResolver
 	Resident() ResidentResolver
+	Round() RoundResolver
+	Shortage() ShortageResolver
 }
 
 type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	Allocation struct {
+		Cell       func(childComplexity int) int
+		CreatedAt  func(childComplexity int) int
+		ExpiresAt  func(childComplexity int) int
+		ID         func(childComplexity int) int
+		PartnerID  func(childComplexity int) int
+		Pharmacy   func(childComplexity int) int
+		PickupCode func(childComplexity int) int
+		Quantity   func(childComplexity int) int
+		Round      func(childComplexity int) int
+		SKU        func(childComplexity int) int
+		Status     func(childComplexity int) int
+		UpdatedAt  func(childComplexity int) int
+	}
+
+	AllocationConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	AllocationEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	AuditEntry struct {
 		Action    func(childComplexity int) int
 		ActorID   func(childComplexity int) int
@@ -74,6 +104,15 @@ type ComplexityRoot struct {
 		Resolution func(childComplexity int) int
 	}
 
+	CellShare struct {
+		Cell           func(childComplexity int) int
+		Demand         func(childComplexity int) int
+		FulfilmentRate func(childComplexity int) int
+		Requests       func(childComplexity int) int
+		Served         func(childComplexity int) int
+		Share          func(childComplexity int) int
+	}
+
 	Checkpoint struct {
 		Cell     func(childComplexity int) int
 		District func(childComplexity int) int
@@ -95,6 +134,11 @@ type ComplexityRoot struct {
 		UpdatedAt     func(childComplexity int) int
 	}
 
+	CommitteeQuota struct {
+		CommitteeID func(childComplexity int) int
+		Quota       func(childComplexity int) int
+	}
+
 	District struct {
 		CellCount     func(childComplexity int) int
 		Cells         func(childComplexity int, resolution int) int
@@ -112,18 +156,44 @@ type ComplexityRoot struct {
 		Lng func(childComplexity int) int
 	}
 
+	LotteryDraw struct {
+		Algorithm   func(childComplexity int) int
+		Commitment  func(childComplexity int) int
+		Entries     func(childComplexity int) int
+		RoundID     func(childComplexity int) int
+		Seed        func(childComplexity int) int
+		WinnerCount func(childComplexity int) int
+		Winners     func(childComplexity int) int
+	}
+
 	Mutation struct {
-		RegisterResident func(childComplexity int, input model.RegisterResidentInput) int
-		Restock          func(childComplexity int, pharmacyID string, sku hub.SKU, quantity int) int
-		UpsertCheckpoint func(childComplexity int, input model.CheckpointInput) int
-		UpsertCommittee  func(childComplexity int, input model.CommitteeInput) int
-		UpsertDistrict   func(childComplexity int, input model.DistrictInput) int
-		UpsertPharmacy   func(childComplexity int, input model.PharmacyInput) int
+		CancelReservation func(childComplexity int, id string) int
+		CloseRound        func(childComplexity int, id string) int
+		CommitLottery     func(childComplexity int, roundID string) int
+		DrawLottery       func(childComplexity int, roundID string) int
+		MarkDelivery      func(childComplexity int, allocationID string, delivered bool) int
+		OpenRound         func(childComplexity int, input model.RoundInput) int
+		Redeem            func(childComplexity int, pharmacyID string, code string) int
+		RegisterResident  func(childComplexity int, input model.RegisterResidentInput) int
+		RegisterShortage  func(childComplexity int, residentID string, sku hub.SKU, quantity int) int
+		Reserve           func(childComplexity int, input model.ReserveInput) int
+		Restock           func(childComplexity int, pharmacyID string, sku hub.SKU, quantity int) int
+		UpsertCheckpoint  func(childComplexity int, input model.CheckpointInput) int
+		UpsertCommittee   func(childComplexity int, input model.CommitteeInput) int
+		UpsertDistrict    func(childComplexity int, input model.DistrictInput) int
+		UpsertPartner     func(childComplexity int, input model.PartnerInput) int
+		UpsertPharmacy    func(childComplexity int, input model.PharmacyInput) int
 	}
 
 	PageInfo struct {
 		EndCursor   func(childComplexity int) int
 		HasNextPage func(childComplexity int) int
+	}
+
+	Partner struct {
+		Cells func(childComplexity int) int
+		ID    func(childComplexity int) int
+		Name  func(childComplexity int) int
 	}
 
 	Pharmacy struct {
@@ -146,6 +216,7 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		Allocations     func(childComplexity int, partnerID string, status *hub.AllocationStatus, first int, after *string) int
 		AuditLog        func(childComplexity int, targetID *string, actorID *string, after *int, first int) int
 		Cell            func(childComplexity int, id hub.Cell) int
 		CellAt          func(childComplexity int, lat float64, lng float64, resolution int) int
@@ -154,10 +225,31 @@ type ComplexityRoot struct {
 		CommitteeByCode func(childComplexity int, code string) int
 		District        func(childComplexity int, id string) int
 		Districts       func(childComplexity int) int
+		Partner         func(childComplexity int, id string) int
 		PharmaciesNear  func(childComplexity int, lat float64, lng float64, k int, sku *hub.SKU) int
 		Pharmacy        func(childComplexity int, id string) int
+		Reservation     func(childComplexity int, id string) int
 		Resident        func(childComplexity int, id string, purpose *string) int
+		Round           func(childComplexity int, id string) int
+		Rounds          func(childComplexity int, status *hub.RoundStatus) int
 		Supplies        func(childComplexity int) int
+	}
+
+	Reservation struct {
+		Allocation func(childComplexity int) int
+		Cell       func(childComplexity int) int
+		CreatedAt  func(childComplexity int) int
+		EntryHash  func(childComplexity int) int
+		Fulfilment func(childComplexity int) int
+		ID         func(childComplexity int) int
+		Round      func(childComplexity int) int
+		Status     func(childComplexity int) int
+	}
+
+	ReserveResult struct {
+		Allocation  func(childComplexity int) int
+		Replayed    func(childComplexity int) int
+		Reservation func(childComplexity int) int
 	}
 
 	Resident struct {
@@ -184,6 +276,39 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	Round struct {
+		Cells             func(childComplexity int) int
+		Closes            func(childComplexity int) int
+		Commitment        func(childComplexity int) int
+		CreatedAt         func(childComplexity int) int
+		Draw              func(childComplexity int) int
+		EligibleDistricts func(childComplexity int) int
+		EligibleListSize  func(childComplexity int) int
+		Fulfilments       func(childComplexity int) int
+		HealthGate        func(childComplexity int) int
+		ID                func(childComplexity int) int
+		MaxK              func(childComplexity int) int
+		Mode              func(childComplexity int) int
+		Name              func(childComplexity int) int
+		Opens             func(childComplexity int) int
+		PerPerson         func(childComplexity int) int
+		Quotas            func(childComplexity int) int
+		SKU               func(childComplexity int) int
+		Seed              func(childComplexity int) int
+		Status            func(childComplexity int) int
+		Winners           func(childComplexity int) int
+	}
+
+	Shortage struct {
+		Allocation func(childComplexity int) int
+		Cell       func(childComplexity int) int
+		CreatedAt  func(childComplexity int) int
+		ID         func(childComplexity int) int
+		Quantity   func(childComplexity int) int
+		SKU        func(childComplexity int) int
+		Status     func(childComplexity int) int
+	}
+
 	StockLevel struct {
 		Quantity func(childComplexity int) int
 		Sku      func(childComplexity int) int
@@ -200,6 +325,14 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type AllocationResolver interface {
+	Round(ctx context.Context, obj *hub.Allocation) (*hub.Round, error)
+	Pharmacy(ctx context.Context, obj *hub.Allocation) (*hub.Pharmacy, error)
+	PartnerID(ctx context.Context, obj *hub.Allocation) (*string, error)
+
+	PickupCode(ctx context.Context, obj *hub.Allocation) (*string, error)
+	ExpiresAt(ctx context.Context, obj *hub.Allocation) (*time.Time, error)
+}
 type AuditEntryResolver interface {
 	Seq(ctx context.Context, obj *hub.AuditEntry) (int, error)
 }
@@ -210,6 +343,9 @@ type CellResolver interface {
 	Boundary(ctx context.Context, obj *model.Cell) ([]*hub.Point, error)
 	Neighbors(ctx context.Context, obj *model.Cell, k int) ([]*model.Cell, error)
 	Parent(ctx context.Context, obj *model.Cell, resolution int) (*model.Cell, error)
+}
+type CellShareResolver interface {
+	FulfilmentRate(ctx context.Context, obj *dispatch.CellShare) (float64, error)
 }
 type CheckpointResolver interface {
 	Kind(ctx context.Context, obj *hub.Checkpoint) (model.CheckpointKind, error)
@@ -238,6 +374,16 @@ type MutationResolver interface {
 	UpsertDistrict(ctx context.Context, input model.DistrictInput) (*hub.District, error)
 	UpsertCheckpoint(ctx context.Context, input model.CheckpointInput) (*hub.Checkpoint, error)
 	Restock(ctx context.Context, pharmacyID string, sku hub.SKU, quantity int) (*hub.Pharmacy, error)
+	OpenRound(ctx context.Context, input model.RoundInput) (*hub.Round, error)
+	CloseRound(ctx context.Context, id string) (*hub.Round, error)
+	Reserve(ctx context.Context, input model.ReserveInput) (*dispatch.ReserveResult, error)
+	CancelReservation(ctx context.Context, id string) (*hub.Reservation, error)
+	CommitLottery(ctx context.Context, roundID string) (*hub.Round, error)
+	DrawLottery(ctx context.Context, roundID string) (*dispatch.PublishedDraw, error)
+	Redeem(ctx context.Context, pharmacyID string, code string) (*hub.Allocation, error)
+	MarkDelivery(ctx context.Context, allocationID string, delivered bool) (*hub.Allocation, error)
+	RegisterShortage(ctx context.Context, residentID string, sku hub.SKU, quantity int) (*hub.Shortage, error)
+	UpsertPartner(ctx context.Context, input model.PartnerInput) (*hub.Partner, error)
 }
 type PharmacyResolver interface {
 	Cell(ctx context.Context, obj *hub.Pharmacy) (*model.Cell, error)
@@ -258,6 +404,16 @@ type QueryResolver interface {
 	Checkpoint(ctx context.Context, id string) (*hub.Checkpoint, error)
 	Supplies(ctx context.Context) ([]*hub.Supply, error)
 	AuditLog(ctx context.Context, targetID *string, actorID *string, after *int, first int) (*model.AuditPage, error)
+	Round(ctx context.Context, id string) (*hub.Round, error)
+	Rounds(ctx context.Context, status *hub.RoundStatus) ([]*hub.Round, error)
+	Reservation(ctx context.Context, id string) (*hub.Reservation, error)
+	Allocations(ctx context.Context, partnerID string, status *hub.AllocationStatus, first int, after *string) (*model.AllocationConnection, error)
+	Partner(ctx context.Context, id string) (*hub.Partner, error)
+}
+type ReservationResolver interface {
+	Round(ctx context.Context, obj *hub.Reservation) (*hub.Round, error)
+
+	Allocation(ctx context.Context, obj *hub.Reservation) (*hub.Allocation, error)
 }
 type ResidentResolver interface {
 	PhoneMasked(ctx context.Context, obj *hub.Resident) (string, error)
@@ -265,6 +421,22 @@ type ResidentResolver interface {
 	Cell(ctx context.Context, obj *hub.Resident) (*model.Cell, error)
 	Committee(ctx context.Context, obj *hub.Resident) (*hub.Committee, error)
 	District(ctx context.Context, obj *hub.Resident) (*hub.District, error)
+}
+type RoundResolver interface {
+	Fulfilments(ctx context.Context, obj *hub.Round) ([]hub.Fulfilment, error)
+
+	Commitment(ctx context.Context, obj *hub.Round) (*string, error)
+	Seed(ctx context.Context, obj *hub.Round) (*string, error)
+
+	EligibleDistricts(ctx context.Context, obj *hub.Round) ([]string, error)
+	EligibleListSize(ctx context.Context, obj *hub.Round) (int, error)
+	Quotas(ctx context.Context, obj *hub.Round) ([]*model.CommitteeQuota, error)
+	Draw(ctx context.Context, obj *hub.Round) (*dispatch.PublishedDraw, error)
+	Cells(ctx context.Context, obj *hub.Round) ([]*dispatch.CellShare, error)
+}
+type ShortageResolver interface {
+	Status(ctx context.Context, obj *hub.Shortage) (string, error)
+	Allocation(ctx context.Context, obj *hub.Shortage) (*hub.Allocation, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -284,6 +456,105 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "Allocation.cell":
+		if e.ComplexityRoot.Allocation.Cell == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Allocation.Cell(childComplexity), true
+	case "Allocation.createdAt":
+		if e.ComplexityRoot.Allocation.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Allocation.CreatedAt(childComplexity), true
+	case "Allocation.expiresAt":
+		if e.ComplexityRoot.Allocation.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Allocation.ExpiresAt(childComplexity), true
+	case "Allocation.id":
+		if e.ComplexityRoot.Allocation.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Allocation.ID(childComplexity), true
+	case "Allocation.partnerId":
+		if e.ComplexityRoot.Allocation.PartnerID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Allocation.PartnerID(childComplexity), true
+	case "Allocation.pharmacy":
+		if e.ComplexityRoot.Allocation.Pharmacy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Allocation.Pharmacy(childComplexity), true
+	case "Allocation.pickupCode":
+		if e.ComplexityRoot.Allocation.PickupCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Allocation.PickupCode(childComplexity), true
+	case "Allocation.quantity":
+		if e.ComplexityRoot.Allocation.Quantity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Allocation.Quantity(childComplexity), true
+	case "Allocation.round":
+		if e.ComplexityRoot.Allocation.Round == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Allocation.Round(childComplexity), true
+	case "Allocation.sku":
+		if e.ComplexityRoot.Allocation.SKU == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Allocation.SKU(childComplexity), true
+	case "Allocation.status":
+		if e.ComplexityRoot.Allocation.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Allocation.Status(childComplexity), true
+	case "Allocation.updatedAt":
+		if e.ComplexityRoot.Allocation.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Allocation.UpdatedAt(childComplexity), true
+
+	case "AllocationConnection.edges":
+		if e.ComplexityRoot.AllocationConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationConnection.Edges(childComplexity), true
+	case "AllocationConnection.pageInfo":
+		if e.ComplexityRoot.AllocationConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationConnection.PageInfo(childComplexity), true
+
+	case "AllocationEdge.cursor":
+		if e.ComplexityRoot.AllocationEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationEdge.Cursor(childComplexity), true
+	case "AllocationEdge.node":
+		if e.ComplexityRoot.AllocationEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationEdge.Node(childComplexity), true
 
 	case "AuditEntry.action":
 		if e.ComplexityRoot.AuditEntry.Action == nil {
@@ -406,6 +677,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Cell.Resolution(childComplexity), true
 
+	case "CellShare.cell":
+		if e.ComplexityRoot.CellShare.Cell == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CellShare.Cell(childComplexity), true
+	case "CellShare.demand":
+		if e.ComplexityRoot.CellShare.Demand == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CellShare.Demand(childComplexity), true
+	case "CellShare.fulfilmentRate":
+		if e.ComplexityRoot.CellShare.FulfilmentRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CellShare.FulfilmentRate(childComplexity), true
+	case "CellShare.requests":
+		if e.ComplexityRoot.CellShare.Requests == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CellShare.Requests(childComplexity), true
+	case "CellShare.served":
+		if e.ComplexityRoot.CellShare.Served == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CellShare.Served(childComplexity), true
+	case "CellShare.share":
+		if e.ComplexityRoot.CellShare.Share == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CellShare.Share(childComplexity), true
+
 	case "Checkpoint.cell":
 		if e.ComplexityRoot.Checkpoint.Cell == nil {
 			break
@@ -503,6 +811,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Committee.UpdatedAt(childComplexity), true
 
+	case "CommitteeQuota.committeeId":
+		if e.ComplexityRoot.CommitteeQuota.CommitteeID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CommitteeQuota.CommitteeID(childComplexity), true
+	case "CommitteeQuota.quota":
+		if e.ComplexityRoot.CommitteeQuota.Quota == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CommitteeQuota.Quota(childComplexity), true
+
 	case "District.cellCount":
 		if e.ComplexityRoot.District.CellCount == nil {
 			break
@@ -576,6 +897,126 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.LatLng.Lng(childComplexity), true
 
+	case "LotteryDraw.algorithm":
+		if e.ComplexityRoot.LotteryDraw.Algorithm == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LotteryDraw.Algorithm(childComplexity), true
+	case "LotteryDraw.commitment":
+		if e.ComplexityRoot.LotteryDraw.Commitment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LotteryDraw.Commitment(childComplexity), true
+	case "LotteryDraw.entries":
+		if e.ComplexityRoot.LotteryDraw.Entries == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LotteryDraw.Entries(childComplexity), true
+	case "LotteryDraw.roundId":
+		if e.ComplexityRoot.LotteryDraw.RoundID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LotteryDraw.RoundID(childComplexity), true
+	case "LotteryDraw.seed":
+		if e.ComplexityRoot.LotteryDraw.Seed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LotteryDraw.Seed(childComplexity), true
+	case "LotteryDraw.winnerCount":
+		if e.ComplexityRoot.LotteryDraw.WinnerCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LotteryDraw.WinnerCount(childComplexity), true
+	case "LotteryDraw.winners":
+		if e.ComplexityRoot.LotteryDraw.Winners == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LotteryDraw.Winners(childComplexity), true
+
+	case "Mutation.cancelReservation":
+		if e.ComplexityRoot.Mutation.CancelReservation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelReservation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelReservation(childComplexity, args["id"].(string)), true
+	case "Mutation.closeRound":
+		if e.ComplexityRoot.Mutation.CloseRound == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_closeRound_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CloseRound(childComplexity, args["id"].(string)), true
+	case "Mutation.commitLottery":
+		if e.ComplexityRoot.Mutation.CommitLottery == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_commitLottery_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CommitLottery(childComplexity, args["roundId"].(string)), true
+	case "Mutation.drawLottery":
+		if e.ComplexityRoot.Mutation.DrawLottery == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_drawLottery_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DrawLottery(childComplexity, args["roundId"].(string)), true
+	case "Mutation.markDelivery":
+		if e.ComplexityRoot.Mutation.MarkDelivery == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_markDelivery_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MarkDelivery(childComplexity, args["allocationId"].(string), args["delivered"].(bool)), true
+	case "Mutation.openRound":
+		if e.ComplexityRoot.Mutation.OpenRound == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_openRound_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.OpenRound(childComplexity, args["input"].(model.RoundInput)), true
+	case "Mutation.redeem":
+		if e.ComplexityRoot.Mutation.Redeem == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_redeem_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Redeem(childComplexity, args["pharmacyId"].(string), args["code"].(string)), true
 	case "Mutation.registerResident":
 		if e.ComplexityRoot.Mutation.RegisterResident == nil {
 			break
@@ -587,6 +1028,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RegisterResident(childComplexity, args["input"].(model.RegisterResidentInput)), true
+	case "Mutation.registerShortage":
+		if e.ComplexityRoot.Mutation.RegisterShortage == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_registerShortage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RegisterShortage(childComplexity, args["residentId"].(string), args["sku"].(hub.SKU), args["quantity"].(int)), true
+	case "Mutation.reserve":
+		if e.ComplexityRoot.Mutation.Reserve == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reserve_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Reserve(childComplexity, args["input"].(model.ReserveInput)), true
 	case "Mutation.restock":
 		if e.ComplexityRoot.Mutation.Restock == nil {
 			break
@@ -631,6 +1094,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpsertDistrict(childComplexity, args["input"].(model.DistrictInput)), true
+	case "Mutation.upsertPartner":
+		if e.ComplexityRoot.Mutation.UpsertPartner == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_upsertPartner_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpsertPartner(childComplexity, args["input"].(model.PartnerInput)), true
 	case "Mutation.upsertPharmacy":
 		if e.ComplexityRoot.Mutation.UpsertPharmacy == nil {
 			break
@@ -655,6 +1129,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
+
+	case "Partner.cells":
+		if e.ComplexityRoot.Partner.Cells == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Partner.Cells(childComplexity), true
+	case "Partner.id":
+		if e.ComplexityRoot.Partner.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Partner.ID(childComplexity), true
+	case "Partner.name":
+		if e.ComplexityRoot.Partner.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Partner.Name(childComplexity), true
 
 	case "Pharmacy.address":
 		if e.ComplexityRoot.Pharmacy.Address == nil {
@@ -736,6 +1229,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PharmacyMatch.Ring(childComplexity), true
 
+	case "Query.allocations":
+		if e.ComplexityRoot.Query.Allocations == nil {
+			break
+		}
+
+		args, err := ec.field_Query_allocations_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Allocations(childComplexity, args["partnerId"].(string), args["status"].(*hub.AllocationStatus), args["first"].(int), args["after"].(*string)), true
 	case "Query.auditLog":
 		if e.ComplexityRoot.Query.AuditLog == nil {
 			break
@@ -820,6 +1324,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Districts(childComplexity), true
 
+	case "Query.partner":
+		if e.ComplexityRoot.Query.Partner == nil {
+			break
+		}
+
+		args, err := ec.field_Query_partner_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Partner(childComplexity, args["id"].(string)), true
 	case "Query.pharmaciesNear":
 		if e.ComplexityRoot.Query.PharmaciesNear == nil {
 			break
@@ -842,6 +1357,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Pharmacy(childComplexity, args["id"].(string)), true
+	case "Query.reservation":
+		if e.ComplexityRoot.Query.Reservation == nil {
+			break
+		}
+
+		args, err := ec.field_Query_reservation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Reservation(childComplexity, args["id"].(string)), true
 	case "Query.resident":
 		if e.ComplexityRoot.Query.Resident == nil {
 			break
@@ -853,12 +1379,102 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Resident(childComplexity, args["id"].(string), args["purpose"].(*string)), true
+	case "Query.round":
+		if e.ComplexityRoot.Query.Round == nil {
+			break
+		}
+
+		args, err := ec.field_Query_round_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Round(childComplexity, args["id"].(string)), true
+	case "Query.rounds":
+		if e.ComplexityRoot.Query.Rounds == nil {
+			break
+		}
+
+		args, err := ec.field_Query_rounds_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Rounds(childComplexity, args["status"].(*hub.RoundStatus)), true
 	case "Query.supplies":
 		if e.ComplexityRoot.Query.Supplies == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Query.Supplies(childComplexity), true
+
+	case "Reservation.allocation":
+		if e.ComplexityRoot.Reservation.Allocation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reservation.Allocation(childComplexity), true
+	case "Reservation.cell":
+		if e.ComplexityRoot.Reservation.Cell == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reservation.Cell(childComplexity), true
+	case "Reservation.createdAt":
+		if e.ComplexityRoot.Reservation.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reservation.CreatedAt(childComplexity), true
+	case "Reservation.entryHash":
+		if e.ComplexityRoot.Reservation.EntryHash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reservation.EntryHash(childComplexity), true
+	case "Reservation.fulfilment":
+		if e.ComplexityRoot.Reservation.Fulfilment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reservation.Fulfilment(childComplexity), true
+	case "Reservation.id":
+		if e.ComplexityRoot.Reservation.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reservation.ID(childComplexity), true
+	case "Reservation.round":
+		if e.ComplexityRoot.Reservation.Round == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reservation.Round(childComplexity), true
+	case "Reservation.status":
+		if e.ComplexityRoot.Reservation.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Reservation.Status(childComplexity), true
+
+	case "ReserveResult.allocation":
+		if e.ComplexityRoot.ReserveResult.Allocation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReserveResult.Allocation(childComplexity), true
+	case "ReserveResult.replayed":
+		if e.ComplexityRoot.ReserveResult.Replayed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReserveResult.Replayed(childComplexity), true
+	case "ReserveResult.reservation":
+		if e.ComplexityRoot.ReserveResult.Reservation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReserveResult.Reservation(childComplexity), true
 
 	case "Resident.address":
 		if e.ComplexityRoot.Resident.Address == nil {
@@ -953,6 +1569,170 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ResidentEdge.Node(childComplexity), true
 
+	case "Round.cells":
+		if e.ComplexityRoot.Round.Cells == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Round.Cells(childComplexity), true
+	case "Round.closes":
+		if e.ComplexityRoot.Round.Closes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Round.Closes(childComplexity), true
+	case "Round.commitment":
+		if e.ComplexityRoot.Round.Commitment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Round.Commitment(childComplexity), true
+	case "Round.createdAt":
+		if e.ComplexityRoot.Round.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Round.CreatedAt(childComplexity), true
+	case "Round.draw":
+		if e.ComplexityRoot.Round.Draw == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Round.Draw(childComplexity), true
+	case "Round.eligibleDistricts":
+		if e.ComplexityRoot.Round.EligibleDistricts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Round.EligibleDistricts(childComplexity), true
+	case "Round.eligibleListSize":
+		if e.ComplexityRoot.Round.EligibleListSize == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Round.EligibleListSize(childComplexity), true
+	case "Round.fulfilments":
+		if e.ComplexityRoot.Round.Fulfilments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Round.Fulfilments(childComplexity), true
+	case "Round.healthGate":
+		if e.ComplexityRoot.Round.HealthGate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Round.HealthGate(childComplexity), true
+	case "Round.id":
+		if e.ComplexityRoot.Round.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Round.ID(childComplexity), true
+	case "Round.maxK":
+		if e.ComplexityRoot.Round.MaxK == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Round.MaxK(childComplexity), true
+	case "Round.mode":
+		if e.ComplexityRoot.Round.Mode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Round.Mode(childComplexity), true
+	case "Round.name":
+		if e.ComplexityRoot.Round.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Round.Name(childComplexity), true
+	case "Round.opens":
+		if e.ComplexityRoot.Round.Opens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Round.Opens(childComplexity), true
+	case "Round.perPerson":
+		if e.ComplexityRoot.Round.PerPerson == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Round.PerPerson(childComplexity), true
+	case "Round.quotas":
+		if e.ComplexityRoot.Round.Quotas == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Round.Quotas(childComplexity), true
+	case "Round.sku":
+		if e.ComplexityRoot.Round.SKU == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Round.SKU(childComplexity), true
+	case "Round.seed":
+		if e.ComplexityRoot.Round.Seed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Round.Seed(childComplexity), true
+	case "Round.status":
+		if e.ComplexityRoot.Round.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Round.Status(childComplexity), true
+	case "Round.winners":
+		if e.ComplexityRoot.Round.Winners == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Round.Winners(childComplexity), true
+
+	case "Shortage.allocation":
+		if e.ComplexityRoot.Shortage.Allocation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Shortage.Allocation(childComplexity), true
+	case "Shortage.cell":
+		if e.ComplexityRoot.Shortage.Cell == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Shortage.Cell(childComplexity), true
+	case "Shortage.createdAt":
+		if e.ComplexityRoot.Shortage.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Shortage.CreatedAt(childComplexity), true
+	case "Shortage.id":
+		if e.ComplexityRoot.Shortage.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Shortage.ID(childComplexity), true
+	case "Shortage.quantity":
+		if e.ComplexityRoot.Shortage.Quantity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Shortage.Quantity(childComplexity), true
+	case "Shortage.sku":
+		if e.ComplexityRoot.Shortage.SKU == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Shortage.SKU(childComplexity), true
+	case "Shortage.status":
+		if e.ComplexityRoot.Shortage.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Shortage.Status(childComplexity), true
+
 	case "StockLevel.quantity":
 		if e.ComplexityRoot.StockLevel.Quantity == nil {
 			break
@@ -997,10 +1777,14 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AreaInput", ec.unmarshalInputAreaInput),
 			graphql.NewInputUnmarshaler("CheckpointInput", ec.unmarshalInputCheckpointInput),
 			graphql.NewInputUnmarshaler("CommitteeInput", ec.unmarshalInputCommitteeInput),
+			graphql.NewInputUnmarshaler("CommitteeQuotaInput", ec.unmarshalInputCommitteeQuotaInput),
 			graphql.NewInputUnmarshaler("DistrictInput", ec.unmarshalInputDistrictInput),
 			graphql.NewInputUnmarshaler("LatLngInput", ec.unmarshalInputLatLngInput),
+			graphql.NewInputUnmarshaler("PartnerInput", ec.unmarshalInputPartnerInput),
 			graphql.NewInputUnmarshaler("PharmacyInput", ec.unmarshalInputPharmacyInput),
 			graphql.NewInputUnmarshaler("RegisterResidentInput", ec.unmarshalInputRegisterResidentInput),
+			graphql.NewInputUnmarshaler("ReserveInput", ec.unmarshalInputReserveInput),
+			graphql.NewInputUnmarshaler("RoundInput", ec.unmarshalInputRoundInput),
 			graphql.NewInputUnmarshaler("StockInput", ec.unmarshalInputStockInput),
 		)
 	}
@@ -1391,6 +2175,248 @@ type Mutation {
   "Add stock at a pharmacy; quantity must be positive."
   restock(pharmacyId: ID!, sku: SKU!, quantity: Int!): Pharmacy!
 }
+
+# ---------------------------------------------------------------------
+# Dispatch: rounds, reservations, allocations, lottery, partners.
+
+"How a round hands out its supply."
+enum RoundMode {
+  "Allocate at once while stock lasts."
+  FIRST_COME
+  "Collect entries until the window closes, then draw; anyone can verify the draw."
+  LOTTERY
+  "Committees hold quotas; their residents are matched to pharmacies serving their cells."
+  COMMITTEE
+}
+
+enum Fulfilment {
+  PICKUP
+  DELIVERY
+}
+
+enum RoundStatus {
+  OPEN
+  CLOSED
+  DRAWN
+}
+
+enum ReservationStatus {
+  PENDING
+  ALLOCATED
+  WAITING
+  LOST
+  CANCELLED
+}
+
+enum AllocationStatus {
+  RESERVED
+  REDEEMED
+  EXPIRED
+  CANCELLED
+  DELIVERING
+  DELIVERED
+  FAILED
+}
+
+"One distribution of one supply."
+type Round {
+  id: ID!
+  name: String!
+  sku: SKU!
+  "Units per allocation."
+  perPerson: Int!
+  mode: RoundMode!
+  fulfilments: [Fulfilment!]!
+  healthGate: Boolean!
+  opens: Time!
+  closes: Time!
+  "Rings searched around a person's cell."
+  maxK: Int!
+  status: RoundStatus!
+  "SHA-256 of the lottery seed, published before entries close."
+  commitment: String
+  "The lottery seed, revealed at the draw (null before)."
+  seed: String
+  "Lottery: how many entries win (0: as many as the stock serves)."
+  winners: Int!
+  "Districts whose residents may reserve (empty: all)."
+  eligibleDistricts: [ID!]!
+  "How many keyed ID hashes are on the eligibility list (0: no list)."
+  eligibleListSize: Int!
+  quotas: [CommitteeQuota!]!
+  "The published lottery draw, once drawn."
+  draw: LotteryDraw
+  "Per cell: requests, demand, share and what was served: the fairness report."
+  cells: [CellShare!]!
+  createdAt: Time!
+}
+
+type CommitteeQuota {
+  committeeId: ID!
+  quota: Int!
+}
+
+"""
+A published lottery draw: everything needed to recompute it (see
+dispatch/LOTTERY.md and the verify-lottery command).
+"""
+type LotteryDraw {
+  algorithm: String!
+  roundId: ID!
+  commitment: String!
+  seed: String!
+  "Entry hashes, sorted: no personal data."
+  entries: [String!]!
+  winnerCount: Int!
+  "Winning entry hashes in draw order."
+  winners: [String!]!
+}
+
+"One cell's part of a round."
+type CellShare {
+  cell: H3Cell!
+  requests: Int!
+  demand: Int!
+  share: Int!
+  served: Int!
+  "Served units over demanded units."
+  fulfilmentRate: Float!
+}
+
+"A person's request in a round."
+type Reservation {
+  id: ID!
+  round: Round!
+  status: ReservationStatus!
+  fulfilment: Fulfilment!
+  "The anonymous form of the entry that the lottery draws over."
+  entryHash: String!
+  cell: H3Cell!
+  allocation: Allocation
+  createdAt: Time!
+}
+
+"Stock set aside for one person at one pharmacy."
+type Allocation {
+  id: ID!
+  round: Round
+  pharmacy: Pharmacy!
+  partnerId: ID
+  sku: SKU!
+  quantity: Int!
+  cell: H3Cell!
+  status: AllocationStatus!
+  "The pickup code: shown to its owner only (null for everyone else)."
+  pickupCode: String
+  expiresAt: Time
+  createdAt: Time!
+  updatedAt: Time!
+}
+
+type AllocationEdge {
+  cursor: String!
+  node: Allocation!
+}
+
+type AllocationConnection {
+  edges: [AllocationEdge!]!
+  pageInfo: PageInfo!
+}
+
+"A registration that nothing was in reach; a restock nearby serves it."
+type Shortage {
+  id: ID!
+  sku: SKU!
+  quantity: Int!
+  cell: H3Cell!
+  status: String!
+  allocation: Allocation
+  createdAt: Time!
+}
+
+"A logistics partner delivering to the cells of its area."
+type Partner {
+  id: ID!
+  name: String!
+  cells: [H3Cell!]!
+}
+
+type ReserveResult {
+  reservation: Reservation!
+  allocation: Allocation
+  "True when the idempotency key was seen before: this is the stored outcome."
+  replayed: Boolean!
+}
+
+input CommitteeQuotaInput {
+  committeeId: ID!
+  quota: Int!
+}
+
+input RoundInput {
+  id: ID
+  name: String!
+  sku: SKU!
+  perPerson: Int!
+  mode: RoundMode!
+  fulfilments: [Fulfilment!]! = [PICKUP]
+  "Districts whose residents may reserve; empty: everyone."
+  eligibleDistricts: [ID!]
+  "Keyed ID hashes allowed to reserve; empty: no list."
+  eligibleIdHashes: [String!]
+  healthGate: Boolean! = false
+  opens: Time!
+  closes: Time!
+  maxK: Int
+  "Minutes an allocation waits for pickup before its stock returns (default 1440)."
+  pickupWindowMinutes: Int
+  quotas: [CommitteeQuotaInput!]
+  winners: Int! = 0
+}
+
+input ReserveInput {
+  roundId: ID!
+  residentId: ID!
+  fulfilment: Fulfilment
+  "A client's retry key: the same key returns the stored outcome."
+  idempotencyKey: String
+  "Preferred pickup slot start."
+  slot: Time
+}
+
+input PartnerInput {
+  id: ID!
+  name: String!
+  area: AreaInput!
+}
+
+extend type Query {
+  round(id: ID!): Round
+  rounds(status: RoundStatus): [Round!]!
+  reservation(id: ID!): Reservation
+  "A partner's allocations, oldest first, a page at a time."
+  allocations(partnerId: ID!, status: AllocationStatus, first: Int! = 50, after: String): AllocationConnection!
+  partner(id: ID!): Partner
+}
+
+extend type Mutation {
+  openRound(input: RoundInput!): Round!
+  closeRound(id: ID!): Round!
+  "Reserve in a round; the answer comes only once the reservation is durable."
+  reserve(input: ReserveInput!): ReserveResult!
+  cancelReservation(id: ID!): Reservation!
+  "Publish the commitment of the lottery seed (before entries close)."
+  commitLottery(roundId: ID!): Round!
+  "Reveal the seed and draw (after entries close)."
+  drawLottery(roundId: ID!): LotteryDraw!
+  "A pharmacy redeems a pickup code, once."
+  redeem(pharmacyId: ID!, code: String!): Allocation!
+  "A partner reports a delivery done or failed (failed returns the stock)."
+  markDelivery(allocationId: ID!, delivered: Boolean!): Allocation!
+  "Register that nothing was in reach; a restock nearby serves the waiting list in order."
+  registerShortage(residentId: ID!, sku: SKU!, quantity: Int! = 1): Shortage!
+  upsertPartner(input: PartnerInput!): Partner!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -1398,6 +2424,56 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_Allocation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Allocation_id(ctx, field)
+	case "round":
+		return ec.fieldContext_Allocation_round(ctx, field)
+	case "pharmacy":
+		return ec.fieldContext_Allocation_pharmacy(ctx, field)
+	case "partnerId":
+		return ec.fieldContext_Allocation_partnerId(ctx, field)
+	case "sku":
+		return ec.fieldContext_Allocation_sku(ctx, field)
+	case "quantity":
+		return ec.fieldContext_Allocation_quantity(ctx, field)
+	case "cell":
+		return ec.fieldContext_Allocation_cell(ctx, field)
+	case "status":
+		return ec.fieldContext_Allocation_status(ctx, field)
+	case "pickupCode":
+		return ec.fieldContext_Allocation_pickupCode(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_Allocation_expiresAt(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Allocation_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Allocation_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Allocation", field.Name)
+}
+
+func (ec *executionContext) childFields_AllocationConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AllocationConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AllocationConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AllocationConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AllocationEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_AllocationEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_AllocationEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AllocationEdge", field.Name)
+}
 
 func (ec *executionContext) childFields_AuditEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -1453,6 +2529,24 @@ func (ec *executionContext) childFields_Cell(ctx context.Context, field graphql.
 	return nil, fmt.Errorf("no field named %q was found under type Cell", field.Name)
 }
 
+func (ec *executionContext) childFields_CellShare(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cell":
+		return ec.fieldContext_CellShare_cell(ctx, field)
+	case "requests":
+		return ec.fieldContext_CellShare_requests(ctx, field)
+	case "demand":
+		return ec.fieldContext_CellShare_demand(ctx, field)
+	case "share":
+		return ec.fieldContext_CellShare_share(ctx, field)
+	case "served":
+		return ec.fieldContext_CellShare_served(ctx, field)
+	case "fulfilmentRate":
+		return ec.fieldContext_CellShare_fulfilmentRate(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CellShare", field.Name)
+}
+
 func (ec *executionContext) childFields_Checkpoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -1495,6 +2589,16 @@ func (ec *executionContext) childFields_Committee(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type Committee", field.Name)
 }
 
+func (ec *executionContext) childFields_CommitteeQuota(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "committeeId":
+		return ec.fieldContext_CommitteeQuota_committeeId(ctx, field)
+	case "quota":
+		return ec.fieldContext_CommitteeQuota_quota(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CommitteeQuota", field.Name)
+}
+
 func (ec *executionContext) childFields_District(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -1529,6 +2633,26 @@ func (ec *executionContext) childFields_LatLng(ctx context.Context, field graphq
 	return nil, fmt.Errorf("no field named %q was found under type LatLng", field.Name)
 }
 
+func (ec *executionContext) childFields_LotteryDraw(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "algorithm":
+		return ec.fieldContext_LotteryDraw_algorithm(ctx, field)
+	case "roundId":
+		return ec.fieldContext_LotteryDraw_roundId(ctx, field)
+	case "commitment":
+		return ec.fieldContext_LotteryDraw_commitment(ctx, field)
+	case "seed":
+		return ec.fieldContext_LotteryDraw_seed(ctx, field)
+	case "entries":
+		return ec.fieldContext_LotteryDraw_entries(ctx, field)
+	case "winnerCount":
+		return ec.fieldContext_LotteryDraw_winnerCount(ctx, field)
+	case "winners":
+		return ec.fieldContext_LotteryDraw_winners(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LotteryDraw", field.Name)
+}
+
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "hasNextPage":
@@ -1537,6 +2661,18 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_Partner(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Partner_id(ctx, field)
+	case "name":
+		return ec.fieldContext_Partner_name(ctx, field)
+	case "cells":
+		return ec.fieldContext_Partner_cells(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Partner", field.Name)
 }
 
 func (ec *executionContext) childFields_Pharmacy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1575,6 +2711,40 @@ func (ec *executionContext) childFields_PharmacyMatch(ctx context.Context, field
 		return ec.fieldContext_PharmacyMatch_distanceMeters(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PharmacyMatch", field.Name)
+}
+
+func (ec *executionContext) childFields_Reservation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Reservation_id(ctx, field)
+	case "round":
+		return ec.fieldContext_Reservation_round(ctx, field)
+	case "status":
+		return ec.fieldContext_Reservation_status(ctx, field)
+	case "fulfilment":
+		return ec.fieldContext_Reservation_fulfilment(ctx, field)
+	case "entryHash":
+		return ec.fieldContext_Reservation_entryHash(ctx, field)
+	case "cell":
+		return ec.fieldContext_Reservation_cell(ctx, field)
+	case "allocation":
+		return ec.fieldContext_Reservation_allocation(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Reservation_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Reservation", field.Name)
+}
+
+func (ec *executionContext) childFields_ReserveResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "reservation":
+		return ec.fieldContext_ReserveResult_reservation(ctx, field)
+	case "allocation":
+		return ec.fieldContext_ReserveResult_allocation(ctx, field)
+	case "replayed":
+		return ec.fieldContext_ReserveResult_replayed(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReserveResult", field.Name)
 }
 
 func (ec *executionContext) childFields_Resident(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1623,6 +2793,72 @@ func (ec *executionContext) childFields_ResidentEdge(ctx context.Context, field 
 		return ec.fieldContext_ResidentEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ResidentEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_Round(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Round_id(ctx, field)
+	case "name":
+		return ec.fieldContext_Round_name(ctx, field)
+	case "sku":
+		return ec.fieldContext_Round_sku(ctx, field)
+	case "perPerson":
+		return ec.fieldContext_Round_perPerson(ctx, field)
+	case "mode":
+		return ec.fieldContext_Round_mode(ctx, field)
+	case "fulfilments":
+		return ec.fieldContext_Round_fulfilments(ctx, field)
+	case "healthGate":
+		return ec.fieldContext_Round_healthGate(ctx, field)
+	case "opens":
+		return ec.fieldContext_Round_opens(ctx, field)
+	case "closes":
+		return ec.fieldContext_Round_closes(ctx, field)
+	case "maxK":
+		return ec.fieldContext_Round_maxK(ctx, field)
+	case "status":
+		return ec.fieldContext_Round_status(ctx, field)
+	case "commitment":
+		return ec.fieldContext_Round_commitment(ctx, field)
+	case "seed":
+		return ec.fieldContext_Round_seed(ctx, field)
+	case "winners":
+		return ec.fieldContext_Round_winners(ctx, field)
+	case "eligibleDistricts":
+		return ec.fieldContext_Round_eligibleDistricts(ctx, field)
+	case "eligibleListSize":
+		return ec.fieldContext_Round_eligibleListSize(ctx, field)
+	case "quotas":
+		return ec.fieldContext_Round_quotas(ctx, field)
+	case "draw":
+		return ec.fieldContext_Round_draw(ctx, field)
+	case "cells":
+		return ec.fieldContext_Round_cells(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Round_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Round", field.Name)
+}
+
+func (ec *executionContext) childFields_Shortage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Shortage_id(ctx, field)
+	case "sku":
+		return ec.fieldContext_Shortage_sku(ctx, field)
+	case "quantity":
+		return ec.fieldContext_Shortage_quantity(ctx, field)
+	case "cell":
+		return ec.fieldContext_Shortage_cell(ctx, field)
+	case "status":
+		return ec.fieldContext_Shortage_status(ctx, field)
+	case "allocation":
+		return ec.fieldContext_Shortage_allocation(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Shortage_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Shortage", field.Name)
 }
 
 func (ec *executionContext) childFields_StockLevel(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1835,12 +3071,170 @@ func (ec *executionContext) field_District_cells_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_cancelReservation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_closeRound_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_commitLottery_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "roundId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["roundId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_drawLottery_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "roundId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["roundId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_markDelivery_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "allocationId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["allocationId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "delivered",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["delivered"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_openRound_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RoundInput, error) {
+			return ec.unmarshalNRoundInput2githubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐRoundInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_redeem_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "pharmacyId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["pharmacyId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "code",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["code"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_registerResident_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RegisterResidentInput, error) {
 			return ec.unmarshalNRegisterResidentInput2githubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐRegisterResidentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_registerShortage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "residentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["residentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "sku",
+		func(ctx context.Context, v any) (hub.SKU, error) {
+			return ec.unmarshalNSKU2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐSKU(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sku"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "quantity",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["quantity"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_reserve_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ReserveInput, error) {
+			return ec.unmarshalNReserveInput2githubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐReserveInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -1921,6 +3315,20 @@ func (ec *executionContext) field_Mutation_upsertDistrict_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_upsertPartner_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.PartnerInput, error) {
+			return ec.unmarshalNPartnerInput2githubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐPartnerInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_upsertPharmacy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1946,6 +3354,44 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_allocations_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "partnerId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["partnerId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*hub.AllocationStatus, error) {
+			return ec.unmarshalOAllocationStatus2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocationStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg3
 	return args, nil
 }
 
@@ -2087,6 +3533,20 @@ func (ec *executionContext) field_Query_district_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_partner_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_pharmaciesNear_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2139,6 +3599,20 @@ func (ec *executionContext) field_Query_pharmacy_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_reservation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_resident_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2158,6 +3632,34 @@ func (ec *executionContext) field_Query_resident_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["purpose"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_round_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_rounds_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*hub.RoundStatus, error) {
+			return ec.unmarshalORoundStatus2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRoundStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg0
 	return args, nil
 }
 
@@ -2234,6 +3736,419 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _Allocation_id(ctx context.Context, field graphql.CollectedField, obj *hub.Allocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Allocation_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Allocation_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Allocation", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Allocation_round(ctx context.Context, field graphql.CollectedField, obj *hub.Allocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Allocation_round(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Allocation().Round(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Round) graphql.Marshaler {
+			return ec.marshalORound2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRound(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Allocation_round(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Allocation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Round(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Allocation_pharmacy(ctx context.Context, field graphql.CollectedField, obj *hub.Allocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Allocation_pharmacy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Allocation().Pharmacy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Pharmacy) graphql.Marshaler {
+			return ec.marshalNPharmacy2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐPharmacy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Allocation_pharmacy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Allocation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Pharmacy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Allocation_partnerId(ctx context.Context, field graphql.CollectedField, obj *hub.Allocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Allocation_partnerId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Allocation().PartnerID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Allocation_partnerId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Allocation", field, true, true, "ID")
+}
+
+func (ec *executionContext) _Allocation_sku(ctx context.Context, field graphql.CollectedField, obj *hub.Allocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Allocation_sku(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SKU, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.SKU) graphql.Marshaler {
+			return ec.marshalNSKU2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐSKU(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Allocation_sku(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Allocation", field, false, false, "SKU")
+}
+
+func (ec *executionContext) _Allocation_quantity(ctx context.Context, field graphql.CollectedField, obj *hub.Allocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Allocation_quantity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Quantity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Allocation_quantity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Allocation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Allocation_cell(ctx context.Context, field graphql.CollectedField, obj *hub.Allocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Allocation_cell(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cell, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.Cell) graphql.Marshaler {
+			return ec.marshalNH3Cell2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐCell(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Allocation_cell(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Allocation", field, false, false, "H3Cell")
+}
+
+func (ec *executionContext) _Allocation_status(ctx context.Context, field graphql.CollectedField, obj *hub.Allocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Allocation_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.AllocationStatus) graphql.Marshaler {
+			return ec.marshalNAllocationStatus2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocationStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Allocation_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Allocation", field, false, false, "AllocationStatus")
+}
+
+func (ec *executionContext) _Allocation_pickupCode(ctx context.Context, field graphql.CollectedField, obj *hub.Allocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Allocation_pickupCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Allocation().PickupCode(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Allocation_pickupCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Allocation", field, true, true, "String")
+}
+
+func (ec *executionContext) _Allocation_expiresAt(ctx context.Context, field graphql.CollectedField, obj *hub.Allocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Allocation_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Allocation().ExpiresAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Allocation_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Allocation", field, true, true, "Time")
+}
+
+func (ec *executionContext) _Allocation_createdAt(ctx context.Context, field graphql.CollectedField, obj *hub.Allocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Allocation_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Allocation_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Allocation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Allocation_updatedAt(ctx context.Context, field graphql.CollectedField, obj *hub.Allocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Allocation_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Allocation_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Allocation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AllocationConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.AllocationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AllocationEdge) graphql.Marshaler {
+			return ec.marshalNAllocationEdge2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐAllocationEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AllocationConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AllocationEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AllocationConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.AllocationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AllocationConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AllocationEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.AllocationEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllocationEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _AllocationEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.AllocationEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Allocation) graphql.Marshaler {
+			return ec.marshalNAllocation2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AllocationEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Allocation(ctx, field)
+		},
+	}
+	return fc, nil
+}
 
 func (ec *executionContext) _AuditEntry_seq(ctx context.Context, field graphql.CollectedField, obj *hub.AuditEntry) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -2718,6 +4633,144 @@ func (ec *executionContext) fieldContext_Cell_parent(ctx context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _CellShare_cell(ctx context.Context, field graphql.CollectedField, obj *dispatch.CellShare) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CellShare_cell(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cell, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.Cell) graphql.Marshaler {
+			return ec.marshalNH3Cell2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐCell(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CellShare_cell(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CellShare", field, false, false, "H3Cell")
+}
+
+func (ec *executionContext) _CellShare_requests(ctx context.Context, field graphql.CollectedField, obj *dispatch.CellShare) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CellShare_requests(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Requests, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CellShare_requests(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CellShare", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CellShare_demand(ctx context.Context, field graphql.CollectedField, obj *dispatch.CellShare) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CellShare_demand(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Demand, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CellShare_demand(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CellShare", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CellShare_share(ctx context.Context, field graphql.CollectedField, obj *dispatch.CellShare) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CellShare_share(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Share, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CellShare_share(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CellShare", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CellShare_served(ctx context.Context, field graphql.CollectedField, obj *dispatch.CellShare) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CellShare_served(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Served, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CellShare_served(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CellShare", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CellShare_fulfilmentRate(ctx context.Context, field graphql.CollectedField, obj *dispatch.CellShare) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CellShare_fulfilmentRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CellShare().FulfilmentRate(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CellShare_fulfilmentRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CellShare", field, true, true, "Float")
+}
+
 func (ec *executionContext) _Checkpoint_id(ctx context.Context, field graphql.CollectedField, obj *hub.Checkpoint) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3120,6 +5173,52 @@ func (ec *executionContext) fieldContext_Committee_updatedAt(_ context.Context, 
 	return graphql.NewScalarFieldContext("Committee", field, false, false, "Time")
 }
 
+func (ec *executionContext) _CommitteeQuota_committeeId(ctx context.Context, field graphql.CollectedField, obj *model.CommitteeQuota) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CommitteeQuota_committeeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CommitteeID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CommitteeQuota_committeeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CommitteeQuota", field, false, false, "ID")
+}
+
+func (ec *executionContext) _CommitteeQuota_quota(ctx context.Context, field graphql.CollectedField, obj *model.CommitteeQuota) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CommitteeQuota_quota(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Quota, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CommitteeQuota_quota(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CommitteeQuota", field, false, false, "Int")
+}
+
 func (ec *executionContext) _District_id(ctx context.Context, field graphql.CollectedField, obj *hub.District) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3412,6 +5511,167 @@ func (ec *executionContext) fieldContext_LatLng_lng(_ context.Context, field gra
 	return graphql.NewScalarFieldContext("LatLng", field, false, false, "Float")
 }
 
+func (ec *executionContext) _LotteryDraw_algorithm(ctx context.Context, field graphql.CollectedField, obj *dispatch.PublishedDraw) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LotteryDraw_algorithm(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Algorithm, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LotteryDraw_algorithm(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LotteryDraw", field, false, false, "String")
+}
+
+func (ec *executionContext) _LotteryDraw_roundId(ctx context.Context, field graphql.CollectedField, obj *dispatch.PublishedDraw) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LotteryDraw_roundId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RoundID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LotteryDraw_roundId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LotteryDraw", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LotteryDraw_commitment(ctx context.Context, field graphql.CollectedField, obj *dispatch.PublishedDraw) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LotteryDraw_commitment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Commitment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LotteryDraw_commitment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LotteryDraw", field, false, false, "String")
+}
+
+func (ec *executionContext) _LotteryDraw_seed(ctx context.Context, field graphql.CollectedField, obj *dispatch.PublishedDraw) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LotteryDraw_seed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Seed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LotteryDraw_seed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LotteryDraw", field, false, false, "String")
+}
+
+func (ec *executionContext) _LotteryDraw_entries(ctx context.Context, field graphql.CollectedField, obj *dispatch.PublishedDraw) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LotteryDraw_entries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entries, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LotteryDraw_entries(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LotteryDraw", field, false, false, "String")
+}
+
+func (ec *executionContext) _LotteryDraw_winnerCount(ctx context.Context, field graphql.CollectedField, obj *dispatch.PublishedDraw) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LotteryDraw_winnerCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WinnerCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LotteryDraw_winnerCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LotteryDraw", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LotteryDraw_winners(ctx context.Context, field graphql.CollectedField, obj *dispatch.PublishedDraw) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LotteryDraw_winners(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Winners, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LotteryDraw_winners(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LotteryDraw", field, false, false, "String")
+}
+
 func (ec *executionContext) _Mutation_registerResident(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3676,6 +5936,446 @@ func (ec *executionContext) fieldContext_Mutation_restock(ctx context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_openRound(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_openRound(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().OpenRound(ctx, fc.Args["input"].(model.RoundInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Round) graphql.Marshaler {
+			return ec.marshalNRound2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRound(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_openRound(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Round(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_openRound_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_closeRound(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_closeRound(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CloseRound(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Round) graphql.Marshaler {
+			return ec.marshalNRound2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRound(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_closeRound(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Round(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_closeRound_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_reserve(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reserve(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().Reserve(ctx, fc.Args["input"].(model.ReserveInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *dispatch.ReserveResult) graphql.Marshaler {
+			return ec.marshalNReserveResult2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋdispatchᚐReserveResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reserve(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReserveResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reserve_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_cancelReservation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cancelReservation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CancelReservation(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Reservation) graphql.Marshaler {
+			return ec.marshalNReservation2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐReservation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cancelReservation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Reservation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cancelReservation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_commitLottery(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_commitLottery(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CommitLottery(ctx, fc.Args["roundId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Round) graphql.Marshaler {
+			return ec.marshalNRound2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRound(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_commitLottery(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Round(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_commitLottery_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_drawLottery(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_drawLottery(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DrawLottery(ctx, fc.Args["roundId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *dispatch.PublishedDraw) graphql.Marshaler {
+			return ec.marshalNLotteryDraw2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋdispatchᚐPublishedDraw(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_drawLottery(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LotteryDraw(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_drawLottery_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_redeem(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_redeem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().Redeem(ctx, fc.Args["pharmacyId"].(string), fc.Args["code"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Allocation) graphql.Marshaler {
+			return ec.marshalNAllocation2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_redeem(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Allocation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_redeem_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_markDelivery(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_markDelivery(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MarkDelivery(ctx, fc.Args["allocationId"].(string), fc.Args["delivered"].(bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Allocation) graphql.Marshaler {
+			return ec.marshalNAllocation2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_markDelivery(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Allocation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_markDelivery_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_registerShortage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_registerShortage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RegisterShortage(ctx, fc.Args["residentId"].(string), fc.Args["sku"].(hub.SKU), fc.Args["quantity"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Shortage) graphql.Marshaler {
+			return ec.marshalNShortage2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐShortage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_registerShortage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Shortage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_registerShortage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_upsertPartner(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_upsertPartner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpsertPartner(ctx, fc.Args["input"].(model.PartnerInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Partner) graphql.Marshaler {
+			return ec.marshalNPartner2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐPartner(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_upsertPartner(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Partner(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_upsertPartner_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3720,6 +6420,75 @@ func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
+}
+
+func (ec *executionContext) _Partner_id(ctx context.Context, field graphql.CollectedField, obj *hub.Partner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Partner_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Partner_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Partner", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Partner_name(ctx context.Context, field graphql.CollectedField, obj *hub.Partner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Partner_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Partner_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Partner", field, false, false, "String")
+}
+
+func (ec *executionContext) _Partner_cells(ctx context.Context, field graphql.CollectedField, obj *hub.Partner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Partner_cells(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cells, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []hub.Cell) graphql.Marshaler {
+			return ec.marshalNH3Cell2ᚕgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐCellᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Partner_cells(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Partner", field, false, false, "H3Cell")
 }
 
 func (ec *executionContext) _Pharmacy_id(ctx context.Context, field graphql.CollectedField, obj *hub.Pharmacy) (ret graphql.Marshaler) {
@@ -4570,6 +7339,226 @@ func (ec *executionContext) fieldContext_Query_auditLog(ctx context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_round(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_round(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Round(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Round) graphql.Marshaler {
+			return ec.marshalORound2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRound(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_round(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Round(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_round_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_rounds(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_rounds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Rounds(ctx, fc.Args["status"].(*hub.RoundStatus))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*hub.Round) graphql.Marshaler {
+			return ec.marshalNRound2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRoundᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_rounds(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Round(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_rounds_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_reservation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_reservation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Reservation(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Reservation) graphql.Marshaler {
+			return ec.marshalOReservation2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐReservation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_reservation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Reservation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_reservation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_allocations(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_allocations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Allocations(ctx, fc.Args["partnerId"].(string), fc.Args["status"].(*hub.AllocationStatus), fc.Args["first"].(int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AllocationConnection) graphql.Marshaler {
+			return ec.marshalNAllocationConnection2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐAllocationConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_allocations(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AllocationConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_allocations_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_partner(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_partner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Partner(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Partner) graphql.Marshaler {
+			return ec.marshalOPartner2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐPartner(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_partner(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Partner(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_partner_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4644,6 +7633,295 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Reservation_id(ctx context.Context, field graphql.CollectedField, obj *hub.Reservation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reservation_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reservation_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Reservation", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Reservation_round(ctx context.Context, field graphql.CollectedField, obj *hub.Reservation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reservation_round(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Reservation().Round(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Round) graphql.Marshaler {
+			return ec.marshalNRound2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRound(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reservation_round(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Reservation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Round(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Reservation_status(ctx context.Context, field graphql.CollectedField, obj *hub.Reservation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reservation_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.ReservationStatus) graphql.Marshaler {
+			return ec.marshalNReservationStatus2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐReservationStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reservation_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Reservation", field, false, false, "ReservationStatus")
+}
+
+func (ec *executionContext) _Reservation_fulfilment(ctx context.Context, field graphql.CollectedField, obj *hub.Reservation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reservation_fulfilment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fulfilment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.Fulfilment) graphql.Marshaler {
+			return ec.marshalNFulfilment2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐFulfilment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reservation_fulfilment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Reservation", field, false, false, "Fulfilment")
+}
+
+func (ec *executionContext) _Reservation_entryHash(ctx context.Context, field graphql.CollectedField, obj *hub.Reservation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reservation_entryHash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EntryHash, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reservation_entryHash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Reservation", field, false, false, "String")
+}
+
+func (ec *executionContext) _Reservation_cell(ctx context.Context, field graphql.CollectedField, obj *hub.Reservation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reservation_cell(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cell, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.Cell) graphql.Marshaler {
+			return ec.marshalNH3Cell2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐCell(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reservation_cell(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Reservation", field, false, false, "H3Cell")
+}
+
+func (ec *executionContext) _Reservation_allocation(ctx context.Context, field graphql.CollectedField, obj *hub.Reservation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reservation_allocation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Reservation().Allocation(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Allocation) graphql.Marshaler {
+			return ec.marshalOAllocation2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Reservation_allocation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Reservation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Allocation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Reservation_createdAt(ctx context.Context, field graphql.CollectedField, obj *hub.Reservation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Reservation_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Reservation_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Reservation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ReserveResult_reservation(ctx context.Context, field graphql.CollectedField, obj *dispatch.ReserveResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReserveResult_reservation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reservation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Reservation) graphql.Marshaler {
+			return ec.marshalNReservation2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐReservation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReserveResult_reservation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReserveResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Reservation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReserveResult_allocation(ctx context.Context, field graphql.CollectedField, obj *dispatch.ReserveResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReserveResult_allocation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Allocation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Allocation) graphql.Marshaler {
+			return ec.marshalOAllocation2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReserveResult_allocation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReserveResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Allocation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReserveResult_replayed(ctx context.Context, field graphql.CollectedField, obj *dispatch.ReserveResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReserveResult_replayed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Replayed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReserveResult_replayed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReserveResult", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _Resident_id(ctx context.Context, field graphql.CollectedField, obj *hub.Resident) (ret graphql.Marshaler) {
@@ -5052,6 +8330,663 @@ func (ec *executionContext) fieldContext_ResidentEdge_node(_ context.Context, fi
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Round_id(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Round_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Round_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Round", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Round_name(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Round_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Round_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Round", field, false, false, "String")
+}
+
+func (ec *executionContext) _Round_sku(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Round_sku(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SKU, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.SKU) graphql.Marshaler {
+			return ec.marshalNSKU2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐSKU(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Round_sku(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Round", field, false, false, "SKU")
+}
+
+func (ec *executionContext) _Round_perPerson(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Round_perPerson(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PerPerson, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Round_perPerson(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Round", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Round_mode(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Round_mode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.Mode) graphql.Marshaler {
+			return ec.marshalNRoundMode2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐMode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Round_mode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Round", field, false, false, "RoundMode")
+}
+
+func (ec *executionContext) _Round_fulfilments(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Round_fulfilments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Round().Fulfilments(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []hub.Fulfilment) graphql.Marshaler {
+			return ec.marshalNFulfilment2ᚕgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐFulfilmentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Round_fulfilments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Round", field, true, true, "Fulfilment")
+}
+
+func (ec *executionContext) _Round_healthGate(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Round_healthGate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HealthGate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Round_healthGate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Round", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Round_opens(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Round_opens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Opens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Round_opens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Round", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Round_closes(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Round_closes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Closes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Round_closes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Round", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Round_maxK(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Round_maxK(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxK, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Round_maxK(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Round", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Round_status(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Round_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.RoundStatus) graphql.Marshaler {
+			return ec.marshalNRoundStatus2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐRoundStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Round_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Round", field, false, false, "RoundStatus")
+}
+
+func (ec *executionContext) _Round_commitment(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Round_commitment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Round().Commitment(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Round_commitment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Round", field, true, true, "String")
+}
+
+func (ec *executionContext) _Round_seed(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Round_seed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Round().Seed(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Round_seed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Round", field, true, true, "String")
+}
+
+func (ec *executionContext) _Round_winners(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Round_winners(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Winners, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Round_winners(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Round", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Round_eligibleDistricts(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Round_eligibleDistricts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Round().EligibleDistricts(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNID2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Round_eligibleDistricts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Round", field, true, true, "ID")
+}
+
+func (ec *executionContext) _Round_eligibleListSize(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Round_eligibleListSize(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Round().EligibleListSize(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Round_eligibleListSize(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Round", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Round_quotas(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Round_quotas(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Round().Quotas(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.CommitteeQuota) graphql.Marshaler {
+			return ec.marshalNCommitteeQuota2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐCommitteeQuotaᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Round_quotas(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Round",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CommitteeQuota(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Round_draw(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Round_draw(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Round().Draw(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *dispatch.PublishedDraw) graphql.Marshaler {
+			return ec.marshalOLotteryDraw2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋdispatchᚐPublishedDraw(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Round_draw(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Round",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LotteryDraw(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Round_cells(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Round_cells(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Round().Cells(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*dispatch.CellShare) graphql.Marshaler {
+			return ec.marshalNCellShare2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋdispatchᚐCellShareᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Round_cells(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Round",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CellShare(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Round_createdAt(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Round_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Round_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Round", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Shortage_id(ctx context.Context, field graphql.CollectedField, obj *hub.Shortage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Shortage_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Shortage_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Shortage", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Shortage_sku(ctx context.Context, field graphql.CollectedField, obj *hub.Shortage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Shortage_sku(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SKU, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.SKU) graphql.Marshaler {
+			return ec.marshalNSKU2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐSKU(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Shortage_sku(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Shortage", field, false, false, "SKU")
+}
+
+func (ec *executionContext) _Shortage_quantity(ctx context.Context, field graphql.CollectedField, obj *hub.Shortage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Shortage_quantity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Quantity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Shortage_quantity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Shortage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Shortage_cell(ctx context.Context, field graphql.CollectedField, obj *hub.Shortage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Shortage_cell(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cell, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.Cell) graphql.Marshaler {
+			return ec.marshalNH3Cell2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐCell(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Shortage_cell(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Shortage", field, false, false, "H3Cell")
+}
+
+func (ec *executionContext) _Shortage_status(ctx context.Context, field graphql.CollectedField, obj *hub.Shortage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Shortage_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Shortage().Status(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Shortage_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Shortage", field, true, true, "String")
+}
+
+func (ec *executionContext) _Shortage_allocation(ctx context.Context, field graphql.CollectedField, obj *hub.Shortage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Shortage_allocation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Shortage().Allocation(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Allocation) graphql.Marshaler {
+			return ec.marshalOAllocation2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Shortage_allocation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Shortage",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Allocation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Shortage_createdAt(ctx context.Context, field graphql.CollectedField, obj *hub.Shortage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Shortage_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Shortage_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Shortage", field, false, false, "Time")
 }
 
 func (ec *executionContext) _StockLevel_sku(ctx context.Context, field graphql.CollectedField, obj *model.StockLevel) (ret graphql.Marshaler) {
@@ -6431,6 +10366,55 @@ func UnmarshalCommitteeInput(ctx context.Context, raw any) (model.CommitteeInput
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCommitteeQuotaInput(ctx context.Context, obj any) (model.CommitteeQuotaInput, error) {
+	var it model.CommitteeQuotaInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"committeeId", "quota"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "committeeId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("committeeId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CommitteeID = data
+		case "quota":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quota"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Quota = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCommitteeQuotaInput unmarshals raw into the CommitteeQuotaInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCommitteeQuotaInput(ctx context.Context, raw any) (model.CommitteeQuotaInput, error) {
+	var out model.CommitteeQuotaInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CommitteeQuotaInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputDistrictInput(ctx context.Context, obj any) (model.DistrictInput, error) {
 	var it model.DistrictInput
 	if obj == nil {
@@ -6544,6 +10528,62 @@ func (ec *executionContext) unmarshalInputLatLngInput(ctx context.Context, obj a
 func UnmarshalLatLngInput(ctx context.Context, raw any) (model.LatLngInput, error) {
 	var out model.LatLngInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "LatLngInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputPartnerInput(ctx context.Context, obj any) (model.PartnerInput, error) {
+	var it model.PartnerInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "name", "area"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "area":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("area"))
+			data, err := ec.unmarshalNAreaInput2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐAreaInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Area = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPartnerInput unmarshals raw into the PartnerInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPartnerInput(ctx context.Context, raw any) (model.PartnerInput, error) {
+	var out model.PartnerInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PartnerInput", raw, &out)
 	return out, err
 }
 
@@ -6732,6 +10772,226 @@ func UnmarshalRegisterResidentInput(ctx context.Context, raw any) (model.Registe
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputReserveInput(ctx context.Context, obj any) (model.ReserveInput, error) {
+	var it model.ReserveInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"roundId", "residentId", "fulfilment", "idempotencyKey", "slot"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "roundId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("roundId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RoundID = data
+		case "residentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("residentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResidentID = data
+		case "fulfilment":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fulfilment"))
+			data, err := ec.unmarshalOFulfilment2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐFulfilment(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Fulfilment = data
+		case "idempotencyKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idempotencyKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdempotencyKey = data
+		case "slot":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("slot"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Slot = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalReserveInput unmarshals raw into the ReserveInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalReserveInput(ctx context.Context, raw any) (model.ReserveInput, error) {
+	var out model.ReserveInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReserveInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputRoundInput(ctx context.Context, obj any) (model.RoundInput, error) {
+	var it model.RoundInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["fulfilments"]; !present {
+		asMap["fulfilments"] = []any{"PICKUP"}
+	}
+	if _, present := asMap["healthGate"]; !present {
+		asMap["healthGate"] = false
+	}
+	if _, present := asMap["winners"]; !present {
+		asMap["winners"] = 0
+	}
+
+	fieldsInOrder := [...]string{"id", "name", "sku", "perPerson", "mode", "fulfilments", "eligibleDistricts", "eligibleIdHashes", "healthGate", "opens", "closes", "maxK", "pickupWindowMinutes", "quotas", "winners"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "sku":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sku"))
+			data, err := ec.unmarshalNSKU2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐSKU(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Sku = data
+		case "perPerson":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("perPerson"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PerPerson = data
+		case "mode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mode"))
+			data, err := ec.unmarshalNRoundMode2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mode = data
+		case "fulfilments":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fulfilments"))
+			data, err := ec.unmarshalNFulfilment2ᚕgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐFulfilmentᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Fulfilments = data
+		case "eligibleDistricts":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eligibleDistricts"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EligibleDistricts = data
+		case "eligibleIdHashes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eligibleIdHashes"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EligibleIDHashes = data
+		case "healthGate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthGate"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthGate = data
+		case "opens":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("opens"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Opens = data
+		case "closes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("closes"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Closes = data
+		case "maxK":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxK"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxK = data
+		case "pickupWindowMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("pickupWindowMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PickupWindowMinutes = data
+		case "quotas":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quotas"))
+			data, err := ec.unmarshalOCommitteeQuotaInput2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐCommitteeQuotaInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Quotas = data
+		case "winners":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("winners"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Winners = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRoundInput unmarshals raw into the RoundInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRoundInput(ctx context.Context, raw any) (model.RoundInput, error) {
+	var out model.RoundInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RoundInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputStockInput(ctx context.Context, obj any) (model.StockInput, error) {
 	var it model.StockInput
 	if obj == nil {
@@ -6788,6 +11048,175 @@ func UnmarshalStockInput(ctx context.Context, raw any) (model.StockInput, error)
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
+
+var allocationImplementors = []string{"Allocation"}
+
+func (ec *executionContext) _Allocation(ctx context.Context, sel ast.SelectionSet, obj *hub.Allocation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, allocationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Allocation")
+		case "id":
+			out.Values[i] = ec._Allocation_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "round":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Allocation_round(ctx, field, obj)
+				})
+		case "pharmacy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Allocation_pharmacy(ctx, field, obj)
+				})
+		case "partnerId":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Allocation_partnerId(ctx, field, obj)
+				})
+		case "sku":
+			out.Values[i] = ec._Allocation_sku(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "quantity":
+			out.Values[i] = ec._Allocation_quantity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cell":
+			out.Values[i] = ec._Allocation_cell(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._Allocation_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "pickupCode":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Allocation_pickupCode(ctx, field, obj)
+				})
+		case "expiresAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Allocation_expiresAt(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._Allocation_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Allocation_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var allocationConnectionImplementors = []string{"AllocationConnection"}
+
+func (ec *executionContext) _AllocationConnection(ctx context.Context, sel ast.SelectionSet, obj *model.AllocationConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, allocationConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AllocationConnection")
+		case "edges":
+			out.Values[i] = ec._AllocationConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AllocationConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var allocationEdgeImplementors = []string{"AllocationEdge"}
+
+func (ec *executionContext) _AllocationEdge(ctx context.Context, sel ast.SelectionSet, obj *model.AllocationEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, allocationEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AllocationEdge")
+		case "cursor":
+			out.Values[i] = ec._AllocationEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._AllocationEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
 
 var auditEntryImplementors = []string{"AuditEntry"}
 
@@ -6970,6 +11399,65 @@ func (ec *executionContext) _Cell(ctx context.Context, sel ast.SelectionSet, obj
 	return out
 }
 
+var cellShareImplementors = []string{"CellShare"}
+
+func (ec *executionContext) _CellShare(ctx context.Context, sel ast.SelectionSet, obj *dispatch.CellShare) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, cellShareImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CellShare")
+		case "cell":
+			out.Values[i] = ec._CellShare_cell(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "requests":
+			out.Values[i] = ec._CellShare_requests(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "demand":
+			out.Values[i] = ec._CellShare_demand(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "share":
+			out.Values[i] = ec._CellShare_share(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "served":
+			out.Values[i] = ec._CellShare_served(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "fulfilmentRate":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CellShare_fulfilmentRate(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var checkpointImplementors = []string{"Checkpoint"}
 
 func (ec *executionContext) _Checkpoint(ctx context.Context, sel ast.SelectionSet, obj *hub.Checkpoint) graphql.Marshaler {
@@ -7108,6 +11596,44 @@ func (ec *executionContext) _Committee(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var committeeQuotaImplementors = []string{"CommitteeQuota"}
+
+func (ec *executionContext) _CommitteeQuota(ctx context.Context, sel ast.SelectionSet, obj *model.CommitteeQuota) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, committeeQuotaImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CommitteeQuota")
+		case "committeeId":
+			out.Values[i] = ec._CommitteeQuota_committeeId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "quota":
+			out.Values[i] = ec._CommitteeQuota_quota(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var districtImplementors = []string{"District"}
 
 func (ec *executionContext) _District(ctx context.Context, sel ast.SelectionSet, obj *hub.District) graphql.Marshaler {
@@ -7224,6 +11750,69 @@ func (ec *executionContext) _LatLng(ctx context.Context, sel ast.SelectionSet, o
 	return out
 }
 
+var lotteryDrawImplementors = []string{"LotteryDraw"}
+
+func (ec *executionContext) _LotteryDraw(ctx context.Context, sel ast.SelectionSet, obj *dispatch.PublishedDraw) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, lotteryDrawImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LotteryDraw")
+		case "algorithm":
+			out.Values[i] = ec._LotteryDraw_algorithm(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "roundId":
+			out.Values[i] = ec._LotteryDraw_roundId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "commitment":
+			out.Values[i] = ec._LotteryDraw_commitment(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "seed":
+			out.Values[i] = ec._LotteryDraw_seed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entries":
+			out.Values[i] = ec._LotteryDraw_entries(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "winnerCount":
+			out.Values[i] = ec._LotteryDraw_winnerCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "winners":
+			out.Values[i] = ec._LotteryDraw_winners(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -7285,6 +11874,76 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "openRound":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_openRound(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "closeRound":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_closeRound(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reserve":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reserve(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelReservation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cancelReservation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "commitLottery":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_commitLottery(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "drawLottery":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_drawLottery(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "redeem":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_redeem(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "markDelivery":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_markDelivery(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "registerShortage":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_registerShortage(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "upsertPartner":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_upsertPartner(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -7321,6 +11980,49 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 		case "endCursor":
 			out.Values[i] = ec._PageInfo_endCursor(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var partnerImplementors = []string{"Partner"}
+
+func (ec *executionContext) _Partner(ctx context.Context, sel ast.SelectionSet, obj *hub.Partner) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, partnerImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Partner")
+		case "id":
+			out.Values[i] = ec._Partner_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._Partner_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cells":
+			out.Values[i] = ec._Partner_cells(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -7555,6 +12257,36 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_auditLog(ctx, field)
 				})
+		case "round":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_round(ctx, field)
+				})
+		case "rounds":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_rounds(ctx, field)
+				})
+		case "reservation":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_reservation(ctx, field)
+				})
+		case "allocations":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_allocations(ctx, field)
+				})
+		case "partner":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_partner(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -7568,6 +12300,119 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var reservationImplementors = []string{"Reservation"}
+
+func (ec *executionContext) _Reservation(ctx context.Context, sel ast.SelectionSet, obj *hub.Reservation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reservationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Reservation")
+		case "id":
+			out.Values[i] = ec._Reservation_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "round":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Reservation_round(ctx, field, obj)
+				})
+		case "status":
+			out.Values[i] = ec._Reservation_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "fulfilment":
+			out.Values[i] = ec._Reservation_fulfilment(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "entryHash":
+			out.Values[i] = ec._Reservation_entryHash(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cell":
+			out.Values[i] = ec._Reservation_cell(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "allocation":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Reservation_allocation(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._Reservation_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var reserveResultImplementors = []string{"ReserveResult"}
+
+func (ec *executionContext) _ReserveResult(ctx context.Context, sel ast.SelectionSet, obj *dispatch.ReserveResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reserveResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReserveResult")
+		case "reservation":
+			out.Values[i] = ec._ReserveResult_reservation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "allocation":
+			out.Values[i] = ec._ReserveResult_allocation(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "replayed":
+			out.Values[i] = ec._ReserveResult_replayed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -7731,6 +12576,207 @@ func (ec *executionContext) _ResidentEdge(ctx context.Context, sel ast.Selection
 			out.Values[i] = ec._ResidentEdge_node(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var roundImplementors = []string{"Round"}
+
+func (ec *executionContext) _Round(ctx context.Context, sel ast.SelectionSet, obj *hub.Round) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, roundImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Round")
+		case "id":
+			out.Values[i] = ec._Round_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._Round_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "sku":
+			out.Values[i] = ec._Round_sku(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "perPerson":
+			out.Values[i] = ec._Round_perPerson(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "mode":
+			out.Values[i] = ec._Round_mode(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "fulfilments":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Round_fulfilments(ctx, field, obj)
+				})
+		case "healthGate":
+			out.Values[i] = ec._Round_healthGate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "opens":
+			out.Values[i] = ec._Round_opens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "closes":
+			out.Values[i] = ec._Round_closes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "maxK":
+			out.Values[i] = ec._Round_maxK(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._Round_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "commitment":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Round_commitment(ctx, field, obj)
+				})
+		case "seed":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Round_seed(ctx, field, obj)
+				})
+		case "winners":
+			out.Values[i] = ec._Round_winners(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "eligibleDistricts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Round_eligibleDistricts(ctx, field, obj)
+				})
+		case "eligibleListSize":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Round_eligibleListSize(ctx, field, obj)
+				})
+		case "quotas":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Round_quotas(ctx, field, obj)
+				})
+		case "draw":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Round_draw(ctx, field, obj)
+				})
+		case "cells":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Round_cells(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._Round_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var shortageImplementors = []string{"Shortage"}
+
+func (ec *executionContext) _Shortage(ctx context.Context, sel ast.SelectionSet, obj *hub.Shortage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, shortageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Shortage")
+		case "id":
+			out.Values[i] = ec._Shortage_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "sku":
+			out.Values[i] = ec._Shortage_sku(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "quantity":
+			out.Values[i] = ec._Shortage_quantity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cell":
+			out.Values[i] = ec._Shortage_cell(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Shortage_status(ctx, field, obj)
+				})
+		case "allocation":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Shortage_allocation(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._Shortage_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -8192,6 +13238,82 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) marshalNAllocation2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocation(ctx context.Context, sel ast.SelectionSet, v *hub.Allocation) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Allocation!")
+		return graphql.Null
+	}
+	return ec._Allocation(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAllocationConnection2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐAllocationConnection(ctx context.Context, sel ast.SelectionSet, v *model.AllocationConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AllocationConnection!")
+		return graphql.Null
+	}
+	return ec._AllocationConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAllocationEdge2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐAllocationEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AllocationEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAllocationEdge2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐAllocationEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAllocationEdge2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐAllocationEdge(ctx context.Context, sel ast.SelectionSet, v *model.AllocationEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AllocationEdge!")
+		return graphql.Null
+	}
+	return ec._AllocationEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAllocationStatus2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocationStatus(ctx context.Context, v any) (hub.AllocationStatus, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNAllocationStatus2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocationStatus[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAllocationStatus2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocationStatus(ctx context.Context, sel ast.SelectionSet, v hub.AllocationStatus) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNAllocationStatus2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocationStatus[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "AllocationStatus!")
+	}
+	return res
+}
+
+var (
+	unmarshalNAllocationStatus2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocationStatus = map[string]hub.AllocationStatus{
+		"RESERVED":   hub.AllocationReserved,
+		"REDEEMED":   hub.AllocationRedeemed,
+		"EXPIRED":    hub.AllocationExpired,
+		"CANCELLED":  hub.AllocationCancelled,
+		"DELIVERING": hub.AllocationDelivering,
+		"DELIVERED":  hub.AllocationDelivered,
+		"FAILED":     hub.AllocationFailed,
+	}
+	marshalNAllocationStatus2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocationStatus = map[hub.AllocationStatus]string{
+		hub.AllocationReserved:   "RESERVED",
+		hub.AllocationRedeemed:   "REDEEMED",
+		hub.AllocationExpired:    "EXPIRED",
+		hub.AllocationCancelled:  "CANCELLED",
+		hub.AllocationDelivering: "DELIVERING",
+		hub.AllocationDelivered:  "DELIVERED",
+		hub.AllocationFailed:     "FAILED",
+	}
+)
+
 func (ec *executionContext) unmarshalNAreaInput2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐAreaInput(ctx context.Context, v any) (*model.AreaInput, error) {
 	res, err := ec.unmarshalInputAreaInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
@@ -8267,6 +13389,30 @@ func (ec *executionContext) marshalNCell2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋg
 	return ec._Cell(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNCellShare2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋdispatchᚐCellShareᚄ(ctx context.Context, sel ast.SelectionSet, v []*dispatch.CellShare) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCellShare2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋdispatchᚐCellShare(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNCellShare2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋdispatchᚐCellShare(ctx context.Context, sel ast.SelectionSet, v *dispatch.CellShare) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CellShare!")
+		return graphql.Null
+	}
+	return ec._CellShare(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNCheckpoint2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐCheckpoint(ctx context.Context, sel ast.SelectionSet, v *hub.Checkpoint) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Checkpoint!")
@@ -8319,6 +13465,35 @@ func (ec *executionContext) unmarshalNCommitteeInput2githubᚗcomᚋgridhubᚋgr
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNCommitteeQuota2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐCommitteeQuotaᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.CommitteeQuota) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCommitteeQuota2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐCommitteeQuota(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNCommitteeQuota2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐCommitteeQuota(ctx context.Context, sel ast.SelectionSet, v *model.CommitteeQuota) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CommitteeQuota!")
+		return graphql.Null
+	}
+	return ec._CommitteeQuota(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCommitteeQuotaInput2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐCommitteeQuotaInput(ctx context.Context, v any) (*model.CommitteeQuotaInput, error) {
+	res, err := ec.unmarshalInputCommitteeQuotaInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNDistrict2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐDistrictᚄ(ctx context.Context, sel ast.SelectionSet, v []*hub.District) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -8360,6 +13535,62 @@ func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.S
 		graphql.AddInvalidNullFromMarshaler(ctx, "Float!")
 	}
 	return graphql.WrapContextMarshaler(ctx, res)
+}
+
+func (ec *executionContext) unmarshalNFulfilment2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐFulfilment(ctx context.Context, v any) (hub.Fulfilment, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNFulfilment2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐFulfilment[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFulfilment2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐFulfilment(ctx context.Context, sel ast.SelectionSet, v hub.Fulfilment) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNFulfilment2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐFulfilment[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Fulfilment!")
+	}
+	return res
+}
+
+var (
+	unmarshalNFulfilment2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐFulfilment = map[string]hub.Fulfilment{
+		"PICKUP":   hub.Pickup,
+		"DELIVERY": hub.Delivery,
+	}
+	marshalNFulfilment2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐFulfilment = map[hub.Fulfilment]string{
+		hub.Pickup:   "PICKUP",
+		hub.Delivery: "DELIVERY",
+	}
+)
+
+func (ec *executionContext) unmarshalNFulfilment2ᚕgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐFulfilmentᚄ(ctx context.Context, v any) ([]hub.Fulfilment, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]hub.Fulfilment, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNFulfilment2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐFulfilment(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNFulfilment2ᚕgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐFulfilmentᚄ(ctx context.Context, sel ast.SelectionSet, v []hub.Fulfilment) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFulfilment2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐFulfilment(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNH3Cell2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐCell(ctx context.Context, v any) (hub.Cell, error) {
@@ -8417,6 +13648,35 @@ func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.Selec
 		graphql.AddInvalidNullFromMarshaler(ctx, "ID!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
@@ -8480,12 +13740,33 @@ func (ec *executionContext) unmarshalNLatLngInput2ᚖgithubᚗcomᚋgridhubᚋgr
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNLotteryDraw2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋdispatchᚐPublishedDraw(ctx context.Context, sel ast.SelectionSet, v *dispatch.PublishedDraw) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LotteryDraw!")
+		return graphql.Null
+	}
+	return ec._LotteryDraw(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PageInfo!")
 		return graphql.Null
 	}
 	return ec._PageInfo(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPartner2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐPartner(ctx context.Context, sel ast.SelectionSet, v *hub.Partner) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Partner!")
+		return graphql.Null
+	}
+	return ec._Partner(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPartnerInput2githubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐPartnerInput(ctx context.Context, v any) (model.PartnerInput, error) {
+	res, err := ec.unmarshalInputPartnerInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNPharmacy2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐPharmacyᚄ(ctx context.Context, sel ast.SelectionSet, v []*hub.Pharmacy) graphql.Marshaler {
@@ -8546,6 +13827,59 @@ func (ec *executionContext) unmarshalNRegisterResidentInput2githubᚗcomᚋgridh
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNReservation2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐReservation(ctx context.Context, sel ast.SelectionSet, v *hub.Reservation) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Reservation!")
+		return graphql.Null
+	}
+	return ec._Reservation(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNReservationStatus2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐReservationStatus(ctx context.Context, v any) (hub.ReservationStatus, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNReservationStatus2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐReservationStatus[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReservationStatus2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐReservationStatus(ctx context.Context, sel ast.SelectionSet, v hub.ReservationStatus) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNReservationStatus2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐReservationStatus[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "ReservationStatus!")
+	}
+	return res
+}
+
+var (
+	unmarshalNReservationStatus2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐReservationStatus = map[string]hub.ReservationStatus{
+		"PENDING":   hub.ReservationPending,
+		"ALLOCATED": hub.ReservationAllocated,
+		"WAITING":   hub.ReservationWaiting,
+		"LOST":      hub.ReservationLost,
+		"CANCELLED": hub.ReservationCancelled,
+	}
+	marshalNReservationStatus2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐReservationStatus = map[hub.ReservationStatus]string{
+		hub.ReservationPending:   "PENDING",
+		hub.ReservationAllocated: "ALLOCATED",
+		hub.ReservationWaiting:   "WAITING",
+		hub.ReservationLost:      "LOST",
+		hub.ReservationCancelled: "CANCELLED",
+	}
+)
+
+func (ec *executionContext) unmarshalNReserveInput2githubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐReserveInput(ctx context.Context, v any) (model.ReserveInput, error) {
+	res, err := ec.unmarshalInputReserveInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReserveResult2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋdispatchᚐReserveResult(ctx context.Context, sel ast.SelectionSet, v *dispatch.ReserveResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReserveResult!")
+		return graphql.Null
+	}
+	return ec._ReserveResult(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNResident2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐResident(ctx context.Context, sel ast.SelectionSet, v *hub.Resident) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Resident!")
@@ -8586,6 +13920,91 @@ func (ec *executionContext) marshalNResidentEdge2ᚖgithubᚗcomᚋgridhubᚋgri
 	return ec._ResidentEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNRound2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRoundᚄ(ctx context.Context, sel ast.SelectionSet, v []*hub.Round) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRound2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRound(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRound2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRound(ctx context.Context, sel ast.SelectionSet, v *hub.Round) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Round!")
+		return graphql.Null
+	}
+	return ec._Round(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRoundInput2githubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐRoundInput(ctx context.Context, v any) (model.RoundInput, error) {
+	res, err := ec.unmarshalInputRoundInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRoundMode2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐMode(ctx context.Context, v any) (hub.Mode, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNRoundMode2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐMode[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRoundMode2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐMode(ctx context.Context, sel ast.SelectionSet, v hub.Mode) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNRoundMode2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐMode[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "RoundMode!")
+	}
+	return res
+}
+
+var (
+	unmarshalNRoundMode2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐMode = map[string]hub.Mode{
+		"FIRST_COME": hub.FirstCome,
+		"LOTTERY":    hub.Lottery,
+		"COMMITTEE":  hub.ByCommittee,
+	}
+	marshalNRoundMode2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐMode = map[hub.Mode]string{
+		hub.FirstCome:   "FIRST_COME",
+		hub.Lottery:     "LOTTERY",
+		hub.ByCommittee: "COMMITTEE",
+	}
+)
+
+func (ec *executionContext) unmarshalNRoundStatus2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐRoundStatus(ctx context.Context, v any) (hub.RoundStatus, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNRoundStatus2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐRoundStatus[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRoundStatus2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐRoundStatus(ctx context.Context, sel ast.SelectionSet, v hub.RoundStatus) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNRoundStatus2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐRoundStatus[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "RoundStatus!")
+	}
+	return res
+}
+
+var (
+	unmarshalNRoundStatus2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐRoundStatus = map[string]hub.RoundStatus{
+		"OPEN":   hub.RoundOpen,
+		"CLOSED": hub.RoundClosed,
+		"DRAWN":  hub.RoundDrawn,
+	}
+	marshalNRoundStatus2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐRoundStatus = map[hub.RoundStatus]string{
+		hub.RoundOpen:   "OPEN",
+		hub.RoundClosed: "CLOSED",
+		hub.RoundDrawn:  "DRAWN",
+	}
+)
+
 func (ec *executionContext) unmarshalNSKU2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐSKU(ctx context.Context, v any) (hub.SKU, error) {
 	tmp, err := graphql.UnmarshalString(v)
 	res := unmarshalNSKU2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐSKU[tmp]
@@ -8617,6 +14036,14 @@ var (
 		hub.TestKit:       "TEST_KIT",
 	}
 )
+
+func (ec *executionContext) marshalNShortage2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐShortage(ctx context.Context, sel ast.SelectionSet, v *hub.Shortage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Shortage!")
+		return graphql.Null
+	}
+	return ec._Shortage(ctx, sel, v)
+}
 
 func (ec *executionContext) unmarshalNStockInput2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐStockInput(ctx context.Context, v any) (*model.StockInput, error) {
 	res, err := ec.unmarshalInputStockInput(ctx, v)
@@ -8659,6 +14086,35 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 		graphql.AddInvalidNullFromMarshaler(ctx, "String!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNSupply2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐSupplyᚄ(ctx context.Context, sel ast.SelectionSet, v []*hub.Supply) graphql.Marshaler {
@@ -8841,6 +14297,53 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 	return res
 }
 
+func (ec *executionContext) marshalOAllocation2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocation(ctx context.Context, sel ast.SelectionSet, v *hub.Allocation) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Allocation(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOAllocationStatus2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocationStatus(ctx context.Context, v any) (*hub.AllocationStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOAllocationStatus2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocationStatus[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOAllocationStatus2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocationStatus(ctx context.Context, sel ast.SelectionSet, v *hub.AllocationStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOAllocationStatus2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocationStatus[*v])
+	return res
+}
+
+var (
+	unmarshalOAllocationStatus2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocationStatus = map[string]hub.AllocationStatus{
+		"RESERVED":   hub.AllocationReserved,
+		"REDEEMED":   hub.AllocationRedeemed,
+		"EXPIRED":    hub.AllocationExpired,
+		"CANCELLED":  hub.AllocationCancelled,
+		"DELIVERING": hub.AllocationDelivering,
+		"DELIVERED":  hub.AllocationDelivered,
+		"FAILED":     hub.AllocationFailed,
+	}
+	marshalOAllocationStatus2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocationStatus = map[hub.AllocationStatus]string{
+		hub.AllocationReserved:   "RESERVED",
+		hub.AllocationRedeemed:   "REDEEMED",
+		hub.AllocationExpired:    "EXPIRED",
+		hub.AllocationCancelled:  "CANCELLED",
+		hub.AllocationDelivering: "DELIVERING",
+		hub.AllocationDelivered:  "DELIVERED",
+		hub.AllocationFailed:     "FAILED",
+	}
+)
+
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -8885,12 +14388,59 @@ func (ec *executionContext) marshalOCommittee2ᚖgithubᚗcomᚋgridhubᚋgridhu
 	return ec._Committee(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalOCommitteeQuotaInput2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐCommitteeQuotaInputᚄ(ctx context.Context, v any) ([]*model.CommitteeQuotaInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.CommitteeQuotaInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNCommitteeQuotaInput2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐCommitteeQuotaInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) marshalODistrict2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐDistrict(ctx context.Context, sel ast.SelectionSet, v *hub.District) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._District(ctx, sel, v)
 }
+
+func (ec *executionContext) unmarshalOFulfilment2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐFulfilment(ctx context.Context, v any) (*hub.Fulfilment, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOFulfilment2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐFulfilment[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFulfilment2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐFulfilment(ctx context.Context, sel ast.SelectionSet, v *hub.Fulfilment) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOFulfilment2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐFulfilment[*v])
+	return res
+}
+
+var (
+	unmarshalOFulfilment2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐFulfilment = map[string]hub.Fulfilment{
+		"PICKUP":   hub.Pickup,
+		"DELIVERY": hub.Delivery,
+	}
+	marshalOFulfilment2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐFulfilment = map[hub.Fulfilment]string{
+		hub.Pickup:   "PICKUP",
+		hub.Delivery: "DELIVERY",
+	}
+)
 
 func (ec *executionContext) unmarshalOH3Cell2ᚕgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐCellᚄ(ctx context.Context, v any) ([]hub.Cell, error) {
 	if v == nil {
@@ -8943,6 +14493,41 @@ func (ec *executionContext) marshalOH3Cell2ᚖgithubᚗcomᚋgridhubᚋgridhub�
 	_ = ctx
 	res := scalars.MarshalH3Cell(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOID2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {
@@ -9023,11 +14608,32 @@ func (ec *executionContext) unmarshalOLatLngInput2ᚖgithubᚗcomᚋgridhubᚋgr
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalOLotteryDraw2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋdispatchᚐPublishedDraw(ctx context.Context, sel ast.SelectionSet, v *dispatch.PublishedDraw) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._LotteryDraw(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOPartner2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐPartner(ctx context.Context, sel ast.SelectionSet, v *hub.Partner) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Partner(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOPharmacy2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐPharmacy(ctx context.Context, sel ast.SelectionSet, v *hub.Pharmacy) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._Pharmacy(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOReservation2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐReservation(ctx context.Context, sel ast.SelectionSet, v *hub.Reservation) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Reservation(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOResident2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐResident(ctx context.Context, sel ast.SelectionSet, v *hub.Resident) graphql.Marshaler {
@@ -9036,6 +14642,45 @@ func (ec *executionContext) marshalOResident2ᚖgithubᚗcomᚋgridhubᚋgridhub
 	}
 	return ec._Resident(ctx, sel, v)
 }
+
+func (ec *executionContext) marshalORound2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRound(ctx context.Context, sel ast.SelectionSet, v *hub.Round) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Round(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalORoundStatus2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRoundStatus(ctx context.Context, v any) (*hub.RoundStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalORoundStatus2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRoundStatus[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalORoundStatus2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRoundStatus(ctx context.Context, sel ast.SelectionSet, v *hub.RoundStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalORoundStatus2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRoundStatus[*v])
+	return res
+}
+
+var (
+	unmarshalORoundStatus2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRoundStatus = map[string]hub.RoundStatus{
+		"OPEN":   hub.RoundOpen,
+		"CLOSED": hub.RoundClosed,
+		"DRAWN":  hub.RoundDrawn,
+	}
+	marshalORoundStatus2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRoundStatus = map[hub.RoundStatus]string{
+		hub.RoundOpen:   "OPEN",
+		hub.RoundClosed: "CLOSED",
+		hub.RoundDrawn:  "DRAWN",
+	}
+)
 
 func (ec *executionContext) unmarshalOSKU2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐSKU(ctx context.Context, v any) (*hub.SKU, error) {
 	if v == nil {
@@ -9090,6 +14735,41 @@ func (ec *executionContext) unmarshalOStockInput2ᚕᚖgithubᚗcomᚋgridhubᚋ
 	return res, nil
 }
 
+func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalOString2ᚖstring(ctx context.Context, v any) (*string, error) {
 	if v == nil {
 		return nil, nil
@@ -9105,6 +14785,24 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = sel
 	_ = ctx
 	res := graphql.MarshalString(*v)
+	return res
+}
+
+func (ec *executionContext) unmarshalOTime2ᚖtimeᚐTime(ctx context.Context, v any) (*time.Time, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := scalars.UnmarshalTime(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOTime2ᚖtimeᚐTime(ctx context.Context, sel ast.SelectionSet, v *time.Time) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := scalars.MarshalTime(*v)
 	return res
 }
 

@@ -24,6 +24,9 @@ type rule struct {
 	before func(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error
 	// after checks or filters the result.
 	after func(ctx context.Context, r *Resolver, p auth.Principal, res any) (any, error)
+	// hide answers null instead of an error to a caller the rule refuses,
+	// for fields that only some readers of their object may see.
+	hide bool
 }
 
 var anyRole = []auth.Role{auth.District, auth.Committee, auth.Partner, auth.Pharmacy, auth.Checkpoint, auth.Resident}
@@ -73,6 +76,33 @@ func policy() map[string]rule {
 		"Mutation.upsertCheckpoint": {roles: []auth.Role{auth.District}, before: locationInOwnDistrict},
 		"Mutation.restock":          {roles: []auth.Role{auth.District, auth.Pharmacy}, before: restockInScope},
 
+		// Dispatch. Rounds are public to signed-in callers: what is handed
+		// out, where, when. Running them is the city's (ADMIN).
+		"Query.round":                {roles: anyRole},
+		"Query.rounds":               {roles: anyRole},
+		"Query.reservation":          {roles: []auth.Role{auth.Committee, auth.Resident}, after: each(reservationVisible)},
+		"Query.allocations":          {roles: []auth.Role{auth.Partner}, before: argIs(auth.Partner, "partnerId")},
+		"Query.partner":              {roles: []auth.Role{auth.Partner}, before: argIs(auth.Partner, "id")},
+		"Mutation.openRound":         {},
+		"Mutation.closeRound":        {},
+		"Mutation.commitLottery":     {},
+		"Mutation.drawLottery":       {},
+		"Mutation.upsertPartner":     {},
+		"Mutation.reserve":           {roles: []auth.Role{auth.Committee, auth.Resident}, before: residentArgInScope("input", "residentId")},
+		"Mutation.registerShortage":  {roles: []auth.Role{auth.Committee, auth.Resident}, before: residentArgInScope("", "residentId")},
+		"Mutation.cancelReservation": {roles: []auth.Role{auth.Committee, auth.Resident}, before: reservationArgInScope},
+		"Mutation.redeem":            {roles: []auth.Role{auth.Pharmacy}, before: argIs(auth.Pharmacy, "pharmacyId")},
+		"Mutation.markDelivery":      {roles: []auth.Role{auth.Partner}}, // the engine checks the allocation is the partner's
+		// The seed stays secret until the draw, even from ADMIN tokens: the
+		// resolver shows it only once the round is drawn.
+		// A pickup code is shown to its owner only.
+		"Allocation.pickupCode": {roles: []auth.Role{auth.Resident}, hide: true, before: func(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+			if a := parent[hub.Allocation](fc); a == nil || !p.Is(auth.Resident, a.ResidentID) {
+				return forbidden(p)
+			}
+			return nil
+		}},
+
 		// A district's aggregates belong to that district.
 		"District.cellCount":     districtOnly(),
 		"District.cells":         districtOnly(),
@@ -120,16 +150,23 @@ func (r *Resolver) Authorize() graphql.FieldMiddleware {
 		}
 		p, ok := auth.FromContext(ctx)
 		if !ok {
+			if ru.hide {
+				return nil, nil
+			}
 			return nil, hub.Errorf(hub.EUNAUTHORIZED, "%s needs a token", fc.Field.Name)
 		}
 		if p.Role != auth.Admin {
+			err := error(nil)
 			if !slices.Contains(ru.roles, p.Role) {
-				return nil, hub.Errorf(hub.EFORBIDDEN, "a %s token may not use %s", p.Role, fc.Field.Name)
+				err = hub.Errorf(hub.EFORBIDDEN, "a %s token may not use %s", p.Role, fc.Field.Name)
+			} else if ru.before != nil {
+				err = ru.before(ctx, r, p, fc)
 			}
-			if ru.before != nil {
-				if err := ru.before(ctx, r, p, fc); err != nil {
-					return nil, err
-				}
+			if err != nil && ru.hide {
+				return nil, nil
+			}
+			if err != nil {
+				return nil, err
 			}
 		}
 		res, err := next(ctx)
@@ -322,6 +359,43 @@ func restockInScope(ctx context.Context, r *Resolver, p auth.Principal, fc *grap
 		if err != nil || ph.DistrictID != p.Scope {
 			return forbidden(p)
 		}
+		return nil
+	}
+	return forbidden(p)
+}
+
+func reservationVisible(p auth.Principal, res *hub.Reservation) bool {
+	return p.Is(auth.Committee, res.CommitteeID) || p.Is(auth.Resident, res.ResidentID)
+}
+
+// residentArgInScope checks that the resident named by an argument (inside
+// the input object when input is not empty) is the caller, or one of the
+// calling committee's residents.
+func residentArgInScope(input, name string) func(context.Context, *Resolver, auth.Principal, *graphql.FieldContext) error {
+	return func(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+		var id string
+		if input == "" {
+			id, _ = fc.Args[name].(string)
+		} else if in, ok := fc.Args[input].(model.ReserveInput); ok {
+			id = in.ResidentID
+		}
+		switch p.Role {
+		case auth.Resident:
+			if id == p.Scope {
+				return nil
+			}
+		case auth.Committee:
+			if res, err := r.City.Store().Resident(ctx, id); err == nil && res.CommitteeID == p.Scope {
+				return nil
+			}
+		}
+		return forbidden(p)
+	}
+}
+
+func reservationArgInScope(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+	id, _ := fc.Args["id"].(string)
+	if res, err := r.City.Store().Reservation(ctx, id); err == nil && reservationVisible(p, res) {
 		return nil
 	}
 	return forbidden(p)

@@ -7,10 +7,12 @@ package resolvers
 
 import (
 	"github.com/gridhub/gridhub/city"
+	"github.com/gridhub/gridhub/dispatch"
 )
 
 // Resolver is the root resolver and the one place where the resolvers'
 // dependencies are wired.
 type Resolver struct {
-	City *city.Service
+	City     *city.Service
+	Dispatch *dispatch.Engine
 }

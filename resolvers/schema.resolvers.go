@@ -7,6 +7,9 @@ package resolvers
 
 import (
 	"context"
+	"maps"
+	"slices"
+	"time"
 
 	"github.com/gridhub/gridhub/city"
 	"github.com/gridhub/gridhub/dispatch"
@@ -16,6 +19,32 @@ import (
 	"github.com/gridhub/gridhub/hub"
 	"github.com/gridhub/gridhub/privacy"
 )
+
+// Round is the resolver for the round field.
+func (r *allocationResolver) Round(ctx context.Context, obj *hub.Allocation) (*hub.Round, error) {
+	return r.optionalRound(ctx, obj.RoundID)
+}
+
+// Pharmacy is the resolver for the pharmacy field.
+func (r *allocationResolver) Pharmacy(ctx context.Context, obj *hub.Allocation) (*hub.Pharmacy, error) {
+	return r.City.Store().Pharmacy(ctx, obj.PharmacyID)
+}
+
+// PartnerID is the resolver for the partnerId field.
+func (r *allocationResolver) PartnerID(ctx context.Context, obj *hub.Allocation) (*string, error) {
+	return optionalString(obj.PartnerID), nil
+}
+
+// PickupCode is the resolver for the pickupCode field.
+func (r *allocationResolver) PickupCode(ctx context.Context, obj *hub.Allocation) (*string, error) {
+	code := r.Dispatch.PickupCode(obj).String()
+	return &code, nil
+}
+
+// ExpiresAt is the resolver for the expiresAt field.
+func (r *allocationResolver) ExpiresAt(ctx context.Context, obj *hub.Allocation) (*time.Time, error) {
+	return optionalTime(obj.ExpiresAt), nil
+}
 
 // Seq is the resolver for the seq field.
 func (r *auditEntryResolver) Seq(ctx context.Context, obj *hub.AuditEntry) (int, error) {
@@ -54,6 +83,11 @@ func (r *cellResolver) Neighbors(ctx context.Context, obj *model.Cell, k int) ([
 func (r *cellResolver) Parent(ctx context.Context, obj *model.Cell, resolution int) (*model.Cell, error) {
 	p, err := grid.Parent(obj.ID, resolution)
 	return cellOf(p), err
+}
+
+// FulfilmentRate is the resolver for the fulfilmentRate field.
+func (r *cellShareResolver) FulfilmentRate(ctx context.Context, obj *dispatch.CellShare) (float64, error) {
+	return obj.Fulfilment(), nil
 }
 
 // Kind is the resolver for the kind field.
@@ -154,6 +188,10 @@ func (r *mutationResolver) UpsertPharmacy(ctx context.Context, input model.Pharm
 	if err != nil {
 		return nil, err
 	}
+	// Dispatch matches against the pharmacies it knows.
+	if err := r.Dispatch.RefreshPharmacies(ctx); err != nil {
+		return nil, err
+	}
 	return ps[0], nil
 }
 
@@ -197,7 +235,81 @@ func (r *mutationResolver) UpsertCheckpoint(ctx context.Context, input model.Che
 
 // Restock is the resolver for the restock field.
 func (r *mutationResolver) Restock(ctx context.Context, pharmacyID string, sku hub.SKU, quantity int) (*hub.Pharmacy, error) {
-	return r.City.Restock(ctx, pharmacyID, sku, quantity)
+	if _, err := r.City.Restock(ctx, pharmacyID, sku, quantity); err != nil {
+		return nil, err
+	}
+	// The restock serves the waiting list nearby before anyone new.
+	if _, err := r.Dispatch.ServeWaiting(ctx, pharmacyID, sku); err != nil {
+		return nil, err
+	}
+	return r.City.Store().Pharmacy(ctx, pharmacyID)
+}
+
+// OpenRound is the resolver for the openRound field.
+func (r *mutationResolver) OpenRound(ctx context.Context, input model.RoundInput) (*hub.Round, error) {
+	in, err := roundIn(input)
+	if err != nil {
+		return nil, err
+	}
+	return r.Dispatch.OpenRound(ctx, in)
+}
+
+// CloseRound is the resolver for the closeRound field.
+func (r *mutationResolver) CloseRound(ctx context.Context, id string) (*hub.Round, error) {
+	return r.Dispatch.CloseRound(ctx, id)
+}
+
+// Reserve is the resolver for the reserve field.
+func (r *mutationResolver) Reserve(ctx context.Context, input model.ReserveInput) (*dispatch.ReserveResult, error) {
+	return r.reserve(ctx, input)
+}
+
+// CancelReservation is the resolver for the cancelReservation field.
+func (r *mutationResolver) CancelReservation(ctx context.Context, id string) (*hub.Reservation, error) {
+	return r.Dispatch.CancelReservation(ctx, id)
+}
+
+// CommitLottery is the resolver for the commitLottery field.
+func (r *mutationResolver) CommitLottery(ctx context.Context, roundID string) (*hub.Round, error) {
+	return r.Dispatch.CommitLottery(ctx, roundID)
+}
+
+// DrawLottery is the resolver for the drawLottery field.
+func (r *mutationResolver) DrawLottery(ctx context.Context, roundID string) (*dispatch.PublishedDraw, error) {
+	d, _, err := r.Dispatch.DrawLottery(ctx, roundID)
+	return d, err
+}
+
+// Redeem is the resolver for the redeem field.
+func (r *mutationResolver) Redeem(ctx context.Context, pharmacyID string, code string) (*hub.Allocation, error) {
+	return r.Dispatch.Redeem(ctx, pharmacyID, code)
+}
+
+// MarkDelivery is the resolver for the markDelivery field.
+func (r *mutationResolver) MarkDelivery(ctx context.Context, allocationID string, delivered bool) (*hub.Allocation, error) {
+	return r.markDelivery(ctx, allocationID, delivered)
+}
+
+// RegisterShortage is the resolver for the registerShortage field.
+func (r *mutationResolver) RegisterShortage(ctx context.Context, residentID string, sku hub.SKU, quantity int) (*hub.Shortage, error) {
+	res, err := r.City.Store().Resident(ctx, residentID)
+	if err != nil {
+		return nil, err
+	}
+	return r.Dispatch.RegisterShortage(ctx, res, sku, quantity)
+}
+
+// UpsertPartner is the resolver for the upsertPartner field.
+func (r *mutationResolver) UpsertPartner(ctx context.Context, input model.PartnerInput) (*hub.Partner, error) {
+	area, err := areaIn(input.Area)
+	if err != nil {
+		return nil, err
+	}
+	cells, err := r.City.AreaCells(area)
+	if err != nil {
+		return nil, err
+	}
+	return r.Dispatch.UpsertPartner(ctx, input.ID, input.Name, cells)
 }
 
 // Cell is the resolver for the cell field.
@@ -231,7 +343,7 @@ func (r *queryResolver) PharmaciesNear(ctx context.Context, lat float64, lng flo
 	if k > maxNearK {
 		return nil, hub.Errorf(hub.EINVALID, "k %d is larger than %d", k, maxNearK)
 	}
-	ms, err := r.City.PharmaciesNear(hub.Point{Lat: lat, Lng: lng}, k, deref(sku))
+	ms, err := r.City.PharmaciesNear(ctx, hub.Point{Lat: lat, Lng: lng}, k, deref(sku))
 	if err != nil {
 		return nil, err
 	}
@@ -299,6 +411,41 @@ func (r *queryResolver) AuditLog(ctx context.Context, targetID *string, actorID 
 	return r.auditLog(ctx, deref(targetID), deref(actorID), after, first)
 }
 
+// Round is the resolver for the round field.
+func (r *queryResolver) Round(ctx context.Context, id string) (*hub.Round, error) {
+	return r.City.Store().Round(ctx, id)
+}
+
+// Rounds is the resolver for the rounds field.
+func (r *queryResolver) Rounds(ctx context.Context, status *hub.RoundStatus) ([]*hub.Round, error) {
+	return r.City.Store().Rounds(ctx, deref(status))
+}
+
+// Reservation is the resolver for the reservation field.
+func (r *queryResolver) Reservation(ctx context.Context, id string) (*hub.Reservation, error) {
+	return r.City.Store().Reservation(ctx, id)
+}
+
+// Allocations is the resolver for the allocations field.
+func (r *queryResolver) Allocations(ctx context.Context, partnerID string, status *hub.AllocationStatus, first int, after *string) (*model.AllocationConnection, error) {
+	return r.allocationPage(ctx, partnerID, status, first, after)
+}
+
+// Partner is the resolver for the partner field.
+func (r *queryResolver) Partner(ctx context.Context, id string) (*hub.Partner, error) {
+	return r.City.Store().Partner(ctx, id)
+}
+
+// Round is the resolver for the round field.
+func (r *reservationResolver) Round(ctx context.Context, obj *hub.Reservation) (*hub.Round, error) {
+	return r.City.Store().Round(ctx, obj.RoundID)
+}
+
+// Allocation is the resolver for the allocation field.
+func (r *reservationResolver) Allocation(ctx context.Context, obj *hub.Reservation) (*hub.Allocation, error) {
+	return r.optionalAllocation(ctx, obj.AllocationID)
+}
+
 // PhoneMasked is the resolver for the phoneMasked field.
 func (r *residentResolver) PhoneMasked(ctx context.Context, obj *hub.Resident) (string, error) {
 	return privacy.MaskPhone(obj.Phone), nil
@@ -319,11 +466,85 @@ func (r *residentResolver) District(ctx context.Context, obj *hub.Resident) (*hu
 	return r.optionalDistrict(ctx, obj.DistrictID)
 }
 
+// Fulfilments is the resolver for the fulfilments field.
+func (r *roundResolver) Fulfilments(ctx context.Context, obj *hub.Round) ([]hub.Fulfilment, error) {
+	return obj.Fulfilments, nil
+}
+
+// Commitment is the resolver for the commitment field.
+func (r *roundResolver) Commitment(ctx context.Context, obj *hub.Round) (*string, error) {
+	return optionalString(obj.Commitment), nil
+}
+
+// Seed is the resolver for the seed field.
+func (r *roundResolver) Seed(ctx context.Context, obj *hub.Round) (*string, error) {
+	if obj.Status != hub.RoundDrawn {
+		return nil, nil
+	}
+	return optionalString(obj.Seed), nil
+}
+
+// EligibleDistricts is the resolver for the eligibleDistricts field.
+func (r *roundResolver) EligibleDistricts(ctx context.Context, obj *hub.Round) ([]string, error) {
+	return append([]string{}, obj.Eligibility.DistrictIDs...), nil
+}
+
+// EligibleListSize is the resolver for the eligibleListSize field.
+func (r *roundResolver) EligibleListSize(ctx context.Context, obj *hub.Round) (int, error) {
+	return len(obj.Eligibility.IDHashes), nil
+}
+
+// Quotas is the resolver for the quotas field.
+func (r *roundResolver) Quotas(ctx context.Context, obj *hub.Round) ([]*model.CommitteeQuota, error) {
+	out := make([]*model.CommitteeQuota, 0, len(obj.Quotas))
+	for _, id := range slices.Sorted(maps.Keys(obj.Quotas)) {
+		out = append(out, &model.CommitteeQuota{CommitteeID: id, Quota: obj.Quotas[id]})
+	}
+	return out, nil
+}
+
+// Draw is the resolver for the draw field.
+func (r *roundResolver) Draw(ctx context.Context, obj *hub.Round) (*dispatch.PublishedDraw, error) {
+	if obj.Status != hub.RoundDrawn {
+		return nil, nil
+	}
+	return r.Dispatch.PublishedDraw(ctx, obj.ID)
+}
+
+// Cells is the resolver for the cells field.
+func (r *roundResolver) Cells(ctx context.Context, obj *hub.Round) ([]*dispatch.CellShare, error) {
+	cs, err := r.Dispatch.CellReport(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*dispatch.CellShare, len(cs))
+	for i := range cs {
+		out[i] = &cs[i]
+	}
+	return out, nil
+}
+
+// Status is the resolver for the status field.
+func (r *shortageResolver) Status(ctx context.Context, obj *hub.Shortage) (string, error) {
+	return string(obj.Status), nil
+}
+
+// Allocation is the resolver for the allocation field.
+func (r *shortageResolver) Allocation(ctx context.Context, obj *hub.Shortage) (*hub.Allocation, error) {
+	return r.optionalAllocation(ctx, obj.AllocationID)
+}
+
+// Allocation returns graph.AllocationResolver implementation.
+func (r *Resolver) Allocation() graph.AllocationResolver { return &allocationResolver{r} }
+
 // AuditEntry returns graph.AuditEntryResolver implementation.
 func (r *Resolver) AuditEntry() graph.AuditEntryResolver { return &auditEntryResolver{r} }
 
 // Cell returns graph.CellResolver implementation.
 func (r *Resolver) Cell() graph.CellResolver { return &cellResolver{r} }
+
+// CellShare returns graph.CellShareResolver implementation.
+func (r *Resolver) CellShare() graph.CellShareResolver { return &cellShareResolver{r} }
 
 // Checkpoint returns graph.CheckpointResolver implementation.
 func (r *Resolver) Checkpoint() graph.CheckpointResolver { return &checkpointResolver{r} }
@@ -343,17 +564,31 @@ func (r *Resolver) Pharmacy() graph.PharmacyResolver { return &pharmacyResolver{
 // Query returns graph.QueryResolver implementation.
 func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
 
+// Reservation returns graph.ReservationResolver implementation.
+func (r *Resolver) Reservation() graph.ReservationResolver { return &reservationResolver{r} }
+
 // Resident returns graph.ResidentResolver implementation.
 func (r *Resolver) Resident() graph.ResidentResolver { return &residentResolver{r} }
 
+// Round returns graph.RoundResolver implementation.
+func (r *Resolver) Round() graph.RoundResolver { return &roundResolver{r} }
+
+// Shortage returns graph.ShortageResolver implementation.
+func (r *Resolver) Shortage() graph.ShortageResolver { return &shortageResolver{r} }
+
 type (
-	auditEntryResolver struct{ *Resolver }
-	cellResolver       struct{ *Resolver }
-	checkpointResolver struct{ *Resolver }
-	committeeResolver  struct{ *Resolver }
-	districtResolver   struct{ *Resolver }
-	mutationResolver   struct{ *Resolver }
-	pharmacyResolver   struct{ *Resolver }
-	queryResolver      struct{ *Resolver }
-	residentResolver   struct{ *Resolver }
+	allocationResolver  struct{ *Resolver }
+	auditEntryResolver  struct{ *Resolver }
+	cellResolver        struct{ *Resolver }
+	cellShareResolver   struct{ *Resolver }
+	checkpointResolver  struct{ *Resolver }
+	committeeResolver   struct{ *Resolver }
+	districtResolver    struct{ *Resolver }
+	mutationResolver    struct{ *Resolver }
+	pharmacyResolver    struct{ *Resolver }
+	queryResolver       struct{ *Resolver }
+	reservationResolver struct{ *Resolver }
+	residentResolver    struct{ *Resolver }
+	roundResolver       struct{ *Resolver }
+	shortageResolver    struct{ *Resolver }
 )

@@ -7,9 +7,20 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/gridhub/gridhub/hub"
 )
+
+type AllocationConnection struct {
+	Edges    []*AllocationEdge `json:"edges"`
+	PageInfo *PageInfo         `json:"pageInfo"`
+}
+
+type AllocationEdge struct {
+	Cursor string          `json:"cursor"`
+	Node   *hub.Allocation `json:"node"`
+}
 
 // An area: cells at resolution 9, a polygon filled at resolution 9, or both.
 type AreaInput struct {
@@ -55,6 +66,16 @@ type CommitteeInput struct {
 	Area       *AreaInput `json:"area"`
 }
 
+type CommitteeQuota struct {
+	CommitteeID string `json:"committeeId"`
+	Quota       int    `json:"quota"`
+}
+
+type CommitteeQuotaInput struct {
+	CommitteeID string `json:"committeeId"`
+	Quota       int    `json:"quota"`
+}
+
 type DistrictInput struct {
 	// Leave out to create a district with a new id.
 	ID   *string    `json:"id,omitempty"`
@@ -74,6 +95,12 @@ type Mutation struct {
 type PageInfo struct {
 	HasNextPage bool    `json:"hasNextPage"`
 	EndCursor   *string `json:"endCursor,omitempty"`
+}
+
+type PartnerInput struct {
+	ID   string     `json:"id"`
+	Name string     `json:"name"`
+	Area *AreaInput `json:"area"`
 }
 
 type PharmacyInput struct {
@@ -103,6 +130,16 @@ type RegisterResidentInput struct {
 	CommitteeCode *string `json:"committeeCode,omitempty"`
 }
 
+type ReserveInput struct {
+	RoundID    string          `json:"roundId"`
+	ResidentID string          `json:"residentId"`
+	Fulfilment *hub.Fulfilment `json:"fulfilment,omitempty"`
+	// A client's retry key: the same key returns the stored outcome.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+	// Preferred pickup slot start.
+	Slot *time.Time `json:"slot,omitempty"`
+}
+
 type ResidentConnection struct {
 	Edges      []*ResidentEdge `json:"edges"`
 	PageInfo   *PageInfo       `json:"pageInfo"`
@@ -112,6 +149,27 @@ type ResidentConnection struct {
 type ResidentEdge struct {
 	Cursor string        `json:"cursor"`
 	Node   *hub.Resident `json:"node"`
+}
+
+type RoundInput struct {
+	ID          *string          `json:"id,omitempty"`
+	Name        string           `json:"name"`
+	Sku         hub.SKU          `json:"sku"`
+	PerPerson   int              `json:"perPerson"`
+	Mode        hub.Mode         `json:"mode"`
+	Fulfilments []hub.Fulfilment `json:"fulfilments"`
+	// Districts whose residents may reserve; empty: everyone.
+	EligibleDistricts []string `json:"eligibleDistricts,omitempty"`
+	// Keyed ID hashes allowed to reserve; empty: no list.
+	EligibleIDHashes []string  `json:"eligibleIdHashes,omitempty"`
+	HealthGate       bool      `json:"healthGate"`
+	Opens            time.Time `json:"opens"`
+	Closes           time.Time `json:"closes"`
+	MaxK             *int      `json:"maxK,omitempty"`
+	// Minutes an allocation waits for pickup before its stock returns (default 1440).
+	PickupWindowMinutes *int                   `json:"pickupWindowMinutes,omitempty"`
+	Quotas              []*CommitteeQuotaInput `json:"quotas,omitempty"`
+	Winners             int                    `json:"winners"`
 }
 
 type StockInput struct {

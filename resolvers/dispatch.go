@@ -1,0 +1,133 @@
+package resolvers
+
+import (
+	"context"
+	"time"
+
+	"github.com/gridhub/gridhub/auth"
+	"github.com/gridhub/gridhub/dispatch"
+	"github.com/gridhub/gridhub/graph/model"
+	"github.com/gridhub/gridhub/hub"
+)
+
+const cursorAllocPref = "alloc:"
+
+// defaultPickupWindow is how long an allocation waits for pickup when a
+// round does not say.
+const defaultPickupWindow = 24 * time.Hour
+
+func roundIn(in model.RoundInput) (dispatch.RoundInput, error) {
+	out := dispatch.RoundInput{
+		ID: deref(in.ID), Name: in.Name, SKU: in.Sku, PerPerson: in.PerPerson, Mode: in.Mode,
+		Fulfilments: in.Fulfilments, HealthGate: in.HealthGate, Opens: in.Opens, Closes: in.Closes,
+		MaxK: -1, PickupWindow: defaultPickupWindow, Winners: in.Winners,
+		Eligibility: hub.Eligibility{DistrictIDs: in.EligibleDistricts, IDHashes: in.EligibleIDHashes},
+	}
+	if in.MaxK != nil {
+		out.MaxK = *in.MaxK
+	}
+	if in.PickupWindowMinutes != nil {
+		if *in.PickupWindowMinutes < 1 || *in.PickupWindowMinutes > 14*24*60 {
+			return out, hub.Errorf(hub.EINVALID, "pickupWindowMinutes %d is outside [1, 20160]", *in.PickupWindowMinutes)
+		}
+		out.PickupWindow = time.Duration(*in.PickupWindowMinutes) * time.Minute
+	}
+	if len(in.Quotas) > 0 {
+		out.Quotas = map[string]int{}
+		for _, q := range in.Quotas {
+			if q == nil {
+				continue
+			}
+			if _, dup := out.Quotas[q.CommitteeID]; dup {
+				return out, hub.Errorf(hub.EINVALID, "committee %s has two quotas", q.CommitteeID)
+			}
+			out.Quotas[q.CommitteeID] = q.Quota
+		}
+	}
+	return out, nil
+}
+
+func (r *Resolver) reserve(ctx context.Context, in model.ReserveInput) (*dispatch.ReserveResult, error) {
+	res, err := r.City.Store().Resident(ctx, in.ResidentID)
+	if err != nil {
+		return nil, err
+	}
+	ri := dispatch.ReserveInput{RoundID: in.RoundID, Resident: res, IdempotencyKey: deref(in.IdempotencyKey)}
+	if in.Fulfilment != nil {
+		ri.Fulfilment = *in.Fulfilment
+	}
+	if in.Slot != nil {
+		ri.Slot = *in.Slot
+	}
+	return r.Dispatch.Reserve(ctx, ri)
+}
+
+func (r *Resolver) allocationPage(ctx context.Context, partnerID string, status *hub.AllocationStatus, first int, after *string) (*model.AllocationConnection, error) {
+	if first < 1 || first > maxPageSize {
+		return nil, hub.Errorf(hub.EINVALID, "first %d is outside [1, %d]", first, maxPageSize)
+	}
+	f := hub.AllocationFilter{PartnerID: partnerID, Limit: first + 1, Status: deref(status)}
+	if after != nil {
+		id, err := decodeCursor(cursorAllocPref+partnerID+":", *after)
+		if err != nil {
+			return nil, err
+		}
+		f.After = id
+	}
+	as, err := r.City.Store().Allocations(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	conn := &model.AllocationConnection{Edges: []*model.AllocationEdge{}, PageInfo: &model.PageInfo{HasNextPage: len(as) > first}}
+	if len(as) > first {
+		as = as[:first]
+	}
+	for _, a := range as {
+		conn.Edges = append(conn.Edges, &model.AllocationEdge{Cursor: encodeCursor(cursorAllocPref+partnerID+":", a.ID), Node: a})
+	}
+	if n := len(conn.Edges); n > 0 {
+		conn.PageInfo.EndCursor = &conn.Edges[n-1].Cursor
+	}
+	return conn, nil
+}
+
+func (r *Resolver) markDelivery(ctx context.Context, allocationID string, delivered bool) (*hub.Allocation, error) {
+	p, _ := auth.FromContext(ctx)
+	partnerID := p.Scope
+	if p.Role == auth.Admin {
+		a, err := r.City.Store().Allocation(ctx, allocationID)
+		if err != nil {
+			return nil, err
+		}
+		partnerID = a.PartnerID
+	}
+	return r.Dispatch.MarkDelivery(ctx, partnerID, allocationID, delivered)
+}
+
+func (r *Resolver) optionalAllocation(ctx context.Context, id string) (*hub.Allocation, error) {
+	if id == "" {
+		return nil, nil
+	}
+	return r.City.Store().Allocation(ctx, id)
+}
+
+func (r *Resolver) optionalRound(ctx context.Context, id string) (*hub.Round, error) {
+	if id == "" {
+		return nil, nil
+	}
+	return r.City.Store().Round(ctx, id)
+}
+
+func optionalTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func optionalString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
