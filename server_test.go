@@ -111,21 +111,7 @@ func (h *hubProc) as(t *testing.T, role, scope string) client {
 
 func gql(t *testing.T, c client, query string, vars map[string]any) gqlResponse {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, _ := http.NewRequest(http.MethodPost, c.url+"/graphql", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("post: %v", err)
-	}
-	defer resp.Body.Close()
-	var out gqlResponse
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatalf("decode (status %d): %v", resp.StatusCode, err)
-	}
+	_, out := post(t, c, query, vars)
 	return out
 }
 
