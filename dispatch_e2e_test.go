@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -282,4 +283,55 @@ func postQuiet(url, token, query string, vars map[string]any) (*http.Response, *
 		return resp, nil
 	}
 	return resp, &out
+}
+
+// TestPartnerAllocations pages a partner's deliveries by cursor and by
+// time, and lets the partner mark them done or failed.
+func TestPartnerAllocations(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	admin := h.as(t, "ADMIN", "")
+	ac := seedAccessCity(t, admin)
+	var d struct{ District struct{ Cells []string } }
+	must(t, admin, `query($d: ID!) { district(id: $d) { cells } }`, map[string]any{"d": ac.districts[0]}, &d)
+	must(t, admin, `mutation($c: [H3Cell!]) { upsertPartner(input: {id: "courier", name: "Courier", area: {cells: $c}}) { id } }`, map[string]any{"c": d.District.Cells}, nil)
+	start := time.Now().UTC()
+	for i := range 3 {
+		must(t, admin, `mutation($id: ID!, $o: Time!, $c: Time!) { openRound(input: {id: $id, name: "D", sku: MASK_ADULT, perPerson: 1, mode: FIRST_COME, fulfilments: [DELIVERY], opens: $o, closes: $c}) { id } }`,
+			map[string]any{"id": fmt.Sprintf("d%d", i), "o": start.Add(-time.Hour).Format(time.RFC3339), "c": start.Add(time.Hour).Format(time.RFC3339)}, nil)
+		must(t, admin, `mutation($r: ID!, $p: ID!) { reserve(input: {roundId: $r, residentId: $p}) { allocation { status } } }`,
+			map[string]any{"r": fmt.Sprintf("d%d", i), "p": ac.residents[0]}, nil)
+	}
+	partner := h.as(t, "PARTNER", "courier")
+	type page struct {
+		Allocations struct {
+			Edges    []struct{ Node struct{ ID, Status string } }
+			PageInfo struct {
+				HasNextPage bool
+				EndCursor   *string
+			}
+		}
+	}
+	q := `query($after: String, $since: Time) { allocations(partnerId: "courier", first: 2, after: $after, since: $since) {
+		edges { node { id status } } pageInfo { hasNextPage endCursor } } }`
+	var p1, p2 page
+	must(t, partner, q, nil, &p1)
+	must(t, partner, q, map[string]any{"after": *p1.Allocations.PageInfo.EndCursor}, &p2)
+	if len(p1.Allocations.Edges) != 2 || !p1.Allocations.PageInfo.HasNextPage || len(p2.Allocations.Edges) != 1 || p2.Allocations.PageInfo.HasNextPage {
+		t.Errorf("pages = %+v then %+v, want 2 then 1", p1, p2)
+	}
+	var none page
+	must(t, partner, q, map[string]any{"since": time.Now().Add(time.Minute).UTC().Format(time.RFC3339)}, &none)
+	if len(none.Allocations.Edges) != 0 {
+		t.Errorf("allocations since a minute ahead = %+v, want none", none)
+	}
+	var failed struct{ MarkDelivery struct{ Status string } }
+	must(t, partner, `mutation($a: ID!) { markDelivery(allocationId: $a, delivered: false) { status } }`, map[string]any{"a": p1.Allocations.Edges[0].Node.ID}, &failed)
+	if failed.MarkDelivery.Status != "FAILED" {
+		t.Errorf("markDelivery = %+v", failed)
+	}
+	// A forged cursor naming another partner's list is refused.
+	forged := base64.RawURLEncoding.EncodeToString([]byte("alloc:partner-x:" + p1.Allocations.Edges[0].Node.ID))
+	if r := gql(t, partner, q, map[string]any{"after": forged}); r.code() != "BAD_USER_INPUT" {
+		t.Errorf("forged cursor: code %q, want BAD_USER_INPUT", r.code())
+	}
 }

@@ -746,3 +746,19 @@ func inReach(c, p hub.Cell, k int) bool {
 	d, err := grid.Distance(c, p)
 	return err == nil && d <= k
 }
+
+// AllocationPrefix starts every allocation ID the engine makes.
+const AllocationPrefix = "alc_"
+
+// AllocationIDFloor returns an ID that sorts just before every allocation
+// ID the engine's default ID maker made at or after t, so a listing in ID
+// order can start at a time.
+func AllocationIDFloor(t time.Time) string {
+	var b [16]byte
+	ms := t.UnixMilli()
+	if ms < 0 {
+		ms = 0
+	}
+	binary.BigEndian.PutUint64(b[:8], uint64(ms)<<16)
+	return AllocationPrefix + sortable(b)
+}

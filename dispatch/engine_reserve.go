@@ -278,7 +278,7 @@ func (e *Engine) countQuota(r *hub.Round, resv *hub.Reservation, c *claim) {
 // partner, or RESERVED for pickup until now + window, with its code hash.
 func (e *Engine) newAllocation(c claim, partner string, now time.Time, window time.Duration) *hub.Allocation {
 	a := &hub.Allocation{
-		ID: e.newID("alc_"), PharmacyID: c.pharmacyID, PartnerID: partner, SKU: c.sku,
+		ID: e.newID(AllocationPrefix), PharmacyID: c.pharmacyID, PartnerID: partner, SKU: c.sku,
 		Quantity: c.quantity, Status: hub.AllocationReserved, CreatedAt: now, UpdatedAt: now,
 	}
 	if partner != "" {

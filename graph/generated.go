@@ -216,7 +216,7 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Allocations     func(childComplexity int, partnerID string, status *hub.AllocationStatus, first int, after *string) int
+		Allocations     func(childComplexity int, partnerID string, status *hub.AllocationStatus, since *time.Time, first int, after *string) int
 		AuditLog        func(childComplexity int, targetID *string, actorID *string, after *int, first int) int
 		Cell            func(childComplexity int, id hub.Cell) int
 		CellAt          func(childComplexity int, lat float64, lng float64, resolution int) int
@@ -407,7 +407,7 @@ type QueryResolver interface {
 	Round(ctx context.Context, id string) (*hub.Round, error)
 	Rounds(ctx context.Context, status *hub.RoundStatus) ([]*hub.Round, error)
 	Reservation(ctx context.Context, id string) (*hub.Reservation, error)
-	Allocations(ctx context.Context, partnerID string, status *hub.AllocationStatus, first int, after *string) (*model.AllocationConnection, error)
+	Allocations(ctx context.Context, partnerID string, status *hub.AllocationStatus, since *time.Time, first int, after *string) (*model.AllocationConnection, error)
 	Partner(ctx context.Context, id string) (*hub.Partner, error)
 }
 type ReservationResolver interface {
@@ -1239,7 +1239,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Allocations(childComplexity, args["partnerId"].(string), args["status"].(*hub.AllocationStatus), args["first"].(int), args["after"].(*string)), true
+		return e.ComplexityRoot.Query.Allocations(childComplexity, args["partnerId"].(string), args["status"].(*hub.AllocationStatus), args["since"].(*time.Time), args["first"].(int), args["after"].(*string)), true
 	case "Query.auditLog":
 		if e.ComplexityRoot.Query.AuditLog == nil {
 			break
@@ -2394,8 +2394,8 @@ extend type Query {
   round(id: ID!): Round
   rounds(status: RoundStatus): [Round!]!
   reservation(id: ID!): Reservation
-  "A partner's allocations, oldest first, a page at a time."
-  allocations(partnerId: ID!, status: AllocationStatus, first: Int! = 50, after: String): AllocationConnection!
+  "A partner's allocations, oldest first, a page at a time; with since, those made at or after it."
+  allocations(partnerId: ID!, status: AllocationStatus, since: Time, first: Int! = 50, after: String): AllocationConnection!
   partner(id: ID!): Partner
 }
 
@@ -3376,22 +3376,30 @@ func (ec *executionContext) field_Query_allocations_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["status"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "first",
 		func(ctx context.Context, v any) (int, error) {
 			return ec.unmarshalNInt2int(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["first"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+	args["first"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "after",
 		func(ctx context.Context, v any) (*string, error) {
 			return ec.unmarshalOString2ᚖstring(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["after"] = arg3
+	args["after"] = arg4
 	return args, nil
 }
 
@@ -7481,7 +7489,7 @@ func (ec *executionContext) _Query_allocations(ctx context.Context, field graphq
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Allocations(ctx, fc.Args["partnerId"].(string), fc.Args["status"].(*hub.AllocationStatus), fc.Args["first"].(int), fc.Args["after"].(*string))
+			return ec.Resolvers.Query().Allocations(ctx, fc.Args["partnerId"].(string), fc.Args["status"].(*hub.AllocationStatus), fc.Args["since"].(*time.Time), fc.Args["first"].(int), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.AllocationConnection) graphql.Marshaler {

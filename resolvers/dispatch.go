@@ -62,7 +62,7 @@ func (r *Resolver) reserve(ctx context.Context, in model.ReserveInput) (*dispatc
 	return r.Dispatch.Reserve(ctx, ri)
 }
 
-func (r *Resolver) allocationPage(ctx context.Context, partnerID string, status *hub.AllocationStatus, first int, after *string) (*model.AllocationConnection, error) {
+func (r *Resolver) allocationPage(ctx context.Context, partnerID string, status *hub.AllocationStatus, since *time.Time, first int, after *string) (*model.AllocationConnection, error) {
 	if first < 1 || first > maxPageSize {
 		return nil, hub.Errorf(hub.EINVALID, "first %d is outside [1, %d]", first, maxPageSize)
 	}
@@ -73,6 +73,12 @@ func (r *Resolver) allocationPage(ctx context.Context, partnerID string, status 
 			return nil, err
 		}
 		f.After = id
+	}
+	// Allocation IDs sort by creation time, so a time is a place in the list.
+	if since != nil {
+		if floor := dispatch.AllocationIDFloor(*since); floor > f.After {
+			f.After = floor
+		}
 	}
 	as, err := r.City.Store().Allocations(ctx, f)
 	if err != nil {

@@ -427,8 +427,8 @@ func (r *queryResolver) Reservation(ctx context.Context, id string) (*hub.Reserv
 }
 
 // Allocations is the resolver for the allocations field.
-func (r *queryResolver) Allocations(ctx context.Context, partnerID string, status *hub.AllocationStatus, first int, after *string) (*model.AllocationConnection, error) {
-	return r.allocationPage(ctx, partnerID, status, first, after)
+func (r *queryResolver) Allocations(ctx context.Context, partnerID string, status *hub.AllocationStatus, since *time.Time, first int, after *string) (*model.AllocationConnection, error) {
+	return r.allocationPage(ctx, partnerID, status, since, first, after)
 }
 
 // Partner is the resolver for the partner field.
