@@ -216,6 +216,21 @@ func TestAuthorizationMatrix(t *testing.T) {
 				skus := []string{"MASK_CHILD", "MASK_N95", "HAND_SANITIZER", "TEST_KIT", "MASK_ADULT"}
 				return map[string]any{"p": ac.residents[i], "s": skus[seq.Add(1)%int64(len(skus))]}
 			}, want{"COMMITTEE": {ok, "FORBIDDEN"}, "RESIDENT": {ok, "FORBIDDEN"}}},
+		{"Subscription.restockAlerts", `subscription($c: ID!) { restockAlerts(committeeId: $c) { seq } }`,
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"c": ac.committees[i]} },
+			want{"COMMITTEE": {ok, "FORBIDDEN"}, "DISTRICT": {ok, "FORBIDDEN"}}},
+		{"Subscription.riskAlerts", `subscription($c: ID!) { riskAlerts(committeeId: $c) { seq } }`,
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"c": ac.committees[i]} },
+			want{"COMMITTEE": {ok, "FORBIDDEN"}, "DISTRICT": {ok, "FORBIDDEN"}}},
+		{"Subscription.stockChanged", `subscription($d: ID, $p: ID) { stockChanged(districtId: $d, pharmacyId: $p) { seq } }`,
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"d": ac.districts[i]} },
+			want{"DISTRICT": {ok, "FORBIDDEN"}}},
+		{"Subscription.stockChanged/pharmacy", `subscription($p: ID) { stockChanged(pharmacyId: $p) { seq } }`,
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"p": ac.pharmacies[i]} },
+			want{"PHARMACY": {ok, "FORBIDDEN"}}},
+		{"Subscription.allocationUpdates", `subscription($p: ID!) { allocationUpdates(partnerId: $p) { seq } }`,
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"p": fmt.Sprintf("partner-%d", i+1)} },
+			want{"PARTNER": {ok, "FORBIDDEN"}}},
 		{"Query.auditLog", `{ auditLog { entries { action } } }`, nil, want{}},
 
 		{"Mutation.registerResident", `mutation($n: String!, $c: String!, $l: LatLngInput!) { registerResident(input: {name: "N", idNumber: $n, location: $l, committeeCode: $c}) { id } }`,
@@ -299,7 +314,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 					if tt.vars != nil {
 						vars = tt.vars(t, i)
 					}
-					r := gql(t, clients[p.role], tt.query, vars)
+					var r gqlResponse
+					if strings.HasPrefix(tt.field, "Subscription.") {
+						_, r = subscriptionCode(t, clients[p.role], tt.query, vars)
+					} else {
+						r = gql(t, clients[p.role], tt.query, vars)
+					}
 					if got := r.code(); got != w[i] {
 						t.Errorf("code %q, want %q (errors %+v)", got, w[i], r.Errors)
 					}

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/gridhub/gridhub/auth"
+	"github.com/gridhub/gridhub/broker"
 	"github.com/gridhub/gridhub/city"
 	"github.com/gridhub/gridhub/dispatch"
 	"github.com/gridhub/gridhub/graph"
@@ -231,7 +232,9 @@ type Program struct {
 	Store    hub.Store
 	City     *city.Service
 	Dispatch *dispatch.Engine
+	Bus      *broker.Broker
 	Keys     *auth.Keys
+	Registry *prometheus.Registry
 
 	listener net.Listener
 	server   *http.Server
@@ -250,7 +253,10 @@ func (p *Program) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.City, err = city.New(ctx, p.Store, h, city.Options{})
+	p.Registry = prometheus.NewRegistry()
+	p.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p.Bus = broker.New(broker.Options{Metrics: httpapi.NewEventMetrics(p.Registry)})
+	p.City, err = city.New(ctx, p.Store, h, city.Options{Events: p.Bus})
 	if err != nil {
 		p.Store.Close()
 		return fmt.Errorf("load city: %w", err)
@@ -260,7 +266,7 @@ func (p *Program) open(ctx context.Context) error {
 		p.Store.Close()
 		return err
 	}
-	p.Dispatch, err = dispatch.NewEngine(ctx, p.Store, dispatch.EngineOptions{CodeKey: codeKey})
+	p.Dispatch, err = dispatch.NewEngine(ctx, p.Store, dispatch.EngineOptions{CodeKey: codeKey, Log: p.Log})
 	if err != nil {
 		p.Store.Close()
 		return fmt.Errorf("load dispatch: %w", err)
@@ -270,13 +276,12 @@ func (p *Program) open(ctx context.Context) error {
 
 // Serve starts listening and serving; it returns once the listener is up.
 func (p *Program) Serve(ctx context.Context) error {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := p.Registry
 	var origins []string
 	if p.Config.AllowOrigins != "" {
 		origins = strings.Split(p.Config.AllowOrigins, ",")
 	}
-	res := &resolvers.Resolver{City: p.City, Dispatch: p.Dispatch}
+	res := &resolvers.Resolver{City: p.City, Dispatch: p.Dispatch, Bus: p.Bus}
 	h := httpapi.New(httpapi.Options{
 		Schema:        graph.NewExecutableSchema(graph.Config{Resolvers: res}),
 		Verifier:      p.Keys,
@@ -321,6 +326,11 @@ func (p *Program) Addr() string { return p.listener.Addr().String() }
 // Close drains the server within the grace period and closes the store.
 func (p *Program) Close() error {
 	var errs []error
+	if p.Bus != nil {
+		// Ends every subscription first, so that their streams (SSE,
+		// WebSocket) close instead of holding the drain open.
+		_ = p.Bus.Close()
+	}
 	if p.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), p.Config.ShutdownGrace)
 		defer cancel()

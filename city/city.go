@@ -23,11 +23,13 @@ import (
 
 // Service is the registry of a city. Create it with New.
 type Service struct {
-	store   hub.Store
-	hasher  *privacy.Hasher
-	now     func() time.Time
-	newID   func(prefix string) string
-	locator *dispatch.Locator
+	store    hub.Store
+	hasher   *privacy.Hasher
+	now      func() time.Time
+	newID    func(prefix string) string
+	locator  *dispatch.Locator
+	events   hub.Publisher
+	serviceK int
 
 	mu         sync.RWMutex
 	districtOf map[hub.Cell]string // base cell -> district ID
@@ -42,7 +44,18 @@ type Service struct {
 type Options struct {
 	Now   func() time.Time           // default time.Now
 	NewID func(prefix string) string // default: prefix + random base32
+	// Events receives the registry's domain events (restocks, stock
+	// changes); nil drops them.
+	Events hub.Publisher
+	// ServiceK is how many rings around a pharmacy a restock alerts;
+	// 0 means DefaultServiceK.
+	ServiceK int
 }
+
+// DefaultServiceK is the service disk of a pharmacy: the rings around it
+// whose committees a restock alerts (3 rings at resolution 9 is about
+// 1 km).
+const DefaultServiceK = 3
 
 // New returns a service over store and loads its indexes from it.
 func New(ctx context.Context, store hub.Store, hasher *privacy.Hasher, opts Options) (*Service, error) {
@@ -51,6 +64,8 @@ func New(ctx context.Context, store hub.Store, hasher *privacy.Hasher, opts Opti
 		hasher:     hasher,
 		now:        opts.Now,
 		newID:      opts.NewID,
+		events:     opts.Events,
+		serviceK:   opts.ServiceK,
 		locator:    dispatch.NewLocator(),
 		districtOf: map[hub.Cell]string{},
 		committeOf: map[hub.Cell]string{},
@@ -60,6 +75,9 @@ func New(ctx context.Context, store hub.Store, hasher *privacy.Hasher, opts Opti
 	}
 	if s.newID == nil {
 		s.newID = randomID
+	}
+	if s.serviceK <= 0 {
+		s.serviceK = DefaultServiceK
 	}
 	ds, err := store.Districts(ctx)
 	if err != nil {

@@ -104,12 +104,48 @@ func (s *Service) Restock(ctx context.Context, pharmacyID string, sku hub.SKU, q
 	// locator on the older stock level.
 	s.stockMu.Lock()
 	defer s.stockMu.Unlock()
-	p, err := s.store.AdjustStock(ctx, hub.StockChange{PharmacyID: pharmacyID, SKU: sku, Delta: quantity, Reason: "RESTOCK", At: s.now()})
+	change := hub.StockChange{PharmacyID: pharmacyID, SKU: sku, Delta: quantity, Reason: "RESTOCK", At: s.now()}
+	p, err := s.store.AdjustStock(ctx, change)
 	if err != nil {
 		return nil, err
 	}
 	s.locator.Put(p)
+	s.publishRestock(ctx, p, hub.StockEntry{StockChange: change, After: p.Stock[sku]})
 	return p, nil
+}
+
+// publishRestock tells the pharmacy's service disk about a restock, and
+// its district about the stock change.
+func (s *Service) publishRestock(ctx context.Context, p *hub.Pharmacy, e hub.StockEntry) {
+	if s.events == nil {
+		return
+	}
+	rings, err := grid.Rings(p.Cell, s.serviceK)
+	if err != nil {
+		return // a stored pharmacy always has a valid cell
+	}
+	var disk []hub.Cell
+	for _, r := range rings {
+		disk = append(disk, r...)
+	}
+	// Publishing never blocks; a closed broker (shutdown) drops events.
+	_, _ = s.events.Publish(ctx, hub.Event{
+		Kind: hub.EventRestock, At: e.At, Cells: disk, DistrictID: p.DistrictID, PharmacyID: p.ID, SKU: e.SKU,
+		Payload: hub.RestockPayload{StockEntry: e, Cell: p.Cell, Rings: rings},
+	})
+	PublishStockChanged(ctx, s.events, p, e)
+}
+
+// PublishStockChanged publishes a STOCK_CHANGED event for a pharmacy's
+// ledger entry; dispatch uses it too when allocations move stock.
+func PublishStockChanged(ctx context.Context, events hub.Publisher, p *hub.Pharmacy, e hub.StockEntry) {
+	if events == nil {
+		return
+	}
+	_, _ = events.Publish(ctx, hub.Event{
+		Kind: hub.EventStockChanged, At: e.At, Cells: []hub.Cell{p.Cell}, DistrictID: p.DistrictID, PharmacyID: p.ID, SKU: e.SKU,
+		Payload: hub.StockChangedPayload{StockEntry: e},
+	})
 }
 
 // PharmaciesNear returns the pharmacies within k rings of a point, nearest

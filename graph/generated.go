@@ -46,6 +46,7 @@ type ResolverRoot interface {
 	Resident() ResidentResolver
 	Round() RoundResolver
 	Shortage() ShortageResolver
+	Subscription() SubscriptionResolver
 }
 
 type DirectiveRoot struct {
@@ -75,6 +76,14 @@ type ComplexityRoot struct {
 	AllocationEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	AllocationUpdate struct {
+		Allocation func(childComplexity int) int
+		At         func(childComplexity int) int
+		From       func(childComplexity int) int
+		Gap        func(childComplexity int) int
+		Seq        func(childComplexity int) int
 	}
 
 	AuditEntry struct {
@@ -276,6 +285,30 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	RestockAlert struct {
+		At            func(childComplexity int) int
+		Gap           func(childComplexity int) int
+		Pharmacy      func(childComplexity int) int
+		Quantity      func(childComplexity int) int
+		Ring          func(childComplexity int) int
+		Seq           func(childComplexity int) int
+		Sku           func(childComplexity int) int
+		StockAfter    func(childComplexity int) int
+		WaitingServed func(childComplexity int) int
+	}
+
+	RiskAlert struct {
+		At           func(childComplexity int) int
+		Cell         func(childComplexity int) int
+		CheckpointID func(childComplexity int) int
+		Gap          func(childComplexity int) int
+		Kind         func(childComplexity int) int
+		Reason       func(childComplexity int) int
+		Rings        func(childComplexity int) int
+		Seq          func(childComplexity int) int
+		Temperature  func(childComplexity int) int
+	}
+
 	Round struct {
 		Cells             func(childComplexity int) int
 		Closes            func(childComplexity int) int
@@ -309,9 +342,27 @@ type ComplexityRoot struct {
 		Status     func(childComplexity int) int
 	}
 
+	StockChange struct {
+		At         func(childComplexity int) int
+		Delta      func(childComplexity int) int
+		Gap        func(childComplexity int) int
+		Pharmacy   func(childComplexity int) int
+		Reason     func(childComplexity int) int
+		Seq        func(childComplexity int) int
+		Sku        func(childComplexity int) int
+		StockAfter func(childComplexity int) int
+	}
+
 	StockLevel struct {
 		Quantity func(childComplexity int) int
 		Sku      func(childComplexity int) int
+	}
+
+	Subscription struct {
+		AllocationUpdates func(childComplexity int, partnerID string) int
+		RestockAlerts     func(childComplexity int, committeeID string, cells []hub.Cell, sku *hub.SKU) int
+		RiskAlerts        func(childComplexity int, committeeID string) int
+		StockChanged      func(childComplexity int, districtID *string, pharmacyID *string) int
 	}
 
 	Supply struct {
@@ -438,6 +489,12 @@ type ShortageResolver interface {
 	Status(ctx context.Context, obj *hub.Shortage) (string, error)
 	Allocation(ctx context.Context, obj *hub.Shortage) (*hub.Allocation, error)
 }
+type SubscriptionResolver interface {
+	RestockAlerts(ctx context.Context, committeeID string, cells []hub.Cell, sku *hub.SKU) (<-chan *model.RestockAlert, error)
+	StockChanged(ctx context.Context, districtID *string, pharmacyID *string) (<-chan *model.StockChange, error)
+	AllocationUpdates(ctx context.Context, partnerID string) (<-chan *model.AllocationUpdate, error)
+	RiskAlerts(ctx context.Context, committeeID string) (<-chan *model.RiskAlert, error)
+}
 
 // endregion ************************** generated!.gotpl **************************
 
@@ -555,6 +612,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AllocationEdge.Node(childComplexity), true
+
+	case "AllocationUpdate.allocation":
+		if e.ComplexityRoot.AllocationUpdate.Allocation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationUpdate.Allocation(childComplexity), true
+	case "AllocationUpdate.at":
+		if e.ComplexityRoot.AllocationUpdate.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationUpdate.At(childComplexity), true
+	case "AllocationUpdate.from":
+		if e.ComplexityRoot.AllocationUpdate.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationUpdate.From(childComplexity), true
+	case "AllocationUpdate.gap":
+		if e.ComplexityRoot.AllocationUpdate.Gap == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationUpdate.Gap(childComplexity), true
+	case "AllocationUpdate.seq":
+		if e.ComplexityRoot.AllocationUpdate.Seq == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AllocationUpdate.Seq(childComplexity), true
 
 	case "AuditEntry.action":
 		if e.ComplexityRoot.AuditEntry.Action == nil {
@@ -1569,6 +1657,116 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ResidentEdge.Node(childComplexity), true
 
+	case "RestockAlert.at":
+		if e.ComplexityRoot.RestockAlert.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestockAlert.At(childComplexity), true
+	case "RestockAlert.gap":
+		if e.ComplexityRoot.RestockAlert.Gap == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestockAlert.Gap(childComplexity), true
+	case "RestockAlert.pharmacy":
+		if e.ComplexityRoot.RestockAlert.Pharmacy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestockAlert.Pharmacy(childComplexity), true
+	case "RestockAlert.quantity":
+		if e.ComplexityRoot.RestockAlert.Quantity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestockAlert.Quantity(childComplexity), true
+	case "RestockAlert.ring":
+		if e.ComplexityRoot.RestockAlert.Ring == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestockAlert.Ring(childComplexity), true
+	case "RestockAlert.seq":
+		if e.ComplexityRoot.RestockAlert.Seq == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestockAlert.Seq(childComplexity), true
+	case "RestockAlert.sku":
+		if e.ComplexityRoot.RestockAlert.Sku == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestockAlert.Sku(childComplexity), true
+	case "RestockAlert.stockAfter":
+		if e.ComplexityRoot.RestockAlert.StockAfter == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestockAlert.StockAfter(childComplexity), true
+	case "RestockAlert.waitingServed":
+		if e.ComplexityRoot.RestockAlert.WaitingServed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestockAlert.WaitingServed(childComplexity), true
+
+	case "RiskAlert.at":
+		if e.ComplexityRoot.RiskAlert.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RiskAlert.At(childComplexity), true
+	case "RiskAlert.cell":
+		if e.ComplexityRoot.RiskAlert.Cell == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RiskAlert.Cell(childComplexity), true
+	case "RiskAlert.checkpointId":
+		if e.ComplexityRoot.RiskAlert.CheckpointID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RiskAlert.CheckpointID(childComplexity), true
+	case "RiskAlert.gap":
+		if e.ComplexityRoot.RiskAlert.Gap == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RiskAlert.Gap(childComplexity), true
+	case "RiskAlert.kind":
+		if e.ComplexityRoot.RiskAlert.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RiskAlert.Kind(childComplexity), true
+	case "RiskAlert.reason":
+		if e.ComplexityRoot.RiskAlert.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RiskAlert.Reason(childComplexity), true
+	case "RiskAlert.rings":
+		if e.ComplexityRoot.RiskAlert.Rings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RiskAlert.Rings(childComplexity), true
+	case "RiskAlert.seq":
+		if e.ComplexityRoot.RiskAlert.Seq == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RiskAlert.Seq(childComplexity), true
+	case "RiskAlert.temperature":
+		if e.ComplexityRoot.RiskAlert.Temperature == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RiskAlert.Temperature(childComplexity), true
+
 	case "Round.cells":
 		if e.ComplexityRoot.Round.Cells == nil {
 			break
@@ -1733,6 +1931,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Shortage.Status(childComplexity), true
 
+	case "StockChange.at":
+		if e.ComplexityRoot.StockChange.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockChange.At(childComplexity), true
+	case "StockChange.delta":
+		if e.ComplexityRoot.StockChange.Delta == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockChange.Delta(childComplexity), true
+	case "StockChange.gap":
+		if e.ComplexityRoot.StockChange.Gap == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockChange.Gap(childComplexity), true
+	case "StockChange.pharmacy":
+		if e.ComplexityRoot.StockChange.Pharmacy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockChange.Pharmacy(childComplexity), true
+	case "StockChange.reason":
+		if e.ComplexityRoot.StockChange.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockChange.Reason(childComplexity), true
+	case "StockChange.seq":
+		if e.ComplexityRoot.StockChange.Seq == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockChange.Seq(childComplexity), true
+	case "StockChange.sku":
+		if e.ComplexityRoot.StockChange.Sku == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockChange.Sku(childComplexity), true
+	case "StockChange.stockAfter":
+		if e.ComplexityRoot.StockChange.StockAfter == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StockChange.StockAfter(childComplexity), true
+
 	case "StockLevel.quantity":
 		if e.ComplexityRoot.StockLevel.Quantity == nil {
 			break
@@ -1745,6 +1992,51 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.StockLevel.Sku(childComplexity), true
+
+	case "Subscription.allocationUpdates":
+		if e.ComplexityRoot.Subscription.AllocationUpdates == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_allocationUpdates_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.AllocationUpdates(childComplexity, args["partnerId"].(string)), true
+	case "Subscription.restockAlerts":
+		if e.ComplexityRoot.Subscription.RestockAlerts == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_restockAlerts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.RestockAlerts(childComplexity, args["committeeId"].(string), args["cells"].([]hub.Cell), args["sku"].(*hub.SKU)), true
+	case "Subscription.riskAlerts":
+		if e.ComplexityRoot.Subscription.RiskAlerts == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_riskAlerts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.RiskAlerts(childComplexity, args["committeeId"].(string)), true
+	case "Subscription.stockChanged":
+		if e.ComplexityRoot.Subscription.StockChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_stockChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.StockChanged(childComplexity, args["districtId"].(*string), args["pharmacyId"].(*string)), true
 
 	case "Supply.name":
 		if e.ComplexityRoot.Supply.Name == nil {
@@ -1830,6 +2122,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
 			data.MarshalGQL(&buf)
 
 			return &graphql.Response{
@@ -2417,6 +2726,79 @@ extend type Mutation {
   registerShortage(residentId: ID!, sku: SKU!, quantity: Int! = 1): Shortage!
   upsertPartner(input: PartnerInput!): Partner!
 }
+
+# ---------------------------------------------------------------------
+# Live alerts. Each event reaches a subscriber once; a subscriber too slow
+# to keep up loses the oldest queued events and is told how many (gap).
+
+"A restock at a pharmacy whose service disk touches the committee's area."
+type RestockAlert {
+  seq: Int!
+  at: Time!
+  pharmacy: Pharmacy!
+  sku: SKU!
+  "Units delivered."
+  quantity: Int!
+  "Units on hand after the delivery."
+  stockAfter: Int!
+  "Rings from the pharmacy to the nearest cell of the area."
+  ring: Int!
+  "Waiting-list registrations the restock served."
+  waitingServed: Int!
+  "Events dropped just before this one because the subscriber fell behind."
+  gap: Int!
+}
+
+"A movement of stock at a pharmacy."
+type StockChange {
+  seq: Int!
+  at: Time!
+  pharmacy: Pharmacy!
+  sku: SKU!
+  delta: Int!
+  stockAfter: Int!
+  "RESTOCK, ALLOCATE, RETURN, ..."
+  reason: String!
+  gap: Int!
+}
+
+"A change to one of a partner's allocations."
+type AllocationUpdate {
+  seq: Int!
+  at: Time!
+  allocation: Allocation!
+  "The status before (null when created)."
+  from: AllocationStatus
+  gap: Int!
+}
+
+"A risk in the committee's area: a fever scan or a risk area."
+type RiskAlert {
+  seq: Int!
+  at: Time!
+  "FEVER_SCAN, RISK_AREA_MARKED or RISK_AREA_LIFTED."
+  kind: String!
+  cell: H3Cell
+  checkpointId: ID
+  temperature: Float
+  rings: Int
+  reason: String
+  gap: Int!
+}
+
+type Subscription {
+  """
+  Restocks whose service disk touches the committee's area (or the given
+  cells of it), optionally of one supply.
+  """
+  restockAlerts(committeeId: ID!, cells: [H3Cell!], sku: SKU): RestockAlert!
+  "Stock movements in a district or at one pharmacy (give at least one)."
+  stockChanged(districtId: ID, pharmacyId: ID): StockChange!
+  "A partner's allocations as they are made and change."
+  allocationUpdates(partnerId: ID!): AllocationUpdate!
+  "Fever scans and risk areas touching the committee's area."
+  riskAlerts(committeeId: ID!): RiskAlert!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -2473,6 +2855,22 @@ func (ec *executionContext) childFields_AllocationEdge(ctx context.Context, fiel
 		return ec.fieldContext_AllocationEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AllocationEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_AllocationUpdate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "seq":
+		return ec.fieldContext_AllocationUpdate_seq(ctx, field)
+	case "at":
+		return ec.fieldContext_AllocationUpdate_at(ctx, field)
+	case "allocation":
+		return ec.fieldContext_AllocationUpdate_allocation(ctx, field)
+	case "from":
+		return ec.fieldContext_AllocationUpdate_from(ctx, field)
+	case "gap":
+		return ec.fieldContext_AllocationUpdate_gap(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AllocationUpdate", field.Name)
 }
 
 func (ec *executionContext) childFields_AuditEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2795,6 +3193,54 @@ func (ec *executionContext) childFields_ResidentEdge(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type ResidentEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_RestockAlert(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "seq":
+		return ec.fieldContext_RestockAlert_seq(ctx, field)
+	case "at":
+		return ec.fieldContext_RestockAlert_at(ctx, field)
+	case "pharmacy":
+		return ec.fieldContext_RestockAlert_pharmacy(ctx, field)
+	case "sku":
+		return ec.fieldContext_RestockAlert_sku(ctx, field)
+	case "quantity":
+		return ec.fieldContext_RestockAlert_quantity(ctx, field)
+	case "stockAfter":
+		return ec.fieldContext_RestockAlert_stockAfter(ctx, field)
+	case "ring":
+		return ec.fieldContext_RestockAlert_ring(ctx, field)
+	case "waitingServed":
+		return ec.fieldContext_RestockAlert_waitingServed(ctx, field)
+	case "gap":
+		return ec.fieldContext_RestockAlert_gap(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RestockAlert", field.Name)
+}
+
+func (ec *executionContext) childFields_RiskAlert(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "seq":
+		return ec.fieldContext_RiskAlert_seq(ctx, field)
+	case "at":
+		return ec.fieldContext_RiskAlert_at(ctx, field)
+	case "kind":
+		return ec.fieldContext_RiskAlert_kind(ctx, field)
+	case "cell":
+		return ec.fieldContext_RiskAlert_cell(ctx, field)
+	case "checkpointId":
+		return ec.fieldContext_RiskAlert_checkpointId(ctx, field)
+	case "temperature":
+		return ec.fieldContext_RiskAlert_temperature(ctx, field)
+	case "rings":
+		return ec.fieldContext_RiskAlert_rings(ctx, field)
+	case "reason":
+		return ec.fieldContext_RiskAlert_reason(ctx, field)
+	case "gap":
+		return ec.fieldContext_RiskAlert_gap(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RiskAlert", field.Name)
+}
+
 func (ec *executionContext) childFields_Round(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2859,6 +3305,28 @@ func (ec *executionContext) childFields_Shortage(ctx context.Context, field grap
 		return ec.fieldContext_Shortage_createdAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Shortage", field.Name)
+}
+
+func (ec *executionContext) childFields_StockChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "seq":
+		return ec.fieldContext_StockChange_seq(ctx, field)
+	case "at":
+		return ec.fieldContext_StockChange_at(ctx, field)
+	case "pharmacy":
+		return ec.fieldContext_StockChange_pharmacy(ctx, field)
+	case "sku":
+		return ec.fieldContext_StockChange_sku(ctx, field)
+	case "delta":
+		return ec.fieldContext_StockChange_delta(ctx, field)
+	case "stockAfter":
+		return ec.fieldContext_StockChange_stockAfter(ctx, field)
+	case "reason":
+		return ec.fieldContext_StockChange_reason(ctx, field)
+	case "gap":
+		return ec.fieldContext_StockChange_gap(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StockChange", field.Name)
 }
 
 func (ec *executionContext) childFields_StockLevel(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3671,6 +4139,86 @@ func (ec *executionContext) field_Query_rounds_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Subscription_allocationUpdates_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "partnerId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["partnerId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_restockAlerts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "committeeId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["committeeId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "cells",
+		func(ctx context.Context, v any) ([]hub.Cell, error) {
+			return ec.unmarshalOH3Cell2ᚕgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐCellᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["cells"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "sku",
+		func(ctx context.Context, v any) (*hub.SKU, error) {
+			return ec.unmarshalOSKU2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐSKU(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sku"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_riskAlerts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "committeeId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["committeeId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_stockChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "districtId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["districtId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "pharmacyId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["pharmacyId"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field___Directive_args_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4156,6 +4704,130 @@ func (ec *executionContext) fieldContext_AllocationEdge_node(_ context.Context, 
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _AllocationUpdate_seq(ctx context.Context, field graphql.CollectedField, obj *model.AllocationUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationUpdate_seq(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Seq, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationUpdate_seq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllocationUpdate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AllocationUpdate_at(ctx context.Context, field graphql.CollectedField, obj *model.AllocationUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationUpdate_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationUpdate_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllocationUpdate", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AllocationUpdate_allocation(ctx context.Context, field graphql.CollectedField, obj *model.AllocationUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationUpdate_allocation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Allocation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Allocation) graphql.Marshaler {
+			return ec.marshalNAllocation2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationUpdate_allocation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AllocationUpdate",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Allocation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AllocationUpdate_from(ctx context.Context, field graphql.CollectedField, obj *model.AllocationUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationUpdate_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.AllocationStatus) graphql.Marshaler {
+			return ec.marshalOAllocationStatus2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocationStatus(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationUpdate_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllocationUpdate", field, false, false, "AllocationStatus")
+}
+
+func (ec *executionContext) _AllocationUpdate_gap(ctx context.Context, field graphql.CollectedField, obj *model.AllocationUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AllocationUpdate_gap(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Gap, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AllocationUpdate_gap(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AllocationUpdate", field, false, false, "Int")
 }
 
 func (ec *executionContext) _AuditEntry_seq(ctx context.Context, field graphql.CollectedField, obj *hub.AuditEntry) (ret graphql.Marshaler) {
@@ -8340,6 +9012,429 @@ func (ec *executionContext) fieldContext_ResidentEdge_node(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _RestockAlert_seq(ctx context.Context, field graphql.CollectedField, obj *model.RestockAlert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestockAlert_seq(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Seq, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RestockAlert_seq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RestockAlert", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RestockAlert_at(ctx context.Context, field graphql.CollectedField, obj *model.RestockAlert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestockAlert_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RestockAlert_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RestockAlert", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RestockAlert_pharmacy(ctx context.Context, field graphql.CollectedField, obj *model.RestockAlert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestockAlert_pharmacy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pharmacy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Pharmacy) graphql.Marshaler {
+			return ec.marshalNPharmacy2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐPharmacy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RestockAlert_pharmacy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RestockAlert",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Pharmacy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RestockAlert_sku(ctx context.Context, field graphql.CollectedField, obj *model.RestockAlert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestockAlert_sku(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sku, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.SKU) graphql.Marshaler {
+			return ec.marshalNSKU2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐSKU(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RestockAlert_sku(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RestockAlert", field, false, false, "SKU")
+}
+
+func (ec *executionContext) _RestockAlert_quantity(ctx context.Context, field graphql.CollectedField, obj *model.RestockAlert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestockAlert_quantity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Quantity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RestockAlert_quantity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RestockAlert", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RestockAlert_stockAfter(ctx context.Context, field graphql.CollectedField, obj *model.RestockAlert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestockAlert_stockAfter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StockAfter, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RestockAlert_stockAfter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RestockAlert", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RestockAlert_ring(ctx context.Context, field graphql.CollectedField, obj *model.RestockAlert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestockAlert_ring(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ring, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RestockAlert_ring(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RestockAlert", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RestockAlert_waitingServed(ctx context.Context, field graphql.CollectedField, obj *model.RestockAlert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestockAlert_waitingServed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WaitingServed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RestockAlert_waitingServed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RestockAlert", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RestockAlert_gap(ctx context.Context, field graphql.CollectedField, obj *model.RestockAlert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestockAlert_gap(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Gap, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RestockAlert_gap(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RestockAlert", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RiskAlert_seq(ctx context.Context, field graphql.CollectedField, obj *model.RiskAlert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RiskAlert_seq(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Seq, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RiskAlert_seq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RiskAlert", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RiskAlert_at(ctx context.Context, field graphql.CollectedField, obj *model.RiskAlert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RiskAlert_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RiskAlert_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RiskAlert", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RiskAlert_kind(ctx context.Context, field graphql.CollectedField, obj *model.RiskAlert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RiskAlert_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RiskAlert_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RiskAlert", field, false, false, "String")
+}
+
+func (ec *executionContext) _RiskAlert_cell(ctx context.Context, field graphql.CollectedField, obj *model.RiskAlert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RiskAlert_cell(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cell, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Cell) graphql.Marshaler {
+			return ec.marshalOH3Cell2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐCell(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RiskAlert_cell(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RiskAlert", field, false, false, "H3Cell")
+}
+
+func (ec *executionContext) _RiskAlert_checkpointId(ctx context.Context, field graphql.CollectedField, obj *model.RiskAlert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RiskAlert_checkpointId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CheckpointID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RiskAlert_checkpointId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RiskAlert", field, false, false, "ID")
+}
+
+func (ec *executionContext) _RiskAlert_temperature(ctx context.Context, field graphql.CollectedField, obj *model.RiskAlert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RiskAlert_temperature(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Temperature, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RiskAlert_temperature(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RiskAlert", field, false, false, "Float")
+}
+
+func (ec *executionContext) _RiskAlert_rings(ctx context.Context, field graphql.CollectedField, obj *model.RiskAlert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RiskAlert_rings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rings, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RiskAlert_rings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RiskAlert", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RiskAlert_reason(ctx context.Context, field graphql.CollectedField, obj *model.RiskAlert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RiskAlert_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RiskAlert_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RiskAlert", field, false, false, "String")
+}
+
+func (ec *executionContext) _RiskAlert_gap(ctx context.Context, field graphql.CollectedField, obj *model.RiskAlert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RiskAlert_gap(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Gap, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RiskAlert_gap(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RiskAlert", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Round_id(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8997,6 +10092,199 @@ func (ec *executionContext) fieldContext_Shortage_createdAt(_ context.Context, f
 	return graphql.NewScalarFieldContext("Shortage", field, false, false, "Time")
 }
 
+func (ec *executionContext) _StockChange_seq(ctx context.Context, field graphql.CollectedField, obj *model.StockChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StockChange_seq(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Seq, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StockChange_seq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StockChange", field, false, false, "Int")
+}
+
+func (ec *executionContext) _StockChange_at(ctx context.Context, field graphql.CollectedField, obj *model.StockChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StockChange_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StockChange_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StockChange", field, false, false, "Time")
+}
+
+func (ec *executionContext) _StockChange_pharmacy(ctx context.Context, field graphql.CollectedField, obj *model.StockChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StockChange_pharmacy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pharmacy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Pharmacy) graphql.Marshaler {
+			return ec.marshalNPharmacy2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐPharmacy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StockChange_pharmacy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StockChange",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Pharmacy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _StockChange_sku(ctx context.Context, field graphql.CollectedField, obj *model.StockChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StockChange_sku(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sku, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.SKU) graphql.Marshaler {
+			return ec.marshalNSKU2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐSKU(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StockChange_sku(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StockChange", field, false, false, "SKU")
+}
+
+func (ec *executionContext) _StockChange_delta(ctx context.Context, field graphql.CollectedField, obj *model.StockChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StockChange_delta(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Delta, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StockChange_delta(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StockChange", field, false, false, "Int")
+}
+
+func (ec *executionContext) _StockChange_stockAfter(ctx context.Context, field graphql.CollectedField, obj *model.StockChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StockChange_stockAfter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StockAfter, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StockChange_stockAfter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StockChange", field, false, false, "Int")
+}
+
+func (ec *executionContext) _StockChange_reason(ctx context.Context, field graphql.CollectedField, obj *model.StockChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StockChange_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StockChange_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StockChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _StockChange_gap(ctx context.Context, field graphql.CollectedField, obj *model.StockChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StockChange_gap(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Gap, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StockChange_gap(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StockChange", field, false, false, "Int")
+}
+
 func (ec *executionContext) _StockLevel_sku(ctx context.Context, field graphql.CollectedField, obj *model.StockLevel) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9041,6 +10329,182 @@ func (ec *executionContext) _StockLevel_quantity(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_StockLevel_quantity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("StockLevel", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Subscription_restockAlerts(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_restockAlerts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().RestockAlerts(ctx, fc.Args["committeeId"].(string), fc.Args["cells"].([]hub.Cell), fc.Args["sku"].(*hub.SKU))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RestockAlert) graphql.Marshaler {
+			return ec.marshalNRestockAlert2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐRestockAlert(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_restockAlerts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RestockAlert(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_restockAlerts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_stockChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_stockChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().StockChanged(ctx, fc.Args["districtId"].(*string), fc.Args["pharmacyId"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.StockChange) graphql.Marshaler {
+			return ec.marshalNStockChange2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐStockChange(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_stockChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StockChange(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_stockChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_allocationUpdates(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_allocationUpdates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().AllocationUpdates(ctx, fc.Args["partnerId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AllocationUpdate) graphql.Marshaler {
+			return ec.marshalNAllocationUpdate2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐAllocationUpdate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_allocationUpdates(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AllocationUpdate(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_allocationUpdates_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_riskAlerts(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_riskAlerts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().RiskAlerts(ctx, fc.Args["committeeId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RiskAlert) graphql.Marshaler {
+			return ec.marshalNRiskAlert2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐRiskAlert(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_riskAlerts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RiskAlert(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_riskAlerts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Supply_sku(ctx context.Context, field graphql.CollectedField, obj *hub.Supply) (ret graphql.Marshaler) {
@@ -11226,6 +12690,59 @@ func (ec *executionContext) _AllocationEdge(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var allocationUpdateImplementors = []string{"AllocationUpdate"}
+
+func (ec *executionContext) _AllocationUpdate(ctx context.Context, sel ast.SelectionSet, obj *model.AllocationUpdate) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, allocationUpdateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AllocationUpdate")
+		case "seq":
+			out.Values[i] = ec._AllocationUpdate_seq(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._AllocationUpdate_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "allocation":
+			out.Values[i] = ec._AllocationUpdate_allocation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "from":
+			out.Values[i] = ec._AllocationUpdate_from(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "gap":
+			out.Values[i] = ec._AllocationUpdate_gap(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var auditEntryImplementors = []string{"AuditEntry"}
 
 func (ec *executionContext) _AuditEntry(ctx context.Context, sel ast.SelectionSet, obj *hub.AuditEntry) graphql.Marshaler {
@@ -12602,6 +14119,152 @@ func (ec *executionContext) _ResidentEdge(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var restockAlertImplementors = []string{"RestockAlert"}
+
+func (ec *executionContext) _RestockAlert(ctx context.Context, sel ast.SelectionSet, obj *model.RestockAlert) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, restockAlertImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RestockAlert")
+		case "seq":
+			out.Values[i] = ec._RestockAlert_seq(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._RestockAlert_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pharmacy":
+			out.Values[i] = ec._RestockAlert_pharmacy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sku":
+			out.Values[i] = ec._RestockAlert_sku(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "quantity":
+			out.Values[i] = ec._RestockAlert_quantity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stockAfter":
+			out.Values[i] = ec._RestockAlert_stockAfter(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ring":
+			out.Values[i] = ec._RestockAlert_ring(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "waitingServed":
+			out.Values[i] = ec._RestockAlert_waitingServed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "gap":
+			out.Values[i] = ec._RestockAlert_gap(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var riskAlertImplementors = []string{"RiskAlert"}
+
+func (ec *executionContext) _RiskAlert(ctx context.Context, sel ast.SelectionSet, obj *model.RiskAlert) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, riskAlertImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RiskAlert")
+		case "seq":
+			out.Values[i] = ec._RiskAlert_seq(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._RiskAlert_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._RiskAlert_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cell":
+			out.Values[i] = ec._RiskAlert_cell(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "checkpointId":
+			out.Values[i] = ec._RiskAlert_checkpointId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "temperature":
+			out.Values[i] = ec._RiskAlert_temperature(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "rings":
+			out.Values[i] = ec._RiskAlert_rings(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._RiskAlert_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "gap":
+			out.Values[i] = ec._RiskAlert_gap(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var roundImplementors = []string{"Round"}
 
 func (ec *executionContext) _Round(ctx context.Context, sel ast.SelectionSet, obj *hub.Round) graphql.Marshaler {
@@ -12803,6 +14466,74 @@ func (ec *executionContext) _Shortage(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var stockChangeImplementors = []string{"StockChange"}
+
+func (ec *executionContext) _StockChange(ctx context.Context, sel ast.SelectionSet, obj *model.StockChange) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, stockChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StockChange")
+		case "seq":
+			out.Values[i] = ec._StockChange_seq(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._StockChange_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pharmacy":
+			out.Values[i] = ec._StockChange_pharmacy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sku":
+			out.Values[i] = ec._StockChange_sku(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "delta":
+			out.Values[i] = ec._StockChange_delta(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stockAfter":
+			out.Values[i] = ec._StockChange_stockAfter(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._StockChange_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "gap":
+			out.Values[i] = ec._StockChange_gap(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var stockLevelImplementors = []string{"StockLevel"}
 
 func (ec *executionContext) _StockLevel(ctx context.Context, sel ast.SelectionSet, obj *model.StockLevel) graphql.Marshaler {
@@ -12839,6 +14570,32 @@ func (ec *executionContext) _StockLevel(ctx context.Context, sel ast.SelectionSe
 	}
 
 	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "restockAlerts":
+		return ec._Subscription_restockAlerts(ctx, fields[0])
+	case "stockChanged":
+		return ec._Subscription_stockChanged(ctx, fields[0])
+	case "allocationUpdates":
+		return ec._Subscription_allocationUpdates(ctx, fields[0])
+	case "riskAlerts":
+		return ec._Subscription_riskAlerts(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
 }
 
 var supplyImplementors = []string{"Supply"}
@@ -13321,6 +15078,14 @@ var (
 		hub.AllocationFailed:     "FAILED",
 	}
 )
+
+func (ec *executionContext) marshalNAllocationUpdate2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐAllocationUpdate(ctx context.Context, sel ast.SelectionSet, v *model.AllocationUpdate) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AllocationUpdate!")
+		return graphql.Null
+	}
+	return ec._AllocationUpdate(ctx, sel, v)
+}
 
 func (ec *executionContext) unmarshalNAreaInput2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐAreaInput(ctx context.Context, v any) (*model.AreaInput, error) {
 	res, err := ec.unmarshalInputAreaInput(ctx, v)
@@ -13928,6 +15693,22 @@ func (ec *executionContext) marshalNResidentEdge2ᚖgithubᚗcomᚋgridhubᚋgri
 	return ec._ResidentEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNRestockAlert2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐRestockAlert(ctx context.Context, sel ast.SelectionSet, v *model.RestockAlert) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RestockAlert!")
+		return graphql.Null
+	}
+	return ec._RestockAlert(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRiskAlert2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐRiskAlert(ctx context.Context, sel ast.SelectionSet, v *model.RiskAlert) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RiskAlert!")
+		return graphql.Null
+	}
+	return ec._RiskAlert(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNRound2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRoundᚄ(ctx context.Context, sel ast.SelectionSet, v []*hub.Round) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -14051,6 +15832,14 @@ func (ec *executionContext) marshalNShortage2ᚖgithubᚗcomᚋgridhubᚋgridhub
 		return graphql.Null
 	}
 	return ec._Shortage(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNStockChange2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐStockChange(ctx context.Context, sel ast.SelectionSet, v *model.StockChange) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "StockChange!")
+		return graphql.Null
+	}
+	return ec._StockChange(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNStockInput2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐStockInput(ctx context.Context, v any) (*model.StockInput, error) {
@@ -14418,6 +16207,23 @@ func (ec *executionContext) marshalODistrict2ᚖgithubᚗcomᚋgridhubᚋgridhub
 		return graphql.Null
 	}
 	return ec._District(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel ast.SelectionSet, v *float64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalFloatContext(*v)
+	return graphql.WrapContextMarshaler(ctx, res)
 }
 
 func (ec *executionContext) unmarshalOFulfilment2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐFulfilment(ctx context.Context, v any) (*hub.Fulfilment, error) {

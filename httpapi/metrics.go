@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/gridhub/gridhub/hub"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -118,3 +119,46 @@ func (m *Metrics) InterceptResponse(ctx context.Context, next graphql.ResponseHa
 	m.opDuration.WithLabelValues(opType).Observe(time.Since(start).Seconds())
 	return resp
 }
+
+// EventMetrics counts the broker's traffic for Prometheus; it has the
+// method set the broker's metrics hook asks for.
+type EventMetrics struct {
+	published   *prometheus.CounterVec
+	delivered   *prometheus.CounterVec
+	dropped     prometheus.Counter
+	subscribers prometheus.Gauge
+}
+
+// NewEventMetrics creates the event metrics and registers them with reg.
+func NewEventMetrics(reg prometheus.Registerer) *EventMetrics {
+	m := &EventMetrics{
+		published: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gridhub_events_published_total", Help: "Domain events published, by kind.",
+		}, []string{"kind"}),
+		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gridhub_events_delivered_total", Help: "Event deliveries to subscribers, by kind.",
+		}, []string{"kind"}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gridhub_events_dropped_total", Help: "Events dropped from slow subscribers' queues (reported to them as gaps).",
+		}),
+		subscribers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gridhub_subscriptions", Help: "Live subscriptions.",
+		}),
+	}
+	reg.MustRegister(m.published, m.delivered, m.dropped, m.subscribers)
+	return m
+}
+
+// Published counts a published event.
+func (m *EventMetrics) Published(kind hub.EventKind) { m.published.WithLabelValues(kind.String()).Inc() }
+
+// Delivered counts n deliveries of an event.
+func (m *EventMetrics) Delivered(kind hub.EventKind, n int) {
+	m.delivered.WithLabelValues(kind.String()).Add(float64(n))
+}
+
+// Dropped counts n dropped deliveries.
+func (m *EventMetrics) Dropped(n int) { m.dropped.Add(float64(n)) }
+
+// Subscribers sets the number of live subscriptions.
+func (m *EventMetrics) Subscribers(n int) { m.subscribers.Set(float64(n)) }

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"fmt"
 	"time"
 )
@@ -250,3 +251,9 @@ func (RiskAreaPayload) carries(k EventKind) bool {
 }
 func (FeverScanPayload) carries(k EventKind) bool     { return k == EventFeverScan }
 func (ColourChangedPayload) carries(k EventKind) bool { return k == EventColourChanged }
+
+// Publisher takes domain events: the broker, or nothing. Publishing never
+// blocks on subscribers.
+type Publisher interface {
+	Publish(ctx context.Context, ev Event) (uint64, error)
+}

@@ -103,6 +103,13 @@ func policy() map[string]rule {
 			return nil
 		}},
 
+		// Live alerts: each subscriber its own area, district, pharmacy or
+		// partner.
+		"Subscription.restockAlerts":     {roles: []auth.Role{auth.Committee, auth.District}, before: committeeArgInScope},
+		"Subscription.riskAlerts":        {roles: []auth.Role{auth.Committee, auth.District}, before: committeeArgInScope},
+		"Subscription.stockChanged":      {roles: []auth.Role{auth.District, auth.Pharmacy}, before: stockChangedInScope},
+		"Subscription.allocationUpdates": {roles: []auth.Role{auth.Partner}, before: argIs(auth.Partner, "partnerId")},
+
 		// A district's aggregates belong to that district.
 		"District.cellCount":     districtOnly(),
 		"District.cells":         districtOnly(),
@@ -397,6 +404,45 @@ func reservationArgInScope(ctx context.Context, r *Resolver, p auth.Principal, f
 	id, _ := fc.Args["id"].(string)
 	if res, err := r.City.Store().Reservation(ctx, id); err == nil && reservationVisible(p, res) {
 		return nil
+	}
+	return forbidden(p)
+}
+
+// committeeArgInScope lets a committee follow its own area and a district
+// the committees inside it.
+func committeeArgInScope(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+	id, _ := fc.Args["committeeId"].(string)
+	if p.Is(auth.Committee, id) {
+		return nil
+	}
+	if p.Role == auth.District {
+		if c, err := r.City.Store().Committee(ctx, id); err == nil && c.DistrictID == p.Scope {
+			return nil
+		}
+	}
+	return forbidden(p)
+}
+
+// stockChangedInScope lets a district follow its own district (and its
+// pharmacies) and a pharmacy itself.
+func stockChangedInScope(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+	district, _ := fc.Args["districtId"].(*string)
+	pharmacy, _ := fc.Args["pharmacyId"].(*string)
+	switch p.Role {
+	case auth.District:
+		if district == nil || *district != p.Scope {
+			return forbidden(p)
+		}
+		if pharmacy != nil {
+			if ph, err := r.City.Store().Pharmacy(ctx, *pharmacy); err != nil || ph.DistrictID != p.Scope {
+				return forbidden(p)
+			}
+		}
+		return nil
+	case auth.Pharmacy:
+		if district == nil && pharmacy != nil && *pharmacy == p.Scope {
+			return nil
+		}
 	}
 	return forbidden(p)
 }

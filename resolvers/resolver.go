@@ -6,6 +6,7 @@ package resolvers
 //go:generate go tool gqlgen generate
 
 import (
+	"github.com/gridhub/gridhub/broker"
 	"github.com/gridhub/gridhub/city"
 	"github.com/gridhub/gridhub/dispatch"
 )
@@ -15,4 +16,5 @@ import (
 type Resolver struct {
 	City     *city.Service
 	Dispatch *dispatch.Engine
+	Bus      broker.Bus // live alerts
 }

@@ -534,6 +534,26 @@ func (r *shortageResolver) Allocation(ctx context.Context, obj *hub.Shortage) (*
 	return r.optionalAllocation(ctx, obj.AllocationID)
 }
 
+// RestockAlerts is the resolver for the restockAlerts field.
+func (r *subscriptionResolver) RestockAlerts(ctx context.Context, committeeID string, cells []hub.Cell, sku *hub.SKU) (<-chan *model.RestockAlert, error) {
+	return r.restockAlerts(ctx, committeeID, cells, sku)
+}
+
+// StockChanged is the resolver for the stockChanged field.
+func (r *subscriptionResolver) StockChanged(ctx context.Context, districtID *string, pharmacyID *string) (<-chan *model.StockChange, error) {
+	return r.stockChanged(ctx, districtID, pharmacyID)
+}
+
+// AllocationUpdates is the resolver for the allocationUpdates field.
+func (r *subscriptionResolver) AllocationUpdates(ctx context.Context, partnerID string) (<-chan *model.AllocationUpdate, error) {
+	return r.allocationUpdates(ctx, partnerID)
+}
+
+// RiskAlerts is the resolver for the riskAlerts field.
+func (r *subscriptionResolver) RiskAlerts(ctx context.Context, committeeID string) (<-chan *model.RiskAlert, error) {
+	return r.riskAlerts(ctx, committeeID)
+}
+
 // Allocation returns graph.AllocationResolver implementation.
 func (r *Resolver) Allocation() graph.AllocationResolver { return &allocationResolver{r} }
 
@@ -576,19 +596,23 @@ func (r *Resolver) Round() graph.RoundResolver { return &roundResolver{r} }
 // Shortage returns graph.ShortageResolver implementation.
 func (r *Resolver) Shortage() graph.ShortageResolver { return &shortageResolver{r} }
 
+// Subscription returns graph.SubscriptionResolver implementation.
+func (r *Resolver) Subscription() graph.SubscriptionResolver { return &subscriptionResolver{r} }
+
 type (
-	allocationResolver  struct{ *Resolver }
-	auditEntryResolver  struct{ *Resolver }
-	cellResolver        struct{ *Resolver }
-	cellShareResolver   struct{ *Resolver }
-	checkpointResolver  struct{ *Resolver }
-	committeeResolver   struct{ *Resolver }
-	districtResolver    struct{ *Resolver }
-	mutationResolver    struct{ *Resolver }
-	pharmacyResolver    struct{ *Resolver }
-	queryResolver       struct{ *Resolver }
-	reservationResolver struct{ *Resolver }
-	residentResolver    struct{ *Resolver }
-	roundResolver       struct{ *Resolver }
-	shortageResolver    struct{ *Resolver }
+	allocationResolver   struct{ *Resolver }
+	auditEntryResolver   struct{ *Resolver }
+	cellResolver         struct{ *Resolver }
+	cellShareResolver    struct{ *Resolver }
+	checkpointResolver   struct{ *Resolver }
+	committeeResolver    struct{ *Resolver }
+	districtResolver     struct{ *Resolver }
+	mutationResolver     struct{ *Resolver }
+	pharmacyResolver     struct{ *Resolver }
+	queryResolver        struct{ *Resolver }
+	reservationResolver  struct{ *Resolver }
+	residentResolver     struct{ *Resolver }
+	roundResolver        struct{ *Resolver }
+	shortageResolver     struct{ *Resolver }
+	subscriptionResolver struct{ *Resolver }
 )

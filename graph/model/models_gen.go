@@ -22,6 +22,16 @@ type AllocationEdge struct {
 	Node   *hub.Allocation `json:"node"`
 }
 
+// A change to one of a partner's allocations.
+type AllocationUpdate struct {
+	Seq        int             `json:"seq"`
+	At         time.Time       `json:"at"`
+	Allocation *hub.Allocation `json:"allocation"`
+	// The status before (null when created).
+	From *hub.AllocationStatus `json:"from,omitempty"`
+	Gap  int                   `json:"gap"`
+}
+
 // An area: cells at resolution 9, a polygon filled at resolution 9, or both.
 type AreaInput struct {
 	Cells []hub.Cell `json:"cells,omitempty"`
@@ -151,6 +161,38 @@ type ResidentEdge struct {
 	Node   *hub.Resident `json:"node"`
 }
 
+// A restock at a pharmacy whose service disk touches the committee's area.
+type RestockAlert struct {
+	Seq      int           `json:"seq"`
+	At       time.Time     `json:"at"`
+	Pharmacy *hub.Pharmacy `json:"pharmacy"`
+	Sku      hub.SKU       `json:"sku"`
+	// Units delivered.
+	Quantity int `json:"quantity"`
+	// Units on hand after the delivery.
+	StockAfter int `json:"stockAfter"`
+	// Rings from the pharmacy to the nearest cell of the area.
+	Ring int `json:"ring"`
+	// Waiting-list registrations the restock served.
+	WaitingServed int `json:"waitingServed"`
+	// Events dropped just before this one because the subscriber fell behind.
+	Gap int `json:"gap"`
+}
+
+// A risk in the committee's area: a fever scan or a risk area.
+type RiskAlert struct {
+	Seq int       `json:"seq"`
+	At  time.Time `json:"at"`
+	// FEVER_SCAN, RISK_AREA_MARKED or RISK_AREA_LIFTED.
+	Kind         string    `json:"kind"`
+	Cell         *hub.Cell `json:"cell,omitempty"`
+	CheckpointID *string   `json:"checkpointId,omitempty"`
+	Temperature  *float64  `json:"temperature,omitempty"`
+	Rings        *int      `json:"rings,omitempty"`
+	Reason       *string   `json:"reason,omitempty"`
+	Gap          int       `json:"gap"`
+}
+
 type RoundInput struct {
 	ID          *string          `json:"id,omitempty"`
 	Name        string           `json:"name"`
@@ -172,6 +214,19 @@ type RoundInput struct {
 	Winners             int                    `json:"winners"`
 }
 
+// A movement of stock at a pharmacy.
+type StockChange struct {
+	Seq        int           `json:"seq"`
+	At         time.Time     `json:"at"`
+	Pharmacy   *hub.Pharmacy `json:"pharmacy"`
+	Sku        hub.SKU       `json:"sku"`
+	Delta      int           `json:"delta"`
+	StockAfter int           `json:"stockAfter"`
+	// RESTOCK, ALLOCATE, RETURN, ...
+	Reason string `json:"reason"`
+	Gap    int    `json:"gap"`
+}
+
 type StockInput struct {
 	Sku      hub.SKU `json:"sku"`
 	Quantity int     `json:"quantity"`
@@ -180,6 +235,9 @@ type StockInput struct {
 type StockLevel struct {
 	Sku      hub.SKU `json:"sku"`
 	Quantity int     `json:"quantity"`
+}
+
+type Subscription struct {
 }
 
 type CheckpointKind string

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sseSubscription is a live subscription over SSE: its events arrive on
+// next until the stream ends.
+type sseSubscription struct {
+	next   chan gqlResponse
+	cancel context.CancelFunc
+}
+
+// subscribeSSE starts a subscription over SSE (POST with Accept:
+// text/event-stream). The stream ends with the test.
+func subscribeSSE(t *testing.T, c client, query string, vars map[string]any) *sseSubscription {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.url+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatalf("subscribe: %v", err)
+	}
+	s := &sseSubscription{next: make(chan gqlResponse, 64), cancel: cancel}
+	go func() {
+		defer resp.Body.Close()
+		defer close(s.next)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<16), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if !strings.HasPrefix(line, "data:") {
+				continue
+			}
+			var r gqlResponse
+			if json.Unmarshal([]byte(strings.TrimSpace(strings.TrimPrefix(line, "data:"))), &r) == nil {
+				s.next <- r
+			}
+		}
+	}()
+	return s
+}
+
+// first waits up to d for the first event; ok is false when none came.
+func (s *sseSubscription) first(d time.Duration) (r gqlResponse, ok bool) {
+	select {
+	case r, ok = <-s.next:
+		return r, ok
+	case <-time.After(d):
+		return gqlResponse{}, false
+	}
+}
+
+// subscriptionCode reports how a subscription starts: the error code of
+// an immediate error, or "" when it stays open without one.
+func subscriptionCode(t *testing.T, c client, query string, vars map[string]any) (string, gqlResponse) {
+	t.Helper()
+	s := subscribeSSE(t, c, query, vars)
+	defer s.cancel()
+	r, ok := s.first(300 * time.Millisecond)
+	if !ok {
+		return "", r
+	}
+	return r.code(), r
+}
+
+// TestAlertsEndToEnd: a restock reaches the committees whose area its
+// service disk touches, once each, and nobody else; stock changes reach the
+// district; a partner follows its allocations.
+func TestAlertsEndToEnd(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	admin := h.as(t, "ADMIN", "")
+	ac := seedAccessCity(t, admin)
+	near := subscribeSSE(t, h.as(t, "COMMITTEE", ac.committees[0]),
+		`subscription($c: ID!) { restockAlerts(committeeId: $c, sku: MASK_ADULT) { seq pharmacy { id } sku quantity stockAfter ring gap } }`,
+		map[string]any{"c": ac.committees[0]})
+	far := subscribeSSE(t, h.as(t, "COMMITTEE", ac.committees[1]),
+		`subscription($c: ID!) { restockAlerts(committeeId: $c) { seq pharmacy { id } } }`,
+		map[string]any{"c": ac.committees[1]})
+	child := subscribeSSE(t, h.as(t, "COMMITTEE", ac.committees[0]),
+		`subscription($c: ID!) { restockAlerts(committeeId: $c, sku: MASK_CHILD) { seq } }`,
+		map[string]any{"c": ac.committees[0]})
+	district := subscribeSSE(t, h.as(t, "DISTRICT", ac.districts[0]),
+		`subscription($d: ID!) { stockChanged(districtId: $d) { pharmacy { id } sku delta stockAfter reason } }`,
+		map[string]any{"d": ac.districts[0]})
+	time.Sleep(200 * time.Millisecond) // the subscriptions are registered
+
+	must(t, admin, `mutation($p: ID!) { restock(pharmacyId: $p, sku: MASK_ADULT, quantity: 40) { id } }`, map[string]any{"p": ac.pharmacies[0]}, nil)
+
+	r, ok := near.first(5 * time.Second)
+	if !ok || len(r.Errors) > 0 {
+		t.Fatalf("the near committee got no restock alert: %+v", r)
+	}
+	var alert struct {
+		RestockAlerts struct {
+			Pharmacy                        struct{ ID string }
+			SKU                             string
+			Quantity, StockAfter, Ring, Gap int
+		}
+	}
+	json.Unmarshal(r.Data, &alert)
+	if a := alert.RestockAlerts; a.Pharmacy.ID != ac.pharmacies[0] || a.Quantity != 40 || a.StockAfter != 140 || a.Ring != 0 || a.Gap != 0 {
+		t.Errorf("restock alert = %+v", a)
+	}
+	if r, ok := near.first(300 * time.Millisecond); ok {
+		t.Errorf("a second alert for one restock: %+v", r)
+	}
+	if r, ok := far.first(300 * time.Millisecond); ok {
+		t.Errorf("a committee outside the service disk got %+v", r)
+	}
+	if r, ok := child.first(100 * time.Millisecond); ok {
+		t.Errorf("a subscription to child masks got an adult-mask restock: %+v", r)
+	}
+	r, ok = district.first(5 * time.Second)
+	if !ok || !strings.Contains(string(r.Data), `"reason":"RESTOCK"`) {
+		t.Errorf("the district got no stock change: %+v", r)
+	}
+}

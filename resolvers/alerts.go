@@ -1,0 +1,151 @@
+package resolvers
+
+import (
+	"context"
+	"slices"
+
+	"github.com/gridhub/gridhub/broker"
+	"github.com/gridhub/gridhub/graph/model"
+	"github.com/gridhub/gridhub/hub"
+)
+
+// stream subscribes to the bus and turns each delivery into a value for
+// the client until the subscription's context ends. The goroutine belongs
+// to the subscription: it ends when the client goes, and sends only in a
+// select on the context.
+func stream[T any](ctx context.Context, bus broker.Bus, f broker.Filter, convert func(ctx context.Context, d broker.Delivery) (*T, bool)) (<-chan *T, error) {
+	sub, err := bus.Subscribe(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan *T, 1)
+	go func() {
+		defer close(out)
+		defer sub.Close()
+		for d := range sub.C() {
+			v, ok := convert(ctx, d)
+			if !ok {
+				continue
+			}
+			select {
+			case out <- v:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+func (r *Resolver) restockAlerts(ctx context.Context, committeeID string, cells []hub.Cell, sku *hub.SKU) (<-chan *model.RestockAlert, error) {
+	c, err := r.City.Store().Committee(ctx, committeeID)
+	if err != nil {
+		return nil, err
+	}
+	area := c.Cells
+	if len(cells) > 0 {
+		for _, cell := range cells {
+			if _, ok := slices.BinarySearch(c.Cells, cell); !ok {
+				return nil, hub.Errorf(hub.EINVALID, "cell %s is outside committee %s's area", cell, c.Code)
+			}
+		}
+		area = cells
+	}
+	f := broker.Filter{Kinds: []hub.EventKind{hub.EventRestock}, Cells: area, SKU: deref(sku)}
+	return stream(ctx, r.Bus, f, func(ctx context.Context, d broker.Delivery) (*model.RestockAlert, bool) {
+		p, ok := d.Event.Payload.(hub.RestockPayload)
+		if !ok {
+			return nil, false
+		}
+		ph, err := r.City.Store().Pharmacy(ctx, p.PharmacyID)
+		if err != nil {
+			return nil, false
+		}
+		ring := -1
+		for _, cell := range area {
+			if k := p.Ring(cell); k >= 0 && (ring < 0 || k < ring) {
+				ring = k
+			}
+		}
+		return &model.RestockAlert{
+			Seq: int(d.Event.Seq), At: d.Event.At, Pharmacy: ph, Sku: p.SKU, Quantity: p.Delta,
+			StockAfter: p.After, Ring: ring, WaitingServed: p.Served, Gap: d.Gap,
+		}, true
+	})
+}
+
+func (r *Resolver) stockChanged(ctx context.Context, districtID, pharmacyID *string) (<-chan *model.StockChange, error) {
+	if districtID == nil && pharmacyID == nil {
+		return nil, hub.Errorf(hub.EINVALID, "give a districtId or a pharmacyId")
+	}
+	if districtID != nil {
+		if _, err := r.City.Store().District(ctx, *districtID); err != nil {
+			return nil, err
+		}
+	}
+	if pharmacyID != nil {
+		if _, err := r.City.Store().Pharmacy(ctx, *pharmacyID); err != nil {
+			return nil, err
+		}
+	}
+	f := broker.Filter{Kinds: []hub.EventKind{hub.EventStockChanged}, DistrictID: deref(districtID), PharmacyID: deref(pharmacyID)}
+	return stream(ctx, r.Bus, f, func(ctx context.Context, d broker.Delivery) (*model.StockChange, bool) {
+		p, ok := d.Event.Payload.(hub.StockChangedPayload)
+		if !ok {
+			return nil, false
+		}
+		ph, err := r.City.Store().Pharmacy(ctx, p.PharmacyID)
+		if err != nil {
+			return nil, false
+		}
+		return &model.StockChange{
+			Seq: int(d.Event.Seq), At: d.Event.At, Pharmacy: ph, Sku: p.SKU, Delta: p.Delta,
+			StockAfter: p.After, Reason: p.Reason, Gap: d.Gap,
+		}, true
+	})
+}
+
+func (r *Resolver) allocationUpdates(ctx context.Context, partnerID string) (<-chan *model.AllocationUpdate, error) {
+	if _, err := r.City.Store().Partner(ctx, partnerID); err != nil {
+		return nil, err
+	}
+	f := broker.Filter{
+		Kinds:     []hub.EventKind{hub.EventAllocationCreated, hub.EventAllocationUpdated, hub.EventAllocationExpired},
+		PartnerID: partnerID,
+	}
+	return stream(ctx, r.Bus, f, func(ctx context.Context, d broker.Delivery) (*model.AllocationUpdate, bool) {
+		p, ok := d.Event.Payload.(hub.AllocationPayload)
+		if !ok {
+			return nil, false
+		}
+		a := p.Allocation
+		u := &model.AllocationUpdate{Seq: int(d.Event.Seq), At: d.Event.At, Allocation: &a, Gap: d.Gap}
+		if p.From != "" {
+			from := p.From
+			u.From = &from
+		}
+		return u, true
+	})
+}
+
+func (r *Resolver) riskAlerts(ctx context.Context, committeeID string) (<-chan *model.RiskAlert, error) {
+	c, err := r.City.Store().Committee(ctx, committeeID)
+	if err != nil {
+		return nil, err
+	}
+	f := broker.Filter{Kinds: []hub.EventKind{hub.EventFeverScan, hub.EventRiskAreaMarked, hub.EventRiskAreaLifted}, Cells: c.Cells}
+	return stream(ctx, r.Bus, f, func(ctx context.Context, d broker.Delivery) (*model.RiskAlert, bool) {
+		a := &model.RiskAlert{Seq: int(d.Event.Seq), At: d.Event.At, Kind: d.Event.Kind.String(), Gap: d.Gap}
+		switch p := d.Event.Payload.(type) {
+		case hub.FeverScanPayload:
+			cell, id, temp := p.Cell, p.CheckpointID, p.TemperatureC
+			a.Cell, a.CheckpointID, a.Temperature = &cell, &id, &temp
+		case hub.RiskAreaPayload:
+			cell, k, reason := p.Center, p.K, p.Reason
+			a.Cell, a.Rings, a.Reason = &cell, &k, &reason
+		default:
+			return nil, false
+		}
+		return a, true
+	})
+}
