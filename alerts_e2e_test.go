@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -130,4 +131,46 @@ func TestAlertsEndToEnd(t *testing.T) {
 	if !ok || !strings.Contains(string(r.Data), `"reason":"RESTOCK"`) {
 		t.Errorf("the district got no stock change: %+v", r)
 	}
+}
+
+// TestUnsubscribeLeavesNothing: subscriptions that end (client gone) leave
+// no subscription behind in the broker, as /metrics shows.
+func TestUnsubscribeLeavesNothing(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	admin := h.as(t, "ADMIN", "")
+	ac := seedAccessCity(t, admin)
+	committee := h.as(t, "COMMITTEE", ac.committees[0])
+	var subs []*sseSubscription
+	for range 20 {
+		subs = append(subs, subscribeSSE(t, committee, `subscription($c: ID!) { restockAlerts(committeeId: $c) { seq } }`, map[string]any{"c": ac.committees[0]}))
+	}
+	waitGauge(t, h.url, "gridhub_subscriptions", 20)
+	for _, s := range subs {
+		s.cancel()
+	}
+	waitGauge(t, h.url, "gridhub_subscriptions", 0)
+}
+
+// waitGauge polls /metrics until the gauge has the value, for up to 5 s.
+func waitGauge(t *testing.T, url, name string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url + "/metrics")
+		if err == nil {
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+				if line := sc.Text(); strings.HasPrefix(line, name+" ") {
+					last = line
+				}
+			}
+			resp.Body.Close()
+			if last == fmt.Sprintf("%s %d", name, want) {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Errorf("%s: last %q, want %d", name, last, want)
 }
