@@ -298,6 +298,7 @@ func (p *Program) Serve(ctx context.Context) error {
 		Health:         p.Store.Ping,
 		MaxBodyBytes:   p.Config.MaxBodyBytes,
 		Introspection:  p.Config.Introspection,
+		PickupQR:       httpapi.PickupQR(p.Keys, p.pickupCode, p.Log),
 		WS:             httpapi.WSOptions{AllowedOrigins: origins},
 	})
 	ln, err := net.Listen("tcp", p.Config.Addr)
@@ -322,6 +323,25 @@ func (p *Program) Serve(ctx context.Context) error {
 
 // Addr returns the address the hub listens on.
 func (p *Program) Addr() string { return p.listener.Addr().String() }
+
+// pickupCode is the lookup of the pickup QR image (httpapi.PickupQR): the
+// code of an allocation for the resident it is for, or an ADMIN. Any
+// other role is FORBIDDEN before the allocation is read, so that it
+// cannot probe which allocations exist; an unknown allocation is
+// NOT_FOUND, another resident's FORBIDDEN.
+func (p *Program) pickupCode(ctx context.Context, who auth.Principal, allocationID string) (string, error) {
+	if who.Role != auth.Admin && who.Role != auth.Resident {
+		return "", hub.Errorf(hub.EFORBIDDEN, "a pickup code is shown to its resident only, not to a %s token", who.Role)
+	}
+	a, err := p.Store.Allocation(ctx, allocationID)
+	if err != nil {
+		return "", err
+	}
+	if who.Role != auth.Admin && !who.Is(auth.Resident, a.ResidentID) {
+		return "", hub.Errorf(hub.EFORBIDDEN, "that pickup code is another resident's")
+	}
+	return p.Dispatch.PickupCode(a).String(), nil
+}
 
 // Close drains the server within the grace period and closes the store.
 func (p *Program) Close() error {

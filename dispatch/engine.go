@@ -36,6 +36,9 @@ import (
 //   - per SKU and reach, a Matcher over that book, shared by every round
 //     of the SKU with that reach (stock is per pharmacy per SKU, so rounds
 //     of one SKU share it);
+//   - per round with pickup slots, a Matcher of its own over the book
+//     (the slots are the round's), and the places taken at each pharmacy
+//     in each slot (engine_slots.go);
 //   - the partners' areas (cell -> partners), and per COMMITTEE round the
 //     units each committee holds.
 //
@@ -163,6 +166,9 @@ type Engine struct {
 	partners  map[string][]hub.Cell // partner -> cells
 	cellPart  map[hub.Cell][]string // cell -> partners, sorted
 	quotaUsed map[string]map[string]int
+	// slotUsed holds, per round with pickup slots, the places taken per
+	// pharmacy and slot: durable and in flight.
+	slotUsed map[string]map[slotKey]int
 }
 
 // pharmacy is what the engine keeps of a pharmacy.
@@ -186,12 +192,14 @@ type book struct {
 	settled []uint64
 	// matchers are the matchers over this book, by reach.
 	matchers map[int]*Matcher
+	// slotted are the matchers of rounds with pickup slots, by round ID.
+	slotted map[string]*slotMatcher
 }
 
 func newBook(n int) *book {
 	return &book{
 		stock: make([]int, n), inflight: make([]int, n), returning: make([]int, n),
-		settled: make([]uint64, n), matchers: map[int]*Matcher{},
+		settled: make([]uint64, n), matchers: map[int]*Matcher{}, slotted: map[string]*slotMatcher{},
 	}
 }
 
@@ -223,6 +231,7 @@ func NewEngine(ctx context.Context, store hub.Store, opts EngineOptions) (*Engin
 		partners:    map[string][]hub.Cell{},
 		cellPart:    map[hub.Cell][]string{},
 		quotaUsed:   map[string]map[string]int{},
+		slotUsed:    map[string]map[slotKey]int{},
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -291,7 +300,7 @@ func (e *Engine) load(ctx context.Context) error {
 			return err
 		}
 		if r.Status == hub.RoundOpen {
-			if _, err := e.matcher(e.books[r.SKU], r.MaxK); err != nil {
+			if err := e.roundMatcher(r); err != nil {
 				return fmt.Errorf("round %q: %w", r.ID, err)
 			}
 		}
@@ -469,6 +478,18 @@ func (e *Engine) matcher(b *book, k int) (*Matcher, error) {
 	return m, nil
 }
 
+// roundMatcher builds the matcher an open round matches with: its own
+// with pickup slots, else the book's for its reach. Callers hold mu or
+// own e exclusively.
+func (e *Engine) roundMatcher(r *hub.Round) error {
+	if hasSlots(r) {
+		_, err := e.slotMatcherOf(r, e.now())
+		return err
+	}
+	_, err := e.matcher(e.books[r.SKU], r.MaxK)
+	return err
+}
+
 // setStock sets the units left at pharmacy i in book b and in all its
 // matchers. Callers hold mu.
 func (e *Engine) setStock(b *book, i, v int) {
@@ -476,6 +497,11 @@ func (e *Engine) setStock(b *book, i, v int) {
 	for _, m := range b.matchers {
 		if m.Stock(i) != v {
 			_ = m.SetStock(i, v) // i is in range and v >= 0
+		}
+	}
+	for _, sm := range b.slotted {
+		if sm.m.Stock(i) != v {
+			_ = sm.m.SetStock(i, v)
 		}
 	}
 }
@@ -488,6 +514,10 @@ type claim struct {
 	quantity   int
 	roundID    string // COMMITTEE rounds only: whose quota it counts in
 	committee  string
+	// slotRound is the round whose pickup slot place the claim holds,
+	// from slot to slotEnd; empty for none.
+	slotRound     string
+	slot, slotEnd time.Time
 }
 
 // take takes q units of sku at pharmacy i for an allocation about to be
@@ -500,13 +530,17 @@ func (e *Engine) take(sku hub.SKU, i, q int) claim {
 }
 
 // settle ends claims after their store write: made durable (ok) or not,
-// when the units go back to the book (and the committee's quota).
+// when the units go back to the book (and the committee's quota, and the
+// slot place).
 func (e *Engine) settle(ok bool, cs ...claim) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, c := range cs {
 		if !ok && c.committee != "" {
 			e.quotaUsed[c.roundID][c.committee] -= c.quantity
+		}
+		if !ok && c.slotRound != "" {
+			e.releasePlace(c.slotRound, c.sku, c.pharmacyID, c.slot)
 		}
 		i, found := e.pharmIdx[c.pharmacyID]
 		if !found {
@@ -523,8 +557,8 @@ func (e *Engine) settle(ok bool, cs ...claim) {
 }
 
 // transition moves an allocation in the store and, when the move returns
-// stock, gives the units back to the book and the committee's quota. It
-// returns the allocation after the move.
+// stock, gives the units back to the book, the committee's quota and the
+// pickup slot. It returns the allocation after the move.
 func (e *Engine) transition(ctx context.Context, a *hub.Allocation, from []hub.AllocationStatus, to hub.AllocationStatus) (*hub.Allocation, error) {
 	if !to.Returns() {
 		return e.store.TransitionAllocation(ctx, a.ID, from, to, e.now())
@@ -556,6 +590,9 @@ func (e *Engine) transition(ctx context.Context, a *hub.Allocation, from []hub.A
 	}
 	if err == nil && committee != "" {
 		e.quotaUsed[a.RoundID][committee] -= a.Quantity
+	}
+	if err == nil && a.RoundID != "" && a.PartnerID == "" && !a.Slot.IsZero() {
+		e.releasePlace(a.RoundID, a.SKU, a.PharmacyID, a.Slot)
 	}
 	return out, err
 }
@@ -599,9 +636,19 @@ func (e *Engine) round(ctx context.Context, id string) (*hub.Round, error) {
 	return r, nil
 }
 
-// noteRound counts, the first time the engine meets a COMMITTEE round,
-// the units each committee holds or was handed in it.
+// noteRound counts, the first time the engine meets a round, the units
+// each committee holds or was handed in it (COMMITTEE rounds) and the
+// places taken in its pickup slots (rounds with slots).
 func (e *Engine) noteRound(ctx context.Context, r *hub.Round) error {
+	if err := e.noteQuotas(ctx, r); err != nil {
+		return err
+	}
+	return e.noteSlots(ctx, r)
+}
+
+// noteQuotas counts, the first time the engine meets a COMMITTEE round,
+// the units each committee holds or was handed in it.
+func (e *Engine) noteQuotas(ctx context.Context, r *hub.Round) error {
 	if r.Mode != hub.ByCommittee {
 		return nil
 	}

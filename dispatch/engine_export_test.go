@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/gridhub/gridhub/hub"
 )
@@ -39,6 +40,17 @@ func CheckBooks(e *Engine) error {
 			for k, m := range b.matchers {
 				if m.Stock(i) != b.stock[i] {
 					return fmt.Errorf("%s at %s: matcher of reach %d has %d, the book %d", sku, p.id, k, m.Stock(i), b.stock[i])
+				}
+			}
+			for id, sm := range b.slotted {
+				if sm.m.Stock(i) != b.stock[i] {
+					return fmt.Errorf("%s at %s: the matcher of round %s has %d, the book %d", sku, p.id, id, sm.m.Stock(i), b.stock[i])
+				}
+				for s, start := range sm.m.slotStart[i] {
+					taken := sm.m.slotCap[i][s] - sm.m.slotLeft[i][s]
+					if want := min(e.slotUsed[id][keyOf(p.id, start)], sm.m.slotCap[i][s]); taken != want {
+						return fmt.Errorf("round %s at %s, slot %s: the matcher has %d places taken, the counts %d", id, p.id, start.Format(time.RFC3339), taken, want)
+					}
 				}
 			}
 		}

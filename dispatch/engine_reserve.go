@@ -23,10 +23,12 @@ type ReserveInput struct {
 	// with the key in the round returns the stored outcome. At most 128
 	// bytes; "" for none.
 	IdempotencyKey string
-	// Slot is the preferred pickup slot start; zero means none. A
-	// FIRST_COME or COMMITTEE pickup records it on the allocation; it
-	// must start no earlier than an hour ago and before the pickup
-	// window ends. Lottery entries ignore it.
+	// Slot is the preferred pickup slot start; zero means none. It must
+	// start no earlier than an hour ago and before the pickup window
+	// ends. In a round with pickup slots a FIRST_COME or COMMITTEE pickup
+	// gets the slot holding this time when it has a place, else the
+	// earliest with one (engine_slots.go); in a round without slots the
+	// allocation records it as given. Lottery entries ignore it.
 	Slot time.Time
 }
 
@@ -233,9 +235,9 @@ func (e *Engine) checkEligible(ctx context.Context, r *hub.Round, res *hub.Resid
 }
 
 // claimFor picks a pharmacy for a reservation and takes the units from
-// the book (and the committee's quota), or says why it waits. Callers
-// hold mu.
-func (e *Engine) claimFor(r *hub.Round, resv *hub.Reservation) (c claim, partner, reason string, err error) {
+// the book (and the committee's quota, and a place in a pickup slot,
+// prefer's when it has one), or says why it waits. Callers hold mu.
+func (e *Engine) claimFor(r *hub.Round, resv *hub.Reservation, prefer time.Time) (c claim, partner, reason string, err error) {
 	q := r.PerPerson
 	if r.Mode == hub.ByCommittee && e.quotaUsed[r.ID][resv.CommitteeID]+q > r.Quotas[resv.CommitteeID] {
 		return claim{}, "", ReasonQuotaExhausted, nil
@@ -245,11 +247,21 @@ func (e *Engine) claimFor(r *hub.Round, resv *hub.Reservation) (c claim, partner
 			return claim{}, "", ReasonNoPartner, nil
 		}
 	}
-	m, err := e.matcher(e.books[r.SKU], r.MaxK)
-	if err != nil {
+	req := Request{ID: resv.ID, Cell: resv.Cell, Quantity: q}
+	var m *Matcher
+	var sm *slotMatcher
+	if hasSlots(r) && partner == "" {
+		if sm, err = e.slotMatcherOf(r, e.now()); err != nil {
+			return claim{}, "", "", err
+		}
+		m = sm.m
+		if !prefer.IsZero() {
+			req.Slot = prefer.Truncate(sm.d)
+		}
+	} else if m, err = e.matcher(e.books[r.SKU], r.MaxK); err != nil {
 		return claim{}, "", "", err
 	}
-	a, err := m.Assign(Request{ID: resv.ID, Cell: resv.Cell, Quantity: q})
+	a, err := m.Assign(req)
 	if err != nil {
 		return claim{}, "", "", err
 	}
@@ -257,6 +269,9 @@ func (e *Engine) claimFor(r *hub.Round, resv *hub.Reservation) (c claim, partner
 		return claim{}, "", a.Reason.String(), nil
 	}
 	c = e.take(r.SKU, a.Supply, q)
+	if sm != nil {
+		e.notePlace(r, sm, a.Supply, a.Slot, &c)
+	}
 	e.countQuota(r, resv, &c)
 	return c, partner, "", nil
 }
@@ -275,15 +290,20 @@ func (e *Engine) countQuota(r *hub.Round, resv *hub.Reservation, c *claim) {
 }
 
 // newAllocation returns the allocation of a claim: DELIVERING with the
-// partner, or RESERVED for pickup until now + window, with its code hash.
+// partner, or RESERVED for pickup until now + window, with its code hash;
+// a claim of a pickup slot names it and waits until SlotGrace after it
+// ends instead.
 func (e *Engine) newAllocation(c claim, partner string, now time.Time, window time.Duration) *hub.Allocation {
 	a := &hub.Allocation{
 		ID: e.newID(AllocationPrefix), PharmacyID: c.pharmacyID, PartnerID: partner, SKU: c.sku,
 		Quantity: c.quantity, Status: hub.AllocationReserved, CreatedAt: now, UpdatedAt: now,
 	}
-	if partner != "" {
+	switch {
+	case partner != "":
 		a.Status = hub.AllocationDelivering
-	} else {
+	case c.slotRound != "":
+		a.Slot, a.ExpiresAt = c.slot, c.slotEnd.Add(SlotGrace)
+	default:
 		a.ExpiresAt = now.Add(window)
 	}
 	a.CodeHash = e.PickupCode(a).Hash(e.codeKey)
@@ -291,11 +311,12 @@ func (e *Engine) newAllocation(c claim, partner string, now time.Time, window ti
 }
 
 // reservationAllocation returns the allocation of a claim for a
-// reservation.
+// reservation. A pickup without a slot place (a round without slots)
+// records the preferred slot as given.
 func (e *Engine) reservationAllocation(r *hub.Round, resv *hub.Reservation, c claim, partner string, slot time.Time) *hub.Allocation {
 	a := e.newAllocation(c, partner, e.now(), r.PickupWindow)
 	a.RoundID, a.ReservationID, a.ResidentID, a.Cell = r.ID, resv.ID, resv.ResidentID, resv.Cell
-	if partner == "" {
+	if partner == "" && c.slotRound == "" {
 		a.Slot = slot
 	}
 	return a
@@ -317,7 +338,7 @@ func allocated(resv *hub.Reservation, a *hub.Allocation) *hub.Reservation {
 func (e *Engine) serve(ctx context.Context, r *hub.Round, resv *hub.Reservation, slot time.Time) (*hub.Reservation, *hub.Allocation, string, error) {
 	for try := 1; ; try++ {
 		e.mu.Lock()
-		c, partner, reason, err := e.claimFor(r, resv)
+		c, partner, reason, err := e.claimFor(r, resv, slot)
 		e.mu.Unlock()
 		if err != nil {
 			return nil, nil, "", err
@@ -424,6 +445,17 @@ func (e *Engine) serveWinners(ctx context.Context, r *hub.Round, winners []*hub.
 	for i, p := range e.pharm {
 		supply[i] = SupplyPoint{ID: p.id, Cell: p.cell, Stock: b.stock[i]}
 	}
+	// With pickup slots the shares count the places left too; a delivery
+	// winner counts in them, but takes no place.
+	var sm *slotMatcher
+	var err error
+	if hasSlots(r) {
+		if sm, err = e.slotMatcherOf(r, e.now()); err != nil {
+			e.mu.Unlock()
+			return nil, err
+		}
+		sm.offer(supply)
+	}
 	fair, err := FairShare(reqs, supply, r.MaxK)
 	if err != nil {
 		e.mu.Unlock()
@@ -439,7 +471,13 @@ func (e *Engine) serveWinners(ctx context.Context, r *hub.Round, winners []*hub.
 		if whose[j].Fulfilment == hub.Delivery {
 			partner = e.partnerFor(whose[j].Cell)
 		}
-		jobs = append(jobs, job{resv: whose[j], c: e.take(r.SKU, a.Supply, r.PerPerson), partner: partner})
+		c := e.take(r.SKU, a.Supply, r.PerPerson)
+		if sm != nil && partner == "" && a.Slot >= 0 {
+			if s := sm.m.slotAt(a.Supply, supply[a.Supply].Slots[a.Slot].Start); s >= 0 && sm.m.hold(a.Supply, s, 1) == 1 {
+				e.notePlace(r, sm, a.Supply, s, &c)
+			}
+		}
+		jobs = append(jobs, job{resv: whose[j], c: c, partner: partner})
 	}
 	e.mu.Unlock()
 
@@ -642,10 +680,12 @@ func (w *waiter) quantity() int {
 	return w.round.PerPerson
 }
 
-// claimAt takes stock at pharmacy i for a waiter. It skips the waiter
-// (ok false) when its committee's quota is full or no partner delivers to
-// it, and stops the line (stop true) when the pharmacy has too little
-// left: the line is served in order, nobody overtakes. Callers hold mu.
+// claimAt takes stock at pharmacy i for a waiter, and for a pickup of a
+// round with slots a place in the earliest slot with one. It skips the
+// waiter (ok false) when its committee's quota is full, no partner
+// delivers to it or no slot has a place, and stops the line (stop true)
+// when the pharmacy has too little left: the line is served in order,
+// nobody overtakes. Callers hold mu.
 func (e *Engine) claimAt(i int, sku hub.SKU, w *waiter) (c claim, partner string, ok, stop bool) {
 	q := w.quantity()
 	if w.resv != nil {
@@ -662,7 +702,22 @@ func (e *Engine) claimAt(i int, sku hub.SKU, w *waiter) (c claim, partner string
 	if e.books[sku].stock[i] < q {
 		return claim{}, "", false, true
 	}
+	var sm *slotMatcher
+	s := -1
+	if w.resv != nil && partner == "" && hasSlots(w.round) {
+		var err error
+		if sm, err = e.slotMatcherOf(w.round, e.now()); err != nil {
+			return claim{}, "", false, false // never met: cannot happen after waitingLine
+		}
+		if s = sm.m.firstFree(i); s < 0 {
+			return claim{}, "", false, false
+		}
+	}
 	c = e.take(sku, i, q)
+	if sm != nil {
+		sm.m.hold(i, s, 1)
+		e.notePlace(w.round, sm, i, s, &c)
+	}
 	if w.resv != nil {
 		e.countQuota(w.round, w.resv, &c)
 	}

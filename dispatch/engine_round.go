@@ -43,6 +43,13 @@ type RoundInput struct {
 	// PickupWindow is how long a pickup waits before its stock returns;
 	// 0 means DefaultPickupWindow.
 	PickupWindow time.Duration
+	// SlotMinutes and SlotCapacity give every pharmacy pickup time slots
+	// (Guangzhou's 到店时段) SlotMinutes long, each taking SlotCapacity
+	// pickups, over the pickup window (engine_slots.go): both or neither;
+	// SlotMinutes in [MinSlotMinutes, MaxSlotMinutes], SlotCapacity in
+	// [1, MaxSlotCapacity]. Neither means walk-ins: a pickup waits
+	// PickupWindow.
+	SlotMinutes, SlotCapacity int
 	// Quotas are the committees' quotas in units: required in COMMITTEE
 	// mode, refused in the others.
 	Quotas map[string]int
@@ -156,6 +163,9 @@ func (e *Engine) newRound(ctx context.Context, in RoundInput, now time.Time) (*h
 	if window < time.Minute || window > MaxPickupWindow {
 		return nil, hub.Errorf(hub.EINVALID, "pickup window %s is outside [1m, %s]", in.PickupWindow, MaxPickupWindow)
 	}
+	if err := checkSlots(in.SlotMinutes, in.SlotCapacity, fuls); err != nil {
+		return nil, err
+	}
 
 	el, err := e.eligibility(ctx, in.Eligibility)
 	if err != nil {
@@ -200,6 +210,7 @@ func (e *Engine) newRound(ctx context.Context, in RoundInput, now time.Time) (*h
 		ID: id, Name: in.Name, SKU: in.SKU, PerPerson: in.PerPerson, Mode: in.Mode,
 		Fulfilments: fuls, Eligibility: el, HealthGate: in.HealthGate,
 		Opens: opens, Closes: in.Closes, MaxK: k, PickupWindow: window,
+		SlotMinutes: in.SlotMinutes, SlotCapacity: in.SlotCapacity,
 		Quotas: quotas, Winners: in.Winners, Status: hub.RoundOpen,
 		CreatedAt: now, UpdatedAt: now,
 	}, nil
@@ -264,7 +275,10 @@ func (e *Engine) OpenRound(ctx context.Context, in RoundInput) (*hub.Round, erro
 	if r.Mode == hub.ByCommittee {
 		e.quotaUsed[r.ID] = map[string]int{}
 	}
-	if _, err := e.matcher(e.books[r.SKU], r.MaxK); err != nil {
+	if hasSlots(r) {
+		e.slotUsed[r.ID] = map[slotKey]int{}
+	}
+	if err := e.roundMatcher(r); err != nil {
 		return nil, err // cannot happen: the pharmacies' cells are checked
 	}
 	return publicRound(r), nil
@@ -331,6 +345,7 @@ func (e *Engine) CloseRound(ctx context.Context, roundID string) (*hub.Round, er
 	if err := e.saveRound(ctx, &cp); err != nil {
 		return nil, err
 	}
+	e.dropSlotMatcher(&cp)
 	return publicRound(&cp), nil
 }
 
@@ -364,6 +379,7 @@ func (e *Engine) CloseDue(ctx context.Context) (int, error) {
 			if err := e.saveRound(ctx, &cp); err != nil {
 				return err
 			}
+			e.dropSlotMatcher(&cp)
 			n++
 			return nil
 		}()
@@ -598,7 +614,8 @@ func (e *Engine) reveal(ctx context.Context, r *hub.Round) (*PublishedDraw, *hub
 
 // servable returns how many of the entries the stock in their reach
 // serves now: the units at pharmacies within the round's rings of at
-// least one entry, over PerPerson, at most the number of entries.
+// least one entry (with pickup slots, at most PerPerson per place left),
+// over PerPerson, at most the number of entries.
 func (e *Engine) servable(r *hub.Round, entries []*hub.Reservation) int {
 	cells := map[hub.Cell]bool{}
 	for _, en := range entries {
@@ -609,6 +626,10 @@ func (e *Engine) servable(r *hub.Round, entries []*hub.Reservation) int {
 	seen := map[int]bool{}
 	units := 0
 	b := e.books[r.SKU]
+	var sm *slotMatcher
+	if hasSlots(r) {
+		sm, _ = e.slotMatcherOf(r, e.now()) // nil if never met: stock alone
+	}
 	for c := range cells {
 		disk, err := grid.Disk(c, r.MaxK)
 		if err != nil {
@@ -618,7 +639,11 @@ func (e *Engine) servable(r *hub.Round, entries []*hub.Reservation) int {
 			for _, i := range e.pharmCell[d] {
 				if !seen[i] {
 					seen[i] = true
-					units += b.stock[i]
+					if sm != nil {
+						units += min(b.stock[i], sm.m.room[i]*r.PerPerson)
+					} else {
+						units += b.stock[i]
+					}
 				}
 			}
 		}

@@ -449,6 +449,42 @@ func (m *Matcher) take(p int32, q int, prefer time.Time) int {
 	return s
 }
 
+// hold takes up to n places of slot s at supply point i without taking
+// stock: places taken before the matcher was built, or by a caller that
+// chose the pharmacy itself. It returns the places taken.
+func (m *Matcher) hold(i, s, n int) int {
+	n = max(min(n, m.slotLeft[i][s]), 0)
+	m.slotLeft[i][s] -= n
+	m.room[i] -= n
+	return n
+}
+
+// releaseSlot gives back one place of slot s at supply point i, when one
+// is taken, without touching stock.
+func (m *Matcher) releaseSlot(i, s int) {
+	if m.slotLeft[i][s] >= m.slotCap[i][s] {
+		return
+	}
+	m.slotLeft[i][s]++
+	m.room[i]++
+	m.revive()
+}
+
+// slotAt returns the index of the slot of supply point i that starts at
+// start, or -1.
+func (m *Matcher) slotAt(i int, start time.Time) int {
+	if j, ok := slices.BinarySearchFunc(m.slotStart[i], start, time.Time.Compare); ok {
+		return j
+	}
+	return -1
+}
+
+// firstFree returns the earliest slot of supply point i with a place
+// left, or -1.
+func (m *Matcher) firstFree(i int) int {
+	return slices.IndexFunc(m.slotLeft[i], func(n int) bool { return n > 0 })
+}
+
 // canServe reports whether supply point p can serve a request for q
 // units now.
 func (m *Matcher) canServe(p int32, q int) bool {

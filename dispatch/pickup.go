@@ -35,6 +35,11 @@ const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 // separator between every pair of symbols and some spaces around it.
 const maxPickupInput = 64
 
+// PickupQRPrefix starts the text of a pickup code's QR image (the
+// transport draws it, httpapi.PickupQRPrefix): the prefix, then the code
+// in its canonical form. ParsePickupCode reads a scanned text as it is.
+const PickupQRPrefix = "GRIDHUB-PICKUP:"
+
 // ErrInvalidPickupCode is the sentinel of every ParsePickupCode error.
 var ErrInvalidPickupCode = errors.New("invalid pickup code")
 
@@ -63,16 +68,20 @@ func NewPickupCode(rand io.Reader) (PickupCode, error) {
 	return formatPickup(sym), nil
 }
 
-// ParsePickupCode reads a code as a person may have typed it and returns
-// its canonical form. Anything that is not 13 symbols after forgiving
-// case, dashes, spaces and confusable letters is an EINVALID error
-// matching ErrInvalidPickupCode.
+// ParsePickupCode reads a code as a person may have typed it, or as a
+// scanner read it from its QR image (PickupQRPrefix first, in any case),
+// and returns its canonical form. Anything that is not 13 symbols after
+// forgiving the prefix, case, dashes, spaces and confusable letters is an
+// EINVALID error matching ErrInvalidPickupCode.
 func ParsePickupCode(s string) (PickupCode, error) {
 	invalid := func(format string, args ...any) error {
 		return &hub.Error{Code: hub.EINVALID, Message: fmt.Sprintf(format, args...), Err: ErrInvalidPickupCode}
 	}
 	if len(s) > maxPickupInput {
 		return "", invalid("pickup code of %d bytes: want %d symbols like 7KQ2-M9XD-4TPA-H", len(s), PickupCodeLen)
+	}
+	if len(s) >= len(PickupQRPrefix) && strings.EqualFold(s[:len(PickupQRPrefix)], PickupQRPrefix) {
+		s = s[len(PickupQRPrefix):]
 	}
 	var sym [PickupCodeLen]byte
 	n := 0

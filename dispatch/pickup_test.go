@@ -95,6 +95,11 @@ func TestParsePickupCode(t *testing.T) {
 		{"\t7KQ2-M9XD-4TPA-H\t", canon},
 		{"OOOO-IIII-LLLL-o", "0000-1111-1111-0"},
 		{"oiLl-0000-0000-0", "0111-0000-0000-0"},
+		{"GRIDHUB-PICKUP:7KQ2-M9XD-4TPA-H", canon}, // scanned from its QR image
+		{"gridhub-pickup:7kq2m9xd4tpah", canon},
+		{"GRIDHUB-PICKUP:", ""},
+		{"GRIDHUB-PICKUP7KQ2-M9XD-4TPA-H", ""},
+		{"7KQ2-M9XD-4TPA-H GRIDHUB-PICKUP:", ""},
 		{"", ""},
 		{"7KQ2-M9XD-4TPA", ""},         // 12 symbols
 		{"7KQ2-M9XD-4TPA-HH", ""},      // 14
@@ -178,6 +183,7 @@ func FuzzParsePickupCode(f *testing.F) {
 		"7KQ2-M9XD-4TPA-H", "7kq2m9xd4tpah", "OOOO-IIII-LLLL-o", " 7KQ2 M9XD 4TPA H ",
 		"0000-0000-0000-0", "ZZZZ-ZZZZ-ZZZZ-Z", "7KQ2-M9XD-4TPA-U", "7KQ2-M9XD-4TPA",
 		"", "-", "\xff\xfe", "7KQ2-M9XD-4TPA-Ｈ", strings.Repeat("0", 64), strings.Repeat("0", 65),
+		"GRIDHUB-PICKUP:7KQ2-M9XD-4TPA-H", "gridhub-pickup:0000",
 	} {
 		f.Add(s)
 	}
@@ -209,7 +215,11 @@ func FuzzParsePickupCode(f *testing.F) {
 		}
 		// Forgive what the parser forgives, by hand, and compare.
 		var want strings.Builder
-		for _, r := range strings.ToUpper(s) {
+		up := strings.ToUpper(s)
+		if len(s) >= len(dispatch.PickupQRPrefix) && strings.EqualFold(s[:len(dispatch.PickupQRPrefix)], dispatch.PickupQRPrefix) {
+			up = strings.ToUpper(s[len(dispatch.PickupQRPrefix):])
+		}
+		for _, r := range up {
 			switch r {
 			case '-', ' ', '\t':
 			case 'O':

@@ -61,9 +61,11 @@ type ComplexityRoot struct {
 		PartnerID  func(childComplexity int) int
 		Pharmacy   func(childComplexity int) int
 		PickupCode func(childComplexity int) int
+		QRURL      func(childComplexity int) int
 		Quantity   func(childComplexity int) int
 		Round      func(childComplexity int) int
 		SKU        func(childComplexity int) int
+		Slot       func(childComplexity int) int
 		Status     func(childComplexity int) int
 		UpdatedAt  func(childComplexity int) int
 	}
@@ -328,6 +330,8 @@ type ComplexityRoot struct {
 		Quotas            func(childComplexity int) int
 		SKU               func(childComplexity int) int
 		Seed              func(childComplexity int) int
+		SlotCapacity      func(childComplexity int) int
+		SlotMinutes       func(childComplexity int) int
 		Status            func(childComplexity int) int
 		Winners           func(childComplexity int) int
 	}
@@ -382,6 +386,8 @@ type AllocationResolver interface {
 	PartnerID(ctx context.Context, obj *hub.Allocation) (*string, error)
 
 	PickupCode(ctx context.Context, obj *hub.Allocation) (*string, error)
+	QRURL(ctx context.Context, obj *hub.Allocation) (*string, error)
+	Slot(ctx context.Context, obj *hub.Allocation) (*time.Time, error)
 	ExpiresAt(ctx context.Context, obj *hub.Allocation) (*time.Time, error)
 }
 type AuditEntryResolver interface {
@@ -556,6 +562,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Allocation.PickupCode(childComplexity), true
+	case "Allocation.qrUrl":
+		if e.ComplexityRoot.Allocation.QRURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Allocation.QRURL(childComplexity), true
 	case "Allocation.quantity":
 		if e.ComplexityRoot.Allocation.Quantity == nil {
 			break
@@ -574,6 +586,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Allocation.SKU(childComplexity), true
+	case "Allocation.slot":
+		if e.ComplexityRoot.Allocation.Slot == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Allocation.Slot(childComplexity), true
 	case "Allocation.status":
 		if e.ComplexityRoot.Allocation.Status == nil {
 			break
@@ -1875,6 +1893,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Round.Seed(childComplexity), true
+	case "Round.slotCapacity":
+		if e.ComplexityRoot.Round.SlotCapacity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Round.SlotCapacity(childComplexity), true
+	case "Round.slotMinutes":
+		if e.ComplexityRoot.Round.SlotMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Round.SlotMinutes(childComplexity), true
 	case "Round.status":
 		if e.ComplexityRoot.Round.Status == nil {
 			break
@@ -2541,6 +2571,10 @@ type Round {
   closes: Time!
   "Rings searched around a person's cell."
   maxK: Int!
+  "Minutes of a pickup time slot (到店时段); 0: no slots, pickups walk in until they expire."
+  slotMinutes: Int!
+  "Pickups one pharmacy takes in each slot; 0: no slots."
+  slotCapacity: Int!
   status: RoundStatus!
   "SHA-256 of the lottery seed, published before entries close."
   commitment: String
@@ -2617,6 +2651,14 @@ type Allocation {
   status: AllocationStatus!
   "The pickup code: shown to its owner only (null for everyone else)."
   pickupCode: String
+  """
+  Path of a PNG QR image of the pickup code (GET it with the owner's token):
+  shown to its owner only (null for everyone else).
+  """
+  qrUrl: String
+  "Start of the pickup time slot in a round with slots (null: walk in before expiresAt)."
+  slot: Time
+  "When an unredeemed pickup expires and its stock returns: with a slot, 30 minutes after the slot ends."
   expiresAt: Time
   createdAt: Time!
   updatedAt: Time!
@@ -2679,6 +2721,14 @@ input RoundInput {
   maxK: Int
   "Minutes an allocation waits for pickup before its stock returns (default 1440)."
   pickupWindowMinutes: Int
+  """
+  Pickup time slots (到店时段): minutes of a slot, 5 to 1440, given with
+  slotCapacity. Each pharmacy offers the slots of the pickup window from now
+  (at most 96). Null: no slots, pickups walk in.
+  """
+  slotMinutes: Int
+  "Pickups one pharmacy takes in each slot, at least 1, given with slotMinutes."
+  slotCapacity: Int
   quotas: [CommitteeQuotaInput!]
   winners: Int! = 0
 }
@@ -2689,7 +2739,10 @@ input ReserveInput {
   fulfilment: Fulfilment
   "A client's retry key: the same key returns the stored outcome."
   idempotencyKey: String
-  "Preferred pickup slot start."
+  """
+  Preferred pickup slot: in a round with slots, the slot holding this time
+  when it has a place, else the earliest with one.
+  """
   slot: Time
 }
 
@@ -2827,6 +2880,10 @@ func (ec *executionContext) childFields_Allocation(ctx context.Context, field gr
 		return ec.fieldContext_Allocation_status(ctx, field)
 	case "pickupCode":
 		return ec.fieldContext_Allocation_pickupCode(ctx, field)
+	case "qrUrl":
+		return ec.fieldContext_Allocation_qrUrl(ctx, field)
+	case "slot":
+		return ec.fieldContext_Allocation_slot(ctx, field)
 	case "expiresAt":
 		return ec.fieldContext_Allocation_expiresAt(ctx, field)
 	case "createdAt":
@@ -3263,6 +3320,10 @@ func (ec *executionContext) childFields_Round(ctx context.Context, field graphql
 		return ec.fieldContext_Round_closes(ctx, field)
 	case "maxK":
 		return ec.fieldContext_Round_maxK(ctx, field)
+	case "slotMinutes":
+		return ec.fieldContext_Round_slotMinutes(ctx, field)
+	case "slotCapacity":
+		return ec.fieldContext_Round_slotCapacity(ctx, field)
 	case "status":
 		return ec.fieldContext_Round_status(ctx, field)
 	case "commitment":
@@ -4516,6 +4577,52 @@ func (ec *executionContext) _Allocation_pickupCode(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_Allocation_pickupCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Allocation", field, true, true, "String")
+}
+
+func (ec *executionContext) _Allocation_qrUrl(ctx context.Context, field graphql.CollectedField, obj *hub.Allocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Allocation_qrUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Allocation().QRURL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Allocation_qrUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Allocation", field, true, true, "String")
+}
+
+func (ec *executionContext) _Allocation_slot(ctx context.Context, field graphql.CollectedField, obj *hub.Allocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Allocation_slot(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Allocation().Slot(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Allocation_slot(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Allocation", field, true, true, "Time")
 }
 
 func (ec *executionContext) _Allocation_expiresAt(ctx context.Context, field graphql.CollectedField, obj *hub.Allocation) (ret graphql.Marshaler) {
@@ -9665,6 +9772,52 @@ func (ec *executionContext) fieldContext_Round_maxK(_ context.Context, field gra
 	return graphql.NewScalarFieldContext("Round", field, false, false, "Int")
 }
 
+func (ec *executionContext) _Round_slotMinutes(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Round_slotMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SlotMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Round_slotMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Round", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Round_slotCapacity(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Round_slotCapacity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SlotCapacity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Round_slotCapacity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Round", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Round_status(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12335,7 +12488,7 @@ func (ec *executionContext) unmarshalInputRoundInput(ctx context.Context, obj an
 		asMap["winners"] = 0
 	}
 
-	fieldsInOrder := [...]string{"id", "name", "sku", "perPerson", "mode", "fulfilments", "eligibleDistricts", "eligibleIdHashes", "healthGate", "opens", "closes", "maxK", "pickupWindowMinutes", "quotas", "winners"}
+	fieldsInOrder := [...]string{"id", "name", "sku", "perPerson", "mode", "fulfilments", "eligibleDistricts", "eligibleIdHashes", "healthGate", "opens", "closes", "maxK", "pickupWindowMinutes", "slotMinutes", "slotCapacity", "quotas", "winners"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -12433,6 +12586,20 @@ func (ec *executionContext) unmarshalInputRoundInput(ctx context.Context, obj an
 				return it, err
 			}
 			it.PickupWindowMinutes = data
+		case "slotMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("slotMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SlotMinutes = data
+		case "slotCapacity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("slotCapacity"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SlotCapacity = data
 		case "quotas":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quotas"))
 			data, err := ec.unmarshalOCommitteeQuotaInput2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐCommitteeQuotaInputᚄ(ctx, v)
@@ -12580,6 +12747,18 @@ func (ec *executionContext) _Allocation(ctx context.Context, sel ast.SelectionSe
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Allocation_pickupCode(ctx, field, obj)
+				})
+		case "qrUrl":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Allocation_qrUrl(ctx, field, obj)
+				})
+		case "slot":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Allocation_slot(ctx, field, obj)
 				})
 		case "expiresAt":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -14324,6 +14503,16 @@ func (ec *executionContext) _Round(ctx context.Context, sel ast.SelectionSet, ob
 			}
 		case "maxK":
 			out.Values[i] = ec._Round_maxK(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "slotMinutes":
+			out.Values[i] = ec._Round_slotMinutes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "slotCapacity":
+			out.Values[i] = ec._Round_slotCapacity(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

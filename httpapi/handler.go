@@ -1,6 +1,7 @@
 // Package httpapi is Gridhub's transport: it serves GraphQL over POST,
 // GET, WebSocket and SSE on /graphql, the GraphiQL page at /, health at
-// /healthz and Prometheus metrics at /metrics.
+// /healthz, Prometheus metrics at /metrics and pickup codes as QR images
+// at /pickup/{id}/qr.png.
 package httpapi
 
 import (
@@ -60,6 +61,9 @@ type Options struct {
 	// PublicMetrics serves /metrics without a token; otherwise it needs an
 	// ADMIN token.
 	PublicMetrics bool
+	// PickupQR, when set, is mounted at PickupQRRoute (see PickupQR) behind
+	// the per-address rate limit.
+	PickupQR http.Handler
 }
 
 // New returns the hub's HTTP handler.
@@ -123,6 +127,9 @@ func New(opts Options) http.Handler {
 	mux.Handle("GET /metrics", prom)
 	mux.Handle("GET /assets/", metrics.Route("/assets", AssetsHandler()))
 	mux.Handle("GET /{$}", metrics.Route("/", GraphiQL("/graphql")))
+	if opts.PickupQR != nil {
+		mux.Handle(PickupQRRoute, metrics.Route("/pickup/qr.png", addressLimit(opts.Limits, opts.PickupQR)))
+	}
 	return mux
 }
 

@@ -56,6 +56,14 @@ type Round struct {
 	// PickupWindow is how long an allocation waits for pickup before it
 	// expires and its stock returns.
 	PickupWindow time.Duration
+	// SlotMinutes is the length of a pickup time slot (Guangzhou's 到店时段)
+	// and SlotCapacity how many pickups one pharmacy takes in each slot.
+	// Both are 0 when the round has no slots: pickups are walk-ins until
+	// the allocation expires. With slots, a pickup allocation names its
+	// slot (Allocation.Slot) and expires a grace period after the slot
+	// ends.
+	SlotMinutes  int
+	SlotCapacity int
 	// Quotas are committees' quotas in units, COMMITTEE mode only.
 	Quotas map[string]int
 	// Commitment is the hex SHA-256 of the lottery seed, published before
@@ -136,7 +144,7 @@ type Allocation struct {
 	SKU           SKU
 	Quantity      int
 	Cell          Cell      // the person's cell
-	Slot          time.Time // pickup slot start; zero for delivery
+	Slot          time.Time // pickup slot start; zero for delivery and walk-ins
 	CodeHash      string    // hash of the pickup code; the code itself is shown once
 	Status        AllocationStatus
 	ExpiresAt     time.Time

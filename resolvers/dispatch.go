@@ -2,6 +2,7 @@ package resolvers
 
 import (
 	"context"
+	"net/url"
 	"time"
 
 	"github.com/gridhub/gridhub/auth"
@@ -25,6 +26,12 @@ func roundIn(in model.RoundInput) (dispatch.RoundInput, error) {
 	}
 	if in.MaxK != nil {
 		out.MaxK = *in.MaxK
+	}
+	if in.SlotMinutes != nil {
+		out.SlotMinutes = *in.SlotMinutes
+	}
+	if in.SlotCapacity != nil {
+		out.SlotCapacity = *in.SlotCapacity
 	}
 	if in.PickupWindowMinutes != nil {
 		if *in.PickupWindowMinutes < 1 || *in.PickupWindowMinutes > 14*24*60 {
@@ -122,6 +129,12 @@ func (r *Resolver) optionalRound(ctx context.Context, id string) (*hub.Round, er
 		return nil, nil
 	}
 	return r.City.Store().Round(ctx, id)
+}
+
+// pickupQRPath is where the transport serves an allocation's pickup code
+// as a QR image (httpapi.PickupQR, mounted by the server).
+func pickupQRPath(allocationID string) string {
+	return "/pickup/" + url.PathEscape(allocationID) + "/qr.png"
 }
 
 func optionalTime(t time.Time) *time.Time {

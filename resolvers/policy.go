@@ -95,13 +95,10 @@ func policy() map[string]rule {
 		"Mutation.markDelivery":      {roles: []auth.Role{auth.Partner}}, // the engine checks the allocation is the partner's
 		// The seed stays secret until the draw, even from ADMIN tokens: the
 		// resolver shows it only once the round is drawn.
-		// A pickup code is shown to its owner only.
-		"Allocation.pickupCode": {roles: []auth.Role{auth.Resident}, hide: true, before: func(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
-			if a := parent[hub.Allocation](fc); a == nil || !p.Is(auth.Resident, a.ResidentID) {
-				return forbidden(p)
-			}
-			return nil
-		}},
+		// A pickup code, and the path of its QR image, are shown to their
+		// owner only.
+		"Allocation.pickupCode": allocationOwnerOnly(),
+		"Allocation.qrUrl":      allocationOwnerOnly(),
 
 		// Live alerts: each subscriber its own area, district, pharmacy or
 		// partner.
@@ -126,6 +123,17 @@ func policy() map[string]rule {
 			return nil
 		}},
 	}
+}
+
+// allocationOwnerOnly shows a field of an allocation to the resident it
+// is for, and null to everyone else.
+func allocationOwnerOnly() rule {
+	return rule{roles: []auth.Role{auth.Resident}, hide: true, before: func(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+		if a := parent[hub.Allocation](fc); a == nil || !p.Is(auth.Resident, a.ResidentID) {
+			return forbidden(p)
+		}
+		return nil
+	}}
 }
 
 func districtOnly() rule {

@@ -41,6 +41,17 @@ func (r *allocationResolver) PickupCode(ctx context.Context, obj *hub.Allocation
 	return &code, nil
 }
 
+// QRURL is the resolver for the qrUrl field.
+func (r *allocationResolver) QRURL(ctx context.Context, obj *hub.Allocation) (*string, error) {
+	u := pickupQRPath(obj.ID)
+	return &u, nil
+}
+
+// Slot is the resolver for the slot field.
+func (r *allocationResolver) Slot(ctx context.Context, obj *hub.Allocation) (*time.Time, error) {
+	return optionalTime(obj.Slot), nil
+}
+
 // ExpiresAt is the resolver for the expiresAt field.
 func (r *allocationResolver) ExpiresAt(ctx context.Context, obj *hub.Allocation) (*time.Time, error) {
 	return optionalTime(obj.ExpiresAt), nil

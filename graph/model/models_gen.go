@@ -146,7 +146,8 @@ type ReserveInput struct {
 	Fulfilment *hub.Fulfilment `json:"fulfilment,omitempty"`
 	// A client's retry key: the same key returns the stored outcome.
 	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
-	// Preferred pickup slot start.
+	// Preferred pickup slot: in a round with slots, the slot holding this time
+	// when it has a place, else the earliest with one.
 	Slot *time.Time `json:"slot,omitempty"`
 }
 
@@ -209,9 +210,15 @@ type RoundInput struct {
 	Closes           time.Time `json:"closes"`
 	MaxK             *int      `json:"maxK,omitempty"`
 	// Minutes an allocation waits for pickup before its stock returns (default 1440).
-	PickupWindowMinutes *int                   `json:"pickupWindowMinutes,omitempty"`
-	Quotas              []*CommitteeQuotaInput `json:"quotas,omitempty"`
-	Winners             int                    `json:"winners"`
+	PickupWindowMinutes *int `json:"pickupWindowMinutes,omitempty"`
+	// Pickup time slots (到店时段): minutes of a slot, 5 to 1440, given with
+	// slotCapacity. Each pharmacy offers the slots of the pickup window from now
+	// (at most 96). Null: no slots, pickups walk in.
+	SlotMinutes *int `json:"slotMinutes,omitempty"`
+	// Pickups one pharmacy takes in each slot, at least 1, given with slotMinutes.
+	SlotCapacity *int                   `json:"slotCapacity,omitempty"`
+	Quotas       []*CommitteeQuotaInput `json:"quotas,omitempty"`
+	Winners      int                    `json:"winners"`
 }
 
 // A movement of stock at a pharmacy.

@@ -210,13 +210,17 @@ type roundRec struct {
 	Closes       time.Time        `json:"closes"`
 	MaxK         int              `json:"maxK"`
 	PickupWindow time.Duration    `json:"pickupWindowNs"`
-	Quotas       map[string]int   `json:"quotas,omitempty"`
-	Commitment   string           `json:"commitment,omitempty"`
-	Seed         string           `json:"seed,omitempty"`
-	Winners      int              `json:"winners,omitempty"`
-	Status       hub.RoundStatus  `json:"status"`
-	CreatedAt    time.Time        `json:"createdAt"`
-	UpdatedAt    time.Time        `json:"updatedAt"`
+	// Slots: absent in files written before slots existed, read as 0
+	// (no slots).
+	SlotMinutes  int             `json:"slotMinutes,omitempty"`
+	SlotCapacity int             `json:"slotCapacity,omitempty"`
+	Quotas       map[string]int  `json:"quotas,omitempty"`
+	Commitment   string          `json:"commitment,omitempty"`
+	Seed         string          `json:"seed,omitempty"`
+	Winners      int             `json:"winners,omitempty"`
+	Status       hub.RoundStatus `json:"status"`
+	CreatedAt    time.Time       `json:"createdAt"`
+	UpdatedAt    time.Time       `json:"updatedAt"`
 }
 
 // roundToRec copies r, its slices and map included.
@@ -229,7 +233,8 @@ func roundToRec(r *hub.Round) roundRec {
 			DistrictIDs: slices.Clone(r.Eligibility.DistrictIDs),
 		},
 		HealthGate: r.HealthGate, Opens: r.Opens, Closes: r.Closes, MaxK: r.MaxK,
-		PickupWindow: r.PickupWindow, Quotas: maps.Clone(r.Quotas),
+		PickupWindow: r.PickupWindow, SlotMinutes: r.SlotMinutes, SlotCapacity: r.SlotCapacity,
+		Quotas:     maps.Clone(r.Quotas),
 		Commitment: r.Commitment, Seed: r.Seed, Winners: r.Winners, Status: r.Status,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
@@ -241,7 +246,8 @@ func (r *roundRec) domain() *hub.Round {
 		Fulfilments: r.Fulfilments,
 		Eligibility: hub.Eligibility{IDHashes: r.Eligibility.IDHashes, DistrictIDs: r.Eligibility.DistrictIDs},
 		HealthGate:  r.HealthGate, Opens: r.Opens, Closes: r.Closes, MaxK: r.MaxK,
-		PickupWindow: r.PickupWindow, Quotas: r.Quotas,
+		PickupWindow: r.PickupWindow, SlotMinutes: r.SlotMinutes, SlotCapacity: r.SlotCapacity,
+		Quotas:     r.Quotas,
 		Commitment: r.Commitment, Seed: r.Seed, Winners: r.Winners, Status: r.Status,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}

@@ -76,8 +76,8 @@ func checkRound(r *hub.Round) error {
 			return err
 		}
 	}
-	if r.MaxK < 0 || r.Winners < 0 || r.PickupWindow < 0 {
-		return hub.Errorf(hub.EINVALID, "round %q: negative MaxK, Winners or PickupWindow", r.ID)
+	if r.MaxK < 0 || r.Winners < 0 || r.PickupWindow < 0 || r.SlotMinutes < 0 || r.SlotCapacity < 0 {
+		return hub.Errorf(hub.EINVALID, "round %q: negative MaxK, Winners, PickupWindow, SlotMinutes or SlotCapacity", r.ID)
 	}
 	for c, q := range r.Quotas {
 		if q < 0 {

@@ -27,6 +27,7 @@ func round(id string, status hub.RoundStatus) *hub.Round {
 		Fulfilments: []hub.Fulfilment{hub.Pickup, hub.Delivery},
 		Eligibility: hub.Eligibility{IDHashes: []string{"h1", "h2"}, DistrictIDs: []string{"d1"}},
 		HealthGate:  true, Opens: at(0), Closes: at(600), MaxK: 3, PickupWindow: 48 * time.Hour,
+		SlotMinutes: 30, SlotCapacity: 12,
 		Quotas: map[string]int{"c1": 100, "c2": 50}, Commitment: "9f86d081884c7d65", Winners: 10,
 		Status: status, CreatedAt: at(1), UpdatedAt: at(2),
 	}
@@ -305,6 +306,7 @@ func testRounds(t *testing.T, h Harness) {
 		{"unknown mode", func(r *hub.Round) *hub.Round { r.Mode = "RAFFLE"; return r }},
 		{"no status", func(r *hub.Round) *hub.Round { r.Status = ""; return r }},
 		{"unknown fulfilment", func(r *hub.Round) *hub.Round { r.Fulfilments = []hub.Fulfilment{"DRONE"}; return r }},
+		{"negative slot capacity", func(r *hub.Round) *hub.Round { r.SlotCapacity = -1; return r }},
 	}
 	for _, tt := range invalid {
 		wantCode(t, s.UpsertRound(ctx, tt.give(round("round9", hub.RoundOpen))), hub.EINVALID, "UpsertRound with "+tt.name)

@@ -1,0 +1,288 @@
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gridhub/gridhub/hub"
+)
+
+// This file is the engine's part of pickup time slots (Guangzhou's 到店时段).
+//
+// A round with SlotMinutes and SlotCapacity offers at every pharmacy slots
+// SlotMinutes long, each taking SlotCapacity pickups. The slots on offer at
+// a time now are those of the pickup period: from max(now, Opens) rounded
+// down to a multiple of the slot length (time.Truncate: from midnight UTC
+// when the length divides a day, so the slot under way is on offer), for
+// the round's PickupWindow, at most MaxSlots of them. The period moves on
+// with the clock: the round's matcher is rebuilt once its first slot is
+// over.
+//
+// A pickup takes the slot the person prefers (rounded down to a slot
+// start) when it has a place, else the earliest slot with one, at the
+// pharmacy the neighborhood rule picks among those with stock and a place
+// (Matcher). The allocation names the slot's start (Allocation.Slot) and
+// expires SlotGrace after the slot ends; then, or when it is cancelled,
+// its stock and its place come back. A delivery takes no slot.
+//
+// The engine counts, per slotted round, the places taken at each pharmacy
+// in each slot: those of RESERVED and REDEEMED allocations, read from the
+// store the first time the engine meets the round (NewEngine meets every
+// open round, so a restart never double-books a slot), plus those of
+// allocations whose store write is in flight. Every matcher of the round
+// is built from these counts under mu, so a rebuild (the period moving
+// on, pharmacies reread) keeps them.
+
+// Limits and defaults of pickup slots.
+const (
+	// MinSlotMinutes and MaxSlotMinutes bound a round's slot length.
+	MinSlotMinutes = 5
+	MaxSlotMinutes = 1440
+	// MaxSlotCapacity bounds the pickups one slot takes at one pharmacy.
+	MaxSlotCapacity = 100_000
+	// MaxSlots bounds the slots on offer at one pharmacy at a time.
+	MaxSlots = 96
+	// SlotGrace is how long after its slot ends an allocation still
+	// waits for its pickup before it expires and its stock returns.
+	SlotGrace = 30 * time.Minute
+)
+
+// hasSlots reports whether round r has pickup slots.
+func hasSlots(r *hub.Round) bool { return r.SlotMinutes > 0 && r.SlotCapacity > 0 }
+
+func slotLength(r *hub.Round) time.Duration { return time.Duration(r.SlotMinutes) * time.Minute }
+
+// slotBase returns the start of the first slot round r offers at now.
+func slotBase(r *hub.Round, now time.Time) time.Time {
+	from := now
+	if from.Before(r.Opens) {
+		from = r.Opens
+	}
+	return from.Truncate(slotLength(r)).UTC()
+}
+
+// slotCount returns how many slots cover the round's pickup window: at
+// least one, at most MaxSlots.
+func slotCount(r *hub.Round) int {
+	d := slotLength(r)
+	n := (r.PickupWindow + d - 1) / d
+	return int(min(max(n, 1), MaxSlots))
+}
+
+// RoundSlots returns the pickup slots round r offers at every pharmacy at
+// time now, earliest first, each with the round's capacity, by the rule at
+// the top of this file; nil for a round without slots.
+func RoundSlots(r *hub.Round, now time.Time) []Slot {
+	if !hasSlots(r) {
+		return nil
+	}
+	return slotsFrom(r, slotBase(r, now))
+}
+
+func slotsFrom(r *hub.Round, base time.Time) []Slot {
+	d := slotLength(r)
+	out := make([]Slot, slotCount(r))
+	for j := range out {
+		start := base.Add(time.Duration(j) * d)
+		out[j] = Slot{Start: start, End: start.Add(d), Capacity: r.SlotCapacity}
+	}
+	return out
+}
+
+// checkSlots returns an EINVALID error unless the slot settings of a new
+// round hold together: both or neither, the length in [MinSlotMinutes,
+// MaxSlotMinutes], the capacity in [1, MaxSlotCapacity], and PICKUP among
+// the fulfilments.
+func checkSlots(minutes, capacity int, fuls []hub.Fulfilment) error {
+	switch {
+	case minutes == 0 && capacity == 0:
+		return nil
+	case minutes != 0 && (minutes < MinSlotMinutes || minutes > MaxSlotMinutes):
+		return hub.Errorf(hub.EINVALID, "slotMinutes %d is outside [%d, %d]", minutes, MinSlotMinutes, MaxSlotMinutes)
+	case capacity != 0 && (capacity < 1 || capacity > MaxSlotCapacity):
+		return hub.Errorf(hub.EINVALID, "slotCapacity %d is outside [1, %d]", capacity, MaxSlotCapacity)
+	case minutes == 0 || capacity == 0:
+		return hub.Errorf(hub.EINVALID, "slotMinutes and slotCapacity go together: give both, or neither for walk-in pickups")
+	case !slices.Contains(fuls, hub.Pickup):
+		return hub.Errorf(hub.EINVALID, "pickup slots need PICKUP among the fulfilments")
+	}
+	return nil
+}
+
+// slotKey names one slot at one pharmacy.
+type slotKey struct {
+	pharmacy string
+	start    int64 // Unix nanoseconds
+}
+
+func keyOf(pharmacyID string, start time.Time) slotKey {
+	return slotKey{pharmacy: pharmacyID, start: start.UnixNano()}
+}
+
+// slotMatcher is a slotted round's matcher over its SKU's book, with what
+// it was built from.
+type slotMatcher struct {
+	m     *Matcher
+	slots []Slot // the slots of every pharmacy, each with full capacity
+	base  time.Time
+	d     time.Duration
+	cap   int
+	k     int
+}
+
+// fits reports whether sm is the matcher of round r at the given first
+// slot start.
+func (sm *slotMatcher) fits(r *hub.Round, base time.Time) bool {
+	return sm.base.Equal(base) && sm.d == slotLength(r) && len(sm.slots) == slotCount(r) &&
+		sm.cap == r.SlotCapacity && sm.k == r.MaxK
+}
+
+// countsSlots reports whether the engine keeps the places taken in round
+// r's slots: it has slots and may still allocate (open, or a lottery,
+// which allocates at its draw and to its waiting winners).
+func countsSlots(r *hub.Round) bool {
+	return hasSlots(r) && (r.Status == hub.RoundOpen || r.Mode == hub.Lottery)
+}
+
+// noteSlots counts, the first time the engine meets a slotted round that
+// may still allocate, the places its allocations hold.
+func (e *Engine) noteSlots(ctx context.Context, r *hub.Round) error {
+	if !countsSlots(r) {
+		return nil
+	}
+	e.mu.Lock()
+	known := e.slotUsed[r.ID] != nil
+	e.mu.Unlock()
+	if known {
+		return nil
+	}
+	used, err := e.slotUsage(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.slotUsed[r.ID] == nil {
+		e.slotUsed[r.ID] = used
+	}
+	return nil
+}
+
+// slotUsage counts the places taken per pharmacy and slot by a round's
+// RESERVED and REDEEMED pickups.
+func (e *Engine) slotUsage(ctx context.Context, roundID string) (map[slotKey]int, error) {
+	as, err := e.store.Allocations(ctx, hub.AllocationFilter{RoundID: roundID})
+	if err != nil {
+		return nil, fmt.Errorf("load allocations of round %q: %w", roundID, err)
+	}
+	used := map[slotKey]int{}
+	for _, a := range as {
+		if a.PartnerID == "" && !a.Slot.IsZero() && (a.Status == hub.AllocationReserved || a.Status == hub.AllocationRedeemed) {
+			used[keyOf(a.PharmacyID, a.Slot)]++
+		}
+	}
+	return used, nil
+}
+
+// slotMatcherOf returns the matcher of slotted round r at time now:
+// the one built before while its first slot is the period's, else a new
+// one over the book, each pharmacy's places taken held (counts of slots
+// already over are forgotten). Callers hold mu, and have met the round
+// (noteRound) or opened it.
+func (e *Engine) slotMatcherOf(r *hub.Round, now time.Time) (*slotMatcher, error) {
+	used := e.slotUsed[r.ID]
+	if used == nil {
+		return nil, fmt.Errorf("round %q: the places taken in its pickup slots were never counted", r.ID)
+	}
+	b := e.books[r.SKU]
+	base := slotBase(r, now)
+	if sm := b.slotted[r.ID]; sm != nil && sm.fits(r, base) {
+		return sm, nil
+	}
+	slots := slotsFrom(r, base)
+	supply := make([]SupplyPoint, len(e.pharm))
+	for i, p := range e.pharm {
+		supply[i] = SupplyPoint{ID: p.id, Cell: p.cell, Stock: b.stock[i], Slots: slots}
+	}
+	m, err := NewMatcher(supply, r.MaxK)
+	if err != nil {
+		return nil, err
+	}
+	for k, n := range used {
+		start := time.Unix(0, k.start)
+		if start.Before(base) {
+			delete(used, k) // over
+			continue
+		}
+		if i, ok := e.pharmIdx[k.pharmacy]; ok {
+			if s := m.slotAt(i, start); s >= 0 {
+				m.hold(i, s, n)
+			}
+		}
+	}
+	sm := &slotMatcher{m: m, slots: slots, base: base, d: slotLength(r), cap: r.SlotCapacity, k: r.MaxK}
+	b.slotted[r.ID] = sm
+	return sm, nil
+}
+
+// notePlace records on claim c the place taken in slot s of supply point
+// i of sm for round r, and counts it. Callers hold mu.
+func (e *Engine) notePlace(r *hub.Round, sm *slotMatcher, i, s int, c *claim) {
+	start := sm.m.slotStart[i][s]
+	c.slotRound, c.slot, c.slotEnd = r.ID, start, start.Add(sm.d)
+	e.slotUsed[r.ID][keyOf(c.pharmacyID, start)]++
+}
+
+// releasePlace gives back a place of a round at a pharmacy in the slot
+// starting at start, in the counts and in the round's matcher; nothing
+// when no place is counted there (a round without slots, a slot over).
+// Callers hold mu.
+func (e *Engine) releasePlace(roundID string, sku hub.SKU, pharmacyID string, start time.Time) {
+	used := e.slotUsed[roundID]
+	k := keyOf(pharmacyID, start)
+	if used[k] <= 0 {
+		return
+	}
+	if used[k]--; used[k] == 0 {
+		delete(used, k)
+	}
+	b := e.books[sku]
+	i, ok := e.pharmIdx[pharmacyID]
+	if b == nil || !ok {
+		return
+	}
+	if sm := b.slotted[roundID]; sm != nil {
+		if s := sm.m.slotAt(i, start); s >= 0 {
+			sm.m.releaseSlot(i, s)
+		}
+	}
+}
+
+// dropSlotMatcher forgets the matcher of a round that closed; it is
+// rebuilt from the counts if the round allocates again (a lottery's draw).
+func (e *Engine) dropSlotMatcher(r *hub.Round) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if b := e.books[r.SKU]; b != nil {
+		delete(b.slotted, r.ID)
+	}
+}
+
+// offer sets the slots of each supply point (indexed as e.pharm) to the
+// places left in sm; points with every place left share one slice.
+func (sm *slotMatcher) offer(supply []SupplyPoint) {
+	for i := range supply {
+		left, caps := sm.m.slotLeft[i], sm.m.slotCap[i]
+		if slices.Equal(left, caps) {
+			supply[i].Slots = sm.slots
+			continue
+		}
+		ss := slices.Clone(sm.slots)
+		for j := range ss {
+			ss[j].Capacity = left[j]
+		}
+		supply[i].Slots = ss
+	}
+}

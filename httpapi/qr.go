@@ -1,0 +1,100 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/gridhub/gridhub/auth"
+	"github.com/gridhub/gridhub/hub"
+	"github.com/skip2/go-qrcode"
+)
+
+// This file serves pickup codes as QR images, for a resident to show at
+// the pharmacy counter and the pharmacy to scan. It is the only importer
+// of go-qrcode.
+
+// PickupQRRoute is the pattern PickupQR is mounted at (Options.PickupQR):
+// GET /pickup/{id}/qr.png, id an allocation ID.
+const PickupQRRoute = "GET /pickup/{id}/qr.png"
+
+// PickupQRPrefix starts the text a pickup QR code holds: the text is
+// PickupQRPrefix followed by the code in its canonical form, e.g.
+// "GRIDHUB-PICKUP:7KQ2-M9XD-4TPA-H". The prefix tells a scanner the code
+// is a Gridhub pickup code; redeem takes the scanned text as it is.
+const PickupQRPrefix = "GRIDHUB-PICKUP:"
+
+// PickupQRSize is the width and height of a pickup QR image in pixels.
+const PickupQRSize = 256
+
+// PickupLookup returns the pickup code of an allocation for a caller. It
+// decides who may see it; its errors are *hub.Error codes that PickupQR
+// answers as HTTP statuses (UNAUTHENTICATED 401, FORBIDDEN 403, NOT_FOUND
+// 404, BAD_USER_INPUT 400, anything else 500), and their messages must not
+// hold the code.
+type PickupLookup func(ctx context.Context, p auth.Principal, allocationID string) (code string, err error)
+
+// PickupQR returns the handler of PickupQRRoute: a PNG QR image (medium
+// error correction, PickupQRSize pixels square) of the allocation's pickup
+// code as PickupQRPrefix describes, for the caller of a valid bearer token
+// (Authorization header) whom lookup lets see it. Without a valid token it
+// answers 401; lookup's refusals are answered by their code, with a
+// GraphQL-shaped error body. Nothing it answers may be cached. Internal
+// errors are logged to log (nil: discarded) and answered as INTERNAL with
+// no detail.
+func PickupQR(v Verifier, lookup PickupLookup, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	serve := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := auth.FromContext(r.Context())
+		if !ok {
+			writeAppError(w, http.StatusUnauthorized, hub.Errorf(hub.EUNAUTHORIZED, "a pickup code's QR image needs its owner's token"))
+			return
+		}
+		code, err := lookup(r.Context(), p, r.PathValue("id"))
+		if err != nil {
+			status := pickupStatus(err)
+			if status == http.StatusInternalServerError {
+				log.ErrorContext(r.Context(), "pickup QR image", "err", err)
+			}
+			writeAppError(w, status, err)
+			return
+		}
+		img, err := qrcode.Encode(PickupQRPrefix+code, qrcode.Medium, PickupQRSize)
+		if err != nil {
+			log.ErrorContext(r.Context(), "pickup QR image: encode", "err", err) // its messages never hold the content
+			writeAppError(w, http.StatusInternalServerError, errors.New("encode"))
+			return
+		}
+		w.Header().Set("Content-Type", "image/png")
+		w.Header().Set("Content-Length", strconv.Itoa(len(img)))
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		_, _ = w.Write(img)
+	})
+	var h http.Handler = serve
+	if v != nil {
+		h = authenticate(v, serve)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// pickupStatus is the HTTP status of a lookup's error.
+func pickupStatus(err error) int {
+	switch hub.ErrorCode(err) {
+	case hub.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case hub.EFORBIDDEN:
+		return http.StatusForbidden
+	case hub.ENOTFOUND:
+		return http.StatusNotFound
+	case hub.EINVALID:
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
