@@ -174,3 +174,53 @@ func waitGauge(t *testing.T, url, name string, want int) {
 	}
 	t.Errorf("%s: last %q, want %d", name, last, want)
 }
+
+// TestAllocationUpdates: a partner follows its allocations live, from
+// creation to delivery.
+func TestAllocationUpdates(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	admin := h.as(t, "ADMIN", "")
+	ac := seedAccessCity(t, admin)
+	var d struct{ District struct{ Cells []string } }
+	must(t, admin, `query($d: ID!) { district(id: $d) { cells } }`, map[string]any{"d": ac.districts[0]}, &d)
+	must(t, admin, `mutation($c: [H3Cell!]) { upsertPartner(input: {id: "courier", name: "Courier", area: {cells: $c}}) { id } }`, map[string]any{"c": d.District.Cells}, nil)
+	partner := h.as(t, "PARTNER", "courier")
+	sub := subscribeSSE(t, partner, `subscription { allocationUpdates(partnerId: "courier") { allocation { id status } from } }`, nil)
+	stock := subscribeSSE(t, h.as(t, "PHARMACY", ac.pharmacies[0]), `subscription($p: ID) { stockChanged(pharmacyId: $p) { delta stockAfter reason } }`, map[string]any{"p": ac.pharmacies[0]})
+	time.Sleep(200 * time.Millisecond)
+	now := time.Now().UTC()
+	must(t, admin, `mutation($o: Time!, $c: Time!) { openRound(input: {id: "dl", name: "D", sku: MASK_ADULT, perPerson: 2, mode: FIRST_COME, fulfilments: [DELIVERY], opens: $o, closes: $c}) { id } }`,
+		map[string]any{"o": now.Add(-time.Hour).Format(time.RFC3339), "c": now.Add(time.Hour).Format(time.RFC3339)}, nil)
+	var res struct{ Reserve struct{ Allocation struct{ ID string } } }
+	must(t, admin, `mutation($p: ID!) { reserve(input: {roundId: "dl", residentId: $p}) { allocation { id } } }`, map[string]any{"p": ac.residents[0]}, &res)
+
+	type update struct {
+		AllocationUpdates struct {
+			Allocation struct{ ID, Status string }
+			From       *string
+		}
+	}
+	next := func(what string) update {
+		r, ok := sub.first(5 * time.Second)
+		if !ok || len(r.Errors) > 0 {
+			t.Fatalf("%s: no allocation update (%+v)", what, r)
+		}
+		var u update
+		json.Unmarshal(r.Data, &u)
+		return u
+	}
+	if u := next("created"); u.AllocationUpdates.Allocation.ID != res.Reserve.Allocation.ID || u.AllocationUpdates.Allocation.Status != "DELIVERING" || u.AllocationUpdates.From != nil {
+		t.Errorf("created: %+v", u)
+	}
+	must(t, partner, `mutation($a: ID!) { markDelivery(allocationId: $a, delivered: false) { status } }`, map[string]any{"a": res.Reserve.Allocation.ID}, nil)
+	if u := next("failed"); u.AllocationUpdates.Allocation.Status != "FAILED" || u.AllocationUpdates.From == nil || *u.AllocationUpdates.From != "DELIVERING" {
+		t.Errorf("failed: %+v", u)
+	}
+	// The pharmacy saw its stock go out and come back.
+	for _, want := range []string{`"delta":-2,"stockAfter":98,"reason":"ALLOCATE"`, `"delta":2,"stockAfter":100,"reason":"RETURN"`} {
+		r, ok := stock.first(5 * time.Second)
+		if !ok || !strings.Contains(string(r.Data), want) {
+			t.Errorf("stock change: got %s, want %s", r.Data, want)
+		}
+	}
+}

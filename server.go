@@ -266,7 +266,7 @@ func (p *Program) open(ctx context.Context) error {
 		p.Store.Close()
 		return err
 	}
-	p.Dispatch, err = dispatch.NewEngine(ctx, p.Store, dispatch.EngineOptions{CodeKey: codeKey, Log: p.Log})
+	p.Dispatch, err = dispatch.NewEngine(ctx, p.Store, dispatch.EngineOptions{CodeKey: codeKey, Log: p.Log, Events: p.Bus})
 	if err != nil {
 		p.Store.Close()
 		return fmt.Errorf("load dispatch: %w", err)

@@ -142,10 +142,7 @@ func PublishStockChanged(ctx context.Context, events hub.Publisher, p *hub.Pharm
 	if events == nil {
 		return
 	}
-	_, _ = events.Publish(ctx, hub.Event{
-		Kind: hub.EventStockChanged, At: e.At, Cells: []hub.Cell{p.Cell}, DistrictID: p.DistrictID, PharmacyID: p.ID, SKU: e.SKU,
-		Payload: hub.StockChangedPayload{StockEntry: e},
-	})
+	_, _ = events.Publish(ctx, hub.StockChangedEvent(p, e))
 }
 
 // PharmaciesNear returns the pharmacies within k rings of a point, nearest

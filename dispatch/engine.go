@@ -113,6 +113,9 @@ type EngineOptions struct {
 	// DefaultMaxK is the rings searched when a round gives none (MaxK
 	// -1) and around a pharmacy for shortages; 0 means 3.
 	DefaultMaxK int
+	// Events, when set, receives the engine's domain events: allocations
+	// made and moved, and the stock they take or give back.
+	Events hub.Publisher
 	// HealthOK, when set, says whether a resident has a current health
 	// declaration. A round with HealthGate cannot be opened while it is
 	// nil.
@@ -235,6 +238,9 @@ func NewEngine(ctx context.Context, store hub.Store, opts EngineOptions) (*Engin
 	}
 	if e.now == nil {
 		e.now = time.Now
+	}
+	if opts.Events != nil {
+		e.store = eventStore{Store: store, events: opts.Events}
 	}
 	if e.rand == nil {
 		e.rand = rand.Reader

@@ -257,3 +257,12 @@ func (ColourChangedPayload) carries(k EventKind) bool { return k == EventColourC
 type Publisher interface {
 	Publish(ctx context.Context, ev Event) (uint64, error)
 }
+
+// StockChangedEvent is the STOCK_CHANGED event of a ledger entry at a
+// pharmacy, addressed to its cell and district.
+func StockChangedEvent(p *Pharmacy, e StockEntry) Event {
+	return Event{
+		Kind: EventStockChanged, At: e.At, Cells: []Cell{p.Cell}, DistrictID: p.DistrictID, PharmacyID: p.ID, SKU: e.SKU,
+		Payload: StockChangedPayload{StockEntry: e},
+	}
+}
