@@ -66,6 +66,7 @@ commands:
   import   import records from CSV or GeoJSON
   demo     seed the demo city into the store and exit
   token    mint an access token for an operator or device
+  replay   replay a day of Taiwan's 2020 mask-stock feed as restocks and sales
 
 Run "gridhub COMMAND -h" for a command's flags.
 `
@@ -85,6 +86,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return demoCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "token":
 		return tokenCommand(args[1:], stdout, stderr, getenv)
+	case "replay":
+		return replayCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -39,7 +39,7 @@ type subscriptionServer struct {
 	http *httptest.Server
 }
 
-func newSubscriptionServer(t *testing.T, ws transport.Websocket) *subscriptionServer {
+func newSubscriptionServer(t testing.TB, ws transport.Websocket) *subscriptionServer {
 	t.Helper()
 	ts := testserver.New()
 	ts.AddTransport(ws)
