@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// cityMap is what the load needs of the hub's city: its committees and,
+// for each pharmacy, which committees a restock there alerts.
+type cityMap struct {
+	Committees []string // ids, sorted
+	Pharmacies []string // ids, sorted
+	Reach      [][]int  // Reach[p]: indexes into Committees alerted by a restock at Pharmacies[p]
+}
+
+// committeeArea is a committee and its cells.
+type committeeArea struct {
+	ID    string
+	Cells []string
+}
+
+// pharmacyDisk is a pharmacy and the cells its restocks alert.
+type pharmacyDisk struct {
+	ID   string
+	Disk []string
+}
+
+// newCityMap returns the map of committees and pharmacies: a restock at a
+// pharmacy alerts every committee with a cell in the pharmacy's service
+// disk, as the hub routes restockAlerts.
+func newCityMap(committees []committeeArea, pharmacies []pharmacyDisk) *cityMap {
+	committees = slices.Clone(committees)
+	slices.SortFunc(committees, func(a, b committeeArea) int { return strings.Compare(a.ID, b.ID) })
+	pharmacies = slices.Clone(pharmacies)
+	slices.SortFunc(pharmacies, func(a, b pharmacyDisk) int { return strings.Compare(a.ID, b.ID) })
+
+	owner := map[string][]int{} // cell -> committees holding it
+	m := &cityMap{}
+	for i, c := range committees {
+		m.Committees = append(m.Committees, c.ID)
+		for _, cell := range c.Cells {
+			owner[cell] = append(owner[cell], i)
+		}
+	}
+	for _, p := range pharmacies {
+		var reach []int
+		for _, cell := range p.Disk {
+			reach = append(reach, owner[cell]...)
+		}
+		slices.Sort(reach)
+		m.Pharmacies = append(m.Pharmacies, p.ID)
+		m.Reach = append(m.Reach, slices.Compact(reach))
+	}
+	return m
+}
+
+// discoverCity asks the hub (with an ADMIN token) for its committees and
+// pharmacies, with each pharmacy's service disk of k rings computed by the
+// hub's own grid (Cell.neighbors).
+func discoverCity(ctx context.Context, c *hubClient, adminToken string, k int) (*cityMap, error) {
+	const q = `query($k: Int!) { districts { id committees { id cells } pharmacies { id cell { neighbors(k: $k) { id } } } } }`
+	var data struct {
+		Districts []struct {
+			ID         string `json:"id"`
+			Committees []struct {
+				ID    string   `json:"id"`
+				Cells []string `json:"cells"`
+			} `json:"committees"`
+			Pharmacies []struct {
+				ID   string `json:"id"`
+				Cell struct {
+					Neighbors []struct {
+						ID string `json:"id"`
+					} `json:"neighbors"`
+				} `json:"cell"`
+			} `json:"pharmacies"`
+		} `json:"districts"`
+	}
+	if err := c.Do(ctx, adminToken, q, map[string]any{"k": k}, &data); err != nil {
+		return nil, fmt.Errorf("discover the city: %w", err)
+	}
+	var cs []committeeArea
+	var ps []pharmacyDisk
+	for _, d := range data.Districts {
+		for _, c := range d.Committees {
+			cs = append(cs, committeeArea{ID: c.ID, Cells: c.Cells})
+		}
+		for _, p := range d.Pharmacies {
+			disk := make([]string, len(p.Cell.Neighbors))
+			for i, n := range p.Cell.Neighbors {
+				disk[i] = n.ID
+			}
+			ps = append(ps, pharmacyDisk{ID: p.ID, Disk: disk})
+		}
+	}
+	if len(cs) == 0 || len(ps) == 0 {
+		return nil, errors.New("the hub has no committees or no pharmacies: start it with --demo")
+	}
+	return newCityMap(cs, ps), nil
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Report is what a subscribers run measured.
+type Report struct {
+	Date   string            `json:"date"`
+	Hub    string            `json:"hub"`
+	HubPID int               `json:"hub_pid"`
+	Cores  int               `json:"cores"`
+	Config SubscribersConfig `json:"config"`
+	Notes  []string          `json:"notes,omitempty"`
+
+	ClientNoFile [2]uint64 `json:"client_nofile"` // soft, hard
+	HubNoFile    int       `json:"hub_nofile"`
+	Sources      []string  `json:"sources"`
+
+	Committees int     `json:"committees"`
+	Pharmacies int     `json:"pharmacies"`
+	ReachMin   int     `json:"reach_min"` // committees a restock alerts
+	ReachMax   int     `json:"reach_max"`
+	ReachMean  float64 `json:"reach_mean"`
+
+	BaselineQuery QueryResult `json:"baseline_query"` // the empty hub
+	LoadedQuery   QueryResult `json:"loaded_query"`   // with the subscribers idle
+	TCPConnect    RateResult  `json:"tcp_connect"`
+
+	Connect              ConnectResult `json:"connect"`
+	SubscriptionsSettled float64       `json:"subscriptions_settled"`
+
+	HubBefore        HubFigures `json:"hub_before"`
+	HubIdle          HubFigures `json:"hub_idle"`
+	HubAfterLoad     HubFigures `json:"hub_after_load"`
+	HubAfterClose    HubFigures `json:"hub_after_close"`
+	HubCPUIdleEmpty  CPUWindow  `json:"hub_cpu_idle_empty"`
+	HubCPUIdleLoaded CPUWindow  `json:"hub_cpu_idle_loaded"`
+
+	Phases                  []PhaseResult `json:"phases"`
+	PhaseCPU                []PhaseCPU    `json:"phase_cpu"`
+	Lost                    int64         `json:"lost"`
+	ForcedCloses            int           `json:"forced_closes"`
+	SubscriptionsAfterClose float64       `json:"subscriptions_after_close"`
+	Errors                  []ErrorKind   `json:"errors"`
+
+	ClientCPU time.Duration `json:"client_cpu_ns"`
+	HubCPU    time.Duration `json:"hub_cpu_ns"`
+	// OthersCPU is the CPU time of every other process on the machine
+	// during the run: a busy neighbour skews every figure.
+	OthersCPU   time.Duration `json:"others_cpu_ns"`
+	OthersCores float64       `json:"others_cores"`
+	ClientRSS   int64         `json:"client_rss_bytes"`
+	Elapsed     time.Duration `json:"elapsed_ns"`
+}
+
+// PerSubscriber returns the hub's memory per idle subscriber in bytes:
+// the growth of its anonymous resident memory (RssAnon: the memory-mapped
+// store left out), of its Go heap in use and of its goroutine stacks,
+// from before the subscribers opened to idle with them, over their
+// number. The heap and RssAnon include the garbage of opening the
+// connections that no collection has freed yet: they are upper bounds.
+func (r *Report) PerSubscriber() (rssAnon, heap, stacks float64) {
+	n := float64(r.Connect.Subscribed)
+	if n == 0 || r.HubIdle.RSSAnon == 0 {
+		return 0, 0, 0
+	}
+	rssAnon = float64(r.HubIdle.RSSAnon-r.HubBefore.RSSAnon) / n
+	heap = (r.HubIdle.HeapInuse - r.HubBefore.HeapInuse) / n
+	stacks = (r.HubIdle.StackInuse - r.HubBefore.StackInuse) / n
+	return rssAnon, heap, stacks
+}
+
+// Print writes the report for people.
+func (r *Report) Print(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	c := r.Config
+	p("")
+	p("gridhub loadtest subscribers  %s", r.Date)
+	p("hub %s (pid %d), %d cores; n=%d, duration cap %s", r.Hub, r.HubPID, r.Cores, c.N, c.Duration)
+	p("limits: client RLIMIT_NOFILE %d (hard %d); hub RLIMIT_NOFILE %d; sources %s",
+		r.ClientNoFile[0], r.ClientNoFile[1], r.HubNoFile, strings.Join(r.Sources, ","))
+	p("city: %d committees, %d pharmacies; a restock alerts %d-%d committees (mean %.1f) within %d rings",
+		r.Committees, r.Pharmacies, r.ReachMin, r.ReachMax, r.ReachMean, c.ServiceK)
+	for _, n := range r.Notes {
+		p("NOTE: %s", n)
+	}
+
+	p("")
+	p("baseline (same hub, same run)")
+	p("  trivial query { supplies { sku } }, hub empty:       %s; %.0f req/s (%d in flight)",
+		r.BaselineQuery.Latency, r.BaselineQuery.PerSec, c.BaselineConcurrency)
+	p("  trivial query, with the subscribers idle:          %s; %.0f req/s",
+		r.LoadedQuery.Latency, r.LoadedQuery.PerSec)
+	p("  raw TCP connect+reset to the hub's port:           %d in %s: %.0f conn/s (%d at a time)",
+		r.TCPConnect.N, r.TCPConnect.Wall.Round(time.Millisecond), r.TCPConnect.PerSec, c.DialConcurrency)
+
+	p("")
+	p("subscribers (graphql-transport-ws, connection_init with a COMMITTEE token, restockAlerts of its committee)")
+	p("  opened %d of %d in %s: %.0f subscriptions/s = %.3f x raw TCP connect rate",
+		r.Connect.Subscribed, r.Connect.Attempted, r.Connect.Wall.Round(time.Millisecond), r.Connect.PerSec,
+		ratio(r.Connect.PerSec, r.TCPConnect.PerSec))
+	p("  per connection, dial to subscribe sent:            %s", r.Connect.Latency)
+	p("  hub's gridhub_subscriptions gauge after settling:  %.0f", r.SubscriptionsSettled)
+
+	p("")
+	p("hub memory and CPU (pid %d)", r.HubPID)
+	p("  VmRSS (RssAnon): before %s (%s), idle with subscribers %s (%s), after restocks %s (%s), after close %s (%s)",
+		mib(r.HubBefore.RSS), mib(r.HubBefore.RSSAnon), mib(r.HubIdle.RSS), mib(r.HubIdle.RSSAnon),
+		mib(r.HubAfterLoad.RSS), mib(r.HubAfterLoad.RSSAnon), mib(r.HubAfterClose.RSS), mib(r.HubAfterClose.RSSAnon))
+	p("  Go heap+stacks in use: before %s, idle %s, after close %s; goroutines: before %.0f, idle %.0f, after close %.0f",
+		mib(int64(r.HubBefore.HeapInuse+r.HubBefore.StackInuse)), mib(int64(r.HubIdle.HeapInuse+r.HubIdle.StackInuse)),
+		mib(int64(r.HubAfterClose.HeapInuse+r.HubAfterClose.StackInuse)),
+		r.HubBefore.Goroutines, r.HubIdle.Goroutines, r.HubAfterClose.Goroutines)
+	p("  GC cycles so far: before %.0f, idle %.0f, after restocks %.0f",
+		r.HubBefore.GCCycles, r.HubIdle.GCCycles, r.HubAfterLoad.GCCycles)
+	anon, heap, stacks := r.PerSubscriber()
+	p("  memory per idle subscriber: RssAnon %.1f KiB; Go heap %.1f KiB + stacks %.1f KiB; %.1f goroutines (goal <= 20 KiB; heap and RSS are upper bounds: setup garbage not yet collected)",
+		anon/1024, heap/1024, stacks/1024, ratio(r.HubIdle.Goroutines-r.HubBefore.Goroutines, float64(r.Connect.Subscribed)))
+	p("  CPU at idle over %s (after %s): empty %.1f%% of a core, with %d subscribers %.1f%% of a core (%.2f us of CPU per subscriber per second)",
+		c.Idle, c.Settle, 100*r.HubCPUIdleEmpty.Hub, r.Connect.Subscribed, 100*r.HubCPUIdleLoaded.Hub,
+		ratio((r.HubCPUIdleLoaded.Hub-r.HubCPUIdleEmpty.Hub)*1e6, float64(r.Connect.Subscribed)))
+	p("  other processes on the machine meanwhile: %.2f cores, then %.2f cores", r.HubCPUIdleEmpty.Others, r.HubCPUIdleLoaded.Others)
+
+	if len(r.Phases) > 0 && r.Phases[0].Restocks+r.Phases[len(r.Phases)-1].Restocks > 0 {
+		p("")
+		p("(an event's at is stamped when the hub takes the stock change, before its durable write: at-to-receipt includes that write's fsync)")
+	}
+	for i, ph := range r.Phases {
+		if ph.Restocks == 0 {
+			continue
+		}
+		p("")
+		switch ph.Name {
+		case "paced":
+			p("restocks, paced: %d at %.0f/s over HTTP with an ADMIN token, %d failed", ph.Restocks, c.RestockRate, ph.RestocksFailed)
+		case "burst":
+			p("restocks, burst: %d back to back, %d in flight, %d failed", ph.Restocks, c.BurstConcurrency, ph.RestocksFailed)
+		}
+		p("  alerts: %d due, %d delivered, %d missing, %d duplicate, %d outside the disk, %d dropped by the hub (gap); %d of %d restocks due reached every subscriber due",
+			ph.Expected, ph.Delivered, ph.Missing, ph.Duplicates, ph.Unexpected, ph.Gaps, ph.Complete, ph.Due)
+		p("  latency, stock write (event at) to receipt, every alert:  %s", ph.LatencyAt)
+		p("  latency, stock write to receipt by the last subscriber:   %s", ph.AllReached)
+		p("  fan-out spread, first subscriber's receipt to the last's: %s", ph.Spread)
+		p("  latency, mutation sent to receipt, every alert:           %s", ph.LatencySent)
+		p("  restock mutation round trip:                              %s", ph.Mutation)
+		p("  restock mutation sent to its stock write (event at):      %s", ph.WriteWait)
+		p("  delivered %.0f alerts/s over %s (first send to last receipt)", ph.DeliveredPerSec, ph.Window.Round(time.Millisecond))
+		if i < len(r.PhaseCPU) {
+			pc := r.PhaseCPU[i]
+			p("  CPU meanwhile (cores, over %s): hub %.2f, this client %.2f, other processes %.2f; hub CPU per alert delivered %.0f us",
+				pc.Wall.Round(time.Millisecond), pc.Hub, pc.Client, pc.Others,
+				ratio(pc.Hub*pc.Wall.Seconds()*1e6, float64(ph.Delivered)))
+		}
+		p("  ratios: alert p50 / trivial query p50 = %.2f; alert p99 / trivial query p99 = %.2f; alerts/s / trivial queries/s = %.2f",
+			ratio(float64(ph.LatencyAt.P50), float64(r.BaselineQuery.Latency.P50)),
+			ratio(float64(ph.LatencyAt.P99), float64(r.BaselineQuery.Latency.P99)),
+			ratio(ph.DeliveredPerSec, r.BaselineQuery.PerSec))
+	}
+
+	p("")
+	p("teardown: %d connections lost before it, %d needed an abortive close; gridhub_subscriptions after close %.0f",
+		r.Lost, r.ForcedCloses, r.SubscriptionsAfterClose)
+	p("errors by kind: %s", formatKinds(r.Errors))
+	for _, k := range r.Errors {
+		if k.Example != "" {
+			p("  %s e.g. %s", k.Kind, truncate(k.Example, 160))
+		}
+	}
+	p("CPU over the run: hub %s, this client %s, other processes %s (%.2f cores on average); client RSS %s; elapsed %s",
+		r.HubCPU.Round(time.Millisecond), r.ClientCPU.Round(time.Millisecond), r.OthersCPU.Round(time.Millisecond), r.OthersCores,
+		mib(r.ClientRSS), r.Elapsed.Round(time.Millisecond))
+}
+
+// mib formats n bytes in MiB.
+func mib(n int64) string {
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}

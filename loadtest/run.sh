@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs one subscribers load the way the README's figures were measured:
+# builds the hub and the load client, starts the hub with the demo city on
+# a fresh data directory (rate limits off), runs the load against it from
+# a separate process, and stops the hub.
+#
+#   loadtest/run.sh -n 10000 [more flags of "loadtest subscribers"]
+#
+# HUB_BIN=path uses a hub already built; ADDR (127.0.0.1:18090) and DATA (a
+# new temporary directory) may be set too. Outside CI: it takes a minute.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ADDR=${ADDR:-127.0.0.1:18090}
+DATA=${DATA:-$(mktemp -d /tmp/loaddata.XXXXXX)}
+mkdir -p "$DATA"
+if [[ -z "${HUB_BIN:-}" ]]; then
+	HUB_BIN=/tmp/gridhub
+	go build -o "$HUB_BIN" .
+fi
+go build -o /tmp/gridhub-loadtest ./loadtest
+
+"$HUB_BIN" serve --demo --addr "$ADDR" --data "$DATA" --rate-per-token 0 --rate-per-address 0 >"$DATA/hub.log" 2>&1 &
+hub=$!
+trap 'kill "$hub" 2>/dev/null; wait "$hub" 2>/dev/null || true' EXIT
+
+for _ in $(seq 100); do
+	curl -sf "http://$ADDR/healthz" >/dev/null && break
+	kill -0 "$hub" 2>/dev/null || { cat "$DATA/hub.log"; exit 1; }
+	sleep 0.2
+done
+echo "hub pid $hub on $ADDR, data $DATA, RLIMIT_NOFILE $(awk '/Max open files/ {print $4}' "/proc/$hub/limits")" >&2
+
+/tmp/gridhub-loadtest subscribers -url "http://$ADDR" -data "$DATA" -hub-pid "$hub" "$@"
