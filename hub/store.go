@@ -18,6 +18,10 @@ type Store interface {
 	// shortages, and moves stock with allocations.
 	DispatchStore
 
+	// CodesStore keeps health declarations, risk areas, health codes,
+	// case marks and checkpoint scans.
+	CodesStore
+
 	// UpsertDistrict creates or replaces a district.
 	UpsertDistrict(ctx context.Context, d *District) error
 	District(ctx context.Context, id string) (*District, error)

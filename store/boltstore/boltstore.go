@@ -40,6 +40,11 @@
 // removes the entry. Allocate and TransitionAllocation change stock
 // through the same helpers as AdjustStock, with ALLOCATE and RETURN ledger
 // entries, in the transaction that changes the allocation.
+//
+// Health codes and checkpoint scans (codes.go) follow the same habits;
+// scans are clustered by person and time so that a trajectory is one key
+// range, and indexed by cell and time so that the scans near a case are a
+// few more.
 package boltstore
 
 import (
@@ -120,7 +125,7 @@ const (
 )
 
 func bucketNames() []string {
-	return []string{
+	return append([]string{
 		bktMeta, bktDistricts, bktCommittees, bktCommitteeCodes,
 		bktResidents, bktResidentHashes, bktResidentsByCommittee,
 		bktResidentCounts, bktPharmacies, bktLedger, bktCheckpoints,
@@ -130,7 +135,7 @@ func bucketNames() []string {
 		bktAllocations, bktAllocByCode, bktAllocByPartner, bktAllocByPharmacy,
 		bktAllocByRound, bktAllocByStatus, bktAllocExpiry,
 		bktPartners, bktShortages, bktShortagesBySKU, bktShortagesByStatus, bktShortagesWaiting,
-	}
+	}, codesBucketNames()...)
 }
 
 // Store is the embedded store. It is safe for concurrent use. Create one

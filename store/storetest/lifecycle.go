@@ -326,7 +326,7 @@ type call struct {
 }
 
 func everyCall() []call {
-	return []call{
+	return append([]call{
 		{"Ping", func(ctx context.Context, s hub.Store) error { return s.Ping(ctx) }},
 		{"UpsertDistrict", func(ctx context.Context, s hub.Store) error { return s.UpsertDistrict(ctx, district("d9")) }},
 		{"District", func(ctx context.Context, s hub.Store) error { _, err := s.District(ctx, "d1"); return err }},
@@ -412,7 +412,7 @@ func everyCall() []call {
 			_, err := s.Shortages(ctx, hub.ShortageFilter{SKU: hub.MaskAdult, Status: hub.ShortageWaiting})
 			return err
 		}},
-	}
+	}, codesCalls()...)
 }
 
 // seed writes the records everyCall reads.
@@ -435,6 +435,7 @@ func seed(t *testing.T, s hub.Store) {
 	must(t, s.Allocate(ctx, allocation("a1", ra1, "p-d", 1)), "Allocate")
 	must(t, s.UpsertPartners(ctx, partner("pt1")), "UpsertPartners")
 	must(t, s.CreateShortage(ctx, shortage("sh1", "r1", hub.MaskAdult)), "CreateShortage")
+	codesSeedCalls(t, s)
 }
 
 func testClosed(t *testing.T, h Harness) {
@@ -489,4 +490,5 @@ func testCanceledContext(t *testing.T, h Harness) {
 	_, err = s.Partner(live, "pt9")
 	wantCode(t, err, hub.ENOTFOUND, "Partner written with a canceled context")
 	same(t, "shortages after a canceled registration", shortageIDs(t, s, hub.ShortageFilter{}), []string{"sh1"})
+	codesUnchanged(t, s)
 }
