@@ -335,3 +335,18 @@ func TestPartnerAllocations(t *testing.T) {
 		t.Errorf("forged cursor: code %q, want BAD_USER_INPUT", r.code())
 	}
 }
+
+// TestHealthGate: a round with a health gate refuses a person without a
+// current health declaration.
+func TestHealthGate(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	admin := h.as(t, "ADMIN", "")
+	ac := seedAccessCity(t, admin)
+	now := time.Now().UTC()
+	must(t, admin, `mutation($o: Time!, $c: Time!) { openRound(input: {id: "gated", name: "G", sku: MASK_ADULT, perPerson: 1, mode: FIRST_COME, healthGate: true, opens: $o, closes: $c}) { healthGate } }`,
+		map[string]any{"o": now.Add(-time.Hour).Format(time.RFC3339), "c": now.Add(time.Hour).Format(time.RFC3339)}, nil)
+	r := gql(t, admin, `mutation($p: ID!) { reserve(input: {roundId: "gated", residentId: $p}) { reservation { id } } }`, map[string]any{"p": ac.residents[0]})
+	if r.code() != "FORBIDDEN" {
+		t.Errorf("reserve without a health declaration: code %q, want FORBIDDEN (%+v)", r.code(), r.Errors)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -32,6 +33,8 @@ import (
 	"github.com/gridhub/gridhub/auth"
 	"github.com/gridhub/gridhub/broker"
 	"github.com/gridhub/gridhub/city"
+	"github.com/gridhub/gridhub/codes"
+	"github.com/gridhub/gridhub/codes/token"
 	"github.com/gridhub/gridhub/dispatch"
 	"github.com/gridhub/gridhub/graph"
 	"github.com/gridhub/gridhub/httpapi"
@@ -235,6 +238,7 @@ type Program struct {
 	Store    hub.Store
 	City     *city.Service
 	Dispatch *dispatch.Engine
+	Codes    *codes.Service
 	Bus      *broker.Broker
 	Keys     *auth.Keys
 	Registry *prometheus.Registry
@@ -269,12 +273,38 @@ func (p *Program) open(ctx context.Context) error {
 		p.Store.Close()
 		return err
 	}
-	p.Dispatch, err = dispatch.NewEngine(ctx, p.Store, dispatch.EngineOptions{CodeKey: codeKey, Log: p.Log, Events: p.Bus})
+	if p.Codes, err = p.openCodes(); err != nil {
+		p.Store.Close()
+		return err
+	}
+	p.Dispatch, err = dispatch.NewEngine(ctx, p.Store, dispatch.EngineOptions{
+		CodeKey: codeKey, Log: p.Log, Events: p.Bus, HealthOK: p.Codes.HealthOK,
+	})
 	if err != nil {
 		p.Store.Close()
 		return fmt.Errorf("load dispatch: %w", err)
 	}
 	return nil
+}
+
+// openCodes starts the health codes: this hub signs them with an Ed25519
+// key made at first start and kept in the data directory.
+func (p *Program) openCodes() (*codes.Service, error) {
+	seedHex, err := p.Config.secret("", "codes-ed25519-seed")
+	if err != nil {
+		return nil, err
+	}
+	seed, err := hex.DecodeString(string(seedHex))
+	if err != nil || len(seed) != ed25519.SeedSize {
+		return nil, errors.New("codes-ed25519-seed: want 32 bytes in hex")
+	}
+	priv := ed25519.NewKeyFromSeed(seed)
+	sum := sha256.Sum256(priv.Public().(ed25519.PublicKey))
+	issuer, err := token.NewIssuer("gridhub", hex.EncodeToString(sum[:4]), priv, 24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	return codes.New(codes.Options{Store: p.Store, Issuer: issuer, Publisher: p.Bus, Log: p.Log})
 }
 
 // Serve starts listening and serving; it returns once the listener is up.
