@@ -1,6 +1,8 @@
 // Package dispatch matches rationed supplies to people by neighborhood on
-// the grid. It knows nothing of GraphQL or storage: it works on hub types
-// and is fed by the services that own the records.
+// the grid. It knows nothing of GraphQL or HTTP. The algorithms (the
+// locator, matching, fair shares, the lottery, pickup codes) work on hub
+// types alone and can be benchmarked alone; the Engine runs rounds over
+// any hub.Store.
 package dispatch
 
 import (
