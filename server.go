@@ -307,6 +307,20 @@ func (p *Program) openCodes() (*codes.Service, error) {
 	return codes.New(codes.Options{Store: p.Store, Issuer: issuer, Publisher: p.Bus, Log: p.Log})
 }
 
+// trustJSON serves the trust list as a static JSON document, for
+// checkpoint devices and other cities' hubs.
+func (p *Program) trustJSON(w http.ResponseWriter, r *http.Request) {
+	b, err := p.Codes.TrustList().MarshalJSON()
+	if err != nil {
+		p.Log.Error("trust list", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(b)
+}
+
 // Serve starts listening and serving; it returns once the listener is up.
 func (p *Program) Serve(ctx context.Context) error {
 	reg := p.Registry
@@ -314,12 +328,13 @@ func (p *Program) Serve(ctx context.Context) error {
 	if p.Config.AllowOrigins != "" {
 		origins = strings.Split(p.Config.AllowOrigins, ",")
 	}
-	res := &resolvers.Resolver{City: p.City, Dispatch: p.Dispatch, Bus: p.Bus}
+	res := &resolvers.Resolver{City: p.City, Dispatch: p.Dispatch, Bus: p.Bus, Codes: p.Codes}
 	h := httpapi.New(httpapi.Options{
 		Schema:        graph.NewExecutableSchema(graph.Config{Resolvers: res}),
 		Verifier:      p.Keys,
 		Authorize:     res.Authorize(),
 		PublicMetrics: p.Config.PublicMetrics,
+		TrustList:     http.HandlerFunc(p.trustJSON),
 		Limits: httpapi.RateLimits{
 			PerToken: rate.Limit(p.Config.RatePerToken), TokenBurst: int(2 * p.Config.RatePerToken),
 			PerAddress: rate.Limit(p.Config.RatePerAddr), AddrBurst: int(2 * p.Config.RatePerAddr),

@@ -133,6 +133,19 @@ type ComplexityRoot struct {
 		Name     func(childComplexity int) int
 	}
 
+	CodeVerification struct {
+		Colour        func(childComplexity int) int
+		CurrentColour func(childComplexity int) int
+		Detail        func(childComplexity int) int
+		Expires       func(childComplexity int) int
+		Issued        func(childComplexity int) int
+		Issuer        func(childComplexity int) int
+		KeyID         func(childComplexity int) int
+		Reason        func(childComplexity int) int
+		Subject       func(childComplexity int) int
+		Valid         func(childComplexity int) int
+	}
+
 	Committee struct {
 		CellCount     func(childComplexity int) int
 		Cells         func(childComplexity int) int
@@ -244,6 +257,8 @@ type ComplexityRoot struct {
 		Round           func(childComplexity int, id string) int
 		Rounds          func(childComplexity int, status *hub.RoundStatus) int
 		Supplies        func(childComplexity int) int
+		TrustList       func(childComplexity int) int
+		VerifyCode      func(childComplexity int, token string) int
 	}
 
 	Reservation struct {
@@ -374,6 +389,14 @@ type ComplexityRoot struct {
 		SKU  func(childComplexity int) int
 		Unit func(childComplexity int) int
 	}
+
+	TrustedKey struct {
+		Issuer    func(childComplexity int) int
+		KeyID     func(childComplexity int) int
+		NotAfter  func(childComplexity int) int
+		NotBefore func(childComplexity int) int
+		PublicKey func(childComplexity int) int
+	}
 }
 
 // endregion ***************************** api!.gotpl *****************************
@@ -466,6 +489,8 @@ type QueryResolver interface {
 	Reservation(ctx context.Context, id string) (*hub.Reservation, error)
 	Allocations(ctx context.Context, partnerID string, status *hub.AllocationStatus, since *time.Time, first int, after *string) (*model.AllocationConnection, error)
 	Partner(ctx context.Context, id string) (*hub.Partner, error)
+	TrustList(ctx context.Context) ([]*model.TrustedKey, error)
+	VerifyCode(ctx context.Context, token string) (*model.CodeVerification, error)
 }
 type ReservationResolver interface {
 	Round(ctx context.Context, obj *hub.Reservation) (*hub.Round, error)
@@ -856,6 +881,67 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Checkpoint.Name(childComplexity), true
+
+	case "CodeVerification.colour":
+		if e.ComplexityRoot.CodeVerification.Colour == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CodeVerification.Colour(childComplexity), true
+	case "CodeVerification.currentColour":
+		if e.ComplexityRoot.CodeVerification.CurrentColour == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CodeVerification.CurrentColour(childComplexity), true
+	case "CodeVerification.detail":
+		if e.ComplexityRoot.CodeVerification.Detail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CodeVerification.Detail(childComplexity), true
+	case "CodeVerification.expires":
+		if e.ComplexityRoot.CodeVerification.Expires == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CodeVerification.Expires(childComplexity), true
+	case "CodeVerification.issued":
+		if e.ComplexityRoot.CodeVerification.Issued == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CodeVerification.Issued(childComplexity), true
+	case "CodeVerification.issuer":
+		if e.ComplexityRoot.CodeVerification.Issuer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CodeVerification.Issuer(childComplexity), true
+	case "CodeVerification.keyId":
+		if e.ComplexityRoot.CodeVerification.KeyID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CodeVerification.KeyID(childComplexity), true
+	case "CodeVerification.reason":
+		if e.ComplexityRoot.CodeVerification.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CodeVerification.Reason(childComplexity), true
+	case "CodeVerification.subject":
+		if e.ComplexityRoot.CodeVerification.Subject == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CodeVerification.Subject(childComplexity), true
+	case "CodeVerification.valid":
+		if e.ComplexityRoot.CodeVerification.Valid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CodeVerification.Valid(childComplexity), true
 
 	case "Committee.cellCount":
 		if e.ComplexityRoot.Committee.CellCount == nil {
@@ -1513,6 +1599,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Supplies(childComplexity), true
+	case "Query.trustList":
+		if e.ComplexityRoot.Query.TrustList == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.TrustList(childComplexity), true
+	case "Query.verifyCode":
+		if e.ComplexityRoot.Query.VerifyCode == nil {
+			break
+		}
+
+		args, err := ec.field_Query_verifyCode_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.VerifyCode(childComplexity, args["token"].(string)), true
 
 	case "Reservation.allocation":
 		if e.ComplexityRoot.Reservation.Allocation == nil {
@@ -2086,6 +2189,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Supply.Unit(childComplexity), true
+
+	case "TrustedKey.issuer":
+		if e.ComplexityRoot.TrustedKey.Issuer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.Issuer(childComplexity), true
+	case "TrustedKey.keyId":
+		if e.ComplexityRoot.TrustedKey.KeyID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.KeyID(childComplexity), true
+	case "TrustedKey.notAfter":
+		if e.ComplexityRoot.TrustedKey.NotAfter == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.NotAfter(childComplexity), true
+	case "TrustedKey.notBefore":
+		if e.ComplexityRoot.TrustedKey.NotBefore == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.NotBefore(childComplexity), true
+	case "TrustedKey.publicKey":
+		if e.ComplexityRoot.TrustedKey.PublicKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.PublicKey(childComplexity), true
 
 	}
 	return 0, false
@@ -2852,6 +2986,43 @@ type Subscription {
   "Fever scans and risk areas touching the committee's area."
   riskAlerts(committeeId: ID!): RiskAlert!
 }
+
+# ---------------------------------------------------------------------
+# Health codes: what a checkpoint needs to verify codes.
+
+"An issuer's public key: codes it signed verify here."
+type TrustedKey {
+  issuer: String!
+  keyId: String!
+  "The Ed25519 public key, standard base64."
+  publicKey: String!
+  notBefore: Time!
+  notAfter: Time
+}
+
+"The outcome of verifying a health code as a checkpoint would."
+type CodeVerification {
+  valid: Boolean!
+  "Why not: MALFORMED, UNKNOWN_KEY, BAD_SIGNATURE, KEY_NOT_VALID, NOT_YET_VALID, EXPIRED or SUPERSEDED."
+  reason: String
+  detail: String
+  "The opaque subject (never an ID number)."
+  subject: String
+  colour: String
+  issuer: String
+  keyId: String
+  issued: Time
+  expires: Time
+  "The holder's colour now, for this hub's own residents."
+  currentColour: String
+}
+
+extend type Query {
+  "The trust list: every issuer key whose codes this hub accepts (also at /trust.json)."
+  trustList: [TrustedKey!]!
+  "Verify a health code against the trust list."
+  verifyCode(token: String!): CodeVerification!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -3018,6 +3189,32 @@ func (ec *executionContext) childFields_Checkpoint(ctx context.Context, field gr
 		return ec.fieldContext_Checkpoint_district(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Checkpoint", field.Name)
+}
+
+func (ec *executionContext) childFields_CodeVerification(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "valid":
+		return ec.fieldContext_CodeVerification_valid(ctx, field)
+	case "reason":
+		return ec.fieldContext_CodeVerification_reason(ctx, field)
+	case "detail":
+		return ec.fieldContext_CodeVerification_detail(ctx, field)
+	case "subject":
+		return ec.fieldContext_CodeVerification_subject(ctx, field)
+	case "colour":
+		return ec.fieldContext_CodeVerification_colour(ctx, field)
+	case "issuer":
+		return ec.fieldContext_CodeVerification_issuer(ctx, field)
+	case "keyId":
+		return ec.fieldContext_CodeVerification_keyId(ctx, field)
+	case "issued":
+		return ec.fieldContext_CodeVerification_issued(ctx, field)
+	case "expires":
+		return ec.fieldContext_CodeVerification_expires(ctx, field)
+	case "currentColour":
+		return ec.fieldContext_CodeVerification_currentColour(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CodeVerification", field.Name)
 }
 
 func (ec *executionContext) childFields_Committee(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3410,6 +3607,22 @@ func (ec *executionContext) childFields_Supply(ctx context.Context, field graphq
 		return ec.fieldContext_Supply_unit(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Supply", field.Name)
+}
+
+func (ec *executionContext) childFields_TrustedKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "issuer":
+		return ec.fieldContext_TrustedKey_issuer(ctx, field)
+	case "keyId":
+		return ec.fieldContext_TrustedKey_keyId(ctx, field)
+	case "publicKey":
+		return ec.fieldContext_TrustedKey_publicKey(ctx, field)
+	case "notBefore":
+		return ec.fieldContext_TrustedKey_notBefore(ctx, field)
+	case "notAfter":
+		return ec.fieldContext_TrustedKey_notAfter(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TrustedKey", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4197,6 +4410,20 @@ func (ec *executionContext) field_Query_rounds_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["status"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_verifyCode_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "token",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["token"] = arg0
 	return args, nil
 }
 
@@ -5721,6 +5948,236 @@ func (ec *executionContext) fieldContext_Checkpoint_district(_ context.Context, 
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _CodeVerification_valid(ctx context.Context, field graphql.CollectedField, obj *model.CodeVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CodeVerification_valid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Valid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CodeVerification_valid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CodeVerification", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _CodeVerification_reason(ctx context.Context, field graphql.CollectedField, obj *model.CodeVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CodeVerification_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CodeVerification_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CodeVerification", field, false, false, "String")
+}
+
+func (ec *executionContext) _CodeVerification_detail(ctx context.Context, field graphql.CollectedField, obj *model.CodeVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CodeVerification_detail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Detail, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CodeVerification_detail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CodeVerification", field, false, false, "String")
+}
+
+func (ec *executionContext) _CodeVerification_subject(ctx context.Context, field graphql.CollectedField, obj *model.CodeVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CodeVerification_subject(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Subject, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CodeVerification_subject(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CodeVerification", field, false, false, "String")
+}
+
+func (ec *executionContext) _CodeVerification_colour(ctx context.Context, field graphql.CollectedField, obj *model.CodeVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CodeVerification_colour(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Colour, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CodeVerification_colour(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CodeVerification", field, false, false, "String")
+}
+
+func (ec *executionContext) _CodeVerification_issuer(ctx context.Context, field graphql.CollectedField, obj *model.CodeVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CodeVerification_issuer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Issuer, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CodeVerification_issuer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CodeVerification", field, false, false, "String")
+}
+
+func (ec *executionContext) _CodeVerification_keyId(ctx context.Context, field graphql.CollectedField, obj *model.CodeVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CodeVerification_keyId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.KeyID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CodeVerification_keyId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CodeVerification", field, false, false, "String")
+}
+
+func (ec *executionContext) _CodeVerification_issued(ctx context.Context, field graphql.CollectedField, obj *model.CodeVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CodeVerification_issued(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Issued, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CodeVerification_issued(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CodeVerification", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CodeVerification_expires(ctx context.Context, field graphql.CollectedField, obj *model.CodeVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CodeVerification_expires(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Expires, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CodeVerification_expires(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CodeVerification", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CodeVerification_currentColour(ctx context.Context, field graphql.CollectedField, obj *model.CodeVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CodeVerification_currentColour(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CurrentColour, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CodeVerification_currentColour(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CodeVerification", field, false, false, "String")
 }
 
 func (ec *executionContext) _Committee_id(ctx context.Context, field graphql.CollectedField, obj *hub.Committee) (ret graphql.Marshaler) {
@@ -8346,6 +8803,82 @@ func (ec *executionContext) fieldContext_Query_partner(ctx context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_trustList(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_trustList(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().TrustList(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.TrustedKey) graphql.Marshaler {
+			return ec.marshalNTrustedKey2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐTrustedKeyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_trustList(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TrustedKey(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_verifyCode(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_verifyCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().VerifyCode(ctx, fc.Args["token"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CodeVerification) graphql.Marshaler {
+			return ec.marshalNCodeVerification2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐCodeVerification(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_verifyCode(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CodeVerification(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_verifyCode_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10727,6 +11260,121 @@ func (ec *executionContext) _Supply_unit(ctx context.Context, field graphql.Coll
 }
 func (ec *executionContext) fieldContext_Supply_unit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Supply", field, false, false, "String")
+}
+
+func (ec *executionContext) _TrustedKey_issuer(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_issuer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Issuer, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_issuer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _TrustedKey_keyId(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_keyId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.KeyID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_keyId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _TrustedKey_publicKey(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_publicKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PublicKey, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_publicKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _TrustedKey_notBefore(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_notBefore(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NotBefore, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_notBefore(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "Time")
+}
+
+func (ec *executionContext) _TrustedKey_notAfter(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_notAfter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NotAfter, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_notAfter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "Time")
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -13223,6 +13871,84 @@ func (ec *executionContext) _Checkpoint(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var codeVerificationImplementors = []string{"CodeVerification"}
+
+func (ec *executionContext) _CodeVerification(ctx context.Context, sel ast.SelectionSet, obj *model.CodeVerification) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, codeVerificationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CodeVerification")
+		case "valid":
+			out.Values[i] = ec._CodeVerification_valid(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._CodeVerification_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "detail":
+			out.Values[i] = ec._CodeVerification_detail(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "subject":
+			out.Values[i] = ec._CodeVerification_subject(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "colour":
+			out.Values[i] = ec._CodeVerification_colour(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "issuer":
+			out.Values[i] = ec._CodeVerification_issuer(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "keyId":
+			out.Values[i] = ec._CodeVerification_keyId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "issued":
+			out.Values[i] = ec._CodeVerification_issued(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "expires":
+			out.Values[i] = ec._CodeVerification_expires(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "currentColour":
+			out.Values[i] = ec._CodeVerification_currentColour(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var committeeImplementors = []string{"Committee"}
 
 func (ec *executionContext) _Committee(ctx context.Context, sel ast.SelectionSet, obj *hub.Committee) graphql.Marshaler {
@@ -13990,6 +14716,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_partner(ctx, field)
+				})
+		case "trustList":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_trustList(ctx, field)
+				})
+		case "verifyCode":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_verifyCode(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -14830,6 +15568,59 @@ func (ec *executionContext) _Supply(ctx context.Context, sel ast.SelectionSet, o
 	return out
 }
 
+var trustedKeyImplementors = []string{"TrustedKey"}
+
+func (ec *executionContext) _TrustedKey(ctx context.Context, sel ast.SelectionSet, obj *model.TrustedKey) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, trustedKeyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TrustedKey")
+		case "issuer":
+			out.Values[i] = ec._TrustedKey_issuer(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "keyId":
+			out.Values[i] = ec._TrustedKey_keyId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "publicKey":
+			out.Values[i] = ec._TrustedKey_publicKey(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "notBefore":
+			out.Values[i] = ec._TrustedKey_notBefore(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "notAfter":
+			out.Values[i] = ec._TrustedKey_notAfter(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var __DirectiveImplementors = []string{"__Directive"}
 
 func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionSet, obj *introspection.Directive) graphql.Marshaler {
@@ -15396,6 +16187,14 @@ func (ec *executionContext) unmarshalNCheckpointKind2githubᚗcomᚋgridhubᚋgr
 
 func (ec *executionContext) marshalNCheckpointKind2githubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐCheckpointKind(ctx context.Context, sel ast.SelectionSet, v model.CheckpointKind) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNCodeVerification2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐCodeVerification(ctx context.Context, sel ast.SelectionSet, v *model.CodeVerification) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CodeVerification!")
+		return graphql.Null
+	}
+	return ec._CodeVerification(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNCommittee2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐCommitteeᚄ(ctx context.Context, sel ast.SelectionSet, v []*hub.Committee) graphql.Marshaler {
@@ -16139,6 +16938,30 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 		graphql.AddInvalidNullFromMarshaler(ctx, "Time!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNTrustedKey2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐTrustedKeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.TrustedKey) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTrustedKey2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐTrustedKey(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTrustedKey2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐTrustedKey(ctx context.Context, sel ast.SelectionSet, v *model.TrustedKey) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TrustedKey!")
+		return graphql.Null
+	}
+	return ec._TrustedKey(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {

@@ -61,6 +61,9 @@ type Options struct {
 	// PublicMetrics serves /metrics without a token; otherwise it needs an
 	// ADMIN token.
 	PublicMetrics bool
+	// TrustList, when set, serves the health codes' trust list at
+	// /trust.json, without a token.
+	TrustList http.Handler
 	// PickupQR, when set, is mounted at PickupQRRoute (see PickupQR) behind
 	// the per-address rate limit.
 	PickupQR http.Handler
@@ -125,6 +128,9 @@ func New(opts Options) http.Handler {
 	mux.Handle("/graphql", metrics.Route("/graphql", gql))
 	mux.Handle("GET /healthz", metrics.Route("/healthz", healthz(opts.Health)))
 	mux.Handle("GET /metrics", prom)
+	if opts.TrustList != nil {
+		mux.Handle("GET /trust.json", metrics.Route("/trust.json", opts.TrustList))
+	}
 	mux.Handle("GET /assets/", metrics.Route("/assets", AssetsHandler()))
 	mux.Handle("GET /{$}", metrics.Route("/", GraphiQL("/graphql")))
 	if opts.PickupQR != nil {

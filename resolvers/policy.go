@@ -41,6 +41,11 @@ func policy() map[string]rule {
 		"Query.cellAt":   {public: true},
 		"Query.cell":     {public: true},
 		"Query.supplies": {public: true},
+		// The trust list is public: anyone may verify codes offline.
+		"Query.trustList": {public: true},
+		// Checkpoints verify codes; so do the committees and districts
+		// that run them.
+		"Query.verifyCode": {roles: []auth.Role{auth.Checkpoint, auth.Committee, auth.District}},
 
 		// Where can I get masks: any signed-in caller.
 		"Query.pharmaciesNear": {roles: anyRole},

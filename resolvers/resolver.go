@@ -8,6 +8,7 @@ package resolvers
 import (
 	"github.com/gridhub/gridhub/broker"
 	"github.com/gridhub/gridhub/city"
+	"github.com/gridhub/gridhub/codes"
 	"github.com/gridhub/gridhub/dispatch"
 )
 
@@ -17,4 +18,5 @@ type Resolver struct {
 	City     *city.Service
 	Dispatch *dispatch.Engine
 	Bus      broker.Bus // live alerts
+	Codes    *codes.Service
 }

@@ -447,6 +447,16 @@ func (r *queryResolver) Partner(ctx context.Context, id string) (*hub.Partner, e
 	return r.City.Store().Partner(ctx, id)
 }
 
+// TrustList is the resolver for the trustList field.
+func (r *queryResolver) TrustList(ctx context.Context) ([]*model.TrustedKey, error) {
+	return r.trustList(), nil
+}
+
+// VerifyCode is the resolver for the verifyCode field.
+func (r *queryResolver) VerifyCode(ctx context.Context, token string) (*model.CodeVerification, error) {
+	return r.verifyCode(ctx, token)
+}
+
 // Round is the resolver for the round field.
 func (r *reservationResolver) Round(ctx context.Context, obj *hub.Reservation) (*hub.Round, error) {
 	return r.City.Store().Round(ctx, obj.RoundID)

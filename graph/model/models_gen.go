@@ -67,6 +67,23 @@ type CheckpointInput struct {
 	Location *LatLngInput   `json:"location"`
 }
 
+// The outcome of verifying a health code as a checkpoint would.
+type CodeVerification struct {
+	Valid bool `json:"valid"`
+	// Why not: MALFORMED, UNKNOWN_KEY, BAD_SIGNATURE, KEY_NOT_VALID, NOT_YET_VALID, EXPIRED or SUPERSEDED.
+	Reason *string `json:"reason,omitempty"`
+	Detail *string `json:"detail,omitempty"`
+	// The opaque subject (never an ID number).
+	Subject *string    `json:"subject,omitempty"`
+	Colour  *string    `json:"colour,omitempty"`
+	Issuer  *string    `json:"issuer,omitempty"`
+	KeyID   *string    `json:"keyId,omitempty"`
+	Issued  *time.Time `json:"issued,omitempty"`
+	Expires *time.Time `json:"expires,omitempty"`
+	// The holder's colour now, for this hub's own residents.
+	CurrentColour *string `json:"currentColour,omitempty"`
+}
+
 type CommitteeInput struct {
 	ID   *string `json:"id,omitempty"`
 	Code string  `json:"code"`
@@ -245,6 +262,16 @@ type StockLevel struct {
 }
 
 type Subscription struct {
+}
+
+// An issuer's public key: codes it signed verify here.
+type TrustedKey struct {
+	Issuer string `json:"issuer"`
+	KeyID  string `json:"keyId"`
+	// The Ed25519 public key, standard base64.
+	PublicKey string     `json:"publicKey"`
+	NotBefore time.Time  `json:"notBefore"`
+	NotAfter  *time.Time `json:"notAfter,omitempty"`
 }
 
 type CheckpointKind string
