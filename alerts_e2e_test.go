@@ -191,7 +191,9 @@ func TestAllocationUpdates(t *testing.T) {
 	now := time.Now().UTC()
 	must(t, admin, `mutation($o: Time!, $c: Time!) { openRound(input: {id: "dl", name: "D", sku: MASK_ADULT, perPerson: 2, mode: FIRST_COME, fulfilments: [DELIVERY], opens: $o, closes: $c}) { id } }`,
 		map[string]any{"o": now.Add(-time.Hour).Format(time.RFC3339), "c": now.Add(time.Hour).Format(time.RFC3339)}, nil)
-	var res struct{ Reserve struct{ Allocation struct{ ID string } } }
+	var res struct {
+		Reserve struct{ Allocation struct{ ID string } }
+	}
 	must(t, admin, `mutation($p: ID!) { reserve(input: {roundId: "dl", residentId: $p}) { allocation { id } } }`, map[string]any{"p": ac.residents[0]}, &res)
 
 	type update struct {

@@ -150,7 +150,9 @@ func NewEventMetrics(reg prometheus.Registerer) *EventMetrics {
 }
 
 // Published counts a published event.
-func (m *EventMetrics) Published(kind hub.EventKind) { m.published.WithLabelValues(kind.String()).Inc() }
+func (m *EventMetrics) Published(kind hub.EventKind) {
+	m.published.WithLabelValues(kind.String()).Inc()
+}
 
 // Delivered counts n deliveries of an event.
 func (m *EventMetrics) Delivered(kind hub.EventKind, n int) {
