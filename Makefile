@@ -21,6 +21,7 @@ test: assets vet check-generated
 	$(GO) test -race -count=1 ./...
 
 vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
 generate:
