@@ -35,9 +35,11 @@ type Service struct {
 	districtOf map[hub.Cell]string // base cell -> district ID
 	committeOf map[hub.Cell]string // base cell -> committee ID
 
-	// stockMu orders pharmacy writes with their locator updates, so that
-	// the locator never ends on an older copy than the store's.
-	stockMu sync.Mutex
+	// upsertMu orders pharmacy upserts with their locator updates, so that
+	// the locator never ends on an older place than the store's. Stock is
+	// not the locator's business: it is read from the store (PharmaciesNear),
+	// so restocks and sales take no lock here.
+	upsertMu sync.Mutex
 }
 
 // Options configure a Service. Zero values take defaults.

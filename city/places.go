@@ -62,8 +62,8 @@ func (s *Service) UpsertPharmacies(ctx context.Context, ins ...PharmacyInput) ([
 		}
 		out = append(out, p)
 	}
-	s.stockMu.Lock()
-	defer s.stockMu.Unlock()
+	s.upsertMu.Lock()
+	defer s.upsertMu.Unlock()
 	if err := s.store.UpsertPharmacies(ctx, out...); err != nil {
 		return nil, err
 	}
@@ -100,16 +100,11 @@ func (s *Service) Restock(ctx context.Context, pharmacyID string, sku hub.SKU, q
 	if quantity <= 0 || quantity > MaxRestock {
 		return nil, hub.Errorf(hub.EINVALID, "restock quantity %d is outside [1, %d]", quantity, MaxRestock)
 	}
-	// Two restocks racing between AdjustStock and Put could leave the
-	// locator on the older stock level.
-	s.stockMu.Lock()
-	defer s.stockMu.Unlock()
 	change := hub.StockChange{PharmacyID: pharmacyID, SKU: sku, Delta: quantity, Reason: "RESTOCK", At: s.now()}
 	p, err := s.store.AdjustStock(ctx, change)
 	if err != nil {
 		return nil, err
 	}
-	s.locator.Put(p)
 	s.publishRestock(ctx, p, hub.StockEntry{StockChange: change, After: p.Stock[sku]})
 	return p, nil
 }
@@ -236,17 +231,4 @@ func (s *Service) PharmaciesIn(ctx context.Context, districtID string) ([]*hub.P
 		}
 	}
 	return out, nil
-}
-
-// RefreshPharmacy reloads a pharmacy's record (its stock moved elsewhere,
-// by dispatch) into the locator.
-func (s *Service) RefreshPharmacy(ctx context.Context, id string) error {
-	s.stockMu.Lock()
-	defer s.stockMu.Unlock()
-	p, err := s.store.Pharmacy(ctx, id)
-	if err != nil {
-		return err
-	}
-	s.locator.Put(p)
-	return nil
 }

@@ -169,8 +169,8 @@ func TestUpsertCommitteesRace(t *testing.T) {
 }
 
 // TestRestockRace runs two restocks of one pharmacy so that the first
-// one's store write lands first and its locator update last. The locator
-// must end with the store's stock, not the first restock's.
+// one's store write is held back. PharmaciesNear must end with the
+// store's stock, not the first restock's.
 func TestRestockRace(t *testing.T) {
 	e, hs := newHookedEnv(t)
 	ctx := t.Context()
@@ -192,12 +192,12 @@ func TestRestockRace(t *testing.T) {
 		t.Fatalf("PharmaciesNear: %v, %v", ms, err)
 	}
 	if got := ms[0].Pharmacy.Stock[hub.MaskN95]; got != 20 {
-		t.Errorf("the locator says %d N95, the store 20", got)
+		t.Errorf("PharmaciesNear says %d N95, the store 20", got)
 	}
 }
 
 // TestConcurrentUse drives the service from many goroutines at once; run
-// it with -race. Afterwards the locator agrees with the store.
+// it with -race. Afterwards PharmaciesNear agrees with the store.
 func TestConcurrentUse(t *testing.T) {
 	e := newEnv(t)
 	m := e.seedCity()
@@ -238,7 +238,7 @@ func TestConcurrentUse(t *testing.T) {
 	for _, mt := range ms {
 		stored := must[*hub.Pharmacy](t)(e.store.Pharmacy(ctx, mt.Pharmacy.ID))
 		if mt.Pharmacy.Stock[hub.MaskAdult] != stored.Stock[hub.MaskAdult] {
-			t.Errorf("%s: the locator says %d, the store %d", mt.Pharmacy.ID, mt.Pharmacy.Stock[hub.MaskAdult], stored.Stock[hub.MaskAdult])
+			t.Errorf("%s: PharmaciesNear says %d, the store %d", mt.Pharmacy.ID, mt.Pharmacy.Stock[hub.MaskAdult], stored.Stock[hub.MaskAdult])
 		}
 	}
 	if n, _ := e.store.CountResidents(ctx, "xinyi-2"); n != workers*rounds {

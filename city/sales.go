@@ -22,15 +22,11 @@ func (s *Service) Sell(ctx context.Context, pharmacyID string, sku hub.SKU, quan
 	if quantity <= 0 || quantity > MaxRestock {
 		return nil, hub.Errorf(hub.EINVALID, "sale quantity %d is outside [1, %d]", quantity, MaxRestock)
 	}
-	// As in Restock: the locator must not end on an older stock level.
-	s.stockMu.Lock()
-	defer s.stockMu.Unlock()
 	change := hub.StockChange{PharmacyID: pharmacyID, SKU: sku, Delta: -quantity, Reason: ReasonSale, At: s.now()}
 	p, err := s.store.AdjustStock(ctx, change)
 	if err != nil {
 		return nil, err
 	}
-	s.locator.Put(p)
 	PublishStockChanged(ctx, s.events, p, hub.StockEntry{StockChange: change, After: p.Stock[sku]})
 	return p, nil
 }

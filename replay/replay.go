@@ -299,7 +299,6 @@ func (r *run) snapshot(ctx context.Context, i int, s Snapshot) error {
 // without an event.
 func (r *run) setStock(ctx context.Context, row Row) error {
 	p := r.placed[row.ID]
-	changed := false
 	for k, q := range row.Stock {
 		d := q - p.Stock[skus[k]]
 		if d == 0 {
@@ -310,13 +309,6 @@ func (r *run) setStock(ctx context.Context, row Row) error {
 			return fmt.Errorf("institution %s: set %s to %d: %w", row.ID, skus[k], q, err)
 		}
 		r.rep.Corrections++
-		changed = true
-	}
-	if changed {
-		// The store moved under the service: its locator follows.
-		if err := r.svc.RefreshPharmacy(ctx, row.ID); err != nil {
-			return fmt.Errorf("institution %s: %w", row.ID, err)
-		}
 	}
 	return nil
 }
