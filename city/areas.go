@@ -2,6 +2,7 @@ package city
 
 import (
 	"context"
+	"slices"
 
 	"github.com/gridhub/gridhub/hub"
 )
@@ -46,6 +47,14 @@ func (s *Service) UpsertDistrict(ctx context.Context, in DistrictInput) (*hub.Di
 		return nil, err
 	}
 	s.index(s.districtOf, d.ID, old, cells)
+	if s.events != nil {
+		// Published under mu, so that two upserts of one district publish
+		// in the order they were written.
+		_, _ = s.events.Publish(ctx, hub.Event{
+			Kind: hub.EventDistrictUpserted, At: d.UpdatedAt, DistrictID: d.ID,
+			Payload: hub.DistrictPayload{DistrictID: d.ID, Cells: slices.Clone(cells)},
+		})
+	}
 	return d, nil
 }
 

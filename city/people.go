@@ -2,6 +2,7 @@ package city
 
 import (
 	"context"
+	"maps"
 	"slices"
 
 	"github.com/gridhub/gridhub/grid"
@@ -41,7 +42,40 @@ func (s *Service) RegisterResidents(ctx context.Context, ins ...ResidentInput) (
 	if err := s.store.CreateResidents(ctx, out...); err != nil {
 		return nil, err
 	}
+	s.publishResidents(ctx, out)
 	return out, nil
+}
+
+// publishResidents tells each district of a batch about its new residents
+// (RESIDENT_REGISTERED): where they live, nothing more.
+func (s *Service) publishResidents(ctx context.Context, rs []*hub.Resident) {
+	if s.events == nil || len(rs) == 0 {
+		return
+	}
+	byDistrict := map[string][]*hub.Resident{}
+	for _, r := range rs {
+		byDistrict[r.DistrictID] = append(byDistrict[r.DistrictID], r)
+	}
+	for _, d := range slices.Sorted(maps.Keys(byDistrict)) {
+		group := byDistrict[d]
+		p := hub.ResidentPayload{Residents: make([]hub.ResidentRef, len(group))}
+		cells := make([]hub.Cell, 0, len(group))
+		var committees []string
+		for i, r := range group {
+			p.Residents[i] = hub.ResidentRef{ID: r.ID, Cell: r.Cell, CommitteeID: r.CommitteeID}
+			cells = append(cells, r.Cell)
+			if r.CommitteeID != "" {
+				committees = append(committees, r.CommitteeID)
+			}
+		}
+		slices.Sort(cells)
+		slices.Sort(committees)
+		// Publishing never blocks; a closed broker (shutdown) drops events.
+		_, _ = s.events.Publish(ctx, hub.Event{
+			Kind: hub.EventResidentRegistered, At: group[0].RegisteredAt, Cells: slices.Compact(cells),
+			DistrictID: d, CommitteeIDs: slices.Compact(committees), Payload: p,
+		})
+	}
 }
 
 func (s *Service) newResident(ctx context.Context, in ResidentInput) (*hub.Resident, error) {

@@ -2,6 +2,8 @@ package city
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/gridhub/gridhub/dispatch"
@@ -64,9 +66,24 @@ func (s *Service) UpsertPharmacies(ctx context.Context, ins ...PharmacyInput) ([
 	}
 	s.upsertMu.Lock()
 	defer s.upsertMu.Unlock()
+	// What each pharmacy was before, for PHARMACY_UPSERTED: upserts are
+	// ordered by upsertMu, so nothing moves it between this read and the
+	// write.
+	var before []*hub.Pharmacy
+	if s.events != nil {
+		before = make([]*hub.Pharmacy, len(out))
+		for i, p := range out {
+			prev, err := s.store.Pharmacy(ctx, p.ID)
+			if err != nil && hub.ErrorCode(err) != hub.ENOTFOUND {
+				return nil, err
+			}
+			before[i] = prev
+		}
+	}
 	if err := s.store.UpsertPharmacies(ctx, out...); err != nil {
 		return nil, err
 	}
+	given := slices.Clone(out)
 	for i, p := range out {
 		// The stored record is authoritative for stock.
 		stored, err := s.store.Pharmacy(ctx, p.ID)
@@ -76,7 +93,46 @@ func (s *Service) UpsertPharmacies(ctx context.Context, ins ...PharmacyInput) ([
 		s.locator.Put(stored)
 		out[i] = stored
 	}
+	if s.events != nil {
+		s.publishPharmacies(ctx, before, given, out)
+	}
 	return out, nil
+}
+
+// publishPharmacies publishes PHARMACY_UPSERTED for each pharmacy of an
+// upsert (before: as stored before it, nil when new; given: as written;
+// after: as stored after): a new one with the stock it was given, an
+// existing one with where it was when it moved. A batch that names one
+// pharmacy twice publishes the first as created, the rest as changed.
+func (s *Service) publishPharmacies(ctx context.Context, before, given, after []*hub.Pharmacy) {
+	seen := map[string]hub.Cell{}
+	for i, p := range after {
+		pl := hub.PharmacyPayload{PharmacyID: p.ID, Cell: p.Cell, DistrictID: p.DistrictID}
+		cells := []hub.Cell{p.Cell}
+		prevCell, prevDistrict, known := hub.Cell(0), "", before[i] != nil
+		if known {
+			prevCell, prevDistrict = before[i].Cell, before[i].DistrictID
+		}
+		if c, again := seen[p.ID]; again {
+			known, prevCell = true, c
+			prevDistrict = s.DistrictAt(c)
+		}
+		seen[p.ID] = p.Cell
+		switch {
+		case !known:
+			pl.Created = true
+			// The stock given, not the stock read back: a restock may
+			// have come in between, and it publishes its own change.
+			pl.Initial = maps.Clone(given[i].Stock)
+		case prevCell != p.Cell:
+			pl.FromCell, pl.FromDistrictID = prevCell, prevDistrict
+			cells = append(cells, prevCell)
+		}
+		_, _ = s.events.Publish(ctx, hub.Event{
+			Kind: hub.EventPharmacyUpserted, At: p.UpdatedAt, Cells: cells, DistrictID: p.DistrictID,
+			PharmacyID: p.ID, Payload: pl,
+		})
+	}
 }
 
 func checkHours(h string) error {

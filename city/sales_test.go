@@ -43,6 +43,9 @@ func TestSell(t *testing.T) {
 		t.Fatal(err)
 	}
 	must[[]*hub.Pharmacy](t)(svc.UpsertPharmacies(ctx, city.PharmacyInput{ID: "p1", Name: "藥局", Location: taipei101, Stock: map[hub.SKU]int{hub.MaskAdult: 10}}))
+	if evs := rec.take(); len(evs) != 1 || evs[0].Kind != hub.EventPharmacyUpserted {
+		t.Fatalf("the upsert published %+v, want one PHARMACY_UPSERTED", evs)
+	}
 
 	tests := []struct {
 		name string

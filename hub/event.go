@@ -12,16 +12,22 @@ type EventKind uint8
 
 // The kinds of domain event, in a fixed order.
 const (
-	EventStockChanged      EventKind = iota + 1 // stock at a pharmacy moved (any reason)
-	EventRestock                                // stock at a pharmacy went up by a delivery
-	EventAllocationCreated                      // stock was set aside for a person
-	EventAllocationUpdated                      // an allocation changed status
-	EventAllocationExpired                      // an allocation was not picked up: stock returned
-	EventShortageServed                         // a restock served someone on the waiting list
-	EventRiskAreaMarked                         // cells were marked as a risk area
-	EventRiskAreaLifted                         // a risk area was lifted
-	EventFeverScan                              // a checkpoint scanned someone with a fever
-	EventColourChanged                          // a health code changed colour
+	EventStockChanged       EventKind = iota + 1 // stock at a pharmacy moved (any reason)
+	EventRestock                                 // stock at a pharmacy went up by a delivery
+	EventAllocationCreated                       // stock was set aside for a person
+	EventAllocationUpdated                       // an allocation changed status
+	EventAllocationExpired                       // an allocation was not picked up: stock returned
+	EventShortageServed                          // a restock served someone on the waiting list
+	EventRiskAreaMarked                          // cells were marked as a risk area
+	EventRiskAreaLifted                          // a risk area was lifted
+	EventFeverScan                               // a checkpoint scanned someone with a fever
+	EventColourChanged                           // a health code changed colour
+	EventReservationCreated                      // a person reserved in a round
+	EventReservationUpdated                      // reservations changed status (an allocation says ALLOCATION_CREATED instead)
+	EventShortageRegistered                      // a person joined the waiting list of a supply
+	EventResidentRegistered                      // residents were registered
+	EventPharmacyUpserted                        // a pharmacy was created or changed (its place, its name)
+	EventDistrictUpserted                        // a district's area was created or replaced
 
 	numEventKinds = iota + 1 // one more than the last kind
 )
@@ -61,6 +67,18 @@ func (k EventKind) String() string {
 		return "FEVER_SCAN"
 	case EventColourChanged:
 		return "COLOUR_CHANGED"
+	case EventReservationCreated:
+		return "RESERVATION_CREATED"
+	case EventReservationUpdated:
+		return "RESERVATION_UPDATED"
+	case EventShortageRegistered:
+		return "SHORTAGE_REGISTERED"
+	case EventResidentRegistered:
+		return "RESIDENT_REGISTERED"
+	case EventPharmacyUpserted:
+		return "PHARMACY_UPSERTED"
+	case EventDistrictUpserted:
+		return "DISTRICT_UPSERTED"
 	}
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
@@ -240,6 +258,74 @@ type ColourChangedPayload struct {
 	Cell    Cell // the subject's home cell, when known
 }
 
+// ReservationPayload is the payload of RESERVATION_CREATED and
+// RESERVATION_UPDATED: reservations of one round, all of the event's
+// district, that moved together from From (empty when created) to To.
+// A reservation that gets an allocation is ALLOCATION_CREATED instead.
+type ReservationPayload struct {
+	RoundID      string
+	SKU          SKU // the round's supply
+	From         ReservationStatus
+	To           ReservationStatus
+	Reservations []ReservationRef
+}
+
+// ReservationRef names a reservation in an event and says where its
+// person lives; it carries no ID hash.
+type ReservationRef struct {
+	ID          string
+	ResidentID  string
+	Cell        Cell
+	CommitteeID string
+	Fulfilment  Fulfilment
+}
+
+// ShortagePayload is the payload of SHORTAGE_REGISTERED: the waiting-list
+// registration as recorded (WAITING).
+type ShortagePayload struct {
+	Shortage Shortage
+}
+
+// ResidentPayload is the payload of RESIDENT_REGISTERED: residents
+// registered together, all of the event's district, and where they live.
+// It names nobody beyond their IDs.
+type ResidentPayload struct {
+	Residents []ResidentRef
+}
+
+// ResidentRef names a resident in an event and says where they live.
+type ResidentRef struct {
+	ID          string
+	Cell        Cell
+	CommitteeID string
+}
+
+// PharmacyPayload is the payload of PHARMACY_UPSERTED: where the pharmacy
+// is now, and for a new one the stock it started with (recorded in the
+// ledger as INITIAL entries, never published as STOCK_CHANGED); for one
+// that moved, where it was. Stock moves of an existing pharmacy are
+// STOCK_CHANGED events, never this one.
+type PharmacyPayload struct {
+	PharmacyID string
+	Cell       Cell
+	DistrictID string
+	Created    bool
+	Initial    map[SKU]int // Created only; read-only once published
+	// FromCell and FromDistrictID are where an existing pharmacy was
+	// before the upsert; FromCell is 0 when it did not move.
+	FromCell       Cell
+	FromDistrictID string
+}
+
+// DistrictPayload is the payload of DISTRICT_UPSERTED: the district's
+// cells as they are now (sorted, base resolution; read-only once
+// published). The event carries no routing cells: a district can hold
+// tens of thousands; follow it by DistrictID.
+type DistrictPayload struct {
+	DistrictID string
+	Cells      []Cell
+}
+
 func (StockChangedPayload) carries(k EventKind) bool { return k == EventStockChanged }
 func (RestockPayload) carries(k EventKind) bool      { return k == EventRestock }
 func (AllocationPayload) carries(k EventKind) bool {
@@ -251,6 +337,13 @@ func (RiskAreaPayload) carries(k EventKind) bool {
 }
 func (FeverScanPayload) carries(k EventKind) bool     { return k == EventFeverScan }
 func (ColourChangedPayload) carries(k EventKind) bool { return k == EventColourChanged }
+func (ReservationPayload) carries(k EventKind) bool {
+	return k == EventReservationCreated || k == EventReservationUpdated
+}
+func (ShortagePayload) carries(k EventKind) bool { return k == EventShortageRegistered }
+func (ResidentPayload) carries(k EventKind) bool { return k == EventResidentRegistered }
+func (PharmacyPayload) carries(k EventKind) bool { return k == EventPharmacyUpserted }
+func (DistrictPayload) carries(k EventKind) bool { return k == EventDistrictUpserted }
 
 // Publisher takes domain events: the broker, or nothing. Publishing never
 // blocks on subscribers.
