@@ -101,9 +101,22 @@ func TestAuthorizationMatrix(t *testing.T) {
 			map[string]any{"r": round, "p": ac.residents[i], "f": f}, &r)
 		return r
 	}
+	// Health-code fixtures: both residents have declared, so they have
+	// codes; each district has a cell to mark.
+	var districtCell [2]string
+	codeOf := func(t *testing.T, i int) string {
+		var c struct{ HealthCode struct{ Token string } }
+		must(t, admin, `query($r: ID!) { healthCode(residentId: $r) { token } }`, map[string]any{"r": ac.residents[i]}, &c)
+		return c.HealthCode.Token
+	}
+	for i := range 2 {
+		must(t, admin, `mutation($r: ID!) { declareHealth(input: {residentId: $r}) { code { colour } } }`, map[string]any{"r": ac.residents[i]}, nil)
+	}
+	since := now.Add(-24 * time.Hour).Format(time.RFC3339)
 	for i := range 2 {
 		var d struct{ District struct{ Cells []string } }
 		must(t, admin, `query($d: ID!) { district(id: $d) { cells } }`, map[string]any{"d": ac.districts[i]}, &d)
+		districtCell[i] = d.District.Cells[len(d.District.Cells)/2]
 		must(t, admin, `mutation($id: ID!, $c: [H3Cell!]) { upsertPartner(input: {id: $id, name: "Courier", area: {cells: $c}}) { id } }`,
 			map[string]any{"id": fmt.Sprintf("partner-%d", i+1), "c": d.District.Cells}, nil)
 	}
@@ -235,6 +248,52 @@ func TestAuthorizationMatrix(t *testing.T) {
 			func(_ *testing.T, i int) map[string]any { return map[string]any{"p": fmt.Sprintf("partner-%d", i+1)} },
 			want{"PARTNER": {ok, "FORBIDDEN"}}},
 		{"Query.auditLog", `{ auditLog { entries { action } } }`, nil, want{}},
+
+		{"Query.healthCode", `query($r: ID!) { healthCode(residentId: $r) { colour token qrUrl } }`,
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"r": ac.residents[i]} },
+			want{"COMMITTEE": {ok, "FORBIDDEN"}, "RESIDENT": {ok, "FORBIDDEN"}}},
+		{"Mutation.declareHealth", `mutation($r: ID!) { declareHealth(input: {residentId: $r, symptoms: ["cough"]}) { declaration { colour } code { colour } } }`,
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"r": ac.residents[i]} },
+			want{"RESIDENT": {ok, "FORBIDDEN"}}},
+		{"Mutation.declareHealth/committee", `mutation($r: ID!, $c: String) { declareHealth(input: {residentId: $r, filedBy: COMMITTEE, organisation: $c}) { declaration { filer } } }`,
+			func(_ *testing.T, i int) map[string]any {
+				return map[string]any{"r": ac.residents[i], "c": ac.committees[i]}
+			},
+			want{"COMMITTEE": {ok, "FORBIDDEN"}}},
+		{"Query.riskAreas", `{ riskAreas { id center cells { level } } }`, nil,
+			want{"DISTRICT": {ok, ok}, "COMMITTEE": {ok, ok}, "PARTNER": {ok, ok}, "PHARMACY": {ok, ok}, "CHECKPOINT": {ok, ok}, "RESIDENT": {ok, ok}}},
+		{"Mutation.markRiskArea", `mutation($c: H3Cell!) { markRiskArea(cell: $c, rings: 1, reason: "cluster") { id active } }`,
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"c": districtCell[i]} },
+			want{"DISTRICT": {ok, "FORBIDDEN"}}},
+		{"Mutation.liftRiskArea", `mutation($id: ID!) { liftRiskArea(id: $id) { id active liftedAt } }`,
+			func(t *testing.T, i int) map[string]any {
+				var m struct{ MarkRiskArea struct{ ID string } }
+				must(t, admin, `mutation($c: H3Cell!) { markRiskArea(cell: $c, rings: 0, reason: "test") { id } }`, map[string]any{"c": districtCell[i]}, &m)
+				return map[string]any{"id": m.MarkRiskArea.ID}
+			},
+			want{"DISTRICT": {ok, "FORBIDDEN"}}},
+		{"Mutation.recordScan", `mutation($k: ID!, $code: String!) { recordScan(input: {checkpointId: $k, code: $code, temperature: 36.6}) { result reason scan { id } } }`,
+			func(t *testing.T, i int) map[string]any {
+				return map[string]any{"k": ac.checkpoints[i], "code": codeOf(t, i)}
+			},
+			want{"CHECKPOINT": {ok, "FORBIDDEN"}}},
+		{"Query.trajectory", `query($r: ID!, $s: Time!) { trajectory(residentId: $r, since: $s, purpose: "tracing") { id result } }`,
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"r": ac.residents[i], "s": since} },
+			want{"DISTRICT": {ok, "FORBIDDEN"}}},
+		{"Query.contacts", `query($r: ID!, $s: Time!) { contacts(residentId: $r, since: $s, purpose: "tracing") { subject } }`,
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"r": ac.residents[i], "s": since} },
+			want{"DISTRICT": {ok, "FORBIDDEN"}}},
+		{"Mutation.markCase", `mutation($r: ID!) { markCase(residentId: $r, purpose: "positive test") { subject } }`,
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"r": ac.residents[i]} },
+			want{"DISTRICT": {ok, "FORBIDDEN"}}},
+		// A district's dashboard aggregates: only its own operators.
+		{"District.dashboard", `query($id: ID!) { pharmacy(id: $id) { district { cellStats(resolution: 8) { cell { id } stock { quantity } demand green riskLevel }
+			totals { demand } series(hours: 2) { at stock } outline { lat } declarationCounts { count } colourCounts { count } } } }`,
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"id": ac.pharmacies[i]} },
+			want{"DISTRICT": {ok, "FORBIDDEN"}}},
+		{"Subscription.districtUpdates", `subscription($d: ID!) { districtUpdates(districtId: $d) { cell { id } } }`,
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"d": ac.districts[i]} },
+			want{"DISTRICT": {ok, "FORBIDDEN"}}},
 
 		{"Mutation.registerResident", `mutation($n: String!, $c: String!, $l: LatLngInput!) { registerResident(input: {name: "N", idNumber: $n, location: $l, committeeCode: $c}) { id } }`,
 			func(_ *testing.T, i int) map[string]any {

@@ -18,6 +18,7 @@ import (
 	"github.com/gridhub/gridhub/graph/model"
 	"github.com/gridhub/gridhub/hub"
 	"github.com/gridhub/gridhub/scalars"
+	"github.com/gridhub/gridhub/stats"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -36,15 +37,20 @@ type ResolverRoot interface {
 	AuditEntry() AuditEntryResolver
 	Cell() CellResolver
 	CellShare() CellShareResolver
+	CellStats() CellStatsResolver
 	Checkpoint() CheckpointResolver
 	Committee() CommitteeResolver
+	Contact() ContactResolver
+	Declaration() DeclarationResolver
 	District() DistrictResolver
 	Mutation() MutationResolver
 	Pharmacy() PharmacyResolver
 	Query() QueryResolver
 	Reservation() ReservationResolver
 	Resident() ResidentResolver
+	RiskArea() RiskAreaResolver
 	Round() RoundResolver
+	Scan() ScanResolver
 	Shortage() ShortageResolver
 	Subscription() SubscriptionResolver
 }
@@ -124,6 +130,23 @@ type ComplexityRoot struct {
 		Share          func(childComplexity int) int
 	}
 
+	CellStats struct {
+		Allocations    func(childComplexity int) int
+		Cell           func(childComplexity int) int
+		Demand         func(childComplexity int) int
+		Fulfilled      func(childComplexity int) int
+		FulfilmentRate func(childComplexity int) int
+		Green          func(childComplexity int) int
+		Pharmacies     func(childComplexity int) int
+		Red            func(childComplexity int) int
+		Reservations   func(childComplexity int) int
+		Residents      func(childComplexity int) int
+		RiskLevel      func(childComplexity int) int
+		Shortages      func(childComplexity int) int
+		Stock          func(childComplexity int) int
+		Yellow         func(childComplexity int) int
+	}
+
 	Checkpoint struct {
 		Cell     func(childComplexity int) int
 		District func(childComplexity int) int
@@ -146,6 +169,12 @@ type ComplexityRoot struct {
 		Valid         func(childComplexity int) int
 	}
 
+	ColourCount struct {
+		Cell   func(childComplexity int) int
+		Colour func(childComplexity int) int
+		Count  func(childComplexity int) int
+	}
+
 	Committee struct {
 		CellCount     func(childComplexity int) int
 		Cells         func(childComplexity int) int
@@ -163,16 +192,83 @@ type ComplexityRoot struct {
 		Quota       func(childComplexity int) int
 	}
 
+	Contact struct {
+		Cell       func(childComplexity int) int
+		FirstAt    func(childComplexity int) int
+		LastAt     func(childComplexity int) int
+		ResidentID func(childComplexity int) int
+		Scans      func(childComplexity int) int
+		SubjectID  func(childComplexity int) int
+	}
+
+	Declaration struct {
+		At              func(childComplexity int) int
+		Cell            func(childComplexity int) int
+		Colour          func(childComplexity int) int
+		ContactWithCase func(childComplexity int) int
+		FiledBy         func(childComplexity int) int
+		FiledByKind     func(childComplexity int) int
+		ID              func(childComplexity int) int
+		Reasons         func(childComplexity int) int
+		ResidentID      func(childComplexity int) int
+		Symptoms        func(childComplexity int) int
+		Temperature     func(childComplexity int) int
+		TravelFromRisk  func(childComplexity int) int
+	}
+
+	DeclarationCount struct {
+		Cell        func(childComplexity int) int
+		Colour      func(childComplexity int) int
+		Count       func(childComplexity int) int
+		FiledByKind func(childComplexity int) int
+	}
+
+	DeclareHealthResult struct {
+		Code        func(childComplexity int) int
+		Declaration func(childComplexity int) int
+	}
+
 	District struct {
-		CellCount     func(childComplexity int) int
-		Cells         func(childComplexity int, resolution int) int
-		Code          func(childComplexity int) int
-		Committees    func(childComplexity int) int
-		ID            func(childComplexity int) int
-		Name          func(childComplexity int) int
-		Pharmacies    func(childComplexity int) int
-		ResidentCount func(childComplexity int) int
-		UpdatedAt     func(childComplexity int) int
+		CellCount         func(childComplexity int) int
+		CellStats         func(childComplexity int, resolution int, sku *hub.SKU, active bool) int
+		Cells             func(childComplexity int, resolution int) int
+		Code              func(childComplexity int) int
+		ColourCounts      func(childComplexity int) int
+		Committees        func(childComplexity int) int
+		DeclarationCounts func(childComplexity int) int
+		ID                func(childComplexity int) int
+		Name              func(childComplexity int) int
+		Outline           func(childComplexity int) int
+		Pharmacies        func(childComplexity int) int
+		ResidentCount     func(childComplexity int) int
+		Series            func(childComplexity int, hours int, sku *hub.SKU) int
+		Totals            func(childComplexity int, sku *hub.SKU) int
+		UpdatedAt         func(childComplexity int) int
+	}
+
+	DistrictPoint struct {
+		Allocations func(childComplexity int) int
+		At          func(childComplexity int) int
+		Demand      func(childComplexity int) int
+		Fulfilled   func(childComplexity int) int
+		Green       func(childComplexity int) int
+		Red         func(childComplexity int) int
+		RiskCells   func(childComplexity int) int
+		Stock       func(childComplexity int) int
+		Yellow      func(childComplexity int) int
+	}
+
+	HealthCode struct {
+		Colour    func(childComplexity int) int
+		Expires   func(childComplexity int) int
+		Issued    func(childComplexity int) int
+		Issuer    func(childComplexity int) int
+		KeyID     func(childComplexity int) int
+		QRURL     func(childComplexity int) int
+		Reasons   func(childComplexity int) int
+		Subject   func(childComplexity int) int
+		Token     func(childComplexity int) int
+		UpdatedAt func(childComplexity int) int
 	}
 
 	LatLng struct {
@@ -194,9 +290,14 @@ type ComplexityRoot struct {
 		CancelReservation func(childComplexity int, id string) int
 		CloseRound        func(childComplexity int, id string) int
 		CommitLottery     func(childComplexity int, roundID string) int
+		DeclareHealth     func(childComplexity int, input model.DeclareHealthInput) int
 		DrawLottery       func(childComplexity int, roundID string) int
+		LiftRiskArea      func(childComplexity int, id string) int
+		MarkCase          func(childComplexity int, residentID string, at *time.Time, purpose string) int
 		MarkDelivery      func(childComplexity int, allocationID string, delivered bool) int
+		MarkRiskArea      func(childComplexity int, cell hub.Cell, rings int, reason string) int
 		OpenRound         func(childComplexity int, input model.RoundInput) int
+		RecordScan        func(childComplexity int, input model.ScanInput) int
 		Redeem            func(childComplexity int, pharmacyID string, code string) int
 		RegisterResident  func(childComplexity int, input model.RegisterResidentInput) int
 		RegisterShortage  func(childComplexity int, residentID string, sku hub.SKU, quantity int) int
@@ -247,16 +348,20 @@ type ComplexityRoot struct {
 		Checkpoint      func(childComplexity int, id string) int
 		Committee       func(childComplexity int, id string) int
 		CommitteeByCode func(childComplexity int, code string) int
+		Contacts        func(childComplexity int, residentID string, since time.Time, window int, purpose string) int
 		District        func(childComplexity int, id string) int
 		Districts       func(childComplexity int) int
+		HealthCode      func(childComplexity int, residentID string) int
 		Partner         func(childComplexity int, id string) int
 		PharmaciesNear  func(childComplexity int, lat float64, lng float64, k int, sku *hub.SKU) int
 		Pharmacy        func(childComplexity int, id string) int
 		Reservation     func(childComplexity int, id string) int
 		Resident        func(childComplexity int, id string, purpose *string) int
+		RiskAreas       func(childComplexity int, all bool) int
 		Round           func(childComplexity int, id string) int
 		Rounds          func(childComplexity int, status *hub.RoundStatus) int
 		Supplies        func(childComplexity int) int
+		Trajectory      func(childComplexity int, residentID string, since time.Time, purpose string, first int) int
 		TrustList       func(childComplexity int) int
 		VerifyCode      func(childComplexity int, token string) int
 	}
@@ -326,6 +431,22 @@ type ComplexityRoot struct {
 		Temperature  func(childComplexity int) int
 	}
 
+	RiskArea struct {
+		Active   func(childComplexity int) int
+		Cell     func(childComplexity int) int
+		Cells    func(childComplexity int) int
+		ID       func(childComplexity int) int
+		LiftedAt func(childComplexity int) int
+		MarkedAt func(childComplexity int) int
+		Reason   func(childComplexity int) int
+		Rings    func(childComplexity int) int
+	}
+
+	RiskCell struct {
+		Cell  func(childComplexity int) int
+		Level func(childComplexity int) int
+	}
+
 	Round struct {
 		Cells             func(childComplexity int) int
 		Closes            func(childComplexity int) int
@@ -349,6 +470,25 @@ type ComplexityRoot struct {
 		SlotMinutes       func(childComplexity int) int
 		Status            func(childComplexity int) int
 		Winners           func(childComplexity int) int
+	}
+
+	Scan struct {
+		At           func(childComplexity int) int
+		Cell         func(childComplexity int) int
+		CheckpointID func(childComplexity int) int
+		Colour       func(childComplexity int) int
+		ID           func(childComplexity int) int
+		ResidentID   func(childComplexity int) int
+		Result       func(childComplexity int) int
+		SubjectID    func(childComplexity int) int
+		Temperature  func(childComplexity int) int
+	}
+
+	ScanOutcome struct {
+		Detail func(childComplexity int) int
+		Reason func(childComplexity int) int
+		Result func(childComplexity int) int
+		Scan   func(childComplexity int) int
 	}
 
 	Shortage struct {
@@ -379,6 +519,7 @@ type ComplexityRoot struct {
 
 	Subscription struct {
 		AllocationUpdates func(childComplexity int, partnerID string) int
+		DistrictUpdates   func(childComplexity int, districtID string, resolution int, sku *hub.SKU) int
 		RestockAlerts     func(childComplexity int, committeeID string, cells []hub.Cell, sku *hub.SKU) int
 		RiskAlerts        func(childComplexity int, committeeID string) int
 		StockChanged      func(childComplexity int, districtID *string, pharmacyID *string) int
@@ -427,6 +568,11 @@ type CellResolver interface {
 type CellShareResolver interface {
 	FulfilmentRate(ctx context.Context, obj *dispatch.CellShare) (float64, error)
 }
+type CellStatsResolver interface {
+	Cell(ctx context.Context, obj *stats.CellStats) (*model.Cell, error)
+
+	Stock(ctx context.Context, obj *stats.CellStats) ([]*model.StockLevel, error)
+}
 type CheckpointResolver interface {
 	Kind(ctx context.Context, obj *hub.Checkpoint) (model.CheckpointKind, error)
 
@@ -440,12 +586,25 @@ type CommitteeResolver interface {
 	ResidentCount(ctx context.Context, obj *hub.Committee) (int, error)
 	Residents(ctx context.Context, obj *hub.Committee, first int, after *string, purpose *string) (*model.ResidentConnection, error)
 }
+type ContactResolver interface {
+	ResidentID(ctx context.Context, obj *hub.Contact) (*string, error)
+}
+type DeclarationResolver interface {
+	Temperature(ctx context.Context, obj *hub.Declaration) (*float64, error)
+}
 type DistrictResolver interface {
 	CellCount(ctx context.Context, obj *hub.District) (int, error)
 	Cells(ctx context.Context, obj *hub.District, resolution int) ([]hub.Cell, error)
 	Committees(ctx context.Context, obj *hub.District) ([]*hub.Committee, error)
 	Pharmacies(ctx context.Context, obj *hub.District) ([]*hub.Pharmacy, error)
 	ResidentCount(ctx context.Context, obj *hub.District) (int, error)
+
+	CellStats(ctx context.Context, obj *hub.District, resolution int, sku *hub.SKU, active bool) ([]*stats.CellStats, error)
+	Totals(ctx context.Context, obj *hub.District, sku *hub.SKU) (*stats.CellStats, error)
+	Series(ctx context.Context, obj *hub.District, hours int, sku *hub.SKU) ([]*stats.Point, error)
+	Outline(ctx context.Context, obj *hub.District) ([][]*hub.Point, error)
+	DeclarationCounts(ctx context.Context, obj *hub.District) ([]*hub.DeclarationCount, error)
+	ColourCounts(ctx context.Context, obj *hub.District) ([]*hub.ColourCount, error)
 }
 type MutationResolver interface {
 	RegisterResident(ctx context.Context, input model.RegisterResidentInput) (*hub.Resident, error)
@@ -464,6 +623,11 @@ type MutationResolver interface {
 	MarkDelivery(ctx context.Context, allocationID string, delivered bool) (*hub.Allocation, error)
 	RegisterShortage(ctx context.Context, residentID string, sku hub.SKU, quantity int) (*hub.Shortage, error)
 	UpsertPartner(ctx context.Context, input model.PartnerInput) (*hub.Partner, error)
+	DeclareHealth(ctx context.Context, input model.DeclareHealthInput) (*model.DeclareHealthResult, error)
+	MarkRiskArea(ctx context.Context, cell hub.Cell, rings int, reason string) (*hub.RiskArea, error)
+	LiftRiskArea(ctx context.Context, id string) (*hub.RiskArea, error)
+	RecordScan(ctx context.Context, input model.ScanInput) (*model.ScanOutcome, error)
+	MarkCase(ctx context.Context, residentID string, at *time.Time, purpose string) ([]*hub.Contact, error)
 }
 type PharmacyResolver interface {
 	Cell(ctx context.Context, obj *hub.Pharmacy) (*model.Cell, error)
@@ -491,6 +655,10 @@ type QueryResolver interface {
 	Partner(ctx context.Context, id string) (*hub.Partner, error)
 	TrustList(ctx context.Context) ([]*model.TrustedKey, error)
 	VerifyCode(ctx context.Context, token string) (*model.CodeVerification, error)
+	HealthCode(ctx context.Context, residentID string) (*model.HealthCode, error)
+	RiskAreas(ctx context.Context, all bool) ([]*hub.RiskArea, error)
+	Trajectory(ctx context.Context, residentID string, since time.Time, purpose string, first int) ([]*hub.Scan, error)
+	Contacts(ctx context.Context, residentID string, since time.Time, window int, purpose string) ([]*hub.Contact, error)
 }
 type ReservationResolver interface {
 	Round(ctx context.Context, obj *hub.Reservation) (*hub.Round, error)
@@ -504,6 +672,9 @@ type ResidentResolver interface {
 	Committee(ctx context.Context, obj *hub.Resident) (*hub.Committee, error)
 	District(ctx context.Context, obj *hub.Resident) (*hub.District, error)
 }
+type RiskAreaResolver interface {
+	LiftedAt(ctx context.Context, obj *hub.RiskArea) (*time.Time, error)
+}
 type RoundResolver interface {
 	Fulfilments(ctx context.Context, obj *hub.Round) ([]hub.Fulfilment, error)
 
@@ -516,6 +687,11 @@ type RoundResolver interface {
 	Draw(ctx context.Context, obj *hub.Round) (*dispatch.PublishedDraw, error)
 	Cells(ctx context.Context, obj *hub.Round) ([]*dispatch.CellShare, error)
 }
+type ScanResolver interface {
+	ResidentID(ctx context.Context, obj *hub.Scan) (*string, error)
+
+	Temperature(ctx context.Context, obj *hub.Scan) (*float64, error)
+}
 type ShortageResolver interface {
 	Status(ctx context.Context, obj *hub.Shortage) (string, error)
 	Allocation(ctx context.Context, obj *hub.Shortage) (*hub.Allocation, error)
@@ -525,6 +701,7 @@ type SubscriptionResolver interface {
 	StockChanged(ctx context.Context, districtID *string, pharmacyID *string) (<-chan *model.StockChange, error)
 	AllocationUpdates(ctx context.Context, partnerID string) (<-chan *model.AllocationUpdate, error)
 	RiskAlerts(ctx context.Context, committeeID string) (<-chan *model.RiskAlert, error)
+	DistrictUpdates(ctx context.Context, districtID string, resolution int, sku *hub.SKU) (<-chan *stats.CellStats, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -845,6 +1022,91 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CellShare.Share(childComplexity), true
 
+	case "CellStats.allocations":
+		if e.ComplexityRoot.CellStats.Allocations == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CellStats.Allocations(childComplexity), true
+	case "CellStats.cell":
+		if e.ComplexityRoot.CellStats.Cell == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CellStats.Cell(childComplexity), true
+	case "CellStats.demand":
+		if e.ComplexityRoot.CellStats.Demand == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CellStats.Demand(childComplexity), true
+	case "CellStats.fulfilled":
+		if e.ComplexityRoot.CellStats.Fulfilled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CellStats.Fulfilled(childComplexity), true
+	case "CellStats.fulfilmentRate":
+		if e.ComplexityRoot.CellStats.FulfilmentRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CellStats.FulfilmentRate(childComplexity), true
+	case "CellStats.green":
+		if e.ComplexityRoot.CellStats.Green == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CellStats.Green(childComplexity), true
+	case "CellStats.pharmacies":
+		if e.ComplexityRoot.CellStats.Pharmacies == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CellStats.Pharmacies(childComplexity), true
+	case "CellStats.red":
+		if e.ComplexityRoot.CellStats.Red == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CellStats.Red(childComplexity), true
+	case "CellStats.reservations":
+		if e.ComplexityRoot.CellStats.Reservations == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CellStats.Reservations(childComplexity), true
+	case "CellStats.residents":
+		if e.ComplexityRoot.CellStats.Residents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CellStats.Residents(childComplexity), true
+	case "CellStats.riskLevel":
+		if e.ComplexityRoot.CellStats.RiskLevel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CellStats.RiskLevel(childComplexity), true
+	case "CellStats.shortages":
+		if e.ComplexityRoot.CellStats.Shortages == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CellStats.Shortages(childComplexity), true
+	case "CellStats.stock":
+		if e.ComplexityRoot.CellStats.Stock == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CellStats.Stock(childComplexity), true
+	case "CellStats.yellow":
+		if e.ComplexityRoot.CellStats.Yellow == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CellStats.Yellow(childComplexity), true
+
 	case "Checkpoint.cell":
 		if e.ComplexityRoot.Checkpoint.Cell == nil {
 			break
@@ -943,6 +1205,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CodeVerification.Valid(childComplexity), true
 
+	case "ColourCount.cell":
+		if e.ComplexityRoot.ColourCount.Cell == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ColourCount.Cell(childComplexity), true
+	case "ColourCount.colour":
+		if e.ComplexityRoot.ColourCount.Colour == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ColourCount.Colour(childComplexity), true
+	case "ColourCount.count":
+		if e.ComplexityRoot.ColourCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ColourCount.Count(childComplexity), true
+
 	case "Committee.cellCount":
 		if e.ComplexityRoot.Committee.CellCount == nil {
 			break
@@ -1016,12 +1297,171 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CommitteeQuota.Quota(childComplexity), true
 
+	case "Contact.cell":
+		if e.ComplexityRoot.Contact.Cell == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Contact.Cell(childComplexity), true
+	case "Contact.firstAt":
+		if e.ComplexityRoot.Contact.FirstAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Contact.FirstAt(childComplexity), true
+	case "Contact.lastAt":
+		if e.ComplexityRoot.Contact.LastAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Contact.LastAt(childComplexity), true
+	case "Contact.residentId":
+		if e.ComplexityRoot.Contact.ResidentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Contact.ResidentID(childComplexity), true
+	case "Contact.scans":
+		if e.ComplexityRoot.Contact.Scans == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Contact.Scans(childComplexity), true
+	case "Contact.subject":
+		if e.ComplexityRoot.Contact.SubjectID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Contact.SubjectID(childComplexity), true
+
+	case "Declaration.at":
+		if e.ComplexityRoot.Declaration.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Declaration.At(childComplexity), true
+	case "Declaration.cell":
+		if e.ComplexityRoot.Declaration.Cell == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Declaration.Cell(childComplexity), true
+	case "Declaration.colour":
+		if e.ComplexityRoot.Declaration.Colour == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Declaration.Colour(childComplexity), true
+	case "Declaration.contactWithCase":
+		if e.ComplexityRoot.Declaration.ContactWithCase == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Declaration.ContactWithCase(childComplexity), true
+	case "Declaration.filer":
+		if e.ComplexityRoot.Declaration.FiledBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Declaration.FiledBy(childComplexity), true
+	case "Declaration.filedBy":
+		if e.ComplexityRoot.Declaration.FiledByKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Declaration.FiledByKind(childComplexity), true
+	case "Declaration.id":
+		if e.ComplexityRoot.Declaration.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Declaration.ID(childComplexity), true
+	case "Declaration.reasons":
+		if e.ComplexityRoot.Declaration.Reasons == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Declaration.Reasons(childComplexity), true
+	case "Declaration.residentId":
+		if e.ComplexityRoot.Declaration.ResidentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Declaration.ResidentID(childComplexity), true
+	case "Declaration.symptoms":
+		if e.ComplexityRoot.Declaration.Symptoms == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Declaration.Symptoms(childComplexity), true
+	case "Declaration.temperature":
+		if e.ComplexityRoot.Declaration.Temperature == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Declaration.Temperature(childComplexity), true
+	case "Declaration.travelFromRisk":
+		if e.ComplexityRoot.Declaration.TravelFromRisk == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Declaration.TravelFromRisk(childComplexity), true
+
+	case "DeclarationCount.cell":
+		if e.ComplexityRoot.DeclarationCount.Cell == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeclarationCount.Cell(childComplexity), true
+	case "DeclarationCount.colour":
+		if e.ComplexityRoot.DeclarationCount.Colour == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeclarationCount.Colour(childComplexity), true
+	case "DeclarationCount.count":
+		if e.ComplexityRoot.DeclarationCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeclarationCount.Count(childComplexity), true
+	case "DeclarationCount.filedBy":
+		if e.ComplexityRoot.DeclarationCount.FiledByKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeclarationCount.FiledByKind(childComplexity), true
+
+	case "DeclareHealthResult.code":
+		if e.ComplexityRoot.DeclareHealthResult.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeclareHealthResult.Code(childComplexity), true
+	case "DeclareHealthResult.declaration":
+		if e.ComplexityRoot.DeclareHealthResult.Declaration == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeclareHealthResult.Declaration(childComplexity), true
+
 	case "District.cellCount":
 		if e.ComplexityRoot.District.CellCount == nil {
 			break
 		}
 
 		return e.ComplexityRoot.District.CellCount(childComplexity), true
+	case "District.cellStats":
+		if e.ComplexityRoot.District.CellStats == nil {
+			break
+		}
+
+		args, err := ec.field_District_cellStats_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.District.CellStats(childComplexity, args["resolution"].(int), args["sku"].(*hub.SKU), args["active"].(bool)), true
 	case "District.cells":
 		if e.ComplexityRoot.District.Cells == nil {
 			break
@@ -1039,12 +1479,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.District.Code(childComplexity), true
+	case "District.colourCounts":
+		if e.ComplexityRoot.District.ColourCounts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.District.ColourCounts(childComplexity), true
 	case "District.committees":
 		if e.ComplexityRoot.District.Committees == nil {
 			break
 		}
 
 		return e.ComplexityRoot.District.Committees(childComplexity), true
+	case "District.declarationCounts":
+		if e.ComplexityRoot.District.DeclarationCounts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.District.DeclarationCounts(childComplexity), true
 	case "District.id":
 		if e.ComplexityRoot.District.ID == nil {
 			break
@@ -1057,6 +1509,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.District.Name(childComplexity), true
+	case "District.outline":
+		if e.ComplexityRoot.District.Outline == nil {
+			break
+		}
+
+		return e.ComplexityRoot.District.Outline(childComplexity), true
 	case "District.pharmacies":
 		if e.ComplexityRoot.District.Pharmacies == nil {
 			break
@@ -1069,12 +1527,150 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.District.ResidentCount(childComplexity), true
+	case "District.series":
+		if e.ComplexityRoot.District.Series == nil {
+			break
+		}
+
+		args, err := ec.field_District_series_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.District.Series(childComplexity, args["hours"].(int), args["sku"].(*hub.SKU)), true
+	case "District.totals":
+		if e.ComplexityRoot.District.Totals == nil {
+			break
+		}
+
+		args, err := ec.field_District_totals_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.District.Totals(childComplexity, args["sku"].(*hub.SKU)), true
 	case "District.updatedAt":
 		if e.ComplexityRoot.District.UpdatedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.District.UpdatedAt(childComplexity), true
+
+	case "DistrictPoint.allocations":
+		if e.ComplexityRoot.DistrictPoint.Allocations == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DistrictPoint.Allocations(childComplexity), true
+	case "DistrictPoint.at":
+		if e.ComplexityRoot.DistrictPoint.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DistrictPoint.At(childComplexity), true
+	case "DistrictPoint.demand":
+		if e.ComplexityRoot.DistrictPoint.Demand == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DistrictPoint.Demand(childComplexity), true
+	case "DistrictPoint.fulfilled":
+		if e.ComplexityRoot.DistrictPoint.Fulfilled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DistrictPoint.Fulfilled(childComplexity), true
+	case "DistrictPoint.green":
+		if e.ComplexityRoot.DistrictPoint.Green == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DistrictPoint.Green(childComplexity), true
+	case "DistrictPoint.red":
+		if e.ComplexityRoot.DistrictPoint.Red == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DistrictPoint.Red(childComplexity), true
+	case "DistrictPoint.riskCells":
+		if e.ComplexityRoot.DistrictPoint.RiskCells == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DistrictPoint.RiskCells(childComplexity), true
+	case "DistrictPoint.stock":
+		if e.ComplexityRoot.DistrictPoint.Stock == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DistrictPoint.Stock(childComplexity), true
+	case "DistrictPoint.yellow":
+		if e.ComplexityRoot.DistrictPoint.Yellow == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DistrictPoint.Yellow(childComplexity), true
+
+	case "HealthCode.colour":
+		if e.ComplexityRoot.HealthCode.Colour == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HealthCode.Colour(childComplexity), true
+	case "HealthCode.expires":
+		if e.ComplexityRoot.HealthCode.Expires == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HealthCode.Expires(childComplexity), true
+	case "HealthCode.issued":
+		if e.ComplexityRoot.HealthCode.Issued == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HealthCode.Issued(childComplexity), true
+	case "HealthCode.issuer":
+		if e.ComplexityRoot.HealthCode.Issuer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HealthCode.Issuer(childComplexity), true
+	case "HealthCode.keyId":
+		if e.ComplexityRoot.HealthCode.KeyID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HealthCode.KeyID(childComplexity), true
+	case "HealthCode.qrUrl":
+		if e.ComplexityRoot.HealthCode.QRURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HealthCode.QRURL(childComplexity), true
+	case "HealthCode.reasons":
+		if e.ComplexityRoot.HealthCode.Reasons == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HealthCode.Reasons(childComplexity), true
+	case "HealthCode.subject":
+		if e.ComplexityRoot.HealthCode.Subject == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HealthCode.Subject(childComplexity), true
+	case "HealthCode.token":
+		if e.ComplexityRoot.HealthCode.Token == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HealthCode.Token(childComplexity), true
+	case "HealthCode.updatedAt":
+		if e.ComplexityRoot.HealthCode.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HealthCode.UpdatedAt(childComplexity), true
 
 	case "LatLng.lat":
 		if e.ComplexityRoot.LatLng.Lat == nil {
@@ -1165,6 +1761,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CommitLottery(childComplexity, args["roundId"].(string)), true
+	case "Mutation.declareHealth":
+		if e.ComplexityRoot.Mutation.DeclareHealth == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_declareHealth_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeclareHealth(childComplexity, args["input"].(model.DeclareHealthInput)), true
 	case "Mutation.drawLottery":
 		if e.ComplexityRoot.Mutation.DrawLottery == nil {
 			break
@@ -1176,6 +1783,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DrawLottery(childComplexity, args["roundId"].(string)), true
+	case "Mutation.liftRiskArea":
+		if e.ComplexityRoot.Mutation.LiftRiskArea == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_liftRiskArea_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.LiftRiskArea(childComplexity, args["id"].(string)), true
+	case "Mutation.markCase":
+		if e.ComplexityRoot.Mutation.MarkCase == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_markCase_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MarkCase(childComplexity, args["residentId"].(string), args["at"].(*time.Time), args["purpose"].(string)), true
 	case "Mutation.markDelivery":
 		if e.ComplexityRoot.Mutation.MarkDelivery == nil {
 			break
@@ -1187,6 +1816,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.MarkDelivery(childComplexity, args["allocationId"].(string), args["delivered"].(bool)), true
+	case "Mutation.markRiskArea":
+		if e.ComplexityRoot.Mutation.MarkRiskArea == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_markRiskArea_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MarkRiskArea(childComplexity, args["cell"].(hub.Cell), args["rings"].(int), args["reason"].(string)), true
 	case "Mutation.openRound":
 		if e.ComplexityRoot.Mutation.OpenRound == nil {
 			break
@@ -1198,6 +1838,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.OpenRound(childComplexity, args["input"].(model.RoundInput)), true
+	case "Mutation.recordScan":
+		if e.ComplexityRoot.Mutation.RecordScan == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_recordScan_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RecordScan(childComplexity, args["input"].(model.ScanInput)), true
 	case "Mutation.redeem":
 		if e.ComplexityRoot.Mutation.Redeem == nil {
 			break
@@ -1498,6 +2149,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.CommitteeByCode(childComplexity, args["code"].(string)), true
+	case "Query.contacts":
+		if e.ComplexityRoot.Query.Contacts == nil {
+			break
+		}
+
+		args, err := ec.field_Query_contacts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Contacts(childComplexity, args["residentId"].(string), args["since"].(time.Time), args["window"].(int), args["purpose"].(string)), true
 	case "Query.district":
 		if e.ComplexityRoot.Query.District == nil {
 			break
@@ -1515,6 +2177,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Districts(childComplexity), true
+	case "Query.healthCode":
+		if e.ComplexityRoot.Query.HealthCode == nil {
+			break
+		}
+
+		args, err := ec.field_Query_healthCode_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.HealthCode(childComplexity, args["residentId"].(string)), true
 
 	case "Query.partner":
 		if e.ComplexityRoot.Query.Partner == nil {
@@ -1571,6 +2244,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Resident(childComplexity, args["id"].(string), args["purpose"].(*string)), true
+	case "Query.riskAreas":
+		if e.ComplexityRoot.Query.RiskAreas == nil {
+			break
+		}
+
+		args, err := ec.field_Query_riskAreas_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.RiskAreas(childComplexity, args["all"].(bool)), true
 	case "Query.round":
 		if e.ComplexityRoot.Query.Round == nil {
 			break
@@ -1599,6 +2283,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Supplies(childComplexity), true
+	case "Query.trajectory":
+		if e.ComplexityRoot.Query.Trajectory == nil {
+			break
+		}
+
+		args, err := ec.field_Query_trajectory_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Trajectory(childComplexity, args["residentId"].(string), args["since"].(time.Time), args["purpose"].(string), args["first"].(int)), true
 	case "Query.trustList":
 		if e.ComplexityRoot.Query.TrustList == nil {
 			break
@@ -1888,6 +2583,68 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RiskAlert.Temperature(childComplexity), true
 
+	case "RiskArea.active":
+		if e.ComplexityRoot.RiskArea.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RiskArea.Active(childComplexity), true
+	case "RiskArea.center":
+		if e.ComplexityRoot.RiskArea.Cell == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RiskArea.Cell(childComplexity), true
+	case "RiskArea.cells":
+		if e.ComplexityRoot.RiskArea.Cells == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RiskArea.Cells(childComplexity), true
+	case "RiskArea.id":
+		if e.ComplexityRoot.RiskArea.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RiskArea.ID(childComplexity), true
+	case "RiskArea.liftedAt":
+		if e.ComplexityRoot.RiskArea.LiftedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RiskArea.LiftedAt(childComplexity), true
+	case "RiskArea.markedAt":
+		if e.ComplexityRoot.RiskArea.MarkedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RiskArea.MarkedAt(childComplexity), true
+	case "RiskArea.reason":
+		if e.ComplexityRoot.RiskArea.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RiskArea.Reason(childComplexity), true
+	case "RiskArea.rings":
+		if e.ComplexityRoot.RiskArea.Rings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RiskArea.Rings(childComplexity), true
+
+	case "RiskCell.cell":
+		if e.ComplexityRoot.RiskCell.Cell == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RiskCell.Cell(childComplexity), true
+	case "RiskCell.level":
+		if e.ComplexityRoot.RiskCell.Level == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RiskCell.Level(childComplexity), true
+
 	case "Round.cells":
 		if e.ComplexityRoot.Round.Cells == nil {
 			break
@@ -2021,6 +2778,86 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Round.Winners(childComplexity), true
 
+	case "Scan.at":
+		if e.ComplexityRoot.Scan.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scan.At(childComplexity), true
+	case "Scan.cell":
+		if e.ComplexityRoot.Scan.Cell == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scan.Cell(childComplexity), true
+	case "Scan.checkpointId":
+		if e.ComplexityRoot.Scan.CheckpointID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scan.CheckpointID(childComplexity), true
+	case "Scan.colour":
+		if e.ComplexityRoot.Scan.Colour == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scan.Colour(childComplexity), true
+	case "Scan.id":
+		if e.ComplexityRoot.Scan.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scan.ID(childComplexity), true
+	case "Scan.residentId":
+		if e.ComplexityRoot.Scan.ResidentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scan.ResidentID(childComplexity), true
+	case "Scan.result":
+		if e.ComplexityRoot.Scan.Result == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scan.Result(childComplexity), true
+	case "Scan.subject":
+		if e.ComplexityRoot.Scan.SubjectID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scan.SubjectID(childComplexity), true
+	case "Scan.temperature":
+		if e.ComplexityRoot.Scan.Temperature == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scan.Temperature(childComplexity), true
+
+	case "ScanOutcome.detail":
+		if e.ComplexityRoot.ScanOutcome.Detail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanOutcome.Detail(childComplexity), true
+	case "ScanOutcome.reason":
+		if e.ComplexityRoot.ScanOutcome.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanOutcome.Reason(childComplexity), true
+	case "ScanOutcome.result":
+		if e.ComplexityRoot.ScanOutcome.Result == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanOutcome.Result(childComplexity), true
+	case "ScanOutcome.scan":
+		if e.ComplexityRoot.ScanOutcome.Scan == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanOutcome.Scan(childComplexity), true
+
 	case "Shortage.allocation":
 		if e.ComplexityRoot.Shortage.Allocation == nil {
 			break
@@ -2137,6 +2974,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.AllocationUpdates(childComplexity, args["partnerId"].(string)), true
+	case "Subscription.districtUpdates":
+		if e.ComplexityRoot.Subscription.DistrictUpdates == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_districtUpdates_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.DistrictUpdates(childComplexity, args["districtId"].(string), args["resolution"].(int), args["sku"].(*hub.SKU)), true
 	case "Subscription.restockAlerts":
 		if e.ComplexityRoot.Subscription.RestockAlerts == nil {
 			break
@@ -2234,6 +3082,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CheckpointInput", ec.unmarshalInputCheckpointInput),
 			graphql.NewInputUnmarshaler("CommitteeInput", ec.unmarshalInputCommitteeInput),
 			graphql.NewInputUnmarshaler("CommitteeQuotaInput", ec.unmarshalInputCommitteeQuotaInput),
+			graphql.NewInputUnmarshaler("DeclareHealthInput", ec.unmarshalInputDeclareHealthInput),
 			graphql.NewInputUnmarshaler("DistrictInput", ec.unmarshalInputDistrictInput),
 			graphql.NewInputUnmarshaler("LatLngInput", ec.unmarshalInputLatLngInput),
 			graphql.NewInputUnmarshaler("PartnerInput", ec.unmarshalInputPartnerInput),
@@ -2241,6 +3090,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RegisterResidentInput", ec.unmarshalInputRegisterResidentInput),
 			graphql.NewInputUnmarshaler("ReserveInput", ec.unmarshalInputReserveInput),
 			graphql.NewInputUnmarshaler("RoundInput", ec.unmarshalInputRoundInput),
+			graphql.NewInputUnmarshaler("ScanInput", ec.unmarshalInputScanInput),
 			graphql.NewInputUnmarshaler("StockInput", ec.unmarshalInputStockInput),
 		)
 	}
@@ -3023,6 +3873,290 @@ extend type Query {
   "Verify a health code against the trust list."
   verifyCode(token: String!): CodeVerification!
 }
+
+# ---------------------------------------------------------------------
+# Dashboards: aggregates a district sees, kept as counters as records
+# change (never by scanning records at query time).
+
+"How much a risk area restricts a cell."
+enum RiskLevel {
+  LOW
+  MEDIUM
+  HIGH
+}
+
+"""
+The aggregates of one cell at the resolution asked for: sums over its
+resolution-9 cells that belong to the district.
+"""
+type CellStats {
+  cell: Cell!
+  residents: Int!
+  pharmacies: Int!
+  "Stock on hand by supply, in catalogue order (only the supply asked for, when one was)."
+  stock: [StockLevel!]!
+  "Demand: open reservations and waiting-list registrations of the cell's residents."
+  demand: Int!
+  reservations: Int!
+  shortages: Int!
+  "Allocations made to the cell's residents (held, redeemed or delivered; not expired or cancelled)."
+  allocations: Int!
+  "Allocations picked up or delivered."
+  fulfilled: Int!
+  "allocations / (allocations + demand still waiting), from 0 to 1; null with neither."
+  fulfilmentRate: Float
+  "Health codes by colour of residents living in the cell."
+  green: Int!
+  yellow: Int!
+  red: Int!
+  "The highest risk level over the cell's resolution-9 cells; null for none."
+  riskLevel: RiskLevel
+}
+
+"A district's totals at the end of one hour."
+type DistrictPoint {
+  at: Time!
+  stock: Int!
+  demand: Int!
+  allocations: Int!
+  fulfilled: Int!
+  green: Int!
+  yellow: Int!
+  red: Int!
+  "Resolution-9 cells under a risk area."
+  riskCells: Int!
+}
+
+extend type District {
+  """
+  Aggregates per cell at a resolution from 9 down to 5, of one supply when
+  sku is given. With active, only cells with something to show (residents,
+  pharmacies, demand, codes or risk).
+  """
+  cellStats(resolution: Int! = 9, sku: SKU, active: Boolean! = false): [CellStats!]!
+  "The district's totals (cell is the district's centre cell at resolution 5)."
+  totals(sku: SKU): CellStats!
+  "Hourly totals for the last hours (at most 720), oldest first, then the totals now."
+  series(hours: Int! = 72, sku: SKU): [DistrictPoint!]!
+  "The district's outline: closed loops of points around its cells."
+  outline: [[LatLng!]!]!
+}
+
+extend type Subscription {
+  """
+  The new aggregates of each cell (at the resolution asked for) that an
+  event changed in the district: restocks, sales, reservations,
+  allocations, colour changes and risk areas. What a live map recolours.
+  """
+  districtUpdates(districtId: ID!, resolution: Int! = 9, sku: SKU): CellStats!
+}
+
+# ---------------------------------------------------------------------
+# Health codes: declarations, colours, risk areas, scans, trajectories.
+
+"The colour of a health code, from least to most restricted."
+enum Colour {
+  GREEN
+  YELLOW
+  RED
+}
+
+"Who filed a health declaration: the person, or for its members a collecting organisation."
+enum FiledBy {
+  SELF
+  COMMITTEE
+  ENTERPRISE
+  SCHOOL
+}
+
+"What a checkpoint makes of a code and a temperature."
+enum ScanResult {
+  "A valid GREEN code and no fever."
+  PASS
+  "A YELLOW or RED code, or a code that does not verify."
+  DENY
+  "A temperature at or above the fever line."
+  FEVER
+}
+
+input DeclareHealthInput {
+  residentId: ID!
+  "Symptom names (FEVER, COUGH, SORE_THROAT, ...; any case, spaces allowed)."
+  symptoms: [String!]
+  "Body temperature in °C; null when not measured."
+  temperature: Float
+  "Travelled from a risk area in the last 14 days."
+  travelFromRisk: Boolean! = false
+  "Close contact with a confirmed case."
+  contactWithCase: Boolean! = false
+  """
+  Who files: SELF (a resident's token), COMMITTEE (a committee's token, for
+  its own residents), ENTERPRISE or SCHOOL (naming the organisation).
+  """
+  filedBy: FiledBy! = SELF
+  "The enterprise or school that files; only with filedBy ENTERPRISE or SCHOOL."
+  organisation: String
+}
+
+"A health declaration as recorded, with the colour the rules gave it and why."
+type Declaration {
+  id: ID!
+  residentId: ID!
+  symptoms: [String!]!
+  temperature: Float
+  travelFromRisk: Boolean!
+  contactWithCase: Boolean!
+  filedBy: FiledBy!
+  "The committee, enterprise or school that filed (the resident for SELF)."
+  filer: String!
+  cell: H3Cell!
+  colour: Colour!
+  "The rules that decided the colour, e.g. FEVER, RISK_CELL_HIGH."
+  reasons: [String!]!
+  at: Time!
+}
+
+"A resident's health code: the colour now, signed as a token for a QR code."
+type HealthCode {
+  colour: Colour!
+  reasons: [String!]!
+  "The opaque subject id (never an ID number)."
+  subject: String!
+  "The signed code's text form (GH1:...), what the QR image holds."
+  token: String!
+  issuer: String!
+  keyId: String!
+  issued: Time!
+  expires: Time!
+  "Path of the PNG QR image of this code (needs the same token as this query)."
+  qrUrl: String!
+  updatedAt: Time!
+}
+
+type DeclareHealthResult {
+  declaration: Declaration!
+  code: HealthCode!
+}
+
+type RiskCell {
+  cell: H3Cell!
+  level: RiskLevel!
+}
+
+"A cell marked high risk with rings around it at lower levels."
+type RiskArea {
+  id: ID!
+  center: H3Cell!
+  rings: Int!
+  reason: String!
+  cells: [RiskCell!]!
+  markedAt: Time!
+  liftedAt: Time
+  active: Boolean!
+}
+
+input ScanInput {
+  "The checkpoint; a CHECKPOINT token's own when omitted."
+  checkpointId: ID
+  "The code as scanned (GH1:...)."
+  code: String!
+  "Body temperature in °C; null when not measured."
+  temperature: Float
+  "When it was scanned (a device that was offline sends its own time); now when omitted."
+  at: Time
+}
+
+"A scan at a checkpoint as recorded."
+type Scan {
+  id: ID!
+  checkpointId: ID!
+  cell: H3Cell!
+  "This hub's resident, when the code is one of ours."
+  residentId: ID
+  subject: String!
+  at: Time!
+  temperature: Float
+  colour: Colour!
+  result: ScanResult!
+}
+
+"What a checkpoint is told about a scan."
+type ScanOutcome {
+  result: ScanResult!
+  "Why a code was refused: MALFORMED, UNKNOWN_KEY, BAD_SIGNATURE, KEY_NOT_VALID, NOT_YET_VALID or EXPIRED."
+  reason: String
+  detail: String
+  "The scan as recorded; null for a code that did not verify (nothing is recorded)."
+  scan: Scan
+}
+
+"A person scanned near a resident's scans (same cell or a neighbour, within the window)."
+type Contact {
+  "This hub's resident, when known."
+  residentId: ID
+  subject: String!
+  cell: H3Cell!
+  firstAt: Time!
+  lastAt: Time!
+  scans: Int!
+}
+
+"Latest declarations in a district by cell, colour and who collected them."
+type DeclarationCount {
+  cell: H3Cell!
+  colour: Colour!
+  filedBy: FiledBy!
+  count: Int!
+}
+
+"Health codes in a district by cell and colour."
+type ColourCount {
+  cell: H3Cell!
+  colour: Colour!
+  count: Int!
+}
+
+extend type District {
+  "Latest declarations by cell, colour and level of collection."
+  declarationCounts: [DeclarationCount!]!
+  "Health codes by cell and colour."
+  colourCounts: [ColourCount!]!
+}
+
+extend type Query {
+  "A resident's health code now, freshly signed."
+  healthCode(residentId: ID!): HealthCode!
+  "Risk areas, those in force unless all is true."
+  riskAreas(all: Boolean! = false): [RiskArea!]!
+  """
+  A resident's scans since a time, oldest first. Every read is recorded in
+  the audit trail with the purpose stated.
+  """
+  trajectory(residentId: ID!, since: Time!, purpose: String!, first: Int! = 1000): [Scan!]!
+  """
+  People scanned in the same cell as the resident, or a neighbouring one,
+  within window minutes of one of the resident's scans since a time.
+  Audited like trajectory.
+  """
+  contacts(residentId: ID!, since: Time!, window: Int! = 30, purpose: String!): [Contact!]!
+}
+
+extend type Mutation {
+  "File a health declaration; the resident's code takes the colour the rules give."
+  declareHealth(input: DeclareHealthInput!): DeclareHealthResult!
+  "Mark a cell high risk with rings around it (0 to 10) at lower levels; codes of residents there change."
+  markRiskArea(cell: H3Cell!, rings: Int! = 1, reason: String!): RiskArea!
+  "Lift a risk area: colours that depended on it are restored."
+  liftRiskArea(id: ID!): RiskArea!
+  "Record a scan at a checkpoint."
+  recordScan(input: ScanInput!): ScanOutcome!
+  """
+  Mark a resident a confirmed case (their code turns RED), trace their
+  contacts (audited, with the purpose) and turn those at least YELLOW.
+  Returns the contacts.
+  """
+  markCase(residentId: ID!, at: Time, purpose: String!): [Contact!]!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -3173,6 +4307,40 @@ func (ec *executionContext) childFields_CellShare(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type CellShare", field.Name)
 }
 
+func (ec *executionContext) childFields_CellStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cell":
+		return ec.fieldContext_CellStats_cell(ctx, field)
+	case "residents":
+		return ec.fieldContext_CellStats_residents(ctx, field)
+	case "pharmacies":
+		return ec.fieldContext_CellStats_pharmacies(ctx, field)
+	case "stock":
+		return ec.fieldContext_CellStats_stock(ctx, field)
+	case "demand":
+		return ec.fieldContext_CellStats_demand(ctx, field)
+	case "reservations":
+		return ec.fieldContext_CellStats_reservations(ctx, field)
+	case "shortages":
+		return ec.fieldContext_CellStats_shortages(ctx, field)
+	case "allocations":
+		return ec.fieldContext_CellStats_allocations(ctx, field)
+	case "fulfilled":
+		return ec.fieldContext_CellStats_fulfilled(ctx, field)
+	case "fulfilmentRate":
+		return ec.fieldContext_CellStats_fulfilmentRate(ctx, field)
+	case "green":
+		return ec.fieldContext_CellStats_green(ctx, field)
+	case "yellow":
+		return ec.fieldContext_CellStats_yellow(ctx, field)
+	case "red":
+		return ec.fieldContext_CellStats_red(ctx, field)
+	case "riskLevel":
+		return ec.fieldContext_CellStats_riskLevel(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CellStats", field.Name)
+}
+
 func (ec *executionContext) childFields_Checkpoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3217,6 +4385,18 @@ func (ec *executionContext) childFields_CodeVerification(ctx context.Context, fi
 	return nil, fmt.Errorf("no field named %q was found under type CodeVerification", field.Name)
 }
 
+func (ec *executionContext) childFields_ColourCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cell":
+		return ec.fieldContext_ColourCount_cell(ctx, field)
+	case "colour":
+		return ec.fieldContext_ColourCount_colour(ctx, field)
+	case "count":
+		return ec.fieldContext_ColourCount_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ColourCount", field.Name)
+}
+
 func (ec *executionContext) childFields_Committee(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3251,6 +4431,78 @@ func (ec *executionContext) childFields_CommitteeQuota(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type CommitteeQuota", field.Name)
 }
 
+func (ec *executionContext) childFields_Contact(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "residentId":
+		return ec.fieldContext_Contact_residentId(ctx, field)
+	case "subject":
+		return ec.fieldContext_Contact_subject(ctx, field)
+	case "cell":
+		return ec.fieldContext_Contact_cell(ctx, field)
+	case "firstAt":
+		return ec.fieldContext_Contact_firstAt(ctx, field)
+	case "lastAt":
+		return ec.fieldContext_Contact_lastAt(ctx, field)
+	case "scans":
+		return ec.fieldContext_Contact_scans(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Contact", field.Name)
+}
+
+func (ec *executionContext) childFields_Declaration(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Declaration_id(ctx, field)
+	case "residentId":
+		return ec.fieldContext_Declaration_residentId(ctx, field)
+	case "symptoms":
+		return ec.fieldContext_Declaration_symptoms(ctx, field)
+	case "temperature":
+		return ec.fieldContext_Declaration_temperature(ctx, field)
+	case "travelFromRisk":
+		return ec.fieldContext_Declaration_travelFromRisk(ctx, field)
+	case "contactWithCase":
+		return ec.fieldContext_Declaration_contactWithCase(ctx, field)
+	case "filedBy":
+		return ec.fieldContext_Declaration_filedBy(ctx, field)
+	case "filer":
+		return ec.fieldContext_Declaration_filer(ctx, field)
+	case "cell":
+		return ec.fieldContext_Declaration_cell(ctx, field)
+	case "colour":
+		return ec.fieldContext_Declaration_colour(ctx, field)
+	case "reasons":
+		return ec.fieldContext_Declaration_reasons(ctx, field)
+	case "at":
+		return ec.fieldContext_Declaration_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Declaration", field.Name)
+}
+
+func (ec *executionContext) childFields_DeclarationCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cell":
+		return ec.fieldContext_DeclarationCount_cell(ctx, field)
+	case "colour":
+		return ec.fieldContext_DeclarationCount_colour(ctx, field)
+	case "filedBy":
+		return ec.fieldContext_DeclarationCount_filedBy(ctx, field)
+	case "count":
+		return ec.fieldContext_DeclarationCount_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeclarationCount", field.Name)
+}
+
+func (ec *executionContext) childFields_DeclareHealthResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "declaration":
+		return ec.fieldContext_DeclareHealthResult_declaration(ctx, field)
+	case "code":
+		return ec.fieldContext_DeclareHealthResult_code(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeclareHealthResult", field.Name)
+}
+
 func (ec *executionContext) childFields_District(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3271,8 +4523,70 @@ func (ec *executionContext) childFields_District(ctx context.Context, field grap
 		return ec.fieldContext_District_residentCount(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_District_updatedAt(ctx, field)
+	case "cellStats":
+		return ec.fieldContext_District_cellStats(ctx, field)
+	case "totals":
+		return ec.fieldContext_District_totals(ctx, field)
+	case "series":
+		return ec.fieldContext_District_series(ctx, field)
+	case "outline":
+		return ec.fieldContext_District_outline(ctx, field)
+	case "declarationCounts":
+		return ec.fieldContext_District_declarationCounts(ctx, field)
+	case "colourCounts":
+		return ec.fieldContext_District_colourCounts(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type District", field.Name)
+}
+
+func (ec *executionContext) childFields_DistrictPoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_DistrictPoint_at(ctx, field)
+	case "stock":
+		return ec.fieldContext_DistrictPoint_stock(ctx, field)
+	case "demand":
+		return ec.fieldContext_DistrictPoint_demand(ctx, field)
+	case "allocations":
+		return ec.fieldContext_DistrictPoint_allocations(ctx, field)
+	case "fulfilled":
+		return ec.fieldContext_DistrictPoint_fulfilled(ctx, field)
+	case "green":
+		return ec.fieldContext_DistrictPoint_green(ctx, field)
+	case "yellow":
+		return ec.fieldContext_DistrictPoint_yellow(ctx, field)
+	case "red":
+		return ec.fieldContext_DistrictPoint_red(ctx, field)
+	case "riskCells":
+		return ec.fieldContext_DistrictPoint_riskCells(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DistrictPoint", field.Name)
+}
+
+func (ec *executionContext) childFields_HealthCode(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "colour":
+		return ec.fieldContext_HealthCode_colour(ctx, field)
+	case "reasons":
+		return ec.fieldContext_HealthCode_reasons(ctx, field)
+	case "subject":
+		return ec.fieldContext_HealthCode_subject(ctx, field)
+	case "token":
+		return ec.fieldContext_HealthCode_token(ctx, field)
+	case "issuer":
+		return ec.fieldContext_HealthCode_issuer(ctx, field)
+	case "keyId":
+		return ec.fieldContext_HealthCode_keyId(ctx, field)
+	case "issued":
+		return ec.fieldContext_HealthCode_issued(ctx, field)
+	case "expires":
+		return ec.fieldContext_HealthCode_expires(ctx, field)
+	case "qrUrl":
+		return ec.fieldContext_HealthCode_qrUrl(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_HealthCode_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HealthCode", field.Name)
 }
 
 func (ec *executionContext) childFields_LatLng(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3495,6 +4809,38 @@ func (ec *executionContext) childFields_RiskAlert(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type RiskAlert", field.Name)
 }
 
+func (ec *executionContext) childFields_RiskArea(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_RiskArea_id(ctx, field)
+	case "center":
+		return ec.fieldContext_RiskArea_center(ctx, field)
+	case "rings":
+		return ec.fieldContext_RiskArea_rings(ctx, field)
+	case "reason":
+		return ec.fieldContext_RiskArea_reason(ctx, field)
+	case "cells":
+		return ec.fieldContext_RiskArea_cells(ctx, field)
+	case "markedAt":
+		return ec.fieldContext_RiskArea_markedAt(ctx, field)
+	case "liftedAt":
+		return ec.fieldContext_RiskArea_liftedAt(ctx, field)
+	case "active":
+		return ec.fieldContext_RiskArea_active(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RiskArea", field.Name)
+}
+
+func (ec *executionContext) childFields_RiskCell(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cell":
+		return ec.fieldContext_RiskCell_cell(ctx, field)
+	case "level":
+		return ec.fieldContext_RiskCell_level(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RiskCell", field.Name)
+}
+
 func (ec *executionContext) childFields_Round(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3543,6 +4889,44 @@ func (ec *executionContext) childFields_Round(ctx context.Context, field graphql
 		return ec.fieldContext_Round_createdAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Round", field.Name)
+}
+
+func (ec *executionContext) childFields_Scan(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Scan_id(ctx, field)
+	case "checkpointId":
+		return ec.fieldContext_Scan_checkpointId(ctx, field)
+	case "cell":
+		return ec.fieldContext_Scan_cell(ctx, field)
+	case "residentId":
+		return ec.fieldContext_Scan_residentId(ctx, field)
+	case "subject":
+		return ec.fieldContext_Scan_subject(ctx, field)
+	case "at":
+		return ec.fieldContext_Scan_at(ctx, field)
+	case "temperature":
+		return ec.fieldContext_Scan_temperature(ctx, field)
+	case "colour":
+		return ec.fieldContext_Scan_colour(ctx, field)
+	case "result":
+		return ec.fieldContext_Scan_result(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Scan", field.Name)
+}
+
+func (ec *executionContext) childFields_ScanOutcome(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "result":
+		return ec.fieldContext_ScanOutcome_result(ctx, field)
+	case "reason":
+		return ec.fieldContext_ScanOutcome_reason(ctx, field)
+	case "detail":
+		return ec.fieldContext_ScanOutcome_detail(ctx, field)
+	case "scan":
+		return ec.fieldContext_ScanOutcome_scan(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScanOutcome", field.Name)
 }
 
 func (ec *executionContext) childFields_Shortage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3799,6 +5183,36 @@ func (ec *executionContext) field_Committee_residents_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_District_cellStats_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "resolution",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["resolution"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "sku",
+		func(ctx context.Context, v any) (*hub.SKU, error) {
+			return ec.unmarshalOSKU2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐSKU(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sku"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "active",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["active"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_District_cells_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3810,6 +5224,42 @@ func (ec *executionContext) field_District_cells_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["resolution"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_District_series_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "hours",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["hours"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "sku",
+		func(ctx context.Context, v any) (*hub.SKU, error) {
+			return ec.unmarshalOSKU2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐSKU(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sku"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_District_totals_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "sku",
+		func(ctx context.Context, v any) (*hub.SKU, error) {
+			return ec.unmarshalOSKU2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐSKU(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sku"] = arg0
 	return args, nil
 }
 
@@ -3855,6 +5305,20 @@ func (ec *executionContext) field_Mutation_commitLottery_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_declareHealth_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DeclareHealthInput, error) {
+			return ec.unmarshalNDeclareHealthInput2githubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐDeclareHealthInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_drawLottery_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3866,6 +5330,50 @@ func (ec *executionContext) field_Mutation_drawLottery_args(ctx context.Context,
 		return nil, err
 	}
 	args["roundId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_liftRiskArea_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_markCase_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "residentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["residentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "at",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["at"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "purpose",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["purpose"] = arg2
 	return args, nil
 }
 
@@ -3891,12 +5399,56 @@ func (ec *executionContext) field_Mutation_markDelivery_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_markRiskArea_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "cell",
+		func(ctx context.Context, v any) (hub.Cell, error) {
+			return ec.unmarshalNH3Cell2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐCell(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["cell"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "rings",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["rings"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_openRound_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RoundInput, error) {
 			return ec.unmarshalNRoundInput2githubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐRoundInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_recordScan_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ScanInput, error) {
+			return ec.unmarshalNScanInput2githubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐScanInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4269,6 +5821,44 @@ func (ec *executionContext) field_Query_committee_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_contacts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "residentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["residentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "window",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["window"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "purpose",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["purpose"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_district_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4280,6 +5870,20 @@ func (ec *executionContext) field_Query_district_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_healthCode_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "residentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["residentId"] = arg0
 	return args, nil
 }
 
@@ -4385,6 +5989,20 @@ func (ec *executionContext) field_Query_resident_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_riskAreas_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "all",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["all"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_round_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4413,6 +6031,44 @@ func (ec *executionContext) field_Query_rounds_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_trajectory_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "residentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["residentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "purpose",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["purpose"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_verifyCode_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4438,6 +6094,36 @@ func (ec *executionContext) field_Subscription_allocationUpdates_args(ctx contex
 		return nil, err
 	}
 	args["partnerId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_districtUpdates_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "districtId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["districtId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "resolution",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["resolution"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "sku",
+		func(ctx context.Context, v any) (*hub.SKU, error) {
+			return ec.unmarshalOSKU2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐSKU(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sku"] = arg2
 	return args, nil
 }
 
@@ -5785,6 +7471,346 @@ func (ec *executionContext) fieldContext_CellShare_fulfilmentRate(_ context.Cont
 	return graphql.NewScalarFieldContext("CellShare", field, true, true, "Float")
 }
 
+func (ec *executionContext) _CellStats_cell(ctx context.Context, field graphql.CollectedField, obj *stats.CellStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CellStats_cell(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CellStats().Cell(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Cell) graphql.Marshaler {
+			return ec.marshalNCell2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐCell(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CellStats_cell(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CellStats",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Cell(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CellStats_residents(ctx context.Context, field graphql.CollectedField, obj *stats.CellStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CellStats_residents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Residents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CellStats_residents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CellStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CellStats_pharmacies(ctx context.Context, field graphql.CollectedField, obj *stats.CellStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CellStats_pharmacies(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pharmacies, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CellStats_pharmacies(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CellStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CellStats_stock(ctx context.Context, field graphql.CollectedField, obj *stats.CellStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CellStats_stock(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CellStats().Stock(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.StockLevel) graphql.Marshaler {
+			return ec.marshalNStockLevel2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐStockLevelᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CellStats_stock(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CellStats",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StockLevel(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CellStats_demand(ctx context.Context, field graphql.CollectedField, obj *stats.CellStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CellStats_demand(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Demand(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CellStats_demand(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CellStats", field, true, false, "Int")
+}
+
+func (ec *executionContext) _CellStats_reservations(ctx context.Context, field graphql.CollectedField, obj *stats.CellStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CellStats_reservations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reservations, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CellStats_reservations(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CellStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CellStats_shortages(ctx context.Context, field graphql.CollectedField, obj *stats.CellStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CellStats_shortages(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Shortages, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CellStats_shortages(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CellStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CellStats_allocations(ctx context.Context, field graphql.CollectedField, obj *stats.CellStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CellStats_allocations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Allocations, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CellStats_allocations(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CellStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CellStats_fulfilled(ctx context.Context, field graphql.CollectedField, obj *stats.CellStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CellStats_fulfilled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fulfilled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CellStats_fulfilled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CellStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CellStats_fulfilmentRate(ctx context.Context, field graphql.CollectedField, obj *stats.CellStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CellStats_fulfilmentRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FulfilmentRate(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CellStats_fulfilmentRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CellStats", field, true, false, "Float")
+}
+
+func (ec *executionContext) _CellStats_green(ctx context.Context, field graphql.CollectedField, obj *stats.CellStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CellStats_green(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Green, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CellStats_green(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CellStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CellStats_yellow(ctx context.Context, field graphql.CollectedField, obj *stats.CellStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CellStats_yellow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Yellow, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CellStats_yellow(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CellStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CellStats_red(ctx context.Context, field graphql.CollectedField, obj *stats.CellStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CellStats_red(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Red, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CellStats_red(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CellStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CellStats_riskLevel(ctx context.Context, field graphql.CollectedField, obj *stats.CellStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CellStats_riskLevel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RiskLevel(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.RiskLevel) graphql.Marshaler {
+			return ec.marshalORiskLevel2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRiskLevel(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CellStats_riskLevel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CellStats", field, true, false, "RiskLevel")
+}
+
 func (ec *executionContext) _Checkpoint_id(ctx context.Context, field graphql.CollectedField, obj *hub.Checkpoint) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6180,6 +8206,75 @@ func (ec *executionContext) fieldContext_CodeVerification_currentColour(_ contex
 	return graphql.NewScalarFieldContext("CodeVerification", field, false, false, "String")
 }
 
+func (ec *executionContext) _ColourCount_cell(ctx context.Context, field graphql.CollectedField, obj *hub.ColourCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ColourCount_cell(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cell, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.Cell) graphql.Marshaler {
+			return ec.marshalNH3Cell2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐCell(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ColourCount_cell(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ColourCount", field, false, false, "H3Cell")
+}
+
+func (ec *executionContext) _ColourCount_colour(ctx context.Context, field graphql.CollectedField, obj *hub.ColourCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ColourCount_colour(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Colour, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.Colour) graphql.Marshaler {
+			return ec.marshalNColour2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐColour(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ColourCount_colour(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ColourCount", field, false, false, "Colour")
+}
+
+func (ec *executionContext) _ColourCount_count(ctx context.Context, field graphql.CollectedField, obj *hub.ColourCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ColourCount_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ColourCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ColourCount", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Committee_id(ctx context.Context, field graphql.CollectedField, obj *hub.Committee) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6463,6 +8558,576 @@ func (ec *executionContext) fieldContext_CommitteeQuota_quota(_ context.Context,
 	return graphql.NewScalarFieldContext("CommitteeQuota", field, false, false, "Int")
 }
 
+func (ec *executionContext) _Contact_residentId(ctx context.Context, field graphql.CollectedField, obj *hub.Contact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Contact_residentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Contact().ResidentID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Contact_residentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Contact", field, true, true, "ID")
+}
+
+func (ec *executionContext) _Contact_subject(ctx context.Context, field graphql.CollectedField, obj *hub.Contact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Contact_subject(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SubjectID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Contact_subject(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Contact", field, false, false, "String")
+}
+
+func (ec *executionContext) _Contact_cell(ctx context.Context, field graphql.CollectedField, obj *hub.Contact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Contact_cell(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cell, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.Cell) graphql.Marshaler {
+			return ec.marshalNH3Cell2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐCell(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Contact_cell(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Contact", field, false, false, "H3Cell")
+}
+
+func (ec *executionContext) _Contact_firstAt(ctx context.Context, field graphql.CollectedField, obj *hub.Contact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Contact_firstAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FirstAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Contact_firstAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Contact", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Contact_lastAt(ctx context.Context, field graphql.CollectedField, obj *hub.Contact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Contact_lastAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Contact_lastAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Contact", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Contact_scans(ctx context.Context, field graphql.CollectedField, obj *hub.Contact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Contact_scans(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scans, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Contact_scans(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Contact", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Declaration_id(ctx context.Context, field graphql.CollectedField, obj *hub.Declaration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Declaration_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Declaration_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Declaration", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Declaration_residentId(ctx context.Context, field graphql.CollectedField, obj *hub.Declaration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Declaration_residentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResidentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Declaration_residentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Declaration", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Declaration_symptoms(ctx context.Context, field graphql.CollectedField, obj *hub.Declaration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Declaration_symptoms(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Symptoms, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Declaration_symptoms(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Declaration", field, false, false, "String")
+}
+
+func (ec *executionContext) _Declaration_temperature(ctx context.Context, field graphql.CollectedField, obj *hub.Declaration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Declaration_temperature(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Declaration().Temperature(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Declaration_temperature(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Declaration", field, true, true, "Float")
+}
+
+func (ec *executionContext) _Declaration_travelFromRisk(ctx context.Context, field graphql.CollectedField, obj *hub.Declaration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Declaration_travelFromRisk(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TravelFromRisk, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Declaration_travelFromRisk(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Declaration", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Declaration_contactWithCase(ctx context.Context, field graphql.CollectedField, obj *hub.Declaration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Declaration_contactWithCase(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContactWithCase, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Declaration_contactWithCase(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Declaration", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Declaration_filedBy(ctx context.Context, field graphql.CollectedField, obj *hub.Declaration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Declaration_filedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FiledByKind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.FiledByKind) graphql.Marshaler {
+			return ec.marshalNFiledBy2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐFiledByKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Declaration_filedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Declaration", field, false, false, "FiledBy")
+}
+
+func (ec *executionContext) _Declaration_filer(ctx context.Context, field graphql.CollectedField, obj *hub.Declaration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Declaration_filer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FiledBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Declaration_filer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Declaration", field, false, false, "String")
+}
+
+func (ec *executionContext) _Declaration_cell(ctx context.Context, field graphql.CollectedField, obj *hub.Declaration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Declaration_cell(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cell, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.Cell) graphql.Marshaler {
+			return ec.marshalNH3Cell2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐCell(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Declaration_cell(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Declaration", field, false, false, "H3Cell")
+}
+
+func (ec *executionContext) _Declaration_colour(ctx context.Context, field graphql.CollectedField, obj *hub.Declaration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Declaration_colour(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Colour, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.Colour) graphql.Marshaler {
+			return ec.marshalNColour2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐColour(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Declaration_colour(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Declaration", field, false, false, "Colour")
+}
+
+func (ec *executionContext) _Declaration_reasons(ctx context.Context, field graphql.CollectedField, obj *hub.Declaration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Declaration_reasons(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reasons, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Declaration_reasons(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Declaration", field, false, false, "String")
+}
+
+func (ec *executionContext) _Declaration_at(ctx context.Context, field graphql.CollectedField, obj *hub.Declaration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Declaration_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Declaration_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Declaration", field, false, false, "Time")
+}
+
+func (ec *executionContext) _DeclarationCount_cell(ctx context.Context, field graphql.CollectedField, obj *hub.DeclarationCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeclarationCount_cell(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cell, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.Cell) graphql.Marshaler {
+			return ec.marshalNH3Cell2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐCell(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeclarationCount_cell(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeclarationCount", field, false, false, "H3Cell")
+}
+
+func (ec *executionContext) _DeclarationCount_colour(ctx context.Context, field graphql.CollectedField, obj *hub.DeclarationCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeclarationCount_colour(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Colour, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.Colour) graphql.Marshaler {
+			return ec.marshalNColour2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐColour(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeclarationCount_colour(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeclarationCount", field, false, false, "Colour")
+}
+
+func (ec *executionContext) _DeclarationCount_filedBy(ctx context.Context, field graphql.CollectedField, obj *hub.DeclarationCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeclarationCount_filedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FiledByKind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.FiledByKind) graphql.Marshaler {
+			return ec.marshalNFiledBy2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐFiledByKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeclarationCount_filedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeclarationCount", field, false, false, "FiledBy")
+}
+
+func (ec *executionContext) _DeclarationCount_count(ctx context.Context, field graphql.CollectedField, obj *hub.DeclarationCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeclarationCount_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeclarationCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeclarationCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DeclareHealthResult_declaration(ctx context.Context, field graphql.CollectedField, obj *model.DeclareHealthResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeclareHealthResult_declaration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Declaration, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Declaration) graphql.Marshaler {
+			return ec.marshalNDeclaration2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐDeclaration(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeclareHealthResult_declaration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DeclareHealthResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Declaration(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DeclareHealthResult_code(ctx context.Context, field graphql.CollectedField, obj *model.DeclareHealthResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeclareHealthResult_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.HealthCode) graphql.Marshaler {
+			return ec.marshalNHealthCode2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐHealthCode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeclareHealthResult_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DeclareHealthResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HealthCode(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _District_id(ctx context.Context, field graphql.CollectedField, obj *hub.District) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6707,6 +9372,671 @@ func (ec *executionContext) _District_updatedAt(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_District_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("District", field, false, false, "Time")
+}
+
+func (ec *executionContext) _District_cellStats(ctx context.Context, field graphql.CollectedField, obj *hub.District) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_District_cellStats(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.District().CellStats(ctx, obj, fc.Args["resolution"].(int), fc.Args["sku"].(*hub.SKU), fc.Args["active"].(bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*stats.CellStats) graphql.Marshaler {
+			return ec.marshalNCellStats2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋstatsᚐCellStatsᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_District_cellStats(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "District",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CellStats(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_District_cellStats_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _District_totals(ctx context.Context, field graphql.CollectedField, obj *hub.District) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_District_totals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.District().Totals(ctx, obj, fc.Args["sku"].(*hub.SKU))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *stats.CellStats) graphql.Marshaler {
+			return ec.marshalNCellStats2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋstatsᚐCellStats(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_District_totals(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "District",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CellStats(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_District_totals_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _District_series(ctx context.Context, field graphql.CollectedField, obj *hub.District) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_District_series(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.District().Series(ctx, obj, fc.Args["hours"].(int), fc.Args["sku"].(*hub.SKU))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*stats.Point) graphql.Marshaler {
+			return ec.marshalNDistrictPoint2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋstatsᚐPointᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_District_series(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "District",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DistrictPoint(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_District_series_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _District_outline(ctx context.Context, field graphql.CollectedField, obj *hub.District) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_District_outline(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.District().Outline(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v [][]*hub.Point) graphql.Marshaler {
+			return ec.marshalNLatLng2ᚕᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐPointᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_District_outline(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "District",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LatLng(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _District_declarationCounts(ctx context.Context, field graphql.CollectedField, obj *hub.District) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_District_declarationCounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.District().DeclarationCounts(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*hub.DeclarationCount) graphql.Marshaler {
+			return ec.marshalNDeclarationCount2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐDeclarationCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_District_declarationCounts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "District",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeclarationCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _District_colourCounts(ctx context.Context, field graphql.CollectedField, obj *hub.District) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_District_colourCounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.District().ColourCounts(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*hub.ColourCount) graphql.Marshaler {
+			return ec.marshalNColourCount2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐColourCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_District_colourCounts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "District",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ColourCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DistrictPoint_at(ctx context.Context, field graphql.CollectedField, obj *stats.Point) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DistrictPoint_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DistrictPoint_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DistrictPoint", field, false, false, "Time")
+}
+
+func (ec *executionContext) _DistrictPoint_stock(ctx context.Context, field graphql.CollectedField, obj *stats.Point) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DistrictPoint_stock(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Stock, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DistrictPoint_stock(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DistrictPoint", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DistrictPoint_demand(ctx context.Context, field graphql.CollectedField, obj *stats.Point) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DistrictPoint_demand(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Demand, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DistrictPoint_demand(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DistrictPoint", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DistrictPoint_allocations(ctx context.Context, field graphql.CollectedField, obj *stats.Point) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DistrictPoint_allocations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Allocations, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DistrictPoint_allocations(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DistrictPoint", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DistrictPoint_fulfilled(ctx context.Context, field graphql.CollectedField, obj *stats.Point) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DistrictPoint_fulfilled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fulfilled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DistrictPoint_fulfilled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DistrictPoint", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DistrictPoint_green(ctx context.Context, field graphql.CollectedField, obj *stats.Point) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DistrictPoint_green(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Green, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DistrictPoint_green(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DistrictPoint", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DistrictPoint_yellow(ctx context.Context, field graphql.CollectedField, obj *stats.Point) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DistrictPoint_yellow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Yellow, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DistrictPoint_yellow(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DistrictPoint", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DistrictPoint_red(ctx context.Context, field graphql.CollectedField, obj *stats.Point) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DistrictPoint_red(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Red, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DistrictPoint_red(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DistrictPoint", field, false, false, "Int")
+}
+
+func (ec *executionContext) _DistrictPoint_riskCells(ctx context.Context, field graphql.CollectedField, obj *stats.Point) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DistrictPoint_riskCells(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RiskCells, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DistrictPoint_riskCells(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DistrictPoint", field, false, false, "Int")
+}
+
+func (ec *executionContext) _HealthCode_colour(ctx context.Context, field graphql.CollectedField, obj *model.HealthCode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HealthCode_colour(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Colour, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.Colour) graphql.Marshaler {
+			return ec.marshalNColour2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐColour(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HealthCode_colour(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HealthCode", field, false, false, "Colour")
+}
+
+func (ec *executionContext) _HealthCode_reasons(ctx context.Context, field graphql.CollectedField, obj *model.HealthCode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HealthCode_reasons(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reasons, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HealthCode_reasons(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HealthCode", field, false, false, "String")
+}
+
+func (ec *executionContext) _HealthCode_subject(ctx context.Context, field graphql.CollectedField, obj *model.HealthCode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HealthCode_subject(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Subject, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HealthCode_subject(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HealthCode", field, false, false, "String")
+}
+
+func (ec *executionContext) _HealthCode_token(ctx context.Context, field graphql.CollectedField, obj *model.HealthCode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HealthCode_token(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Token, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HealthCode_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HealthCode", field, false, false, "String")
+}
+
+func (ec *executionContext) _HealthCode_issuer(ctx context.Context, field graphql.CollectedField, obj *model.HealthCode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HealthCode_issuer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Issuer, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HealthCode_issuer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HealthCode", field, false, false, "String")
+}
+
+func (ec *executionContext) _HealthCode_keyId(ctx context.Context, field graphql.CollectedField, obj *model.HealthCode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HealthCode_keyId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.KeyID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HealthCode_keyId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HealthCode", field, false, false, "String")
+}
+
+func (ec *executionContext) _HealthCode_issued(ctx context.Context, field graphql.CollectedField, obj *model.HealthCode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HealthCode_issued(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Issued, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HealthCode_issued(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HealthCode", field, false, false, "Time")
+}
+
+func (ec *executionContext) _HealthCode_expires(ctx context.Context, field graphql.CollectedField, obj *model.HealthCode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HealthCode_expires(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Expires, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HealthCode_expires(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HealthCode", field, false, false, "Time")
+}
+
+func (ec *executionContext) _HealthCode_qrUrl(ctx context.Context, field graphql.CollectedField, obj *model.HealthCode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HealthCode_qrUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QRURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HealthCode_qrUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HealthCode", field, false, false, "String")
+}
+
+func (ec *executionContext) _HealthCode_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.HealthCode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HealthCode_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HealthCode_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HealthCode", field, false, false, "Time")
 }
 
 func (ec *executionContext) _LatLng_lat(ctx context.Context, field graphql.CollectedField, obj *hub.Point) (ret graphql.Marshaler) {
@@ -7614,6 +10944,226 @@ func (ec *executionContext) fieldContext_Mutation_upsertPartner(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_upsertPartner_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_declareHealth(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_declareHealth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeclareHealth(ctx, fc.Args["input"].(model.DeclareHealthInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeclareHealthResult) graphql.Marshaler {
+			return ec.marshalNDeclareHealthResult2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐDeclareHealthResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_declareHealth(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeclareHealthResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_declareHealth_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_markRiskArea(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_markRiskArea(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MarkRiskArea(ctx, fc.Args["cell"].(hub.Cell), fc.Args["rings"].(int), fc.Args["reason"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.RiskArea) graphql.Marshaler {
+			return ec.marshalNRiskArea2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRiskArea(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_markRiskArea(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RiskArea(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_markRiskArea_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_liftRiskArea(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_liftRiskArea(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().LiftRiskArea(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.RiskArea) graphql.Marshaler {
+			return ec.marshalNRiskArea2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRiskArea(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_liftRiskArea(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RiskArea(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_liftRiskArea_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_recordScan(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_recordScan(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RecordScan(ctx, fc.Args["input"].(model.ScanInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ScanOutcome) graphql.Marshaler {
+			return ec.marshalNScanOutcome2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐScanOutcome(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_recordScan(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScanOutcome(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_recordScan_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_markCase(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_markCase(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MarkCase(ctx, fc.Args["residentId"].(string), fc.Args["at"].(*time.Time), fc.Args["purpose"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*hub.Contact) graphql.Marshaler {
+			return ec.marshalNContact2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐContactᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_markCase(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Contact(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_markCase_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -8879,6 +12429,182 @@ func (ec *executionContext) fieldContext_Query_verifyCode(ctx context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_healthCode(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_healthCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().HealthCode(ctx, fc.Args["residentId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.HealthCode) graphql.Marshaler {
+			return ec.marshalNHealthCode2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐHealthCode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_healthCode(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HealthCode(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_healthCode_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_riskAreas(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_riskAreas(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().RiskAreas(ctx, fc.Args["all"].(bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*hub.RiskArea) graphql.Marshaler {
+			return ec.marshalNRiskArea2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRiskAreaᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_riskAreas(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RiskArea(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_riskAreas_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_trajectory(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_trajectory(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Trajectory(ctx, fc.Args["residentId"].(string), fc.Args["since"].(time.Time), fc.Args["purpose"].(string), fc.Args["first"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*hub.Scan) graphql.Marshaler {
+			return ec.marshalNScan2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐScanᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_trajectory(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Scan(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_trajectory_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_contacts(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_contacts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Contacts(ctx, fc.Args["residentId"].(string), fc.Args["since"].(time.Time), fc.Args["window"].(int), fc.Args["purpose"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*hub.Contact) graphql.Marshaler {
+			return ec.marshalNContact2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐContactᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_contacts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Contact(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_contacts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10075,6 +13801,245 @@ func (ec *executionContext) fieldContext_RiskAlert_gap(_ context.Context, field 
 	return graphql.NewScalarFieldContext("RiskAlert", field, false, false, "Int")
 }
 
+func (ec *executionContext) _RiskArea_id(ctx context.Context, field graphql.CollectedField, obj *hub.RiskArea) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RiskArea_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RiskArea_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RiskArea", field, false, false, "ID")
+}
+
+func (ec *executionContext) _RiskArea_center(ctx context.Context, field graphql.CollectedField, obj *hub.RiskArea) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RiskArea_center(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cell, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.Cell) graphql.Marshaler {
+			return ec.marshalNH3Cell2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐCell(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RiskArea_center(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RiskArea", field, false, false, "H3Cell")
+}
+
+func (ec *executionContext) _RiskArea_rings(ctx context.Context, field graphql.CollectedField, obj *hub.RiskArea) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RiskArea_rings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rings, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RiskArea_rings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RiskArea", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RiskArea_reason(ctx context.Context, field graphql.CollectedField, obj *hub.RiskArea) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RiskArea_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RiskArea_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RiskArea", field, false, false, "String")
+}
+
+func (ec *executionContext) _RiskArea_cells(ctx context.Context, field graphql.CollectedField, obj *hub.RiskArea) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RiskArea_cells(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cells, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []hub.RiskCell) graphql.Marshaler {
+			return ec.marshalNRiskCell2ᚕgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRiskCellᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RiskArea_cells(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RiskArea",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RiskCell(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RiskArea_markedAt(ctx context.Context, field graphql.CollectedField, obj *hub.RiskArea) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RiskArea_markedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MarkedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RiskArea_markedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RiskArea", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RiskArea_liftedAt(ctx context.Context, field graphql.CollectedField, obj *hub.RiskArea) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RiskArea_liftedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RiskArea().LiftedAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RiskArea_liftedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RiskArea", field, true, true, "Time")
+}
+
+func (ec *executionContext) _RiskArea_active(ctx context.Context, field graphql.CollectedField, obj *hub.RiskArea) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RiskArea_active(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Active(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RiskArea_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RiskArea", field, true, false, "Boolean")
+}
+
+func (ec *executionContext) _RiskCell_cell(ctx context.Context, field graphql.CollectedField, obj *hub.RiskCell) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RiskCell_cell(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cell, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.Cell) graphql.Marshaler {
+			return ec.marshalNH3Cell2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐCell(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RiskCell_cell(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RiskCell", field, false, false, "H3Cell")
+}
+
+func (ec *executionContext) _RiskCell_level(ctx context.Context, field graphql.CollectedField, obj *hub.RiskCell) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RiskCell_level(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Level, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.RiskLevel) graphql.Marshaler {
+			return ec.marshalNRiskLevel2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐRiskLevel(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RiskCell_level(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RiskCell", field, false, false, "RiskLevel")
+}
+
 func (ec *executionContext) _Round_id(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10606,6 +14571,314 @@ func (ec *executionContext) _Round_createdAt(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_Round_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Round", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Scan_id(ctx context.Context, field graphql.CollectedField, obj *hub.Scan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scan_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scan_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scan", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Scan_checkpointId(ctx context.Context, field graphql.CollectedField, obj *hub.Scan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scan_checkpointId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CheckpointID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scan_checkpointId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scan", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Scan_cell(ctx context.Context, field graphql.CollectedField, obj *hub.Scan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scan_cell(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cell, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.Cell) graphql.Marshaler {
+			return ec.marshalNH3Cell2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐCell(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scan_cell(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scan", field, false, false, "H3Cell")
+}
+
+func (ec *executionContext) _Scan_residentId(ctx context.Context, field graphql.CollectedField, obj *hub.Scan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scan_residentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Scan().ResidentID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Scan_residentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scan", field, true, true, "ID")
+}
+
+func (ec *executionContext) _Scan_subject(ctx context.Context, field graphql.CollectedField, obj *hub.Scan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scan_subject(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SubjectID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scan_subject(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scan", field, false, false, "String")
+}
+
+func (ec *executionContext) _Scan_at(ctx context.Context, field graphql.CollectedField, obj *hub.Scan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scan_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scan_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scan", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Scan_temperature(ctx context.Context, field graphql.CollectedField, obj *hub.Scan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scan_temperature(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Scan().Temperature(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Scan_temperature(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scan", field, true, true, "Float")
+}
+
+func (ec *executionContext) _Scan_colour(ctx context.Context, field graphql.CollectedField, obj *hub.Scan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scan_colour(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Colour, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.Colour) graphql.Marshaler {
+			return ec.marshalNColour2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐColour(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scan_colour(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scan", field, false, false, "Colour")
+}
+
+func (ec *executionContext) _Scan_result(ctx context.Context, field graphql.CollectedField, obj *hub.Scan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scan_result(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Result, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.ScanResult) graphql.Marshaler {
+			return ec.marshalNScanResult2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐScanResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scan_result(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scan", field, false, false, "ScanResult")
+}
+
+func (ec *executionContext) _ScanOutcome_result(ctx context.Context, field graphql.CollectedField, obj *model.ScanOutcome) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanOutcome_result(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Result, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.ScanResult) graphql.Marshaler {
+			return ec.marshalNScanResult2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐScanResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanOutcome_result(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanOutcome", field, false, false, "ScanResult")
+}
+
+func (ec *executionContext) _ScanOutcome_reason(ctx context.Context, field graphql.CollectedField, obj *model.ScanOutcome) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanOutcome_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScanOutcome_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanOutcome", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScanOutcome_detail(ctx context.Context, field graphql.CollectedField, obj *model.ScanOutcome) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanOutcome_detail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Detail, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScanOutcome_detail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanOutcome", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScanOutcome_scan(ctx context.Context, field graphql.CollectedField, obj *model.ScanOutcome) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanOutcome_scan(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scan, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Scan) graphql.Marshaler {
+			return ec.marshalOScan2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐScan(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScanOutcome_scan(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScanOutcome",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Scan(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Shortage_id(ctx context.Context, field graphql.CollectedField, obj *hub.Shortage) (ret graphql.Marshaler) {
@@ -11187,6 +15460,50 @@ func (ec *executionContext) fieldContext_Subscription_riskAlerts(ctx context.Con
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_riskAlerts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_districtUpdates(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_districtUpdates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().DistrictUpdates(ctx, fc.Args["districtId"].(string), fc.Args["resolution"].(int), fc.Args["sku"].(*hub.SKU))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *stats.CellStats) graphql.Marshaler {
+			return ec.marshalNCellStats2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋstatsᚐCellStats(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_districtUpdates(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CellStats(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_districtUpdates_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -12688,6 +17005,100 @@ func UnmarshalCommitteeQuotaInput(ctx context.Context, raw any) (model.Committee
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputDeclareHealthInput(ctx context.Context, obj any) (model.DeclareHealthInput, error) {
+	var it model.DeclareHealthInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["travelFromRisk"]; !present {
+		asMap["travelFromRisk"] = false
+	}
+	if _, present := asMap["contactWithCase"]; !present {
+		asMap["contactWithCase"] = false
+	}
+	if _, present := asMap["filedBy"]; !present {
+		asMap["filedBy"] = "SELF"
+	}
+
+	fieldsInOrder := [...]string{"residentId", "symptoms", "temperature", "travelFromRisk", "contactWithCase", "filedBy", "organisation"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "residentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("residentId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResidentID = data
+		case "symptoms":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("symptoms"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Symptoms = data
+		case "temperature":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("temperature"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Temperature = data
+		case "travelFromRisk":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("travelFromRisk"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TravelFromRisk = data
+		case "contactWithCase":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactWithCase"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ContactWithCase = data
+		case "filedBy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("filedBy"))
+			data, err := ec.unmarshalNFiledBy2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐFiledByKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FiledBy = data
+		case "organisation":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("organisation"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Organisation = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDeclareHealthInput unmarshals raw into the DeclareHealthInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDeclareHealthInput(ctx context.Context, raw any) (model.DeclareHealthInput, error) {
+	var out model.DeclareHealthInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DeclareHealthInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputDistrictInput(ctx context.Context, obj any) (model.DistrictInput, error) {
 	var it model.DistrictInput
 	if obj == nil {
@@ -13279,6 +17690,69 @@ func UnmarshalRoundInput(ctx context.Context, raw any) (model.RoundInput, error)
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputScanInput(ctx context.Context, obj any) (model.ScanInput, error) {
+	var it model.ScanInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"checkpointId", "code", "temperature", "at"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "checkpointId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("checkpointId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CheckpointID = data
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "temperature":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("temperature"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Temperature = data
+		case "at":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("at"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.At = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalScanInput unmarshals raw into the ScanInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalScanInput(ctx context.Context, raw any) (model.ScanInput, error) {
+	var out model.ScanInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ScanInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputStockInput(ctx context.Context, obj any) (model.StockInput, error) {
 	var it model.StockInput
 	if obj == nil {
@@ -13810,6 +18284,106 @@ func (ec *executionContext) _CellShare(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var cellStatsImplementors = []string{"CellStats"}
+
+func (ec *executionContext) _CellStats(ctx context.Context, sel ast.SelectionSet, obj *stats.CellStats) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, cellStatsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CellStats")
+		case "cell":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CellStats_cell(ctx, field, obj)
+				})
+		case "residents":
+			out.Values[i] = ec._CellStats_residents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "pharmacies":
+			out.Values[i] = ec._CellStats_pharmacies(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "stock":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CellStats_stock(ctx, field, obj)
+				})
+		case "demand":
+			out.Values[i] = ec._CellStats_demand(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "reservations":
+			out.Values[i] = ec._CellStats_reservations(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "shortages":
+			out.Values[i] = ec._CellStats_shortages(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "allocations":
+			out.Values[i] = ec._CellStats_allocations(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "fulfilled":
+			out.Values[i] = ec._CellStats_fulfilled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "fulfilmentRate":
+			out.Values[i] = ec._CellStats_fulfilmentRate(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "green":
+			out.Values[i] = ec._CellStats_green(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "yellow":
+			out.Values[i] = ec._CellStats_yellow(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "red":
+			out.Values[i] = ec._CellStats_red(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "riskLevel":
+			out.Values[i] = ec._CellStats_riskLevel(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var checkpointImplementors = []string{"Checkpoint"}
 
 func (ec *executionContext) _Checkpoint(ctx context.Context, sel ast.SelectionSet, obj *hub.Checkpoint) graphql.Marshaler {
@@ -13949,6 +18523,49 @@ func (ec *executionContext) _CodeVerification(ctx context.Context, sel ast.Selec
 	return out
 }
 
+var colourCountImplementors = []string{"ColourCount"}
+
+func (ec *executionContext) _ColourCount(ctx context.Context, sel ast.SelectionSet, obj *hub.ColourCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, colourCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ColourCount")
+		case "cell":
+			out.Values[i] = ec._ColourCount_cell(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "colour":
+			out.Values[i] = ec._ColourCount_colour(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._ColourCount_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var committeeImplementors = []string{"Committee"}
 
 func (ec *executionContext) _Committee(ctx context.Context, sel ast.SelectionSet, obj *hub.Committee) graphql.Marshaler {
@@ -14064,6 +18681,240 @@ func (ec *executionContext) _CommitteeQuota(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var contactImplementors = []string{"Contact"}
+
+func (ec *executionContext) _Contact(ctx context.Context, sel ast.SelectionSet, obj *hub.Contact) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, contactImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Contact")
+		case "residentId":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Contact_residentId(ctx, field, obj)
+				})
+		case "subject":
+			out.Values[i] = ec._Contact_subject(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cell":
+			out.Values[i] = ec._Contact_cell(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "firstAt":
+			out.Values[i] = ec._Contact_firstAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastAt":
+			out.Values[i] = ec._Contact_lastAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "scans":
+			out.Values[i] = ec._Contact_scans(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var declarationImplementors = []string{"Declaration"}
+
+func (ec *executionContext) _Declaration(ctx context.Context, sel ast.SelectionSet, obj *hub.Declaration) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, declarationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Declaration")
+		case "id":
+			out.Values[i] = ec._Declaration_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "residentId":
+			out.Values[i] = ec._Declaration_residentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "symptoms":
+			out.Values[i] = ec._Declaration_symptoms(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "temperature":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Declaration_temperature(ctx, field, obj)
+				})
+		case "travelFromRisk":
+			out.Values[i] = ec._Declaration_travelFromRisk(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "contactWithCase":
+			out.Values[i] = ec._Declaration_contactWithCase(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "filedBy":
+			out.Values[i] = ec._Declaration_filedBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "filer":
+			out.Values[i] = ec._Declaration_filer(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cell":
+			out.Values[i] = ec._Declaration_cell(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "colour":
+			out.Values[i] = ec._Declaration_colour(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "reasons":
+			out.Values[i] = ec._Declaration_reasons(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "at":
+			out.Values[i] = ec._Declaration_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var declarationCountImplementors = []string{"DeclarationCount"}
+
+func (ec *executionContext) _DeclarationCount(ctx context.Context, sel ast.SelectionSet, obj *hub.DeclarationCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, declarationCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeclarationCount")
+		case "cell":
+			out.Values[i] = ec._DeclarationCount_cell(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "colour":
+			out.Values[i] = ec._DeclarationCount_colour(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "filedBy":
+			out.Values[i] = ec._DeclarationCount_filedBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._DeclarationCount_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var declareHealthResultImplementors = []string{"DeclareHealthResult"}
+
+func (ec *executionContext) _DeclareHealthResult(ctx context.Context, sel ast.SelectionSet, obj *model.DeclareHealthResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, declareHealthResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeclareHealthResult")
+		case "declaration":
+			out.Values[i] = ec._DeclareHealthResult_declaration(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "code":
+			out.Values[i] = ec._DeclareHealthResult_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var districtImplementors = []string{"District"}
 
 func (ec *executionContext) _District(ctx context.Context, sel ast.SelectionSet, obj *hub.District) graphql.Marshaler {
@@ -14124,6 +18975,193 @@ func (ec *executionContext) _District(ctx context.Context, sel ast.SelectionSet,
 			out.Values[i] = ec._District_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cellStats":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._District_cellStats(ctx, field, obj)
+				})
+		case "totals":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._District_totals(ctx, field, obj)
+				})
+		case "series":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._District_series(ctx, field, obj)
+				})
+		case "outline":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._District_outline(ctx, field, obj)
+				})
+		case "declarationCounts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._District_declarationCounts(ctx, field, obj)
+				})
+		case "colourCounts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._District_colourCounts(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var districtPointImplementors = []string{"DistrictPoint"}
+
+func (ec *executionContext) _DistrictPoint(ctx context.Context, sel ast.SelectionSet, obj *stats.Point) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, districtPointImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DistrictPoint")
+		case "at":
+			out.Values[i] = ec._DistrictPoint_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stock":
+			out.Values[i] = ec._DistrictPoint_stock(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "demand":
+			out.Values[i] = ec._DistrictPoint_demand(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "allocations":
+			out.Values[i] = ec._DistrictPoint_allocations(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "fulfilled":
+			out.Values[i] = ec._DistrictPoint_fulfilled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "green":
+			out.Values[i] = ec._DistrictPoint_green(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "yellow":
+			out.Values[i] = ec._DistrictPoint_yellow(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "red":
+			out.Values[i] = ec._DistrictPoint_red(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "riskCells":
+			out.Values[i] = ec._DistrictPoint_riskCells(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var healthCodeImplementors = []string{"HealthCode"}
+
+func (ec *executionContext) _HealthCode(ctx context.Context, sel ast.SelectionSet, obj *model.HealthCode) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, healthCodeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HealthCode")
+		case "colour":
+			out.Values[i] = ec._HealthCode_colour(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reasons":
+			out.Values[i] = ec._HealthCode_reasons(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "subject":
+			out.Values[i] = ec._HealthCode_subject(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "token":
+			out.Values[i] = ec._HealthCode_token(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "issuer":
+			out.Values[i] = ec._HealthCode_issuer(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "keyId":
+			out.Values[i] = ec._HealthCode_keyId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "issued":
+			out.Values[i] = ec._HealthCode_issued(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expires":
+			out.Values[i] = ec._HealthCode_expires(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "qrUrl":
+			out.Values[i] = ec._HealthCode_qrUrl(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._HealthCode_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -14370,6 +19408,41 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "upsertPartner":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_upsertPartner(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "declareHealth":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_declareHealth(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "markRiskArea":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_markRiskArea(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "liftRiskArea":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_liftRiskArea(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recordScan":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_recordScan(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "markCase":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_markCase(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -14728,6 +19801,30 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_verifyCode(ctx, field)
+				})
+		case "healthCode":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_healthCode(ctx, field)
+				})
+		case "riskAreas":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_riskAreas(ctx, field)
+				})
+		case "trajectory":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_trajectory(ctx, field)
+				})
+		case "contacts":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_contacts(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -15182,6 +20279,113 @@ func (ec *executionContext) _RiskAlert(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var riskAreaImplementors = []string{"RiskArea"}
+
+func (ec *executionContext) _RiskArea(ctx context.Context, sel ast.SelectionSet, obj *hub.RiskArea) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, riskAreaImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RiskArea")
+		case "id":
+			out.Values[i] = ec._RiskArea_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "center":
+			out.Values[i] = ec._RiskArea_center(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "rings":
+			out.Values[i] = ec._RiskArea_rings(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "reason":
+			out.Values[i] = ec._RiskArea_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cells":
+			out.Values[i] = ec._RiskArea_cells(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "markedAt":
+			out.Values[i] = ec._RiskArea_markedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "liftedAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RiskArea_liftedAt(ctx, field, obj)
+				})
+		case "active":
+			out.Values[i] = ec._RiskArea_active(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var riskCellImplementors = []string{"RiskCell"}
+
+func (ec *executionContext) _RiskCell(ctx context.Context, sel ast.SelectionSet, obj *hub.RiskCell) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, riskCellImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RiskCell")
+		case "cell":
+			out.Values[i] = ec._RiskCell_cell(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "level":
+			out.Values[i] = ec._RiskCell_level(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var roundImplementors = []string{"Round"}
 
 func (ec *executionContext) _Round(ctx context.Context, sel ast.SelectionSet, obj *hub.Round) graphql.Marshaler {
@@ -15310,6 +20514,129 @@ func (ec *executionContext) _Round(ctx context.Context, sel ast.SelectionSet, ob
 			out.Values[i] = ec._Round_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scanImplementors = []string{"Scan"}
+
+func (ec *executionContext) _Scan(ctx context.Context, sel ast.SelectionSet, obj *hub.Scan) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scanImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Scan")
+		case "id":
+			out.Values[i] = ec._Scan_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "checkpointId":
+			out.Values[i] = ec._Scan_checkpointId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cell":
+			out.Values[i] = ec._Scan_cell(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "residentId":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Scan_residentId(ctx, field, obj)
+				})
+		case "subject":
+			out.Values[i] = ec._Scan_subject(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "at":
+			out.Values[i] = ec._Scan_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "temperature":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Scan_temperature(ctx, field, obj)
+				})
+		case "colour":
+			out.Values[i] = ec._Scan_colour(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "result":
+			out.Values[i] = ec._Scan_result(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scanOutcomeImplementors = []string{"ScanOutcome"}
+
+func (ec *executionContext) _ScanOutcome(ctx context.Context, sel ast.SelectionSet, obj *model.ScanOutcome) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scanOutcomeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScanOutcome")
+		case "result":
+			out.Values[i] = ec._ScanOutcome_result(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._ScanOutcome_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "detail":
+			out.Values[i] = ec._ScanOutcome_detail(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "scan":
+			out.Values[i] = ec._ScanOutcome_scan(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -15520,6 +20847,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_allocationUpdates(ctx, fields[0])
 	case "riskAlerts":
 		return ec._Subscription_riskAlerts(ctx, fields[0])
+	case "districtUpdates":
+		return ec._Subscription_districtUpdates(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -16166,6 +21495,30 @@ func (ec *executionContext) marshalNCellShare2ᚖgithubᚗcomᚋgridhubᚋgridhu
 	return ec._CellShare(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNCellStats2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋstatsᚐCellStatsᚄ(ctx context.Context, sel ast.SelectionSet, v []*stats.CellStats) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCellStats2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋstatsᚐCellStats(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNCellStats2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋstatsᚐCellStats(ctx context.Context, sel ast.SelectionSet, v *stats.CellStats) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CellStats!")
+		return graphql.Null
+	}
+	return ec._CellStats(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNCheckpoint2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐCheckpoint(ctx context.Context, sel ast.SelectionSet, v *hub.Checkpoint) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Checkpoint!")
@@ -16195,6 +21548,58 @@ func (ec *executionContext) marshalNCodeVerification2ᚖgithubᚗcomᚋgridhub�
 		return graphql.Null
 	}
 	return ec._CodeVerification(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNColour2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐColour(ctx context.Context, v any) (hub.Colour, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNColour2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐColour[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNColour2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐColour(ctx context.Context, sel ast.SelectionSet, v hub.Colour) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNColour2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐColour[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Colour!")
+	}
+	return res
+}
+
+var (
+	unmarshalNColour2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐColour = map[string]hub.Colour{
+		"GREEN":  hub.Green,
+		"YELLOW": hub.Yellow,
+		"RED":    hub.Red,
+	}
+	marshalNColour2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐColour = map[hub.Colour]string{
+		hub.Green:  "GREEN",
+		hub.Yellow: "YELLOW",
+		hub.Red:    "RED",
+	}
+)
+
+func (ec *executionContext) marshalNColourCount2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐColourCountᚄ(ctx context.Context, sel ast.SelectionSet, v []*hub.ColourCount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNColourCount2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐColourCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNColourCount2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐColourCount(ctx context.Context, sel ast.SelectionSet, v *hub.ColourCount) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ColourCount!")
+		return graphql.Null
+	}
+	return ec._ColourCount(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNCommittee2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐCommitteeᚄ(ctx context.Context, sel ast.SelectionSet, v []*hub.Committee) graphql.Marshaler {
@@ -16255,6 +21660,75 @@ func (ec *executionContext) unmarshalNCommitteeQuotaInput2ᚖgithubᚗcomᚋgrid
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNContact2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐContactᚄ(ctx context.Context, sel ast.SelectionSet, v []*hub.Contact) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNContact2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐContact(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNContact2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐContact(ctx context.Context, sel ast.SelectionSet, v *hub.Contact) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Contact!")
+		return graphql.Null
+	}
+	return ec._Contact(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDeclaration2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐDeclaration(ctx context.Context, sel ast.SelectionSet, v *hub.Declaration) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Declaration!")
+		return graphql.Null
+	}
+	return ec._Declaration(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDeclarationCount2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐDeclarationCountᚄ(ctx context.Context, sel ast.SelectionSet, v []*hub.DeclarationCount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDeclarationCount2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐDeclarationCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDeclarationCount2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐDeclarationCount(ctx context.Context, sel ast.SelectionSet, v *hub.DeclarationCount) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeclarationCount!")
+		return graphql.Null
+	}
+	return ec._DeclarationCount(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDeclareHealthInput2githubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐDeclareHealthInput(ctx context.Context, v any) (model.DeclareHealthInput, error) {
+	res, err := ec.unmarshalInputDeclareHealthInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDeclareHealthResult2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐDeclareHealthResult(ctx context.Context, sel ast.SelectionSet, v *model.DeclareHealthResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeclareHealthResult!")
+		return graphql.Null
+	}
+	return ec._DeclareHealthResult(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNDistrict2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐDistrictᚄ(ctx context.Context, sel ast.SelectionSet, v []*hub.District) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -16283,6 +21757,60 @@ func (ec *executionContext) unmarshalNDistrictInput2githubᚗcomᚋgridhubᚋgri
 	res, err := ec.unmarshalInputDistrictInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
+
+func (ec *executionContext) marshalNDistrictPoint2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋstatsᚐPointᚄ(ctx context.Context, sel ast.SelectionSet, v []*stats.Point) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDistrictPoint2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋstatsᚐPoint(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDistrictPoint2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋstatsᚐPoint(ctx context.Context, sel ast.SelectionSet, v *stats.Point) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DistrictPoint!")
+		return graphql.Null
+	}
+	return ec._DistrictPoint(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNFiledBy2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐFiledByKind(ctx context.Context, v any) (hub.FiledByKind, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNFiledBy2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐFiledByKind[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFiledBy2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐFiledByKind(ctx context.Context, sel ast.SelectionSet, v hub.FiledByKind) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNFiledBy2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐFiledByKind[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "FiledBy!")
+	}
+	return res
+}
+
+var (
+	unmarshalNFiledBy2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐFiledByKind = map[string]hub.FiledByKind{
+		"SELF":       hub.FiledBySelf,
+		"COMMITTEE":  hub.FiledByCommittee,
+		"ENTERPRISE": hub.FiledByEnterprise,
+		"SCHOOL":     hub.FiledBySchool,
+	}
+	marshalNFiledBy2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐFiledByKind = map[hub.FiledByKind]string{
+		hub.FiledBySelf:       "SELF",
+		hub.FiledByCommittee:  "COMMITTEE",
+		hub.FiledByEnterprise: "ENTERPRISE",
+		hub.FiledBySchool:     "SCHOOL",
+	}
+)
 
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
 	res, err := graphql.UnmarshalFloatContext(ctx, v)
@@ -16397,6 +21925,14 @@ func (ec *executionContext) marshalNH3Cell2ᚕgithubᚗcomᚋgridhubᚋgridhub�
 	return ret
 }
 
+func (ec *executionContext) marshalNHealthCode2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐHealthCode(ctx context.Context, sel ast.SelectionSet, v *model.HealthCode) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "HealthCode!")
+		return graphql.Null
+	}
+	return ec._HealthCode(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -16456,6 +21992,22 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 
 func (ec *executionContext) marshalNLatLng2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐPoint(ctx context.Context, sel ast.SelectionSet, v hub.Point) graphql.Marshaler {
 	return ec._LatLng(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNLatLng2ᚕᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐPointᚄ(ctx context.Context, sel ast.SelectionSet, v [][]*hub.Point) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLatLng2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐPointᚄ(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNLatLng2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐPointᚄ(ctx context.Context, sel ast.SelectionSet, v []*hub.Point) graphql.Marshaler {
@@ -16697,6 +22249,78 @@ func (ec *executionContext) marshalNRiskAlert2ᚖgithubᚗcomᚋgridhubᚋgridhu
 	return ec._RiskAlert(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNRiskArea2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRiskAreaᚄ(ctx context.Context, sel ast.SelectionSet, v []*hub.RiskArea) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRiskArea2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRiskArea(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRiskArea2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRiskArea(ctx context.Context, sel ast.SelectionSet, v *hub.RiskArea) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RiskArea!")
+		return graphql.Null
+	}
+	return ec._RiskArea(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRiskCell2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐRiskCell(ctx context.Context, sel ast.SelectionSet, v hub.RiskCell) graphql.Marshaler {
+	return ec._RiskCell(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNRiskCell2ᚕgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRiskCellᚄ(ctx context.Context, sel ast.SelectionSet, v []hub.RiskCell) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRiskCell2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐRiskCell(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNRiskLevel2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐRiskLevel(ctx context.Context, v any) (hub.RiskLevel, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNRiskLevel2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐRiskLevel[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRiskLevel2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐRiskLevel(ctx context.Context, sel ast.SelectionSet, v hub.RiskLevel) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNRiskLevel2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐRiskLevel[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "RiskLevel!")
+	}
+	return res
+}
+
+var (
+	unmarshalNRiskLevel2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐRiskLevel = map[string]hub.RiskLevel{
+		"LOW":    hub.RiskLow,
+		"MEDIUM": hub.RiskMedium,
+		"HIGH":   hub.RiskHigh,
+	}
+	marshalNRiskLevel2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐRiskLevel = map[hub.RiskLevel]string{
+		hub.RiskLow:    "LOW",
+		hub.RiskMedium: "MEDIUM",
+		hub.RiskHigh:   "HIGH",
+	}
+)
+
 func (ec *executionContext) marshalNRound2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRoundᚄ(ctx context.Context, sel ast.SelectionSet, v []*hub.Round) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -16811,6 +22435,71 @@ var (
 		hub.MaskN95:       "MASK_N95",
 		hub.HandSanitizer: "HAND_SANITIZER",
 		hub.TestKit:       "TEST_KIT",
+	}
+)
+
+func (ec *executionContext) marshalNScan2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐScanᚄ(ctx context.Context, sel ast.SelectionSet, v []*hub.Scan) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNScan2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐScan(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNScan2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐScan(ctx context.Context, sel ast.SelectionSet, v *hub.Scan) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Scan!")
+		return graphql.Null
+	}
+	return ec._Scan(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNScanInput2githubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐScanInput(ctx context.Context, v any) (model.ScanInput, error) {
+	res, err := ec.unmarshalInputScanInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNScanOutcome2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐScanOutcome(ctx context.Context, sel ast.SelectionSet, v *model.ScanOutcome) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScanOutcome!")
+		return graphql.Null
+	}
+	return ec._ScanOutcome(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNScanResult2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐScanResult(ctx context.Context, v any) (hub.ScanResult, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNScanResult2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐScanResult[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNScanResult2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐScanResult(ctx context.Context, sel ast.SelectionSet, v hub.ScanResult) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNScanResult2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐScanResult[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "ScanResult!")
+	}
+	return res
+}
+
+var (
+	unmarshalNScanResult2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐScanResult = map[string]hub.ScanResult{
+		"PASS":  hub.ScanPass,
+		"DENY":  hub.ScanDeny,
+		"FEVER": hub.ScanFever,
+	}
+	marshalNScanResult2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐScanResult = map[hub.ScanResult]string{
+		hub.ScanPass:  "PASS",
+		hub.ScanDeny:  "DENY",
+		hub.ScanFever: "FEVER",
 	}
 )
 
@@ -17469,6 +23158,38 @@ func (ec *executionContext) marshalOResident2ᚖgithubᚗcomᚋgridhubᚋgridhub
 	return ec._Resident(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalORiskLevel2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRiskLevel(ctx context.Context, v any) (*hub.RiskLevel, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalORiskLevel2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRiskLevel[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalORiskLevel2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRiskLevel(ctx context.Context, sel ast.SelectionSet, v *hub.RiskLevel) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalORiskLevel2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRiskLevel[*v])
+	return res
+}
+
+var (
+	unmarshalORiskLevel2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRiskLevel = map[string]hub.RiskLevel{
+		"LOW":    hub.RiskLow,
+		"MEDIUM": hub.RiskMedium,
+		"HIGH":   hub.RiskHigh,
+	}
+	marshalORiskLevel2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRiskLevel = map[hub.RiskLevel]string{
+		hub.RiskLow:    "LOW",
+		hub.RiskMedium: "MEDIUM",
+		hub.RiskHigh:   "HIGH",
+	}
+)
+
 func (ec *executionContext) marshalORound2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRound(ctx context.Context, sel ast.SelectionSet, v *hub.Round) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -17543,6 +23264,13 @@ var (
 		hub.TestKit:       "TEST_KIT",
 	}
 )
+
+func (ec *executionContext) marshalOScan2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐScan(ctx context.Context, sel ast.SelectionSet, v *hub.Scan) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Scan(ctx, sel, v)
+}
 
 func (ec *executionContext) unmarshalOStockInput2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐStockInputᚄ(ctx context.Context, v any) ([]*model.StockInput, error) {
 	if v == nil {

@@ -13,7 +13,8 @@ import (
 )
 
 // This file serves pickup codes as QR images, for a resident to show at
-// the pharmacy counter and the pharmacy to scan. It is the only importer
+// the pharmacy counter and the pharmacy to scan, and health codes for a
+// checkpoint to scan. It is the only importer
 // of go-qrcode.
 
 // PickupQRRoute is the pattern PickupQR is mounted at (Options.PickupQR):
@@ -45,27 +46,55 @@ type PickupLookup func(ctx context.Context, p auth.Principal, allocationID strin
 // errors are logged to log (nil: discarded) and answered as INTERNAL with
 // no detail.
 func PickupQR(v Verifier, lookup PickupLookup, log *slog.Logger) http.Handler {
+	return qrImage(v, "a pickup code's QR image needs its owner's token", func(ctx context.Context, p auth.Principal, id string) (string, error) {
+		code, err := lookup(ctx, p, id)
+		return PickupQRPrefix + code, err
+	}, log)
+}
+
+// HealthQRRoute is the pattern HealthQR is mounted at (Options.HealthQR):
+// GET /code/{id}/qr.png, id a resident ID.
+const HealthQRRoute = "GET /code/{id}/qr.png"
+
+// HealthLookup returns the text of a resident's signed health code (the
+// "GH1:..." token) for a caller, like PickupLookup.
+type HealthLookup func(ctx context.Context, p auth.Principal, residentID string) (token string, err error)
+
+// HealthQR returns the handler of HealthQRRoute: a PNG QR image, like
+// PickupQR's, of a resident's health code as freshly signed, for the
+// callers lookup lets see it. The image holds the token as it is: a
+// checkpoint verifies it offline against the trust list.
+func HealthQR(v Verifier, lookup HealthLookup, log *slog.Logger) http.Handler {
+	return qrImage(v, "a health code's QR image needs its holder's token", qrText(lookup), log)
+}
+
+type qrText func(ctx context.Context, p auth.Principal, id string) (text string, err error)
+
+// qrImage serves a PNG QR image (medium error correction, PickupQRSize
+// pixels square) of the text lookup gives the authenticated caller for
+// the path's id.
+func qrImage(v Verifier, needToken string, lookup qrText, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	serve := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, ok := auth.FromContext(r.Context())
 		if !ok {
-			writeAppError(w, http.StatusUnauthorized, hub.Errorf(hub.EUNAUTHORIZED, "a pickup code's QR image needs its owner's token"))
+			writeAppError(w, http.StatusUnauthorized, hub.Errorf(hub.EUNAUTHORIZED, "%s", needToken))
 			return
 		}
-		code, err := lookup(r.Context(), p, r.PathValue("id"))
+		text, err := lookup(r.Context(), p, r.PathValue("id"))
 		if err != nil {
 			status := pickupStatus(err)
 			if status == http.StatusInternalServerError {
-				log.ErrorContext(r.Context(), "pickup QR image", "err", err)
+				log.ErrorContext(r.Context(), "QR image", "err", err)
 			}
 			writeAppError(w, status, err)
 			return
 		}
-		img, err := qrcode.Encode(PickupQRPrefix+code, qrcode.Medium, PickupQRSize)
+		img, err := qrcode.Encode(text, qrcode.Medium, PickupQRSize)
 		if err != nil {
-			log.ErrorContext(r.Context(), "pickup QR image: encode", "err", err) // its messages never hold the content
+			log.ErrorContext(r.Context(), "QR image: encode", "err", err) // its messages never hold the content
 			writeAppError(w, http.StatusInternalServerError, errors.New("encode"))
 			return
 		}

@@ -47,6 +47,25 @@ func policy() map[string]rule {
 		// that run them.
 		"Query.verifyCode": {roles: []auth.Role{auth.Checkpoint, auth.Committee, auth.District}},
 
+		// Health codes. A resident sees their own code, a committee its
+		// residents' (to print for those without a phone). Residents file
+		// their own declarations and committees their members'; enterprises
+		// and schools file through the city (ADMIN).
+		"Query.healthCode":       {roles: []auth.Role{auth.Committee, auth.Resident}, before: residentArgInScope("", "residentId")},
+		"Mutation.declareHealth": {roles: []auth.Role{auth.Committee, auth.Resident}, before: declarationInScope},
+		// Risk areas are announced to everyone; a district marks and lifts
+		// those centred in it.
+		"Query.riskAreas":       {roles: anyRole},
+		"Mutation.markRiskArea": {roles: []auth.Role{auth.District}, before: cellArgInDistrict("cell")},
+		"Mutation.liftRiskArea": {roles: []auth.Role{auth.District}, before: riskAreaArgInDistrict},
+		// A checkpoint records scans at itself.
+		"Mutation.recordScan": {roles: []auth.Role{auth.Checkpoint}, before: scanAtOwnCheckpoint},
+		// Tracing is the district's health office's: its own residents,
+		// every read audited with its purpose.
+		"Query.trajectory":  {roles: []auth.Role{auth.District}, before: residentArgInDistrict},
+		"Query.contacts":    {roles: []auth.Role{auth.District}, before: residentArgInDistrict},
+		"Mutation.markCase": {roles: []auth.Role{auth.District}, before: residentArgInDistrict},
+
 		// Where can I get masks: any signed-in caller.
 		"Query.pharmaciesNear": {roles: anyRole},
 		"Query.pharmacy": {
@@ -111,13 +130,20 @@ func policy() map[string]rule {
 		"Subscription.riskAlerts":        {roles: []auth.Role{auth.Committee, auth.District}, before: committeeArgInScope},
 		"Subscription.stockChanged":      {roles: []auth.Role{auth.District, auth.Pharmacy}, before: stockChangedInScope},
 		"Subscription.allocationUpdates": {roles: []auth.Role{auth.Partner}, before: argIs(auth.Partner, "partnerId")},
+		"Subscription.districtUpdates":   {roles: []auth.Role{auth.District}, before: argIs(auth.District, "districtId")},
 
 		// A district's aggregates belong to that district.
-		"District.cellCount":     districtOnly(),
-		"District.cells":         districtOnly(),
-		"District.committees":    districtOnly(),
-		"District.pharmacies":    districtOnly(),
-		"District.residentCount": districtOnly(),
+		"District.cellCount":         districtOnly(),
+		"District.cells":             districtOnly(),
+		"District.committees":        districtOnly(),
+		"District.pharmacies":        districtOnly(),
+		"District.residentCount":     districtOnly(),
+		"District.cellStats":         districtOnly(),
+		"District.totals":            districtOnly(),
+		"District.series":            districtOnly(),
+		"District.outline":           districtOnly(),
+		"District.declarationCounts": districtOnly(),
+		"District.colourCounts":      districtOnly(),
 		// A committee's residents belong to that committee.
 		"Committee.residents": {roles: []auth.Role{auth.Committee}, before: parentCommitteeIs},
 		"Committee.residentCount": {roles: []auth.Role{auth.District, auth.Committee}, before: func(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
@@ -396,8 +422,13 @@ func residentArgInScope(input, name string) func(context.Context, *Resolver, aut
 		var id string
 		if input == "" {
 			id, _ = fc.Args[name].(string)
-		} else if in, ok := fc.Args[input].(model.ReserveInput); ok {
-			id = in.ResidentID
+		} else {
+			switch in := fc.Args[input].(type) {
+			case model.ReserveInput:
+				id = in.ResidentID
+			case model.DeclareHealthInput:
+				id = in.ResidentID
+			}
 		}
 		switch p.Role {
 		case auth.Resident:
@@ -458,4 +489,63 @@ func stockChangedInScope(ctx context.Context, r *Resolver, p auth.Principal, fc 
 		}
 	}
 	return forbidden(p)
+}
+
+// declarationInScope lets a resident file for themselves (SELF) and a
+// committee for its own residents (COMMITTEE).
+func declarationInScope(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+	in, _ := fc.Args["input"].(model.DeclareHealthInput)
+	want := map[auth.Role]hub.FiledByKind{auth.Resident: hub.FiledBySelf, auth.Committee: hub.FiledByCommittee}[p.Role]
+	if in.FiledBy != want {
+		return hub.Errorf(hub.EFORBIDDEN, "a %s token files declarations as %s", p.Role, want)
+	}
+	return residentArgInScope("input", "residentId")(ctx, r, p, fc)
+}
+
+// cellArgInDistrict lets a district act on cells inside it only.
+func cellArgInDistrict(name string) func(context.Context, *Resolver, auth.Principal, *graphql.FieldContext) error {
+	return func(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+		c, _ := fc.Args[name].(hub.Cell)
+		if d, err := r.City.Store().District(ctx, p.Scope); err == nil && hasCell(d.Cells, c) {
+			return nil
+		}
+		return forbidden(p)
+	}
+}
+
+// riskAreaArgInDistrict lets a district lift the risk areas centred in it.
+func riskAreaArgInDistrict(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+	id, _ := fc.Args["id"].(string)
+	a, err := r.City.Store().RiskArea(ctx, id)
+	if err != nil {
+		return forbidden(p)
+	}
+	if d, err := r.City.Store().District(ctx, p.Scope); err == nil && hasCell(d.Cells, a.Cell) {
+		return nil
+	}
+	return forbidden(p)
+}
+
+// residentArgInDistrict lets a district read and mark its own residents.
+func residentArgInDistrict(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+	id, _ := fc.Args["residentId"].(string)
+	if res, err := r.City.Store().Resident(ctx, id); err == nil && p.Is(auth.District, res.DistrictID) {
+		return nil
+	}
+	return forbidden(p)
+}
+
+// scanAtOwnCheckpoint lets a checkpoint record scans at itself only.
+func scanAtOwnCheckpoint(_ context.Context, _ *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+	in, _ := fc.Args["input"].(model.ScanInput)
+	if in.CheckpointID == nil || *in.CheckpointID == p.Scope {
+		return nil
+	}
+	return forbidden(p)
+}
+
+// hasCell reports whether the sorted cells hold c.
+func hasCell(sorted []hub.Cell, c hub.Cell) bool {
+	_, ok := slices.BinarySearch(sorted, c)
+	return ok
 }

@@ -6,10 +6,13 @@ package resolvers
 //go:generate go tool gqlgen generate
 
 import (
+	"sync"
+
 	"github.com/gridhub/gridhub/broker"
 	"github.com/gridhub/gridhub/city"
 	"github.com/gridhub/gridhub/codes"
 	"github.com/gridhub/gridhub/dispatch"
+	"github.com/gridhub/gridhub/stats"
 )
 
 // Resolver is the root resolver and the one place where the resolvers'
@@ -19,4 +22,7 @@ type Resolver struct {
 	Dispatch *dispatch.Engine
 	Bus      broker.Bus // live alerts
 	Codes    *codes.Service
+	Stats    *stats.Tally // counters behind the dashboards' aggregates
+
+	outlines sync.Map // district outlines by (id, version)
 }

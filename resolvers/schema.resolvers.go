@@ -18,6 +18,7 @@ import (
 	"github.com/gridhub/gridhub/grid"
 	"github.com/gridhub/gridhub/hub"
 	"github.com/gridhub/gridhub/privacy"
+	"github.com/gridhub/gridhub/stats"
 )
 
 // Round is the resolver for the round field.
@@ -101,6 +102,16 @@ func (r *cellShareResolver) FulfilmentRate(ctx context.Context, obj *dispatch.Ce
 	return obj.Fulfilment(), nil
 }
 
+// Cell is the resolver for the cell field.
+func (r *cellStatsResolver) Cell(ctx context.Context, obj *stats.CellStats) (*model.Cell, error) {
+	return cellOf(obj.Cell), nil
+}
+
+// Stock is the resolver for the stock field.
+func (r *cellStatsResolver) Stock(ctx context.Context, obj *stats.CellStats) ([]*model.StockLevel, error) {
+	return stockOf(obj), nil
+}
+
 // Kind is the resolver for the kind field.
 func (r *checkpointResolver) Kind(ctx context.Context, obj *hub.Checkpoint) (model.CheckpointKind, error) {
 	return model.CheckpointKind(obj.Kind), nil
@@ -143,6 +154,16 @@ func (r *committeeResolver) Residents(ctx context.Context, obj *hub.Committee, f
 	return conn, nil
 }
 
+// ResidentID is the resolver for the residentId field.
+func (r *contactResolver) ResidentID(ctx context.Context, obj *hub.Contact) (*string, error) {
+	return optionalString(obj.ResidentID), nil
+}
+
+// Temperature is the resolver for the temperature field.
+func (r *declarationResolver) Temperature(ctx context.Context, obj *hub.Declaration) (*float64, error) {
+	return optionalTemperature(obj.Temperature), nil
+}
+
 // CellCount is the resolver for the cellCount field.
 func (r *districtResolver) CellCount(ctx context.Context, obj *hub.District) (int, error) {
 	return len(obj.Cells), nil
@@ -166,6 +187,36 @@ func (r *districtResolver) Pharmacies(ctx context.Context, obj *hub.District) ([
 // ResidentCount is the resolver for the residentCount field.
 func (r *districtResolver) ResidentCount(ctx context.Context, obj *hub.District) (int, error) {
 	return r.City.CountDistrictResidents(ctx, obj.ID)
+}
+
+// CellStats is the resolver for the cellStats field.
+func (r *districtResolver) CellStats(ctx context.Context, obj *hub.District, resolution int, sku *hub.SKU, active bool) ([]*stats.CellStats, error) {
+	return r.cellStats(obj, resolution, sku, active)
+}
+
+// Totals is the resolver for the totals field.
+func (r *districtResolver) Totals(ctx context.Context, obj *hub.District, sku *hub.SKU) (*stats.CellStats, error) {
+	return r.totals(obj, sku)
+}
+
+// Series is the resolver for the series field.
+func (r *districtResolver) Series(ctx context.Context, obj *hub.District, hours int, sku *hub.SKU) ([]*stats.Point, error) {
+	return r.series(obj, hours, sku)
+}
+
+// Outline is the resolver for the outline field.
+func (r *districtResolver) Outline(ctx context.Context, obj *hub.District) ([][]*hub.Point, error) {
+	return r.outline(ctx, obj)
+}
+
+// DeclarationCounts is the resolver for the declarationCounts field.
+func (r *districtResolver) DeclarationCounts(ctx context.Context, obj *hub.District) ([]*hub.DeclarationCount, error) {
+	return r.declarationCounts(ctx, obj.ID)
+}
+
+// ColourCounts is the resolver for the colourCounts field.
+func (r *districtResolver) ColourCounts(ctx context.Context, obj *hub.District) ([]*hub.ColourCount, error) {
+	return r.colourCounts(ctx, obj.ID)
 }
 
 // RegisterResident is the resolver for the registerResident field.
@@ -323,6 +374,31 @@ func (r *mutationResolver) UpsertPartner(ctx context.Context, input model.Partne
 	return r.Dispatch.UpsertPartner(ctx, input.ID, input.Name, cells)
 }
 
+// DeclareHealth is the resolver for the declareHealth field.
+func (r *mutationResolver) DeclareHealth(ctx context.Context, input model.DeclareHealthInput) (*model.DeclareHealthResult, error) {
+	return r.declareHealth(ctx, input)
+}
+
+// MarkRiskArea is the resolver for the markRiskArea field.
+func (r *mutationResolver) MarkRiskArea(ctx context.Context, cell hub.Cell, rings int, reason string) (*hub.RiskArea, error) {
+	return r.Codes.MarkRiskArea(ctx, cell, rings, reason)
+}
+
+// LiftRiskArea is the resolver for the liftRiskArea field.
+func (r *mutationResolver) LiftRiskArea(ctx context.Context, id string) (*hub.RiskArea, error) {
+	return r.Codes.LiftRiskArea(ctx, id)
+}
+
+// RecordScan is the resolver for the recordScan field.
+func (r *mutationResolver) RecordScan(ctx context.Context, input model.ScanInput) (*model.ScanOutcome, error) {
+	return r.recordScan(ctx, input)
+}
+
+// MarkCase is the resolver for the markCase field.
+func (r *mutationResolver) MarkCase(ctx context.Context, residentID string, at *time.Time, purpose string) ([]*hub.Contact, error) {
+	return r.markCase(ctx, residentID, at, purpose)
+}
+
 // Cell is the resolver for the cell field.
 func (r *pharmacyResolver) Cell(ctx context.Context, obj *hub.Pharmacy) (*model.Cell, error) {
 	return cellOf(obj.Cell), nil
@@ -457,6 +533,26 @@ func (r *queryResolver) VerifyCode(ctx context.Context, token string) (*model.Co
 	return r.verifyCode(ctx, token)
 }
 
+// HealthCode is the resolver for the healthCode field.
+func (r *queryResolver) HealthCode(ctx context.Context, residentID string) (*model.HealthCode, error) {
+	return r.healthCode(ctx, residentID)
+}
+
+// RiskAreas is the resolver for the riskAreas field.
+func (r *queryResolver) RiskAreas(ctx context.Context, all bool) ([]*hub.RiskArea, error) {
+	return r.riskAreas(ctx, all)
+}
+
+// Trajectory is the resolver for the trajectory field.
+func (r *queryResolver) Trajectory(ctx context.Context, residentID string, since time.Time, purpose string, first int) ([]*hub.Scan, error) {
+	return r.trajectory(ctx, residentID, since, purpose, first)
+}
+
+// Contacts is the resolver for the contacts field.
+func (r *queryResolver) Contacts(ctx context.Context, residentID string, since time.Time, window int, purpose string) ([]*hub.Contact, error) {
+	return r.contacts(ctx, residentID, since, window, purpose)
+}
+
 // Round is the resolver for the round field.
 func (r *reservationResolver) Round(ctx context.Context, obj *hub.Reservation) (*hub.Round, error) {
 	return r.City.Store().Round(ctx, obj.RoundID)
@@ -485,6 +581,11 @@ func (r *residentResolver) Committee(ctx context.Context, obj *hub.Resident) (*h
 // District is the resolver for the district field.
 func (r *residentResolver) District(ctx context.Context, obj *hub.Resident) (*hub.District, error) {
 	return r.optionalDistrict(ctx, obj.DistrictID)
+}
+
+// LiftedAt is the resolver for the liftedAt field.
+func (r *riskAreaResolver) LiftedAt(ctx context.Context, obj *hub.RiskArea) (*time.Time, error) {
+	return optionalTime(obj.LiftedAt), nil
 }
 
 // Fulfilments is the resolver for the fulfilments field.
@@ -545,6 +646,16 @@ func (r *roundResolver) Cells(ctx context.Context, obj *hub.Round) ([]*dispatch.
 	return out, nil
 }
 
+// ResidentID is the resolver for the residentId field.
+func (r *scanResolver) ResidentID(ctx context.Context, obj *hub.Scan) (*string, error) {
+	return optionalString(obj.ResidentID), nil
+}
+
+// Temperature is the resolver for the temperature field.
+func (r *scanResolver) Temperature(ctx context.Context, obj *hub.Scan) (*float64, error) {
+	return optionalTemperature(obj.Temperature), nil
+}
+
 // Status is the resolver for the status field.
 func (r *shortageResolver) Status(ctx context.Context, obj *hub.Shortage) (string, error) {
 	return string(obj.Status), nil
@@ -575,6 +686,11 @@ func (r *subscriptionResolver) RiskAlerts(ctx context.Context, committeeID strin
 	return r.riskAlerts(ctx, committeeID)
 }
 
+// DistrictUpdates is the resolver for the districtUpdates field.
+func (r *subscriptionResolver) DistrictUpdates(ctx context.Context, districtID string, resolution int, sku *hub.SKU) (<-chan *stats.CellStats, error) {
+	return r.districtUpdates(ctx, districtID, resolution, sku)
+}
+
 // Allocation returns graph.AllocationResolver implementation.
 func (r *Resolver) Allocation() graph.AllocationResolver { return &allocationResolver{r} }
 
@@ -587,11 +703,20 @@ func (r *Resolver) Cell() graph.CellResolver { return &cellResolver{r} }
 // CellShare returns graph.CellShareResolver implementation.
 func (r *Resolver) CellShare() graph.CellShareResolver { return &cellShareResolver{r} }
 
+// CellStats returns graph.CellStatsResolver implementation.
+func (r *Resolver) CellStats() graph.CellStatsResolver { return &cellStatsResolver{r} }
+
 // Checkpoint returns graph.CheckpointResolver implementation.
 func (r *Resolver) Checkpoint() graph.CheckpointResolver { return &checkpointResolver{r} }
 
 // Committee returns graph.CommitteeResolver implementation.
 func (r *Resolver) Committee() graph.CommitteeResolver { return &committeeResolver{r} }
+
+// Contact returns graph.ContactResolver implementation.
+func (r *Resolver) Contact() graph.ContactResolver { return &contactResolver{r} }
+
+// Declaration returns graph.DeclarationResolver implementation.
+func (r *Resolver) Declaration() graph.DeclarationResolver { return &declarationResolver{r} }
 
 // District returns graph.DistrictResolver implementation.
 func (r *Resolver) District() graph.DistrictResolver { return &districtResolver{r} }
@@ -611,8 +736,14 @@ func (r *Resolver) Reservation() graph.ReservationResolver { return &reservation
 // Resident returns graph.ResidentResolver implementation.
 func (r *Resolver) Resident() graph.ResidentResolver { return &residentResolver{r} }
 
+// RiskArea returns graph.RiskAreaResolver implementation.
+func (r *Resolver) RiskArea() graph.RiskAreaResolver { return &riskAreaResolver{r} }
+
 // Round returns graph.RoundResolver implementation.
 func (r *Resolver) Round() graph.RoundResolver { return &roundResolver{r} }
+
+// Scan returns graph.ScanResolver implementation.
+func (r *Resolver) Scan() graph.ScanResolver { return &scanResolver{r} }
 
 // Shortage returns graph.ShortageResolver implementation.
 func (r *Resolver) Shortage() graph.ShortageResolver { return &shortageResolver{r} }
@@ -625,15 +756,20 @@ type (
 	auditEntryResolver   struct{ *Resolver }
 	cellResolver         struct{ *Resolver }
 	cellShareResolver    struct{ *Resolver }
+	cellStatsResolver    struct{ *Resolver }
 	checkpointResolver   struct{ *Resolver }
 	committeeResolver    struct{ *Resolver }
+	contactResolver      struct{ *Resolver }
+	declarationResolver  struct{ *Resolver }
 	districtResolver     struct{ *Resolver }
 	mutationResolver     struct{ *Resolver }
 	pharmacyResolver     struct{ *Resolver }
 	queryResolver        struct{ *Resolver }
 	reservationResolver  struct{ *Resolver }
 	residentResolver     struct{ *Resolver }
+	riskAreaResolver     struct{ *Resolver }
 	roundResolver        struct{ *Resolver }
+	scanResolver         struct{ *Resolver }
 	shortageResolver     struct{ *Resolver }
 	subscriptionResolver struct{ *Resolver }
 )

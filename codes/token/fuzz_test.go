@@ -76,3 +76,48 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseTrustList checks that a trust list file never panics the
+// parser, that what it refuses is an EINVALID error, and that what it
+// accepts survives a round trip through its JSON form unchanged.
+func FuzzParseTrustList(f *testing.F) {
+	is := newIssuer(f, "Shanghai", "sh-1", 1)
+	tl := trustOf(f, is.TrustedKey(t0, t0.Add(48*time.Hour)))
+	good, err := tl.MarshalJSON()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{
+		string(good), `{"keys":[]}`, `{}`, `[]`, `{"keys":[{}]}`, string(good) + "x",
+		strings.Replace(string(good), "Shanghai", "", 1),
+		`{"keys":[{"issuer":"a","keyId":"k","publicKey":"AAAA","notBefore":"2020-02-01T00:00:00Z"}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		parsed, err := ParseTrustList(b)
+		if err != nil {
+			if hub.ErrorCode(err) != hub.EINVALID {
+				t.Fatalf("ParseTrustList(%q): %v is not EINVALID", b, err)
+			}
+			return
+		}
+		out, err := parsed.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := ParseTrustList(out)
+		if err != nil {
+			t.Fatalf("the JSON form of an accepted list does not parse: %v\n%s", err, out)
+		}
+		a, b2 := parsed.Keys(), again.Keys()
+		if len(a) != len(b2) {
+			t.Fatalf("round trip: %d keys, then %d", len(a), len(b2))
+		}
+		for i := range a {
+			if !sameKey(a[i], b2[i]) {
+				t.Fatalf("round trip changed key %d: %+v, then %+v", i, a[i], b2[i])
+			}
+		}
+	})
+}

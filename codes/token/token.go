@@ -266,6 +266,11 @@ func decodeInto(text string, signed, sig []byte) (raw, []byte, []byte, error) {
 	if len(s64) != b64.EncodedLen(sigLen) {
 		return raw{}, nil, nil, fail(Malformed, "signature of %d characters, want %d", len(s64), b64.EncodedLen(sigLen))
 	}
+	// The decoder skips line breaks; a code has none, so that one code has
+	// one text form only.
+	if !base64URL(p64) || !base64URL(s64) {
+		return raw{}, nil, nil, fail(Malformed, "a character outside base64url")
+	}
 	signed = append(signed, Prefix...)
 	signed, err := b64.AppendDecode(signed, []byte(p64))
 	if err != nil {
@@ -280,6 +285,18 @@ func decodeInto(text string, signed, sig []byte) (raw, []byte, []byte, error) {
 		return raw{}, nil, nil, err
 	}
 	return r, signed, sig, nil
+}
+
+// base64URL reports whether s holds only base64url characters.
+func base64URL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Decode splits a code into its claims, the signed message and the

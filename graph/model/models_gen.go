@@ -103,12 +103,51 @@ type CommitteeQuotaInput struct {
 	Quota       int    `json:"quota"`
 }
 
+type DeclareHealthInput struct {
+	ResidentID string `json:"residentId"`
+	// Symptom names (FEVER, COUGH, SORE_THROAT, ...; any case, spaces allowed).
+	Symptoms []string `json:"symptoms,omitempty"`
+	// Body temperature in °C; null when not measured.
+	Temperature *float64 `json:"temperature,omitempty"`
+	// Travelled from a risk area in the last 14 days.
+	TravelFromRisk bool `json:"travelFromRisk"`
+	// Close contact with a confirmed case.
+	ContactWithCase bool `json:"contactWithCase"`
+	// Who files: SELF (a resident's token), COMMITTEE (a committee's token, for
+	// its own residents), ENTERPRISE or SCHOOL (naming the organisation).
+	FiledBy hub.FiledByKind `json:"filedBy"`
+	// The enterprise or school that files; only with filedBy ENTERPRISE or SCHOOL.
+	Organisation *string `json:"organisation,omitempty"`
+}
+
+type DeclareHealthResult struct {
+	Declaration *hub.Declaration `json:"declaration"`
+	Code        *HealthCode      `json:"code"`
+}
+
 type DistrictInput struct {
 	// Leave out to create a district with a new id.
 	ID   *string    `json:"id,omitempty"`
 	Code string     `json:"code"`
 	Name string     `json:"name"`
 	Area *AreaInput `json:"area"`
+}
+
+// A resident's health code: the colour now, signed as a token for a QR code.
+type HealthCode struct {
+	Colour  hub.Colour `json:"colour"`
+	Reasons []string   `json:"reasons"`
+	// The opaque subject id (never an ID number).
+	Subject string `json:"subject"`
+	// The signed code's text form (GH1:...), what the QR image holds.
+	Token   string    `json:"token"`
+	Issuer  string    `json:"issuer"`
+	KeyID   string    `json:"keyId"`
+	Issued  time.Time `json:"issued"`
+	Expires time.Time `json:"expires"`
+	// Path of the PNG QR image of this code (needs the same token as this query).
+	QRURL     string    `json:"qrUrl"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 type LatLngInput struct {
@@ -236,6 +275,27 @@ type RoundInput struct {
 	SlotCapacity *int                   `json:"slotCapacity,omitempty"`
 	Quotas       []*CommitteeQuotaInput `json:"quotas,omitempty"`
 	Winners      int                    `json:"winners"`
+}
+
+type ScanInput struct {
+	// The checkpoint; a CHECKPOINT token's own when omitted.
+	CheckpointID *string `json:"checkpointId,omitempty"`
+	// The code as scanned (GH1:...).
+	Code string `json:"code"`
+	// Body temperature in °C; null when not measured.
+	Temperature *float64 `json:"temperature,omitempty"`
+	// When it was scanned (a device that was offline sends its own time); now when omitted.
+	At *time.Time `json:"at,omitempty"`
+}
+
+// What a checkpoint is told about a scan.
+type ScanOutcome struct {
+	Result hub.ScanResult `json:"result"`
+	// Why a code was refused: MALFORMED, UNKNOWN_KEY, BAD_SIGNATURE, KEY_NOT_VALID, NOT_YET_VALID or EXPIRED.
+	Reason *string `json:"reason,omitempty"`
+	Detail *string `json:"detail,omitempty"`
+	// The scan as recorded; null for a code that did not verify (nothing is recorded).
+	Scan *hub.Scan `json:"scan,omitempty"`
 }
 
 // A movement of stock at a pharmacy.
