@@ -14,19 +14,30 @@ import (
 
 	"github.com/gridhub/gridhub/auth"
 	"github.com/gridhub/gridhub/city"
+	"github.com/gridhub/gridhub/cli"
 	"github.com/gridhub/gridhub/democity"
 	"github.com/gridhub/gridhub/hub"
-
 	"github.com/gridhub/gridhub/importer"
-	"github.com/gridhub/gridhub/importer/progress"
+	"github.com/gridhub/gridhub/progress"
 )
+
+// usageFunc returns a FlagSet's usage: the synopsis, what the command
+// does, and its flags, written to the FlagSet's output (standard output
+// when help was asked for, standard error after a usage error).
+func usageFunc(fs *flag.FlagSet, synopsis, what string) func() {
+	return func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "usage: %s\n\n%s\n\nflags:\n", synopsis, what)
+		fs.PrintDefaults()
+	}
+}
 
 // openForTool opens the store and city for a command that runs without
 // serving.
 func openForTool(ctx context.Context, c Config, stderr io.Writer) (*Program, error) {
 	log, err := c.logger(stderr)
 	if err != nil {
-		return nil, err
+		return nil, cli.Usage(err)
 	}
 	p := &Program{Config: c, Log: log}
 	if err := p.open(ctx); err != nil {
@@ -43,20 +54,19 @@ func importCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 	kind := fs.String("kind", "", "what the file holds: districts, committees, pharmacies, checkpoints or residents")
 	format := fs.String("format", "", "csv or geojson (default: from the file name)")
 	batch := fs.Int("batch", importer.DefaultBatchSize, "rows per write")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gridhub import -kind KIND [flags] FILE")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	fs.Usage = usageFunc(fs, "gridhub import -kind KIND [flags] FILE",
+		"Imports districts, committees, pharmacies, checkpoints or residents from a CSV or GeoJSON file\n"+
+			"(columns: go doc ./importer). Bad rows are listed with their line and reason; good rows are kept.")
+	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
-		return fmt.Errorf("import takes one file, got %d", fs.NArg())
+		return cli.Usagef("import takes one file, got %d", fs.NArg())
 	}
 	k, err := importer.ParseKind(*kind)
 	if err != nil {
-		return err
+		return cli.Usage(errors.New(hub.ErrorMessage(err)))
 	}
 	path := fs.Arg(0)
 	var f importer.Format
@@ -66,7 +76,7 @@ func importCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 		f, err = importer.FormatOf(path)
 	}
 	if err != nil {
-		return err
+		return cli.Usage(errors.New(hub.ErrorMessage(err)))
 	}
 	file, err := os.Open(path)
 	if err != nil {
@@ -79,11 +89,12 @@ func importCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 		return err
 	}
 	defer p.Close()
-	rep, err := importer.Import(ctx, p.City, k, f, file, importer.Options{
-		BatchSize: *batch,
-		Progress:  stderr,
-		Terminal:  progress.IsTerminal(stderr),
-	})
+	bar := progress.New(stderr, progress.Options{Label: "import " + string(k)})
+	rep, err := importer.Import(ctx, p.City, k, f, file, importer.Options{BatchSize: *batch, Progress: bar.Update})
+	if err == nil {
+		bar.Finish()
+	}
+	bar.Abort() // the bar ends before the report is printed; nothing after Finish
 	if rep != nil {
 		fmt.Fprintf(stdout, "%s: %d %s read, %d imported, %d rejected\n", filepath.Base(path), rep.Read, k, rep.Imported, rep.Rejected)
 		for _, b := range rep.Bad {
@@ -103,42 +114,103 @@ func demoCommand(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	c.flags(fs, getenv)
 	name := fs.String("city", "taipei", "demo city: taipei (7 districts, 50,000 residents) or taiwan (all 319 real pharmacies)")
 	residents := fs.Int("residents", 0, "residents in the demo city (0: the demo's default)")
-	if err := fs.Parse(args); err != nil {
+	fs.Usage = usageFunc(fs, "gridhub demo [flags]",
+		"Seeds a demo city into the store and exits; a store that holds it already is left as it is.\n"+
+			"A Taipei demo written just now gets a demo day too: health declarations, risk areas, a round of\n"+
+			"adult masks with its reservations, pickups and waiting list, checkpoint scans.")
+	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
 		return err
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return cli.Usagef("demo takes no arguments, got %q", fs.Args())
+	}
+	if _, err := democity.ParseDemo(*name); err != nil {
+		return cli.Usage(errors.New(hub.ErrorMessage(err)))
 	}
 	p, err := openForTool(ctx, c, stderr)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	return seedDemo(ctx, p.City, *name, *residents, stderr)
+	return seedDemoWithDay(ctx, p, *name, *residents, stderr)
 }
 
-// DemoSeed is the seed of the demo city: the same seed, the same city.
+// DemoSeed is the seed of the demo city and of its demo day: the same
+// seed, the same city and the same day.
 const DemoSeed = 2020
 
 // seedDemo seeds a demo city (taipei or taiwan) unless the store already
-// holds it.
+// holds it, showing its progress and what it wrote on w (nil for
+// nowhere). It writes the city only; seedDemoWithDay adds a day of
+// activity.
 func seedDemo(ctx context.Context, svc *city.Service, name string, residents int, w io.Writer) error {
 	demo, err := democity.ParseDemo(name)
 	if err != nil {
 		return err
 	}
+	_, err = seedDemoCity(ctx, svc, demo, residents, w)
+	return err
+}
+
+// seedDemoWithDay seeds a demo city like seedDemo and, when it wrote the
+// Taipei demo just now, a demo day through the program's services
+// (democity.SeedDay: health declarations, risk areas, a round of masks
+// with its reservations, pickups and waiting list, checkpoint scans), so
+// that the dashboards have something to show; a restart adds nothing.
+// The Taiwan demo keeps the stock figures of its file untouched.
+func seedDemoWithDay(ctx context.Context, p *Program, name string, residents int, w io.Writer) error {
+	demo, err := democity.ParseDemo(name)
+	if err != nil {
+		return err
+	}
+	sum, err := seedDemoCity(ctx, p.City, demo, residents, w)
+	if err != nil || !sum.Seeded {
+		return err
+	}
+	// The engine read the pharmacies when it opened, before there were any.
+	if err := p.Dispatch.RefreshPharmacies(ctx); err != nil {
+		return err
+	}
+	if demo != democity.Taipei {
+		return nil
+	}
+	day, err := democity.SeedDay(ctx, democity.Services{City: p.City, Dispatch: p.Dispatch, Codes: p.Codes},
+		democity.DayOptions{Demo: demo, Seed: DemoSeed})
+	if err != nil {
+		return fmt.Errorf("demo day: %w", err)
+	}
+	if day.Seeded && w != nil {
+		fmt.Fprintf(w, "demo day seeded in %s: %d health declarations (%d green, %d yellow, %d red; %d filed by committees), "+
+			"%d risk areas, %d masks sold over the counter, round %s: %d reservations (%d allocated, %d picked up; %d waiting), "+
+			"%d on the waiting list, %d checkpoint scans (%d fever, %d denied)\n",
+			day.Elapsed.Round(time.Millisecond), day.Declarations, day.Green, day.Yellow, day.Red, day.ByCommittee,
+			day.RiskAreas, day.Sold, day.RoundID, day.Reservations, day.Allocated, day.Redeemed, day.Waiting,
+			day.Shortages, day.Scans, day.Fever, day.Denied)
+	}
+	return nil
+}
+
+// seedDemoCity seeds demo city demo unless the store already holds it,
+// showing its progress and what it wrote on w (nil for nowhere).
+func seedDemoCity(ctx context.Context, svc *city.Service, demo democity.Demo, residents int, w io.Writer) (*democity.Summary, error) {
+	bar := progress.New(w, progress.Options{Label: "seed " + demo.String()})
+	defer bar.Abort()
 	sum, err := democity.Seed(ctx, svc, democity.Options{
 		Demo:      demo,
 		Seed:      DemoSeed,
 		Residents: residents,
-		Progress:  w,
-		Terminal:  progress.IsTerminal(w),
+		Progress:  bar.Update,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if sum.Seeded {
+	bar.Finish()
+	if sum.Seeded && w != nil {
 		fmt.Fprintf(w, "demo city %s seeded in %s: %d districts, %d committees, %d pharmacies (%d real), %d checkpoints, %d residents\n",
 			demo, sum.Elapsed.Round(time.Millisecond), sum.Districts, sum.Committees, sum.Pharmacies, sum.RealPharmacies, sum.Checkpoints, sum.Residents)
 	}
-	return nil
+	return sum, nil
 }
 
 func tokenCommand(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -150,24 +222,30 @@ func tokenCommand(args []string, stdout, stderr io.Writer, getenv func(string) s
 	scope := fs.String("scope", "", "the id the role is bound to (district id, committee id, ...); none for ADMIN")
 	subject := fs.String("subject", "", "who holds the token (an operator's name, a device id)")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gridhub token -role ROLE [-scope ID] -subject WHO [-ttl 24h]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	fs.Usage = usageFunc(fs, "gridhub token -role ROLE [-scope ID] -subject WHO [-ttl 24h]",
+		"Mints an access token offline, with the key the server uses (from -jwt-secret, -jwt-ed25519-seed\n"+
+			"or the data directory), and prints it.")
+	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
 		return err
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return cli.Usagef("token takes no arguments, got %q", fs.Args())
 	}
 	r, err := auth.ParseRole(*role)
 	if err != nil {
-		return errors.New(hub.ErrorMessage(err))
+		return cli.Usage(errors.New(hub.ErrorMessage(err)))
 	}
 	keys, err := c.keys()
 	if err != nil {
 		return err
 	}
 	tok, err := keys.Mint(auth.Principal{Role: r, Scope: *scope, Subject: *subject, TokenID: newTokenID()}, *ttl)
-	if err != nil {
-		return errors.New(hub.ErrorMessage(err))
+	if hub.ErrorCode(err) == hub.EINVALID {
+		// The claims asked for are refused (a scope missing, a bad ttl).
+		return cli.Usage(errors.New(hub.ErrorMessage(err)))
+	} else if err != nil {
+		return err
 	}
 	fmt.Fprintln(stdout, tok)
 	return nil

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/gridhub/gridhub/city"
+	"github.com/gridhub/gridhub/cli"
+	"github.com/gridhub/gridhub/progress"
 	"github.com/gridhub/gridhub/replay"
 )
 
@@ -28,18 +30,21 @@ func replayCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 	speed := fs.Float64("speed", 0, "0: feed the snapshots as fast as the store takes them; N: at N times real time")
 	subscribe := fs.Bool("subscribe-committees", false, "subscribe every committee of the Taiwan demo to its restock alerts, in process, and count the alerts delivered")
 	snapshots := fs.Int("snapshots", 0, "replay only the first N snapshots (0: all)")
-	quiet := fs.Bool("quiet", false, "no progress line per snapshot")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gridhub replay [-data DIR] [-data-dir ../shared/data] [-speed N] [-subscribe-committees]")
-		fmt.Fprintln(stderr, "The store (-data) gets the Taiwan demo when it does not hold it yet: use one without the Taipei demo.")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	quiet := fs.Bool("quiet", false, "no progress: neither the bar nor a line per snapshot")
+	fs.Usage = usageFunc(fs, "gridhub replay [-data DIR] [-data-dir ../shared/data] [-speed N] [-subscribe-committees]",
+		"Replays the twelve 2020-02-14 snapshots of Taiwan's mask-stock feed through the hub, each increase a\n"+
+			"restock and each decrease a sale, and prints the day's counts. The store (-data) gets the Taiwan\n"+
+			"demo when it does not hold it yet: use one without the Taipei demo.")
+	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		fs.Usage()
-		return fmt.Errorf("replay takes no arguments, got %q", fs.Args())
+		return cli.Usagef("replay takes no arguments, got %q", fs.Args())
+	}
+	if *speed < 0 || *snapshots < 0 {
+		fs.Usage()
+		return cli.Usagef("-speed and -snapshots must be 0 or more")
 	}
 
 	for _, name := range []string{replay.PharmaciesFile, replay.SnapshotsDir} {
@@ -76,14 +81,23 @@ func replayCommand(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if err != nil {
 		return fmt.Errorf("load city: %w", err)
 	}
-	if err := seedDemo(ctx, svc, "taiwan", -1, stderr); err != nil {
+	var watch io.Writer = stderr
+	if *quiet {
+		watch = nil
+	}
+	if err := seedDemo(ctx, svc, "taiwan", -1, watch); err != nil {
 		return err
 	}
+	bar := progress.New(watch, progress.Options{Label: "replay"})
 	opts := replay.Options{DataDir: *dataDir, Events: tap, SubscribeCommittees: *subscribe, Speed: *speed, Snapshots: *snapshots}
 	if !*quiet {
-		opts.Progress = stderr
+		opts.Log, opts.Progress = bar.Writer(), bar.Update
 	}
 	rep, err := replay.Run(ctx, svc, opts)
+	if err == nil {
+		bar.Finish()
+	}
+	bar.Abort() // the bar ends before the report is printed; nothing after Finish
 	if rep != nil {
 		rep.Print(stdout)
 	}

@@ -3,23 +3,83 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/gridhub/gridhub/hub"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
+// The hub's Prometheus series, by name. Every label's values are bounded:
+// routes are the mux's, operations the schema's root fields, codes those
+// of the ErrorCode enum and a few of gqlgen's, kinds the event kinds and
+// subscription fields.
+//
+//	gridhub_http_requests_total{route,method,code}          counter
+//	gridhub_http_request_duration_seconds{route}             histogram
+//	gridhub_http_requests_in_flight                          gauge
+//	gridhub_graphql_requests_total{operation,type,code}      counter
+//	gridhub_graphql_request_duration_seconds{operation,type} histogram
+//	gridhub_graphql_errors_total{code}                       counter
+//	gridhub_graphql_subscriptions{kind}                      gauge
+//	gridhub_alerts_sent_total{kind}                          counter
+//	gridhub_events_published_total{kind}                     counter
+//	gridhub_events_delivered_total{kind}                     counter
+//	gridhub_events_dropped_total                             counter
+//	gridhub_subscriptions                                    gauge
+//	gridhub_allocations{status}                              gauge (DomainCollector)
+//	gridhub_stock_units{district,sku}                        gauge (DomainCollector)
+const (
+	// OperationOther labels an operation that is not exactly one root
+	// field of the schema: an unknown field, several root fields, or no
+	// operation at all (a request that did not parse).
+	OperationOther = "other"
+	// CodeOK labels a GraphQL request answered without errors.
+	CodeOK = "OK"
+	// CodeOther labels an error code outside the known set.
+	CodeOther = "OTHER"
+	// typeUnknown labels a request whose operation type is unknown.
+	typeUnknown = "unknown"
+)
+
+// knownCode reports whether code labels series as it is: the ErrorCode
+// enum's codes, and gqlgen's for the requests it refuses before any
+// resolver (in case the error presenter leaves them as they are).
+func knownCode(code string) bool {
+	switch code {
+	case hub.EINVALID, hub.EUNAUTHORIZED, hub.EFORBIDDEN, hub.ENOTFOUND, hub.ECONFLICT,
+		hub.EOUTOFSTOCK, hub.ERATELIMITED, hub.EINTERNAL,
+		errcode.ParseFailed, errcode.ValidationFailed, "PERSISTED_QUERY_NOT_FOUND":
+		return true
+	}
+	return false
+}
+
 // Metrics are the hub's Prometheus metrics for its HTTP and GraphQL
-// traffic.
+// traffic. It is a gqlgen extension (add it with Use) and an error
+// presenter wrapper (ErrorPresenter); it learns the schema's root fields
+// when it is added.
 type Metrics struct {
-	requests   *prometheus.CounterVec
-	duration   *prometheus.HistogramVec
-	inFlight   prometheus.Gauge
-	operations *prometheus.CounterVec
-	opDuration *prometheus.HistogramVec
-	errors     *prometheus.CounterVec
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inFlight prometheus.Gauge
+
+	gqlRequests   *prometheus.CounterVec
+	gqlDuration   *prometheus.HistogramVec
+	errors        *prometheus.CounterVec
+	subscriptions *prometheus.GaugeVec
+	alertsSent    *prometheus.CounterVec
+
+	// roots are the schema's root fields by operation type, set by
+	// Validate before the first request.
+	roots map[ast.Operation]map[string]bool
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -35,18 +95,28 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gridhub_http_requests_in_flight", Help: "HTTP requests being served.",
 		}),
-		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gridhub_graphql_operations_total", Help: "GraphQL operations by type and outcome.",
-		}, []string{"type", "outcome"}),
-		opDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "gridhub_graphql_operation_duration_seconds", Help: "GraphQL operation duration by type.",
+		gqlRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gridhub_graphql_requests_total",
+			Help: "GraphQL requests by operation (the root field, or \"other\"), type and outcome code (OK or the first error's extensions.code); a subscription counts once, when it starts.",
+		}, []string{"operation", "type", "code"}),
+		gqlDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gridhub_graphql_request_duration_seconds",
+			Help:    "GraphQL request duration by operation and type, from the request's start to its answer (for a subscription: until it is set up).",
 			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16),
-		}, []string{"type"}),
+		}, []string{"operation", "type"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gridhub_graphql_errors_total", Help: "GraphQL errors by extensions.code.",
 		}, []string{"code"}),
+		subscriptions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gridhub_graphql_subscriptions", Help: "Live GraphQL subscriptions by kind (the subscription field).",
+		}, []string{"kind"}),
+		alertsSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gridhub_alerts_sent_total", Help: "Alerts sent to subscribers, by kind (the subscription field).",
+		}, []string{"kind"}),
+		roots: map[ast.Operation]map[string]bool{},
 	}
-	reg.MustRegister(m.requests, m.duration, m.inFlight, m.operations, m.opDuration, m.errors)
+	reg.MustRegister(m.requests, m.duration, m.inFlight,
+		m.gqlRequests, m.gqlDuration, m.errors, m.subscriptions, m.alertsSent)
 	return m
 }
 
@@ -84,39 +154,225 @@ func (w *statusWriter) Flush() {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 var (
-	_ graphql.HandlerExtension    = (*Metrics)(nil)
-	_ graphql.ResponseInterceptor = (*Metrics)(nil)
+	_ graphql.HandlerExtension     = (*Metrics)(nil)
+	_ graphql.OperationInterceptor = (*Metrics)(nil)
+	_ graphql.ResponseInterceptor  = (*Metrics)(nil)
 )
 
 // ExtensionName implements graphql.HandlerExtension.
 func (m *Metrics) ExtensionName() string { return "Metrics" }
 
-// Validate implements graphql.HandlerExtension.
-func (m *Metrics) Validate(graphql.ExecutableSchema) error { return nil }
-
-// InterceptResponse counts operations and their errors by code.
-func (m *Metrics) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-	start := time.Now()
-	resp := next(ctx)
-	opType := "unknown"
-	if graphql.HasOperationContext(ctx) {
-		if oc := graphql.GetOperationContext(ctx); oc.Operation != nil {
-			opType = string(oc.Operation.Operation)
+// Validate implements graphql.HandlerExtension: it learns the schema's
+// root fields, the only operation names its series carry, and starts the
+// subscription series at zero.
+func (m *Metrics) Validate(es graphql.ExecutableSchema) error {
+	s := es.Schema()
+	for op, def := range map[ast.Operation]*ast.Definition{
+		ast.Query: s.Query, ast.Mutation: s.Mutation, ast.Subscription: s.Subscription,
+	} {
+		if def == nil {
+			continue
 		}
-	}
-	outcome := "ok"
-	if resp != nil && len(resp.Errors) > 0 {
-		outcome = "error"
-		for _, e := range resp.Errors {
-			code, _ := e.Extensions["code"].(string)
-			if code == "" {
-				code = "NONE"
+		names := map[string]bool{}
+		for _, f := range def.Fields {
+			names[f.Name] = true
+			if op == ast.Subscription {
+				m.subscriptions.WithLabelValues(f.Name)
+				m.alertsSent.WithLabelValues(f.Name)
 			}
-			m.errors.WithLabelValues(code).Inc()
+		}
+		m.roots[op] = names
+	}
+	return nil
+}
+
+// RootFields returns the operation names the series may carry for an
+// operation type ("query", "mutation", "subscription"): the schema's root
+// fields, sorted, and OperationOther.
+func (m *Metrics) RootFields(opType string) []string {
+	var names []string
+	for n := range m.roots[ast.Operation(opType)] {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return append(names, OperationOther)
+}
+
+// operation names what oc runs for the series: its only root field when
+// it is one of the schema's, OperationOther otherwise; and its type.
+func (m *Metrics) operation(oc *graphql.OperationContext) (name, opType string) {
+	if oc == nil || oc.Operation == nil {
+		return OperationOther, typeUnknown
+	}
+	op := oc.Operation.Operation
+	var field string
+	several := false
+	var walk func(ast.SelectionSet)
+	walk = func(set ast.SelectionSet) {
+		for _, sel := range set {
+			switch s := sel.(type) {
+			case *ast.Field:
+				switch {
+				case s.Name == "__typename":
+				case field == "":
+					field = s.Name
+				case field != s.Name:
+					several = true
+				}
+			case *ast.InlineFragment:
+				walk(s.SelectionSet)
+			case *ast.FragmentSpread:
+				if s.Definition != nil {
+					walk(s.Definition.SelectionSet)
+				}
+			}
 		}
 	}
-	m.operations.WithLabelValues(opType, outcome).Inc()
-	m.opDuration.WithLabelValues(opType).Observe(time.Since(start).Seconds())
+	walk(oc.Operation.SelectionSet)
+	if several || !m.roots[op][field] {
+		return OperationOther, string(op)
+	}
+	return field, string(op)
+}
+
+// recordKey keys the opRecord of an operation in its context.
+type recordKey struct{}
+
+// opRecord is what the metrics learn of one operation while it runs: the
+// code of the first error presented for it.
+type opRecord struct {
+	code atomic.Pointer[string]
+}
+
+func (r *opRecord) note(code string) { r.code.CompareAndSwap(nil, &code) }
+
+func (r *opRecord) firstCode() string {
+	if c := r.code.Load(); c != nil {
+		return *c
+	}
+	return CodeOK
+}
+
+// ErrorPresenter wraps the hub's error presenter (graphql's default when
+// nil) so that every error presented is counted by its code, and noted
+// for the operation it belongs to.
+func (m *Metrics) ErrorPresenter(next graphql.ErrorPresenterFunc) graphql.ErrorPresenterFunc {
+	if next == nil {
+		next = graphql.DefaultErrorPresenter
+	}
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		e := next(ctx, err)
+		code := errorCode(e)
+		m.errors.WithLabelValues(code).Inc()
+		if r, ok := ctx.Value(recordKey{}).(*opRecord); ok {
+			r.note(code)
+		}
+		return e
+	}
+}
+
+// errorCode returns e's extensions.code if it is a known one, CodeOther
+// if not.
+func errorCode(e *gqlerror.Error) string {
+	if e == nil {
+		return CodeOther
+	}
+	code, _ := e.Extensions["code"].(string)
+	if knownCode(code) {
+		return code
+	}
+	return CodeOther
+}
+
+// responseCode returns the code of a response: CodeOK without errors, the
+// first error's code with.
+func responseCode(resp *graphql.Response) string {
+	switch {
+	case resp == nil:
+		return CodeOther
+	case len(resp.Errors) == 0:
+		return CodeOK
+	}
+	return errorCode(resp.Errors[0])
+}
+
+// InterceptOperation counts each operation once, by its root field, type
+// and outcome, and times it; it keeps the gauge of live subscriptions and
+// counts the alerts each sends.
+func (m *Metrics) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	oc := graphql.GetOperationContext(ctx)
+	name, opType := m.operation(oc)
+	start := oc.Stats.OperationStart
+	if start.IsZero() {
+		start = time.Now()
+	}
+	rec := &opRecord{}
+	ctx = context.WithValue(ctx, recordKey{}, rec)
+	h := next(ctx)
+
+	if opType != string(ast.Subscription) {
+		var counted atomic.Bool
+		return func(ctx context.Context) *graphql.Response {
+			resp := h(ctx)
+			if counted.CompareAndSwap(false, true) {
+				m.count(name, opType, responseCode(resp), start)
+			}
+			return resp
+		}
+	}
+
+	// A subscription whose setup failed (refused, bad input) answers one
+	// error and ends; any other is live until its handler ends or its
+	// context does.
+	code := rec.firstCode()
+	m.count(name, opType, code, start)
+	if code != CodeOK {
+		return h
+	}
+	live := m.subscriptions.WithLabelValues(name)
+	sent := m.alertsSent.WithLabelValues(name)
+	live.Inc()
+	var once sync.Once
+	end := func() { once.Do(live.Dec) }
+	stop := context.AfterFunc(ctx, end)
+	return func(ctx context.Context) *graphql.Response {
+		resp := h(ctx)
+		if resp == nil {
+			stop()
+			end()
+			return nil
+		}
+		if resp.Data != nil {
+			sent.Inc()
+		}
+		return resp
+	}
+}
+
+// count counts one request and observes its duration.
+func (m *Metrics) count(name, opType, code string, start time.Time) {
+	m.gqlRequests.WithLabelValues(name, opType, code).Inc()
+	m.gqlDuration.WithLabelValues(name, opType).Observe(time.Since(start).Seconds())
+}
+
+// InterceptResponse counts the requests refused before they became an
+// operation (a query that does not parse or validate, or breaks a limit),
+// which InterceptOperation never sees.
+func (m *Metrics) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	resp := next(ctx)
+	if _, ok := ctx.Value(recordKey{}).(*opRecord); ok {
+		return resp // an operation's: counted by InterceptOperation
+	}
+	var oc *graphql.OperationContext
+	start := time.Now()
+	if graphql.HasOperationContext(ctx) {
+		oc = graphql.GetOperationContext(ctx)
+		if !oc.Stats.OperationStart.IsZero() {
+			start = oc.Stats.OperationStart
+		}
+	}
+	name, opType := m.operation(oc)
+	m.count(name, opType, responseCode(resp), start)
 	return resp
 }
 
@@ -136,14 +392,18 @@ func NewEventMetrics(reg prometheus.Registerer) *EventMetrics {
 			Name: "gridhub_events_published_total", Help: "Domain events published, by kind.",
 		}, []string{"kind"}),
 		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gridhub_events_delivered_total", Help: "Event deliveries to subscribers, by kind.",
+			Name: "gridhub_events_delivered_total", Help: "Event deliveries to subscribers' queues, by kind.",
 		}, []string{"kind"}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gridhub_events_dropped_total", Help: "Events dropped from slow subscribers' queues (reported to them as gaps).",
+			Name: "gridhub_events_dropped_total", Help: "Alerts dropped: events dropped from slow subscribers' queues (reported to them as gaps).",
 		}),
 		subscribers: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "gridhub_subscriptions", Help: "Live subscriptions.",
+			Name: "gridhub_subscriptions", Help: "Live subscriptions to the broker, in process ones included.",
 		}),
+	}
+	for _, k := range hub.EventKinds() {
+		m.published.WithLabelValues(k.String())
+		m.delivered.WithLabelValues(k.String())
 	}
 	reg.MustRegister(m.published, m.delivered, m.dropped, m.subscribers)
 	return m
@@ -164,3 +424,56 @@ func (m *EventMetrics) Dropped(n int) { m.dropped.Add(float64(n)) }
 
 // Subscribers sets the number of live subscriptions.
 func (m *EventMetrics) Subscribers(n int) { m.subscribers.Set(float64(n)) }
+
+// DomainStats is what the hub's domain reports of its current state, read
+// at each scrape. Implementations must be quick and safe for concurrent
+// use: a scrape calls them while the hub serves.
+type DomainStats interface {
+	// AllocationsByStatus returns the number of allocations in each
+	// status (RESERVED, REDEEMED, ...); report every status, zero
+	// included, so that each series is continuous.
+	AllocationsByStatus() map[string]int
+	// StockBySKU returns the units in stock by district id, then SKU.
+	StockBySKU() map[string]map[string]int
+}
+
+// DomainCollector exports a DomainStats as gauges, read on each scrape:
+// gridhub_allocations{status} and gridhub_stock_units{district,sku}. Their
+// labels are the city's own statuses, districts and supplies.
+type DomainCollector struct {
+	stats       DomainStats
+	allocations *prometheus.Desc
+	stock       *prometheus.Desc
+}
+
+var _ prometheus.Collector = (*DomainCollector)(nil)
+
+// NewDomainCollector returns the collector of stats; register it with
+// the hub's registry.
+func NewDomainCollector(stats DomainStats) *DomainCollector {
+	return &DomainCollector{
+		stats: stats,
+		allocations: prometheus.NewDesc("gridhub_allocations",
+			"Allocations by status, now.", []string{"status"}, nil),
+		stock: prometheus.NewDesc("gridhub_stock_units",
+			"Units in stock by district and SKU, now.", []string{"district", "sku"}, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *DomainCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.allocations
+	ch <- c.stock
+}
+
+// Collect implements prometheus.Collector.
+func (c *DomainCollector) Collect(ch chan<- prometheus.Metric) {
+	for status, n := range c.stats.AllocationsByStatus() {
+		ch <- prometheus.MustNewConstMetric(c.allocations, prometheus.GaugeValue, float64(n), status)
+	}
+	for district, skus := range c.stats.StockBySKU() {
+		for sku, n := range skus {
+			ch <- prometheus.MustNewConstMetric(c.stock, prometheus.GaugeValue, float64(n), district, sku)
+		}
+	}
+}

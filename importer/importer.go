@@ -64,11 +64,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/gridhub/gridhub/city"
 	"github.com/gridhub/gridhub/hub"
-	"github.com/gridhub/gridhub/importer/progress"
 )
 
 // Kind is the kind of record a file holds.
@@ -146,20 +144,17 @@ type Options struct {
 	// MaxBadRows bounds the bad rows listed in the report (default
 	// 1,000); every bad row is counted in Report.Rejected.
 	MaxBadRows int
-	// Progress receives a progress line; nil for none.
-	Progress io.Writer
-	// Terminal redraws the progress line in place with \r, at most ten
-	// times a second; otherwise a plain line is written per 10 %.
-	// progress.IsTerminal tells whether a writer is a terminal.
-	Terminal bool
-	// Total is the number of rows expected, when known, for the percent.
+	// Progress, when not nil, is told how far the import has got after
+	// each row read: the rows read so far, and the rows expected (Total
+	// when given, else an estimate from the share of Size read; 0 while
+	// unknown). A command passes a progress bar's Update.
+	Progress func(done, total int64)
+	// Total is the number of rows expected, when known.
 	Total int
-	// Size is the input's size in bytes, for the percent when Total is not
-	// known. By default it is taken from r when r is a regular file or
-	// has a Len method (bytes.Reader, strings.Reader).
+	// Size is the input's size in bytes, for the estimate of the rows
+	// when Total is not known. By default it is taken from r when r is a
+	// regular file or has a Len method (bytes.Reader, strings.Reader).
 	Size int64
-	// Now is the clock of the progress rate; default time.Now.
-	Now func() time.Time
 }
 
 // Report tells what an import did.
@@ -231,14 +226,19 @@ func Import(ctx context.Context, svc *city.Service, kind Kind, format Format, r 
 	if err != nil {
 		return rep, err
 	}
-	bar := progress.New(opts.Progress, progress.Options{Label: "import " + string(kind), Total: int64(opts.Total), Terminal: opts.Terminal, Now: opts.Now})
-	tick := func() {
-		if opts.Size > 0 {
-			bar.SetFraction(float64(cr.n) / float64(opts.Size))
+	tick := func() {}
+	if opts.Progress != nil {
+		tick = func() {
+			total := int64(opts.Total)
+			if total <= 0 && opts.Size > 0 && cr.n > 0 {
+				// The rows read so far, scaled to the whole input; the
+				// reader runs a buffer ahead, so this errs low, then
+				// meets the count at the end.
+				total = max(int64(rep.Read), int64(float64(rep.Read)*float64(opts.Size)/float64(cr.n)))
+			}
+			opts.Progress(int64(rep.Read), total)
 		}
-		bar.Set(int64(rep.Read))
 	}
-	defer bar.Finish()
 
 	switch kind {
 	case Pharmacies:
@@ -297,9 +297,6 @@ func withDefaults(opts Options, r io.Reader) Options {
 	opts.BatchSize = min(opts.BatchSize, MaxBatchSize)
 	if opts.MaxBadRows <= 0 {
 		opts.MaxBadRows = DefaultMaxBadRows
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
 	}
 	if opts.Size <= 0 {
 		opts.Size = sizeOf(r)

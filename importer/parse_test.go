@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gridhub/gridhub/hub"
 )
@@ -238,7 +237,7 @@ func TestMaxBadRows(t *testing.T) {
 	for range 50 {
 		b.WriteString("x,STATION,north,east\n")
 	}
-	rep, err := Import(context.Background(), nil, Checkpoints, CSV, strings.NewReader(b.String()), Options{MaxBadRows: 7, Now: func() time.Time { return time.Time{} }})
+	rep, err := Import(context.Background(), nil, Checkpoints, CSV, strings.NewReader(b.String()), Options{MaxBadRows: 7})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,8 +97,12 @@ type Options struct {
 	// Institutions, when not nil, replays only the institutions for
 	// which it returns true.
 	Institutions func(id string) bool
-	// Progress receives a line per snapshot; nil for none.
-	Progress io.Writer
+	// Log receives a line per snapshot; nil for none.
+	Log io.Writer
+	// Progress, when not nil, is told how far the replay has got as it
+	// goes: rows of the feed fed so far, of all the snapshots' rows. A
+	// command passes a progress bar's Update.
+	Progress func(done, total int64)
 	// AlertTimeout bounds the wait for committee alerts after the last
 	// write; DefaultAlertTimeout when zero.
 	AlertTimeout time.Duration
@@ -172,6 +176,9 @@ func Run(ctx context.Context, svc *city.Service, opts Options) (*Report, error) 
 		rep.Committees = len(cs)
 	}
 	r := &run{svc: svc, opts: opts, rep: rep, placed: placed, fan: fan, insts: map[string]*institution{}}
+	for _, s := range snaps {
+		r.rows += int64(len(s.Rows))
+	}
 	if opts.Events != nil {
 		opts.Events.take() // what was published before is not the replay's
 	}
@@ -228,13 +235,28 @@ type run struct {
 	fan      *fanout
 	insts    map[string]*institution
 	expected int64 // alerts the committees should receive
+	fed      int64 // rows of the snapshots fed so far, for Options.Progress
+	rows     int64 // rows of all the snapshots
 }
+
+// progressEvery is how many rows go by between two calls of
+// Options.Progress.
+const progressEvery = 256
 
 // snapshot feeds snapshot i.
 func (r *run) snapshot(ctx context.Context, i int, s Snapshot) error {
 	before := r.rep.EventsPublished()
 	var up, down int
+	defer func() {
+		if r.opts.Progress != nil {
+			r.opts.Progress(r.fed, r.rows)
+		}
+	}()
 	for _, row := range s.Rows {
+		r.fed++
+		if r.opts.Progress != nil && r.fed%progressEvery == 0 {
+			r.opts.Progress(r.fed, r.rows)
+		}
 		if r.opts.Institutions != nil && !r.opts.Institutions(row.ID) {
 			continue
 		}
@@ -288,15 +310,16 @@ func (r *run) snapshot(ctx context.Context, i int, s Snapshot) error {
 		}
 		in.last = i
 	}
-	if r.opts.Progress != nil {
-		fmt.Fprintf(r.opts.Progress, "snapshot %d/%d %s: %d rows, %d increases, %d decreases, %d events\n",
+	if r.opts.Log != nil {
+		fmt.Fprintf(r.opts.Log, "snapshot %d/%d %s: %d rows, %d increases, %d decreases, %d events\n",
 			i+1, r.rep.Snapshots, s.At.Format(time.TimeOnly), len(s.Rows), up, down, r.rep.EventsPublished()-before)
 	}
 	return nil
 }
 
-// setStock brings a placed pharmacy's stock to the feed's first figures,
-// without an event.
+// setStock brings a placed pharmacy's stock to the feed's first figures:
+// corrections, published as STOCK_CHANGED (never as restocks) so that the
+// dashboards' counters follow.
 func (r *run) setStock(ctx context.Context, row Row) error {
 	p := r.placed[row.ID]
 	for k, q := range row.Stock {
@@ -304,8 +327,7 @@ func (r *run) setStock(ctx context.Context, row Row) error {
 		if d == 0 {
 			continue
 		}
-		c := hub.StockChange{PharmacyID: row.ID, SKU: skus[k], Delta: d, Reason: ReasonCorrection, At: r.svc.Now()}
-		if _, err := r.svc.Store().AdjustStock(ctx, c); err != nil {
+		if _, err := r.svc.Correct(ctx, row.ID, skus[k], d, ReasonCorrection); err != nil {
 			return fmt.Errorf("institution %s: set %s to %d: %w", row.ID, skus[k], q, err)
 		}
 		r.rep.Corrections++

@@ -243,12 +243,26 @@ func TestReplay(t *testing.T) {
 
 	const speed = 120
 	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	var log strings.Builder
+	var fed, rows int64
 	rep, err := replay.Run(ctx, svc, replay.Options{
 		DataDir: dataDir, Events: tap, SubscribeCommittees: true, Speed: speed, Snapshots: subset,
-		Now: clock.Now, Sleep: clock.Sleep,
+		Now: clock.Now, Sleep: clock.Sleep, Log: &log,
+		Progress: func(done, total int64) {
+			if done < fed || total != max(rows, total) {
+				t.Errorf("progress %d of %d after %d of %d", done, total, fed, rows)
+			}
+			fed, rows = done, total
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if fed != rows || fed != int64(rep.Rows) {
+		t.Errorf("progress ended at %d of %d rows; the replay fed %d", fed, rows, rep.Rows)
+	}
+	if n := strings.Count(log.String(), "\n"); n != subset {
+		t.Errorf("%d log lines for %d snapshots:\n%s", n, subset, log.String())
 	}
 	for _, ev := range []hub.Event{
 		{Kind: hub.EventRestock, Cells: everyCell, PharmacyID: sentinel},
@@ -327,8 +341,13 @@ func TestReplay(t *testing.T) {
 		k := key{ev.PharmacyID, ev.SKU}
 		gotRestocks[k] = append(gotRestocks[k], p.Delta)
 	}
+	corrections := 0
 	for _, ev := range changes.got {
 		p, ok := ev.Payload.(hub.StockChangedPayload)
+		if ok && p.Reason == replay.ReasonCorrection {
+			corrections++ // a placed pharmacy brought to the feed's first figures
+			continue
+		}
 		wantReason := "RESTOCK"
 		if p.Delta < 0 {
 			wantReason = city.ReasonSale
@@ -402,6 +421,9 @@ func TestReplay(t *testing.T) {
 	}
 	if unplacedCounted != unplacedIncreases {
 		t.Errorf("report counts %d unplaced increases, want %d", unplacedCounted, unplacedIncreases)
+	}
+	if corrections != rep.Corrections {
+		t.Errorf("%d CORRECTION events, the report counts %d corrections", corrections, rep.Corrections)
 	}
 	if rep.Institutions != institutions || rep.Placed != placed || rep.Unplaced != institutions-placed {
 		t.Errorf("report: %d institutions, %d placed, %d unplaced; want %d, %d, %d", rep.Institutions, rep.Placed, rep.Unplaced, institutions, placed, institutions-placed)

@@ -35,15 +35,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gridhub/gridhub/cli"
 	"github.com/gridhub/gridhub/codes/token"
 	"github.com/gridhub/gridhub/hub"
 )
 
-// Exit codes.
+// Exit codes, those of every Gridhub program (package cli), where a
+// failure is the code's refusal.
 const (
-	exitValid   = 0
-	exitInvalid = 1
-	exitUsage   = 2
+	exitValid   = cli.ExitOK
+	exitInvalid = cli.ExitFailure
+	exitUsage   = cli.ExitUsage
 )
 
 func main() {
@@ -59,15 +61,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, now func() ti
 	trustPath := fs.String("trust", "", "the trust list `file` (JSON), as the hub publishes it")
 	at := fs.String("now", "", "check as of this RFC 3339 `time` instead of the clock")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: verify-code -trust trust.json [TOKEN | -]")
-		fmt.Fprintln(stderr, "Verifies a Gridhub health code offline: VALID (exit 0) or INVALID and why (exit 1).")
+		fmt.Fprintln(fs.Output(), "usage: verify-code -trust trust.json [TOKEN | -]")
+		fmt.Fprintln(fs.Output(), "Verifies a Gridhub health code offline: VALID (exit 0) or INVALID and why (exit 1); exit 2 when it cannot be run as asked.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitValid
-		}
-		return exitUsage
+	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
+		return cli.Code(err)
 	}
 	if *trustPath == "" || fs.NArg() > 1 {
 		fs.Usage()

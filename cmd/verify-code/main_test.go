@@ -95,7 +95,8 @@ func TestRun(t *testing.T) {
 		{"two tokens", []string{"-trust", trust, green, red}, "", t0, 2, "", "usage"},
 		{"bad -now", []string{"-trust", trust, "-now", "tomorrow", green}, "", t0, 2, "", "not an RFC 3339"},
 		{"unknown flag", []string{"-x"}, "", t0, 2, "", "not defined"},
-		{"help", []string{"-h"}, "", t0, 0, "", "usage"},
+		{"help", []string{"-h"}, "", t0, 0, "usage: verify-code", ""},
+		{"--help", []string{"--help"}, "", t0, 0, "usage: verify-code", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -23,15 +23,17 @@ import (
 	"io"
 	"os"
 
+	"github.com/gridhub/gridhub/cli"
 	"github.com/gridhub/gridhub/dispatch"
 	"github.com/gridhub/gridhub/hub"
 )
 
-// Exit codes.
+// Exit codes, those of every Gridhub program (package cli), where a
+// failure is the draw's mismatch.
 const (
-	exitMatch    = 0
-	exitMismatch = 1
-	exitUsage    = 2
+	exitMatch    = cli.ExitOK
+	exitMismatch = cli.ExitFailure
+	exitUsage    = cli.ExitUsage
 )
 
 // maxDraw bounds the size of a published draw read: 64 MiB is about
@@ -48,14 +50,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("verify-lottery", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: verify-lottery [draw.json | -]")
-		fmt.Fprintln(stderr, "Recomputes a published Gridhub lottery draw and prints MATCH (exit 0) or MISMATCH and why (exit 1).")
+		fmt.Fprintln(fs.Output(), "usage: verify-lottery [draw.json | -]")
+		fmt.Fprintln(fs.Output(), "Recomputes a published Gridhub lottery draw and prints MATCH (exit 0) or MISMATCH and why (exit 1); exit 2 when it cannot be run as asked.")
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitMatch
-		}
-		return exitUsage
+	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
+		return cli.Code(err)
 	}
 	if fs.NArg() > 1 {
 		fs.Usage()

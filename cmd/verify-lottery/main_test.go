@@ -85,7 +85,8 @@ func TestRun(t *testing.T) {
 		{"no such file", []string{filepath.Join(dir, "nope.json")}, "", 2, "", "no such file"},
 		{"two files", []string{file, file}, "", 2, "", "usage"},
 		{"unknown flag", []string{"-x"}, "", 2, "", "flag provided but not defined"},
-		{"help", []string{"-h"}, "", 0, "", "usage"},
+		{"help", []string{"-h"}, "", 0, "usage: verify-lottery", ""},
+		{"--help", []string{"--help"}, "", 0, "usage: verify-lottery", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
