@@ -27,7 +27,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -35,7 +34,6 @@ import (
 
 	"github.com/gridhub/gridhub/city"
 	"github.com/gridhub/gridhub/hub"
-	"github.com/gridhub/gridhub/importer/progress"
 )
 
 // Demo names a demo city.
@@ -111,11 +109,10 @@ type Options struct {
 	// BatchSize is the number of records per service call; default 5,000,
 	// at most 10,000.
 	BatchSize int
-	// Progress receives progress lines; nil for none.
-	Progress io.Writer
-	// Terminal redraws the progress line in place (see
-	// progress.IsTerminal).
-	Terminal bool
+	// Progress, when not nil, is told after each write how many records
+	// this call has written of how many it will write. A command passes a
+	// progress bar's Update.
+	Progress func(done, total int64)
 }
 
 func (o Options) withDefaults() Options {
@@ -216,8 +213,7 @@ func Seed(ctx context.Context, svc *city.Service, opts Options) (*Summary, error
 	if present < 0 {
 		total += len(p.districts) + len(p.committees) + len(p.pharmacies) + len(p.checkpoints)
 	}
-	bar := progress.New(opts.Progress, progress.Options{Label: "seed " + opts.Demo.String(), Total: int64(total), Terminal: opts.Terminal})
-	defer bar.Finish()
+	bar := &counter{report: opts.Progress, total: int64(total)}
 
 	if present < 0 {
 		if err := p.writePlaces(ctx, svc, opts.BatchSize, bar, sum); err != nil {
@@ -229,6 +225,20 @@ func Seed(ctx context.Context, svc *city.Service, opts Options) (*Summary, error
 	}
 	sum.Elapsed = time.Since(start)
 	return sum, nil
+}
+
+// counter counts the records written for Options.Progress.
+type counter struct {
+	report      func(done, total int64)
+	done, total int64
+}
+
+// Add counts n more records written.
+func (c *counter) Add(n int64) {
+	c.done += n
+	if c.report != nil {
+		c.report(c.done, c.total)
+	}
 }
 
 // residentID is the ID of resident i (0-based) of a demo.
@@ -272,7 +282,7 @@ func residentsPresent(ctx context.Context, st hub.Store, prefix string, want int
 
 // writePlaces writes districts, committees, pharmacies and checkpoints.
 // All are upserts, so writing them again after an interruption is safe.
-func (p *plan) writePlaces(ctx context.Context, svc *city.Service, batch int, bar *progress.Bar, sum *Summary) error {
+func (p *plan) writePlaces(ctx context.Context, svc *city.Service, batch int, bar *counter, sum *Summary) error {
 	for _, d := range p.districts {
 		if _, err := svc.UpsertDistrict(ctx, d.in); err != nil {
 			return fmt.Errorf("democity: district %s: %w", d.in.ID, err)
@@ -307,7 +317,7 @@ func (p *plan) writePlaces(ctx context.Context, svc *city.Service, batch int, ba
 
 // writeResidents draws every planned resident, in order, and writes those
 // from index from on.
-func (p *plan) writeResidents(ctx context.Context, svc *city.Service, opts Options, from int, bar *progress.Bar, sum *Summary) error {
+func (p *plan) writeResidents(ctx context.Context, svc *city.Service, opts Options, from int, bar *counter, sum *Summary) error {
 	if opts.Residents == 0 {
 		return nil
 	}

@@ -278,6 +278,33 @@ func TestSeedTwiceIsANoop(t *testing.T) {
 	}
 }
 
+func TestProgress(t *testing.T) {
+	svc := newService(t)
+	var calls int
+	var last, total int64
+	opts := Options{Seed: 3, Residents: 1200, BatchSize: 500, Progress: func(done, n int64) {
+		if done <= last || (total != 0 && n != total) || done > n {
+			t.Errorf("progress %d of %d after %d of %d", done, n, last, total)
+		}
+		calls++
+		last, total = done, n
+	}}
+	sum := seed(t, svc, opts)
+	written := int64(sum.Districts + sum.Committees + sum.Pharmacies + sum.Checkpoints + sum.Residents)
+	if last != written || total != written {
+		t.Errorf("progress ended at %d of %d; %d records written", last, total, written)
+	}
+	// Three batches of residents, at least one call per kind of place.
+	if calls < 3+4 {
+		t.Errorf("%d progress calls", calls)
+	}
+	calls = 0
+	seed(t, svc, opts)
+	if calls != 0 {
+		t.Errorf("a seeded city: %d progress calls, want none", calls)
+	}
+}
+
 func TestResume(t *testing.T) {
 	// A run cut short after its first residents (here: one asked for
 	// fewer) is completed by the next call, which writes only the rest;
