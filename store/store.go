@@ -1,6 +1,6 @@
 // Package store opens the hub's storage backend named by a URI. The
-// backends live in their own packages (boltstore, later mongostore), each
-// the only importer of its driver, and all pass the conformance suite in
+// backends live in their own packages (boltstore, mongostore), each the
+// only importer of its driver, and all pass the conformance suite in
 // storetest.
 package store
 
@@ -12,18 +12,18 @@ import (
 
 	"github.com/gridhub/gridhub/hub"
 	"github.com/gridhub/gridhub/store/boltstore"
+	"github.com/gridhub/gridhub/store/mongostore"
 )
-
-// ErrMongoUnavailable is returned for a MongoDB URI by a build without the
-// MongoDB backend.
-var ErrMongoUnavailable = errors.New("the MongoDB backend is not part of this build yet")
 
 // Open opens the store named by uri:
 //   - "", "bolt" or "embedded": the embedded default (package boltstore) in
 //     dataDir;
-//   - "mongodb://..." or "mongodb+srv://...": MongoDB (package mongostore,
-//     not yet part of this build: Open returns an error matching
-//     ErrMongoUnavailable).
+//   - "mongodb://..." or "mongodb+srv://...": MongoDB (package
+//     mongostore), a replica set or a sharded cluster. Open pings the
+//     primary first, within the URI's serverSelectionTimeoutMS or
+//     mongostore.DefaultPingTimeout, and fails with a message naming the
+//     address (never the password) and the driver's last error when it
+//     cannot serve.
 //
 // Any other URI is an error naming its scheme.
 func Open(ctx context.Context, uri, dataDir string) (hub.Store, error) {
@@ -44,11 +44,27 @@ func Open(ctx context.Context, uri, dataDir string) (hub.Store, error) {
 		// Not echoed: a malformed URI may still hold a password.
 		return nil, errors.New(`open store: URI has no scheme (want "embedded", "bolt", mongodb:// or mongodb+srv://)`)
 	}
-	switch strings.ToLower(scheme) {
-	case "mongodb", "mongodb+srv":
-		// The seam for the MongoDB backend: return mongostore.Open(ctx, uri)
-		// here once store/mongostore exists.
-		return nil, fmt.Errorf("open store: %s URI: %w", scheme, ErrMongoUnavailable)
+	if IsMongoURI(uri) {
+		s, err := mongostore.Open(ctx, uri, mongostore.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		return s, nil
 	}
 	return nil, fmt.Errorf("open store: unsupported URI scheme %q (want mongodb or mongodb+srv, or \"embedded\")", scheme)
+}
+
+// IsMongoURI reports whether uri names a MongoDB store (a mongodb:// or
+// mongodb+srv:// URI), for which several hubs share the data and
+// broker/mongobus carries their events.
+func IsMongoURI(uri string) bool {
+	scheme, _, ok := strings.Cut(uri, "://")
+	if !ok {
+		return false
+	}
+	switch strings.ToLower(scheme) {
+	case "mongodb", "mongodb+srv":
+		return true
+	}
+	return false
 }

@@ -1,0 +1,80 @@
+package mongostore
+
+import (
+	"context"
+
+	"github.com/gridhub/gridhub/hub"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// UpsertRound creates or replaces a round. A round needs an ID, a known
+// SKU, mode and status, known fulfilments, at least one unit per person
+// and no negative counts; otherwise the call is an EINVALID error.
+func (s *Store) UpsertRound(ctx context.Context, r *hub.Round) error {
+	if err := checkRound(r); err != nil {
+		return err
+	}
+	doc := roundToDoc(r)
+	return s.again(ctx, "upsert round", func() error { return replace(ctx, s.c.rounds, doc.ID, doc) })
+}
+
+// Round returns a round or an ENOTFOUND error.
+func (s *Store) Round(ctx context.Context, id string) (*hub.Round, error) {
+	d, err := get[roundDoc](ctx, s, s.c.rounds, "round", id)
+	if err != nil {
+		return nil, err
+	}
+	return d.domain(), nil
+}
+
+// Rounds lists rounds in ID order, those of one status when status is not
+// empty (through {status, _id}). An unknown status is an EINVALID error.
+func (s *Store) Rounds(ctx context.Context, status hub.RoundStatus) ([]*hub.Round, error) {
+	if err := checkFilterEnum("round status", status, roundStatuses); err != nil {
+		return nil, err
+	}
+	filter := bson.D{}
+	if status != "" {
+		filter = append(filter, bson.E{Key: "status", Value: string(status)})
+	}
+	return list(ctx, s, s.c.rounds, "rounds", filter, 0, (*roundDoc).domain)
+}
+
+// UpsertPartners creates or replaces partners in one transaction.
+func (s *Store) UpsertPartners(ctx context.Context, ps ...*hub.Partner) error {
+	if len(ps) == 0 {
+		return s.checkOpen(ctx)
+	}
+	docs := make([]partnerDoc, len(ps))
+	for i, p := range ps {
+		if p == nil {
+			return hub.Errorf(hub.EINVALID, "partner %d of the batch is missing", i)
+		}
+		if err := checkID("partner", p.ID); err != nil {
+			return err
+		}
+		docs[i] = partnerToDoc(p)
+	}
+	return s.tx(ctx, "upsert partners", func(ctx context.Context) error {
+		for _, d := range docs {
+			if err := replace(ctx, s.c.partners, d.ID, d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Partner returns a partner or an ENOTFOUND error.
+func (s *Store) Partner(ctx context.Context, id string) (*hub.Partner, error) {
+	d, err := get[partnerDoc](ctx, s, s.c.partners, "partner", id)
+	if err != nil {
+		return nil, err
+	}
+	return d.domain(), nil
+}
+
+// Partners lists every partner in ID order.
+func (s *Store) Partners(ctx context.Context) ([]*hub.Partner, error) {
+	return list(ctx, s, s.c.partners, "partners", bson.D{}, 0, (*partnerDoc).domain)
+}
