@@ -3,6 +3,7 @@
 // same run against the same hub.
 //
 //	go run ./loadtest subscribers [flags]
+//	go run ./loadtest reserve [flags]
 //
 // subscribers opens many WebSocket connections (graphql-transport-ws),
 // each authenticated as a committee and subscribed to its restockAlerts,
@@ -11,28 +12,34 @@
 // subscriber, alerts delivered per second, connections per second, errors
 // by kind, and the hub's memory per idle subscriber and CPU at idle.
 //
+// reserve sends reserve mutations over HTTP in phases, an open model at a
+// rate (a launch-day crowd) or a closed loop (what the hub sustains),
+// beside district dashboard queries and stockChanged subscribers, and
+// reports acknowledged reservations per second, their latency, refusals
+// and errors by code, against baselines of the same run: a raw net/http
+// server, the hub's /healthz and a trivial query.
+//
 // Load goes only to a hub on this machine (a loopback address); every
 // run is bounded by -duration and ends by itself.
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/gridhub/gridhub/cli"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "loadtest:", err)
-		os.Exit(1)
+	if code := cli.Exit("loadtest", err, os.Stderr); code != cli.ExitOK {
+		os.Exit(code)
 	}
 }
 
@@ -42,23 +49,32 @@ commands:
   subscribers   WebSocket subscribers of restockAlerts against a running hub:
                 alert latency, fan-out rate, connection rate, memory per
                 idle subscriber, CPU at idle
+  reserve       a burst of reserve mutations over HTTP with dashboards and
+                subscribers: throughput, latency, refusals, errors by code,
+                ratios to a raw net/http server and a trivial query
+  rawhttp       the raw net/http server reserve starts as its baseline
 
 Run "go run ./loadtest COMMAND -h" for a command's flags.
+Exit codes: 0 done, 1 failure, 2 usage error.
 `
 
 // run is main without the process: it parses args and runs a command.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errors.New("no command given")
+		return cli.Usagef("no command given")
 	}
 	switch args[0] {
 	case "subscribers":
 		return subscribersCommand(ctx, args[1:], stdout, stderr)
-	case "-h", "--help", "help":
+	case "reserve":
+		return reserveCommand(ctx, args[1:], stdout, stderr)
+	case "rawhttp":
+		return rawHTTPCommand(ctx, args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	return cli.Usagef("unknown command %q", args[0])
 }

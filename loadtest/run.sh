@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
-# Runs one subscribers load the way the README's figures were measured:
-# builds the hub and the load client, starts the hub with the demo city on
-# a fresh data directory (rate limits off), runs the load against it from
-# a separate process, and stops the hub.
+# Runs one load the way the figures were measured: builds the hub and the
+# load client, starts the hub with the demo city on a fresh data directory
+# (rate limits off), runs the load against it from a separate process, and
+# stops the hub.
 #
 #   loadtest/run.sh -n 10000 [more flags of "loadtest subscribers"]
+#   loadtest/run.sh reserve [flags of "loadtest reserve"]
 #
-# HUB_BIN=path uses a hub already built; ADDR (127.0.0.1:18090) and DATA (a
-# new temporary directory) may be set too. Outside CI: it takes a minute.
+# HUB_BIN=path uses a hub already built; HUB_FLAGS adds flags to the hub
+# (for example HUB_FLAGS="--max-in-flight 128"); ADDR (127.0.0.1:18090)
+# and DATA (a new temporary directory) may be set too. Outside CI: it
+# takes a minute or more.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+cmd=subscribers
+case "${1:-}" in
+subscribers | reserve)
+	cmd=$1
+	shift
+	;;
+esac
 
 ADDR=${ADDR:-127.0.0.1:18090}
 DATA=${DATA:-$(mktemp -d /tmp/loaddata.XXXXXX)}
@@ -20,15 +31,16 @@ if [[ -z "${HUB_BIN:-}" ]]; then
 fi
 go build -o /tmp/gridhub-loadtest ./loadtest
 
-"$HUB_BIN" serve --demo --addr "$ADDR" --data "$DATA" --rate-per-token 0 --rate-per-address 0 >"$DATA/hub.log" 2>&1 &
+# shellcheck disable=SC2086 # HUB_FLAGS is a list of flags
+"$HUB_BIN" serve --demo --addr "$ADDR" --data "$DATA" --rate-per-token 0 --rate-per-address 0 ${HUB_FLAGS:-} >"$DATA/hub.log" 2>&1 &
 hub=$!
 trap 'kill "$hub" 2>/dev/null; wait "$hub" 2>/dev/null || true' EXIT
 
-for _ in $(seq 100); do
+for _ in $(seq 300); do
 	curl -sf "http://$ADDR/healthz" >/dev/null && break
 	kill -0 "$hub" 2>/dev/null || { cat "$DATA/hub.log"; exit 1; }
 	sleep 0.2
 done
-echo "hub pid $hub on $ADDR, data $DATA, RLIMIT_NOFILE $(awk '/Max open files/ {print $4}' "/proc/$hub/limits")" >&2
+echo "hub pid $hub on $ADDR, data $DATA, RLIMIT_NOFILE $(awk '/Max open files/ {print $4}' "/proc/$hub/limits"), flags: ${HUB_FLAGS:-none}" >&2
 
-/tmp/gridhub-loadtest subscribers -url "http://$ADDR" -data "$DATA" -hub-pid "$hub" "$@"
+/tmp/gridhub-loadtest "$cmd" -url "http://$ADDR" -data "$DATA" -hub-pid "$hub" "$@"

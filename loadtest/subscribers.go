@@ -17,6 +17,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gridhub/gridhub/cli"
+	"github.com/gridhub/gridhub/progress"
 )
 
 // SubscribersConfig configures a subscribers run.
@@ -107,18 +110,18 @@ func subscribersCommand(ctx context.Context, args []string, stdout, stderr io.Wr
 	fs.SetOutput(stderr)
 	c.flags(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: go run ./loadtest subscribers [flags]")
+		fmt.Fprintln(fs.Output(), "usage: go run ./loadtest subscribers [flags]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+		return cli.Usagef("unexpected arguments %q", fs.Args())
 	}
 	if err := c.check(); err != nil {
-		return err
+		return cli.Usage(err)
 	}
 	if c.ClientGOGC != 0 {
 		debug.SetGCPercent(c.ClientGOGC)
@@ -412,11 +415,14 @@ type ConnectResult struct {
 func (l *subscribersLoad) connect(ctx context.Context, fl *fleet, subs []*subscriber) ConnectResult {
 	lat := make([]time.Duration, len(subs))
 	var failed atomic.Int64
+	bar := progress.New(l.log, progress.Options{Label: "subscribe", Total: int64(len(subs))})
+	defer bar.Finish()
 	t0 := time.Now()
 	each(len(subs), l.cfg.DialConcurrency, func(i int) {
 		if ctx.Err() != nil {
 			return
 		}
+		defer bar.Add(1)
 		s := &subscriber{committee: i % len(l.city.Committees)}
 		c0 := time.Now()
 		if err := fl.connect(ctx, s); err != nil {
@@ -659,6 +665,8 @@ func (l *subscribersLoad) paced(ctx context.Context, from, n int, rate float64) 
 	interval := time.Duration(float64(time.Second) / rate)
 	sem := make(chan struct{}, 64)
 	var wg sync.WaitGroup
+	bar := progress.New(l.log, progress.Options{Label: "paced restocks", Total: int64(n)})
+	defer bar.Finish()
 	t0 := time.Now()
 	for i := range n {
 		if wait := time.Until(t0.Add(time.Duration(i) * interval)); wait > 0 {
@@ -679,6 +687,7 @@ func (l *subscribersLoad) paced(ctx context.Context, from, n int, rate float64) 
 			defer wg.Done()
 			defer func() { <-sem }()
 			l.restockOne(ctx, from+i)
+			bar.Add(1)
 		}()
 	}
 	wg.Wait()
@@ -686,9 +695,12 @@ func (l *subscribersLoad) paced(ctx context.Context, from, n int, rate float64) 
 
 // burst sends restocks from..from+n-1 back to back, workers at a time.
 func (l *subscribersLoad) burst(ctx context.Context, from, n, workers int) {
+	bar := progress.New(l.log, progress.Options{Label: "burst restocks", Total: int64(n)})
+	defer bar.Finish()
 	each(n, workers, func(i int) {
 		if ctx.Err() == nil {
 			l.restockOne(ctx, from+i)
+			bar.Add(1)
 		}
 	})
 }

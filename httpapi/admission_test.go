@@ -1,0 +1,347 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/gridhub/gridhub/auth"
+	"github.com/gridhub/gridhub/hub"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// gate is a handler that holds each request until it is opened, and
+// says when a request has come in.
+type gate struct {
+	entered chan struct{}
+	open    chan struct{}
+}
+
+func newGate() *gate { return &gate{entered: make(chan struct{}, 64), open: make(chan struct{})} }
+
+func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.entered <- struct{}{}
+	<-g.open
+	io.WriteString(w, "served")
+}
+
+// counterValue returns a counter's value.
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return -1
+	}
+	return m.GetCounter().GetValue()
+}
+
+// serveAsync serves one request through h on its own goroutine; the
+// recorder is complete once done is closed.
+func serveAsync(ctx context.Context, h http.Handler) (rec *httptest.ResponseRecorder, done chan struct{}) {
+	rec, done = httptest.NewRecorder(), make(chan struct{})
+	r := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(`{}`)).WithContext(ctx)
+	go func() {
+		defer close(done)
+		h.ServeHTTP(rec, r)
+	}()
+	return rec, done
+}
+
+// waitFor polls cond for up to 5 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// checkRefused checks a refusal: 503, Retry-After, and a GraphQL error
+// with extensions.code RATE_LIMITED.
+func checkRefused(t *testing.T, status int, header http.Header, body []byte, wantRetry string) {
+	t.Helper()
+	if status != http.StatusServiceUnavailable {
+		t.Errorf("status %d, want 503", status)
+	}
+	if got := header.Get("Retry-After"); got != wantRetry {
+		t.Errorf("Retry-After %q, want %q", got, wantRetry)
+	}
+	var e accessError
+	if err := json.Unmarshal(body, &e); err != nil || len(e.Errors) != 1 {
+		t.Fatalf("body %q is not one GraphQL error: %v", body, err)
+	}
+	if code := e.Errors[0].Extensions["code"]; code != string(hub.ERATELIMITED) {
+		t.Errorf("extensions.code %v, want RATE_LIMITED", code)
+	}
+}
+
+func TestAdmissionQueueAndRefusal(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	a := newAdmitter(Admission{MaxInFlight: 2, MaxQueue: 1, MaxWait: time.Minute, RetryAfter: 2 * time.Second}, reg)
+	g := newGate()
+	h := a.admit(g)
+	ctx := t.Context()
+
+	// Two are served at once, the third waits, the fourth is refused at once.
+	var recs []*httptest.ResponseRecorder
+	var dones []chan struct{}
+	for range 2 {
+		rec, done := serveAsync(ctx, h)
+		recs, dones = append(recs, rec), append(dones, done)
+		<-g.entered
+	}
+	rec3, done3 := serveAsync(ctx, h)
+	waitFor(t, "the third request to queue", func() bool { return len(a.queued) == 1 })
+
+	start := time.Now()
+	rec4, done4 := serveAsync(ctx, h)
+	<-done4
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the refusal took %s", d)
+	}
+	checkRefused(t, rec4.Code, rec4.Header(), rec4.Body.Bytes(), "2")
+	if got := counterValue(a.refusedFull); got != 1 {
+		t.Errorf("refused queue_full = %v, want 1", got)
+	}
+
+	// Opening the gate serves the first two and then the queued one.
+	close(g.open)
+	for i, done := range dones {
+		<-done
+		if recs[i].Code != http.StatusOK {
+			t.Errorf("request %d: status %d", i, recs[i].Code)
+		}
+	}
+	<-g.entered
+	<-done3
+	if rec3.Code != http.StatusOK || rec3.Body.String() != "served" {
+		t.Errorf("queued request: %d %q", rec3.Code, rec3.Body.String())
+	}
+	if len(a.slots) != 0 || len(a.queued) != 0 {
+		t.Errorf("after the requests: %d in flight, %d queued", len(a.slots), len(a.queued))
+	}
+}
+
+func TestAdmissionWaitTimeout(t *testing.T) {
+	a := newAdmitter(Admission{MaxInFlight: 1, MaxWait: 30 * time.Millisecond}, nil)
+	g := newGate()
+	h := a.admit(g)
+	_, done1 := serveAsync(t.Context(), h)
+	<-g.entered
+
+	start := time.Now()
+	rec, done := serveAsync(t.Context(), h)
+	<-done
+	if d := time.Since(start); d < 30*time.Millisecond || d > 2*time.Second {
+		t.Errorf("refused after %s, want about 30ms", d)
+	}
+	checkRefused(t, rec.Code, rec.Header(), rec.Body.Bytes(), "1")
+	if got := counterValue(a.refusedWait); got != 1 {
+		t.Errorf("refused wait_timeout = %v, want 1", got)
+	}
+	close(g.open)
+	<-done1
+}
+
+func TestAdmissionClientGoneWhileQueued(t *testing.T) {
+	a := newAdmitter(Admission{MaxInFlight: 1, MaxWait: time.Minute}, nil)
+	g := newGate()
+	h := a.admit(g)
+	_, done1 := serveAsync(t.Context(), h)
+	<-g.entered
+
+	ctx, cancel := context.WithCancel(t.Context())
+	_, done := serveAsync(ctx, h)
+	waitFor(t, "the request to queue", func() bool { return len(a.queued) == 1 })
+	cancel()
+	<-done
+	if len(a.queued) != 0 {
+		t.Errorf("%d still queued after the client went away", len(a.queued))
+	}
+	if got := counterValue(a.abandoned); got != 1 {
+		t.Errorf("abandoned = %v, want 1", got)
+	}
+	close(g.open)
+	<-done1
+	if len(a.slots) != 0 {
+		t.Errorf("%d places still held", len(a.slots))
+	}
+}
+
+func TestAdmissionOff(t *testing.T) {
+	if a := newAdmitter(Admission{}, nil); a != nil {
+		t.Fatal("MaxInFlight 0 made an admitter")
+	}
+	var a *admitter
+	h := a.admit(okHandler())
+	if resp := serveAs(h, nil, "192.0.2.1:1"); resp.StatusCode != http.StatusOK {
+		t.Errorf("status %d without admission control", resp.StatusCode)
+	}
+}
+
+// TestAdmissionConcurrent runs many requests through a small admitter:
+// never more in flight than allowed, and every place given back.
+func TestAdmissionConcurrent(t *testing.T) {
+	a := newAdmitter(Admission{MaxInFlight: 3, MaxQueue: 5, MaxWait: 5 * time.Millisecond}, nil)
+	var mu sync.Mutex
+	in, most := 0, 0
+	h := a.admit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		in++
+		most = max(most, in)
+		mu.Unlock()
+		time.Sleep(time.Millisecond)
+		mu.Lock()
+		in--
+		mu.Unlock()
+	}))
+	var wg sync.WaitGroup
+	var served, refused int
+	var cmu sync.Mutex
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				resp := serveAs(h, nil, "192.0.2.1:1")
+				cmu.Lock()
+				if resp.StatusCode == http.StatusOK {
+					served++
+				} else {
+					refused++
+				}
+				cmu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if most > 3 {
+		t.Errorf("%d requests in flight at once, want at most 3", most)
+	}
+	if served == 0 || served+refused != 640 {
+		t.Errorf("served %d, refused %d of 640", served, refused)
+	}
+	if len(a.slots) != 0 || len(a.queued) != 0 {
+		t.Errorf("after the run: %d in flight, %d queued", len(a.slots), len(a.queued))
+	}
+}
+
+// blockingVerifier holds a request whose token is "slow" until released,
+// so that it keeps its place; any other token is an ADMIN's.
+type blockingVerifier struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (v blockingVerifier) Verify(token string) (auth.Principal, error) {
+	if token == "slow" {
+		v.entered <- struct{}{}
+		<-v.release
+	}
+	return auth.Principal{Role: auth.Admin, Subject: "test"}, nil
+}
+
+// TestAdmissionInHandler: with the one place held by a slow request,
+// /graphql is refused while /healthz and /metrics answer; a WebSocket
+// subscription holds its place only until it is upgraded.
+func TestAdmissionInHandler(t *testing.T) {
+	v := blockingVerifier{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	reg := prometheus.NewRegistry()
+	h := New(Options{
+		Schema: whoamiSchema(), Logger: slog.New(slog.DiscardHandler), Registry: reg,
+		Verifier: v, PublicMetrics: true,
+		Admission: Admission{MaxInFlight: 1, MaxQueue: -1},
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+
+	slowDone := make(chan int)
+	go func() {
+		resp, _ := accessDo(t, http.MethodPost, srv.URL+"/graphql", "slow", "")
+		slowDone <- resp.StatusCode
+	}()
+	<-v.entered
+
+	resp, body := accessDo(t, http.MethodPost, srv.URL+"/graphql", "", "")
+	checkRefused(t, resp.StatusCode, resp.Header, body, "1")
+	for _, path := range []string{"/healthz", "/metrics"} {
+		if resp, _ := accessDo(t, http.MethodGet, srv.URL+path, "", ""); resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s while at capacity: status %d, want 200", path, resp.StatusCode)
+		}
+	}
+	_, metrics := accessDo(t, http.MethodGet, srv.URL+"/metrics", "", "")
+	for _, want := range []string{
+		`gridhub_admission_refused_total{reason="queue_full"} 1`,
+		`gridhub_admission_in_flight 1`,
+		`gridhub_http_requests_total{code="503",method="POST",route="/graphql"} 1`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	close(v.release)
+	if status := <-slowDone; status != http.StatusOK {
+		t.Errorf("slow request: status %d", status)
+	}
+
+	// A subscription's connection stays open, but its place is free once
+	// upgraded: a query goes through beside it.
+	d := websocket.Dialer{Subprotocols: []string{SubprotocolGraphQLTransportWS}}
+	conn, _, err := d.DialContext(t.Context(), "ws"+strings.TrimPrefix(srv.URL, "http")+"/graphql", nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer conn.Close()
+	if err := conn.WriteJSON(map[string]any{"type": "connection_init"}); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var ack wsMessage
+	if err := conn.ReadJSON(&ack); err != nil || ack.Type != "connection_ack" {
+		t.Fatalf("connection_init: %+v %v", ack, err)
+	}
+	if resp, body := accessDo(t, http.MethodPost, srv.URL+"/graphql", "", ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("query beside an open WebSocket: status %d %s", resp.StatusCode, body)
+	}
+	if err := conn.WriteJSON(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": "{ whoami }"}}); err != nil {
+		t.Fatal(err)
+	}
+	var next wsMessage
+	if err := conn.ReadJSON(&next); err != nil || next.Type != "next" || !strings.Contains(string(next.Payload), "ANONYMOUS") && !strings.Contains(string(next.Payload), "anonymous") {
+		t.Errorf("operation over the WebSocket: %+v %v", next, err)
+	}
+}
+
+// TestAdmissionStreamReleasesOnFlush: a streamed response (SSE) holds its
+// place until its first flush, not for the stream's life.
+func TestAdmissionStreamReleasesOnFlush(t *testing.T) {
+	a := newAdmitter(Admission{MaxInFlight: 1, MaxQueue: -1}, nil)
+	flushed, end := make(chan struct{}), make(chan struct{})
+	stream := a.admit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "event: next\n\n")
+		w.(http.Flusher).Flush()
+		close(flushed)
+		<-end
+	}))
+	_, done := serveAsync(t.Context(), stream)
+	<-flushed
+	if resp := serveAs(a.admit(okHandler()), nil, "192.0.2.1:1"); resp.StatusCode != http.StatusOK {
+		t.Errorf("a request beside an open stream: status %d, want 200", resp.StatusCode)
+	}
+	close(end)
+	<-done
+	if len(a.slots) != 0 {
+		t.Errorf("%d places held after the stream ended", len(a.slots))
+	}
+}
