@@ -19,6 +19,8 @@ run: build
 
 test: assets vet check-generated
 	$(GO) test -race -count=1 ./...
+	@# The MongoDB backend's server tests ran above; say whether they were skipped.
+	@$(GO) test -count=1 -v -run 'TestConformance$$|TestTwoHubs$$' ./store/mongostore ./broker/mongobus 2>&1 | grep -E 'GRIDHUB_TEST_MONGODB_URI|^--- (PASS|SKIP|FAIL)' || true
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
@@ -45,19 +47,54 @@ fuzz:
 			echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; done
 
+# fuzz-all fuzzes every target for FUZZTIME like fuzz, but goes on past a
+# failure and lists at the end every target that failed and every package
+# whose tests do not build (so none is skipped unseen). A failing input
+# is saved in its package's testdata/fuzz and replayed by go test from then
+# on: a regression test.
+.PHONY: fuzz-all
+fuzz-all:
+	@failed=""; for pkg in $$($(GO) list ./...); do \
+		list=$$($(GO) test -list '^Fuzz' $$pkg) || { echo "$$list"; failed="$$failed $$pkg:(tests-do-not-build)"; continue; }; \
+		for t in $$(echo "$$list" | grep '^Fuzz'); do \
+			echo "== $$pkg $$t"; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || failed="$$failed $$pkg:$$t"; \
+		done; done; \
+	if [ -n "$$failed" ]; then echo "fuzz targets that failed:$$failed"; exit 1; fi
+
+# load starts a hub with the demo city and runs the reserve load against it
+# from a separate process (loadtest/run.sh reserve; see loadtest/README.md):
+# baselines, a low rate, what the hub sustains, three times that, and the
+# low rate again. LOAD_FLAGS adds flags of "loadtest reserve"; HUB_FLAGS
+# flags of the hub. Outside CI: it takes about two minutes.
+.PHONY: load
+load:
+	loadtest/run.sh reserve $(LOAD_FLAGS)
+
+# crash kills the hub with SIGKILL CRASH_KILLS times in bursts of writes and
+# checks the invariants after each kill (TestCrash; CI runs it with 3).
+CRASH_KILLS ?= 50
+.PHONY: crash
+crash:
+	GRIDHUB_CRASH_KILLS=$(CRASH_KILLS) $(GO) test -run '^TestCrash$$' -count=1 -v -timeout 60m .
+
 clean:
 	rm -rf bin
 
-# assets installs the pinned GraphiQL/React npm packages (web/package-lock.json)
-# and copies their browser bundles into httpapi/assets/graphiql for go:embed.
+# assets installs the pinned npm packages (web/package-lock.json) and copies
+# the GraphiQL/React browser bundles into httpapi/assets/graphiql and the
+# graphql-ws one into httpapi/assets/dashboard/vendor, for go:embed.
 # The copied files are not committed; without them the server still builds and
 # its GraphiQL page says "GraphiQL assets missing: run make assets".
 GRAPHIQL_ASSETS := httpapi/assets/graphiql
+# The dashboard's own files are committed in httpapi/assets/dashboard; its
+# live-update client (graphql-ws's browser build) is copied into vendor/.
+DASHBOARD_VENDOR := httpapi/assets/dashboard/vendor
 WEB_MODULES := web/node_modules
 
 .PHONY: assets
 assets:
-	npm ci --prefix web --ignore-scripts --no-audit --no-fund
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix web --ignore-scripts --no-audit --no-fund
 	mkdir -p $(GRAPHIQL_ASSETS)
 	cp $(WEB_MODULES)/graphiql/graphiql.min.js $(GRAPHIQL_ASSETS)/graphiql.min.js
 	cp $(WEB_MODULES)/graphiql/graphiql.min.css $(GRAPHIQL_ASSETS)/graphiql.min.css
@@ -65,3 +102,5 @@ assets:
 	cp $(WEB_MODULES)/react-dom/umd/react-dom.production.min.js $(GRAPHIQL_ASSETS)/react-dom.production.min.js
 	cp $(WEB_MODULES)/@graphiql/plugin-explorer/dist/index.umd.js $(GRAPHIQL_ASSETS)/plugin-explorer.umd.js
 	cp $(WEB_MODULES)/@graphiql/plugin-explorer/dist/style.css $(GRAPHIQL_ASSETS)/plugin-explorer.css
+	mkdir -p $(DASHBOARD_VENDOR)
+	cp $(WEB_MODULES)/graphql-ws/umd/graphql-ws.min.js $(DASHBOARD_VENDOR)/graphql-ws.min.js

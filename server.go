@@ -3,9 +3,12 @@
 //	gridhub serve [flags]          run the hub
 //	gridhub import [flags] FILE    import pharmacies, committees, ... from CSV or GeoJSON
 //	gridhub demo [flags]           seed the demo city and exit
+//	gridhub token [flags]          mint an access token
+//	gridhub replay [flags]         replay a day of Taiwan's 2020 mask-stock feed
 //
 // Configuration comes from flags, each with an environment variable
-// (GRIDHUB_ADDR, GRIDHUB_DATA, GRIDHUB_STORE, ...); a flag wins.
+// (GRIDHUB_ADDR, GRIDHUB_DATA, GRIDHUB_STORE, ...); a flag wins. Exit codes
+// follow package cli: 0 done (or help), 1 failure, 2 usage error.
 package main
 
 import (
@@ -32,7 +35,9 @@ import (
 
 	"github.com/gridhub/gridhub/auth"
 	"github.com/gridhub/gridhub/broker"
+	"github.com/gridhub/gridhub/broker/mongobus"
 	"github.com/gridhub/gridhub/city"
+	"github.com/gridhub/gridhub/cli"
 	"github.com/gridhub/gridhub/codes"
 	"github.com/gridhub/gridhub/codes/token"
 	"github.com/gridhub/gridhub/dispatch"
@@ -41,7 +46,9 @@ import (
 	"github.com/gridhub/gridhub/hub"
 	"github.com/gridhub/gridhub/privacy"
 	"github.com/gridhub/gridhub/resolvers"
+	"github.com/gridhub/gridhub/stats"
 	"github.com/gridhub/gridhub/store"
+	"github.com/gridhub/gridhub/store/mongostore"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/time/rate"
@@ -51,9 +58,8 @@ func main() {
 	ctx, stop := signalContext()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
 	stop()
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "gridhub:", err)
-		os.Exit(1)
+	if code := cli.Exit("gridhub", err, os.Stderr); code != cli.ExitOK {
+		os.Exit(code)
 	}
 }
 
@@ -72,13 +78,14 @@ commands:
   replay   replay a day of Taiwan's 2020 mask-stock feed as restocks and sales
 
 Run "gridhub COMMAND -h" for a command's flags.
+Exit codes: 0 done, 1 failure, 2 usage error.
 `
 
 // run is main without the process: it parses args and runs a command.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errors.New("no command given")
+		return cli.Usagef("no command given")
 	}
 	switch args[0] {
 	case "serve":
@@ -91,12 +98,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return tokenCommand(args[1:], stdout, stderr, getenv)
 	case "replay":
 		return replayCommand(ctx, args[1:], stdout, stderr, getenv)
-	case "-h", "--help", "help":
+	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	return cli.Usagef("unknown command %q", args[0])
 }
 
 // Config is the hub's configuration.
@@ -120,6 +127,14 @@ type Config struct {
 	PublicMetrics bool
 	RatePerToken  float64
 	RatePerAddr   float64
+	MaxInFlight   int // requests served at once (admission control); 0: no bound
+
+	// HubID names this hub among hubs sharing a MongoDB store.
+	HubID string
+
+	// TrustLists names other issuers' trust-list files (comma-separated),
+	// merged with this hub's own key so their codes verify here.
+	TrustLists string
 }
 
 // flags binds the configuration shared by every command to fs, with
@@ -137,6 +152,8 @@ func (c *Config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.SecretsBefore, "secret-previous", env("GRIDHUB_SECRET_PREVIOUS", ""), "comma-separated ID-hash keys that -secret replaced, still recognised (GRIDHUB_SECRET_PREVIOUS)")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", env("GRIDHUB_JWT_SECRET", ""), "HS256 key of access tokens, 32+ bytes; empty: made once and kept in DATA/jwt-secret (GRIDHUB_JWT_SECRET)")
 	fs.StringVar(&c.JWTEd25519, "jwt-ed25519-seed", env("GRIDHUB_JWT_ED25519_SEED", ""), "base64 Ed25519 seed: sign tokens with EdDSA instead of HS256 (GRIDHUB_JWT_ED25519_SEED)")
+	fs.StringVar(&c.HubID, "hub-id", env("GRIDHUB_HUB_ID", ""), "name of this hub among hubs sharing a MongoDB store; default the host name (GRIDHUB_HUB_ID)")
+	fs.StringVar(&c.TrustLists, "trust-lists", env("GRIDHUB_TRUST_LISTS", ""), "comma-separated trust-list JSON files of other issuers (other cities' /trust.json) whose health codes verify here (GRIDHUB_TRUST_LISTS)")
 	fs.StringVar(&c.LogLevel, "log-level", env("GRIDHUB_LOG_LEVEL", "info"), "debug, info, warn or error (GRIDHUB_LOG_LEVEL)")
 }
 
@@ -239,7 +256,9 @@ type Program struct {
 	City     *city.Service
 	Dispatch *dispatch.Engine
 	Codes    *codes.Service
-	Bus      *broker.Broker
+	Bus      broker.Bus
+	Stats    *stats.Tally  // the dashboards' counters
+	Events   hub.Publisher // where the services publish: Stats, then Bus
 	Keys     *auth.Keys
 	Registry *prometheus.Registry
 
@@ -262,8 +281,18 @@ func (p *Program) open(ctx context.Context) error {
 	}
 	p.Registry = prometheus.NewRegistry()
 	p.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	p.Bus = broker.New(broker.Options{Metrics: httpapi.NewEventMetrics(p.Registry)})
-	p.City, err = city.New(ctx, p.Store, h, city.Options{Events: p.Bus})
+	if p.Bus, err = p.openBus(ctx); err != nil {
+		p.Store.Close()
+		return err
+	}
+	p.Stats = stats.New(stats.Options{})
+	if err := p.Stats.Load(ctx, p.Store); err != nil {
+		p.Store.Close()
+		return fmt.Errorf("load dashboard counters: %w", err)
+	}
+	p.Events = p.Stats.Publisher(p.Bus)
+	p.Registry.MustRegister(httpapi.NewDomainCollector(p.Stats))
+	p.City, err = city.New(ctx, p.Store, h, city.Options{Events: p.Events})
 	if err != nil {
 		p.Store.Close()
 		return fmt.Errorf("load city: %w", err)
@@ -278,13 +307,29 @@ func (p *Program) open(ctx context.Context) error {
 		return err
 	}
 	p.Dispatch, err = dispatch.NewEngine(ctx, p.Store, dispatch.EngineOptions{
-		CodeKey: codeKey, Log: p.Log, Events: p.Bus, HealthOK: p.Codes.HealthOK,
+		CodeKey: codeKey, Log: p.Log, Events: p.Events, HealthOK: p.Codes.HealthOK,
 	})
 	if err != nil {
 		p.Store.Close()
 		return fmt.Errorf("load dispatch: %w", err)
 	}
 	return nil
+}
+
+// openBus starts the event bus: in process for the embedded store, on the
+// store's change streams for MongoDB, so that an event published by one
+// hub reaches the subscribers of every hub sharing the store.
+func (p *Program) openBus(ctx context.Context) (broker.Bus, error) {
+	opts := broker.Options{Metrics: httpapi.NewEventMetrics(p.Registry)}
+	ms, ok := p.Store.(*mongostore.Store)
+	if !ok {
+		return broker.New(opts), nil
+	}
+	bus, err := mongobus.New(ctx, ms.Database(), mongobus.Options{Broker: opts, HubID: p.Config.HubID, Log: p.Log})
+	if err != nil {
+		return nil, fmt.Errorf("open the event bus: %w", err)
+	}
+	return bus, nil
 }
 
 // openCodes starts the health codes: this hub signs them with an Ed25519
@@ -304,7 +349,44 @@ func (p *Program) openCodes() (*codes.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return codes.New(codes.Options{Store: p.Store, Issuer: issuer, Publisher: p.Bus, Log: p.Log})
+	svc, err := codes.New(codes.Options{Store: p.Store, Issuer: issuer, Publisher: p.Events, Log: p.Log})
+	if err != nil {
+		return nil, err
+	}
+	if tl, err := p.Config.trustLists(svc.TrustList()); err != nil {
+		return nil, err
+	} else if tl != nil {
+		svc.SetTrustList(tl)
+	}
+	return svc, nil
+}
+
+// trustLists merges the trust lists named in TrustLists into own; nil
+// when there are none.
+func (c *Config) trustLists(own *token.TrustList) (*token.TrustList, error) {
+	lists := []*token.TrustList{own}
+	for _, name := range strings.Split(c.TrustLists, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("trust list: %w", err)
+		}
+		tl, err := token.ParseTrustList(b)
+		if err != nil {
+			return nil, fmt.Errorf("trust list %s: %w", name, err)
+		}
+		lists = append(lists, tl)
+	}
+	if len(lists) == 1 {
+		return nil, nil
+	}
+	tl, err := token.Merge(lists...)
+	if err != nil {
+		return nil, fmt.Errorf("trust lists: %w", err)
+	}
+	return tl, nil
 }
 
 // trustJSON serves the trust list as a static JSON document, for
@@ -328,7 +410,7 @@ func (p *Program) Serve(ctx context.Context) error {
 	if p.Config.AllowOrigins != "" {
 		origins = strings.Split(p.Config.AllowOrigins, ",")
 	}
-	res := &resolvers.Resolver{City: p.City, Dispatch: p.Dispatch, Bus: p.Bus, Codes: p.Codes}
+	res := &resolvers.Resolver{City: p.City, Dispatch: p.Dispatch, Bus: p.Bus, Codes: p.Codes, Stats: p.Stats}
 	h := httpapi.New(httpapi.Options{
 		Schema:        graph.NewExecutableSchema(graph.Config{Resolvers: res}),
 		Verifier:      p.Keys,
@@ -347,7 +429,9 @@ func (p *Program) Serve(ctx context.Context) error {
 		MaxBodyBytes:   p.Config.MaxBodyBytes,
 		Introspection:  p.Config.Introspection,
 		PickupQR:       httpapi.PickupQR(p.Keys, p.pickupCode, p.Log),
+		HealthQR:       httpapi.HealthQR(p.Keys, p.healthCode, p.Log),
 		WS:             httpapi.WSOptions{AllowedOrigins: origins},
+		Admission:      httpapi.Admission{MaxInFlight: p.Config.MaxInFlight},
 	})
 	ln, err := net.Listen("tcp", p.Config.Addr)
 	if err != nil {
@@ -389,6 +473,32 @@ func (p *Program) pickupCode(ctx context.Context, who auth.Principal, allocation
 		return "", hub.Errorf(hub.EFORBIDDEN, "that pickup code is another resident's")
 	}
 	return p.Dispatch.PickupCode(a).String(), nil
+}
+
+// healthCode is the lookup of the health code's QR image
+// (httpapi.HealthQR): the resident's code freshly signed, for the resident,
+// their committee or an ADMIN. Other roles are FORBIDDEN before anything
+// is read.
+func (p *Program) healthCode(ctx context.Context, who auth.Principal, residentID string) (string, error) {
+	switch who.Role {
+	case auth.Admin:
+	case auth.Resident:
+		if !who.Is(auth.Resident, residentID) {
+			return "", hub.Errorf(hub.EFORBIDDEN, "a health code is shown to its holder only")
+		}
+	case auth.Committee:
+		res, err := p.Store.Resident(ctx, residentID)
+		if err != nil || res.CommitteeID != who.Scope {
+			return "", hub.Errorf(hub.EFORBIDDEN, "that resident is not the committee's")
+		}
+	default:
+		return "", hub.Errorf(hub.EFORBIDDEN, "a health code is shown to its holder and their committee, not to a %s token", who.Role)
+	}
+	c, err := p.Codes.Code(ctx, residentID)
+	if err != nil {
+		return "", err
+	}
+	return c.Token, nil
 }
 
 // Close drains the server within the grace period and closes the store.
@@ -442,7 +552,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		return f
 	}
 	fs.StringVar(&c.Addr, "addr", env("GRIDHUB_ADDR", ":8080"), "listen address (GRIDHUB_ADDR)")
-	fs.BoolVar(&c.Demo, "demo", envBool("GRIDHUB_DEMO", false), "seed the demo city when the store does not hold it yet (GRIDHUB_DEMO)")
+	fs.BoolVar(&c.Demo, "demo", envBool("GRIDHUB_DEMO", false), "seed the demo city and its demo day when the store does not hold them yet (GRIDHUB_DEMO)")
 	fs.StringVar(&c.DemoCity, "demo-city", env("GRIDHUB_DEMO_CITY", "taipei"), "demo city: taipei or taiwan (GRIDHUB_DEMO_CITY)")
 	fs.IntVar(&c.DemoResidents, "demo-residents", 0, "residents in the demo city (0: the demo's default, 50,000 for taipei)")
 	fs.BoolVar(&c.Introspection, "introspection", envBool("GRIDHUB_INTROSPECTION", true), "allow schema introspection (GRIDHUB_INTROSPECTION)")
@@ -451,9 +561,15 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	fs.BoolVar(&c.PublicMetrics, "public-metrics", envBool("GRIDHUB_PUBLIC_METRICS", true), "serve /metrics without a token; false: ADMIN token needed (GRIDHUB_PUBLIC_METRICS)")
 	fs.Float64Var(&c.RatePerToken, "rate-per-token", envFloat("GRIDHUB_RATE_PER_TOKEN", 200), "requests per second one token may send, 0 for no limit (GRIDHUB_RATE_PER_TOKEN)")
 	fs.Float64Var(&c.RatePerAddr, "rate-per-address", envFloat("GRIDHUB_RATE_PER_ADDRESS", 500), "requests per second one client address may send, 0 for no limit (GRIDHUB_RATE_PER_ADDRESS)")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", int(envFloat("GRIDHUB_MAX_IN_FLIGHT", 64)), "requests served at once; past it up to twice as many wait 25ms at most and the rest are refused at once with RATE_LIMITED (HTTP 503), 0 for no bound (GRIDHUB_MAX_IN_FLIGHT)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "time to drain requests on SIGTERM")
-	if err := fs.Parse(args); err != nil {
+	fs.Usage = usageFunc(fs, "gridhub serve [flags]", "Runs the hub: GraphQL on /graphql, GraphiQL on /, /healthz, /metrics.")
+	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
 		return err
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return cli.Usagef("serve takes no arguments, got %q", fs.Args())
 	}
 	log, err := c.logger(stderr)
 	if err != nil {
@@ -464,7 +580,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		return err
 	}
 	if c.Demo {
-		if err := seedDemo(ctx, p.City, c.DemoCity, c.DemoResidents, stderr); err != nil {
+		if err := seedDemoWithDay(ctx, p, c.DemoCity, c.DemoResidents, stderr); err != nil {
 			p.Close()
 			return fmt.Errorf("demo city: %w", err)
 		}

@@ -67,6 +67,12 @@ type Options struct {
 	// PickupQR, when set, is mounted at PickupQRRoute (see PickupQR) behind
 	// the per-address rate limit.
 	PickupQR http.Handler
+	// HealthQR, when set, is mounted at HealthQRRoute (see HealthQR) behind
+	// the per-address rate limit.
+	HealthQR http.Handler
+	// Admission bounds the requests to /graphql and the QR images served
+	// at once (see Admission); /healthz and /metrics bypass it.
+	Admission Admission
 }
 
 // New returns the hub's HTTP handler.
@@ -84,6 +90,7 @@ func New(opts Options) http.Handler {
 		opts.MaxAliases = DefaultMaxAliases
 	}
 	metrics := NewMetrics(opts.Registry)
+	adm := newAdmitter(opts.Admission, opts.Registry)
 
 	srv := handler.New(opts.Schema)
 	ws := WebsocketTransport(opts.WS)
@@ -106,9 +113,7 @@ func New(opts Options) http.Handler {
 	if opts.Authorize != nil {
 		srv.AroundFields(opts.Authorize)
 	}
-	if opts.ErrorPresenter != nil {
-		srv.SetErrorPresenter(opts.ErrorPresenter)
-	}
+	srv.SetErrorPresenter(metrics.ErrorPresenter(opts.ErrorPresenter))
 	if opts.Recover != nil {
 		srv.SetRecoverFunc(opts.Recover)
 	}
@@ -125,7 +130,7 @@ func New(opts Options) http.Handler {
 			prom = authenticate(opts.Verifier, adminOnly(prom))
 		}
 	}
-	mux.Handle("/graphql", metrics.Route("/graphql", gql))
+	mux.Handle("/graphql", metrics.Route("/graphql", adm.admit(gql)))
 	mux.Handle("GET /healthz", metrics.Route("/healthz", healthz(opts.Health)))
 	mux.Handle("GET /metrics", prom)
 	if opts.TrustList != nil {
@@ -133,8 +138,12 @@ func New(opts Options) http.Handler {
 	}
 	mux.Handle("GET /assets/", metrics.Route("/assets", AssetsHandler()))
 	mux.Handle("GET /{$}", metrics.Route("/", GraphiQL("/graphql")))
+	mountDashboard(mux, metrics, "/graphql")
 	if opts.PickupQR != nil {
-		mux.Handle(PickupQRRoute, metrics.Route("/pickup/qr.png", addressLimit(opts.Limits, opts.PickupQR)))
+		mux.Handle(PickupQRRoute, metrics.Route("/pickup/qr.png", adm.admit(addressLimit(opts.Limits, opts.PickupQR))))
+	}
+	if opts.HealthQR != nil {
+		mux.Handle(HealthQRRoute, metrics.Route("/code/qr.png", adm.admit(addressLimit(opts.Limits, opts.HealthQR))))
 	}
 	return mux
 }
