@@ -3,9 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -62,33 +60,11 @@ func dashboardFiles() []dashboardFile {
 // loadDashboardFiles reads and verifies the dashboard's files. It returns
 // the usable files by name and the problem with each other one.
 func loadDashboardFiles(fsys fs.FS) (map[string]*assetFile, map[string]error) {
-	files := make(map[string]*assetFile)
-	problems := make(map[string]error)
+	var list []pinnedAsset
 	for _, f := range dashboardFiles() {
-		data, err := fs.ReadFile(fsys, f.name)
-		if errors.Is(err, fs.ErrNotExist) {
-			problems[f.name] = fmt.Errorf("%s: %w", f.name, errAssetMissing)
-			continue
-		}
-		if err != nil {
-			problems[f.name] = fmt.Errorf("read dashboard file %s: %w", f.name, err)
-			continue
-		}
-		sum := sha256.Sum256(data)
-		sri := "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
-		if f.pinned != "" && sri != f.pinned {
-			problems[f.name] = fmt.Errorf("%s: content hash %s, want %s", f.name, sri, f.pinned)
-			continue
-		}
-		version := hex.EncodeToString(sum[:6])
-		files[f.name] = &assetFile{
-			pinnedAsset: pinnedAsset{name: f.name, contentType: f.contentType, sri: sri},
-			data:        data,
-			version:     version,
-			etag:        `"` + version + `"`,
-		}
+		list = append(list, pinnedAsset{name: f.name, contentType: f.contentType, sri: f.pinned})
 	}
-	return files, problems
+	return readAssets(fsys, "dashboard file", list)
 }
 
 // embeddedDashboardFS returns the embedded dashboard directory.

@@ -95,23 +95,32 @@ type assetFile struct {
 // missing or differs from its pinned hash; such files are not in the first
 // map.
 func loadAssets(fsys fs.FS) (map[string]*assetFile, map[string]error) {
+	return readAssets(fsys, "GraphiQL asset", pinnedAssets())
+}
+
+// readAssets reads the files as loadAssets does; a file whose sri is empty
+// is not pinned (it is taken as it is, its hash computed), what names the
+// kind of file in errors.
+func readAssets(fsys fs.FS, what string, list []pinnedAsset) (map[string]*assetFile, map[string]error) {
 	files := make(map[string]*assetFile)
 	problems := make(map[string]error)
-	for _, a := range pinnedAssets() {
+	for _, a := range list {
 		data, err := fs.ReadFile(fsys, a.name)
 		if errors.Is(err, fs.ErrNotExist) {
 			problems[a.name] = fmt.Errorf("%s: %w", a.name, errAssetMissing)
 			continue
 		}
 		if err != nil {
-			problems[a.name] = fmt.Errorf("read GraphiQL asset %s: %w", a.name, err)
+			problems[a.name] = fmt.Errorf("read %s %s: %w", what, a.name, err)
 			continue
 		}
 		sum := sha256.Sum256(data)
-		if got := "sha256-" + base64.StdEncoding.EncodeToString(sum[:]); got != a.sri {
+		got := "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
+		if a.sri != "" && got != a.sri {
 			problems[a.name] = fmt.Errorf("%s: content hash %s, want %s", a.name, got, a.sri)
 			continue
 		}
+		a.sri = got
 		version := hex.EncodeToString(sum[:6])
 		files[a.name] = &assetFile{
 			pinnedAsset: a,
