@@ -2,8 +2,8 @@ package city_test
 
 import (
 	"fmt"
+	"github.com/gridhub/gridhub/internal/testclock"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,26 +18,7 @@ import (
 // The tests run the service over the embedded store, store/boltstore, in
 // a temporary directory: what the service writes is what a restart reads.
 
-// clock is an injected clock the tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
 var epoch = time.Date(2020, 2, 14, 9, 0, 0, 0, time.UTC)
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	return c.now
-}
 
 // env is one service over one store, with its clock and hasher.
 type env struct {
@@ -45,7 +26,7 @@ type env struct {
 	dir    string
 	store  hub.Store
 	svc    *city.Service
-	clock  *clock
+	clock  *testclock.Clock
 	hasher *privacy.Hasher
 	ids    atomic.Int64
 }
@@ -58,7 +39,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, dir: t.TempDir(), clock: &clock{now: epoch}, hasher: h}
+	e := &env{t: t, dir: t.TempDir(), clock: testclock.New(epoch), hasher: h}
 	e.store = openStore(t, e.dir)
 	e.svc = e.newService(e.store)
 	return e

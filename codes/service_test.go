@@ -3,6 +3,7 @@ package codes_test
 import (
 	"context"
 	"errors"
+	"github.com/gridhub/gridhub/internal/testclock"
 	"slices"
 	"sync"
 	"testing"
@@ -13,24 +14,6 @@ import (
 	"github.com/gridhub/gridhub/hub"
 	"github.com/gridhub/gridhub/store/boltstore"
 )
-
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // events records what is published.
 type events struct {
@@ -66,7 +49,7 @@ func (e *events) take(kind hub.EventKind) []hub.Event {
 type env struct {
 	st     *boltstore.Store
 	svc    *codes.Service
-	clock  *clock
+	clock  *testclock.Clock
 	events *events
 	issuer *token.Issuer
 	home   hub.Cell
@@ -84,7 +67,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	e := &env{st: st, clock: &clock{t: now}, events: &events{}}
+	e := &env{st: st, clock: testclock.New(now), events: &events{}}
 	e.home = shanghai(t)
 	e.near, e.far, e.away = ring(t, e.home, 1)[0], ring(t, e.home, 2)[0], ring(t, e.home, 5)[0]
 	if e.issuer, err = token.GenerateIssuer("Shanghai", "sh-2020-02", nil, 0); err != nil {
@@ -242,7 +225,7 @@ func TestCodeAndVerify(t *testing.T) {
 	}
 
 	// The colour changes: the old code is superseded, a new one issued.
-	e.clock.Add(time.Minute)
+	e.clock.Advance(time.Minute)
 	e.declare(t, codes.DeclareInput{ResidentID: "alice", Temperature: 38.9})
 	v, err = e.svc.VerifyCode(ctx, code.Token)
 	must(t, err)
@@ -260,7 +243,7 @@ func TestCodeAndVerify(t *testing.T) {
 	if v.Valid || v.Reason != token.Malformed {
 		t.Fatalf("VerifyCode of garbage = %+v", v)
 	}
-	e.clock.Add(token.DefaultLifetime)
+	e.clock.Advance(token.DefaultLifetime)
 	v, err = e.svc.VerifyCode(ctx, fresh.Token)
 	must(t, err)
 	if v.Valid || v.Reason != token.Expired {
@@ -289,7 +272,7 @@ func TestRotationAndRecognition(t *testing.T) {
 	must(t, err)
 	e.svc.SetTrustList(tl)
 	e.svc.SetIssuer(next)
-	e.clock.Add(time.Hour)
+	e.clock.Advance(time.Hour)
 
 	v, err := e.svc.VerifyCode(ctx, old.Token)
 	must(t, err)
@@ -304,7 +287,7 @@ func TestRotationAndRecognition(t *testing.T) {
 	if got := e.svc.TrustList().Len(); got != 3 {
 		t.Fatalf("published trust list has %d keys, want 3", got)
 	}
-	e.clock.Add(token.MaxLifetime)
+	e.clock.Advance(token.MaxLifetime)
 	if got := e.svc.TrustList().Len(); got != 2 {
 		t.Fatalf("published trust list after the old codes expired has %d keys, want 2", got)
 	}
@@ -413,7 +396,7 @@ func TestScans(t *testing.T) {
 		{"offline, colour unsaid", codes.ScanInput{CheckpointID: "k-near", SubjectID: bob.SubjectID}, hub.ScanDeny},
 	}
 	for i, tt := range tests {
-		e.clock.Add(time.Minute)
+		e.clock.Advance(time.Minute)
 		sc, err := e.svc.RecordScan(ctx, tt.give)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
@@ -474,7 +457,7 @@ func TestScans(t *testing.T) {
 	if !errors.As(err, &te) || token.ReasonOf(err) == "" {
 		t.Fatalf("a rejected code's error %v carries no reason", err)
 	}
-	e.clock.Add(2 * token.DefaultLifetime)
+	e.clock.Advance(2 * token.DefaultLifetime)
 	_, err = e.svc.RecordScan(ctx, codes.ScanInput{CheckpointID: "k-home", Token: bob.Token})
 	if token.ReasonOf(err) != token.Expired {
 		t.Fatalf("an expired code: %v", err)
@@ -494,7 +477,7 @@ func TestTracing(t *testing.T) {
 		tokens[id] = code.Token
 	}
 	// Devices upload later what they scanned.
-	e.clock.Add(3 * time.Hour)
+	e.clock.Advance(3 * time.Hour)
 	scan := func(who, checkpoint string, minute int) {
 		t.Helper()
 		_, err := e.svc.RecordScan(ctx, codes.ScanInput{CheckpointID: checkpoint, Token: tokens[who], At: now.Add(time.Duration(60+minute) * time.Minute)})
@@ -545,7 +528,7 @@ func TestTracing(t *testing.T) {
 		t.Fatalf("bob's case status %+v", st)
 	}
 	// Fourteen days later, the traced contacts are green again.
-	e.clock.Add(14*day + time.Hour)
+	e.clock.Advance(14*day + time.Hour)
 	code, err := e.svc.Code(ctx, "bob")
 	must(t, err)
 	if code.Colour != hub.Green {
@@ -583,7 +566,7 @@ func TestHealthOK(t *testing.T) {
 	if ok, _ := e.svc.HealthOK(t.Context(), "alice"); !ok {
 		t.Fatal("HealthOK after declaring is false")
 	}
-	e.clock.Add(8 * day)
+	e.clock.Advance(8 * day)
 	if ok, _ := e.svc.HealthOK(t.Context(), "alice"); ok {
 		t.Fatal("HealthOK after 8 days is true")
 	}

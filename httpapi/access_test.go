@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/gridhub/gridhub/internal/testclock"
 	"io"
 	"log/slog"
 	"net/http"
@@ -25,24 +26,6 @@ import (
 )
 
 var accessSecret = []byte("access-test-secret-0123456789abcdef")
-
-// accessClock is an injectable clock.
-type accessClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *accessClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *accessClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 func accessKeys(t *testing.T) *auth.Keys {
 	t.Helper()
@@ -83,9 +66,9 @@ func decodeAccessError(t *testing.T, body io.Reader) accessError {
 }
 
 func TestLimiters(t *testing.T) {
-	c := &accessClock{t: time.Date(2020, 2, 6, 9, 0, 0, 0, time.UTC)}
+	c := testclock.New(time.Date(2020, 2, 6, 9, 0, 0, 0, time.UTC))
 	l := newLimiters(2, 3) // 2 per second, burst 3
-	l.now = c.now
+	l.now = c.Now
 
 	for i := range 3 {
 		if ok, retry := l.reserve("a"); !ok {
@@ -108,11 +91,11 @@ func TestLimiters(t *testing.T) {
 		t.Error("another key was refused")
 	}
 	// Halfway to the hint: still refused; at it: allowed once.
-	c.advance(retry / 2)
+	c.Advance(retry / 2)
 	if ok, _ := l.reserve("a"); ok {
 		t.Error("allowed before the retry hint")
 	}
-	c.advance(retry / 2)
+	c.Advance(retry / 2)
 	if ok, _ := l.reserve("a"); !ok {
 		t.Error("refused after waiting for the retry hint")
 	}
@@ -120,7 +103,7 @@ func TestLimiters(t *testing.T) {
 		t.Error("two requests allowed after one refill")
 	}
 	// After a long pause the whole burst is back, and no more.
-	c.advance(time.Minute)
+	c.Advance(time.Minute)
 	for i := range 3 {
 		if ok, _ := l.reserve("a"); !ok {
 			t.Fatalf("after a pause, request %d refused", i+1)
@@ -151,14 +134,14 @@ func TestLimitersBurstDefault(t *testing.T) {
 }
 
 func TestLimitersSweepIdle(t *testing.T) {
-	c := &accessClock{t: time.Date(2020, 2, 6, 9, 0, 0, 0, time.UTC)}
+	c := testclock.New(time.Date(2020, 2, 6, 9, 0, 0, 0, time.UTC))
 	l := newLimiters(1, 1)
-	l.now = c.now
+	l.now = c.Now
 	l.reserve("idle-1")
 	l.reserve("idle-2")
-	c.advance(5 * time.Minute)
+	c.Advance(5 * time.Minute)
 	l.reserve("recent")
-	c.advance(limiterIdle + time.Minute - 5*time.Minute)
+	c.Advance(limiterIdle + time.Minute - 5*time.Minute)
 	for l.calls%limiterSweep != limiterSweep-1 {
 		l.reserve("busy")
 	}
@@ -183,9 +166,9 @@ func TestLimitersSweepIdle(t *testing.T) {
 }
 
 func TestLimitersConcurrent(t *testing.T) {
-	c := &accessClock{t: time.Date(2020, 2, 6, 9, 0, 0, 0, time.UTC)}
+	c := testclock.New(time.Date(2020, 2, 6, 9, 0, 0, 0, time.UTC))
 	l := newLimiters(1, 10)
-	l.now = c.now
+	l.now = c.Now
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex

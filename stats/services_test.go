@@ -5,11 +5,11 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"github.com/gridhub/gridhub/internal/testclock"
 	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,30 +28,13 @@ import (
 // temporary directory, with a tally as their publisher, and hold the
 // tally's counters against a count of what the store holds.
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 var epoch = time.Date(2020, 2, 14, 8, 20, 0, 0, time.UTC)
 
 // world is a hub without its transport: store, tally and services.
 type world struct {
 	t     *testing.T
 	dir   string
-	clk   *clock
+	clk   *testclock.Clock
 	st    hub.Store
 	tally *stats.Tally
 	city  *city.Service
@@ -60,7 +43,7 @@ type world struct {
 }
 
 func newWorld(t *testing.T) *world {
-	w := &world{t: t, dir: t.TempDir(), clk: &clock{now: epoch}}
+	w := &world{t: t, dir: t.TempDir(), clk: testclock.New(epoch)}
 	w.open()
 	return w
 }
@@ -530,7 +513,7 @@ func TestCountersMatchStore(t *testing.T) {
 func TestEventsCarryNoSecrets(t *testing.T) {
 	var got []hub.Event
 	rec := recorder(func(ev hub.Event) { got = append(got, ev) })
-	w := &world{t: t, dir: t.TempDir(), clk: &clock{now: epoch}}
+	w := &world{t: t, dir: t.TempDir(), clk: testclock.New(epoch)}
 	w.open()
 	defer w.close()
 	ctx := t.Context()

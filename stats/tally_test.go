@@ -2,6 +2,7 @@ package stats
 
 import (
 	"cmp"
+	"github.com/gridhub/gridhub/internal/testclock"
 	"slices"
 	"sync"
 	"testing"
@@ -11,24 +12,6 @@ import (
 	"github.com/gridhub/gridhub/grid"
 	"github.com/gridhub/gridhub/hub"
 )
-
-// clock is an injected clock the tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
 
 var epoch = time.Date(2020, 2, 14, 9, 30, 0, 0, time.UTC)
 
@@ -69,7 +52,7 @@ func TestObserve(t *testing.T) {
 	if a == b {
 		a = disk(t, 1)[1]
 	}
-	tl := New(Options{Now: (&clock{now: epoch}).Now})
+	tl := New(Options{Now: testclock.New(epoch).Now})
 	alloc := func(id string, st hub.AllocationStatus, resv, short string) hub.Allocation {
 		return hub.Allocation{ID: id, ReservationID: resv, ShortageID: short, PharmacyID: "p1", SKU: hub.MaskN95, Quantity: 2, Cell: a, Status: st}
 	}
@@ -323,7 +306,7 @@ func TestChanged(t *testing.T) {
 // answered for all the same.
 func TestDistrictView(t *testing.T) {
 	cells := disk(t, 4)
-	tl := New(Options{Now: (&clock{now: epoch}).Now})
+	tl := New(Options{Now: testclock.New(epoch).Now})
 	tl.Observe(hub.Event{Kind: hub.EventDistrictUpserted, At: epoch, DistrictID: "d1", Payload: hub.DistrictPayload{DistrictID: "d1", Cells: cells}})
 	if ids := tl.Districts(); !slices.Equal(ids, []string{"d1"}) {
 		t.Errorf("districts %v", ids)
@@ -355,7 +338,7 @@ func TestDistrictView(t *testing.T) {
 func TestSeries(t *testing.T) {
 	cells := disk(t, 2)
 	d := &hub.District{ID: "d1", Cells: cells}
-	clk := &clock{now: epoch} // 09:30
+	clk := testclock.New(epoch) // 09:30
 	tl := New(Options{Now: clk.Now})
 	tl.Observe(hub.Event{Kind: hub.EventDistrictUpserted, DistrictID: "d1", Payload: hub.DistrictPayload{DistrictID: "d1", Cells: cells}})
 	stock := func(sku hub.SKU, q int) {
@@ -406,7 +389,7 @@ func TestSeries(t *testing.T) {
 func TestConcurrent(t *testing.T) {
 	cells := disk(t, 10)
 	d := &hub.District{ID: "d1", Cells: cells}
-	clk := &clock{now: epoch}
+	clk := testclock.New(epoch)
 	tl := New(Options{Now: clk.Now})
 	pub := tl.Publisher(nil)
 	const writers, each = 4, 500
