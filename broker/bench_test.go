@@ -235,7 +235,7 @@ func BenchmarkIdleSubscription(b *testing.B) {
 	city := newBenchCity(b)
 	var bytes, goroutines float64
 	for b.Loop() {
-		bytes, goroutines = idleSubscriptions(b, city.filters)
+		bytes, goroutines = idleSubscriptions(b, city.filters, false)
 	}
 	b.ReportMetric(bytes, "B/sub")
 	b.ReportMetric(goroutines, "goroutines/sub")
@@ -265,4 +265,94 @@ func BenchmarkSubscribe(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/cell")
 		})
 	}
+}
+
+// BenchmarkStreamFanOut publishes restocks (k=2) to the city's 50,000
+// committee subscriptions and waits until every matching subscriber has
+// its converted value, two ways in the same loop: Stream, where the
+// forwarder that a delivery starts converts it, and the baseline it
+// replaced, a Subscription with a goroutine of its own per subscriber
+// that converts what C delivers (only the matching subscribers get that
+// goroutine here; a hub has one for each). ns/op is Stream's, from the
+// publish to the last value received.
+func BenchmarkStreamFanOut(b *testing.B) {
+	type value struct{ seq uint64 }
+	convert := func(d Delivery) (value, bool) { return value{d.Event.Seq}, true }
+	city := newBenchCity(b)
+	events := city.events(b, 512, 2, hub.EventRestock)
+	want := city.matching(events)
+	matching := map[int]bool{}
+	for _, idx := range want {
+		for _, i := range idx {
+			matching[i] = true
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	streamed, goroutined := New(Options{}), New(Options{})
+	defer streamed.Close()
+	defer goroutined.Close()
+	streams := make([]<-chan value, len(city.filters))
+	baseline := make([]<-chan value, len(city.filters))
+	for i, f := range city.filters {
+		ch, err := Stream(ctx, streamed, f, convert)
+		if err != nil {
+			b.Fatal(err)
+		}
+		streams[i] = ch
+		s := mustSubscribe(b, goroutined, f)
+		if !matching[i] {
+			continue
+		}
+		out := make(chan value, 1)
+		go func() {
+			defer close(out)
+			for d := range s.C() {
+				v, _ := convert(d)
+				select {
+				case out <- v:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		baseline[i] = out
+	}
+	receive := func(chans []<-chan value, idx []int, seq uint64) {
+		for _, i := range idx {
+			if v := <-chans[i]; v.seq != seq {
+				b.Fatalf("subscriber %d got seq %d, want %d", i, v.seq, seq)
+			}
+		}
+	}
+	runtime.GC()
+	var tStream, tBaseline, tPublish time.Duration
+	n, delivered := 0, 0
+	for b.Loop() {
+		j := n % len(events)
+		t0 := time.Now()
+		seq, err := streamed.Publish(ctx, events[j])
+		t1 := time.Now()
+		if err != nil {
+			b.Fatal(err)
+		}
+		receive(streams, want[j], seq)
+		t2 := time.Now()
+		seq, err = goroutined.Publish(ctx, events[j])
+		if err != nil {
+			b.Fatal(err)
+		}
+		receive(baseline, want[j], seq)
+		t3 := time.Now()
+		tPublish += t1.Sub(t0)
+		tStream += t2.Sub(t0)
+		tBaseline += t3.Sub(t2)
+		delivered += len(want[j])
+		n++
+	}
+	b.ReportMetric(float64(tStream.Nanoseconds())/float64(n), "ns/op")
+	b.ReportMetric(float64(tPublish.Nanoseconds())/float64(n), "publish-ns/op")
+	b.ReportMetric(float64(tBaseline.Nanoseconds())/float64(n), "goroutine-per-sub-ns/op")
+	b.ReportMetric(float64(tBaseline)/float64(tStream), "x_baseline_time")
+	b.ReportMetric(float64(delivered)/float64(n), "deliveries/op")
 }

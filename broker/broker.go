@@ -67,6 +67,14 @@
 // still yields the at most one event in its buffer first. After
 // Broker.Close, Publish is a no-op that returns ErrClosed.
 //
+// Stream is a subscription that delivers values of the consumer's own type
+// instead of Delivery (gqlgen's subscription resolvers want a channel of
+// their model): its events always go through the queue, and the forwarder
+// converts each on its way to the channel, so that an idle stream owns no
+// goroutine either and no conversion runs under the broker's lock. What
+// every subscriber derives alike from an event (a record read from the
+// store, say) is derived once per event with Shared.
+//
 // # Several hubs
 //
 // Bus is what the transport needs. The in-process Broker implements it; a
@@ -258,6 +266,7 @@ func (b *Broker) route(e *hub.Event) (delivered, dropped int) {
 // router is one event's walk through the index.
 type router struct {
 	e                  *hub.Event
+	memo               *memo // shared by the event's deliveries; made with the first
 	queueSize          int
 	delivered, dropped int
 }
@@ -281,7 +290,10 @@ func (r *router) visit(es []entry) {
 			continue
 		}
 		r.delivered++
-		if s.enqueue(Delivery{Event: r.e}, r.queueSize) {
+		if r.memo == nil {
+			r.memo = &memo{}
+		}
+		if s.enqueue(Delivery{Event: r.e, memo: r.memo}, r.queueSize) {
 			r.dropped++
 		}
 	}
@@ -293,6 +305,12 @@ func (r *router) visit(es []entry) {
 // not valid is an EINVALID error; after Close, Subscribe returns
 // ErrClosed; with ctx already ended, ctx.Err().
 func (b *Broker) Subscribe(ctx context.Context, f Filter) (*Subscription, error) {
+	return b.subscribe(ctx, f, nil)
+}
+
+// subscribe is Subscribe delivering to out, or to a channel of Delivery
+// (C) when out is nil.
+func (b *Broker) subscribe(ctx context.Context, f Filter, out outlet) (*Subscription, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -300,7 +318,10 @@ func (b *Broker) Subscribe(ctx context.Context, f Filter) (*Subscription, error)
 	if err != nil {
 		return nil, err
 	}
-	s := &Subscription{b: b, f: cf, ch: make(chan Delivery, 1)}
+	s := &Subscription{b: b, f: cf, out: out}
+	if out == nil {
+		s.ch = make(chan Delivery, 1)
+	}
 	s.anchor = cf.anchor()
 	b.mu.Lock()
 	if b.closed {

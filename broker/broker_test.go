@@ -888,20 +888,23 @@ func TestIdleSubscriptionMemory(t *testing.T) {
 		base := r.IntN(20_000)
 		filters[i] = Filter{Kinds: []hub.EventKind{hub.EventRestock}, Cells: cells(base, base+1, base+2, base+3, base+4, base+5, base+6)}
 	}
-	bytes, goroutines := idleSubscriptions(t, filters)
-	t.Logf("%.0f bytes and %.2f goroutines per idle subscription", bytes, goroutines)
-	if bytes > 20*1024 {
-		t.Errorf("%.0f bytes per idle subscription, goal well under 20 KiB", bytes)
-	}
-	if goroutines > 0 {
-		t.Errorf("%.2f goroutines per idle subscription, want none", goroutines)
+	for _, stream := range []bool{false, true} {
+		bytes, goroutines := idleSubscriptions(t, filters, stream)
+		t.Logf("stream %t: %.0f bytes and %.2f goroutines per idle subscription", stream, bytes, goroutines)
+		if bytes > 20*1024 {
+			t.Errorf("stream %t: %.0f bytes per idle subscription, goal well under 20 KiB", stream, bytes)
+		}
+		if goroutines > 0 {
+			t.Errorf("stream %t: %.2f goroutines per idle subscription, want none", stream, goroutines)
+		}
 	}
 }
 
-// idleSubscriptions subscribes with each filter, each with its own
-// cancellable context (made beforehand: it is the transport's), and
-// returns the heap bytes and the goroutines per subscription.
-func idleSubscriptions(tb testing.TB, filters []Filter) (bytes, goroutines float64) {
+// idleSubscriptions subscribes with each filter (through Stream when
+// stream is set), each with its own cancellable context (made beforehand:
+// it is the transport's), and returns the heap bytes and the goroutines
+// per subscription.
+func idleSubscriptions(tb testing.TB, filters []Filter, stream bool) (bytes, goroutines float64) {
 	n := len(filters)
 	parent, cancelAll := context.WithCancel(context.Background())
 	defer cancelAll()
@@ -912,13 +915,19 @@ func idleSubscriptions(tb testing.TB, filters []Filter) (bytes, goroutines float
 	}
 	b := New(Options{})
 	defer b.Close()
-	subs := make([]*Subscription, n)
+	subs := make([]any, n)
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	g0 := runtime.NumGoroutine()
 	for i := range subs {
-		s, err := b.Subscribe(ctxs[i], filters[i])
+		var s any
+		var err error
+		if stream {
+			s, err = Stream(ctxs[i], b, filters[i], func(d Delivery) (*hub.Event, bool) { return d.Event, true })
+		} else {
+			s, err = b.Subscribe(ctxs[i], filters[i])
+		}
 		if err != nil {
 			tb.Fatal(err)
 		}

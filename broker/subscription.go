@@ -18,6 +18,8 @@ type Delivery struct {
 	// dropped when Gap > 0: every event for this subscription with a Seq
 	// in [GapFirst, GapLast] was dropped, and none other.
 	GapFirst, GapLast uint64
+
+	memo *memo // what subscribers derive from Event alone (Shared)
 }
 
 // Subscription receives the events its filter selects, in Seq order, on
@@ -28,11 +30,12 @@ type Subscription struct {
 	// The fields a publish that reaches the subscription reads come
 	// first, to share as few cache lines as they can: with 50,000
 	// subscriptions, each publish finds them cold.
-	mark   uint64     // Seq of the last event routed to it, to deliver once (broker's lock)
-	mu     sync.Mutex // guards q, pumping, holding, closed, done, err, stop
-	ch     chan Delivery
-	q      ring   // events waiting behind the one in ch
-	anchor anchor // the key it is filed under
+	mark   uint64        // Seq of the last event routed to it, to deliver once (broker's lock)
+	mu     sync.Mutex    // guards q, pumping, holding, closed, done, err, stop
+	ch     chan Delivery // nil when out is set
+	out    outlet        // a Stream's converting channel; nil for C
+	q      ring          // events waiting behind the one in ch
+	anchor anchor        // the key it is filed under
 	// pumping says the forwarder runs, holding that it holds an event
 	// (out of the queue, not yet in the channel), closed that the
 	// subscription ended (mu); indexed, that it is in the index (broker's
@@ -51,6 +54,7 @@ type Subscription struct {
 
 // C returns the channel on which events arrive. It is closed when the
 // subscription ends, after the at most one event still in its buffer.
+// C is nil for the subscription behind a Stream.
 func (s *Subscription) C() <-chan Delivery { return s.ch }
 
 // Close unsubscribes: it takes the subscription out of the broker's index,
@@ -88,22 +92,28 @@ func (s *Subscription) end(reason error) {
 		s.mu.Lock()
 		s.q = ring{}
 		s.mu.Unlock()
-		close(s.ch)
+		if s.out != nil {
+			s.out.close()
+		} else {
+			close(s.ch)
+		}
 	})
 }
 
 // enqueue hands d to the consumer without blocking: straight into the
 // channel when the queue is empty and the channel has room, else into the
 // queue, dropping the oldest queued event when it is full, with a
-// forwarder started to drain it. It reports whether an event was dropped.
-// The broker's lock is held, so events arrive here in Seq order.
+// forwarder started to drain it. A Stream's events always go through the
+// queue, so that they are converted by the forwarder, never under the
+// broker's lock. It reports whether an event was dropped. The broker's
+// lock is held, so events arrive here in Seq order.
 func (s *Subscription) enqueue(d Delivery, queueSize int) (dropped bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return false
 	}
-	if s.q.n == 0 && !s.pumping {
+	if s.q.n == 0 && !s.pumping && s.out == nil {
 		select {
 		case s.ch <- d:
 			return false
@@ -129,7 +139,8 @@ func (s *Subscription) enqueue(d Delivery, queueSize int) (dropped bool) {
 }
 
 // forward moves queued events into the channel as the consumer takes
-// them. It ends when the queue is empty or the subscription ends.
+// them (converting them first for a Stream). It ends when the queue is
+// empty or the subscription ends.
 func (s *Subscription) forward(done <-chan struct{}) {
 	defer s.wg.Done()
 	for {
@@ -143,6 +154,12 @@ func (s *Subscription) forward(done <-chan struct{}) {
 			return
 		}
 		s.mu.Unlock()
+		if s.out != nil {
+			if !s.out.send(d, done) {
+				return
+			}
+			continue
+		}
 		select {
 		case s.ch <- d:
 		case <-done:

@@ -93,6 +93,9 @@ func New(opts Options) http.Handler {
 	adm := newAdmitter(opts.Admission, opts.Registry)
 
 	srv := handler.New(opts.Schema)
+	if opts.WS.Logger == nil {
+		opts.WS.Logger = opts.Logger
+	}
 	ws := WebsocketTransport(opts.WS)
 	if opts.Verifier != nil && ws.InitFunc == nil {
 		ws.InitFunc = wsInit(opts.Verifier)

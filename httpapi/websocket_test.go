@@ -1,19 +1,25 @@
 package httpapi
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/testserver"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/gorilla/websocket"
@@ -39,7 +45,7 @@ type subscriptionServer struct {
 	http *httptest.Server
 }
 
-func newSubscriptionServer(t testing.TB, ws transport.Websocket) *subscriptionServer {
+func newSubscriptionServer(t testing.TB, ws graphql.Transport) *subscriptionServer {
 	t.Helper()
 	ts := testserver.New()
 	ts.AddTransport(ws)
@@ -437,8 +443,7 @@ func TestWebsocketMaxMessageSize(t *testing.T) {
 type tokenKey struct{}
 
 func TestWebsocketInitFunc(t *testing.T) {
-	var ws transport.Websocket
-	ws = WebsocketTransport(WSOptions{})
+	ws := WebsocketTransport(WSOptions{})
 	ws.InitFunc = func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 		if p.Authorization() != "Bearer good" {
 			return transport.WithWebsocketCloseCode(ctx, 4403), nil, errors.New("forbidden")
@@ -554,4 +559,150 @@ func TestTruncateUTF8(t *testing.T) {
 	if got := websocket.FormatCloseMessage(1000, truncateUTF8(long, maxCloseReason)); len(got) != 125 {
 		t.Errorf("close payload %d bytes, want 125", len(got))
 	}
+}
+
+// TestWebsocketIdleConnectionGoroutines checks what an idle, acknowledged
+// connection keeps running on the server: its own goroutine, reading, and
+// gqlgen's that waits for the connection's end; neither the HTTP server's
+// goroutine of the upgrade request nor a goroutine for the keep-alives.
+func TestWebsocketIdleConnectionGoroutines(t *testing.T) {
+	const conns = 20
+	for _, protocol := range []string{SubprotocolGraphQLTransportWS, SubprotocolGraphQLWS} {
+		t.Run(protocol, func(t *testing.T) {
+			srv := newSubscriptionServer(t, WebsocketTransport(WSOptions{
+				KeepAlivePingInterval: 20 * time.Millisecond,
+				PingPongInterval:      time.Hour,
+			}))
+			baseline := newGoroutineBaseline()
+			var clients []*wsClient
+			for range conns {
+				c := srv.connect(t, protocol)
+				c.send("connection_init", "", "")
+				c.expect("connection_ack", "")
+				clients = append(clients, c)
+			}
+			time.Sleep(100 * time.Millisecond) // keep-alives fire meanwhile
+			// The clients read nothing: no goroutine of theirs runs.
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				var stacks bytes.Buffer
+				_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+				n := runtime.NumGoroutine() - int(baseline)
+				own := countStacks(stacks.String(), "httpapi.WSTransport.Do.func1")
+				extra := countStacks(stacks.String(), "net/http.(*conn).serve", "(*wsConnection).keepAlive", "(*wsConnection).ping")
+				if n <= 2*conns && own == conns && extra == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d goroutines for %d idle connections (%d of their own, %d HTTP or keep-alive), want 2 each, one of them their own:\n%s",
+						n, conns, own, extra, stacks.String())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			for _, c := range clients {
+				_ = c.conn.Close()
+			}
+			baseline.check(t)
+		})
+	}
+}
+
+// countStacks counts the goroutines of a pprof goroutine profile (debug=1)
+// whose stack holds any of the functions.
+func countStacks(profile string, funcs ...string) int {
+	n := 0
+	for _, stack := range strings.Split(profile, "\n\n") {
+		count, _, ok := strings.Cut(stack, " @ ")
+		if !ok {
+			continue
+		}
+		if i := strings.LastIndexByte(count, '\n'); i >= 0 {
+			count = count[i+1:] // the first stack follows the profile's header
+		}
+		for _, f := range funcs {
+			if strings.Contains(stack, f) {
+				c, _ := strconv.Atoi(strings.TrimSpace(count))
+				n += c
+				break
+			}
+		}
+	}
+	return n
+}
+
+// TestWebsocketPanicClosesConnection makes a connection panic on its own
+// goroutine: the connection is closed and reported, the server goes on.
+func TestWebsocketPanicClosesConnection(t *testing.T) {
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	ws := WebsocketTransport(WSOptions{Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil))})
+	ws.InitFunc = func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		if p.GetString("panic") != "" {
+			panic("init went wrong")
+		}
+		return ctx, nil, nil
+	}
+	srv := newSubscriptionServer(t, ws)
+	baseline := newGoroutineBaseline()
+
+	c := srv.connect(t, SubprotocolGraphQLTransportWS)
+	c.send("connection_init", "", `{"panic":"yes"}`)
+	if _, err := c.next(); err == nil {
+		t.Fatal("the connection stayed open after its goroutine panicked")
+	}
+	_ = c.conn.Close()
+	baseline.check(t)
+	mu.Lock()
+	if !strings.Contains(logs.String(), "init went wrong") {
+		t.Errorf("the panic was not logged: %q", logs.String())
+	}
+	mu.Unlock()
+
+	c = srv.connect(t, SubprotocolGraphQLTransportWS)
+	c.send("connection_init", "", `{}`)
+	c.expect("connection_ack", "")
+	c.send("subscribe", "1", subscriptionQuery)
+	srv.SendNextSubscriptionMessage()
+	checkNameData(t, c.expect("next", "1").Payload)
+	c.closeNormally()
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// hijackable is a ResponseWriter whose Hijack returns its own buffers.
+type hijackable struct {
+	http.ResponseWriter
+	rw *bufio.ReadWriter
+}
+
+func (h hijackable) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, _ := net.Pipe()
+	return c, h.rw, nil
+}
+
+// TestHijackedBuffersReleased checks that the buffers the hijack hands
+// over are dropped once the upgrade no longer needs them.
+func TestHijackedBuffersReleased(t *testing.T) {
+	rw := bufio.NewReadWriter(bufio.NewReader(strings.NewReader("")), bufio.NewWriter(io.Discard))
+	hw := &hijackingWriter{ResponseWriter: hijackable{rw: rw}}
+	conn, got, err := hw.Hijack()
+	if err != nil || got != rw {
+		t.Fatalf("Hijack() = %v, %v; want the writer's own buffers", got, err)
+	}
+	defer conn.Close()
+	hw.releaseBuffers()
+	if rw.Reader.Size() != 0 || rw.Writer.Size() != 0 {
+		t.Errorf("after release the reader holds %d bytes and the writer %d, want none", rw.Reader.Size(), rw.Writer.Size())
+	}
+	hw.releaseBuffers() // again: nothing
 }

@@ -10,31 +10,35 @@ import (
 )
 
 // stream subscribes to the bus and turns each delivery into a value for
-// the client until the subscription's context ends. The goroutine belongs
-// to the subscription: it ends when the client goes, and sends only in a
-// select on the context.
+// the client until the subscription's context ends. An idle subscription
+// holds no goroutine: the broker converts a delivery on the short-lived
+// forwarder that hands it over (broker.Stream). convert must be quick and
+// must not block: what it derives from the event alone (the pharmacy, say)
+// it shares with the event's other subscribers through broker.Shared.
 func stream[T any](ctx context.Context, bus broker.Bus, f broker.Filter, convert func(ctx context.Context, d broker.Delivery) (*T, bool)) (<-chan *T, error) {
-	sub, err := bus.Subscribe(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	out := make(chan *T, 1)
-	go func() {
-		defer close(out)
-		defer sub.Close()
-		for d := range sub.C() {
-			v, ok := convert(ctx, d)
-			if !ok {
-				continue
-			}
-			select {
-			case out <- v:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out, nil
+	return broker.Stream(ctx, bus, f, func(d broker.Delivery) (*T, bool) { return convert(ctx, d) })
+}
+
+// eventPharmacyKey is the broker.Shared key of an event's pharmacy.
+type eventPharmacyKey struct{}
+
+// sharedPharmacy is an event's pharmacy as read once for all its
+// subscribers.
+type sharedPharmacy struct {
+	p   *hub.Pharmacy
+	err error
+}
+
+// eventPharmacy returns the pharmacy id that d's event names, read from
+// the store once per event however many subscribers the event reaches;
+// they share it and must not modify it. The read does not end with the
+// context of the subscriber that happens to make it.
+func (r *Resolver) eventPharmacy(ctx context.Context, d broker.Delivery, id string) (*hub.Pharmacy, bool) {
+	sp := broker.Shared(d, eventPharmacyKey{}, func(*hub.Event) sharedPharmacy {
+		p, err := r.City.Store().Pharmacy(context.WithoutCancel(ctx), id)
+		return sharedPharmacy{p: p, err: err}
+	})
+	return sp.p, sp.err == nil
 }
 
 func (r *Resolver) restockAlerts(ctx context.Context, committeeID string, cells []hub.Cell, sku *hub.SKU) (<-chan *model.RestockAlert, error) {
@@ -57,8 +61,8 @@ func (r *Resolver) restockAlerts(ctx context.Context, committeeID string, cells 
 		if !ok {
 			return nil, false
 		}
-		ph, err := r.City.Store().Pharmacy(ctx, p.PharmacyID)
-		if err != nil {
+		ph, ok := r.eventPharmacy(ctx, d, p.PharmacyID)
+		if !ok {
 			return nil, false
 		}
 		ring := -1
@@ -94,8 +98,8 @@ func (r *Resolver) stockChanged(ctx context.Context, districtID, pharmacyID *str
 		if !ok {
 			return nil, false
 		}
-		ph, err := r.City.Store().Pharmacy(ctx, p.PharmacyID)
-		if err != nil {
+		ph, ok := r.eventPharmacy(ctx, d, p.PharmacyID)
+		if !ok {
 			return nil, false
 		}
 		return &model.StockChange{

@@ -574,6 +574,20 @@ func (b *Bus) Publish(ctx context.Context, ev hub.Event) (uint64, error) {
 	return 0, nil
 }
 
+// Local returns the broker the bus feeds, where its subscriptions live
+// (broker.LocalBus).
+func (b *Bus) Local() *broker.Broker { return b.local }
+
+// Open reports broker.ErrClosed once the bus is closed (broker.LocalBus).
+func (b *Bus) Open() error {
+	if b.closed.Load() {
+		return broker.ErrClosed
+	}
+	return nil
+}
+
+var _ broker.LocalBus = (*Bus)(nil)
+
 // Subscribe returns a subscription of the local broker to the events f
 // selects, published on any hub, from the next one this hub's change
 // stream brings. It ends when ctx ends, when it is closed or when the bus

@@ -1,0 +1,157 @@
+package broker
+
+import (
+	"context"
+	"sync"
+
+	"github.com/gridhub/gridhub/hub"
+)
+
+// LocalBus is a Bus whose subscriptions are those of a local Broker that it
+// feeds (events from other hubs included): Local returns that broker, Open
+// reports ErrClosed once the bus is closed.
+type LocalBus interface {
+	Bus
+	Local() *Broker
+	Open() error
+}
+
+// Stream subscribes to the events f selects, as Bus.Subscribe does, and
+// delivers each as convert makes it into a T on the returned channel;
+// convert drops an event by returning false. It suits a transport that
+// wants values of its own on a channel, as gqlgen's subscription resolvers
+// do. On a *Broker the subscription owns no goroutine while it is idle:
+// convert runs on the forwarder that a delivery starts and that ends once
+// the queue is empty (see the package doc), never under the broker's lock.
+// A Bus that fans out through a local *Broker (a LocalBus, as the MongoDB
+// bus does) gets the same. On another Bus, one goroutine per subscription
+// converts what Subscription.C delivers.
+//
+// Queueing, overflow and gaps are the Subscription's: convert sees each
+// Delivery with its Gap, and the channel's one-slot buffer counts as the
+// buffer of C does. convert may run on different goroutines, one call at a
+// time, in Seq order. The channel is closed when the subscription ends:
+// when ctx ends, which it must for the subscription to end before the bus
+// does, or when the bus closes.
+func Stream[T any](ctx context.Context, bus Bus, f Filter, convert func(Delivery) (T, bool)) (<-chan T, error) {
+	if lb, ok := bus.(LocalBus); ok {
+		if err := lb.Open(); err != nil {
+			return nil, err
+		}
+		bus = lb.Local()
+	}
+	if b, ok := bus.(streamer); ok {
+		out := &outletOf[T]{ch: make(chan T, 1), convert: convert}
+		if _, err := b.subscribe(ctx, f, out); err != nil {
+			return nil, err
+		}
+		return out.ch, nil
+	}
+	sub, err := bus.Subscribe(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan T, 1)
+	go func() {
+		defer close(ch)
+		defer sub.Close()
+		for d := range sub.C() {
+			v, ok := convert(d)
+			if !ok {
+				continue
+			}
+			select {
+			case ch <- v:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return ch, nil
+}
+
+// streamer is a Bus whose subscriptions can deliver to an outlet: the
+// Broker, and types that embed one.
+type streamer interface {
+	subscribe(ctx context.Context, f Filter, out outlet) (*Subscription, error)
+}
+
+var _ streamer = (*Broker)(nil)
+
+// outlet is where a Stream's subscription delivers instead of C.
+type outlet interface {
+	// send converts d and hands it to the consumer, waiting until the
+	// consumer takes it or done is closed; it reports false in that case.
+	send(d Delivery, done <-chan struct{}) bool
+	// close closes the consumer's channel; no send runs then or after.
+	close()
+}
+
+// outletOf is a Stream's outlet: a channel of T.
+type outletOf[T any] struct {
+	ch      chan T
+	convert func(Delivery) (T, bool)
+}
+
+func (o *outletOf[T]) send(d Delivery, done <-chan struct{}) bool {
+	v, ok := o.convert(d)
+	if !ok {
+		return true
+	}
+	select {
+	case o.ch <- v:
+		return true
+	case <-done:
+		return false
+	}
+}
+
+func (o *outletOf[T]) close() { close(o.ch) }
+
+// Shared returns derive(d.Event), derived once per published event and key
+// however many subscriptions the event reached, so that what every
+// subscriber derives alike from an event (a record read from the store,
+// say) costs once per event rather than once per subscriber. The first
+// caller for an event and key runs derive; callers for the same event and
+// key meanwhile wait for it, later ones get its result. The key names the
+// derivation and its type V: it must be comparable, and of a type of the
+// caller's package, as with context keys. A Delivery that no broker made
+// (a test's, say) derives afresh each time.
+func Shared[V any](d Delivery, key any, derive func(*hub.Event) V) V {
+	if d.memo == nil {
+		return derive(d.Event)
+	}
+	e := d.memo.entry(key)
+	e.once.Do(func() { e.val = derive(d.Event) })
+	if v, ok := e.val.(V); ok {
+		return v
+	}
+	return derive(d.Event) // derive panicked, or the key was used for another type
+}
+
+// memo holds what was derived from one event for its subscribers (Shared).
+// It lives as long as a delivery of the event does.
+type memo struct {
+	mu      sync.Mutex
+	entries []*memoEntry // a few at most: a linear search is quickest
+}
+
+type memoEntry struct {
+	key  any
+	once sync.Once
+	val  any
+}
+
+// entry returns the entry of key, adding it if there is none.
+func (m *memo) entry(key any) *memoEntry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range m.entries {
+		if e.key == key {
+			return e
+		}
+	}
+	e := &memoEntry{key: key}
+	m.entries = append(m.entries, e)
+	return e
+}
