@@ -25,7 +25,8 @@ type Verifier interface {
 // authenticate puts the caller of a request with an Authorization header
 // into its context, or answers 401 when the header does not hold a valid
 // bearer token. A request without the header goes on anonymous: the
-// policy lets it reach public fields only.
+// policy lets it reach public fields only. A request lasts no longer than
+// its token: an SSE subscription ends when the token expires.
 func authenticate(v Verifier, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
@@ -43,7 +44,13 @@ func authenticate(v Verifier, next http.Handler) http.Handler {
 			writeAppError(w, http.StatusUnauthorized, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+		ctx := auth.WithPrincipal(r.Context(), p)
+		if !p.Expires.IsZero() {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, p.Expires)
+			defer cancel()
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -60,26 +67,45 @@ func writeAppError(w http.ResponseWriter, status int, err error) {
 
 // wsInit authenticates a WebSocket connection from its connection_init
 // payload: {"Authorization": "Bearer <token>"} (or "authorization", or
-// "token": "<token>"). A connection without one stays anonymous; a bad
-// one is closed with 4403.
+// "token": "<token>"). A connection without one stays anonymous, or keeps
+// the caller its upgrade request's header authenticated; a bad one is
+// closed with 4403. An authenticated connection lasts no longer than its
+// token: when the token expires, the connection is closed (1000) and its
+// subscriptions end, and the client connects again with a new token.
 func wsInit(v Verifier) transport.WebsocketInitFunc {
 	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 		header := payload.Authorization()
 		if t := payload.GetString("token"); header == "" && t != "" {
 			header = "Bearer " + t
 		}
-		if header == "" {
-			return ctx, nil, nil // anonymous, or authenticated by the upgrade request's header
+		if header != "" {
+			token := auth.BearerToken(header)
+			if token == "" {
+				return transport.WithWebsocketCloseCode(ctx, 4403), nil, errors.New("the authorization must be \"Bearer <token>\"")
+			}
+			p, err := v.Verify(token)
+			if err != nil {
+				return transport.WithWebsocketCloseCode(ctx, 4403), nil, errors.New(hub.ErrorMessage(err))
+			}
+			ctx = auth.WithPrincipal(ctx, p)
 		}
-		token := auth.BearerToken(header)
-		if token == "" {
-			return transport.WithWebsocketCloseCode(ctx, 4403), nil, errors.New("the authorization must be \"Bearer <token>\"")
+		if p, ok := auth.FromContext(ctx); ok && !p.Expires.IsZero() {
+			ctx, cancel := context.WithDeadline(ctx, p.Expires)
+			return context.WithValue(ctx, wsCancelKey{}, cancel), nil, nil
 		}
-		p, err := v.Verify(token)
-		if err != nil {
-			return transport.WithWebsocketCloseCode(ctx, 4403), nil, errors.New(hub.ErrorMessage(err))
-		}
-		return auth.WithPrincipal(ctx, p), nil, nil
+		return ctx, nil, nil
+	}
+}
+
+// wsCancelKey holds the cancel func of a connection's token deadline, so
+// that wsClose can release its timer when the connection ends first.
+type wsCancelKey struct{}
+
+// wsClose is the CloseFunc of the WebSocket transport: it releases the
+// connection's token deadline.
+func wsClose(ctx context.Context, _ int) {
+	if cancel, ok := ctx.Value(wsCancelKey{}).(context.CancelFunc); ok {
+		cancel()
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/gridhub/gridhub/auth"
+	"github.com/gridhub/gridhub/hub"
 	"io"
 	"log/slog"
 	"net"
@@ -705,4 +707,44 @@ func TestHijackedBuffersReleased(t *testing.T) {
 		t.Errorf("after release the reader holds %d bytes and the writer %d, want none", rw.Reader.Size(), rw.Writer.Size())
 	}
 	hw.releaseBuffers() // again: nothing
+}
+
+// shortVerifier accepts the token "soon", which expires after ttl.
+type shortVerifier struct{ ttl time.Duration }
+
+func (v shortVerifier) Verify(token string) (auth.Principal, error) {
+	if token != "soon" {
+		return auth.Principal{}, hub.Errorf(hub.EUNAUTHORIZED, "bad token")
+	}
+	return auth.Principal{Role: auth.Committee, Scope: "c1", Subject: "s", Expires: time.Now().Add(v.ttl)}, nil
+}
+
+// TestWebsocketTokenExpiry checks that a connection authenticated in
+// connection_init is closed when its token expires, and that a connection
+// closed before then releases its deadline.
+func TestWebsocketTokenExpiry(t *testing.T) {
+	ws := WebsocketTransport(WSOptions{})
+	ws.InitFunc = wsInit(shortVerifier{ttl: 300 * time.Millisecond})
+	ws.CloseFunc = wsClose
+	srv := newSubscriptionServer(t, ws)
+
+	c := srv.connect(t, SubprotocolGraphQLTransportWS)
+	c.send("connection_init", "", `{"Authorization":"Bearer soon"}`)
+	c.expect("connection_ack", "")
+	c.send("subscribe", "1", subscriptionQuery)
+	start := time.Now()
+	closeErr := c.expectClose("ping")
+	if closeErr == nil || closeErr.Code != websocket.CloseNormalClosure {
+		t.Errorf("at expiry: close %v, want %d", closeErr, websocket.CloseNormalClosure)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("closed %v after the subscription, the token lasted 300ms", d)
+	}
+
+	ws.InitFunc = wsInit(shortVerifier{ttl: time.Hour})
+	srv = newSubscriptionServer(t, ws)
+	c = srv.connect(t, SubprotocolGraphQLTransportWS)
+	c.send("connection_init", "", `{"Authorization":"Bearer soon"}`)
+	c.expect("connection_ack", "")
+	c.closeNormally()
 }
