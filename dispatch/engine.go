@@ -47,8 +47,10 @@ import (
 //
 // Concurrency. One short mutex (mu) guards that state. A FIRST_COME or
 // COMMITTEE reservation takes it only to pick a pharmacy (Matcher.Assign)
-// and note the units in flight; the durable write (Store.Allocate) runs
-// outside it, so concurrent requests share the store's group commit. When
+// and note the units in flight; the durable write runs outside it, so
+// concurrent requests share the store's group commit. A new reservation
+// and its allocation are one write (Store.ReserveAllocated), so a
+// reservation waits for one commit, not two. When
 // the write fails the units go back to the book; when it fails for want of
 // stock (EOUTOFSTOCK: stock moved outside the engine) the pharmacy's stock
 // is read again and the request tries again, a bounded number of times.
@@ -172,6 +174,9 @@ type Engine struct {
 	// slotUsed holds, per round with pickup slots, the places taken per
 	// pharmacy and slot: durable and in flight.
 	slotUsed map[string]map[slotKey]int
+	// settled, when not nil, is closed (and cleared) by the next settle:
+	// what a reservation that found no stock waits on (claimSettled).
+	settled chan struct{}
 }
 
 // pharmacy is what the engine keeps of a pharmacy.
@@ -197,6 +202,17 @@ type book struct {
 	matchers map[int]*Matcher
 	// slotted are the matchers of rounds with pickup slots, by round ID.
 	slotted map[string]*slotMatcher
+}
+
+// inFlight reports whether any units of the book are assigned and their
+// store write has not answered.
+func (b *book) inFlight() bool {
+	for _, n := range b.inflight {
+		if n > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func newBook(n int) *book {
@@ -240,7 +256,7 @@ func NewEngine(ctx context.Context, store hub.Store, opts EngineOptions) (*Engin
 		e.now = time.Now
 	}
 	if opts.Events != nil {
-		e.store = eventStore{Store: store, events: opts.Events}
+		e.store = newEventStore(store, opts.Events)
 	}
 	if e.rand == nil {
 		e.rand = rand.Reader
@@ -541,6 +557,10 @@ func (e *Engine) take(sku hub.SKU, i, q int) claim {
 func (e *Engine) settle(ok bool, cs ...claim) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.settled != nil {
+		close(e.settled)
+		e.settled = nil
+	}
 	for _, c := range cs {
 		if !ok && c.committee != "" {
 			e.quotaUsed[c.roundID][c.committee] -= c.quantity

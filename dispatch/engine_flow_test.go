@@ -636,9 +636,11 @@ func TestDrawResumes(t *testing.T) {
 	c.conserved()
 }
 
-// TestStoreFailureReleases fails one allocation write: the units return
-// to the engine's book (the next person gets them), and a retry with the
-// idempotency key finishes the request.
+// TestStoreFailureReleases fails the write of a reservation and its
+// allocation: nothing is stored, the units return to the engine's book
+// (the next person gets them), and a retry with the idempotency key is
+// served as a new request. A reservation a failed allocation left PENDING
+// (stored by an earlier write) is finished by a retry with its key.
 func TestStoreFailureReleases(t *testing.T) {
 	c := newCity(t, dispatch.EngineOptions{})
 	faulty := &faultyStore{}
@@ -646,18 +648,43 @@ func TestStoreFailureReleases(t *testing.T) {
 	c.restart()
 	home := c.rs[0][0]
 	c.pharmacy("P1", home, 2)
-	c.round(dispatch.RoundInput{ID: "fc"})
+	c.round(dispatch.RoundInput{ID: "fc", PerPerson: 2})
 	ann := c.resident("ann", home, "", "")
 	faulty.fail.Store(true)
 	_, err := c.eng.Reserve(c.ctx(), dispatch.ReserveInput{RoundID: "fc", Resident: ann, IdempotencyKey: "ann-1"})
 	wantCode(t, err, hub.EINTERNAL, "")
+	if rs, _ := c.store.Reservations(c.ctx(), hub.ReservationFilter{RoundID: "fc"}); len(rs) != 0 {
+		t.Fatalf("a failed write stored %d reservations", len(rs))
+	}
 	faulty.fail.Store(false)
+	bob := c.resident("bob", home, "", "")
+	if out := c.reserve("fc", bob); out.Allocation == nil {
+		t.Fatalf("bob: %+v, want the units ann's failed write held", out)
+	}
+	c.pharmacy("P2", home, 2)
 	out, err := c.eng.Reserve(c.ctx(), dispatch.ReserveInput{RoundID: "fc", Resident: ann, IdempotencyKey: "ann-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !out.Replayed || out.Allocation == nil {
-		t.Fatalf("retry: %+v, want the stored request replayed and served", out)
+	if out.Replayed || out.Allocation == nil {
+		t.Fatalf("retry: %+v, want a new request served", out)
+	}
+
+	// A reservation stored PENDING, its allocation never written.
+	cy := c.resident("cy", home, "", "")
+	if _, err := c.store.CreateReservation(c.ctx(), &hub.Reservation{
+		ID: "rsv_cy", RoundID: "fc", ResidentID: cy.ID, IDHash: cy.IDHash, Cell: cy.Cell,
+		Fulfilment: hub.Pickup, IdempotencyKey: "cy-1", Status: hub.ReservationPending, CreatedAt: t0, UpdatedAt: t0,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c.pharmacy("P3", home, 2)
+	out, err = c.eng.Reserve(c.ctx(), dispatch.ReserveInput{RoundID: "fc", Resident: cy, IdempotencyKey: "cy-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !out.Replayed || out.Reservation.ID != "rsv_cy" || out.Allocation == nil {
+		t.Fatalf("retry of a stored request: %+v, want it replayed and served", out)
 	}
 	c.conserved()
 }

@@ -156,22 +156,25 @@ func (e *Engine) Reserve(ctx context.Context, in ReserveInput) (*ReserveResult, 
 		CreatedAt: now, UpdatedAt: now,
 	}
 	var stored *hub.Reservation
+	var alloc *hub.Allocation
+	var reason string
 	if r.Mode == hub.Lottery {
 		if resv.EntryHash, err = EntryHash(r.ID, id); err != nil {
 			return nil, err
 		}
 		stored, err = e.createEntry(ctx, resv)
 	} else {
-		stored, err = e.store.CreateReservation(ctx, resv)
+		stored, alloc, reason, err = e.reserveNow(ctx, r, resv, slot)
 	}
 	if err != nil {
 		return nil, err
 	}
-	out := &ReserveResult{Reservation: stored, Replayed: stored.ID != id}
+	out := &ReserveResult{Reservation: stored, Allocation: alloc, Reason: reason, Replayed: stored.ID != id}
 	if out.Replayed && stored.ResidentID != res.ID {
 		return nil, hub.Errorf(hub.ECONFLICT, "idempotency key %q was used by another request in round %q", clip(in.IdempotencyKey), r.ID)
 	}
 	switch {
+	case out.Allocation != nil:
 	case stored.Status == hub.ReservationAllocated:
 		if out.Allocation, err = e.store.Allocation(ctx, stored.AllocationID); err != nil {
 			return nil, err
@@ -183,6 +186,112 @@ func (e *Engine) Reserve(ctx context.Context, in ReserveInput) (*ReserveResult, 
 		}
 	}
 	return out, nil
+}
+
+// reserveNow records a new FIRST_COME or COMMITTEE reservation matched
+// at once, in one durable write: the matcher picks a pharmacy under mu,
+// then the reservation and its allocation are written together
+// (Store.ReserveAllocated), or, when nothing can serve it, the
+// reservation is written WAITING. On EOUTOFSTOCK the pharmacy's stock is
+// reread and the match tried again, up to allocateTries times; then the
+// reservation waits. A write refused with ECONFLICT (a second reservation
+// of the person, or, once in 2^65, a pickup code already taken) falls
+// back to CreateReservation, which answers the former, and returns the
+// reservation PENDING for serve to match. It returns the reservation as
+// stored (another one when the idempotency key was used before, which it
+// leaves to the caller), its allocation if this call made one, and the
+// reason it waits if this call made it wait.
+func (e *Engine) reserveNow(ctx context.Context, r *hub.Round, resv *hub.Reservation, slot time.Time) (*hub.Reservation, *hub.Allocation, string, error) {
+	for try := 1; ; try++ {
+		c, partner, reason, err := e.claimSettled(ctx, r, resv, slot)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		if reason != "" {
+			return e.createWaiting(ctx, resv, reason)
+		}
+		a := e.reservationAllocation(r, resv, c, partner, slot)
+		stored, err := e.store.ReserveAllocated(ctx, resv, a)
+		made := err == nil && stored.ID == resv.ID
+		e.settle(made, c)
+		switch {
+		case made:
+			return stored, a, "", nil
+		case err == nil: // an idempotency key used before: nothing written
+			return stored, nil, "", nil
+		}
+		switch hub.ErrorCode(err) {
+		case hub.EOUTOFSTOCK:
+			if err := e.refreshStock(ctx, c.pharmacyID, c.sku); err != nil {
+				return nil, nil, "", err
+			}
+			if try < allocateTries {
+				continue
+			}
+			return e.createWaiting(ctx, resv, ReasonOutOfStock)
+		case hub.ECONFLICT:
+			stored, err := e.store.CreateReservation(ctx, resv)
+			return stored, nil, "", err
+		default:
+			return nil, nil, "", err
+		}
+	}
+}
+
+// maxSettleWaits bounds how often a reservation that finds no stock
+// waits for the claims in flight to settle before it is made to wait.
+const maxSettleWaits = 64
+
+// claimSettled is claimFor for a reservation not yet stored. A claim can
+// be given back: a request that turns out to be a retry of a stored one
+// or a second reservation of its person claims before the store says so.
+// So when nothing in reach has stock while units of the SKU are in flight,
+// it waits until a claim settles and tries again (at most maxSettleWaits
+// times), rather than make the reservation wait for units that may come
+// back a moment later.
+func (e *Engine) claimSettled(ctx context.Context, r *hub.Round, resv *hub.Reservation, slot time.Time) (claim, string, string, error) {
+	for waits := 0; ; waits++ {
+		e.mu.Lock()
+		c, partner, reason, err := e.claimFor(r, resv, slot)
+		var settled chan struct{}
+		if err == nil && reason == ReasonOutOfStock && waits < maxSettleWaits && e.books[r.SKU].inFlight() {
+			if e.settled == nil {
+				e.settled = make(chan struct{})
+			}
+			settled = e.settled
+		}
+		e.mu.Unlock()
+		if settled == nil {
+			return c, partner, reason, err
+		}
+		select {
+		case <-settled:
+		case <-ctx.Done():
+			return claim{}, "", "", ctx.Err()
+		}
+	}
+}
+
+// createWaiting records a new reservation WAITING from the start, for
+// reason, and returns it as stored (another one when the idempotency key
+// was used before, without a reason).
+func (e *Engine) createWaiting(ctx context.Context, resv *hub.Reservation, reason string) (*hub.Reservation, *hub.Allocation, string, error) {
+	w := *resv
+	w.Status = hub.ReservationWaiting
+	var stored *hub.Reservation
+	var err error
+	if es, ok := e.store.(eventStore); ok {
+		stored, err = es.createWaiting(ctx, &w)
+	} else {
+		stored, err = e.store.CreateReservation(ctx, &w)
+	}
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if stored.ID != w.ID {
+		return stored, nil, "", nil
+	}
+	return stored, nil, reason, nil
 }
 
 // createEntry records a lottery entry while the window is still open:

@@ -17,8 +17,8 @@ import (
 const reserveWriters = 64
 
 // BenchmarkReserve measures FIRST_COME reservations through the engine
-// over the embedded store, every answer durable (two group-committed
-// writes each: the reservation, then the allocation with its stock), from
+// over the embedded store, every answer durable (one group-committed
+// write each: the reservation with its allocation and its stock), from
 // 64 goroutines: reservations per second and the 99th percentile of one
 // call's latency. ns/op is the engine's own run.
 //

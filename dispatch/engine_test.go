@@ -567,7 +567,7 @@ func TestCommitteeQuota(t *testing.T) {
 	c.conserved()
 }
 
-// faultyStore fails Allocate while fail is set.
+// faultyStore fails Allocate and ReserveAllocated while fail is set.
 type faultyStore struct {
 	hub.Store
 	fail atomic.Bool
@@ -578,6 +578,13 @@ func (s *faultyStore) Allocate(ctx context.Context, as ...*hub.Allocation) error
 		return fmt.Errorf("disk on fire")
 	}
 	return s.Store.Allocate(ctx, as...)
+}
+
+func (s *faultyStore) ReserveAllocated(ctx context.Context, r *hub.Reservation, a *hub.Allocation) (*hub.Reservation, error) {
+	if s.fail.Load() {
+		return nil, fmt.Errorf("disk on fire")
+	}
+	return s.Store.ReserveAllocated(ctx, r, a)
 }
 
 // newRand returns a seeded stream of bytes, for lottery seeds.

@@ -269,6 +269,21 @@ type DispatchStore interface {
 	// in the batch; an unknown pharmacy, reservation or shortage is
 	// ENOTFOUND. Any error means nothing was written.
 	Allocate(ctx context.Context, as ...*Allocation) error
+	// ReserveAllocated records a new reservation and the allocation that
+	// serves it in one transaction, all or nothing: the outcome of
+	// CreateReservation(r) followed by Allocate(a) in one durable write.
+	// It returns the stored reservation: ALLOCATED with a's ID, its
+	// UpdatedAt a's CreatedAt.
+	//
+	// r is checked as CreateReservation checks it and must be PENDING or
+	// WAITING; a as Allocate checks it, and must serve r (ReservationID
+	// r's ID, RoundID r's round, no ShortageID), else EINVALID. With an
+	// IdempotencyKey already used in the round it writes nothing, a
+	// included, and returns the reservation stored under that key, as it
+	// is now. Otherwise every error of CreateReservation (checked first)
+	// and of Allocate can occur, EOUTOFSTOCK and ECONFLICT included, and
+	// any error means nothing was written.
+	ReserveAllocated(ctx context.Context, r *Reservation, a *Allocation) (*Reservation, error)
 	Allocation(ctx context.Context, id string) (*Allocation, error)
 	// AllocationByCode finds an allocation by its pickup code's hash.
 	AllocationByCode(ctx context.Context, codeHash string) (*Allocation, error)

@@ -73,44 +73,12 @@ func (s *Store) CreateReservation(ctx context.Context, r *hub.Reservation) (*hub
 	var out *hub.Reservation
 	err = s.write(ctx, func(tx *bolt.Tx) error {
 		out = nil
-		if bucket(tx, bktRounds).Get([]byte(rec.RoundID)) == nil {
-			return hub.Errorf(hub.ENOTFOUND, "round %q not found", rec.RoundID)
-		}
-		recs, byKey, byHash := bucket(tx, bktReservations), bucket(tx, bktResvByKey), bucket(tx, bktResvByHash)
-		if rec.IdempotencyKey != "" {
-			if id := byKey.Get(ikey(rec.RoundID, rec.IdempotencyKey)); id != nil {
-				var old reservationRec
-				if ok, err := getRec(recs, "reservation", id, &old); err != nil {
-					return err
-				} else if !ok {
-					return fmt.Errorf("boltstore: idempotency key index names missing reservation %q", id)
-				}
-				out = old.domain()
-				return nil
-			}
-		}
-		if recs.Get([]byte(rec.ID)) != nil {
-			return hub.Errorf(hub.ECONFLICT, "reservation %q already exists", rec.ID)
-		}
-		if id := byHash.Get(ikey(rec.RoundID, rec.IDHash)); id != nil {
-			return hub.Errorf(hub.ECONFLICT, "the ID number already has reservation %q in round %q", id, rec.RoundID)
-		}
-
-		if err := put(recs, []byte(rec.ID), v); err != nil {
+		old, err := checkNewReservation(tx, &rec)
+		if err != nil || old != nil {
+			out = old
 			return err
 		}
-		if err := put(byHash, ikey(rec.RoundID, rec.IDHash), []byte(rec.ID)); err != nil {
-			return err
-		}
-		if rec.IdempotencyKey != "" {
-			if err := put(byKey, ikey(rec.RoundID, rec.IdempotencyKey), []byte(rec.ID)); err != nil {
-				return err
-			}
-		}
-		if err := mark(bucket(tx, bktResvByRound), ikey(rec.RoundID, rec.ID)); err != nil {
-			return err
-		}
-		if err := mark(bucket(tx, bktResvByRoundStatus), resvStatusKey(&rec)); err != nil {
+		if err := putReservation(tx, &rec, v); err != nil {
 			return err
 		}
 		out = rec.domain()
@@ -120,6 +88,150 @@ func (s *Store) CreateReservation(ctx context.Context, r *hub.Reservation) (*hub
 		return nil, err
 	}
 	return out, nil
+}
+
+// checkNewReservation checks a new reservation against the store: its
+// round must exist, and neither its ID nor its ID hash in the round may
+// be taken. When its idempotency key was used in the round it returns the
+// reservation stored under the key, as it is now, and the caller writes
+// nothing.
+func checkNewReservation(tx *bolt.Tx, rec *reservationRec) (*hub.Reservation, error) {
+	if bucket(tx, bktRounds).Get([]byte(rec.RoundID)) == nil {
+		return nil, hub.Errorf(hub.ENOTFOUND, "round %q not found", rec.RoundID)
+	}
+	recs := bucket(tx, bktReservations)
+	if rec.IdempotencyKey != "" {
+		if id := bucket(tx, bktResvByKey).Get(ikey(rec.RoundID, rec.IdempotencyKey)); id != nil {
+			var old reservationRec
+			if ok, err := getRec(recs, "reservation", id, &old); err != nil {
+				return nil, err
+			} else if !ok {
+				return nil, fmt.Errorf("boltstore: idempotency key index names missing reservation %q", id)
+			}
+			return old.domain(), nil
+		}
+	}
+	if recs.Get([]byte(rec.ID)) != nil {
+		return nil, hub.Errorf(hub.ECONFLICT, "reservation %q already exists", rec.ID)
+	}
+	if id := bucket(tx, bktResvByHash).Get(ikey(rec.RoundID, rec.IDHash)); id != nil {
+		return nil, hub.Errorf(hub.ECONFLICT, "the ID number already has reservation %q in round %q", id, rec.RoundID)
+	}
+	return nil, nil
+}
+
+// putReservation writes a new reservation, encoded as v, and files it in
+// the indexes. checkNewReservation has accepted it.
+func putReservation(tx *bolt.Tx, rec *reservationRec, v []byte) error {
+	if err := put(bucket(tx, bktReservations), []byte(rec.ID), v); err != nil {
+		return err
+	}
+	if err := put(bucket(tx, bktResvByHash), ikey(rec.RoundID, rec.IDHash), []byte(rec.ID)); err != nil {
+		return err
+	}
+	if rec.IdempotencyKey != "" {
+		if err := put(bucket(tx, bktResvByKey), ikey(rec.RoundID, rec.IdempotencyKey), []byte(rec.ID)); err != nil {
+			return err
+		}
+	}
+	if err := mark(bucket(tx, bktResvByRound), ikey(rec.RoundID, rec.ID)); err != nil {
+		return err
+	}
+	return mark(bucket(tx, bktResvByRoundStatus), resvStatusKey(rec))
+}
+
+// ReserveAllocated records a new reservation and the allocation that
+// serves it in one write, all or nothing: what CreateReservation(r) and
+// then Allocate(a) would leave, with the reservation written once, as
+// ALLOCATED.
+//
+// r is checked as CreateReservation checks it and must be PENDING or
+// WAITING; a is checked as Allocate checks it and must serve r. With an
+// IdempotencyKey already used in the round it writes nothing and returns
+// the reservation stored under that key, as it is now. Otherwise the
+// errors of CreateReservation come first, then those of Allocate; with
+// any of them nothing is written.
+func (s *Store) ReserveAllocated(ctx context.Context, r *hub.Reservation, a *hub.Allocation) (*hub.Reservation, error) {
+	if err := checkReservation(r); err != nil {
+		return nil, err
+	}
+	if err := checkAllocation(0, a); err != nil {
+		return nil, err
+	}
+	if err := checkServes(r, a); err != nil {
+		return nil, err
+	}
+	rec := reservationToRec(r)
+	rec.Status, rec.AllocationID, rec.UpdatedAt = hub.ReservationAllocated, a.ID, a.CreatedAt
+	v, err := encode("reservation", rec)
+	if err != nil {
+		return nil, err
+	}
+	arec := allocationToRec(a)
+	av, err := encode("allocation", arec)
+	if err != nil {
+		return nil, err
+	}
+
+	var out *hub.Reservation
+	err = s.write(ctx, func(tx *bolt.Tx) error {
+		out = nil
+		old, err := checkNewReservation(tx, &rec)
+		if err != nil || old != nil {
+			out = old
+			return err
+		}
+		allocs := bucket(tx, bktAllocations)
+		if allocs.Get([]byte(arec.ID)) != nil {
+			return hub.Errorf(hub.ECONFLICT, "allocation %q already exists", arec.ID)
+		}
+		if arec.CodeHash != "" && bucket(tx, bktAllocByCode).Get([]byte(arec.CodeHash)) != nil {
+			return hub.Errorf(hub.ECONFLICT, "allocation %q: the pickup code is already in use", arec.ID)
+		}
+		p, err := readPharmacy(tx, arec.PharmacyID)
+		if err != nil {
+			return err
+		}
+		after, err := stockAfter(p, arec.SKU, -arec.Quantity)
+		if err != nil {
+			return hub.Errorf(hub.EOUTOFSTOCK, "pharmacy %q has %d %s left for allocation %q, which takes %d", arec.PharmacyID, max(p.Stock[arec.SKU], 0), arec.SKU, arec.ID, arec.Quantity)
+		}
+
+		// Write.
+		c := hub.StockChange{PharmacyID: arec.PharmacyID, SKU: arec.SKU, Delta: -arec.Quantity, Reason: ReasonAllocate, At: arec.CreatedAt}
+		if err := applyStock(tx, p, c, after); err != nil {
+			return internal(err)
+		}
+		if err := put(allocs, []byte(arec.ID), av); err != nil {
+			return err
+		}
+		if err := indexAllocation(tx, &arec); err != nil {
+			return err
+		}
+		if err := putReservation(tx, &rec, v); err != nil {
+			return err
+		}
+		out = rec.domain()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// checkServes returns an EINVALID error unless allocation a serves the
+// new reservation r, which is PENDING or WAITING.
+func checkServes(r *hub.Reservation, a *hub.Allocation) error {
+	switch {
+	case r.Status != hub.ReservationPending && r.Status != hub.ReservationWaiting:
+		return hub.Errorf(hub.EINVALID, "reservation %q is %s: an allocation serves a PENDING or WAITING one", r.ID, r.Status)
+	case a.ShortageID != "" || a.ReservationID != r.ID:
+		return hub.Errorf(hub.EINVALID, "allocation %q does not serve reservation %q", a.ID, r.ID)
+	case a.RoundID != r.RoundID:
+		return hub.Errorf(hub.EINVALID, "allocation %q is of round %q, its reservation %q of round %q", a.ID, a.RoundID, r.ID, r.RoundID)
+	}
+	return nil
 }
 
 // resvStatusKey is the key of a reservation in reservationsByRoundStatus.

@@ -705,6 +705,11 @@ func everyCall(at time.Time) []call {
 		{"SetReservationStatus", func(ctx context.Context, s *Store) error {
 			return s.SetReservationStatus(ctx, hub.ReservationLost, []hub.ReservationStatus{hub.ReservationPending}, "res1")
 		}},
+		{"ReserveAllocated", func(ctx context.Context, s *Store) error {
+			_, err := s.ReserveAllocated(ctx, res, &hub.Allocation{ID: "a", RoundID: res.RoundID, ReservationID: res.ID, PharmacyID: "p",
+				SKU: hub.MaskAdult, Quantity: 1, Status: hub.AllocationReserved, CreatedAt: at})
+			return err
+		}},
 		{"Allocate", func(ctx context.Context, s *Store) error {
 			return s.Allocate(ctx, &hub.Allocation{ID: "a", RoundID: "round1", ReservationID: "res1", PharmacyID: "p",
 				SKU: hub.MaskAdult, Quantity: 1, Status: hub.AllocationReserved, CreatedAt: at})

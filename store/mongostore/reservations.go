@@ -27,40 +27,112 @@ func (s *Store) CreateReservation(ctx context.Context, r *hub.Reservation) (*hub
 	var out *hub.Reservation
 	err := s.again(ctx, "create reservation", func() error {
 		out = nil
-		ok, err := exists(ctx, s.c.rounds, byID(doc.RoundID))
-		if err != nil {
+		old, err := s.checkNewReservation(ctx, &doc)
+		if err != nil || old != nil {
+			out = old
 			return err
-		} else if !ok {
-			return hub.Errorf(hub.ENOTFOUND, "round %q not found", doc.RoundID)
-		}
-		if doc.IdempotencyKey != "" {
-			first, err := findOne[reservationDoc](ctx, s.c.reservations,
-				bson.D{{Key: "roundId", Value: doc.RoundID}, {Key: "idemKey", Value: doc.IdempotencyKey}})
-			if err != nil {
-				return err
-			}
-			if first != nil {
-				out = first.domain()
-				return nil
-			}
-		}
-		if ok, err := exists(ctx, s.c.reservations, byID(doc.ID)); err != nil {
-			return err
-		} else if ok {
-			return hub.Errorf(hub.ECONFLICT, "reservation %q already exists", doc.ID)
-		}
-		first, err := findOne[reservationDoc](ctx, s.c.reservations,
-			bson.D{{Key: "roundId", Value: doc.RoundID}, {Key: "idHash", Value: doc.IDHash}})
-		if err != nil {
-			return err
-		}
-		if first != nil {
-			return hub.Errorf(hub.ECONFLICT, "the ID number already has reservation %q in round %q", first.ID, doc.RoundID)
 		}
 		if _, err := s.c.reservations.InsertOne(ctx, doc); err != nil {
 			return err
 		}
 		out = doc.domain()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// checkNewReservation checks a new reservation against the store: its
+// round must exist, and neither its ID nor its ID hash in the round may
+// be taken. When its idempotency key was used in the round it returns the
+// reservation stored under the key, as it is now, and the caller writes
+// nothing.
+func (s *Store) checkNewReservation(ctx context.Context, doc *reservationDoc) (*hub.Reservation, error) {
+	ok, err := exists(ctx, s.c.rounds, byID(doc.RoundID))
+	if err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, hub.Errorf(hub.ENOTFOUND, "round %q not found", doc.RoundID)
+	}
+	if doc.IdempotencyKey != "" {
+		first, err := findOne[reservationDoc](ctx, s.c.reservations,
+			bson.D{{Key: "roundId", Value: doc.RoundID}, {Key: "idemKey", Value: doc.IdempotencyKey}})
+		if err != nil {
+			return nil, err
+		}
+		if first != nil {
+			return first.domain(), nil
+		}
+	}
+	if ok, err := exists(ctx, s.c.reservations, byID(doc.ID)); err != nil {
+		return nil, err
+	} else if ok {
+		return nil, hub.Errorf(hub.ECONFLICT, "reservation %q already exists", doc.ID)
+	}
+	first, err := findOne[reservationDoc](ctx, s.c.reservations,
+		bson.D{{Key: "roundId", Value: doc.RoundID}, {Key: "idHash", Value: doc.IDHash}})
+	if err != nil {
+		return nil, err
+	}
+	if first != nil {
+		return nil, hub.Errorf(hub.ECONFLICT, "the ID number already has reservation %q in round %q", first.ID, doc.RoundID)
+	}
+	return nil, nil
+}
+
+// ReserveAllocated records a new reservation and the allocation that
+// serves it in one transaction, all or nothing: the reservation is
+// checked and inserted as CreateReservation does it, then allocated as
+// Allocate does it (the reservation made ALLOCATED through its guarded
+// update, stock taken through stockFilter's guarded update with an
+// ALLOCATE ledger entry, the allocation inserted). It returns the stored
+// reservation, ALLOCATED.
+//
+// r is checked as CreateReservation checks it and must be PENDING or
+// WAITING; a is checked as Allocate checks it and must serve r. With an
+// IdempotencyKey already used in the round the transaction writes
+// nothing and the reservation stored under that key is returned, as it
+// is now. Otherwise the errors of CreateReservation come first, then
+// those of Allocate; with any of them the transaction is aborted and
+// nothing is written. The unique indexes decide races between hubs as
+// for CreateReservation: the loser's transaction meets a duplicate key
+// and runs again, so answering as if it had come second.
+func (s *Store) ReserveAllocated(ctx context.Context, r *hub.Reservation, a *hub.Allocation) (*hub.Reservation, error) {
+	if err := checkReservation(r); err != nil {
+		return nil, err
+	}
+	if err := checkAllocation(0, a); err != nil {
+		return nil, err
+	}
+	switch {
+	case r.Status != hub.ReservationPending && r.Status != hub.ReservationWaiting:
+		return nil, hub.Errorf(hub.EINVALID, "reservation %q is %s: an allocation serves a PENDING or WAITING one", r.ID, r.Status)
+	case a.ShortageID != "" || a.ReservationID != r.ID:
+		return nil, hub.Errorf(hub.EINVALID, "allocation %q does not serve reservation %q", a.ID, r.ID)
+	case a.RoundID != r.RoundID:
+		return nil, hub.Errorf(hub.EINVALID, "allocation %q is of round %q, its reservation %q of round %q", a.ID, a.RoundID, r.ID, r.RoundID)
+	}
+	doc := reservationToDoc(r)
+	ad := allocationToDoc(a)
+	var out *hub.Reservation
+	err := s.tx(ctx, "reserve and allocate", func(ctx context.Context) error {
+		out = nil
+		old, err := s.checkNewReservation(ctx, &doc)
+		if err != nil || old != nil {
+			out = old
+			return err
+		}
+		if _, err := s.c.reservations.InsertOne(ctx, doc); err != nil {
+			return err
+		}
+		if err := s.allocateOne(ctx, &ad); err != nil {
+			return err
+		}
+		stored := doc
+		stored.Status, stored.AllocationID, stored.UpdatedAt = string(hub.ReservationAllocated), ad.ID, ad.CreatedAt
+		out = stored.domain()
 		return nil
 	})
 	if err != nil {

@@ -1504,3 +1504,215 @@ func testDispatchReopen(t *testing.T, h Harness) {
 	must(t, err, "TransitionAllocation after reopen")
 	same(t, "stock after reopen and a failed delivery", stockOf(t, s, "p1", hub.MaskAdult), 50-2-3-2-1+3)
 }
+
+func testReserveAllocated(t *testing.T, h Harness) {
+	s, ctx := h.Open(t), t.Context()
+	must(t, s.UpsertPharmacies(ctx,
+		pharmacy("p1", map[hub.SKU]int{hub.MaskAdult: 10}),
+		pharmacy("p2", map[hub.SKU]int{hub.MaskAdult: 2})), "UpsertPharmacies")
+	must(t, s.UpsertRound(ctx, round("round1", hub.RoundOpen)), "UpsertRound")
+	must(t, s.UpsertRound(ctx, round("round2", hub.RoundOpen)), "UpsertRound")
+
+	// One write: the reservation ALLOCATED, its allocation, the stock
+	// and its ledger entry, as CreateReservation then Allocate leave them.
+	r0 := reservation("res0", "round1", "h0")
+	r0.IdempotencyKey = "key0"
+	a0 := allocation("a0", r0, "p1", 3)
+	got, err := s.ReserveAllocated(ctx, r0, a0)
+	must(t, err, "ReserveAllocated")
+	want := *r0
+	want.Status, want.AllocationID, want.UpdatedAt = hub.ReservationAllocated, a0.ID, a0.CreatedAt
+	same(t, "reservation returned", normReservation(got), normReservation(&want))
+	same(t, "reservation stored", normReservation(getReservation(t, s, r0.ID)), normReservation(&want))
+	same(t, "allocation stored", normAllocation(getAllocation(t, s, a0.ID)), normAllocation(a0))
+	same(t, "stock of p1", stockOf(t, s, "p1", hub.MaskAdult), 7)
+	es := ledger(t, s, "p1")
+	last := es[len(es)-1]
+	last.Seq = 0
+	same(t, "ledger entry", normEntry(last), normEntry(hub.StockEntry{After: 7, StockChange: hub.StockChange{
+		PharmacyID: "p1", SKU: hub.MaskAdult, Delta: -3, Reason: "ALLOCATE", At: at(10)}}))
+	same(t, "ALLOCATED reservations", reservationIDs(t, s, hub.ReservationFilter{RoundID: "round1", Status: hub.ReservationAllocated}), []string{"res0"})
+	same(t, "PENDING reservations", len(reservationIDs(t, s, hub.ReservationFilter{RoundID: "round1", Status: hub.ReservationPending})), 0)
+	same(t, "allocations of round1", allocationIDs(t, s, hub.AllocationFilter{RoundID: "round1"}), []string{"a0"})
+	same(t, "allocations of p1, RESERVED", allocationIDs(t, s, hub.AllocationFilter{PharmacyID: "p1", Status: hub.AllocationReserved}), []string{"a0"})
+	byCode, err := s.AllocationByCode(ctx, a0.CodeHash)
+	must(t, err, "AllocationByCode")
+	same(t, "allocation by code", byCode.ID, a0.ID)
+	exp, err := s.ExpiringAllocations(ctx, at(121), 0)
+	must(t, err, "ExpiringAllocations")
+	same(t, "expiring allocations", len(exp), 1)
+
+	// A delivery, from a WAITING reservation.
+	rd := reservation("res-d", "round1", "h-d")
+	rd.Status = hub.ReservationWaiting
+	ad := delivery("a-d", rd, "p1", 1)
+	got, err = s.ReserveAllocated(ctx, rd, ad)
+	must(t, err, "ReserveAllocated of a delivery")
+	same(t, "delivery's reservation status", got.Status, hub.ReservationAllocated)
+	same(t, "allocations of pt1", allocationIDs(t, s, hub.AllocationFilter{PartnerID: "pt1"}), []string{"a-d"})
+	same(t, "stock of p1 after the delivery", stockOf(t, s, "p1", hub.MaskAdult), 6)
+
+	// The replay of an idempotency key writes nothing, the allocation
+	// included, and returns the stored reservation.
+	before := dispatchSnapshot(t, s, "round1", "round2")
+	retry := reservation("res-retry", "round1", "h-retry")
+	retry.IdempotencyKey = "key0"
+	got, err = s.ReserveAllocated(ctx, retry, allocation("a-retry", retry, "p1", 1))
+	must(t, err, "ReserveAllocated replayed")
+	same(t, "replayed reservation", normReservation(got), normReservation(&want))
+	same(t, "store after the replay", dispatchSnapshot(t, s, "round1", "round2"), before)
+
+	// Every refusal writes nothing: neither the reservation nor the
+	// allocation nor the stock.
+	tests := []struct {
+		name string
+		give func() (*hub.Reservation, *hub.Allocation)
+		code string
+	}{
+		{"out of stock", func() (*hub.Reservation, *hub.Allocation) {
+			r := reservation("res-x", "round1", "h-x")
+			return r, allocation("a-x", r, "p2", 3)
+		}, hub.EOUTOFSTOCK},
+		{"a second reservation of the ID number", func() (*hub.Reservation, *hub.Allocation) {
+			r := reservation("res-x", "round1", "h0")
+			return r, allocation("a-x", r, "p1", 1)
+		}, hub.ECONFLICT},
+		{"a reservation ID taken", func() (*hub.Reservation, *hub.Allocation) {
+			r := reservation("res0", "round1", "h-x")
+			return r, allocation("a-x", r, "p1", 1)
+		}, hub.ECONFLICT},
+		{"an allocation ID taken", func() (*hub.Reservation, *hub.Allocation) {
+			r := reservation("res-x", "round1", "h-x")
+			a := allocation("a-x", r, "p1", 1)
+			a.ID = "a0"
+			return r, a
+		}, hub.ECONFLICT},
+		{"a pickup code taken", func() (*hub.Reservation, *hub.Allocation) {
+			r := reservation("res-x", "round1", "h-x")
+			a := allocation("a-x", r, "p1", 1)
+			a.CodeHash = a0.CodeHash
+			return r, a
+		}, hub.ECONFLICT},
+		{"an unknown round", func() (*hub.Reservation, *hub.Allocation) {
+			r := reservation("res-x", "round-none", "h-x")
+			return r, allocation("a-x", r, "p1", 1)
+		}, hub.ENOTFOUND},
+		{"an unknown pharmacy", func() (*hub.Reservation, *hub.Allocation) {
+			r := reservation("res-x", "round1", "h-x")
+			return r, allocation("a-x", r, "p-none", 1)
+		}, hub.ENOTFOUND},
+		{"an allocation serving another reservation", func() (*hub.Reservation, *hub.Allocation) {
+			r := reservation("res-x", "round1", "h-x")
+			return r, allocation("a-x", reservation("res-y", "round1", "h-y"), "p1", 1)
+		}, hub.EINVALID},
+		{"an allocation of another round", func() (*hub.Reservation, *hub.Allocation) {
+			r := reservation("res-x", "round1", "h-x")
+			a := allocation("a-x", r, "p1", 1)
+			a.RoundID = "round2"
+			return r, a
+		}, hub.EINVALID},
+		{"an allocation serving a shortage", func() (*hub.Reservation, *hub.Allocation) {
+			r := reservation("res-x", "round1", "h-x")
+			a := allocation("a-x", r, "p1", 1)
+			a.ShortageID = "sh1"
+			return r, a
+		}, hub.EINVALID},
+		{"a reservation already ALLOCATED", func() (*hub.Reservation, *hub.Allocation) {
+			r := reservation("res-x", "round1", "h-x")
+			a := allocation("a-x", r, "p1", 1)
+			r.Status, r.AllocationID = hub.ReservationAllocated, a.ID
+			return r, a
+		}, hub.EINVALID},
+		{"a CANCELLED reservation", func() (*hub.Reservation, *hub.Allocation) {
+			r := reservation("res-x", "round1", "h-x")
+			r.Status = hub.ReservationCancelled
+			return r, allocation("a-x", r, "p1", 1)
+		}, hub.EINVALID},
+		{"a quantity of zero", func() (*hub.Reservation, *hub.Allocation) {
+			r := reservation("res-x", "round1", "h-x")
+			return r, allocation("a-x", r, "p1", 0)
+		}, hub.EINVALID},
+		{"no allocation", func() (*hub.Reservation, *hub.Allocation) {
+			return reservation("res-x", "round1", "h-x"), nil
+		}, hub.EINVALID},
+		{"no reservation", func() (*hub.Reservation, *hub.Allocation) {
+			return nil, allocation("a-x", reservation("res-x", "round1", "h-x"), "p1", 1)
+		}, hub.EINVALID},
+	}
+	for _, tt := range tests {
+		r, a := tt.give()
+		_, err := s.ReserveAllocated(ctx, r, a)
+		wantCode(t, err, tt.code, "ReserveAllocated with "+tt.name)
+		same(t, "store after ReserveAllocated with "+tt.name, dispatchSnapshot(t, s, "round1", "round2"), before)
+	}
+
+	// The ID number may reserve in another round.
+	r2 := reservation("res-r2", "round2", "h0")
+	_, err = s.ReserveAllocated(ctx, r2, allocation("a-r2", r2, "p2", 2))
+	must(t, err, "ReserveAllocated in round2")
+	same(t, "stock of p2", stockOf(t, s, "p2", hub.MaskAdult), 0)
+
+	// Durable.
+	s = h.Reopen(t, s)
+	same(t, "reservation after reopen", normReservation(getReservation(t, s, r0.ID)), normReservation(&want))
+	same(t, "allocation after reopen", normAllocation(getAllocation(t, s, a0.ID)), normAllocation(a0))
+	same(t, "stock of p1 after reopen", stockOf(t, s, "p1", hub.MaskAdult), 6)
+}
+
+func testConcurrentReserveAllocated(t *testing.T, h Harness) {
+	s, ctx := h.Open(t), t.Context()
+	const stock, n = 30, 60
+	must(t, s.UpsertPharmacies(ctx, pharmacy("p1", map[hub.SKU]int{hub.MaskAdult: stock})), "UpsertPharmacies")
+	must(t, s.UpsertRound(ctx, round("round1", hub.RoundOpen)), "UpsertRound")
+
+	// Sixty people, stock for thirty, and every fourth person sends the
+	// request twice (the same key): no stock goes below zero, no person
+	// holds two reservations, and every refused write left nothing.
+	type outcome struct {
+		r   *hub.Reservation
+		err error
+	}
+	outs := make([]outcome, 2*n)
+	var wg sync.WaitGroup
+	for i := range 2 * n {
+		person := i % n
+		if i >= n && person%4 != 0 {
+			continue
+		}
+		wg.Go(func() {
+			r := reservation(fmt.Sprintf("res%03d", i), "round1", fmt.Sprintf("h%02d", person))
+			r.IdempotencyKey = fmt.Sprintf("key%02d", person)
+			got, err := s.ReserveAllocated(ctx, r, allocation(fmt.Sprintf("a%03d", i), r, "p1", 1))
+			outs[i] = outcome{got, err}
+		})
+	}
+	wg.Wait()
+	made := map[string]bool{}
+	for i, o := range outs {
+		switch {
+		case i >= n && (i%n)%4 != 0:
+		case o.err == nil:
+			made[o.r.ID] = true
+		case hub.ErrorCode(o.err) != hub.EOUTOFSTOCK:
+			t.Fatalf("request %d: %v, want success, a replay or EOUTOFSTOCK", i, o.err)
+		}
+	}
+	same(t, "reservations made", len(made), stock)
+	same(t, "stock left", stockOf(t, s, "p1", hub.MaskAdult), 0)
+	ids := reservationIDs(t, s, hub.ReservationFilter{RoundID: "round1"})
+	same(t, "reservations stored", len(ids), stock)
+	for _, id := range ids {
+		if !made[id] {
+			t.Fatalf("reservation %s is stored, and no caller was told so", id)
+		}
+		r := getReservation(t, s, id)
+		if r.Status != hub.ReservationAllocated {
+			t.Fatalf("reservation %s is %s, want ALLOCATED", id, r.Status)
+		}
+		a := getAllocation(t, s, r.AllocationID)
+		if a.ReservationID != id {
+			t.Fatalf("allocation %s serves %s, want %s", a.ID, a.ReservationID, id)
+		}
+	}
+	same(t, "allocations stored", len(allAllocations(t, s)), stock)
+}
