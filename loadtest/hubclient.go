@@ -16,6 +16,14 @@ import (
 	"time"
 )
 
+// Operations both loads send: the trivial query of the baselines (the
+// hub's transport, authentication and GraphQL without the domain), and a
+// restock, which adds $q units of a supply at a pharmacy.
+const (
+	trivialQuery    = `{ supplies { sku } }`
+	restockMutation = `mutation($p: ID!, $s: SKU!, $q: Int!) { restock(pharmacyId: $p, sku: $s, quantity: $q) { id } }`
+)
+
 // hubClient speaks GraphQL over HTTP to one hub on this machine.
 type hubClient struct {
 	base  *url.URL // scheme and host of the hub

@@ -27,6 +27,12 @@ func TestExitCodes(t *testing.T) {
 		{"subscribers unknown flag", []string{"subscribers", "-clients", "5"}, cli.ExitUsage, "", "flag provided but not defined"},
 		{"subscribers argument", []string{"subscribers", "now"}, cli.ExitUsage, "", "unexpected arguments"},
 		{"subscribers bad value", []string{"subscribers", "-n", "0"}, cli.ExitUsage, "", "-n must be at least 1"},
+		{"reserve --help", []string{"reserve", "--help"}, cli.ExitOK, "usage: go run ./loadtest reserve", ""},
+		{"reserve unknown flag", []string{"reserve", "-n", "5"}, cli.ExitUsage, "", "flag provided but not defined"},
+		{"reserve argument", []string{"reserve", "now"}, cli.ExitUsage, "", "unexpected arguments"},
+		{"reserve bad phases", []string{"reserve", "-phases", "2x:5s"}, cli.ExitUsage, "", "a multiple needs a max phase before it"},
+		{"reserve bad value", []string{"reserve", "-concurrency", "0"}, cli.ExitUsage, "", "-concurrency, -max-outstanding and -conns must be at least 1"},
+		{"reserve bad reference", []string{"reserve", "-phases", "max:5s", "-reference", "1"}, cli.ExitUsage, "", "-reference 1: there are 1 phases"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

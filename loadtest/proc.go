@@ -157,6 +157,59 @@ func (p proc) cpuOver(window time.Duration, done <-chan struct{}) (CPUWindow, er
 	return w, nil
 }
 
+// PhaseCPU is the CPU use, in cores, of a server (the hub, or the raw
+// net/http baseline), of this client and of every other process on the
+// machine during one phase.
+type PhaseCPU struct {
+	Hub    float64       `json:"hub_cores"`
+	Client float64       `json:"client_cores"`
+	Others float64       `json:"others_cores"`
+	Wall   time.Duration `json:"wall_ns"`
+}
+
+// mark is a moment's CPU counters of a server process, this process and
+// the machine.
+type mark struct {
+	server             *proc // nil when unknown
+	at                 time.Time
+	srv, self, machine time.Duration
+}
+
+func startMark(server *proc) mark {
+	m := mark{server: server, at: time.Now(), self: selfCPU(), machine: machineBusy()}
+	if server != nil {
+		m.srv, _ = server.CPU()
+	}
+	return m
+}
+
+// since returns the CPU time the server, this process and every other
+// process on the machine have used since m. Without the server's
+// counters (no server, or they cannot be read) server is 0, others
+// includes the server, and ok is false.
+func (m mark) since() (server, self, others time.Duration, ok bool) {
+	self = selfCPU() - m.self
+	machine := machineBusy() - m.machine
+	if m.server != nil {
+		if cpu, err := m.server.CPU(); err == nil {
+			server, ok = cpu-m.srv, true
+		}
+	}
+	return server, self, max(0, machine-server-self), ok
+}
+
+// stop returns the CPU use since m, in cores ("Hub" is the server's).
+func (m mark) stop() PhaseCPU {
+	server, self, others, _ := m.since()
+	wall := time.Since(m.at)
+	return PhaseCPU{
+		Wall:   wall,
+		Hub:    ratio(float64(server), float64(wall)),
+		Client: ratio(float64(self), float64(wall)),
+		Others: ratio(float64(others), float64(wall)),
+	}
+}
+
 // machineBusy returns the CPU time every process has used so far, over
 // all cores, from /proc/stat; 0 when it cannot be read.
 func machineBusy() time.Duration {

@@ -14,8 +14,6 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"runtime/debug"
-	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -26,10 +24,7 @@ import (
 
 // ReserveConfig configures a reserve run.
 type ReserveConfig struct {
-	URL       string `json:"url"`
-	DataDir   string `json:"data_dir"`
-	JWTSecret string `json:"-"`
-	HubPID    int    `json:"hub_pid"`
+	hubTarget
 
 	Phases         string        `json:"phases"`
 	Concurrency    int           `json:"concurrency"`
@@ -54,16 +49,12 @@ type ReserveConfig struct {
 	RawBaseline      bool          `json:"raw_baseline"`
 	Reference        int           `json:"reference_phase"`
 
-	ClientGOGC int    `json:"client_gogc"`
-	JSON       string `json:"-"`
-	CPUProfile string `json:"-"`
+	clientOptions
 }
 
+// flags binds c to fs with the defaults.
 func (c *ReserveConfig) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.URL, "url", "http://127.0.0.1:18090", "the hub, on a loopback address")
-	fs.StringVar(&c.DataDir, "data", "/tmp/loaddata", "the hub's data directory, to read its jwt-secret")
-	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "the hub's HS256 secret, if given to it by flag (wins over -data)")
-	fs.IntVar(&c.HubPID, "hub-pid", 0, "the hub's process id for memory and CPU (0: the process listening on -url's port)")
+	c.hubTarget.flags(fs)
 	fs.StringVar(&c.Phases, "phases", "200:10s,max:20s,3x:20s,200:10s",
 		"comma-separated phases: RATE:DURATION sends RATE reservations/s whatever the answers (an open model, as a crowd does); "+
 			"max:DURATION runs -concurrency workers back to back (what the hub sustains); Nx:DURATION sends N times what the last max phase sustained")
@@ -85,80 +76,44 @@ func (c *ReserveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.BaselineDuration, "baseline", 5*time.Second, "duration of each baseline (raw net/http, the hub's /healthz, the trivial query)")
 	fs.BoolVar(&c.RawBaseline, "raw-baseline", true, "measure a raw net/http server in a child process as a baseline")
 	fs.IntVar(&c.Reference, "reference", 0, "the phase whose p99 the others are compared with (the unloaded one)")
-	fs.IntVar(&c.ClientGOGC, "client-gogc", 400, "this client's GOGC")
-	fs.StringVar(&c.JSON, "json", "", "also write the report as JSON to this file")
-	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write this client's CPU profile to this file")
+	c.clientOptions.flags(fs, "this client's GOGC")
+}
+
+// check reads -phases and checks the other values.
+func (c *ReserveConfig) check() ([]Phase, error) {
+	phases, err := ParsePhases(c.Phases)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case c.Concurrency < 1 || c.MaxOutstanding < 1 || c.Conns < 1:
+		return nil, errors.New("-concurrency, -max-outstanding and -conns must be at least 1")
+	case c.Reference < 0 || c.Reference >= len(phases):
+		return nil, fmt.Errorf("-reference %d: there are %d phases", c.Reference, len(phases))
+	case c.PerPerson < 1 || c.MaxK < 0 || c.Restock < 0 || c.Residents < 0 || c.Subscribers < 0 || c.DashboardRate < 0 || c.ReportRate < 0:
+		return nil, errors.New("-per-person must be positive; -max-k, -restock, -residents, -subscribers, -dashboard-rate and -report-rate not negative")
+	}
+	return phases, nil
 }
 
 func reserveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c ReserveConfig
-	fs := flag.NewFlagSet("reserve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	c.flags(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: go run ./loadtest reserve [flags]")
-		fs.PrintDefaults()
-	}
-	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
+	if err := parseFlags("reserve", args, stdout, stderr, c.flags); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return cli.Usagef("unexpected arguments %q", fs.Args())
-	}
-	phases, err := ParsePhases(c.Phases)
+	phases, err := c.check()
 	if err != nil {
 		return cli.Usage(err)
 	}
-	switch {
-	case c.Concurrency < 1 || c.MaxOutstanding < 1 || c.Conns < 1:
-		return cli.Usagef("-concurrency, -max-outstanding and -conns must be at least 1")
-	case c.Reference < 0 || c.Reference >= len(phases):
-		return cli.Usagef("-reference %d: there are %d phases", c.Reference, len(phases))
-	case c.PerPerson < 1 || c.MaxK < 0 || c.Restock < 0 || c.Residents < 0 || c.Subscribers < 0 || c.DashboardRate < 0 || c.ReportRate < 0:
-		return cli.Usagef("-per-person must be positive; -max-k, -restock, -residents, -subscribers, -dashboard-rate and -report-rate not negative")
-	}
-	if c.ClientGOGC != 0 {
-		debug.SetGCPercent(c.ClientGOGC)
-	}
-	if c.CPUProfile != "" {
-		f, err := os.Create(c.CPUProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
-	l := &reserveLoad{cfg: c, phases: phases, log: stderr}
-	rep, err := l.run(ctx)
-	if rep != nil {
-		rep.Print(stdout)
-		if c.JSON != "" {
-			b, jerr := json.MarshalIndent(rep, "", "  ")
-			if jerr == nil {
-				jerr = os.WriteFile(c.JSON, append(b, '\n'), 0o644)
-			}
-			if jerr != nil {
-				return errors.Join(err, fmt.Errorf("write json: %w", jerr))
-			}
-		}
-	}
-	return err
+	l := &reserveLoad{cfg: c, phases: phases, hubSession: hubSession{log: stderr}}
+	return runLoad(ctx, c.clientOptions, stdout, l.run)
 }
 
 // reserveLoad is one reserve run.
 type reserveLoad struct {
+	hubSession
 	cfg    ReserveConfig
 	phases []Phase
-	log    io.Writer
-
-	hub    *hubClient
-	proc   *proc
-	minter *Minter
-	admin  string
 
 	residents []string // IDs
 	tokens    []string // RESIDENT tokens, by resident
@@ -169,18 +124,12 @@ type reserveLoad struct {
 	// next numbers the reservations: number k is resident order[k mod
 	// n] in round k div n, so no pair is asked twice.
 	next atomic.Int64
-
-	errs ErrorCounts
 }
 
-func (l *reserveLoad) progress(format string, args ...any) {
-	fmt.Fprintf(l.log, "%s  %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
-}
-
-// The operations of a run.
+// The operations of a reserve run, beside trivialQuery and
+// restockMutation.
 const (
 	reserveMutation = `mutation($r: ID!, $p: ID!, $k: String) { reserve(input: {roundId: $r, residentId: $p, idempotencyKey: $k}) { reservation { id status } allocation { id } } }`
-	trivialQuery    = `{ supplies { sku } }`
 	districtQuery   = `query($d: ID!) { district(id: $d) { cellCount residentCount pharmacies { id stock { sku quantity } } } }`
 	roundQuery      = `query($r: ID!) { round(id: $r) { status cells { cell requests demand served } } }`
 )
@@ -194,15 +143,11 @@ func (l *reserveLoad) run(ctx context.Context) (*ReserveReport, error) {
 	cfg := l.cfg
 	start := time.Now()
 	rep := &ReserveReport{Date: start.Format(time.RFC3339), Cores: runtime.NumCPU(), Config: cfg, LoadAvgStart: loadAverage()}
+	defer l.close()
 	if err := l.setup(ctx, rep); err != nil {
 		return nil, err
 	}
-	defer l.hub.close()
-	machine0, self0 := machineBusy(), selfCPU()
-	var hub0 time.Duration
-	if l.proc != nil {
-		hub0, _ = l.proc.CPU()
-	}
+	cpu := startMark(l.proc)
 
 	// Baselines, the hub idle.
 	if cfg.RawBaseline {
@@ -235,7 +180,7 @@ func (l *reserveLoad) run(ctx context.Context) (*ReserveReport, error) {
 			return nil, err
 		}
 		defer subs.close()
-		rep.Subscribed = subs.opened
+		rep.Subscribed = len(subs.conns)
 	}
 	samp := startSampler(ctx, l.hub, l.proc)
 	defer samp.stop()
@@ -260,15 +205,13 @@ func (l *reserveLoad) run(ctx context.Context) (*ReserveReport, error) {
 	time.Sleep(2 * time.Second)
 	rep.HubAfter = l.hubFigures(ctx)
 	if subs != nil {
-		rep.SubscriberErrors = subs.lost.Load()
+		rep.SubscriberErrors = subs.fl.lost.Load()
 	}
 	rep.Errors = l.errs.Kinds()
-	rep.ClientCPU = selfCPU() - self0
-	if l.proc != nil {
-		if hub1, err := l.proc.CPU(); err == nil {
-			rep.HubCPU = hub1 - hub0
-			rep.OthersCPU = max(0, machineBusy()-machine0-rep.HubCPU-rep.ClientCPU)
-		}
+	hub, self, others, ok := cpu.since()
+	rep.ClientCPU = self
+	if ok {
+		rep.HubCPU, rep.OthersCPU = hub, others
 	}
 	rep.ClientRSS, _, _ = proc{pid: os.Getpid()}.RSS()
 	rep.Elapsed = time.Since(start)
@@ -300,34 +243,12 @@ func (l *reserveLoad) setup(ctx context.Context, rep *ReserveReport) error {
 	}
 	hub.http = &http.Client{Transport: tr, Timeout: cfg.Timeout}
 	hub.close = tr.CloseIdleConnections
-	l.hub = hub
 	rep.Hub = hub.base.String()
-	pid := cfg.HubPID
-	if pid == 0 {
-		pid = listenerPID(hub.port())
+	if rep.HubPID = l.attach(hub, cfg.HubPID); rep.HubPID == 0 {
+		rep.Notes = append(rep.Notes, noHubProcessNote)
 	}
-	if pid > 0 {
-		l.proc = &proc{pid: pid}
-		rep.HubPID = pid
-	} else {
-		rep.Notes = append(rep.Notes, "the hub's process was not found (give -hub-pid): no memory or CPU figures")
-	}
-
-	fail := func(err error) error {
-		hub.close()
+	if err := l.mintAdmin(cfg.hubTarget, 4*time.Hour); err != nil {
 		return err
-	}
-	secret := cfg.JWTSecret
-	if secret == "" {
-		if secret, err = ReadSecret(cfg.DataDir); err != nil {
-			return fail(fmt.Errorf("%w (give the hub's -data directory, or -jwt-secret)", err))
-		}
-	}
-	if l.minter, err = NewMinter(secret, nil); err != nil {
-		return fail(err)
-	}
-	if l.admin, err = l.minter.Mint("ADMIN", "", "loadtest", 4*time.Hour); err != nil {
-		return fail(err)
 	}
 
 	var city struct {
@@ -340,7 +261,7 @@ func (l *reserveLoad) setup(ctx context.Context, rep *ReserveReport) error {
 		} `json:"districts"`
 	}
 	if err := hub.Do(ctx, l.admin, `{ districts { id residentCount pharmacies { id } } }`, nil, &city); err != nil {
-		return fail(fmt.Errorf("read the city: %w", err))
+		return fmt.Errorf("read the city: %w", err)
 	}
 	total := 0
 	var pharmacies []string
@@ -356,12 +277,12 @@ func (l *reserveLoad) setup(ctx context.Context, rep *ReserveReport) error {
 		n = min(n, cfg.Residents)
 	}
 	if n == 0 || len(pharmacies) == 0 {
-		return fail(errors.New("the hub has no residents or no pharmacies: start it with --demo"))
+		return errors.New("the hub has no residents or no pharmacies: start it with --demo")
 	}
 	for _, i := range []int{0, n - 1} {
 		id := fmt.Sprintf("%s-r%07d", cfg.ResidentPrefix, i+1)
 		if err := hub.Do(ctx, l.admin, `query($id: ID!) { resident(id: $id) { id } }`, map[string]any{"id": id}, nil); err != nil {
-			return fail(fmt.Errorf("resident %s: %w (the demo city's residents are PREFIX-r0000001...; see -resident-prefix)", id, err))
+			return fmt.Errorf("resident %s: %w (the demo city's residents are PREFIX-r0000001...; see -resident-prefix)", id, err)
 		}
 	}
 	rep.Residents, rep.Districts, rep.Pharmacies = n, len(l.districts), len(pharmacies)
@@ -372,13 +293,13 @@ func (l *reserveLoad) setup(ctx context.Context, rep *ReserveReport) error {
 	for i := range n {
 		l.residents[i] = fmt.Sprintf("%s-r%07d", cfg.ResidentPrefix, i+1)
 		if l.tokens[i], err = l.minter.Mint("RESIDENT", l.residents[i], "loadtest-"+l.residents[i], 4*time.Hour); err != nil {
-			return fail(err)
+			return err
 		}
 	}
 	for _, d := range l.districts {
 		tok, err := l.minter.Mint("DISTRICT", d, "loadtest-dashboard-"+d, 4*time.Hour)
 		if err != nil {
-			return fail(err)
+			return err
 		}
 		l.distToken = append(l.distToken, tok)
 	}
@@ -389,7 +310,7 @@ func (l *reserveLoad) setup(ctx context.Context, rep *ReserveReport) error {
 		var restockErr error
 		var mu sync.Mutex
 		each(len(pharmacies), 8, func(i int) {
-			err := hub.Do(ctx, l.admin, `mutation($p: ID!, $s: SKU!, $q: Int!) { restock(pharmacyId: $p, sku: $s, quantity: $q) { id } }`,
+			err := hub.Do(ctx, l.admin, restockMutation,
 				map[string]any{"p": pharmacies[i], "s": cfg.SKU, "q": cfg.Restock}, nil)
 			if err != nil {
 				mu.Lock()
@@ -398,7 +319,7 @@ func (l *reserveLoad) setup(ctx context.Context, rep *ReserveReport) error {
 			}
 		})
 		if restockErr != nil {
-			return fail(fmt.Errorf("restock: %w", restockErr))
+			return fmt.Errorf("restock: %w", restockErr)
 		}
 	}
 
@@ -425,7 +346,7 @@ func (l *reserveLoad) setup(ctx context.Context, rep *ReserveReport) error {
 			map[string]any{"id": id, "s": cfg.SKU, "pp": cfg.PerPerson, "k": cfg.MaxK,
 				"o": now.Add(-time.Minute).Format(time.RFC3339), "c": now.Add(6 * time.Hour).Format(time.RFC3339)}, nil)
 		if err != nil {
-			return fail(fmt.Errorf("open round %s: %w", id, err))
+			return fmt.Errorf("open round %s: %w", id, err)
 		}
 		l.rounds = append(l.rounds, id)
 	}
@@ -828,50 +749,4 @@ func (dl *dashboardLoad) wait() DashboardResult {
 	dl.mu.Lock()
 	defer dl.mu.Unlock()
 	return DashboardResult{N: dl.n, Latency: Summarize(dl.lat), Errors: dl.errs.Kinds()}
-}
-
-// mark is a moment's CPU counters of a server process, this process and
-// the machine.
-type mark struct {
-	server             *proc
-	at                 time.Time
-	srv, self, machine time.Duration
-}
-
-func startMark(server *proc) mark {
-	m := mark{server: server, at: time.Now(), self: selfCPU(), machine: machineBusy()}
-	if server != nil {
-		m.srv, _ = server.CPU()
-	}
-	return m
-}
-
-// stop returns the CPU use since m, in cores ("Hub" is the server's).
-func (m mark) stop() PhaseCPU {
-	now := startMark(m.server)
-	wall := now.at.Sub(m.at)
-	srv, self := now.srv-m.srv, now.self-m.self
-	return PhaseCPU{
-		Wall:   wall,
-		Hub:    ratio(float64(srv), float64(wall)),
-		Client: ratio(float64(self), float64(wall)),
-		Others: max(0, ratio(float64(now.machine-m.machine-srv-self), float64(wall))),
-	}
-}
-
-// hubFigures reads the hub's memory and goroutines.
-func (l *reserveLoad) hubFigures(ctx context.Context) HubFigures {
-	var f HubFigures
-	if l.proc != nil {
-		f.RSS, f.RSSAnon, _ = l.proc.RSS()
-		f.OpenFDs, _ = l.proc.OpenFDs()
-	}
-	if m, err := l.hub.Metrics(ctx, "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_goroutines", "gridhub_subscriptions", "go_gc_duration_seconds_count"); err == nil {
-		f.GCCycles = m["go_gc_duration_seconds_count"]
-		f.HeapInuse = m["go_memstats_heap_inuse_bytes"]
-		f.StackInuse = m["go_memstats_stack_inuse_bytes"]
-		f.Goroutines = m["go_goroutines"]
-		f.Subscriptions = m["gridhub_subscriptions"]
-	}
-	return f
 }

@@ -75,19 +75,16 @@ type ReservePhaseResult struct {
 
 // Print writes the report for people.
 func (r *ReserveReport) Print(w io.Writer) {
-	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	p := linePrinter(w)
 	c := r.Config
-	p("")
-	p("gridhub loadtest reserve  %s", r.Date)
+	p.header("reserve", r.Date)
 	p("hub %s (pid %d), %d cores; load average %.2f %.2f %.2f at the start, %.2f %.2f %.2f at the end",
 		r.Hub, r.HubPID, r.Cores, r.LoadAvgStart[0], r.LoadAvgStart[1], r.LoadAvgStart[2], r.LoadAvgEnd[0], r.LoadAvgEnd[1], r.LoadAvgEnd[2])
 	p("city: %d residents, %d districts, %d pharmacies (+%d %s each); %d FIRST_COME rounds, %d per person, %d rings",
 		r.Residents, r.Districts, r.Pharmacies, c.Restock, c.SKU, r.Rounds, c.PerPerson, c.MaxK)
 	p("client: %d connections, %d workers in max phases, %d outstanding at most; %d stockChanged subscribers; district dashboards %g queries/s, fairness reports %g/s",
 		c.Conns, c.Concurrency, c.MaxOutstanding, r.Subscribed, c.DashboardRate, c.ReportRate)
-	for _, n := range r.Notes {
-		p("NOTE: %s", n)
-	}
+	p.notes(r.Notes)
 
 	p("")
 	p("baselines (closed loops of %d workers, %s each, the hub idle)", c.Concurrency, c.BaselineDuration)
@@ -144,12 +141,7 @@ func (r *ReserveReport) Print(w io.Writer) {
 	p("hub before the phases: RSS %s (anon %s), %.0f goroutines; 2 s after: RSS %s (anon %s), %.0f goroutines, heap %s",
 		mib(r.HubBefore.RSS), mib(r.HubBefore.RSSAnon), r.HubBefore.Goroutines,
 		mib(r.HubAfter.RSS), mib(r.HubAfter.RSSAnon), r.HubAfter.Goroutines, mib(int64(r.HubAfter.HeapInuse)))
-	p("errors by kind (setup, subscribers): %s", formatKinds(r.Errors))
-	for _, k := range r.Errors {
-		if k.Example != "" {
-			p("  %s e.g. %s", k.Kind, truncate(k.Example, 160))
-		}
-	}
+	p.errorKinds("errors by kind (setup, subscribers)", r.Errors)
 	p("CPU over the run: hub %s, this client %s, other processes %s; client RSS %s; elapsed %s",
 		r.HubCPU.Round(time.Millisecond), r.ClientCPU.Round(time.Millisecond), r.OthersCPU.Round(time.Millisecond),
 		mib(r.ClientRSS), r.Elapsed.Round(time.Millisecond))

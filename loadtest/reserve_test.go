@@ -98,11 +98,11 @@ func TestReserveOneOutcomes(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := &reserveLoad{
-		hub:       hub,
-		residents: []string{"tpe-r0000001", "tpe-r0000002", "tpe-r0000003"},
-		tokens:    []string{"tok-1", "tok-2", "tok-3"},
-		order:     []int{2, 0, 1},
-		rounds:    []string{"load-a"},
+		hubSession: hubSession{hub: hub},
+		residents:  []string{"tpe-r0000001", "tpe-r0000002", "tpe-r0000003"},
+		tokens:     []string{"tok-1", "tok-2", "tok-3"},
+		order:      []int{2, 0, 1},
+		rounds:     []string{"load-a"},
 	}
 	var got []string
 	for k := range int64(4) {
@@ -128,7 +128,7 @@ func TestOpenLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 50
-	l := &reserveLoad{hub: hub, rounds: []string{"load-a"}, cfg: ReserveConfig{MaxOutstanding: 64}}
+	l := &reserveLoad{hubSession: hubSession{hub: hub}, rounds: []string{"load-a"}, cfg: ReserveConfig{MaxOutstanding: 64}}
 	for i := range n {
 		l.residents = append(l.residents, "r"+string(rune('a'+i%26))+string(rune('a'+i/26)))
 		l.tokens = append(l.tokens, "tok-x")

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -117,116 +115,57 @@ type stockEvent struct {
 	gap  int
 }
 
-// stockSubs are district dashboards subscribed to stockChanged.
+// stockSubs are district dashboards subscribed to stockChanged, a fleet
+// whose failures are counted as "stock_read/eof", "stock_next/...", ...
 type stockSubs struct {
+	fl     *fleet
 	conns  []*websocket.Conn
-	opened int
 	mu     sync.Mutex
 	events []stockEvent
-	lost   atomic.Int64
-	closed atomic.Bool
-	wg     sync.WaitGroup
-	errs   *ErrorCounts
 }
 
 // openStockSubs opens n subscriptions, district i mod len(districts) for
 // subscription i, over graphql-transport-ws.
 func openStockSubs(ctx context.Context, url string, districts, tokens []string, n int, timeout time.Duration, errs *ErrorCounts) (*stockSubs, error) {
-	s := &stockSubs{errs: errs}
-	d := websocket.Dialer{
-		NetDialContext:   (&net.Dialer{Timeout: timeout}).DialContext,
-		HandshakeTimeout: timeout,
-		Subprotocols:     []string{subprotocol},
-	}
+	s := &stockSubs{fl: newFleet(url, nil, timeout, "stock_", errs)}
 	for i := range n {
 		di := i % len(districts)
-		conn, err := s.open(ctx, &d, url, tokens[di], districts[di], timeout)
+		sub := subscribeMessage(stockChangedQuery, map[string]string{"d": districts[di]})
+		conn, err := s.fl.connect(ctx, initMessage(tokens[di]), sub, s.record)
 		if err != nil {
 			errs.Add("stock_subscribe/"+netErrorKind(err), err.Error())
 			continue
 		}
 		s.conns = append(s.conns, conn)
-		s.wg.Add(1)
-		go s.read(conn)
 	}
-	s.opened = len(s.conns)
-	if s.opened == 0 && n > 0 {
+	if len(s.conns) == 0 && n > 0 {
 		return nil, fmt.Errorf("none of %d stockChanged subscriptions opened", n)
 	}
 	return s, nil
 }
 
-func (s *stockSubs) open(ctx context.Context, d *websocket.Dialer, url, token, district string, timeout time.Duration) (*websocket.Conn, error) {
-	dctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	conn, _, err := d.DialContext(dctx, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(timeout))
-	init := map[string]any{"type": "connection_init", "payload": map[string]string{"Authorization": "Bearer " + token}}
-	if err := conn.WriteJSON(init); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	if err := awaitAck(conn); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	sub := map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": stockChangedQuery, "variables": map[string]string{"d": district}}}
-	if err := conn.WriteJSON(sub); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	_ = conn.SetReadDeadline(time.Time{})
-	return conn, nil
+// stockPayload is the payload of a "next" message of stockChanged.
+type stockPayload struct {
+	Data *struct {
+		StockChanged *struct {
+			At  time.Time `json:"at"`
+			Gap int       `json:"gap"`
+		} `json:"stockChanged"`
+	} `json:"data"`
 }
 
-func (s *stockSubs) read(conn *websocket.Conn) {
-	defer s.wg.Done()
-	for {
-		_, b, err := conn.ReadMessage()
-		now := time.Now()
-		if err != nil {
-			if !s.closed.Load() {
-				s.lost.Add(1)
-				s.errs.Add("stock_read/"+netErrorKind(err), err.Error())
-			}
-			return
-		}
-		var m wsMessage
-		if json.Unmarshal(b, &m) != nil {
-			continue
-		}
-		switch m.Type {
-		case "next":
-			var p struct {
-				Data *struct {
-					StockChanged *struct {
-						At  time.Time `json:"at"`
-						Gap int       `json:"gap"`
-					} `json:"stockChanged"`
-				} `json:"data"`
-				Errors []gqlError `json:"errors"`
-			}
-			if json.Unmarshal(m.Payload, &p) != nil || p.Data == nil || p.Data.StockChanged == nil {
-				kind := "stock_next/bad_payload"
-				if len(p.Errors) > 0 {
-					kind = "stock_next/" + p.Errors[0].Extensions.Code
-				}
-				s.errs.Add(kind, truncate(string(m.Payload), 200))
-				continue
-			}
-			ev := stockEvent{recv: now, lat: now.Sub(p.Data.StockChanged.At), gap: p.Data.StockChanged.Gap}
-			s.mu.Lock()
-			s.events = append(s.events, ev)
-			s.mu.Unlock()
-		case "ping":
-			_ = conn.WriteMessage(websocket.TextMessage, pongMsg)
-		case "error", "complete":
-			s.errs.Add("stock_subscribe/"+m.Type, truncate(string(m.Payload), 200))
-		}
+// record keeps the event of a "next" payload with its latency; it
+// reports whether the payload held one.
+func (s *stockSubs) record(payload []byte, recv time.Time) bool {
+	var p stockPayload
+	if json.Unmarshal(payload, &p) != nil || p.Data == nil || p.Data.StockChanged == nil {
+		return false
 	}
+	ev := stockEvent{recv: recv, lat: recv.Sub(p.Data.StockChanged.At), gap: p.Data.StockChanged.Gap}
+	s.mu.Lock()
+	s.events = append(s.events, ev)
+	s.mu.Unlock()
+	return true
 }
 
 // window returns the events received between from and to, the events
@@ -245,23 +184,7 @@ func (s *stockSubs) window(from, to time.Time) (n, gaps int, lat Summary) {
 	return len(ls), gaps, Summarize(ls)
 }
 
+// close ends the subscriptions, abortively for any still open after 3 s.
 func (s *stockSubs) close() {
-	s.closed.Store(true)
-	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-	for _, c := range s.conns {
-		_ = c.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-	}
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(3 * time.Second):
-		for _, c := range s.conns {
-			c.Close()
-		}
-		<-done
-	}
+	s.fl.closeAll(s.conns, 3*time.Second, 16)
 }

@@ -11,26 +11,22 @@ import (
 	"net"
 	"os"
 	"runtime"
-	"runtime/debug"
-	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/gridhub/gridhub/cli"
 	"github.com/gridhub/gridhub/progress"
 )
 
 // SubscribersConfig configures a subscribers run.
 type SubscribersConfig struct {
-	URL       string        `json:"url"`
-	DataDir   string        `json:"data_dir"`
-	JWTSecret string        `json:"-"`
-	HubPID    int           `json:"hub_pid"`
-	N         int           `json:"n"`
-	Duration  time.Duration `json:"duration_ns"`
-	Force     bool          `json:"force"`
+	hubTarget
+	N        int           `json:"n"`
+	Duration time.Duration `json:"duration_ns"`
+	Force    bool          `json:"force"`
 
 	DialConcurrency int           `json:"dial_concurrency"`
 	Sources         int           `json:"sources"`
@@ -51,17 +47,12 @@ type SubscribersConfig struct {
 	BaselineConcurrency int           `json:"baseline_concurrency"`
 	TCPConnects         int           `json:"tcp_connects"`
 
-	ClientGOGC int    `json:"client_gogc"`
-	JSON       string `json:"-"`
-	CPUProfile string `json:"-"`
+	clientOptions
 }
 
 // flags binds c to fs with the defaults.
 func (c *SubscribersConfig) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.URL, "url", "http://127.0.0.1:18090", "the hub, on a loopback address")
-	fs.StringVar(&c.DataDir, "data", "/tmp/loaddata", "the hub's data directory, to read its jwt-secret")
-	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "the hub's HS256 secret, if given to it by flag (wins over -data)")
-	fs.IntVar(&c.HubPID, "hub-pid", 0, "the hub's process id for memory and CPU (0: the process listening on -url's port)")
+	c.hubTarget.flags(fs)
 	fs.IntVar(&c.N, "n", 50_000, "WebSocket subscribers to open")
 	fs.DurationVar(&c.Duration, "duration", 60*time.Second, "cap on the whole run before teardown (teardown takes at most 15s more)")
 	fs.BoolVar(&c.Force, "force", false, "run even when a file-descriptor limit (this process's or the hub's) is below -n")
@@ -81,9 +72,7 @@ func (c *SubscribersConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.BaselineRequests, "baseline-requests", 2000, "trivial queries of the baseline")
 	fs.IntVar(&c.BaselineConcurrency, "baseline-concurrency", 4, "trivial queries in flight")
 	fs.IntVar(&c.TCPConnects, "tcp-connects", 2000, "raw TCP connections of the connect-rate baseline")
-	fs.StringVar(&c.JSON, "json", "", "also write the report as JSON to this file")
-	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write this client's CPU profile to this file")
-	fs.IntVar(&c.ClientGOGC, "client-gogc", 400, "this client's GOGC: fewer collections, so that its pauses delay fewer receipts")
+	c.clientOptions.flags(fs, "this client's GOGC: fewer collections, so that its pauses delay fewer receipts")
 }
 
 func (c *SubscribersConfig) check() error {
@@ -106,94 +95,44 @@ func (c *SubscribersConfig) check() error {
 
 func subscribersCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c SubscribersConfig
-	fs := flag.NewFlagSet("subscribers", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	c.flags(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: go run ./loadtest subscribers [flags]")
-		fs.PrintDefaults()
-	}
-	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
+	if err := parseFlags("subscribers", args, stdout, stderr, c.flags); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return cli.Usagef("unexpected arguments %q", fs.Args())
 	}
 	if err := c.check(); err != nil {
 		return cli.Usage(err)
 	}
-	if c.ClientGOGC != 0 {
-		debug.SetGCPercent(c.ClientGOGC)
-	}
-	if c.CPUProfile != "" {
-		f, err := os.Create(c.CPUProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
-	l := &subscribersLoad{cfg: c, log: stderr}
-	rep, err := l.run(ctx)
-	if rep != nil {
-		rep.Print(stdout)
-		if c.JSON != "" {
-			b, jerr := json.MarshalIndent(rep, "", "  ")
-			if jerr == nil {
-				jerr = os.WriteFile(c.JSON, append(b, '\n'), 0o644)
-			}
-			if jerr != nil {
-				return errors.Join(err, fmt.Errorf("write json: %w", jerr))
-			}
-		}
-	}
-	return err
+	l := &subscribersLoad{cfg: c, hubSession: hubSession{log: stderr}}
+	return runLoad(ctx, c.clientOptions, stdout, l.run)
 }
 
 // subscribersLoad is one subscribers run.
 type subscribersLoad struct {
-	cfg SubscribersConfig
-	log io.Writer
-
-	hub    *hubClient
-	proc   *proc // nil when the hub's process is unknown
-	city   *cityMap
-	minter *Minter
-	admin  string
-	errs   ErrorCounts
+	hubSession
+	cfg  SubscribersConfig
+	city *cityMap
+	// initMsgs and subMsgs are each committee's connection_init (its
+	// token) and subscribe to restockAlerts.
+	initMsgs, subMsgs [][]byte
 
 	// restocks are the run's restocks, by number; each is written by the
 	// goroutine that sends it, and read once every sender has ended.
 	restocks []restock
 }
 
-// progress writes a line to the log, for whoever watches the run.
-func (l *subscribersLoad) progress(format string, args ...any) {
-	fmt.Fprintf(l.log, "%s  %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
-}
-
 // run runs the phases in order; a phase cut short by -duration leaves the
 // later ones out of the report, which says so. Teardown always runs.
-func (l *subscribersLoad) run(ctx context.Context) (*Report, error) {
+func (l *subscribersLoad) run(ctx context.Context) (*SubscribersReport, error) {
 	cfg := l.cfg
 	start := time.Now()
-	rep := &Report{Date: start.Format(time.RFC3339), Cores: runtime.NumCPU(), Config: cfg}
+	rep := &SubscribersReport{Date: start.Format(time.RFC3339), Cores: runtime.NumCPU(), Config: cfg}
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 
+	defer l.close()
 	if err := l.setup(runCtx, rep); err != nil {
 		return nil, err
 	}
-	defer l.hub.close()
-	machine0, self0 := machineBusy(), selfCPU()
-	var hub0 time.Duration
-	if l.proc != nil {
-		hub0, _ = l.proc.CPU()
-	}
+	cpu := startMark(l.proc)
 
 	// Baselines against the empty hub.
 	l.progress("baseline: %d trivial queries, %d raw TCP connects", cfg.BaselineRequests, cfg.TCPConnects)
@@ -216,17 +155,19 @@ func (l *subscribersLoad) run(ctx context.Context) (*Report, error) {
 	rep.Connect = l.connect(runCtx, fl, subs)
 	subscribed := make([]int, len(l.city.Committees))
 	var live []*subscriber
+	var conns []*websocket.Conn
 	for _, s := range subs {
 		if s != nil && s.conn != nil {
 			subscribed[s.committee]++
 			live = append(live, s)
+			conns = append(conns, s.conn)
 		}
 	}
 	l.progress("%d subscribed in %s (%.0f/s)", rep.Connect.Subscribed, rep.Connect.Wall.Round(time.Millisecond), rep.Connect.PerSec)
 	defer func() {
 		// Teardown, bounded on its own: the run's context may be over.
 		l.progress("closing %d connections", len(live))
-		rep.ForcedCloses = fl.closeAll(live, 5*time.Second, cfg.DialConcurrency)
+		rep.ForcedCloses = fl.closeAll(conns, 5*time.Second, cfg.DialConcurrency)
 		tctx, tcancel := context.WithTimeout(ctx, 10*time.Second)
 		defer tcancel()
 		rep.SubscriptionsAfterClose = l.awaitSubscriptions(tctx, before.Subscriptions, 5*time.Second, false)
@@ -234,14 +175,10 @@ func (l *subscribersLoad) run(ctx context.Context) (*Report, error) {
 		rep.Lost = fl.lost.Load()
 		rep.Phases = analyze([]string{"paced", "burst"}, l.restocks, live, l.city, subscribed)
 		rep.Errors = l.errs.Kinds()
-		rep.ClientCPU = selfCPU()
-		if l.proc != nil {
-			if hub1, err := l.proc.CPU(); err == nil {
-				wall := time.Since(start)
-				rep.HubCPU = hub1 - hub0
-				rep.OthersCPU = max(0, machineBusy()-machine0-rep.HubCPU-(rep.ClientCPU-self0))
-				rep.OthersCores = ratio(float64(rep.OthersCPU), float64(wall))
-			}
+		rep.ClientCPU = selfCPU() // since the process started, setup included
+		if hub, _, others, ok := cpu.since(); ok {
+			rep.HubCPU, rep.OthersCPU = hub, others
+			rep.OthersCores = ratio(float64(others), float64(time.Since(start)))
 		}
 		rep.ClientRSS, _, _ = proc{pid: os.Getpid()}.RSS()
 		rep.Elapsed = time.Since(start)
@@ -271,14 +208,14 @@ func (l *subscribersLoad) run(ctx context.Context) (*Report, error) {
 	var phaseCPU [2]PhaseCPU
 	if cfg.Restocks > 0 && runCtx.Err() == nil {
 		l.progress("paced: %d restocks at %.0f/s", cfg.Restocks, cfg.RestockRate)
-		m := l.startCPU()
+		m := startMark(l.proc)
 		l.paced(runCtx, 0, cfg.Restocks, cfg.RestockRate)
 		l.awaitDeliveries(runCtx, fl, l.dueSoFar(due), cfg.Drain)
 		phaseCPU[0] = m.stop()
 	}
 	if cfg.BurstRestocks > 0 && runCtx.Err() == nil {
 		l.progress("burst: %d restocks, %d in flight", cfg.BurstRestocks, cfg.BurstConcurrency)
-		m := l.startCPU()
+		m := startMark(l.proc)
 		l.burst(runCtx, cfg.Restocks, cfg.BurstRestocks, cfg.BurstConcurrency)
 		l.awaitDeliveries(runCtx, fl, l.dueSoFar(due), cfg.Drain)
 		phaseCPU[1] = m.stop()
@@ -293,7 +230,7 @@ func (l *subscribersLoad) run(ctx context.Context) (*Report, error) {
 
 // setup checks the limits, finds the hub's process, mints the tokens and
 // reads the city.
-func (l *subscribersLoad) setup(ctx context.Context, rep *Report) error {
+func (l *subscribersLoad) setup(ctx context.Context, rep *SubscribersReport) error {
 	cfg := l.cfg
 	need := uint64(cfg.N + cfg.DialConcurrency + cfg.BaselineConcurrency + cfg.BurstConcurrency + 64)
 	soft, hard, err := raiseNoFile(need)
@@ -314,48 +251,25 @@ func (l *subscribersLoad) setup(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	l.hub = hub
 	rep.Hub = hub.base.String()
-	pid := cfg.HubPID
-	if pid == 0 {
-		pid = listenerPID(hub.port())
-	}
-	if pid > 0 {
-		l.proc = &proc{pid: pid}
-		rep.HubPID = pid
-		if lim, err := l.proc.FDLimit(); err == nil {
-			open, _ := l.proc.OpenFDs()
-			rep.HubNoFile = lim
-			if room := lim - open - 16; room < cfg.N {
-				msg := fmt.Sprintf("the hub's RLIMIT_NOFILE is %d with %d open: it can hold about %d connections, fewer than -n %d", lim, open, room, cfg.N)
-				if !cfg.Force {
-					hub.close()
-					return errors.New(msg + "; -force runs anyway")
-				}
-				rep.Notes = append(rep.Notes, msg)
+	if rep.HubPID = l.attach(hub, cfg.HubPID); rep.HubPID == 0 {
+		rep.Notes = append(rep.Notes, noHubProcessNote)
+	} else if lim, err := l.proc.FDLimit(); err == nil {
+		open, _ := l.proc.OpenFDs()
+		rep.HubNoFile = lim
+		if room := lim - open - 16; room < cfg.N {
+			msg := fmt.Sprintf("the hub's RLIMIT_NOFILE is %d with %d open: it can hold about %d connections, fewer than -n %d", lim, open, room, cfg.N)
+			if !cfg.Force {
+				return errors.New(msg + "; -force runs anyway")
 			}
+			rep.Notes = append(rep.Notes, msg)
 		}
-	} else {
-		rep.Notes = append(rep.Notes, "the hub's process was not found (give -hub-pid): no memory or CPU figures")
 	}
 
-	secret := cfg.JWTSecret
-	if secret == "" {
-		if secret, err = ReadSecret(cfg.DataDir); err != nil {
-			hub.close()
-			return fmt.Errorf("%w (give the hub's -data directory, or -jwt-secret)", err)
-		}
-	}
-	if l.minter, err = NewMinter(secret, nil); err != nil {
-		hub.close()
-		return err
-	}
-	if l.admin, err = l.minter.Mint("ADMIN", "", "loadtest", 2*time.Hour); err != nil {
-		hub.close()
+	if err := l.mintAdmin(cfg.hubTarget, 2*time.Hour); err != nil {
 		return err
 	}
 	if l.city, err = discoverCity(ctx, hub, l.admin, cfg.ServiceK); err != nil {
-		hub.close()
 		return err
 	}
 	rep.Committees, rep.Pharmacies = len(l.city.Committees), len(l.city.Pharmacies)
@@ -370,16 +284,17 @@ func (l *subscribersLoad) setup(ctx context.Context, rep *Report) error {
 	return nil
 }
 
-// newFleet mints a token per committee and prepares the dialler.
-func (l *subscribersLoad) newFleet(rep *Report) (*fleet, error) {
+// newFleet mints a token per committee, prepares each committee's
+// messages and the dialler.
+func (l *subscribersLoad) newFleet(rep *SubscribersReport) (*fleet, error) {
 	cfg := l.cfg
-	tokens := make([]string, len(l.city.Committees))
-	for i, id := range l.city.Committees {
+	for _, id := range l.city.Committees {
 		t, err := l.minter.Mint("COMMITTEE", id, "loadtest-"+id, 2*time.Hour)
 		if err != nil {
 			return nil, err
 		}
-		tokens[i] = t
+		l.initMsgs = append(l.initMsgs, initMessage(t))
+		l.subMsgs = append(l.subMsgs, subscribeMessage(restockAlertQuery, map[string]string{"c": id}))
 	}
 	n := cfg.Sources
 	if n == 0 {
@@ -396,7 +311,56 @@ func (l *subscribersLoad) newFleet(rep *Report) (*fleet, error) {
 			rep.Sources = append(rep.Sources, ip.String())
 		}
 	}
-	return newFleet(l.hub.ws, sources, tokens, l.city.Committees, cfg.Timeout, &l.errs)
+	return newFleet(l.hub.ws, sources, cfg.Timeout, "", &l.errs), nil
+}
+
+// restockAlertQuery is the subscription each connection runs: what a
+// committee's dashboard would ask for.
+const restockAlertQuery = `subscription($c: ID!) { restockAlerts(committeeId: $c) { seq at sku quantity stockAfter ring gap pharmacy { id name } } }`
+
+// sample is one alert received by one subscriber.
+type sample struct {
+	restock int32 // the restock's index: its quantity less one
+	gap     int32 // events the hub dropped before this one
+	seq     uint64
+	at      int64 // the event's time (the stock write), Unix ns
+	recv    int64 // when the client read it, Unix ns
+}
+
+// subscriber is one WebSocket connection subscribed to restockAlerts for
+// one committee. Its reader goroutine alone writes samples; they are
+// read once the reader has ended.
+type subscriber struct {
+	committee int
+	conn      *websocket.Conn
+	samples   []sample
+}
+
+// alertPayload is the payload of a "next" message of restockAlerts.
+type alertPayload struct {
+	Data *struct {
+		RestockAlerts *struct {
+			Seq      uint64    `json:"seq"`
+			At       time.Time `json:"at"`
+			Quantity int       `json:"quantity"`
+			Gap      int       `json:"gap"`
+		} `json:"restockAlerts"`
+	} `json:"data"`
+}
+
+// record keeps the alert of a "next" payload with its receive time; it
+// reports whether the payload held one.
+func (s *subscriber) record(payload []byte, recv time.Time) bool {
+	var p alertPayload
+	if err := json.Unmarshal(payload, &p); err != nil || p.Data == nil || p.Data.RestockAlerts == nil {
+		return false
+	}
+	a := p.Data.RestockAlerts
+	s.samples = append(s.samples, sample{
+		restock: int32(a.Quantity - 1), gap: int32(a.Gap), seq: a.Seq,
+		at: a.At.UnixNano(), recv: recv.UnixNano(),
+	})
+	return true
 }
 
 // ConnectResult is what opening the subscribers measured.
@@ -425,20 +389,17 @@ func (l *subscribersLoad) connect(ctx context.Context, fl *fleet, subs []*subscr
 		defer bar.Add(1)
 		s := &subscriber{committee: i % len(l.city.Committees)}
 		c0 := time.Now()
-		if err := fl.connect(ctx, s); err != nil {
+		conn, err := fl.connect(ctx, l.initMsgs[s.committee], l.subMsgs[s.committee], s.record)
+		if err != nil {
 			failed.Add(1)
 			if ctx.Err() != nil {
 				return // cut short by -duration: not the hub's failure
 			}
-			var se *stageError
-			if errors.As(err, &se) {
-				l.errs.Add(se.Kind(), err.Error())
-			} else {
-				l.errs.Add("connect/"+netErrorKind(err), err.Error())
-			}
+			l.errs.Add(failureKind(err), err.Error())
 			return
 		}
 		lat[i] = time.Since(c0)
+		s.conn = conn
 		subs[i] = s
 	})
 	res := ConnectResult{Attempted: len(subs), Failed: int(failed.Load()), Wall: time.Since(t0)}
@@ -479,34 +440,6 @@ func (l *subscribersLoad) awaitSubscriptions(ctx context.Context, want float64, 
 	}
 }
 
-// HubFigures are the hub's memory and counts at one moment.
-type HubFigures struct {
-	RSS           int64   `json:"rss_bytes"`
-	RSSAnon       int64   `json:"rss_anon_bytes"`
-	HeapInuse     float64 `json:"heap_inuse_bytes"`
-	StackInuse    float64 `json:"stack_inuse_bytes"`
-	Goroutines    float64 `json:"goroutines"`
-	Subscriptions float64 `json:"subscriptions"`
-	OpenFDs       int     `json:"open_fds"`
-	GCCycles      float64 `json:"gc_cycles"`
-}
-
-func (l *subscribersLoad) hubFigures(ctx context.Context) HubFigures {
-	var f HubFigures
-	if l.proc != nil {
-		f.RSS, f.RSSAnon, _ = l.proc.RSS()
-		f.OpenFDs, _ = l.proc.OpenFDs()
-	}
-	if m, err := l.hub.Metrics(ctx, "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_goroutines", "gridhub_subscriptions", "go_gc_duration_seconds_count"); err == nil {
-		f.GCCycles = m["go_gc_duration_seconds_count"]
-		f.HeapInuse = m["go_memstats_heap_inuse_bytes"]
-		f.StackInuse = m["go_memstats_stack_inuse_bytes"]
-		f.Goroutines = m["go_goroutines"]
-		f.Subscriptions = m["gridhub_subscriptions"]
-	}
-	return f
-}
-
 // cpuIdle waits -settle for the work just done to end (garbage
 // collection, the scavenger returning memory), then measures the hub's
 // CPU use over -idle (or until ctx ends).
@@ -544,7 +477,7 @@ func (l *subscribersLoad) trivialQueries(ctx context.Context) QueryResult {
 			return
 		}
 		s := time.Now()
-		if err := l.hub.Do(ctx, "", `{ supplies { sku } }`, nil, nil); err != nil {
+		if err := l.hub.Do(ctx, "", trivialQuery, nil, nil); err != nil {
 			if ctx.Err() == nil {
 				errs.Add(1)
 				l.errs.Add("baseline_query/"+errorKind(err), err.Error())
@@ -602,46 +535,6 @@ func (l *subscribersLoad) tcpConnects(ctx context.Context) RateResult {
 	res.PerSec = perSecond(res.N, res.Wall)
 	return res
 }
-
-// PhaseCPU is the CPU use, in cores, of the hub, of this client and of
-// every other process on the machine during one phase.
-type PhaseCPU struct {
-	Hub    float64       `json:"hub_cores"`
-	Client float64       `json:"client_cores"`
-	Others float64       `json:"others_cores"`
-	Wall   time.Duration `json:"wall_ns"`
-}
-
-// cpuMark is a moment's CPU counters.
-type cpuMark struct {
-	l                  *subscribersLoad
-	at                 time.Time
-	hub, self, machine time.Duration
-}
-
-func (l *subscribersLoad) startCPU() cpuMark {
-	m := cpuMark{l: l, at: time.Now(), self: selfCPU(), machine: machineBusy()}
-	if l.proc != nil {
-		m.hub, _ = l.proc.CPU()
-	}
-	return m
-}
-
-// stop returns the CPU use since m.
-func (m cpuMark) stop() PhaseCPU {
-	now := m.l.startCPU()
-	wall := now.at.Sub(m.at)
-	hub, self := now.hub-m.hub, now.self-m.self
-	return PhaseCPU{
-		Wall:   wall,
-		Hub:    ratio(float64(hub), float64(wall)),
-		Client: ratio(float64(self), float64(wall)),
-		Others: max(0, ratio(float64(now.machine-m.machine-hub-self), float64(wall))),
-	}
-}
-
-// restockMutation adds units (the restock's number) of a supply.
-const restockMutation = `mutation($p: ID!, $s: SKU!, $q: Int!) { restock(pharmacyId: $p, sku: $s, quantity: $q) { id } }`
 
 // restockOne sends restock i and records its times.
 func (l *subscribersLoad) restockOne(ctx context.Context, i int) {

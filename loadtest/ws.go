@@ -13,54 +13,40 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// The graphql-transport-ws subprotocol and the subscription each
-// connection runs: what a committee's dashboard would ask for.
-const (
-	subprotocol       = "graphql-transport-ws"
-	restockAlertQuery = `subscription($c: ID!) { restockAlerts(committeeId: $c) { seq at sku quantity stockAfter ring gap pharmacy { id name } } }`
-)
+// subprotocol is the WebSocket subprotocol of GraphQL subscriptions.
+const subprotocol = "graphql-transport-ws"
 
-// sample is one alert received by one subscriber.
-type sample struct {
-	restock int32 // the restock's index: its quantity less one
-	gap     int32 // events the hub dropped before this one
-	seq     uint64
-	at      int64 // the event's time (the stock write), Unix ns
-	recv    int64 // when the client read it, Unix ns
-}
-
-// subscriber is one WebSocket connection subscribed to restockAlerts for
-// one committee. Its reader goroutine alone writes samples and data
-// frames; samples are read once the reader has ended.
-type subscriber struct {
-	committee int
-	conn      *websocket.Conn
-	samples   []sample
-}
-
-// fleet opens and reads the subscribers' connections.
+// fleet opens graphql-transport-ws connections to the hub, each
+// authenticated and subscribed once, and reads them until teardown. The
+// subscribers' restockAlerts connections are one fleet, the stockChanged
+// dashboards of reserve another. Failures are counted in errs by kind
+// ("read/eof", "next/bad_payload", ...), each kind after prefix, which
+// tells one fleet's from another's.
 type fleet struct {
 	url     string
 	dialer  *websocket.Dialer
 	timeout time.Duration // per handshake step
-	initMsg [][]byte      // connection_init per committee (its token)
-	subMsg  [][]byte      // subscribe per committee
+	prefix  string
 	errs    *ErrorCounts
 
-	delivered atomic.Int64 // alerts received, all subscribers
+	delivered atomic.Int64 // "next" payloads taken, all connections
 	lost      atomic.Int64 // connections that ended before teardown
 	closing   atomic.Bool  // teardown has begun: read errors are expected
 	readers   sync.WaitGroup
 }
 
 // newFleet returns a fleet dialling url from sources in turn (a nil
-// source lets the kernel choose), with small buffers so that each
-// connection stays light.
-func newFleet(url string, sources []*net.TCPAddr, tokens, committees []string, timeout time.Duration, errs *ErrorCounts) (*fleet, error) {
+// source, or none, lets the kernel choose), with small buffers so that
+// each connection stays light.
+func newFleet(url string, sources []*net.TCPAddr, timeout time.Duration, prefix string, errs *ErrorCounts) *fleet {
+	if len(sources) == 0 {
+		sources = []*net.TCPAddr{nil}
+	}
 	var next atomic.Uint64
-	f := &fleet{
+	return &fleet{
 		url:     url,
 		timeout: timeout,
+		prefix:  prefix,
 		errs:    errs,
 		dialer: &websocket.Dialer{
 			NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -78,21 +64,18 @@ func newFleet(url string, sources []*net.TCPAddr, tokens, committees []string, t
 			Subprotocols:     []string{subprotocol},
 		},
 	}
-	for i, id := range committees {
-		init, err := json.Marshal(map[string]any{"type": "connection_init", "payload": map[string]string{"Authorization": "Bearer " + tokens[i]}})
-		if err != nil {
-			return nil, err
-		}
-		sub, err := json.Marshal(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
-			"query": restockAlertQuery, "variables": map[string]string{"c": id},
-		}})
-		if err != nil {
-			return nil, err
-		}
-		f.initMsg = append(f.initMsg, init)
-		f.subMsg = append(f.subMsg, sub)
-	}
-	return f, nil
+}
+
+// initMessage is a connection_init authenticated by token.
+func initMessage(token string) []byte {
+	b, _ := json.Marshal(map[string]any{"type": "connection_init", "payload": map[string]string{"Authorization": "Bearer " + token}})
+	return b // strings only: Marshal cannot fail
+}
+
+// subscribeMessage subscribes to query with vars, as operation "1".
+func subscribeMessage(query string, vars map[string]string) []byte {
+	b, _ := json.Marshal(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": query, "variables": vars}})
+	return b // strings only: Marshal cannot fail
 }
 
 // stageError is a failure at one step of opening a subscription.
@@ -103,14 +86,26 @@ type stageError struct {
 }
 
 func (e *stageError) Error() string { return e.stage + ": " + e.err.Error() }
+func (e *stageError) Unwrap() error { return e.err }
 
 // Kind names the failure for the error counts: "stage/kind".
 func (e *stageError) Kind() string { return e.stage + "/" + e.kind }
 
-// connect opens s's connection, authenticates it in connection_init and
-// subscribes; then it starts the connection's reader, which runs until
-// the connection ends.
-func (f *fleet) connect(ctx context.Context, s *subscriber) error {
+// failureKind names a failure of connect for the error counts.
+func failureKind(err error) string {
+	var se *stageError
+	if errors.As(err, &se) {
+		return se.Kind()
+	}
+	return "connect/" + netErrorKind(err)
+}
+
+// connect opens a connection, authenticates it with init (a
+// connection_init message) and subscribes with sub; then it starts the
+// connection's reader, which hands the payload of every "next" message
+// to next with its receive time, until the connection ends. next reports
+// whether it could read the payload. Failures are *stageErrors.
+func (f *fleet) connect(ctx context.Context, init, sub []byte, next func(payload []byte, recv time.Time) bool) (*websocket.Conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	conn, resp, err := f.dialer.DialContext(dctx, f.url, nil)
@@ -119,38 +114,37 @@ func (f *fleet) connect(ctx context.Context, s *subscriber) error {
 		if resp != nil {
 			kind = fmt.Sprintf("http_%d", resp.StatusCode)
 		}
-		return &stageError{"dial", kind, err}
+		return nil, &stageError{"dial", kind, err}
 	}
 	if conn.Subprotocol() != subprotocol {
 		conn.Close()
-		return &stageError{"dial", "subprotocol", fmt.Errorf("hub chose subprotocol %q", conn.Subprotocol())}
+		return nil, &stageError{"dial", "subprotocol", fmt.Errorf("hub chose subprotocol %q", conn.Subprotocol())}
 	}
 	conn.SetReadLimit(1 << 16)
 	deadline := time.Now().Add(f.timeout)
 	_ = conn.SetWriteDeadline(deadline)
 	_ = conn.SetReadDeadline(deadline)
-	if err := conn.WriteMessage(websocket.TextMessage, f.initMsg[s.committee]); err != nil {
+	if err := conn.WriteMessage(websocket.TextMessage, init); err != nil {
 		conn.Close()
-		return &stageError{"init", netErrorKind(err), err}
+		return nil, &stageError{"init", netErrorKind(err), err}
 	}
 	if err := awaitAck(conn); err != nil {
 		conn.Close()
 		var se *stageError
 		if errors.As(err, &se) {
-			return se
+			return nil, se
 		}
-		return &stageError{"init", netErrorKind(err), err}
+		return nil, &stageError{"init", netErrorKind(err), err}
 	}
-	if err := conn.WriteMessage(websocket.TextMessage, f.subMsg[s.committee]); err != nil {
+	if err := conn.WriteMessage(websocket.TextMessage, sub); err != nil {
 		conn.Close()
-		return &stageError{"subscribe", netErrorKind(err), err}
+		return nil, &stageError{"subscribe", netErrorKind(err), err}
 	}
 	_ = conn.SetReadDeadline(time.Time{})
 	_ = conn.SetWriteDeadline(time.Time{})
-	s.conn = conn
 	f.readers.Add(1)
-	go f.read(s)
-	return nil
+	go f.read(conn, next)
+	return conn, nil
 }
 
 // wsMessage is a graphql-transport-ws message.
@@ -186,60 +180,42 @@ func awaitAck(conn *websocket.Conn) error {
 	}
 }
 
-// alertPayload is the payload of a "next" message of restockAlerts.
-type alertPayload struct {
-	Data *struct {
-		RestockAlerts *struct {
-			Seq      uint64    `json:"seq"`
-			At       time.Time `json:"at"`
-			Quantity int       `json:"quantity"`
-			Gap      int       `json:"gap"`
-		} `json:"restockAlerts"`
-	} `json:"data"`
-	Errors []gqlError `json:"errors"`
+// count counts one failure of kind, after the fleet's prefix.
+func (f *fleet) count(kind, detail string) {
+	f.errs.Add(f.prefix+kind, detail)
 }
 
-// read is s's reader: it records each alert with its receive time and
+// read is conn's reader: it hands each "next" payload to next and
 // answers the hub's pings, until the connection ends.
-func (f *fleet) read(s *subscriber) {
+func (f *fleet) read(conn *websocket.Conn, next func(payload []byte, recv time.Time) bool) {
 	defer f.readers.Done()
-	defer s.conn.Close()
+	defer conn.Close()
 	for {
-		_, b, err := s.conn.ReadMessage()
+		_, b, err := conn.ReadMessage()
 		now := time.Now()
 		if err != nil {
 			if !f.closing.Load() {
 				f.lost.Add(1)
-				f.errs.Add("read/"+netErrorKind(err), err.Error())
+				f.count("read/"+netErrorKind(err), err.Error())
 			}
 			return
 		}
 		var m wsMessage
 		if err := json.Unmarshal(b, &m); err != nil {
-			f.errs.Add("read/bad_json", truncate(string(b), 200))
+			f.count("read/bad_json", truncate(string(b), 200))
 			continue
 		}
 		switch m.Type {
 		case "next":
-			var p alertPayload
-			if err := json.Unmarshal(m.Payload, &p); err != nil || p.Data == nil || p.Data.RestockAlerts == nil {
-				kind := "next/bad_payload"
-				if len(p.Errors) > 0 {
-					kind = "next/" + p.Errors[0].Extensions.Code
-				}
-				f.errs.Add(kind, truncate(string(m.Payload), 200))
+			if !next(m.Payload, now) {
+				f.count("next/"+payloadErrorKind(m.Payload), truncate(string(m.Payload), 200))
 				continue
 			}
-			a := p.Data.RestockAlerts
-			s.samples = append(s.samples, sample{
-				restock: int32(a.Quantity - 1), gap: int32(a.Gap), seq: a.Seq,
-				at: a.At.UnixNano(), recv: now.UnixNano(),
-			})
 			f.delivered.Add(1)
 		case "ping":
-			_ = s.conn.SetWriteDeadline(time.Now().Add(f.timeout))
-			if err := s.conn.WriteMessage(websocket.TextMessage, pongMsg); err != nil && !f.closing.Load() {
-				f.errs.Add("pong/"+netErrorKind(err), err.Error())
+			_ = conn.SetWriteDeadline(time.Now().Add(f.timeout))
+			if err := conn.WriteMessage(websocket.TextMessage, pongMsg); err != nil && !f.closing.Load() {
+				f.count("pong/"+netErrorKind(err), err.Error())
 			}
 		case "pong":
 		case "error":
@@ -249,27 +225,37 @@ func (f *fleet) read(s *subscriber) {
 			if len(errs) > 0 && errs[0].Extensions.Code != "" {
 				kind = "subscribe/" + errs[0].Extensions.Code
 			}
-			f.errs.Add(kind, truncate(string(m.Payload), 200))
+			f.count(kind, truncate(string(m.Payload), 200))
 		case "complete":
-			f.errs.Add("subscribe/completed_by_hub", "the hub ended the subscription")
+			f.count("subscribe/completed_by_hub", "the hub ended the subscription")
 		default:
-			f.errs.Add("read/unexpected_"+m.Type, truncate(string(b), 200))
+			f.count("read/unexpected_"+m.Type, truncate(string(b), 200))
 		}
 	}
+}
+
+// payloadErrorKind names a "next" payload that could not be read: the
+// extensions.code of its first error, or bad_payload.
+func payloadErrorKind(payload []byte) string {
+	var p struct {
+		Errors []gqlError `json:"errors"`
+	}
+	if json.Unmarshal(payload, &p) == nil && len(p.Errors) > 0 {
+		return p.Errors[0].Extensions.Code
+	}
+	return "bad_payload"
 }
 
 // closeAll ends every connection: a normal close frame first, so that the
 // hub closes its end (and keeps the TIME_WAIT), then, for connections
 // still open after grace, an abortive close that leaves no TIME_WAIT on
 // this side either. It returns how many needed the abortive close.
-func (f *fleet) closeAll(subs []*subscriber, grace time.Duration, workers int) int {
+func (f *fleet) closeAll(conns []*websocket.Conn, grace time.Duration, workers int) int {
 	f.closing.Store(true)
 	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
 	deadline := time.Now().Add(grace) // one for all: a stalled hub cannot stretch the teardown
-	each(len(subs), workers, func(i int) {
-		if c := subs[i].conn; c != nil {
-			_ = c.WriteControl(websocket.CloseMessage, msg, deadline)
-		}
+	each(len(conns), workers, func(i int) {
+		_ = conns[i].WriteControl(websocket.CloseMessage, msg, deadline)
 	})
 	done := make(chan struct{})
 	go func() {
@@ -282,14 +268,11 @@ func (f *fleet) closeAll(subs []*subscriber, grace time.Duration, workers int) i
 	case <-time.After(time.Until(deadline)):
 	}
 	forced := 0
-	for _, s := range subs {
-		if s.conn == nil {
-			continue
-		}
-		if tc, ok := s.conn.NetConn().(*net.TCPConn); ok {
+	for _, c := range conns {
+		if tc, ok := c.NetConn().(*net.TCPConn); ok {
 			_ = tc.SetLinger(0)
 		}
-		if s.conn.Close() == nil {
+		if c.Close() == nil {
 			forced++
 		}
 	}

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"strings"
 	"time"
 )
 
-// Report is what a subscribers run measured.
-type Report struct {
+// SubscribersReport is what a subscribers run measured.
+type SubscribersReport struct {
 	Date   string            `json:"date"`
 	Hub    string            `json:"hub"`
 	HubPID int               `json:"hub_pid"`
@@ -63,7 +62,7 @@ type Report struct {
 // from before the subscribers opened to idle with them, over their
 // number. The heap and RssAnon include the garbage of opening the
 // connections that no collection has freed yet: they are upper bounds.
-func (r *Report) PerSubscriber() (rssAnon, heap, stacks float64) {
+func (r *SubscribersReport) PerSubscriber() (rssAnon, heap, stacks float64) {
 	n := float64(r.Connect.Subscribed)
 	if n == 0 || r.HubIdle.RSSAnon == 0 {
 		return 0, 0, 0
@@ -75,19 +74,16 @@ func (r *Report) PerSubscriber() (rssAnon, heap, stacks float64) {
 }
 
 // Print writes the report for people.
-func (r *Report) Print(w io.Writer) {
-	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+func (r *SubscribersReport) Print(w io.Writer) {
+	p := linePrinter(w)
 	c := r.Config
-	p("")
-	p("gridhub loadtest subscribers  %s", r.Date)
+	p.header("subscribers", r.Date)
 	p("hub %s (pid %d), %d cores; n=%d, duration cap %s", r.Hub, r.HubPID, r.Cores, c.N, c.Duration)
 	p("limits: client RLIMIT_NOFILE %d (hard %d); hub RLIMIT_NOFILE %d; sources %s",
 		r.ClientNoFile[0], r.ClientNoFile[1], r.HubNoFile, strings.Join(r.Sources, ","))
 	p("city: %d committees, %d pharmacies; a restock alerts %d-%d committees (mean %.1f) within %d rings",
 		r.Committees, r.Pharmacies, r.ReachMin, r.ReachMax, r.ReachMean, c.ServiceK)
-	for _, n := range r.Notes {
-		p("NOTE: %s", n)
-	}
+	p.notes(r.Notes)
 
 	p("")
 	p("baseline (same hub, same run)")
@@ -164,18 +160,8 @@ func (r *Report) Print(w io.Writer) {
 	p("")
 	p("teardown: %d connections lost before it, %d needed an abortive close; gridhub_subscriptions after close %.0f",
 		r.Lost, r.ForcedCloses, r.SubscriptionsAfterClose)
-	p("errors by kind: %s", formatKinds(r.Errors))
-	for _, k := range r.Errors {
-		if k.Example != "" {
-			p("  %s e.g. %s", k.Kind, truncate(k.Example, 160))
-		}
-	}
+	p.errorKinds("errors by kind", r.Errors)
 	p("CPU over the run: hub %s, this client %s, other processes %s (%.2f cores on average); client RSS %s; elapsed %s",
 		r.HubCPU.Round(time.Millisecond), r.ClientCPU.Round(time.Millisecond), r.OthersCPU.Round(time.Millisecond), r.OthersCores,
 		mib(r.ClientRSS), r.Elapsed.Round(time.Millisecond))
-}
-
-// mib formats n bytes in MiB.
-func mib(n int64) string {
-	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
