@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/gridhub/gridhub/store/storecheck"
 	"math"
 	"slices"
 	"time"
@@ -15,7 +16,7 @@ import (
 
 // expiryKey is the key of a RESERVED allocation in the expiry index: the
 // big-endian unix nanoseconds of its ExpiresAt, then its ID, so the index
-// sorts by expiry, then ID. Only times checkExpiry accepts are keyed.
+// sorts by expiry, then ID. Only times storecheck.Expiry accepts are keyed.
 func expiryKey(expires time.Time, id string) []byte {
 	k := make([]byte, 0, 8+len(id))
 	k = binary.BigEndian.AppendUint64(k, uint64(expires.UnixNano()))
@@ -35,56 +36,6 @@ var (
 	maxExpiry = time.Unix(0, math.MaxInt64)
 )
 
-// checkExpiry returns an EINVALID error unless an ExpiresAt is zero (never
-// expires) or within the range the expiry index holds.
-func checkExpiry(id string, t time.Time) error {
-	if !t.IsZero() && (t.Before(minExpiry) || t.After(maxExpiry)) {
-		return hub.Errorf(hub.EINVALID, "allocation %q: expiry %v is outside 1970 to 2262", id, t)
-	}
-	return nil
-}
-
-// checkAllocation returns an EINVALID error naming entry i of a batch
-// unless a can be allocated.
-func checkAllocation(i int, a *hub.Allocation) error {
-	if a == nil {
-		return hub.Errorf(hub.EINVALID, "allocation %d of the batch is missing", i)
-	}
-	if err := checkID("allocation", a.ID); err != nil {
-		return err
-	}
-	if err := checkID("pharmacy", a.PharmacyID); err != nil {
-		return err
-	}
-	for _, ref := range []struct{ kind, id string }{
-		{"round", a.RoundID}, {"reservation", a.ReservationID}, {"shortage", a.ShortageID},
-		{"resident", a.ResidentID}, {"partner", a.PartnerID},
-	} {
-		if err := checkRef(ref.kind, ref.id); err != nil {
-			return err
-		}
-	}
-	switch {
-	case (a.ReservationID == "") == (a.ShortageID == ""):
-		return hub.Errorf(hub.EINVALID, "allocation %q must serve one reservation or one shortage", a.ID)
-	case a.ReservationID != "" && a.RoundID == "":
-		return hub.Errorf(hub.EINVALID, "allocation %q serves a reservation but names no round", a.ID)
-	case a.Quantity <= 0:
-		return hub.Errorf(hub.EINVALID, "allocation %q: quantity %d, want at least 1", a.ID, a.Quantity)
-	case a.Status != hub.AllocationReserved && a.Status != hub.AllocationDelivering:
-		return hub.Errorf(hub.EINVALID, "allocation %q: a new allocation is RESERVED or DELIVERING, not %q", a.ID, a.Status)
-	case a.CreatedAt.IsZero():
-		return hub.Errorf(hub.EINVALID, "allocation %q has no creation time", a.ID)
-	}
-	if err := checkSKU("allocation", a.ID, a.SKU); err != nil {
-		return err
-	}
-	if err := checkKey("code hash", a.CodeHash); err != nil {
-		return err
-	}
-	return checkExpiry(a.ID, a.ExpiresAt)
-}
-
 // allocate checks a batch of new allocations on its own and returns the
 // write that checks it against the store and records it: for each, in
 // order, stock taken with an ALLOCATE ledger entry dated its CreatedAt,
@@ -96,7 +47,7 @@ func allocate(as []*hub.Allocation) (func(tx *bolt.Tx) error, error) {
 	vals := make([][]byte, len(as))
 	ids, codes, served := make(map[string]bool), make(map[string]bool), make(map[string]bool)
 	for i, a := range as {
-		if err := checkAllocation(i, a); err != nil {
+		if err := storecheck.Allocation(i, a); err != nil {
 			return nil, err
 		}
 		key := "r" + a.ReservationID
@@ -304,11 +255,11 @@ func (s *Store) Allocations(ctx context.Context, f hub.AllocationFilter) ([]*hub
 	for _, ref := range []struct{ kind, id string }{
 		{"partner", f.PartnerID}, {"pharmacy", f.PharmacyID}, {"round", f.RoundID},
 	} {
-		if err := checkRef(ref.kind, ref.id); err != nil {
+		if err := storecheck.Ref(ref.kind, ref.id); err != nil {
 			return nil, err
 		}
 	}
-	if err := checkFilterEnum("allocation status", f.Status, allocationStatuses); err != nil {
+	if err := storecheck.FilterEnum("allocation status", f.Status, storecheck.AllocationStatuses); err != nil {
 		return nil, err
 	}
 	var out []*hub.Allocation
@@ -336,17 +287,17 @@ func (s *Store) Allocations(ctx context.Context, f hub.AllocationFilter) ([]*hub
 // stock gives the quantity back to the pharmacy with a RETURN ledger entry
 // dated at, in the same transaction. UpdatedAt becomes at.
 func (s *Store) TransitionAllocation(ctx context.Context, id string, from []hub.AllocationStatus, to hub.AllocationStatus, at time.Time) (*hub.Allocation, error) {
-	if err := checkID("allocation", id); err != nil {
+	if err := storecheck.ID("allocation", id); err != nil {
 		return nil, err
 	}
-	if err := checkEnum("allocation status", to, allocationStatuses); err != nil {
+	if err := storecheck.Enum("allocation status", to, storecheck.AllocationStatuses); err != nil {
 		return nil, err
 	}
 	if len(from) == 0 {
 		return nil, hub.Errorf(hub.EINVALID, "no status to move allocation %q from", id)
 	}
 	for _, f := range from {
-		if err := checkEnum("allocation status", f, allocationStatuses); err != nil {
+		if err := storecheck.Enum("allocation status", f, storecheck.AllocationStatuses); err != nil {
 			return nil, err
 		}
 	}

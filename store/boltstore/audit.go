@@ -5,11 +5,10 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/gridhub/gridhub/store/storecheck"
 	"math"
 	"slices"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gridhub/gridhub/hub"
 	bolt "go.etcd.io/bbolt"
@@ -52,33 +51,6 @@ func auditIndexKey(id string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, seq)
 }
 
-// checkAudit returns an EINVALID error naming entry i of a batch unless e
-// can be appended to the audit trail.
-func checkAudit(i int, e *hub.AuditEntry) error {
-	var err error
-	switch {
-	case e.Action == "":
-		err = hub.Errorf(hub.EINVALID, "no action")
-	case strings.TrimSpace(e.Purpose) == "":
-		err = hub.Errorf(hub.EINVALID, "no purpose")
-	case utf8.RuneCountInString(e.Purpose) > hub.MaxAuditPurpose:
-		err = hub.Errorf(hub.EINVALID, "purpose longer than %d characters", hub.MaxAuditPurpose)
-	case e.At.IsZero():
-		err = hub.Errorf(hub.EINVALID, "no time")
-	case e.Count < 0:
-		err = hub.Errorf(hub.EINVALID, "negative count %d", e.Count)
-	default:
-		err = checkID("target", e.TargetID)
-		if err == nil {
-			err = checkRef("actor", e.ActorID)
-		}
-	}
-	if err != nil {
-		return hub.Errorf(hub.EINVALID, "audit entry %d of the batch: %s", i, hub.ErrorMessage(err))
-	}
-	return nil
-}
-
 // AppendAudit appends entries to the audit trail in one write and returns
 // copies of them with their Seq set. An invalid entry makes the whole call
 // an EINVALID error, and nothing is written.
@@ -88,7 +60,7 @@ func (s *Store) AppendAudit(ctx context.Context, es ...hub.AuditEntry) ([]hub.Au
 	}
 	vals := make([][]byte, len(es))
 	for i := range es {
-		if err := checkAudit(i, &es[i]); err != nil {
+		if err := storecheck.Audit(i, &es[i]); err != nil {
 			return nil, err
 		}
 		v, err := encode("audit entry", auditToRec(&es[i]))
@@ -134,10 +106,10 @@ func (s *Store) AppendAudit(ctx context.Context, es ...hub.AuditEntry) ([]hub.Au
 // hub.MaxAuditLimit). A filter by both walks the two indexes together, so it
 // reads only entries that match both.
 func (s *Store) AuditLog(ctx context.Context, f hub.AuditFilter) ([]hub.AuditEntry, error) {
-	if err := checkRef("audit target", f.TargetID); err != nil {
+	if err := storecheck.Ref("audit target", f.TargetID); err != nil {
 		return nil, err
 	}
-	if err := checkRef("audit actor", f.ActorID); err != nil {
+	if err := storecheck.Ref("audit actor", f.ActorID); err != nil {
 		return nil, err
 	}
 	limit := f.Limit

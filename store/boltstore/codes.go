@@ -6,11 +6,11 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"github.com/gridhub/gridhub/store/storecheck"
 	"math"
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gridhub/gridhub/hub"
 	bolt "go.etcd.io/bbolt"
@@ -67,33 +67,14 @@ func codesBucketNames() []string {
 	}
 }
 
-// The range of times the indexes can hold: unix nanoseconds from 0 to
-// math.MaxInt64 (1970 to 2262).
-var (
-	minKeyTime = time.Unix(0, 0)
-	maxKeyTime = time.Unix(0, math.MaxInt64)
-)
-
-// checkTime returns an EINVALID error unless t is a time the indexes can
-// hold.
-func checkTime(what string, t time.Time) error {
-	if t.IsZero() {
-		return hub.Errorf(hub.EINVALID, "%s has no time", what)
-	}
-	if t.Before(minKeyTime) || t.After(maxKeyTime) {
-		return hub.Errorf(hub.EINVALID, "%s: time %v is outside 1970 to 2262", what, t)
-	}
-	return nil
-}
-
 // appendTime appends the key form of t, clamped to the range the indexes
 // hold, so a query bound outside it still sorts right.
 func appendTime(k []byte, t time.Time) []byte {
 	var n uint64
 	switch {
-	case t.Before(minKeyTime):
+	case t.Before(storecheck.MinKeyTime):
 		n = 0
-	case t.After(maxKeyTime):
+	case t.After(storecheck.MaxKeyTime):
 		n = math.MaxUint64
 	default:
 		n = uint64(t.UnixNano())
@@ -168,7 +149,7 @@ func lastUnder(c *bolt.Cursor, prefix []byte) []byte {
 // SubjectOf returns the resident's subject, making a random one on first
 // use.
 func (s *Store) SubjectOf(ctx context.Context, residentID string) (string, error) {
-	if err := checkID("resident", residentID); err != nil {
+	if err := storecheck.ID("resident", residentID); err != nil {
 		return "", err
 	}
 	var sub string
@@ -213,7 +194,7 @@ func (s *Store) SubjectOf(ctx context.Context, residentID string) (string, error
 func (s *Store) ResidentOfSubject(ctx context.Context, subjectID string) (string, error) {
 	var id string
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		if subjectID != "" && len(subjectID) <= maxKeyLen {
+		if subjectID != "" && len(subjectID) <= storecheck.MaxKeyLen {
 			id = string(bucket(tx, bktSubjectResidents).Get([]byte(subjectID)))
 		}
 		if id == "" {
@@ -225,47 +206,6 @@ func (s *Store) ResidentOfSubject(ctx context.Context, subjectID string) (string
 }
 
 // --- Declarations ---
-
-func checkDeclaration(d *hub.Declaration) error {
-	if d == nil {
-		return hub.Errorf(hub.EINVALID, "declaration is missing")
-	}
-	for _, ref := range []struct{ kind, id string }{
-		{"declaration", d.ID}, {"resident", d.ResidentID}, {"filer", d.FiledBy},
-	} {
-		if err := checkID(ref.kind, ref.id); err != nil {
-			return err
-		}
-	}
-	if err := checkRef("district", d.DistrictID); err != nil {
-		return err
-	}
-	if err := checkKey("subject", d.SubjectID); err != nil {
-		return err
-	}
-	switch {
-	case !d.Colour.Valid():
-		return hub.Errorf(hub.EINVALID, "declaration %q: unknown colour %q", d.ID, d.Colour)
-	case !d.FiledByKind.Valid():
-		return hub.Errorf(hub.EINVALID, "declaration %q: unknown filer kind %q", d.ID, d.FiledByKind)
-	case len(d.Symptoms) > hub.MaxSymptoms:
-		return hub.Errorf(hub.EINVALID, "declaration %q: %d symptoms, at most %d", d.ID, len(d.Symptoms), hub.MaxSymptoms)
-	}
-	for _, sym := range d.Symptoms {
-		if sym == "" || len(sym) > hub.MaxSymptomLen || !utf8.ValidString(sym) {
-			return hub.Errorf(hub.EINVALID, "declaration %q: a symptom is empty, not UTF-8 or longer than %d bytes", d.ID, hub.MaxSymptomLen)
-		}
-	}
-	for _, r := range d.Reasons {
-		if err := checkKey("reason", r); err != nil {
-			return err
-		}
-	}
-	if err := hub.CheckTemperature(d.Temperature); err != nil {
-		return err
-	}
-	return checkTime("declaration "+d.ID, d.At)
-}
 
 // declKey is the key of a declaration in declarationsByResident.
 func declKey(residentID string, at time.Time, id string) []byte {
@@ -279,7 +219,7 @@ func declKey(residentID string, at time.Time, id string) []byte {
 // PutDeclaration records a declaration and, when it is the resident's
 // latest, moves the resident's count in the aggregate to it.
 func (s *Store) PutDeclaration(ctx context.Context, d *hub.Declaration) error {
-	if err := checkDeclaration(d); err != nil {
+	if err := storecheck.Declaration(d); err != nil {
 		return err
 	}
 	rec := declarationToRec(d)
@@ -340,7 +280,7 @@ func errOr(errs ...error) error {
 
 // LatestDeclaration returns the resident's latest declaration.
 func (s *Store) LatestDeclaration(ctx context.Context, residentID string) (*hub.Declaration, error) {
-	if err := checkID("resident", residentID); err != nil {
+	if err := storecheck.ID("resident", residentID); err != nil {
 		return nil, err
 	}
 	var r declarationRec
@@ -377,7 +317,7 @@ func (s *Store) DeclarationCounts(ctx context.Context, districtID string) ([]hub
 // walkCounts calls fn for every group of an aggregate bucket, those of one
 // district when districtID is not empty.
 func walkCounts(tx *bolt.Tx, name, districtID string, fn func(string, hub.Cell, hub.Colour, hub.FiledByKind, int)) error {
-	if err := checkRef("district", districtID); err != nil {
+	if err := storecheck.Ref("district", districtID); err != nil {
 		return err
 	}
 	var prefix []byte
@@ -399,50 +339,6 @@ func walkCounts(tx *bolt.Tx, name, districtID string, fn func(string, hub.Cell, 
 }
 
 // --- Risk areas ---
-
-func checkRiskArea(a *hub.RiskArea) error {
-	if a == nil {
-		return hub.Errorf(hub.EINVALID, "risk area is missing")
-	}
-	if err := checkID("risk area", a.ID); err != nil {
-		return err
-	}
-	if err := checkKey("risk area reason", a.Reason); err != nil {
-		return err
-	}
-	switch {
-	case a.Cell == 0:
-		return hub.Errorf(hub.EINVALID, "risk area %q has no centre cell", a.ID)
-	case a.Rings < 0 || a.Rings > hub.MaxRiskRings:
-		return hub.Errorf(hub.EINVALID, "risk area %q: %d rings, want 0 to %d", a.ID, a.Rings, hub.MaxRiskRings)
-	case len(a.Cells) == 0 || len(a.Cells) > 3*a.Rings*(a.Rings+1)+1:
-		return hub.Errorf(hub.EINVALID, "risk area %q: %d cells for %d rings", a.ID, len(a.Cells), a.Rings)
-	}
-	if err := checkTime("risk area "+a.ID, a.MarkedAt); err != nil {
-		return err
-	}
-	if !a.LiftedAt.IsZero() {
-		if err := checkTime("risk area "+a.ID+" lifting", a.LiftedAt); err != nil {
-			return err
-		}
-	}
-	centre := false
-	for i, c := range a.Cells {
-		if c.Cell == 0 || !c.Level.Valid() {
-			return hub.Errorf(hub.EINVALID, "risk area %q: cell %d is zero or has an unknown level %q", a.ID, i, c.Level)
-		}
-		if i > 0 && c.Cell <= a.Cells[i-1].Cell {
-			return hub.Errorf(hub.EINVALID, "risk area %q: cells are not sorted and distinct", a.ID)
-		}
-		if c.Cell == a.Cell {
-			centre = c.Level == hub.RiskHigh
-		}
-	}
-	if !centre {
-		return hub.Errorf(hub.EINVALID, "risk area %q: the centre is not among its cells as HIGH", a.ID)
-	}
-	return nil
-}
 
 func riskCellKey(c hub.Cell, areaID string) []byte {
 	return append(appendCell(make([]byte, 0, 8+len(areaID)), c), areaID...)
@@ -467,7 +363,7 @@ func fileRiskCells(b *bolt.Bucket, r *riskAreaRec, remove bool) error {
 
 // UpsertRiskArea creates or replaces a risk area.
 func (s *Store) UpsertRiskArea(ctx context.Context, a *hub.RiskArea) error {
-	if err := checkRiskArea(a); err != nil {
+	if err := storecheck.RiskArea(a); err != nil {
 		return err
 	}
 	rec := riskAreaToRec(a)
@@ -497,10 +393,10 @@ func (s *Store) UpsertRiskArea(ctx context.Context, a *hub.RiskArea) error {
 
 // LiftRiskArea lifts an area in force.
 func (s *Store) LiftRiskArea(ctx context.Context, id string, at time.Time) (*hub.RiskArea, error) {
-	if err := checkID("risk area", id); err != nil {
+	if err := storecheck.ID("risk area", id); err != nil {
 		return nil, err
 	}
-	if err := checkTime("lifting of risk area "+id, at); err != nil {
+	if err := storecheck.Time("lifting of risk area "+id, at); err != nil {
 		return nil, err
 	}
 	var out *hub.RiskArea
@@ -588,46 +484,13 @@ func (s *Store) RiskLevels(ctx context.Context, cells []hub.Cell) (map[hub.Cell]
 
 // --- Health codes ---
 
-func checkHealthCode(c *hub.HealthCode) error {
-	if c == nil {
-		return hub.Errorf(hub.EINVALID, "health code is missing")
-	}
-	if err := checkID("resident", c.ResidentID); err != nil {
-		return err
-	}
-	if c.SubjectID == "" {
-		return hub.Errorf(hub.EINVALID, "health code of %q has no subject", c.ResidentID)
-	}
-	if err := checkKey("subject", c.SubjectID); err != nil {
-		return err
-	}
-	if err := checkRef("district", c.DistrictID); err != nil {
-		return err
-	}
-	if err := checkRef("committee", c.CommitteeID); err != nil {
-		return err
-	}
-	if !c.Colour.Valid() {
-		return hub.Errorf(hub.EINVALID, "health code of %q: unknown colour %q", c.ResidentID, c.Colour)
-	}
-	if c.Version == math.MaxUint64 {
-		return hub.Errorf(hub.EINVALID, "health code of %q: version out of range", c.ResidentID)
-	}
-	for _, r := range c.Reasons {
-		if err := checkKey("reason", r); err != nil {
-			return err
-		}
-	}
-	return checkTime("health code of "+c.ResidentID, c.UpdatedAt)
-}
-
 func healthByCellKey(c hub.Cell, residentID string) []byte {
 	return append(appendCell(make([]byte, 0, 8+len(residentID)), c), residentID...)
 }
 
 // PutHealthCode stores a health code if its Version is the stored one.
 func (s *Store) PutHealthCode(ctx context.Context, c *hub.HealthCode) (*hub.HealthCode, error) {
-	if err := checkHealthCode(c); err != nil {
+	if err := storecheck.HealthCode(c); err != nil {
 		return nil, err
 	}
 	rec := healthCodeToRec(c)
@@ -727,10 +590,10 @@ func (s *Store) ColourCounts(ctx context.Context, districtID string) ([]hub.Colo
 
 // MarkCase marks a resident a confirmed case, keeping an earlier mark.
 func (s *Store) MarkCase(ctx context.Context, residentID string, at time.Time) error {
-	if err := checkID("resident", residentID); err != nil {
+	if err := storecheck.ID("resident", residentID); err != nil {
 		return err
 	}
-	if err := checkTime("case "+residentID, at); err != nil {
+	if err := storecheck.Time("case "+residentID, at); err != nil {
 		return err
 	}
 	return s.write(ctx, func(tx *bolt.Tx) error {
@@ -756,7 +619,7 @@ func (s *Store) MarkCase(ctx context.Context, residentID string, at time.Time) e
 
 // MarkContacts marks residents as traced contacts of a case.
 func (s *Store) MarkContacts(ctx context.Context, caseID string, cs ...hub.Contact) error {
-	if err := checkID("case", caseID); err != nil {
+	if err := storecheck.ID("case", caseID); err != nil {
 		return err
 	}
 	type contactMark struct {
@@ -768,10 +631,10 @@ func (s *Store) MarkContacts(ctx context.Context, caseID string, cs ...hub.Conta
 		if c.ResidentID == "" {
 			continue
 		}
-		if err := checkID("contact", c.ResidentID); err != nil {
+		if err := storecheck.ID("contact", c.ResidentID); err != nil {
 			return err
 		}
-		if err := checkTime(fmt.Sprintf("contact %d of the batch", i), c.LastAt); err != nil {
+		if err := storecheck.Time(fmt.Sprintf("contact %d of the batch", i), c.LastAt); err != nil {
 			return err
 		}
 		marks = append(marks, contactMark{c.ResidentID, c.LastAt.UTC()})
@@ -839,38 +702,6 @@ func scanCellKey(cell hub.Cell, at time.Time, id string) []byte {
 	return append(k, id...)
 }
 
-func checkScan(i int, sc *hub.Scan) error {
-	if sc == nil {
-		return hub.Errorf(hub.EINVALID, "scan %d of the batch is missing", i)
-	}
-	if err := checkID("scan", sc.ID); err != nil {
-		return err
-	}
-	if err := checkID("checkpoint", sc.CheckpointID); err != nil {
-		return err
-	}
-	if err := checkRef("resident", sc.ResidentID); err != nil {
-		return err
-	}
-	if err := checkRef("subject", sc.SubjectID); err != nil {
-		return err
-	}
-	switch {
-	case sc.ResidentID == "" && sc.SubjectID == "":
-		return hub.Errorf(hub.EINVALID, "scan %q names no resident and no subject", sc.ID)
-	case sc.Cell == 0:
-		return hub.Errorf(hub.EINVALID, "scan %q has no cell", sc.ID)
-	case !sc.Result.Valid():
-		return hub.Errorf(hub.EINVALID, "scan %q: unknown result %q", sc.ID, sc.Result)
-	case !sc.Colour.Valid():
-		return hub.Errorf(hub.EINVALID, "scan %q: unknown colour %q", sc.ID, sc.Colour)
-	}
-	if err := hub.CheckTemperature(sc.Temperature); err != nil {
-		return hub.Errorf(hub.EINVALID, "scan %q: %s", sc.ID, hub.ErrorMessage(err))
-	}
-	return checkTime("scan "+sc.ID, sc.At)
-}
-
 // RecordScans records scans in one durable write.
 func (s *Store) RecordScans(ctx context.Context, ss ...*hub.Scan) error {
 	if len(ss) == 0 {
@@ -886,7 +717,7 @@ func (s *Store) RecordScans(ctx context.Context, ss ...*hub.Scan) error {
 	seen := make(map[string][]byte, len(ss))
 	var checkpoints []string
 	for i, sc := range ss {
-		if err := checkScan(i, sc); err != nil {
+		if err := storecheck.Scan(i, sc); err != nil {
 			return err
 		}
 		rec := scanToRec(sc)
@@ -943,7 +774,7 @@ func (s *Store) RecordScans(ctx context.Context, ss ...*hub.Scan) error {
 
 // Trajectory lists a resident's scans from since on, in time order.
 func (s *Store) Trajectory(ctx context.Context, residentID string, since time.Time, limit int) ([]*hub.Scan, error) {
-	if err := checkID("resident", residentID); err != nil {
+	if err := storecheck.ID("resident", residentID); err != nil {
 		return nil, err
 	}
 	prefix := make([]byte, 0, 1+len(residentID)+1)

@@ -2,46 +2,9 @@ package boltstore
 
 import (
 	"fmt"
-	"strings"
 
-	"github.com/gridhub/gridhub/hub"
 	bolt "go.etcd.io/bbolt"
 )
-
-// maxKeyLen bounds IDs, codes and hashes. bbolt allows longer keys; no
-// honest key comes near this.
-const maxKeyLen = 512
-
-// checkID returns an EINVALID error unless id can be a record's ID: not
-// empty, not too long, and free of NUL bytes (the separator of composite
-// index keys).
-func checkID(kind, id string) error {
-	switch {
-	case id == "":
-		return hub.Errorf(hub.EINVALID, "%s ID is empty", kind)
-	case len(id) > maxKeyLen:
-		return hub.Errorf(hub.EINVALID, "%s ID is longer than %d bytes", kind, maxKeyLen)
-	case strings.IndexByte(id, 0) >= 0:
-		return hub.Errorf(hub.EINVALID, "%s ID %q contains a NUL byte", kind, id)
-	}
-	return nil
-}
-
-// checkRef is checkID for an optional reference to another record.
-func checkRef(kind, id string) error {
-	if id == "" {
-		return nil
-	}
-	return checkID(kind, id)
-}
-
-// checkKey returns an EINVALID error unless v fits in an index key.
-func checkKey(what, v string) error {
-	if len(v) > maxKeyLen {
-		return hub.Errorf(hub.EINVALID, "%s is longer than %d bytes", what, maxKeyLen)
-	}
-	return nil
-}
 
 // bucket returns a top-level bucket, which Open created.
 func bucket(tx *bolt.Tx, name string) *bolt.Bucket {

@@ -3,6 +3,7 @@ package boltstore
 import (
 	"context"
 	"fmt"
+	"github.com/gridhub/gridhub/store/storecheck"
 
 	"github.com/gridhub/gridhub/hub"
 	bolt "go.etcd.io/bbolt"
@@ -13,7 +14,7 @@ func (s *Store) UpsertDistrict(ctx context.Context, d *hub.District) error {
 	if d == nil {
 		return hub.Errorf(hub.EINVALID, "district is missing")
 	}
-	if err := checkID("district", d.ID); err != nil {
+	if err := storecheck.ID("district", d.ID); err != nil {
 		return err
 	}
 	id := d.ID
@@ -69,13 +70,13 @@ func (s *Store) UpsertCommittees(ctx context.Context, cs ...*hub.Committee) erro
 		if c == nil {
 			return hub.Errorf(hub.EINVALID, "committee %d of the batch is missing", i)
 		}
-		if err := checkID("committee", c.ID); err != nil {
+		if err := storecheck.ID("committee", c.ID); err != nil {
 			return err
 		}
-		if err := checkRef("district", c.DistrictID); err != nil {
+		if err := storecheck.Ref("district", c.DistrictID); err != nil {
 			return err
 		}
-		if err := checkKey("committee code", c.Code); err != nil {
+		if err := storecheck.Key("committee code", c.Code); err != nil {
 			return err
 		}
 		v, err := encode("committee", committeeToRec(c))
@@ -202,7 +203,7 @@ func (s *Store) UpsertCheckpoints(ctx context.Context, cs ...*hub.Checkpoint) er
 		if c == nil {
 			return hub.Errorf(hub.EINVALID, "checkpoint %d of the batch is missing", i)
 		}
-		if err := checkID("checkpoint", c.ID); err != nil {
+		if err := storecheck.ID("checkpoint", c.ID); err != nil {
 			return err
 		}
 		v, err := encode("checkpoint", checkpointToRec(c))

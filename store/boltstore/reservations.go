@@ -3,53 +3,13 @@ package boltstore
 import (
 	"context"
 	"fmt"
+	"github.com/gridhub/gridhub/store/storecheck"
 	"slices"
 	"time"
 
 	"github.com/gridhub/gridhub/hub"
 	bolt "go.etcd.io/bbolt"
 )
-
-// checkReservation returns an EINVALID error unless r can be created.
-func checkReservation(r *hub.Reservation) error {
-	if r == nil {
-		return hub.Errorf(hub.EINVALID, "reservation is missing")
-	}
-	if err := checkID("reservation", r.ID); err != nil {
-		return err
-	}
-	if err := checkID("round", r.RoundID); err != nil {
-		return err
-	}
-	if r.IDHash == "" {
-		return hub.Errorf(hub.EINVALID, "reservation %q has no ID hash", r.ID)
-	}
-	if err := checkKey("ID hash", r.IDHash); err != nil {
-		return err
-	}
-	if err := checkKey("idempotency key", r.IdempotencyKey); err != nil {
-		return err
-	}
-	for _, ref := range []struct{ kind, id string }{
-		{"resident", r.ResidentID}, {"committee", r.CommitteeID}, {"district", r.DistrictID},
-	} {
-		if err := checkRef(ref.kind, ref.id); err != nil {
-			return err
-		}
-	}
-	if r.Fulfilment != "" {
-		if err := checkEnum("fulfilment", r.Fulfilment, fulfilments); err != nil {
-			return err
-		}
-	}
-	if err := checkEnum("reservation status", r.Status, reservationStatuses); err != nil {
-		return err
-	}
-	if r.Status == hub.ReservationAllocated || r.AllocationID != "" {
-		return hub.Errorf(hub.EINVALID, "reservation %q: only Allocate makes a reservation ALLOCATED", r.ID)
-	}
-	return nil
-}
 
 // CreateReservation records a reservation and returns the stored one.
 //
@@ -61,7 +21,7 @@ func checkReservation(r *hub.Reservation) error {
 // ID, a round ID, an ID hash and a known status other than ALLOCATED
 // (which only Allocate sets), or the call is an EINVALID error.
 func (s *Store) CreateReservation(ctx context.Context, r *hub.Reservation) (*hub.Reservation, error) {
-	if err := checkReservation(r); err != nil {
+	if err := storecheck.Reservation(r); err != nil {
 		return nil, err
 	}
 	rec := reservationToRec(r)
@@ -152,10 +112,10 @@ func putReservation(tx *bolt.Tx, rec *reservationRec, v []byte) error {
 // errors of CreateReservation come first, then those of Allocate; with
 // any of them nothing is written.
 func (s *Store) ReserveAllocated(ctx context.Context, r *hub.Reservation, a *hub.Allocation) (*hub.Reservation, error) {
-	if err := checkReservation(r); err != nil {
+	if err := storecheck.Reservation(r); err != nil {
 		return nil, err
 	}
-	if err := checkAllocation(0, a); err != nil {
+	if err := storecheck.Allocation(0, a); err != nil {
 		return nil, err
 	}
 	if err := checkServes(r, a); err != nil {
@@ -258,10 +218,10 @@ func (s *Store) Reservation(ctx context.Context, id string) (*hub.Reservation, e
 // RoundID or an unknown status is an EINVALID error; an unknown round has
 // no reservations.
 func (s *Store) Reservations(ctx context.Context, f hub.ReservationFilter) ([]*hub.Reservation, error) {
-	if err := checkID("round", f.RoundID); err != nil {
+	if err := storecheck.ID("round", f.RoundID); err != nil {
 		return nil, err
 	}
-	if err := checkFilterEnum("reservation status", f.Status, reservationStatuses); err != nil {
+	if err := storecheck.FilterEnum("reservation status", f.Status, storecheck.ReservationStatuses); err != nil {
 		return nil, err
 	}
 	var out []*hub.Reservation
@@ -284,7 +244,7 @@ func (s *Store) Reservations(ctx context.Context, f hub.ReservationFilter) ([]*h
 // the status the earlier occurrence gave it. UpdatedAt becomes the time of
 // the call by the store's clock.
 func (s *Store) SetReservationStatus(ctx context.Context, to hub.ReservationStatus, from []hub.ReservationStatus, ids ...string) error {
-	if err := checkEnum("reservation status", to, reservationStatuses); err != nil {
+	if err := storecheck.Enum("reservation status", to, storecheck.ReservationStatuses); err != nil {
 		return err
 	}
 	if to == hub.ReservationAllocated {
@@ -294,12 +254,12 @@ func (s *Store) SetReservationStatus(ctx context.Context, to hub.ReservationStat
 		return hub.Errorf(hub.EINVALID, "no status to move reservations from")
 	}
 	for _, f := range from {
-		if err := checkEnum("reservation status", f, reservationStatuses); err != nil {
+		if err := storecheck.Enum("reservation status", f, storecheck.ReservationStatuses); err != nil {
 			return err
 		}
 	}
 	for _, id := range ids {
-		if err := checkID("reservation", id); err != nil {
+		if err := storecheck.ID("reservation", id); err != nil {
 			return err
 		}
 	}

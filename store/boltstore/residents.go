@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/gridhub/gridhub/store/storecheck"
 
 	"github.com/gridhub/gridhub/hub"
 	bolt "go.etcd.io/bbolt"
@@ -48,19 +49,19 @@ func createResidents(rs []*hub.Resident) (func(tx *bolt.Tx) error, error) {
 		if r == nil {
 			return nil, hub.Errorf(hub.EINVALID, "resident %d of the batch is missing", i)
 		}
-		if err := checkID("resident", r.ID); err != nil {
+		if err := storecheck.ID("resident", r.ID); err != nil {
 			return nil, err
 		}
 		if r.IDHash == "" {
 			return nil, hub.Errorf(hub.EINVALID, "resident %q has no ID hash", r.ID)
 		}
-		if err := checkKey("ID hash", r.IDHash); err != nil {
+		if err := storecheck.Key("ID hash", r.IDHash); err != nil {
 			return nil, err
 		}
-		if err := checkRef("committee", r.CommitteeID); err != nil {
+		if err := storecheck.Ref("committee", r.CommitteeID); err != nil {
 			return nil, err
 		}
-		if err := checkRef("district", r.DistrictID); err != nil {
+		if err := storecheck.Ref("district", r.DistrictID); err != nil {
 			return nil, err
 		}
 		if ids[r.ID] {

@@ -3,95 +3,17 @@ package boltstore
 import (
 	"context"
 	"fmt"
-	"slices"
+	"github.com/gridhub/gridhub/store/storecheck"
 
 	"github.com/gridhub/gridhub/hub"
 	bolt "go.etcd.io/bbolt"
 )
 
-// The known values of the dispatch enums, for checking records and
-// filters: an unknown value never reaches an index key.
-var (
-	roundStatuses       = []hub.RoundStatus{hub.RoundOpen, hub.RoundClosed, hub.RoundDrawn}
-	modes               = []hub.Mode{hub.FirstCome, hub.Lottery, hub.ByCommittee}
-	fulfilments         = []hub.Fulfilment{hub.Pickup, hub.Delivery}
-	reservationStatuses = []hub.ReservationStatus{
-		hub.ReservationPending, hub.ReservationAllocated, hub.ReservationWaiting,
-		hub.ReservationLost, hub.ReservationCancelled,
-	}
-	allocationStatuses = []hub.AllocationStatus{
-		hub.AllocationReserved, hub.AllocationRedeemed, hub.AllocationExpired, hub.AllocationCancelled,
-		hub.AllocationDelivering, hub.AllocationDelivered, hub.AllocationFailed,
-	}
-	shortageStatuses = []hub.ShortageStatus{hub.ShortageWaiting, hub.ShortageServed}
-)
-
-// checkEnum returns an EINVALID error unless v is one of known.
-func checkEnum[T ~string](what string, v T, known []T) error {
-	if !slices.Contains(known, v) {
-		return hub.Errorf(hub.EINVALID, "unknown %s %q", what, v)
-	}
-	return nil
-}
-
-// checkFilterEnum is checkEnum for an optional filter value.
-func checkFilterEnum[T ~string](what string, v T, known []T) error {
-	if v == "" {
-		return nil
-	}
-	return checkEnum(what, v, known)
-}
-
-// checkSKU returns an EINVALID error naming the record unless sku is a
-// known supply.
-func checkSKU(kind, id string, sku hub.SKU) error {
-	if _, err := hub.ParseSKU(string(sku)); err != nil {
-		return hub.Errorf(hub.EINVALID, "%s %q: unknown supply %q", kind, id, sku)
-	}
-	return nil
-}
-
-// checkRound returns an EINVALID error unless r can be stored.
-func checkRound(r *hub.Round) error {
-	if r == nil {
-		return hub.Errorf(hub.EINVALID, "round is missing")
-	}
-	if err := checkID("round", r.ID); err != nil {
-		return err
-	}
-	if err := checkSKU("round", r.ID, r.SKU); err != nil {
-		return err
-	}
-	if r.PerPerson <= 0 {
-		return hub.Errorf(hub.EINVALID, "round %q: %d units per person, want at least 1", r.ID, r.PerPerson)
-	}
-	if err := checkEnum("mode", r.Mode, modes); err != nil {
-		return err
-	}
-	if err := checkEnum("round status", r.Status, roundStatuses); err != nil {
-		return err
-	}
-	for _, f := range r.Fulfilments {
-		if err := checkEnum("fulfilment", f, fulfilments); err != nil {
-			return err
-		}
-	}
-	if r.MaxK < 0 || r.Winners < 0 || r.PickupWindow < 0 || r.SlotMinutes < 0 || r.SlotCapacity < 0 {
-		return hub.Errorf(hub.EINVALID, "round %q: negative MaxK, Winners, PickupWindow, SlotMinutes or SlotCapacity", r.ID)
-	}
-	for c, q := range r.Quotas {
-		if q < 0 {
-			return hub.Errorf(hub.EINVALID, "round %q: negative quota of committee %q", r.ID, c)
-		}
-	}
-	return nil
-}
-
 // UpsertRound creates or replaces a round. A round needs an ID, a known
-// SKU, mode and status, known fulfilments, at least one unit per person and
+// SKU, mode and status, known storecheck.Fulfilments, at least one unit per person and
 // no negative counts; otherwise the call is an EINVALID error.
 func (s *Store) UpsertRound(ctx context.Context, r *hub.Round) error {
-	if err := checkRound(r); err != nil {
+	if err := storecheck.Round(r); err != nil {
 		return err
 	}
 	id, status := r.ID, string(r.Status)
@@ -137,7 +59,7 @@ func (s *Store) Round(ctx context.Context, id string) (*hub.Round, error) {
 // Rounds lists rounds in ID order, those of one status when status is not
 // empty. An unknown status is an EINVALID error.
 func (s *Store) Rounds(ctx context.Context, status hub.RoundStatus) ([]*hub.Round, error) {
-	if err := checkFilterEnum("round status", status, roundStatuses); err != nil {
+	if err := storecheck.FilterEnum("round status", status, storecheck.RoundStatuses); err != nil {
 		return nil, err
 	}
 	var out []*hub.Round
@@ -162,7 +84,7 @@ func (s *Store) UpsertPartners(ctx context.Context, ps ...*hub.Partner) error {
 		if p == nil {
 			return hub.Errorf(hub.EINVALID, "partner %d of the batch is missing", i)
 		}
-		if err := checkID("partner", p.ID); err != nil {
+		if err := storecheck.ID("partner", p.ID); err != nil {
 			return err
 		}
 		v, err := encode("partner", partnerToRec(p))

@@ -2,33 +2,11 @@ package boltstore
 
 import (
 	"context"
+	"github.com/gridhub/gridhub/store/storecheck"
 
 	"github.com/gridhub/gridhub/hub"
 	bolt "go.etcd.io/bbolt"
 )
-
-// checkShortage returns an EINVALID error unless s can be created.
-func checkShortage(s *hub.Shortage) error {
-	if s == nil {
-		return hub.Errorf(hub.EINVALID, "shortage is missing")
-	}
-	if err := checkID("shortage", s.ID); err != nil {
-		return err
-	}
-	if err := checkID("resident", s.ResidentID); err != nil {
-		return err
-	}
-	if err := checkSKU("shortage", s.ID, s.SKU); err != nil {
-		return err
-	}
-	switch {
-	case s.Quantity <= 0:
-		return hub.Errorf(hub.EINVALID, "shortage %q: quantity %d, want at least 1", s.ID, s.Quantity)
-	case s.Status != hub.ShortageWaiting || s.AllocationID != "":
-		return hub.Errorf(hub.EINVALID, "shortage %q: a new registration is WAITING, without an allocation", s.ID)
-	}
-	return nil
-}
 
 // waitingKey is the key of a WAITING shortage in shortagesWaiting.
 func waitingKey(residentID string, sku hub.SKU) []byte { return ikey(residentID, string(sku)) }
@@ -39,7 +17,7 @@ func waitingKey(residentID string, sku hub.SKU) []byte { return ikey(residentID,
 // registration of a resident for a SKU, is ECONFLICT; the latter's message
 // names the first.
 func (s *Store) CreateShortage(ctx context.Context, sh *hub.Shortage) error {
-	if err := checkShortage(sh); err != nil {
+	if err := storecheck.Shortage(sh); err != nil {
 		return err
 	}
 	rec := shortageToRec(sh)
@@ -93,7 +71,7 @@ func (s *Store) Shortages(ctx context.Context, f hub.ShortageFilter) ([]*hub.Sho
 			return nil, err
 		}
 	}
-	if err := checkFilterEnum("shortage status", f.Status, shortageStatuses); err != nil {
+	if err := storecheck.FilterEnum("shortage status", f.Status, storecheck.ShortageStatuses); err != nil {
 		return nil, err
 	}
 	var out []*hub.Shortage

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gridhub/gridhub/store/storecheck"
 	"slices"
 	"time"
 
@@ -37,7 +38,7 @@ func (s *Store) Allocate(ctx context.Context, as ...*hub.Allocation) error {
 	docs := make([]allocationDoc, len(as))
 	ids, codes, served := make(map[string]bool), make(map[string]bool), make(map[string]bool)
 	for i, a := range as {
-		if err := checkAllocation(i, a); err != nil {
+		if err := storecheck.Allocation(i, a); err != nil {
 			return err
 		}
 		key := "r" + a.ReservationID
@@ -205,11 +206,11 @@ func (s *Store) Allocations(ctx context.Context, f hub.AllocationFilter) ([]*hub
 	for _, ref := range []struct{ kind, id string }{
 		{"partner", f.PartnerID}, {"pharmacy", f.PharmacyID}, {"round", f.RoundID},
 	} {
-		if err := checkRef(ref.kind, ref.id); err != nil {
+		if err := storecheck.Ref(ref.kind, ref.id); err != nil {
 			return nil, err
 		}
 	}
-	if err := checkFilterEnum("allocation status", f.Status, allocationStatuses); err != nil {
+	if err := storecheck.FilterEnum("allocation status", f.Status, storecheck.AllocationStatuses); err != nil {
 		return nil, err
 	}
 	return list(ctx, s, s.c.allocations, "allocations", allocationsFilter(f), f.Limit, (*allocationDoc).domain)
@@ -225,17 +226,17 @@ func (s *Store) Allocations(ctx context.Context, f hub.AllocationFilter) ([]*hub
 // redeeming one code conflict in their transactions: the loser runs
 // again, finds the allocation moved and gets ECONFLICT.
 func (s *Store) TransitionAllocation(ctx context.Context, id string, from []hub.AllocationStatus, to hub.AllocationStatus, at time.Time) (*hub.Allocation, error) {
-	if err := checkID("allocation", id); err != nil {
+	if err := storecheck.ID("allocation", id); err != nil {
 		return nil, err
 	}
-	if err := checkEnum("allocation status", to, allocationStatuses); err != nil {
+	if err := storecheck.Enum("allocation status", to, storecheck.AllocationStatuses); err != nil {
 		return nil, err
 	}
 	if len(from) == 0 {
 		return nil, hub.Errorf(hub.EINVALID, "no status to move allocation %q from", id)
 	}
 	for _, f := range from {
-		if err := checkEnum("allocation status", f, allocationStatuses); err != nil {
+		if err := storecheck.Enum("allocation status", f, storecheck.AllocationStatuses); err != nil {
 			return nil, err
 		}
 	}
@@ -298,7 +299,7 @@ func (s *Store) ExpiringAllocations(ctx context.Context, t time.Time, limit int)
 	if err := s.checkOpen(ctx); err != nil {
 		return nil, err
 	}
-	if !t.After(minKeyTime) {
+	if !t.After(storecheck.MinKeyTime) {
 		return nil, nil
 	}
 	o := options.Find().SetSort(bson.D{{Key: "expiresAt", Value: 1}, {Key: "_id", Value: 1}})

@@ -3,6 +3,7 @@ package mongostore
 import (
 	"context"
 	"fmt"
+	"github.com/gridhub/gridhub/store/storecheck"
 	"slices"
 
 	"github.com/gridhub/gridhub/hub"
@@ -43,7 +44,7 @@ func (s *Store) AppendAudit(ctx context.Context, es ...hub.AuditEntry) ([]hub.Au
 		return nil, s.checkOpen(ctx)
 	}
 	for i := range es {
-		if err := checkAudit(i, &es[i]); err != nil {
+		if err := storecheck.Audit(i, &es[i]); err != nil {
 			return nil, err
 		}
 	}
@@ -73,10 +74,10 @@ func (s *Store) AppendAudit(ctx context.Context, es ...hub.AuditEntry) ([]hub.Au
 // most f.Limit of them (hub.DefaultAuditLimit when f.Limit <= 0, at most
 // hub.MaxAuditLimit). It walks {targetId, _id} or {actorId, _id}.
 func (s *Store) AuditLog(ctx context.Context, f hub.AuditFilter) ([]hub.AuditEntry, error) {
-	if err := checkRef("audit target", f.TargetID); err != nil {
+	if err := storecheck.Ref("audit target", f.TargetID); err != nil {
 		return nil, err
 	}
-	if err := checkRef("audit actor", f.ActorID); err != nil {
+	if err := storecheck.Ref("audit actor", f.ActorID); err != nil {
 		return nil, err
 	}
 	if err := s.checkOpen(ctx); err != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/gridhub/gridhub/store/storecheck"
 	"slices"
 	"strings"
 	"time"
@@ -22,7 +23,7 @@ import (
 // use. Two hubs making one at once meet on the subjects _id: the loser
 // runs again and returns the winner's.
 func (s *Store) SubjectOf(ctx context.Context, residentID string) (string, error) {
-	if err := checkID("resident", residentID); err != nil {
+	if err := storecheck.ID("resident", residentID); err != nil {
 		return "", err
 	}
 	var sub string
@@ -60,7 +61,7 @@ func (s *Store) ResidentOfSubject(ctx context.Context, subjectID string) (string
 		return "", err
 	}
 	var d *subjectDoc
-	if subjectID != "" && len(subjectID) <= maxKeyLen {
+	if subjectID != "" && len(subjectID) <= storecheck.MaxKeyLen {
 		var err error
 		if d, err = findOne[subjectDoc](ctx, s.c.subjects, bson.D{{Key: "subject", Value: subjectID}}); err != nil {
 			return "", s.fail("read subject", err)
@@ -81,7 +82,7 @@ func (s *Store) ResidentOfSubject(ctx context.Context, subjectID string) (string
 // so two hubs filing for one resident at once conflict and one runs
 // again.
 func (s *Store) PutDeclaration(ctx context.Context, d *hub.Declaration) error {
-	if err := checkDeclaration(d); err != nil {
+	if err := storecheck.Declaration(d); err != nil {
 		return err
 	}
 	doc := declarationToDoc(d)
@@ -136,7 +137,7 @@ func olderDeclaration(a, b latestDoc) bool {
 // LatestDeclaration returns the resident's latest declaration, through
 // {residentId, at, _id}.
 func (s *Store) LatestDeclaration(ctx context.Context, residentID string) (*hub.Declaration, error) {
-	if err := checkID("resident", residentID); err != nil {
+	if err := storecheck.ID("resident", residentID); err != nil {
 		return nil, err
 	}
 	if err := s.checkOpen(ctx); err != nil {
@@ -172,7 +173,7 @@ func (s *Store) DeclarationCounts(ctx context.Context, districtID string) ([]hub
 // districtID is not empty, ordered by district, cell, colour rank and
 // filer kind.
 func (s *Store) counts(ctx context.Context, coll *mongo.Collection, districtID string) ([]countDoc, error) {
-	if err := checkRef("district", districtID); err != nil {
+	if err := storecheck.Ref("district", districtID); err != nil {
 		return nil, err
 	}
 	if err := s.checkOpen(ctx); err != nil {
@@ -210,7 +211,7 @@ func colourOfRank(r int64) hub.Colour { return hub.Colours()[r-1] }
 // UpsertRiskArea creates or replaces a risk area. An area in force
 // (active) has its cells in the partial index {cells.cell}.
 func (s *Store) UpsertRiskArea(ctx context.Context, a *hub.RiskArea) error {
-	if err := checkRiskArea(a); err != nil {
+	if err := storecheck.RiskArea(a); err != nil {
 		return err
 	}
 	doc := riskAreaToDoc(a)
@@ -219,10 +220,10 @@ func (s *Store) UpsertRiskArea(ctx context.Context, a *hub.RiskArea) error {
 
 // LiftRiskArea lifts an area in force, with one guarded update.
 func (s *Store) LiftRiskArea(ctx context.Context, id string, at time.Time) (*hub.RiskArea, error) {
-	if err := checkID("risk area", id); err != nil {
+	if err := storecheck.ID("risk area", id); err != nil {
 		return nil, err
 	}
-	if err := checkTime("lifting of risk area "+id, at); err != nil {
+	if err := storecheck.Time("lifting of risk area "+id, at); err != nil {
 		return nil, err
 	}
 	if err := s.checkOpen(ctx); err != nil {
@@ -308,7 +309,7 @@ func (s *Store) RiskLevels(ctx context.Context, cells []hub.Cell) (map[hub.Cell]
 // and moves the resident's count in the colour aggregate, in one
 // transaction.
 func (s *Store) PutHealthCode(ctx context.Context, c *hub.HealthCode) (*hub.HealthCode, error) {
-	if err := checkHealthCode(c); err != nil {
+	if err := storecheck.HealthCode(c); err != nil {
 		return nil, err
 	}
 	doc := healthCodeToDoc(c)
@@ -409,10 +410,10 @@ func (s *Store) ColourCounts(ctx context.Context, districtID string) ([]hub.Colo
 // MarkCase marks a resident a confirmed case, keeping an earlier mark
 // ($min).
 func (s *Store) MarkCase(ctx context.Context, residentID string, at time.Time) error {
-	if err := checkID("resident", residentID); err != nil {
+	if err := storecheck.ID("resident", residentID); err != nil {
 		return err
 	}
-	if err := checkTime("case "+residentID, at); err != nil {
+	if err := storecheck.Time("case "+residentID, at); err != nil {
 		return err
 	}
 	return s.again(ctx, "mark case", func() error {
@@ -431,7 +432,7 @@ func (s *Store) MarkCase(ctx context.Context, residentID string, at time.Time) e
 // MarkContacts marks residents as traced contacts of a case, in one
 // transaction; each contact keeps its latest mark (contactUpdate).
 func (s *Store) MarkContacts(ctx context.Context, caseID string, cs ...hub.Contact) error {
-	if err := checkID("case", caseID); err != nil {
+	if err := storecheck.ID("case", caseID); err != nil {
 		return err
 	}
 	type contactMark struct {
@@ -443,10 +444,10 @@ func (s *Store) MarkContacts(ctx context.Context, caseID string, cs ...hub.Conta
 		if c.ResidentID == "" {
 			continue
 		}
-		if err := checkID("contact", c.ResidentID); err != nil {
+		if err := storecheck.ID("contact", c.ResidentID); err != nil {
 			return err
 		}
-		if err := checkTime(fmt.Sprintf("contact %d of the batch", i), c.LastAt); err != nil {
+		if err := storecheck.Time(fmt.Sprintf("contact %d of the batch", i), c.LastAt); err != nil {
 			return err
 		}
 		marks = append(marks, contactMark{c.ResidentID, c.LastAt})
@@ -502,7 +503,7 @@ func (s *Store) RecordScans(ctx context.Context, ss ...*hub.Scan) error {
 	seen := make(map[string]*scanDoc, len(ss))
 	var ids, checkpoints []string
 	for i, sc := range ss {
-		if err := checkScan(i, sc); err != nil {
+		if err := storecheck.Scan(i, sc); err != nil {
 			return err
 		}
 		d := scanToDoc(sc)
@@ -560,7 +561,7 @@ func (s *Store) RecordScans(ctx context.Context, ss ...*hub.Scan) error {
 // Trajectory lists a resident's scans from since on, in time order,
 // through {r, at, _id}.
 func (s *Store) Trajectory(ctx context.Context, residentID string, since time.Time, limit int) ([]*hub.Scan, error) {
-	if err := checkID("resident", residentID); err != nil {
+	if err := storecheck.ID("resident", residentID); err != nil {
 		return nil, err
 	}
 	if err := s.checkOpen(ctx); err != nil {

@@ -3,6 +3,7 @@ package mongostore
 import (
 	"context"
 	"errors"
+	"github.com/gridhub/gridhub/store/storecheck"
 	"maps"
 	"math"
 	"slices"
@@ -39,10 +40,10 @@ func (s *Store) UpsertPharmacies(ctx context.Context, ps ...*hub.Pharmacy) error
 		if p == nil {
 			return hub.Errorf(hub.EINVALID, "pharmacy %d of the batch is missing", i)
 		}
-		if err := checkID("pharmacy", p.ID); err != nil {
+		if err := storecheck.ID("pharmacy", p.ID); err != nil {
 			return err
 		}
-		if err := checkRef("district", p.DistrictID); err != nil {
+		if err := storecheck.Ref("district", p.DistrictID); err != nil {
 			return err
 		}
 		for sku, n := range p.Stock {
@@ -126,7 +127,7 @@ func (s *Store) Pharmacies(ctx context.Context) ([]*hub.Pharmacy, error) {
 // unknown pharmacy is ENOTFOUND; an unknown SKU or a zero delta EINVALID.
 // The pharmacy's UpdatedAt is left alone.
 func (s *Store) AdjustStock(ctx context.Context, c hub.StockChange) (*hub.Pharmacy, error) {
-	if err := checkID("pharmacy", c.PharmacyID); err != nil {
+	if err := storecheck.ID("pharmacy", c.PharmacyID); err != nil {
 		return nil, err
 	}
 	if _, err := hub.ParseSKU(string(c.SKU)); err != nil {

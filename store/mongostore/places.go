@@ -2,6 +2,7 @@ package mongostore
 
 import (
 	"context"
+	"github.com/gridhub/gridhub/store/storecheck"
 
 	"github.com/gridhub/gridhub/hub"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -48,7 +49,7 @@ func (s *Store) UpsertDistrict(ctx context.Context, d *hub.District) error {
 	if d == nil {
 		return hub.Errorf(hub.EINVALID, "district is missing")
 	}
-	if err := checkID("district", d.ID); err != nil {
+	if err := storecheck.ID("district", d.ID); err != nil {
 		return err
 	}
 	doc := districtToDoc(d)
@@ -82,13 +83,13 @@ func (s *Store) UpsertCommittees(ctx context.Context, cs ...*hub.Committee) erro
 		if c == nil {
 			return hub.Errorf(hub.EINVALID, "committee %d of the batch is missing", i)
 		}
-		if err := checkID("committee", c.ID); err != nil {
+		if err := storecheck.ID("committee", c.ID); err != nil {
 			return err
 		}
-		if err := checkRef("district", c.DistrictID); err != nil {
+		if err := storecheck.Ref("district", c.DistrictID); err != nil {
 			return err
 		}
-		if err := checkKey("committee code", c.Code); err != nil {
+		if err := storecheck.Key("committee code", c.Code); err != nil {
 			return err
 		}
 		docs[i] = committeeToDoc(c)
@@ -162,7 +163,7 @@ func (s *Store) UpsertCheckpoints(ctx context.Context, cs ...*hub.Checkpoint) er
 		if c == nil {
 			return hub.Errorf(hub.EINVALID, "checkpoint %d of the batch is missing", i)
 		}
-		if err := checkID("checkpoint", c.ID); err != nil {
+		if err := storecheck.ID("checkpoint", c.ID); err != nil {
 			return err
 		}
 		docs[i] = checkpointToDoc(c)

@@ -3,6 +3,7 @@ package mongostore
 import (
 	"context"
 	"fmt"
+	"github.com/gridhub/gridhub/store/storecheck"
 	"slices"
 
 	"github.com/gridhub/gridhub/hub"
@@ -20,7 +21,7 @@ import (
 // loser meets a duplicate key, runs its checks again and so answers as if
 // it had come second.
 func (s *Store) CreateReservation(ctx context.Context, r *hub.Reservation) (*hub.Reservation, error) {
-	if err := checkReservation(r); err != nil {
+	if err := storecheck.Reservation(r); err != nil {
 		return nil, err
 	}
 	doc := reservationToDoc(r)
@@ -100,10 +101,10 @@ func (s *Store) checkNewReservation(ctx context.Context, doc *reservationDoc) (*
 // for CreateReservation: the loser's transaction meets a duplicate key
 // and runs again, so answering as if it had come second.
 func (s *Store) ReserveAllocated(ctx context.Context, r *hub.Reservation, a *hub.Allocation) (*hub.Reservation, error) {
-	if err := checkReservation(r); err != nil {
+	if err := storecheck.Reservation(r); err != nil {
 		return nil, err
 	}
-	if err := checkAllocation(0, a); err != nil {
+	if err := storecheck.Allocation(0, a); err != nil {
 		return nil, err
 	}
 	switch {
@@ -156,10 +157,10 @@ func (s *Store) Reservation(ctx context.Context, id string) (*hub.Reservation, e
 // _id} or {roundId, status, _id}. An empty RoundID or an unknown status
 // is an EINVALID error; an unknown round has no reservations.
 func (s *Store) Reservations(ctx context.Context, f hub.ReservationFilter) ([]*hub.Reservation, error) {
-	if err := checkID("round", f.RoundID); err != nil {
+	if err := storecheck.ID("round", f.RoundID); err != nil {
 		return nil, err
 	}
-	if err := checkFilterEnum("reservation status", f.Status, reservationStatuses); err != nil {
+	if err := storecheck.FilterEnum("reservation status", f.Status, storecheck.ReservationStatuses); err != nil {
 		return nil, err
 	}
 	return list(ctx, s, s.c.reservations, "reservations", reservationsFilter(f), f.Limit, (*reservationDoc).domain)
@@ -173,7 +174,7 @@ func (s *Store) Reservations(ctx context.Context, f hub.ReservationFilter) ([]*h
 // against the status the earlier occurrence gave it. UpdatedAt becomes the
 // time of the call by the store's clock.
 func (s *Store) SetReservationStatus(ctx context.Context, to hub.ReservationStatus, from []hub.ReservationStatus, ids ...string) error {
-	if err := checkEnum("reservation status", to, reservationStatuses); err != nil {
+	if err := storecheck.Enum("reservation status", to, storecheck.ReservationStatuses); err != nil {
 		return err
 	}
 	if to == hub.ReservationAllocated {
@@ -183,12 +184,12 @@ func (s *Store) SetReservationStatus(ctx context.Context, to hub.ReservationStat
 		return hub.Errorf(hub.EINVALID, "no status to move reservations from")
 	}
 	for _, f := range from {
-		if err := checkEnum("reservation status", f, reservationStatuses); err != nil {
+		if err := storecheck.Enum("reservation status", f, storecheck.ReservationStatuses); err != nil {
 			return err
 		}
 	}
 	for _, id := range ids {
-		if err := checkID("reservation", id); err != nil {
+		if err := storecheck.ID("reservation", id); err != nil {
 			return err
 		}
 	}

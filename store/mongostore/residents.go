@@ -2,6 +2,7 @@ package mongostore
 
 import (
 	"context"
+	"github.com/gridhub/gridhub/store/storecheck"
 
 	"github.com/gridhub/gridhub/hub"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -24,19 +25,19 @@ func (s *Store) CreateResidents(ctx context.Context, rs ...*hub.Resident) error 
 		if r == nil {
 			return hub.Errorf(hub.EINVALID, "resident %d of the batch is missing", i)
 		}
-		if err := checkID("resident", r.ID); err != nil {
+		if err := storecheck.ID("resident", r.ID); err != nil {
 			return err
 		}
 		if r.IDHash == "" {
 			return hub.Errorf(hub.EINVALID, "resident %q has no ID hash", r.ID)
 		}
-		if err := checkKey("ID hash", r.IDHash); err != nil {
+		if err := storecheck.Key("ID hash", r.IDHash); err != nil {
 			return err
 		}
-		if err := checkRef("committee", r.CommitteeID); err != nil {
+		if err := storecheck.Ref("committee", r.CommitteeID); err != nil {
 			return err
 		}
-		if err := checkRef("district", r.DistrictID); err != nil {
+		if err := storecheck.Ref("district", r.DistrictID); err != nil {
 			return err
 		}
 		if seenID[r.ID] {

@@ -2,16 +2,17 @@ package mongostore
 
 import (
 	"context"
+	"github.com/gridhub/gridhub/store/storecheck"
 
 	"github.com/gridhub/gridhub/hub"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // UpsertRound creates or replaces a round. A round needs an ID, a known
-// SKU, mode and status, known fulfilments, at least one unit per person
+// SKU, mode and status, known storecheck.Fulfilments, at least one unit per person
 // and no negative counts; otherwise the call is an EINVALID error.
 func (s *Store) UpsertRound(ctx context.Context, r *hub.Round) error {
-	if err := checkRound(r); err != nil {
+	if err := storecheck.Round(r); err != nil {
 		return err
 	}
 	doc := roundToDoc(r)
@@ -30,7 +31,7 @@ func (s *Store) Round(ctx context.Context, id string) (*hub.Round, error) {
 // Rounds lists rounds in ID order, those of one status when status is not
 // empty (through {status, _id}). An unknown status is an EINVALID error.
 func (s *Store) Rounds(ctx context.Context, status hub.RoundStatus) ([]*hub.Round, error) {
-	if err := checkFilterEnum("round status", status, roundStatuses); err != nil {
+	if err := storecheck.FilterEnum("round status", status, storecheck.RoundStatuses); err != nil {
 		return nil, err
 	}
 	filter := bson.D{}
@@ -50,7 +51,7 @@ func (s *Store) UpsertPartners(ctx context.Context, ps ...*hub.Partner) error {
 		if p == nil {
 			return hub.Errorf(hub.EINVALID, "partner %d of the batch is missing", i)
 		}
-		if err := checkID("partner", p.ID); err != nil {
+		if err := storecheck.ID("partner", p.ID); err != nil {
 			return err
 		}
 		docs[i] = partnerToDoc(p)

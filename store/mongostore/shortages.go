@@ -2,6 +2,7 @@ package mongostore
 
 import (
 	"context"
+	"github.com/gridhub/gridhub/store/storecheck"
 
 	"github.com/gridhub/gridhub/hub"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -14,7 +15,7 @@ import (
 // latter's message names the first. The unique index of WAITING
 // registrations, {residentId, sku}, decides races between hubs.
 func (s *Store) CreateShortage(ctx context.Context, sh *hub.Shortage) error {
-	if err := checkShortage(sh); err != nil {
+	if err := storecheck.Shortage(sh); err != nil {
 		return err
 	}
 	doc := shortageToDoc(sh)
@@ -49,7 +50,7 @@ func (s *Store) Shortages(ctx context.Context, f hub.ShortageFilter) ([]*hub.Sho
 			return nil, err
 		}
 	}
-	if err := checkFilterEnum("shortage status", f.Status, shortageStatuses); err != nil {
+	if err := storecheck.FilterEnum("shortage status", f.Status, storecheck.ShortageStatuses); err != nil {
 		return nil, err
 	}
 	return list(ctx, s, s.c.shortages, "shortages", shortagesFilter(f), f.Limit, (*shortageDoc).domain)

@@ -1,4 +1,7 @@
-package mongostore
+// Package storecheck holds the input checks every store backend makes
+// before it writes, so that callers see one behaviour whichever backend
+// runs: each refusal is an EINVALID *hub.Error saying what is wrong.
+package storecheck
 
 import (
 	"math"
@@ -10,78 +13,74 @@ import (
 	"github.com/gridhub/gridhub/hub"
 )
 
-// The checks below refuse exactly what the embedded store refuses, so
-// that callers see one behaviour whichever backend runs: they are the
-// same rules, written again because each backend keeps its own.
+// MaxKeyLen bounds IDs, codes and hashes.
+const MaxKeyLen = 512
 
-// maxKeyLen bounds IDs, codes and hashes.
-const maxKeyLen = 512
-
-// checkID returns an EINVALID error unless id can be a record's ID: not
+// ID returns an EINVALID error unless id can be a record's ID: not
 // empty, not too long, and free of NUL bytes.
-func checkID(kind, id string) error {
+func ID(kind, id string) error {
 	switch {
 	case id == "":
 		return hub.Errorf(hub.EINVALID, "%s ID is empty", kind)
-	case len(id) > maxKeyLen:
-		return hub.Errorf(hub.EINVALID, "%s ID is longer than %d bytes", kind, maxKeyLen)
+	case len(id) > MaxKeyLen:
+		return hub.Errorf(hub.EINVALID, "%s ID is longer than %d bytes", kind, MaxKeyLen)
 	case strings.IndexByte(id, 0) >= 0:
 		return hub.Errorf(hub.EINVALID, "%s ID %q contains a NUL byte", kind, id)
 	}
 	return nil
 }
 
-// checkRef is checkID for an optional reference to another record.
-func checkRef(kind, id string) error {
+// Ref is ID for an optional reference to another record.
+func Ref(kind, id string) error {
 	if id == "" {
 		return nil
 	}
-	return checkID(kind, id)
+	return ID(kind, id)
 }
 
-// checkKey returns an EINVALID error unless v fits in an index key.
-func checkKey(what, v string) error {
-	if len(v) > maxKeyLen {
-		return hub.Errorf(hub.EINVALID, "%s is longer than %d bytes", what, maxKeyLen)
+// Key returns an EINVALID error unless v fits in an index key.
+func Key(what, v string) error {
+	if len(v) > MaxKeyLen {
+		return hub.Errorf(hub.EINVALID, "%s is longer than %d bytes", what, MaxKeyLen)
 	}
 	return nil
 }
 
 // The known values of the dispatch enums.
 var (
-	roundStatuses       = []hub.RoundStatus{hub.RoundOpen, hub.RoundClosed, hub.RoundDrawn}
-	modes               = []hub.Mode{hub.FirstCome, hub.Lottery, hub.ByCommittee}
-	fulfilments         = []hub.Fulfilment{hub.Pickup, hub.Delivery}
-	reservationStatuses = []hub.ReservationStatus{
+	RoundStatuses       = []hub.RoundStatus{hub.RoundOpen, hub.RoundClosed, hub.RoundDrawn}
+	Modes               = []hub.Mode{hub.FirstCome, hub.Lottery, hub.ByCommittee}
+	Fulfilments         = []hub.Fulfilment{hub.Pickup, hub.Delivery}
+	ReservationStatuses = []hub.ReservationStatus{
 		hub.ReservationPending, hub.ReservationAllocated, hub.ReservationWaiting,
 		hub.ReservationLost, hub.ReservationCancelled,
 	}
-	allocationStatuses = []hub.AllocationStatus{
+	AllocationStatuses = []hub.AllocationStatus{
 		hub.AllocationReserved, hub.AllocationRedeemed, hub.AllocationExpired, hub.AllocationCancelled,
 		hub.AllocationDelivering, hub.AllocationDelivered, hub.AllocationFailed,
 	}
-	shortageStatuses = []hub.ShortageStatus{hub.ShortageWaiting, hub.ShortageServed}
+	ShortageStatuses = []hub.ShortageStatus{hub.ShortageWaiting, hub.ShortageServed}
 )
 
-// checkEnum returns an EINVALID error unless v is one of known.
-func checkEnum[T ~string](what string, v T, known []T) error {
+// Enum returns an EINVALID error unless v is one of known.
+func Enum[T ~string](what string, v T, known []T) error {
 	if !slices.Contains(known, v) {
 		return hub.Errorf(hub.EINVALID, "unknown %s %q", what, v)
 	}
 	return nil
 }
 
-// checkFilterEnum is checkEnum for an optional filter value.
-func checkFilterEnum[T ~string](what string, v T, known []T) error {
+// FilterEnum is Enum for an optional filter value.
+func FilterEnum[T ~string](what string, v T, known []T) error {
 	if v == "" {
 		return nil
 	}
-	return checkEnum(what, v, known)
+	return Enum(what, v, known)
 }
 
-// checkSKU returns an EINVALID error naming the record unless sku is a
+// SKU returns an EINVALID error naming the record unless sku is a
 // known supply.
-func checkSKU(kind, id string, sku hub.SKU) error {
+func SKU(kind, id string, sku hub.SKU) error {
 	if _, err := hub.ParseSKU(string(sku)); err != nil {
 		return hub.Errorf(hub.EINVALID, "%s %q: unknown supply %q", kind, id, sku)
 	}
@@ -91,32 +90,32 @@ func checkSKU(kind, id string, sku hub.SKU) error {
 // The range of times the time-ordered indexes hold, as the embedded
 // store's: 1970 to 2262.
 var (
-	minKeyTime = time.Unix(0, 0)
-	maxKeyTime = time.Unix(0, math.MaxInt64)
+	MinKeyTime = time.Unix(0, 0)
+	MaxKeyTime = time.Unix(0, math.MaxInt64)
 )
 
-// checkTime returns an EINVALID error unless t is a non-zero time in the
+// Time returns an EINVALID error unless t is a non-zero time in the
 // indexes' range.
-func checkTime(what string, t time.Time) error {
+func Time(what string, t time.Time) error {
 	if t.IsZero() {
 		return hub.Errorf(hub.EINVALID, "%s has no time", what)
 	}
-	if t.Before(minKeyTime) || t.After(maxKeyTime) {
+	if t.Before(MinKeyTime) || t.After(MaxKeyTime) {
 		return hub.Errorf(hub.EINVALID, "%s: time %v is outside 1970 to 2262", what, t)
 	}
 	return nil
 }
 
-// checkExpiry returns an EINVALID error unless an ExpiresAt is zero (never
+// Expiry returns an EINVALID error unless an ExpiresAt is zero (never
 // expires) or within the indexes' range.
-func checkExpiry(id string, t time.Time) error {
-	if !t.IsZero() && (t.Before(minKeyTime) || t.After(maxKeyTime)) {
+func Expiry(id string, t time.Time) error {
+	if !t.IsZero() && (t.Before(MinKeyTime) || t.After(MaxKeyTime)) {
 		return hub.Errorf(hub.EINVALID, "allocation %q: expiry %v is outside 1970 to 2262", id, t)
 	}
 	return nil
 }
 
-func checkAudit(i int, e *hub.AuditEntry) error {
+func Audit(i int, e *hub.AuditEntry) error {
 	var err error
 	switch {
 	case e.Action == "":
@@ -130,9 +129,9 @@ func checkAudit(i int, e *hub.AuditEntry) error {
 	case e.Count < 0:
 		err = hub.Errorf(hub.EINVALID, "negative count %d", e.Count)
 	default:
-		err = checkID("target", e.TargetID)
+		err = ID("target", e.TargetID)
 		if err == nil {
-			err = checkRef("actor", e.ActorID)
+			err = Ref("actor", e.ActorID)
 		}
 	}
 	if err != nil {
@@ -141,27 +140,27 @@ func checkAudit(i int, e *hub.AuditEntry) error {
 	return nil
 }
 
-func checkRound(r *hub.Round) error {
+func Round(r *hub.Round) error {
 	if r == nil {
 		return hub.Errorf(hub.EINVALID, "round is missing")
 	}
-	if err := checkID("round", r.ID); err != nil {
+	if err := ID("round", r.ID); err != nil {
 		return err
 	}
-	if err := checkSKU("round", r.ID, r.SKU); err != nil {
+	if err := SKU("round", r.ID, r.SKU); err != nil {
 		return err
 	}
 	if r.PerPerson <= 0 {
 		return hub.Errorf(hub.EINVALID, "round %q: %d units per person, want at least 1", r.ID, r.PerPerson)
 	}
-	if err := checkEnum("mode", r.Mode, modes); err != nil {
+	if err := Enum("mode", r.Mode, Modes); err != nil {
 		return err
 	}
-	if err := checkEnum("round status", r.Status, roundStatuses); err != nil {
+	if err := Enum("round status", r.Status, RoundStatuses); err != nil {
 		return err
 	}
 	for _, f := range r.Fulfilments {
-		if err := checkEnum("fulfilment", f, fulfilments); err != nil {
+		if err := Enum("fulfilment", f, Fulfilments); err != nil {
 			return err
 		}
 	}
@@ -176,38 +175,38 @@ func checkRound(r *hub.Round) error {
 	return nil
 }
 
-func checkReservation(r *hub.Reservation) error {
+func Reservation(r *hub.Reservation) error {
 	if r == nil {
 		return hub.Errorf(hub.EINVALID, "reservation is missing")
 	}
-	if err := checkID("reservation", r.ID); err != nil {
+	if err := ID("reservation", r.ID); err != nil {
 		return err
 	}
-	if err := checkID("round", r.RoundID); err != nil {
+	if err := ID("round", r.RoundID); err != nil {
 		return err
 	}
 	if r.IDHash == "" {
 		return hub.Errorf(hub.EINVALID, "reservation %q has no ID hash", r.ID)
 	}
-	if err := checkKey("ID hash", r.IDHash); err != nil {
+	if err := Key("ID hash", r.IDHash); err != nil {
 		return err
 	}
-	if err := checkKey("idempotency key", r.IdempotencyKey); err != nil {
+	if err := Key("idempotency key", r.IdempotencyKey); err != nil {
 		return err
 	}
 	for _, ref := range []struct{ kind, id string }{
 		{"resident", r.ResidentID}, {"committee", r.CommitteeID}, {"district", r.DistrictID},
 	} {
-		if err := checkRef(ref.kind, ref.id); err != nil {
+		if err := Ref(ref.kind, ref.id); err != nil {
 			return err
 		}
 	}
 	if r.Fulfilment != "" {
-		if err := checkEnum("fulfilment", r.Fulfilment, fulfilments); err != nil {
+		if err := Enum("fulfilment", r.Fulfilment, Fulfilments); err != nil {
 			return err
 		}
 	}
-	if err := checkEnum("reservation status", r.Status, reservationStatuses); err != nil {
+	if err := Enum("reservation status", r.Status, ReservationStatuses); err != nil {
 		return err
 	}
 	if r.Status == hub.ReservationAllocated || r.AllocationID != "" {
@@ -216,21 +215,21 @@ func checkReservation(r *hub.Reservation) error {
 	return nil
 }
 
-func checkAllocation(i int, a *hub.Allocation) error {
+func Allocation(i int, a *hub.Allocation) error {
 	if a == nil {
 		return hub.Errorf(hub.EINVALID, "allocation %d of the batch is missing", i)
 	}
-	if err := checkID("allocation", a.ID); err != nil {
+	if err := ID("allocation", a.ID); err != nil {
 		return err
 	}
-	if err := checkID("pharmacy", a.PharmacyID); err != nil {
+	if err := ID("pharmacy", a.PharmacyID); err != nil {
 		return err
 	}
 	for _, ref := range []struct{ kind, id string }{
 		{"round", a.RoundID}, {"reservation", a.ReservationID}, {"shortage", a.ShortageID},
 		{"resident", a.ResidentID}, {"partner", a.PartnerID},
 	} {
-		if err := checkRef(ref.kind, ref.id); err != nil {
+		if err := Ref(ref.kind, ref.id); err != nil {
 			return err
 		}
 	}
@@ -246,26 +245,26 @@ func checkAllocation(i int, a *hub.Allocation) error {
 	case a.CreatedAt.IsZero():
 		return hub.Errorf(hub.EINVALID, "allocation %q has no creation time", a.ID)
 	}
-	if err := checkSKU("allocation", a.ID, a.SKU); err != nil {
+	if err := SKU("allocation", a.ID, a.SKU); err != nil {
 		return err
 	}
-	if err := checkKey("code hash", a.CodeHash); err != nil {
+	if err := Key("code hash", a.CodeHash); err != nil {
 		return err
 	}
-	return checkExpiry(a.ID, a.ExpiresAt)
+	return Expiry(a.ID, a.ExpiresAt)
 }
 
-func checkShortage(s *hub.Shortage) error {
+func Shortage(s *hub.Shortage) error {
 	if s == nil {
 		return hub.Errorf(hub.EINVALID, "shortage is missing")
 	}
-	if err := checkID("shortage", s.ID); err != nil {
+	if err := ID("shortage", s.ID); err != nil {
 		return err
 	}
-	if err := checkID("resident", s.ResidentID); err != nil {
+	if err := ID("resident", s.ResidentID); err != nil {
 		return err
 	}
-	if err := checkSKU("shortage", s.ID, s.SKU); err != nil {
+	if err := SKU("shortage", s.ID, s.SKU); err != nil {
 		return err
 	}
 	switch {
@@ -277,21 +276,21 @@ func checkShortage(s *hub.Shortage) error {
 	return nil
 }
 
-func checkDeclaration(d *hub.Declaration) error {
+func Declaration(d *hub.Declaration) error {
 	if d == nil {
 		return hub.Errorf(hub.EINVALID, "declaration is missing")
 	}
 	for _, ref := range []struct{ kind, id string }{
 		{"declaration", d.ID}, {"resident", d.ResidentID}, {"filer", d.FiledBy},
 	} {
-		if err := checkID(ref.kind, ref.id); err != nil {
+		if err := ID(ref.kind, ref.id); err != nil {
 			return err
 		}
 	}
-	if err := checkRef("district", d.DistrictID); err != nil {
+	if err := Ref("district", d.DistrictID); err != nil {
 		return err
 	}
-	if err := checkKey("subject", d.SubjectID); err != nil {
+	if err := Key("subject", d.SubjectID); err != nil {
 		return err
 	}
 	switch {
@@ -308,24 +307,24 @@ func checkDeclaration(d *hub.Declaration) error {
 		}
 	}
 	for _, r := range d.Reasons {
-		if err := checkKey("reason", r); err != nil {
+		if err := Key("reason", r); err != nil {
 			return err
 		}
 	}
 	if err := hub.CheckTemperature(d.Temperature); err != nil {
 		return err
 	}
-	return checkTime("declaration "+d.ID, d.At)
+	return Time("declaration "+d.ID, d.At)
 }
 
-func checkRiskArea(a *hub.RiskArea) error {
+func RiskArea(a *hub.RiskArea) error {
 	if a == nil {
 		return hub.Errorf(hub.EINVALID, "risk area is missing")
 	}
-	if err := checkID("risk area", a.ID); err != nil {
+	if err := ID("risk area", a.ID); err != nil {
 		return err
 	}
-	if err := checkKey("risk area reason", a.Reason); err != nil {
+	if err := Key("risk area reason", a.Reason); err != nil {
 		return err
 	}
 	switch {
@@ -336,11 +335,11 @@ func checkRiskArea(a *hub.RiskArea) error {
 	case len(a.Cells) == 0 || len(a.Cells) > 3*a.Rings*(a.Rings+1)+1:
 		return hub.Errorf(hub.EINVALID, "risk area %q: %d cells for %d rings", a.ID, len(a.Cells), a.Rings)
 	}
-	if err := checkTime("risk area "+a.ID, a.MarkedAt); err != nil {
+	if err := Time("risk area "+a.ID, a.MarkedAt); err != nil {
 		return err
 	}
 	if !a.LiftedAt.IsZero() {
-		if err := checkTime("risk area "+a.ID+" lifting", a.LiftedAt); err != nil {
+		if err := Time("risk area "+a.ID+" lifting", a.LiftedAt); err != nil {
 			return err
 		}
 	}
@@ -362,23 +361,23 @@ func checkRiskArea(a *hub.RiskArea) error {
 	return nil
 }
 
-func checkHealthCode(c *hub.HealthCode) error {
+func HealthCode(c *hub.HealthCode) error {
 	if c == nil {
 		return hub.Errorf(hub.EINVALID, "health code is missing")
 	}
-	if err := checkID("resident", c.ResidentID); err != nil {
+	if err := ID("resident", c.ResidentID); err != nil {
 		return err
 	}
 	if c.SubjectID == "" {
 		return hub.Errorf(hub.EINVALID, "health code of %q has no subject", c.ResidentID)
 	}
-	if err := checkKey("subject", c.SubjectID); err != nil {
+	if err := Key("subject", c.SubjectID); err != nil {
 		return err
 	}
-	if err := checkRef("district", c.DistrictID); err != nil {
+	if err := Ref("district", c.DistrictID); err != nil {
 		return err
 	}
-	if err := checkRef("committee", c.CommitteeID); err != nil {
+	if err := Ref("committee", c.CommitteeID); err != nil {
 		return err
 	}
 	if !c.Colour.Valid() {
@@ -389,27 +388,27 @@ func checkHealthCode(c *hub.HealthCode) error {
 		return hub.Errorf(hub.EINVALID, "health code of %q: version out of range", c.ResidentID)
 	}
 	for _, r := range c.Reasons {
-		if err := checkKey("reason", r); err != nil {
+		if err := Key("reason", r); err != nil {
 			return err
 		}
 	}
-	return checkTime("health code of "+c.ResidentID, c.UpdatedAt)
+	return Time("health code of "+c.ResidentID, c.UpdatedAt)
 }
 
-func checkScan(i int, sc *hub.Scan) error {
+func Scan(i int, sc *hub.Scan) error {
 	if sc == nil {
 		return hub.Errorf(hub.EINVALID, "scan %d of the batch is missing", i)
 	}
-	if err := checkID("scan", sc.ID); err != nil {
+	if err := ID("scan", sc.ID); err != nil {
 		return err
 	}
-	if err := checkID("checkpoint", sc.CheckpointID); err != nil {
+	if err := ID("checkpoint", sc.CheckpointID); err != nil {
 		return err
 	}
-	if err := checkRef("resident", sc.ResidentID); err != nil {
+	if err := Ref("resident", sc.ResidentID); err != nil {
 		return err
 	}
-	if err := checkRef("subject", sc.SubjectID); err != nil {
+	if err := Ref("subject", sc.SubjectID); err != nil {
 		return err
 	}
 	switch {
@@ -425,5 +424,5 @@ func checkScan(i int, sc *hub.Scan) error {
 	if err := hub.CheckTemperature(sc.Temperature); err != nil {
 		return hub.Errorf(hub.EINVALID, "scan %q: %s", sc.ID, hub.ErrorMessage(err))
 	}
-	return checkTime("scan "+sc.ID, sc.At)
+	return Time("scan "+sc.ID, sc.At)
 }
