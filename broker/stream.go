@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gridhub/gridhub/hub"
 )
@@ -27,6 +28,11 @@ type LocalBus interface {
 // bus does) gets the same. On another Bus, one goroutine per subscription
 // converts what Subscription.C delivers.
 //
+// When ctx carries a Waker (WithWaker) that no Stream has claimed yet,
+// this Stream claims it and calls it after each value it puts on the
+// channel and after closing the channel, so that the consumer too can do
+// without a goroutine waiting on the channel (see Waker).
+//
 // Queueing, overflow and gaps are the Subscription's: convert sees each
 // Delivery with its Gap, and the channel's one-slot buffer counts as the
 // buffer of C does. convert may run on different goroutines, one call at a
@@ -40,19 +46,31 @@ func Stream[T any](ctx context.Context, bus Bus, f Filter, convert func(Delivery
 		}
 		bus = lb.Local()
 	}
+	// The Waker is claimed before subscribing, so that no delivery can
+	// find it half set up, and given back if subscribing fails.
+	wake := func() {}
+	w, ok := ctx.Value(wakerKey{}).(*Waker)
+	if ok && w.claimed.CompareAndSwap(false, true) {
+		wake = w.wake
+	} else {
+		w = nil
+	}
 	if b, ok := bus.(streamer); ok {
-		out := &outletOf[T]{ch: make(chan T, 1), convert: convert}
+		out := &outletOf[T]{ch: make(chan T, 1), convert: convert, wake: wake}
 		if _, err := b.subscribe(ctx, f, out); err != nil {
+			w.unclaim()
 			return nil, err
 		}
 		return out.ch, nil
 	}
 	sub, err := bus.Subscribe(ctx, f)
 	if err != nil {
+		w.unclaim()
 		return nil, err
 	}
 	ch := make(chan T, 1)
 	go func() {
+		defer wake()
 		defer close(ch)
 		defer sub.Close()
 		for d := range sub.C() {
@@ -62,12 +80,51 @@ func Stream[T any](ctx context.Context, bus Bus, f Filter, convert func(Delivery
 			}
 			select {
 			case ch <- v:
+				wake()
 			case <-ctx.Done():
 				return
 			}
 		}
 	}()
 	return ch, nil
+}
+
+// A Waker lets the consumer of a Stream's channel read it only when there
+// is something to read, instead of keeping a goroutine blocked on it: the
+// Stream that claims the Waker calls it once after each value it puts on
+// the channel, and once after closing the channel, each time on the
+// goroutine that did so. So after n calls the consumer can receive n
+// times without blocking (the last receive may find the channel closed).
+// The function must not block: it should hand the reading to another
+// goroutine if there is none at work already. A transport that serves
+// many idle subscriptions uses it to hold no goroutine for any of them.
+type Waker struct {
+	wake    func()
+	claimed atomic.Bool
+}
+
+// NewWaker returns a Waker calling wake.
+func NewWaker(wake func()) *Waker { return &Waker{wake: wake} }
+
+// Claimed reports whether a Stream has claimed w. A consumer whose
+// channel did not come from a Stream that claimed its Waker has to wait
+// on the channel itself.
+func (w *Waker) Claimed() bool { return w.claimed.Load() }
+
+// unclaim gives w back after the Stream that claimed it failed; nil does
+// nothing.
+func (w *Waker) unclaim() {
+	if w != nil {
+		w.claimed.Store(false)
+	}
+}
+
+type wakerKey struct{}
+
+// WithWaker returns a context carrying w for the first Stream made with it
+// or a context derived from it.
+func WithWaker(ctx context.Context, w *Waker) context.Context {
+	return context.WithValue(ctx, wakerKey{}, w)
 }
 
 // streamer is a Bus whose subscriptions can deliver to an outlet: the
@@ -91,6 +148,7 @@ type outlet interface {
 type outletOf[T any] struct {
 	ch      chan T
 	convert func(Delivery) (T, bool)
+	wake    func() // after each value sent and after the close (Waker)
 }
 
 func (o *outletOf[T]) send(d Delivery, done <-chan struct{}) bool {
@@ -100,13 +158,17 @@ func (o *outletOf[T]) send(d Delivery, done <-chan struct{}) bool {
 	}
 	select {
 	case o.ch <- v:
+		o.wake()
 		return true
 	case <-done:
 		return false
 	}
 }
 
-func (o *outletOf[T]) close() { close(o.ch) }
+func (o *outletOf[T]) close() {
+	close(o.ch)
+	o.wake()
+}
 
 // Shared returns derive(d.Event), derived once per published event and key
 // however many subscriptions the event reached, so that what every

@@ -299,3 +299,84 @@ func TestStreamLocalBus(t *testing.T) {
 	}
 	checkEmpty(t, b)
 }
+
+// TestStreamWaker checks the Waker contract on both kinds of bus: the
+// first Stream made with it claims it, and it is called once per value put
+// on the channel and once after the channel closes, so that a consumer
+// that receives only when woken never blocks and misses nothing; a second
+// Stream with the same context does not claim it, and a Stream that fails
+// gives it back.
+func TestStreamWaker(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		bus  func(*Broker) Bus
+	}{
+		{"broker", func(b *Broker) Bus { return b }},
+		{"other bus", func(b *Broker) Bus { return busOnly{b} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := New(Options{})
+			defer b.Close()
+			wakes := make(chan struct{}, 100)
+			w := NewWaker(func() { wakes <- struct{}{} })
+			ctx, cancel := context.WithCancel(WithWaker(t.Context(), w))
+			defer cancel()
+			ch := mustStream(t, ctx, tc.bus(b), Filter{Cells: cells(1)}, toAlert)
+			if !w.Claimed() {
+				t.Fatal("the Stream did not claim the Waker")
+			}
+			other := mustStream(t, ctx, tc.bus(b), Filter{Cells: cells(1)}, toAlert)
+			const events = 5
+			for range events {
+				mustPublish(t, b, hub.Event{Kind: hub.EventFeverScan, Cells: cells(1)})
+			}
+			var got []uint64
+			for len(got) < events {
+				select {
+				case <-wakes:
+				case <-time.After(5 * time.Second):
+					t.Fatalf("woken %d times for %d events", len(got), events)
+				}
+				select {
+				case a := <-ch:
+					got = append(got, a.seq)
+				default:
+					t.Fatal("woken with nothing on the channel")
+				}
+			}
+			if fmt.Sprint(got) != "[1 2 3 4 5]" {
+				t.Errorf("got %v", got)
+			}
+			for range events {
+				next(t, other) // the unclaimed Stream delivers as ever
+			}
+			cancel()
+			select {
+			case <-wakes:
+			case <-time.After(5 * time.Second):
+				t.Fatal("not woken when the channel closed")
+			}
+			if _, ok := <-ch; ok {
+				t.Fatal("woken at the end with the channel still open")
+			}
+			select {
+			case <-wakes:
+				t.Error("woken more often than values and the close")
+			case <-time.After(50 * time.Millisecond):
+			}
+		})
+	}
+
+	b := New(Options{})
+	w := NewWaker(func() {})
+	ctx := WithWaker(t.Context(), w)
+	b.Close()
+	for _, bus := range []Bus{b, busOnly{b}} {
+		if _, err := Stream(ctx, bus, Filter{}, toAlert); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Stream on a closed bus: %v", err)
+		}
+		if w.Claimed() {
+			t.Error("a Stream that failed kept the Waker")
+		}
+	}
+}

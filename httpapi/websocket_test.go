@@ -247,12 +247,14 @@ func TestWebsocketGraphQLTransportWS(t *testing.T) {
 	srv.SendCompleteSubscriptionMessage()
 	c.expect("complete", "1")
 
-	// A subscription the client completes.
+	// A subscription the client completes: nothing more is sent for it,
+	// complete included, so the pong is the next message.
 	c.send("subscribe", "2", subscriptionQuery)
 	srv.SendNextSubscriptionMessage()
 	checkNameData(t, c.expect("next", "2").Payload)
 	c.send("complete", "2", "")
-	c.expect("complete", "2")
+	c.send("ping", "", "")
+	c.expect("pong", "")
 
 	// Client-initiated ping.
 	c.send("ping", "", "")
@@ -471,13 +473,15 @@ func TestWebsocketInitFunc(t *testing.T) {
 
 func TestWebsocketInitTimeout(t *testing.T) {
 	srv := newSubscriptionServer(t, WebsocketTransport(WSOptions{InitTimeout: 50 * time.Millisecond}))
-	baseline := newGoroutineBaseline()
-	c := srv.connect(t, SubprotocolGraphQLTransportWS)
-	if closeErr := c.expectClose(); closeErr.Code != websocket.CloseProtocolError {
-		t.Errorf("close code %d, want %d", closeErr.Code, websocket.CloseProtocolError)
+	for _, protocol := range []string{SubprotocolGraphQLTransportWS, SubprotocolGraphQLWS} {
+		baseline := newGoroutineBaseline()
+		c := srv.connect(t, protocol)
+		if closeErr := c.expectClose(); closeErr.Code != 4408 {
+			t.Errorf("%s: close code %d, want 4408", protocol, closeErr.Code)
+		}
+		_ = c.conn.Close()
+		baseline.check(t)
 	}
-	_ = c.conn.Close()
-	baseline.check(t)
 }
 
 // TestWebsocketAbruptDisconnect drops the TCP connection under an active
@@ -564,9 +568,9 @@ func TestTruncateUTF8(t *testing.T) {
 }
 
 // TestWebsocketIdleConnectionGoroutines checks what an idle, acknowledged
-// connection keeps running on the server: its own goroutine, reading, and
-// gqlgen's that waits for the connection's end; neither the HTTP server's
-// goroutine of the upgrade request nor a goroutine for the keep-alives.
+// connection keeps running on the server: one goroutine, its own, reading;
+// neither the HTTP server's goroutine of the upgrade request nor one for
+// the keep-alives, which keep going meanwhile.
 func TestWebsocketIdleConnectionGoroutines(t *testing.T) {
 	const conns = 20
 	for _, protocol := range []string{SubprotocolGraphQLTransportWS, SubprotocolGraphQLWS} {
@@ -585,27 +589,36 @@ func TestWebsocketIdleConnectionGoroutines(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond) // keep-alives fire meanwhile
 			// The clients read nothing: no goroutine of theirs runs.
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				var stacks bytes.Buffer
-				_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
-				n := runtime.NumGoroutine() - int(baseline)
-				own := countStacks(stacks.String(), "httpapi.WSTransport.Do.func1")
-				extra := countStacks(stacks.String(), "net/http.(*conn).serve", "(*wsConnection).keepAlive", "(*wsConnection).ping")
-				if n <= 2*conns && own == conns && extra == 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%d goroutines for %d idle connections (%d of their own, %d HTTP or keep-alive), want 2 each, one of them their own:\n%s",
-						n, conns, own, extra, stacks.String())
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			waitGoroutines(t, baseline, conns, conns)
 			for _, c := range clients {
 				_ = c.conn.Close()
 			}
 			baseline.check(t)
 		})
+	}
+}
+
+// waitGoroutines waits up to 5 s for the process to run at most want goroutines
+// more than baseline, conns of them connections' readers, and none the
+// HTTP server's of an upgraded request; it fails with every stack if
+// that does not come to pass.
+func waitGoroutines(t *testing.T, baseline goroutineBaseline, want, conns int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var stacks bytes.Buffer
+		_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+		n := runtime.NumGoroutine() - int(baseline)
+		own := countStacks(stacks.String(), "httpapi.(*wsConn).serve")
+		extra := countStacks(stacks.String(), "net/http.(*conn).serve")
+		if n <= want && own == conns && extra == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines for %d connections (%d readers, %d HTTP), want %d, %d readers:\n%s",
+				n, conns, own, extra, want, conns, stacks.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -1,0 +1,703 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/gorilla/websocket"
+	"github.com/gridhub/gridhub/broker"
+	"github.com/gridhub/gridhub/hub"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// Close codes of the GraphQL WebSocket protocols (graphql-transport-ws
+// names them; the transport uses them for graphql-ws connections too where
+// that protocol names none).
+const (
+	wsCloseBadRequest        = 4400
+	wsCloseUnauthorized      = 4401
+	wsCloseForbidden         = 4403
+	wsCloseInitTimeout       = 4408
+	wsCloseSubscriberExists  = 4409
+	wsCloseTooManyInitRquest = 4429
+)
+
+// Where a connection is in its handshake.
+const (
+	wsAwaitingInit = iota // connection_init not yet received
+	wsInitialising        // InitFunc runs
+	wsAcknowledged        // connection_ack sent: operations may start
+)
+
+// wsConn is one WebSocket connection. Its goroutine (serve) reads; every
+// other piece of work runs on a goroutine that ends with it.
+type wsConn struct {
+	t      WSTransport
+	ws     *websocket.Conn
+	exec   graphql.GraphExecutor
+	modern bool   // graphql-transport-ws, else graphql-ws
+	remote string // the client's address, for the log
+
+	writeMu sync.Mutex // one writer of data frames at a time, as gorilla asks
+
+	mu        sync.Mutex
+	ctx       context.Context    // the request's, then one of InitFunc's that close cancels
+	cancel    context.CancelFunc // cancels ctx once InitFunc has run; nil before
+	state     int
+	ops       map[string]*wsOp // running operations by id
+	closed    bool
+	accepted  bool        // InitFunc accepted it: CloseFunc is due at close
+	initTimer *time.Timer // InitTimeout
+	kaTimer   *time.Timer // the next keep-alive; nil until they start
+	heard     bool        // a message arrived since the last ping
+	stopCtx   func() bool // stops the close at the end of InitFunc's context
+}
+
+func newWSConn(t WSTransport, ws *websocket.Conn, exec graphql.GraphExecutor, ctx context.Context, remote string) *wsConn {
+	return &wsConn{
+		t:      t,
+		ws:     ws,
+		exec:   exec,
+		modern: ws.Subprotocol() == SubprotocolGraphQLTransportWS,
+		remote: remote,
+		ctx:    ctx,
+	}
+}
+
+// wsEnvelope is a message of either protocol as read.
+type wsEnvelope struct {
+	Type    string          `json:"type"`
+	ID      string          `json:"id"`
+	Payload json.RawMessage `json:"payload"`
+}
+
+// serve reads the connection's messages until it ends.
+func (c *wsConn) serve() {
+	defer func() {
+		if p := recover(); p != nil {
+			c.t.cfg.logger.Error("websocket connection panicked", "remote", c.remote, "panic", p, "stack", string(debug.Stack()))
+			c.close(websocket.CloseInternalServerErr, "internal error")
+		}
+	}()
+	if c.t.cfg.readLimit > 0 {
+		c.ws.SetReadLimit(c.t.cfg.readLimit)
+	}
+	if d := c.t.cfg.initTimeout; d > 0 {
+		c.mu.Lock()
+		c.initTimer = time.AfterFunc(d, c.initTimedOut)
+		c.mu.Unlock()
+	}
+	for {
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		c.heardFrom()
+		if !c.handle(data, time.Now()) {
+			return
+		}
+	}
+}
+
+// readFailed closes the connection after its read failed with err.
+func (c *wsConn) readFailed(err error) {
+	var ce *websocket.CloseError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce):
+		c.close(ce.Code, "") // gorilla has answered the peer's close frame
+	case errors.Is(err, websocket.ErrReadLimit):
+		c.close(websocket.CloseMessageTooBig, "message too big")
+	case errors.As(err, &ne) && ne.Timeout():
+		c.close(websocket.CloseGoingAway, "no pong in time")
+	default:
+		c.close(websocket.CloseAbnormalClosure, "")
+	}
+}
+
+// handle acts on one message; it reports false when the connection ended.
+func (c *wsConn) handle(data []byte, read time.Time) bool {
+	var m wsEnvelope
+	if err := json.Unmarshal(data, &m); err != nil {
+		return c.badMessage("invalid message: " + err.Error())
+	}
+	switch {
+	case m.Type == "connection_init":
+		return c.init(m.Payload)
+	case m.Type == "subscribe" && c.modern, m.Type == "start" && !c.modern:
+		if m.ID == "" {
+			return c.badMessage(m.Type + " without an id")
+		}
+		if p := bytes.TrimSpace(m.Payload); len(p) == 0 || p[0] != '{' {
+			return c.badMessage(m.Type + " " + m.ID + ": the payload must be an object")
+		}
+		return c.start(m.ID, m.Payload, read)
+	case m.Type == "complete" && c.modern, m.Type == "stop" && !c.modern:
+		c.stop(m.ID)
+		return true
+	case m.Type == "ping" && c.modern:
+		var pong []byte
+		if p := bytes.TrimSpace(m.Payload); len(p) > 0 && p[0] == '{' {
+			pong = p
+		}
+		return c.write(c.message("pong", "", pong)) == nil
+	case m.Type == "pong" && c.modern:
+		return true // heardFrom has counted it
+	case m.Type == "connection_terminate" && !c.modern:
+		c.close(websocket.CloseNormalClosure, "terminated")
+		return false
+	default:
+		return c.badMessage(fmt.Sprintf("unexpected message type %q", m.Type))
+	}
+}
+
+// badMessage closes the connection after a message the protocol does not
+// allow: 4400 on graphql-transport-ws; connection_error and 1002 on
+// graphql-ws. It reports false.
+func (c *wsConn) badMessage(reason string) bool {
+	if c.modern {
+		c.close(wsCloseBadRequest, reason)
+		return false
+	}
+	c.connectionError(reason)
+	c.close(websocket.CloseProtocolError, reason)
+	return false
+}
+
+// connectionError sends graphql-ws's connection_error.
+func (c *wsConn) connectionError(msg string) {
+	b, _ := json.Marshal(map[string]string{"message": msg})
+	_ = c.write(c.message("connection_error", "", b))
+}
+
+// init answers connection_init: InitFunc runs on a goroutine of its own,
+// the read waiting for it, so that what it needs on the stack does not
+// stay with the connection's reader.
+func (c *wsConn) init(payload json.RawMessage) bool {
+	c.mu.Lock()
+	if c.state != wsAwaitingInit {
+		c.mu.Unlock()
+		c.close(wsCloseTooManyInitRquest, "Too many initialisation requests")
+		return false
+	}
+	c.state = wsInitialising
+	if c.initTimer != nil {
+		c.initTimer.Stop()
+	}
+	ctx := c.ctx
+	c.mu.Unlock()
+
+	var p transport.InitPayload
+	if q := bytes.TrimSpace(payload); len(q) > 0 && !bytes.Equal(q, []byte("null")) {
+		if err := json.Unmarshal(q, &p); err != nil {
+			return c.badMessage("the connection_init payload must be an object")
+		}
+	}
+	var ack *transport.InitPayload
+	if c.t.InitFunc != nil {
+		var initCtx context.Context
+		var err error
+		panicked := onOwnGoroutine(func() { initCtx, ack, err = c.t.InitFunc(ctx, p) }, func(v any, stack []byte) {
+			c.t.cfg.logger.Error("websocket connection_init panicked", "remote", c.remote, "panic", v, "stack", string(stack))
+		})
+		if panicked {
+			c.close(websocket.CloseInternalServerErr, "internal error")
+			return false
+		}
+		if err != nil {
+			if !c.modern {
+				c.connectionError(err.Error())
+			}
+			c.close(wsCloseForbidden, err.Error())
+			return false
+		}
+		if initCtx != nil {
+			ctx = initCtx
+		}
+	}
+
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return false
+	}
+	c.ctx, c.cancel = context.WithCancel(ctx)
+	c.state = wsAcknowledged
+	c.accepted = true
+	c.stopCtx = context.AfterFunc(ctx, func() { c.contextEnded(ctx) })
+	c.mu.Unlock()
+
+	var ackPayload []byte
+	if ack != nil {
+		var err error
+		if ackPayload, err = json.Marshal(*ack); err != nil {
+			c.close(websocket.CloseInternalServerErr, "internal error")
+			return false
+		}
+	}
+	if c.write(c.message("connection_ack", "", ackPayload)) != nil {
+		return false
+	}
+	if !c.modern && c.write(c.message("ka", "", nil)) != nil {
+		return false
+	}
+	c.startKeepAlive()
+	return true
+}
+
+// contextEnded closes the connection when the context InitFunc gave it
+// ends: when the token it was authenticated with expires, say.
+func (c *wsConn) contextEnded(ctx context.Context) {
+	reason := "terminated"
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		reason = "the token expired"
+	}
+	c.close(websocket.CloseNormalClosure, reason)
+}
+
+// initTimedOut closes a connection that sent no connection_init in time.
+func (c *wsConn) initTimedOut() {
+	c.mu.Lock()
+	waiting := c.state == wsAwaitingInit
+	c.mu.Unlock()
+	if waiting {
+		c.close(wsCloseInitTimeout, "Connection initialisation timeout")
+	}
+}
+
+// onOwnGoroutine runs f on a new goroutine and waits for it. A panic in f
+// is recovered, passed to report and reported as true.
+func onOwnGoroutine(f func(), report func(v any, stack []byte)) (panicked bool) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() {
+			if v := recover(); v != nil {
+				panicked = true
+				report(v, debug.Stack())
+			}
+		}()
+		f()
+	}()
+	<-done
+	return panicked
+}
+
+// heardFrom notes that the client sent a message: on graphql-transport-ws
+// that answers the last ping, whatever the message.
+func (c *wsConn) heardFrom() {
+	if !c.modern {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.kaTimer != nil {
+		c.heard = true
+		_ = c.ws.SetReadDeadline(time.Time{})
+	}
+}
+
+// keepAliveInterval is the connection's interval between keep-alives;
+// zero for none.
+func (c *wsConn) keepAliveInterval() time.Duration {
+	if c.modern {
+		return c.t.cfg.pingPong
+	}
+	return c.t.cfg.keepAlive
+}
+
+// startKeepAlive arms the first keep-alive; on graphql-transport-ws the
+// client must answer it within twice the interval.
+func (c *wsConn) startKeepAlive() {
+	d := c.keepAliveInterval()
+	if d <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	if c.modern {
+		_ = c.ws.SetReadDeadline(time.Now().Add(2 * d))
+	}
+	c.kaTimer = time.AfterFunc(d, c.keepAlive)
+}
+
+// keepAlive sends one keep-alive ("ping" or "ka") and arms the next. When
+// the client must answer and has since the last ping, its read deadline
+// is set to twice the interval from now; when it has not, the deadline
+// set before stands, and the read fails when it passes.
+func (c *wsConn) keepAlive() {
+	d := c.keepAliveInterval()
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if c.modern && c.heard {
+		c.heard = false
+		_ = c.ws.SetReadDeadline(time.Now().Add(2 * d))
+	}
+	c.mu.Unlock()
+	msg := keepAliveMessage
+	if c.modern {
+		msg = pingMessage
+	}
+	if c.write([]byte(msg)) != nil {
+		return
+	}
+	c.mu.Lock()
+	if !c.closed {
+		c.kaTimer.Reset(d)
+	}
+	c.mu.Unlock()
+}
+
+// The keep-alive messages of the two protocols.
+const (
+	pingMessage      = `{"type":"ping"}`
+	keepAliveMessage = `{"type":"ka"}`
+)
+
+// message encodes a message of type typ, with id and payload when they
+// are not empty.
+func (c *wsConn) message(typ, id string, payload []byte) []byte {
+	b := make([]byte, 0, len(`{"type":"","id":"","payload":}`)+len(typ)+len(id)+len(payload)+8)
+	b = append(b, `{"type":"`...)
+	b = append(b, typ...)
+	b = append(b, '"')
+	if id != "" {
+		quoted, _ := json.Marshal(id)
+		b = append(b, `,"id":`...)
+		b = append(b, quoted...)
+	}
+	if len(payload) > 0 {
+		b = append(b, `,"payload":`...)
+		b = append(b, payload...)
+	}
+	return append(b, '}')
+}
+
+// write sends data as one text message. A write that fails closes the
+// connection.
+func (c *wsConn) write(data []byte) error {
+	c.writeMu.Lock()
+	err := c.writeLocked(data)
+	c.writeMu.Unlock()
+	if err != nil {
+		c.close(websocket.CloseAbnormalClosure, "")
+	}
+	return err
+}
+
+func (c *wsConn) writeLocked(data []byte) error {
+	if d := c.t.cfg.writeTimeout; d > 0 {
+		if err := c.ws.SetWriteDeadline(time.Now().Add(d)); err != nil {
+			return err
+		}
+	}
+	return c.ws.WriteMessage(websocket.TextMessage, data)
+}
+
+// close ends the connection, once: its operations are cancelled, a close
+// frame with code and reason is sent (none for 1006, which says there was
+// none), the socket is closed and CloseFunc is called.
+func (c *wsConn) close(code int, reason string) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	ops := c.ops
+	c.ops = nil
+	for _, t := range []*time.Timer{c.initTimer, c.kaTimer} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	if c.stopCtx != nil {
+		c.stopCtx()
+	}
+	ctx, cancel, accepted := c.ctx, c.cancel, c.accepted
+	c.mu.Unlock()
+
+	for _, op := range ops {
+		op.cancel()
+	}
+	if code != websocket.CloseAbnormalClosure {
+		payload := websocket.FormatCloseMessage(code, truncateUTF8(reason, maxCloseReason))
+		_ = c.ws.WriteControl(websocket.CloseMessage, payload, time.Now().Add(closeFrameTimeout))
+	}
+	_ = c.ws.Close()
+	if cancel != nil {
+		cancel()
+	}
+	if accepted && c.t.CloseFunc != nil {
+		c.t.CloseFunc(ctx, code)
+	}
+}
+
+// start registers the operation id and starts it on a goroutine of its
+// own. It reports false when the connection ended.
+func (c *wsConn) start(id string, payload json.RawMessage, read time.Time) bool {
+	c.mu.Lock()
+	if c.state != wsAcknowledged {
+		c.mu.Unlock()
+		c.close(wsCloseUnauthorized, "Unauthorized")
+		return false
+	}
+	if c.closed {
+		c.mu.Unlock()
+		return false
+	}
+	if old := c.ops[id]; old != nil {
+		if c.modern {
+			c.mu.Unlock()
+			c.close(wsCloseSubscriberExists, "Subscriber for "+id+" already exists")
+			return false
+		}
+		// graphql-ws replaces the operation, as its reference server does.
+		old.silence()
+		old.cancel()
+	}
+	if len(c.ops) >= c.t.cfg.maxOps {
+		c.mu.Unlock()
+		c.operationError(id, &gqlerror.Error{
+			Message:    fmt.Sprintf("a connection runs at most %d operations at once", c.t.cfg.maxOps),
+			Extensions: map[string]any{"code": hub.ERATELIMITED},
+		})
+		return true
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	op := &wsOp{c: c, id: id, cancel: cancel}
+	if c.ops == nil {
+		c.ops = make(map[string]*wsOp)
+	}
+	c.ops[id] = op
+	c.mu.Unlock()
+	go op.run(ctx, payload, read)
+	return true
+}
+
+// stop ends the operation id at the client's request; an id that runs no
+// operation is ignored. graphql-ws is told with complete, as its reference
+// server does; graphql-transport-ws is sent nothing more for it.
+func (c *wsConn) stop(id string) {
+	c.mu.Lock()
+	op := c.ops[id]
+	delete(c.ops, id)
+	c.mu.Unlock()
+	if op == nil {
+		return
+	}
+	if c.modern {
+		op.silence()
+	}
+	op.cancel()
+}
+
+// forget removes op from the running operations and reports whether the
+// connection goes on: it is open and its context has not ended (when it
+// has, the connection closes, which ends its operations).
+func (c *wsConn) forget(op *wsOp) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ops[op.id] == op {
+		delete(c.ops, op.id)
+	}
+	return !c.closed && c.ctx.Err() == nil
+}
+
+// operationError sends an error message for operation id.
+func (c *wsConn) operationError(id string, errs ...*gqlerror.Error) {
+	b, err := json.Marshal(gqlerror.List(errs))
+	if err != nil {
+		b = []byte(`[{"message":"internal error"}]`)
+	}
+	_ = c.write(c.message("error", id, b))
+}
+
+// wsOp is one operation of a connection: a subscription, or a query or
+// mutation sent over the socket.
+type wsOp struct {
+	c      *wsConn
+	id     string
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	next    graphql.ResponseHandler // set once the operation is dispatched
+	ctx     context.Context         // next's context
+	pending int                     // values the Stream announced and next has not taken
+	running bool                    // a goroutine drains
+	ended   bool
+	quiet   bool // nothing more goes out: the client completed it, or an error ended it
+}
+
+// run parses, validates and dispatches the operation, then leaves it to
+// its Waker when its events come from a broker.Stream, or waits on it
+// here otherwise.
+func (op *wsOp) run(ctx context.Context, payload json.RawMessage, read time.Time) {
+	defer op.recover()
+	c := op.c
+	params := &graphql.RawParams{}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	if err := dec.Decode(params); err != nil {
+		op.fail(&gqlerror.Error{Message: "invalid operation payload: " + err.Error(), Extensions: map[string]any{"code": hub.EINVALID}})
+		return
+	}
+	params.ReadTime = graphql.TraceTiming{Start: read, End: graphql.Now()}
+	ctx = graphql.StartOperationTrace(ctx)
+	rc, err := c.exec.CreateOperationContext(ctx, params)
+	if err != nil {
+		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, rc), err)
+		if errcode.GetErrorKind(err) == errcode.KindProtocol {
+			op.fail(resp.Errors...)
+			return
+		}
+		op.send(resp)
+		op.finish()
+		return
+	}
+	ctx = graphql.WithOperationContext(ctx, rc)
+	waker := broker.NewWaker(op.wake)
+	next, ctx := c.exec.DispatchOperation(broker.WithWaker(ctx, waker), rc)
+	if !waker.Claimed() {
+		for {
+			resp := next(ctx)
+			if resp == nil {
+				break
+			}
+			op.send(resp)
+		}
+		op.finish()
+		return
+	}
+	op.mu.Lock()
+	op.next, op.ctx = next, ctx
+	drain := op.pending > 0 && !op.running && !op.ended
+	op.running = op.running || drain
+	op.mu.Unlock()
+	if drain {
+		op.drain()
+	}
+}
+
+// wake is the operation's Waker: its Stream put a value on the channel
+// (or closed it). A goroutine takes it to the client, unless one is at it
+// already or the operation is not yet dispatched (run then does).
+func (op *wsOp) wake() {
+	op.mu.Lock()
+	op.pending++
+	if op.next == nil || op.running || op.ended {
+		op.mu.Unlock()
+		return
+	}
+	op.running = true
+	op.mu.Unlock()
+	go op.drain()
+}
+
+// drain sends what the Stream announced, then ends. Each call of next
+// takes one value from the channel, which holds one for each
+// announcement not yet taken, so it never blocks.
+func (op *wsOp) drain() {
+	defer op.recover()
+	for {
+		op.mu.Lock()
+		if op.pending == 0 || op.ended {
+			op.running = false
+			op.mu.Unlock()
+			return
+		}
+		op.pending--
+		next, ctx := op.next, op.ctx
+		op.mu.Unlock()
+		resp := next(ctx)
+		if resp == nil {
+			op.finish()
+			return
+		}
+		op.send(resp)
+	}
+}
+
+// send sends resp as the operation's next (data) message, unless the
+// operation has gone quiet.
+func (op *wsOp) send(resp *graphql.Response) {
+	op.mu.Lock()
+	quiet := op.quiet
+	op.mu.Unlock()
+	if quiet {
+		return
+	}
+	b, err := json.Marshal(resp)
+	if err != nil {
+		op.fail(&gqlerror.Error{Message: "internal error", Extensions: map[string]any{"code": hub.EINTERNAL}})
+		return
+	}
+	typ := "data"
+	if op.c.modern {
+		typ = "next"
+	}
+	_ = op.c.write(op.c.message(typ, op.id, b))
+}
+
+// fail ends the operation with an error message, which on both protocols
+// takes the place of complete.
+func (op *wsOp) fail(errs ...*gqlerror.Error) {
+	op.mu.Lock()
+	quiet := op.quiet
+	op.quiet = true
+	op.mu.Unlock()
+	if !quiet {
+		op.c.operationError(op.id, errs...)
+	}
+	op.finish()
+}
+
+// silence makes the operation send nothing more, complete included.
+func (op *wsOp) silence() {
+	op.mu.Lock()
+	op.quiet = true
+	op.mu.Unlock()
+}
+
+// finish ends the operation, once: its context is cancelled, which ends
+// its Stream, and the client is sent complete unless it went quiet.
+func (op *wsOp) finish() {
+	op.mu.Lock()
+	if op.ended {
+		op.mu.Unlock()
+		return
+	}
+	op.ended = true
+	quiet := op.quiet
+	op.mu.Unlock()
+	op.cancel()
+	if op.c.forget(op) && !quiet {
+		_ = op.c.write(op.c.message("complete", op.id, nil))
+	}
+}
+
+// recover turns a panic in the operation into an error on it; the
+// connection goes on.
+func (op *wsOp) recover() {
+	if v := recover(); v != nil {
+		op.c.t.cfg.logger.Error("websocket operation panicked", "remote", op.c.remote, "id", op.id, "panic", v, "stack", string(debug.Stack()))
+		op.fail(&gqlerror.Error{Message: "internal error", Extensions: map[string]any{"code": hub.EINTERNAL}})
+	}
+}
