@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,7 +45,10 @@ import (
 // subscribed.
 //
 // GRIDHUB_BENCH_SUBSCRIBERS sets the count (default 2,000; each costs two
-// file descriptors here, one per end). The run measures once, whatever
+// file descriptors here, one per end). GRIDHUB_BENCH_HEAPPROFILE=PATH
+// writes the heap profiles before the connections open and with them idle
+// to PATH.before.*benchHub and PATH.*benchHub, and the same for the echo
+// server (go tool pprof -sample_index=inuse_space -diff_base BEFORE AFTER). The run measures once, whatever
 // b.N:
 //
 //	go test -run '^$' -bench IdleSubscriber -benchtime 1x .
@@ -62,6 +66,9 @@ func BenchmarkIdleSubscriber(b *testing.B) {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < uint64(2*n+256) {
 		b.Skipf("RLIMIT_NOFILE %d holds fewer than the %d descriptors %d connections need here", lim.Cur, 2*n+256, n)
+	}
+	if os.Getenv("GRIDHUB_BENCH_HEAPPROFILE") != "" {
+		runtime.MemProfileRate = 1 // every allocation, for an exact profile
 	}
 	echo := measureIdle(b, n, &echoServer{})
 	hub := &benchHub{}
@@ -123,13 +130,31 @@ func measureIdle(b *testing.B, n int, srv idleServer) idleCost {
 	b.Helper()
 	srv.start(b)
 	before := settledMemory()
+	if path := os.Getenv("GRIDHUB_BENCH_HEAPPROFILE"); path != "" {
+		writeHeapProfile(b, fmt.Sprintf("%s.before.%T", path, srv))
+	}
 	srv.open(b, n)
 	time.Sleep(200 * time.Millisecond) // the server's goroutines park
 	after := settledMemory()
+	if path := os.Getenv("GRIDHUB_BENCH_HEAPPROFILE"); path != "" {
+		writeHeapProfile(b, fmt.Sprintf("%s.%T", path, srv))
+	}
 	return idleCost{
 		heap:       (float64(after.heap) - float64(before.heap)) / float64(n),
 		stack:      (float64(after.stack) - float64(before.stack)) / float64(n),
 		goroutines: float64(after.goroutines-before.goroutines) / float64(n),
+	}
+}
+
+// writeHeapProfile writes the heap profile to path.
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
 	}
 }
 

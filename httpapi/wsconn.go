@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -51,10 +52,9 @@ type wsConn struct {
 	writeMu sync.Mutex // one writer of data frames at a time, as gorilla asks
 
 	mu        sync.Mutex
-	ctx       context.Context    // the request's, then one of InitFunc's that close cancels
-	cancel    context.CancelFunc // cancels ctx once InitFunc has run; nil before
+	ctx       context.Context // the request's, then InitFunc's
 	state     int
-	ops       map[string]*wsOp // running operations by id
+	ops       []*wsOp // running operations: few, so a slice is smaller than a map
 	closed    bool
 	accepted  bool        // InitFunc accepted it: CloseFunc is due at close
 	initTimer *time.Timer // InitTimeout
@@ -232,7 +232,7 @@ func (c *wsConn) init(payload json.RawMessage) bool {
 		c.mu.Unlock()
 		return false
 	}
-	c.ctx, c.cancel = context.WithCancel(ctx)
+	c.ctx = ctx
 	c.state = wsAcknowledged
 	c.accepted = true
 	c.stopCtx = context.AfterFunc(ctx, func() { c.contextEnded(ctx) })
@@ -431,7 +431,7 @@ func (c *wsConn) close(code int, reason string) {
 	if c.stopCtx != nil {
 		c.stopCtx()
 	}
-	ctx, cancel, accepted := c.ctx, c.cancel, c.accepted
+	ctx, accepted := c.ctx, c.accepted
 	c.mu.Unlock()
 
 	for _, op := range ops {
@@ -442,9 +442,6 @@ func (c *wsConn) close(code int, reason string) {
 		_ = c.ws.WriteControl(websocket.CloseMessage, payload, time.Now().Add(closeFrameTimeout))
 	}
 	_ = c.ws.Close()
-	if cancel != nil {
-		cancel()
-	}
 	if accepted && c.t.CloseFunc != nil {
 		c.t.CloseFunc(ctx, code)
 	}
@@ -463,7 +460,7 @@ func (c *wsConn) start(id string, payload json.RawMessage, read time.Time) bool 
 		c.mu.Unlock()
 		return false
 	}
-	if old := c.ops[id]; old != nil {
+	if i, old := c.op(id); old != nil {
 		if c.modern {
 			c.mu.Unlock()
 			c.close(wsCloseSubscriberExists, "Subscriber for "+id+" already exists")
@@ -472,6 +469,7 @@ func (c *wsConn) start(id string, payload json.RawMessage, read time.Time) bool 
 		// graphql-ws replaces the operation, as its reference server does.
 		old.silence()
 		old.cancel()
+		c.ops = slices.Delete(c.ops, i, i+1)
 	}
 	if len(c.ops) >= c.t.cfg.maxOps {
 		c.mu.Unlock()
@@ -483,10 +481,7 @@ func (c *wsConn) start(id string, payload json.RawMessage, read time.Time) bool 
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	op := &wsOp{c: c, id: id, cancel: cancel}
-	if c.ops == nil {
-		c.ops = make(map[string]*wsOp)
-	}
-	c.ops[id] = op
+	c.ops = append(c.ops, op)
 	c.mu.Unlock()
 	go op.run(ctx, payload, read)
 	return true
@@ -497,8 +492,10 @@ func (c *wsConn) start(id string, payload json.RawMessage, read time.Time) bool 
 // server does; graphql-transport-ws is sent nothing more for it.
 func (c *wsConn) stop(id string) {
 	c.mu.Lock()
-	op := c.ops[id]
-	delete(c.ops, id)
+	i, op := c.op(id)
+	if op != nil {
+		c.ops = slices.Delete(c.ops, i, i+1)
+	}
 	c.mu.Unlock()
 	if op == nil {
 		return
@@ -515,10 +512,21 @@ func (c *wsConn) stop(id string) {
 func (c *wsConn) forget(op *wsOp) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ops[op.id] == op {
-		delete(c.ops, op.id)
+	if i := slices.Index(c.ops, op); i >= 0 {
+		c.ops = slices.Delete(c.ops, i, i+1)
 	}
 	return !c.closed && c.ctx.Err() == nil
+}
+
+// op returns the running operation id and its index; nil if there is
+// none. c.mu is held.
+func (c *wsConn) op(id string) (int, *wsOp) {
+	for i, op := range c.ops {
+		if op.id == id {
+			return i, op
+		}
+	}
+	return -1, nil
 }
 
 // operationError sends an error message for operation id.
