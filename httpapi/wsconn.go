@@ -128,6 +128,11 @@ func (c *wsConn) readFailed(err error) {
 
 // handle acts on one message; it reports false when the connection ended.
 func (c *wsConn) handle(data []byte, read time.Time) bool {
+	if c.modern && bytes.Equal(data, pongBytes) {
+		// The answer to a ping is nearly all an idle connection reads:
+		// heardFrom has counted it, it needs no decoding.
+		return true
+	}
 	var m wsEnvelope
 	if err := json.Unmarshal(data, &m); err != nil {
 		return c.badMessage("invalid message: " + err.Error())
@@ -370,6 +375,9 @@ const (
 	pingMessage      = `{"type":"ping"}`
 	keepAliveMessage = `{"type":"ka"}`
 )
+
+// pongBytes is a pong as clients send it.
+var pongBytes = []byte(`{"type":"pong"}`)
 
 // message encodes a message of type typ, with id and payload when they
 // are not empty.
