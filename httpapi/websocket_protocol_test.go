@@ -403,3 +403,28 @@ func (c *wsClient) expectAny(types ...string) wsMessage {
 	}
 	return msg
 }
+
+// TestOnGrid checks that keep-alives fall on the grid, never early and at
+// most one grid step late.
+func TestOnGrid(t *testing.T) {
+	base := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		now time.Duration // after base
+		d   time.Duration
+	}{
+		{0, 10 * time.Second},
+		{time.Nanosecond, 10 * time.Second},
+		{123456789 * time.Nanosecond, 10 * time.Second},
+		{keepAliveGrid - time.Nanosecond, time.Second},
+		{7 * time.Millisecond, 20 * time.Millisecond},
+	} {
+		now := base.Add(tc.now)
+		got := onGrid(now, tc.d)
+		if got < tc.d || got >= tc.d+keepAliveGrid {
+			t.Errorf("onGrid(+%v, %v) = %v, want within [d, d+%v)", tc.now, tc.d, got, keepAliveGrid)
+		}
+		if at := now.Add(got); !at.Equal(at.Truncate(keepAliveGrid)) {
+			t.Errorf("onGrid(+%v, %v) = %v: fires at %v, off the grid", tc.now, tc.d, got, at)
+		}
+	}
+}

@@ -334,10 +334,24 @@ func (c *wsConn) startKeepAlive() {
 	if c.closed {
 		return
 	}
+	now := time.Now()
 	if c.modern {
-		_ = c.ws.SetReadDeadline(time.Now().Add(2 * d))
+		_ = c.ws.SetReadDeadline(now.Add(2 * d))
 	}
-	c.kaTimer = time.AfterFunc(d, c.keepAlive)
+	c.kaTimer = time.AfterFunc(onGrid(now, d), c.keepAlive)
+}
+
+// keepAliveGrid is the grid keep-alives are sent on: every connection's
+// fall on its multiples, so that an idle hub's thousands of connections
+// share the process's wakeups in a few batches a second instead of each
+// waking it on its own (on a virtual machine each wakeup costs more than
+// the keep-alive it sends).
+const keepAliveGrid = 250 * time.Millisecond
+
+// onGrid returns how long after now the first point of keepAliveGrid at
+// or after now+d is.
+func onGrid(now time.Time, d time.Duration) time.Duration {
+	return now.Add(d + keepAliveGrid - 1).Truncate(keepAliveGrid).Sub(now)
 }
 
 // keepAlive sends one keep-alive ("ping" or "ka") and arms the next. When
@@ -365,7 +379,7 @@ func (c *wsConn) keepAlive() {
 	}
 	c.mu.Lock()
 	if !c.closed {
-		c.kaTimer.Reset(d)
+		c.kaTimer.Reset(onGrid(time.Now(), d))
 	}
 	c.mu.Unlock()
 }
