@@ -87,9 +87,9 @@ type WSOptions struct {
 	KeepAlivePingInterval time.Duration
 
 	// PingPongInterval is how often a "ping" message is sent on
-	// graphql-transport-ws connections; a client that does not answer with
-	// "pong" (or any other message) within twice the interval is
-	// disconnected (1001). Zero means DefaultWSPingPongInterval, a negative value
+	// graphql-transport-ws connections (on a 250 ms grid, so a ping may
+	// come up to 250 ms late); a client that sends nothing ("pong" or any
+	// other message) for two to three intervals is disconnected (1001). Zero means DefaultWSPingPongInterval, a negative value
 	// no pings.
 	PingPongInterval time.Duration
 

@@ -224,7 +224,7 @@ func (b goroutineBaseline) check(t *testing.T) {
 }
 
 func TestWebsocketGraphQLTransportWS(t *testing.T) {
-	// gqlgen drops a client whose pong is not read within 2*interval; keep
+	// The hub drops a client that answers no ping for two intervals; keep
 	// that well above scheduling stalls on a loaded machine.
 	const interval = 500 * time.Millisecond
 	srv := newSubscriptionServer(t, WebsocketTransport(WSOptions{PingPongInterval: interval}))
@@ -261,7 +261,7 @@ func TestWebsocketGraphQLTransportWS(t *testing.T) {
 	c.expect("pong", "")
 
 	// Server-initiated pings: answering them keeps the connection open well
-	// past the 2*interval read deadline.
+	// past the read deadline.
 	for c.pingsAnswered < 3 {
 		c.send("ping", "", "")
 		c.expect("pong", "")

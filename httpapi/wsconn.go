@@ -322,8 +322,9 @@ func (c *wsConn) keepAliveInterval() time.Duration {
 	return c.t.cfg.keepAlive
 }
 
-// startKeepAlive arms the first keep-alive; on graphql-transport-ws the
-// client must answer it within twice the interval.
+// startKeepAlive arms the first keep-alive. On graphql-transport-ws the
+// client must answer: its read deadline is one interval after the first
+// ping.
 func (c *wsConn) startKeepAlive() {
 	d := c.keepAliveInterval()
 	if d <= 0 {
@@ -335,10 +336,40 @@ func (c *wsConn) startKeepAlive() {
 		return
 	}
 	now := time.Now()
+	next := onGrid(now, d)
 	if c.modern {
-		_ = c.ws.SetReadDeadline(now.Add(2 * d))
+		_ = c.ws.SetReadDeadline(now.Add(next + d))
 	}
-	c.kaTimer = time.AfterFunc(onGrid(now, d), c.keepAlive)
+	c.kaTimer = time.AfterFunc(next, c.keepAlive)
+}
+
+// keepAlive sends one keep-alive ("ping" or "ka") and arms the next. When
+// the client must answer and has since the last ping, its read deadline
+// moves to one interval after the next ping; when it has not, the
+// deadline set before stands (one interval after this ping), and the read
+// fails when it passes. Any message from the client clears the deadline
+// (heardFrom).
+func (c *wsConn) keepAlive() {
+	d := c.keepAliveInterval()
+	msg := keepAliveMessage
+	if c.modern {
+		msg = pingMessage
+	}
+	if c.write([]byte(msg)) != nil {
+		return
+	}
+	now := time.Now()
+	next := onGrid(now, d)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	if c.modern && c.heard {
+		c.heard = false
+		_ = c.ws.SetReadDeadline(now.Add(next + d))
+	}
+	c.kaTimer.Reset(next)
 }
 
 // keepAliveGrid is the grid keep-alives are sent on: every connection's
@@ -352,36 +383,6 @@ const keepAliveGrid = 250 * time.Millisecond
 // or after now+d is.
 func onGrid(now time.Time, d time.Duration) time.Duration {
 	return now.Add(d + keepAliveGrid - 1).Truncate(keepAliveGrid).Sub(now)
-}
-
-// keepAlive sends one keep-alive ("ping" or "ka") and arms the next. When
-// the client must answer and has since the last ping, its read deadline
-// is set to twice the interval from now; when it has not, the deadline
-// set before stands, and the read fails when it passes.
-func (c *wsConn) keepAlive() {
-	d := c.keepAliveInterval()
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
-	}
-	if c.modern && c.heard {
-		c.heard = false
-		_ = c.ws.SetReadDeadline(time.Now().Add(2 * d))
-	}
-	c.mu.Unlock()
-	msg := keepAliveMessage
-	if c.modern {
-		msg = pingMessage
-	}
-	if c.write([]byte(msg)) != nil {
-		return
-	}
-	c.mu.Lock()
-	if !c.closed {
-		c.kaTimer.Reset(onGrid(time.Now(), d))
-	}
-	c.mu.Unlock()
 }
 
 // The keep-alive messages of the two protocols.
