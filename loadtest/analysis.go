@@ -16,21 +16,23 @@ type restock struct {
 	Err      string
 }
 
-// PhaseResult is what one phase of restocks measured.
+// PhaseResult is what one phase of restocks measured. Alerts are due,
+// matched and counted per subscription: a connection with several
+// subscriptions (-per-connection) is due an alert on each.
 type PhaseResult struct {
 	Name           string `json:"name"`
 	Restocks       int    `json:"restocks"`
 	RestocksFailed int    `json:"restocks_failed"`
 	// Expected counts the alerts due: for each acknowledged restock, the
-	// subscribers of every committee in its pharmacy's service disk.
+	// subscriptions of every committee in its pharmacy's service disk.
 	Expected   int `json:"expected"`
 	Delivered  int `json:"delivered"`
-	Missing    int `json:"missing"`
-	Duplicates int `json:"duplicates"`
+	Missing    int `json:"missing"`    // alerts due that no subscription received
+	Duplicates int `json:"duplicates"` // further alerts of one restock to one subscription
 	Unexpected int `json:"unexpected"` // alerts to a subscriber outside the disk
 	Gaps       int `json:"gaps"`       // events the hub reported dropped
-	// Due counts the acknowledged restocks due to reach any subscriber;
-	// Complete those of them that reached every subscriber due.
+	// Due counts the acknowledged restocks due to reach any subscription;
+	// Complete those of them that reached every subscription due.
 	Due      int `json:"due"`
 	Complete int `json:"complete"`
 
@@ -40,10 +42,10 @@ type PhaseResult struct {
 	// LatencySent is, for every alert, the mutation's send to receipt.
 	LatencySent Summary `json:"latency_sent"`
 	// AllReached is, for each complete restock, the event's time to its
-	// receipt by the last of its subscribers.
+	// receipt by the last of its subscriptions.
 	AllReached Summary `json:"all_reached"`
-	// Spread is, for each complete restock, its first subscriber's receipt
-	// to its last's: the fan-out alone, without the stock write.
+	// Spread is, for each complete restock, its first subscription's
+	// receipt to its last's: the fan-out alone, without the stock write.
 	Spread Summary `json:"spread"`
 	// Mutation is the restock mutation's round trip.
 	Mutation Summary `json:"mutation"`
@@ -58,7 +60,7 @@ type PhaseResult struct {
 
 // analyze matches the alerts the subscribers received to the restocks
 // sent and returns a result per phase. subscribed[c] is the number of
-// subscribers of committee c.
+// subscriptions of committee c, over all its connections.
 func analyze(names []string, restocks []restock, subs []*subscriber, m *cityMap, subscribed []int) []PhaseResult {
 	out := make([]PhaseResult, len(names))
 	for i, n := range names {
@@ -83,9 +85,14 @@ func analyze(names []string, restocks []restock, subs []*subscriber, m *cityMap,
 	atLat := make([][]time.Duration, len(names))
 	sentLat := make([][]time.Duration, len(names))
 	for _, s := range subs {
-		// In restock order, so that a second alert of one restock to one
-		// subscriber is seen as a duplicate and kept out of the figures.
+		// In subscription and restock order, so that a second alert of
+		// one restock to one subscription is seen as a duplicate and kept
+		// out of the figures, while one to each of a connection's
+		// subscriptions is not.
 		slices.SortFunc(s.samples, func(a, b sample) int {
+			if c := cmp.Compare(a.sub, b.sub); c != 0 {
+				return c
+			}
 			if c := cmp.Compare(a.restock, b.restock); c != 0 {
 				return c
 			}
@@ -102,7 +109,7 @@ func analyze(names []string, restocks []restock, subs []*subscriber, m *cityMap,
 				res.Unexpected++
 				continue
 			}
-			if i > 0 && s.samples[i-1].restock == a.restock {
+			if i > 0 && s.samples[i-1].sub == a.sub && s.samples[i-1].restock == a.restock {
 				res.Duplicates++
 				continue
 			}

@@ -27,6 +27,8 @@ func TestExitCodes(t *testing.T) {
 		{"subscribers unknown flag", []string{"subscribers", "-clients", "5"}, cli.ExitUsage, "", "flag provided but not defined"},
 		{"subscribers argument", []string{"subscribers", "now"}, cli.ExitUsage, "", "unexpected arguments"},
 		{"subscribers bad value", []string{"subscribers", "-n", "0"}, cli.ExitUsage, "", "-n must be at least 1"},
+		{"subscribers no subscription", []string{"subscribers", "-per-connection", "0"}, cli.ExitUsage, "", "-per-connection must be within [1, 100]"},
+		{"subscribers too many subscriptions", []string{"subscribers", "-per-connection", "101"}, cli.ExitUsage, "", "-per-connection must be within [1, 100]"},
 		{"reserve --help", []string{"reserve", "--help"}, cli.ExitOK, "usage: go run ./loadtest reserve", ""},
 		{"reserve unknown flag", []string{"reserve", "-n", "5"}, cli.ExitUsage, "", "flag provided but not defined"},
 		{"reserve argument", []string{"reserve", "now"}, cli.ExitUsage, "", "unexpected arguments"},

@@ -130,8 +130,8 @@ func openStockSubs(ctx context.Context, url string, districts, tokens []string, 
 	s := &stockSubs{fl: newFleet(url, nil, timeout, "stock_", errs)}
 	for i := range n {
 		di := i % len(districts)
-		sub := subscribeMessage(stockChangedQuery, map[string]string{"d": districts[di]})
-		conn, err := s.fl.connect(ctx, initMessage(tokens[di]), sub, s.record)
+		sub := subscribeMessage("1", stockChangedQuery, map[string]string{"d": districts[di]})
+		conn, err := s.fl.connect(ctx, initMessage(tokens[di]), [][]byte{sub}, s.record)
 		if err != nil {
 			errs.Add("stock_subscribe/"+netErrorKind(err), err.Error())
 			continue
@@ -155,8 +155,9 @@ type stockPayload struct {
 }
 
 // record keeps the event of a "next" payload with its latency; it
-// reports whether the payload held one.
-func (s *stockSubs) record(payload []byte, recv time.Time) bool {
+// reports whether the payload held one. Each connection has the one
+// operation, so its id says nothing.
+func (s *stockSubs) record(_ string, payload []byte, recv time.Time) bool {
 	var p stockPayload
 	if json.Unmarshal(payload, &p) != nil || p.Data == nil || p.Data.StockChanged == nil {
 		return false

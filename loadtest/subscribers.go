@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,9 +25,13 @@ import (
 // SubscribersConfig configures a subscribers run.
 type SubscribersConfig struct {
 	hubTarget
-	N        int           `json:"n"`
-	Duration time.Duration `json:"duration_ns"`
-	Force    bool          `json:"force"`
+	N int `json:"n"`
+	// PerConnection is the subscriptions each connection opens to its
+	// committee's restockAlerts: M of them reach a restock's fan-out
+	// as M connections would, within the file-descriptor limit.
+	PerConnection int           `json:"per_connection"`
+	Duration      time.Duration `json:"duration_ns"`
+	Force         bool          `json:"force"`
 
 	DialConcurrency int           `json:"dial_concurrency"`
 	Sources         int           `json:"sources"`
@@ -53,7 +58,8 @@ type SubscribersConfig struct {
 // flags binds c to fs with the defaults.
 func (c *SubscribersConfig) flags(fs *flag.FlagSet) {
 	c.hubTarget.flags(fs)
-	fs.IntVar(&c.N, "n", 50_000, "WebSocket subscribers to open")
+	fs.IntVar(&c.N, "n", 50_000, "WebSocket subscribers (connections) to open")
+	fs.IntVar(&c.PerConnection, "per-connection", 1, "M: subscriptions to its committee's restockAlerts on each connection (ids 1..M), so that a restock reaches -n times M subscriptions, beyond the connections a file-descriptor limit allows (1-100: the hub's default bound on a connection's operations)")
 	fs.DurationVar(&c.Duration, "duration", 60*time.Second, "cap on the whole run before teardown (teardown takes at most 15s more)")
 	fs.BoolVar(&c.Force, "force", false, "run even when a file-descriptor limit (this process's or the hub's) is below -n")
 	fs.IntVar(&c.DialConcurrency, "dial-concurrency", 128, "connections being opened at once")
@@ -89,6 +95,8 @@ func (c *SubscribersConfig) check() error {
 		return errors.New("-restock-rate must be positive")
 	case c.Sources < 0 || c.Sources > 250:
 		return errors.New("-sources must be within [0, 250]")
+	case c.PerConnection < 1 || c.PerConnection > 100:
+		return errors.New("-per-connection must be within [1, 100] (the hub's default bound on a connection's operations)")
 	}
 	return nil
 }
@@ -110,9 +118,10 @@ type subscribersLoad struct {
 	hubSession
 	cfg  SubscribersConfig
 	city *cityMap
-	// initMsgs and subMsgs are each committee's connection_init (its
-	// token) and subscribe to restockAlerts.
-	initMsgs, subMsgs [][]byte
+	// initMsgs are each committee's connection_init (its token), subMsgs
+	// its -per-connection subscribe messages to restockAlerts, ids "1"..M.
+	initMsgs [][]byte
+	subMsgs  [][][]byte
 
 	// restocks are the run's restocks, by number; each is written by the
 	// goroutine that sends it, and read once every sender has ended.
@@ -151,14 +160,21 @@ func (l *subscribersLoad) run(ctx context.Context) (*SubscribersReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.progress("opening %d subscribers, %d at a time, from %s", cfg.N, cfg.DialConcurrency, strings.Join(rep.Sources, ","))
+	if cfg.PerConnection == 1 {
+		l.progress("opening %d subscribers, %d at a time, from %s", cfg.N, cfg.DialConcurrency, strings.Join(rep.Sources, ","))
+	} else {
+		l.progress("opening %d subscribers, %d subscriptions each (%d in all), %d at a time, from %s",
+			cfg.N, cfg.PerConnection, cfg.N*cfg.PerConnection, cfg.DialConcurrency, strings.Join(rep.Sources, ","))
+	}
 	rep.Connect = l.connect(runCtx, fl, subs)
+	// subscribed counts subscriptions, not connections: every one of
+	// them is due an alert of each restock in its committee's range.
 	subscribed := make([]int, len(l.city.Committees))
 	var live []*subscriber
 	var conns []*websocket.Conn
 	for _, s := range subs {
 		if s != nil && s.conn != nil {
-			subscribed[s.committee]++
+			subscribed[s.committee] += s.subs
 			live = append(live, s)
 			conns = append(conns, s.conn)
 		}
@@ -185,10 +201,10 @@ func (l *subscribersLoad) run(ctx context.Context) (*SubscribersReport, error) {
 	}()
 
 	// Wait until the hub holds every subscription, then measure it idle.
-	gauge := l.awaitSubscriptions(runCtx, before.Subscriptions+float64(rep.Connect.Subscribed), 15*time.Second, true)
+	gauge := l.awaitSubscriptions(runCtx, before.Subscriptions+float64(rep.Connect.Subscriptions), 15*time.Second, true)
 	rep.SubscriptionsSettled = gauge - before.Subscriptions
 	if l.proc != nil && runCtx.Err() == nil {
-		l.progress("hub CPU at idle with %d subscribers, over %s after %s", rep.Connect.Subscribed, cfg.Idle, cfg.Settle)
+		l.progress("hub CPU at idle with %d subscribers (%d subscriptions), over %s after %s", rep.Connect.Subscribed, rep.Connect.Subscriptions, cfg.Idle, cfg.Settle)
 		rep.HubCPUIdleLoaded = l.cpuIdle(runCtx)
 	}
 	rep.HubIdle = l.hubFigures(runCtx)
@@ -285,7 +301,8 @@ func (l *subscribersLoad) setup(ctx context.Context, rep *SubscribersReport) err
 }
 
 // newFleet mints a token per committee, prepares each committee's
-// messages and the dialler.
+// messages (-per-connection subscribes to the same restockAlerts, ids
+// "1".."M") and the dialler.
 func (l *subscribersLoad) newFleet(rep *SubscribersReport) (*fleet, error) {
 	cfg := l.cfg
 	for _, id := range l.city.Committees {
@@ -294,7 +311,7 @@ func (l *subscribersLoad) newFleet(rep *SubscribersReport) (*fleet, error) {
 			return nil, err
 		}
 		l.initMsgs = append(l.initMsgs, initMessage(t))
-		l.subMsgs = append(l.subMsgs, subscribeMessage(restockAlertQuery, map[string]string{"c": id}))
+		l.subMsgs = append(l.subMsgs, restockAlertSubscribes(id, cfg.PerConnection))
 	}
 	n := cfg.Sources
 	if n == 0 {
@@ -314,24 +331,38 @@ func (l *subscribersLoad) newFleet(rep *SubscribersReport) (*fleet, error) {
 	return newFleet(l.hub.ws, sources, cfg.Timeout, "", &l.errs), nil
 }
 
-// restockAlertQuery is the subscription each connection runs: what a
-// committee's dashboard would ask for.
+// restockAlertQuery is the subscription each connection runs (-per-connection
+// times): what a committee's dashboard would ask for.
 const restockAlertQuery = `subscription($c: ID!) { restockAlerts(committeeId: $c) { seq at sku quantity stockAfter ring gap pharmacy { id name } } }`
 
-// sample is one alert received by one subscriber.
+// restockAlertSubscribes returns m subscribe messages to restockAlerts of
+// committee, operations "1".."m": a connection that sends them all is due
+// m alerts of each restock in range, as m connections would be.
+func restockAlertSubscribes(committee string, m int) [][]byte {
+	subs := make([][]byte, m)
+	for j := range subs {
+		subs[j] = subscribeMessage(strconv.Itoa(j+1), restockAlertQuery, map[string]string{"c": committee})
+	}
+	return subs
+}
+
+// sample is one alert received by one subscription of a subscriber.
 type sample struct {
 	restock int32 // the restock's index: its quantity less one
 	gap     int32 // events the hub dropped before this one
+	sub     int32 // the subscription's operation id on its connection, 1..subs
 	seq     uint64
 	at      int64 // the event's time (the stock write), Unix ns
 	recv    int64 // when the client read it, Unix ns
 }
 
 // subscriber is one WebSocket connection subscribed to restockAlerts for
-// one committee. Its reader goroutine alone writes samples; they are
-// read once the reader has ended.
+// one committee, subs times (operations "1".."subs"), each subscription
+// due its own alert of every restock in range. Its reader goroutine
+// alone writes samples; they are read once the reader has ended.
 type subscriber struct {
 	committee int
+	subs      int
 	conn      *websocket.Conn
 	samples   []sample
 }
@@ -348,29 +379,39 @@ type alertPayload struct {
 	} `json:"data"`
 }
 
-// record keeps the alert of a "next" payload with its receive time; it
-// reports whether the payload held one.
-func (s *subscriber) record(payload []byte, recv time.Time) bool {
+// record keeps the alert of a "next" payload for operation id with its
+// receive time; it reports whether the payload held one for an operation
+// of this connection (an id it never subscribed counts as unreadable).
+func (s *subscriber) record(id string, payload []byte, recv time.Time) bool {
+	op, err := strconv.Atoi(id)
+	if err != nil || op < 1 || op > s.subs {
+		return false
+	}
 	var p alertPayload
 	if err := json.Unmarshal(payload, &p); err != nil || p.Data == nil || p.Data.RestockAlerts == nil {
 		return false
 	}
 	a := p.Data.RestockAlerts
 	s.samples = append(s.samples, sample{
-		restock: int32(a.Quantity - 1), gap: int32(a.Gap), seq: a.Seq,
+		restock: int32(a.Quantity - 1), gap: int32(a.Gap), sub: int32(op), seq: a.Seq,
 		at: a.At.UnixNano(), recv: recv.UnixNano(),
 	})
 	return true
 }
 
-// ConnectResult is what opening the subscribers measured.
+// ConnectResult is what opening the subscribers measured. Attempted,
+// Subscribed, Failed and PerSec count connections; Subscriptions is
+// Subscribed times PerConnection, the subscriptions alerts are due to.
 type ConnectResult struct {
-	Attempted  int           `json:"attempted"`
-	Subscribed int           `json:"subscribed"`
-	Failed     int           `json:"failed"`
-	Wall       time.Duration `json:"wall_ns"`
-	PerSec     float64       `json:"per_sec"`
-	// Latency is each connection's dial to its subscribe message sent.
+	Attempted     int           `json:"attempted"`
+	Subscribed    int           `json:"subscribed"`
+	Failed        int           `json:"failed"`
+	PerConnection int           `json:"subscriptions_per_connection"`
+	Subscriptions int           `json:"subscriptions"`
+	Wall          time.Duration `json:"wall_ns"`
+	PerSec        float64       `json:"per_sec"`
+	// Latency is each connection's dial to its last subscribe message
+	// sent.
 	Latency Summary `json:"latency"`
 }
 
@@ -387,7 +428,7 @@ func (l *subscribersLoad) connect(ctx context.Context, fl *fleet, subs []*subscr
 			return
 		}
 		defer bar.Add(1)
-		s := &subscriber{committee: i % len(l.city.Committees)}
+		s := &subscriber{committee: i % len(l.city.Committees), subs: l.cfg.PerConnection}
 		c0 := time.Now()
 		conn, err := fl.connect(ctx, l.initMsgs[s.committee], l.subMsgs[s.committee], s.record)
 		if err != nil {
@@ -402,7 +443,7 @@ func (l *subscribersLoad) connect(ctx context.Context, fl *fleet, subs []*subscr
 		s.conn = conn
 		subs[i] = s
 	})
-	res := ConnectResult{Attempted: len(subs), Failed: int(failed.Load()), Wall: time.Since(t0)}
+	res := ConnectResult{Attempted: len(subs), Failed: int(failed.Load()), PerConnection: l.cfg.PerConnection, Wall: time.Since(t0)}
 	var ok []time.Duration
 	for i, s := range subs {
 		if s != nil {
@@ -410,6 +451,7 @@ func (l *subscribersLoad) connect(ctx context.Context, fl *fleet, subs []*subscr
 		}
 	}
 	res.Subscribed = len(ok)
+	res.Subscriptions = res.Subscribed * res.PerConnection
 	res.Latency = Summarize(ok)
 	res.PerSec = perSecond(res.Subscribed, res.Wall)
 	return res
@@ -598,8 +640,8 @@ func (l *subscribersLoad) burst(ctx context.Context, from, n, workers int) {
 	})
 }
 
-// dueCounts returns, for each pharmacy, how many subscribers a restock
-// there is due to reach.
+// dueCounts returns, for each pharmacy, how many subscriptions a restock
+// there is due to reach; subscribed[c] counts committee c's.
 func dueCounts(m *cityMap, subscribed []int) []int {
 	due := make([]int, len(m.Pharmacies))
 	for p, reach := range m.Reach {
@@ -621,8 +663,8 @@ func (l *subscribersLoad) dueSoFar(due []int) int64 {
 	return n
 }
 
-// awaitDeliveries waits until the subscribers have received want alerts,
-// or none has arrived for drain, or ctx ends.
+// awaitDeliveries waits until the subscriptions have received want
+// alerts, or none has arrived for drain, or ctx ends.
 func (l *subscribersLoad) awaitDeliveries(ctx context.Context, fl *fleet, want int64, drain time.Duration) {
 	last, lastChange := fl.delivered.Load(), time.Now()
 	for {

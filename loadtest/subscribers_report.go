@@ -56,24 +56,44 @@ type SubscribersReport struct {
 	Elapsed     time.Duration `json:"elapsed_ns"`
 }
 
-// PerSubscriber returns the hub's memory per idle subscriber in bytes:
-// the growth of its anonymous resident memory (RssAnon: the memory-mapped
-// store left out), of its Go heap in use and of its goroutine stacks,
-// from before the subscribers opened to idle with them, over their
-// number. The heap and RssAnon include the garbage of opening the
-// connections that no collection has freed yet: they are upper bounds.
+// PerSubscriber returns the hub's memory per idle subscriber, that is
+// per connection, in bytes: the growth of its anonymous resident memory
+// (RssAnon: the memory-mapped store left out), of its Go heap in use and
+// of its goroutine stacks, from before the subscribers opened to idle
+// with them, over the connections. The heap and RssAnon include the
+// garbage of opening the connections that no collection has freed yet:
+// they are upper bounds. With -per-connection M above 1 a connection
+// holds M subscriptions, so the figure is not a one-subscription
+// subscriber's cost; PerSubscription divides the same growth by the
+// subscriptions instead.
 func (r *SubscribersReport) PerSubscriber() (rssAnon, heap, stacks float64) {
-	n := float64(r.Connect.Subscribed)
+	return r.idleGrowth(r.Connect.Subscribed)
+}
+
+// PerSubscription returns the hub's memory per idle subscription in
+// bytes, as PerSubscriber does per connection: each subscription's share
+// of its connection's cost included, so that it too is not a
+// one-subscription subscriber's cost when M is above 1. With M = 1 the
+// two are the same.
+func (r *SubscribersReport) PerSubscription() (rssAnon, heap, stacks float64) {
+	return r.idleGrowth(r.Connect.Subscriptions)
+}
+
+// idleGrowth returns the growth of the hub's RssAnon, Go heap and stacks
+// from before the subscribers to idle with them, over n.
+func (r *SubscribersReport) idleGrowth(n int) (rssAnon, heap, stacks float64) {
 	if n == 0 || r.HubIdle.RSSAnon == 0 {
 		return 0, 0, 0
 	}
-	rssAnon = float64(r.HubIdle.RSSAnon-r.HubBefore.RSSAnon) / n
-	heap = (r.HubIdle.HeapInuse - r.HubBefore.HeapInuse) / n
-	stacks = (r.HubIdle.StackInuse - r.HubBefore.StackInuse) / n
+	rssAnon = float64(r.HubIdle.RSSAnon-r.HubBefore.RSSAnon) / float64(n)
+	heap = (r.HubIdle.HeapInuse - r.HubBefore.HeapInuse) / float64(n)
+	stacks = (r.HubIdle.StackInuse - r.HubBefore.StackInuse) / float64(n)
 	return rssAnon, heap, stacks
 }
 
-// Print writes the report for people.
+// Print writes the report for people. With one subscription per
+// connection a subscriber is both; with more, each figure says whether it
+// is per connection or per subscription.
 func (r *SubscribersReport) Print(w io.Writer) {
 	p := linePrinter(w)
 	c := r.Config
@@ -95,12 +115,30 @@ func (r *SubscribersReport) Print(w io.Writer) {
 		r.TCPConnect.N, r.TCPConnect.Wall.Round(time.Millisecond), r.TCPConnect.PerSec, c.DialConcurrency)
 
 	p("")
-	p("subscribers (graphql-transport-ws, connection_init with a COMMITTEE token, restockAlerts of its committee)")
-	p("  opened %d of %d in %s: %.0f subscriptions/s = %.3f x raw TCP connect rate",
-		r.Connect.Subscribed, r.Connect.Attempted, r.Connect.Wall.Round(time.Millisecond), r.Connect.PerSec,
-		ratio(r.Connect.PerSec, r.TCPConnect.PerSec))
-	p("  per connection, dial to subscribe sent:            %s", r.Connect.Latency)
-	p("  hub's gridhub_subscriptions gauge after settling:  %.0f", r.SubscriptionsSettled)
+	m := c.PerConnection
+	multi := m > 1
+	if !multi {
+		p("subscribers (graphql-transport-ws, connection_init with a COMMITTEE token, restockAlerts of its committee)")
+		p("  opened %d of %d in %s: %.0f subscriptions/s = %.3f x raw TCP connect rate",
+			r.Connect.Subscribed, r.Connect.Attempted, r.Connect.Wall.Round(time.Millisecond), r.Connect.PerSec,
+			ratio(r.Connect.PerSec, r.TCPConnect.PerSec))
+	} else {
+		p("subscribers (graphql-transport-ws, connection_init with a COMMITTEE token, %d subscriptions to restockAlerts of its committee)", m)
+		p("  opened %d of %d connections in %s: %.0f connections/s (%.0f subscriptions/s) = %.3f x raw TCP connect rate",
+			r.Connect.Subscribed, r.Connect.Attempted, r.Connect.Wall.Round(time.Millisecond), r.Connect.PerSec,
+			r.Connect.PerSec*float64(m), ratio(r.Connect.PerSec, r.TCPConnect.PerSec))
+	}
+	p("  connections %d x subscriptions per connection %d = %d subscriptions", r.Connect.Subscribed, m, r.Connect.Subscriptions)
+	dial := "per connection, dial to subscribe sent:"
+	if multi {
+		dial = "per connection, dial to its last subscribe sent:"
+	}
+	p("  %-51s%s", dial, r.Connect.Latency)
+	if !multi {
+		p("  hub's gridhub_subscriptions gauge after settling:  %.0f", r.SubscriptionsSettled)
+	} else {
+		p("  hub's gridhub_subscriptions gauge after settling:  %.0f of %d", r.SubscriptionsSettled, r.Connect.Subscriptions)
+	}
 
 	p("")
 	p("hub memory and CPU (pid %d)", r.HubPID)
@@ -113,14 +151,36 @@ func (r *SubscribersReport) Print(w io.Writer) {
 		r.HubBefore.Goroutines, r.HubIdle.Goroutines, r.HubAfterClose.Goroutines)
 	p("  GC cycles so far: before %.0f, idle %.0f, after restocks %.0f",
 		r.HubBefore.GCCycles, r.HubIdle.GCCycles, r.HubAfterLoad.GCCycles)
+	goroutines := r.HubIdle.Goroutines - r.HubBefore.Goroutines
+	cpuIdle := (r.HubCPUIdleLoaded.Hub - r.HubCPUIdleEmpty.Hub) * 1e6
 	anon, heap, stacks := r.PerSubscriber()
-	p("  memory per idle subscriber: RssAnon %.1f KiB; Go heap %.1f KiB + stacks %.1f KiB; %.1f goroutines (goal <= 20 KiB; heap and RSS are upper bounds: setup garbage not yet collected)",
-		anon/1024, heap/1024, stacks/1024, ratio(r.HubIdle.Goroutines-r.HubBefore.Goroutines, float64(r.Connect.Subscribed)))
-	p("  CPU at idle over %s (after %s): empty %.1f%% of a core, with %d subscribers %.1f%% of a core (%.2f us of CPU per subscriber per second)",
-		c.Idle, c.Settle, 100*r.HubCPUIdleEmpty.Hub, r.Connect.Subscribed, 100*r.HubCPUIdleLoaded.Hub,
-		ratio((r.HubCPUIdleLoaded.Hub-r.HubCPUIdleEmpty.Hub)*1e6, float64(r.Connect.Subscribed)))
+	if !multi {
+		p("  memory per idle subscriber: RssAnon %.1f KiB; Go heap %.1f KiB + stacks %.1f KiB; %.1f goroutines (goal <= 20 KiB; heap and RSS are upper bounds: setup garbage not yet collected)",
+			anon/1024, heap/1024, stacks/1024, ratio(goroutines, float64(r.Connect.Subscribed)))
+		p("  CPU at idle over %s (after %s): empty %.1f%% of a core, with %d subscribers %.1f%% of a core (%.2f us of CPU per subscriber per second)",
+			c.Idle, c.Settle, 100*r.HubCPUIdleEmpty.Hub, r.Connect.Subscribed, 100*r.HubCPUIdleLoaded.Hub,
+			ratio(cpuIdle, float64(r.Connect.Subscribed)))
+	} else {
+		// Neither figure is a one-subscription subscriber's: a connection
+		// here holds m subscriptions, and a subscription shares its
+		// connection's cost with m-1 others.
+		p("  memory per idle subscriber, PER CONNECTION of %d subscriptions: RssAnon %.1f KiB; Go heap %.1f KiB + stacks %.1f KiB; %.1f goroutines (heap and RSS are upper bounds: setup garbage not yet collected)",
+			m, anon/1024, heap/1024, stacks/1024, ratio(goroutines, float64(r.Connect.Subscribed)))
+		anon, heap, stacks = r.PerSubscription()
+		p("  memory per idle subscriber, PER SUBSCRIPTION (its connection shared by %d): RssAnon %.1f KiB; Go heap %.1f KiB + stacks %.1f KiB; %.2f goroutines (neither figure compares with the goal of 20 KiB for a subscriber with a connection of its own)",
+			m, anon/1024, heap/1024, stacks/1024, ratio(goroutines, float64(r.Connect.Subscriptions)))
+		p("  CPU at idle over %s (after %s): empty %.1f%% of a core, with %d connections (%d subscriptions) %.1f%% of a core (%.2f us of CPU per connection per second, %.2f per subscription)",
+			c.Idle, c.Settle, 100*r.HubCPUIdleEmpty.Hub, r.Connect.Subscribed, r.Connect.Subscriptions, 100*r.HubCPUIdleLoaded.Hub,
+			ratio(cpuIdle, float64(r.Connect.Subscribed)), ratio(cpuIdle, float64(r.Connect.Subscriptions)))
+	}
 	p("  other processes on the machine meanwhile: %.2f cores, then %.2f cores", r.HubCPUIdleEmpty.Others, r.HubCPUIdleLoaded.Others)
 
+	// Alerts are due and matched per subscription: with more than one per
+	// connection, the phases say so.
+	unit := "subscriber"
+	if multi {
+		unit = "subscription"
+	}
 	if len(r.Phases) > 0 && r.Phases[0].Restocks+r.Phases[len(r.Phases)-1].Restocks > 0 {
 		p("")
 		p("(an event's at is stamped when the hub takes the stock change, before its durable write: at-to-receipt includes that write's fsync)")
@@ -136,14 +196,23 @@ func (r *SubscribersReport) Print(w io.Writer) {
 		case "burst":
 			p("restocks, burst: %d back to back, %d in flight, %d failed", ph.Restocks, c.BurstConcurrency, ph.RestocksFailed)
 		}
-		p("  alerts: %d due, %d delivered, %d missing, %d duplicate, %d outside the disk, %d dropped by the hub (gap); %d of %d restocks due reached every subscriber due",
-			ph.Expected, ph.Delivered, ph.Missing, ph.Duplicates, ph.Unexpected, ph.Gaps, ph.Complete, ph.Due)
-		p("  latency, stock write (event at) to receipt, every alert:  %s", ph.LatencyAt)
-		p("  latency, stock write to receipt by the last subscriber:   %s", ph.AllReached)
-		p("  fan-out spread, first subscriber's receipt to the last's: %s", ph.Spread)
-		p("  latency, mutation sent to receipt, every alert:           %s", ph.LatencySent)
-		p("  restock mutation round trip:                              %s", ph.Mutation)
-		p("  restock mutation sent to its stock write (event at):      %s", ph.WriteWait)
+		p("  alerts: %d due, %d delivered, %d missing, %d duplicate, %d outside the disk, %d dropped by the hub (gap); %d of %d restocks due reached every %s due",
+			ph.Expected, ph.Delivered, ph.Missing, ph.Duplicates, ph.Unexpected, ph.Gaps, ph.Complete, ph.Due, unit)
+		lines := [][2]string{
+			{"latency, stock write (event at) to receipt, every alert:", ph.LatencyAt.String()},
+			{"latency, stock write to receipt by the last " + unit + ":", ph.AllReached.String()},
+			{"fan-out spread, first " + unit + "'s receipt to the last's:", ph.Spread.String()},
+			{"latency, mutation sent to receipt, every alert:", ph.LatencySent.String()},
+			{"restock mutation round trip:", ph.Mutation.String()},
+			{"restock mutation sent to its stock write (event at):", ph.WriteWait.String()},
+		}
+		width := 0
+		for _, l := range lines {
+			width = max(width, len(l[0])+1)
+		}
+		for _, l := range lines {
+			p("  %-*s%s", width, l[0], l[1])
+		}
 		p("  delivered %.0f alerts/s over %s (first send to last receipt)", ph.DeliveredPerSec, ph.Window.Round(time.Millisecond))
 		if i < len(r.PhaseCPU) {
 			pc := r.PhaseCPU[i]

@@ -17,11 +17,12 @@ import (
 const subprotocol = "graphql-transport-ws"
 
 // fleet opens graphql-transport-ws connections to the hub, each
-// authenticated and subscribed once, and reads them until teardown. The
-// subscribers' restockAlerts connections are one fleet, the stockChanged
-// dashboards of reserve another. Failures are counted in errs by kind
-// ("read/eof", "next/bad_payload", ...), each kind after prefix, which
-// tells one fleet's from another's.
+// authenticated once and subscribed once or more (operations "1", "2",
+// ...), and reads them until teardown. The subscribers' restockAlerts
+// connections are one fleet, the stockChanged dashboards of reserve
+// another. Failures are counted in errs by kind ("read/eof",
+// "next/bad_payload", ...), each kind after prefix, which tells one
+// fleet's from another's.
 type fleet struct {
 	url     string
 	dialer  *websocket.Dialer
@@ -72,9 +73,9 @@ func initMessage(token string) []byte {
 	return b // strings only: Marshal cannot fail
 }
 
-// subscribeMessage subscribes to query with vars, as operation "1".
-func subscribeMessage(query string, vars map[string]string) []byte {
-	b, _ := json.Marshal(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": query, "variables": vars}})
+// subscribeMessage subscribes to query with vars, as operation id.
+func subscribeMessage(id, query string, vars map[string]string) []byte {
+	b, _ := json.Marshal(map[string]any{"id": id, "type": "subscribe", "payload": map[string]any{"query": query, "variables": vars}})
 	return b // strings only: Marshal cannot fail
 }
 
@@ -101,11 +102,13 @@ func failureKind(err error) string {
 }
 
 // connect opens a connection, authenticates it with init (a
-// connection_init message) and subscribes with sub; then it starts the
-// connection's reader, which hands the payload of every "next" message
-// to next with its receive time, until the connection ends. next reports
-// whether it could read the payload. Failures are *stageErrors.
-func (f *fleet) connect(ctx context.Context, init, sub []byte, next func(payload []byte, recv time.Time) bool) (*websocket.Conn, error) {
+// connection_init message) and, after the one connection_ack, sends each
+// of subs (subscribe messages, each with an id of its own); then it
+// starts the connection's reader, which hands the operation id and the
+// payload of every "next" message to next with its receive time, until
+// the connection ends. next reports whether it could read the payload.
+// Failures are *stageErrors.
+func (f *fleet) connect(ctx context.Context, init []byte, subs [][]byte, next func(id string, payload []byte, recv time.Time) bool) (*websocket.Conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	conn, resp, err := f.dialer.DialContext(dctx, f.url, nil)
@@ -136,9 +139,11 @@ func (f *fleet) connect(ctx context.Context, init, sub []byte, next func(payload
 		}
 		return nil, &stageError{"init", netErrorKind(err), err}
 	}
-	if err := conn.WriteMessage(websocket.TextMessage, sub); err != nil {
-		conn.Close()
-		return nil, &stageError{"subscribe", netErrorKind(err), err}
+	for _, sub := range subs {
+		if err := conn.WriteMessage(websocket.TextMessage, sub); err != nil {
+			conn.Close()
+			return nil, &stageError{"subscribe", netErrorKind(err), err}
+		}
 	}
 	_ = conn.SetReadDeadline(time.Time{})
 	_ = conn.SetWriteDeadline(time.Time{})
@@ -185,9 +190,9 @@ func (f *fleet) count(kind, detail string) {
 	f.errs.Add(f.prefix+kind, detail)
 }
 
-// read is conn's reader: it hands each "next" payload to next and
-// answers the hub's pings, until the connection ends.
-func (f *fleet) read(conn *websocket.Conn, next func(payload []byte, recv time.Time) bool) {
+// read is conn's reader: it hands each "next" payload to next with its
+// operation id and answers the hub's pings, until the connection ends.
+func (f *fleet) read(conn *websocket.Conn, next func(id string, payload []byte, recv time.Time) bool) {
 	defer f.readers.Done()
 	defer conn.Close()
 	for {
@@ -207,7 +212,7 @@ func (f *fleet) read(conn *websocket.Conn, next func(payload []byte, recv time.T
 		}
 		switch m.Type {
 		case "next":
-			if !next(m.Payload, now) {
+			if !next(m.ID, m.Payload, now) {
 				f.count("next/"+payloadErrorKind(m.Payload), truncate(string(m.Payload), 200))
 				continue
 			}
