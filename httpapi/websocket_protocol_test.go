@@ -16,6 +16,7 @@ import (
 	"github.com/gridhub/gridhub/hub"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
 // TestWebsocketProtocolErrors sends what each protocol forbids and checks
@@ -425,6 +426,41 @@ func TestOnGrid(t *testing.T) {
 		}
 		if at := now.Add(got); !at.Equal(at.Truncate(keepAliveGrid)) {
 			t.Errorf("onGrid(+%v, %v) = %v: fires at %v, off the grid", tc.now, tc.d, got, at)
+		}
+	}
+}
+
+// TestMessageEncoding checks the messages the transport builds by hand
+// against encoding/json: ids quoted as JSON wants them, results with data
+// alone put in as the executor encoded them, anything else encoded whole.
+func TestMessageEncoding(t *testing.T) {
+	for _, id := range []string{"1", "a-b_c.d:e", `q"uote`, `back\slash`, "tab\there", "é", "<&>", "\u2028"} {
+		got := appendJSONString(nil, id)
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil || back != id {
+			t.Errorf("appendJSONString(%q) = %s: decodes to %q, %v", id, got, back, err)
+		}
+	}
+	c := &wsConn{modern: true}
+	if got := string(c.message("ping", "", nil)); got != `{"type":"ping"}` {
+		t.Errorf("ping: %s", got)
+	}
+	if got := string(c.message("error", "7", []byte(`[{"message":"x"}]`))); got != `{"type":"error","id":"7","payload":[{"message":"x"}]}` {
+		t.Errorf("error: %s", got)
+	}
+	hasNext := true
+	for _, tc := range []struct {
+		resp  graphql.Response
+		plain bool
+	}{
+		{graphql.Response{Data: []byte(`{"a":1}`)}, true},
+		{graphql.Response{Data: []byte(`{"a":1}`), Extensions: map[string]any{"x": 1}}, false},
+		{graphql.Response{Errors: gqlerror.List{{Message: "no"}}}, false},
+		{graphql.Response{Data: []byte(`{"a":1}`), HasNext: &hasNext}, false},
+		{graphql.Response{}, false},
+	} {
+		if got := plainData(&tc.resp); got != tc.plain {
+			t.Errorf("plainData(%+v) = %v", tc.resp, got)
 		}
 	}
 }

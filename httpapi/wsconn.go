@@ -398,20 +398,49 @@ var pongBytes = []byte(`{"type":"pong"}`)
 // are not empty.
 func (c *wsConn) message(typ, id string, payload []byte) []byte {
 	b := make([]byte, 0, len(`{"type":"","id":"","payload":}`)+len(typ)+len(id)+len(payload)+8)
-	b = append(b, `{"type":"`...)
-	b = append(b, typ...)
-	b = append(b, '"')
-	if id != "" {
-		quoted, _ := json.Marshal(id)
-		b = append(b, `,"id":`...)
-		b = append(b, quoted...)
-	}
+	b = appendMessageHead(b, typ, id)
 	if len(payload) > 0 {
 		b = append(b, `,"payload":`...)
 		b = append(b, payload...)
 	}
 	return append(b, '}')
 }
+
+// appendMessageHead appends a message's opening: its type and, when not
+// empty, its id. The object is left open.
+func appendMessageHead(b []byte, typ, id string) []byte {
+	b = append(b, `{"type":"`...)
+	b = append(b, typ...)
+	b = append(b, '"')
+	if id != "" {
+		b = append(b, `,"id":`...)
+		b = appendJSONString(b, id)
+	}
+	return b
+}
+
+// appendJSONString appends s as a JSON string. Ids are nearly always plain
+// ASCII, quoted as they are; anything else is left to encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			quoted, _ := json.Marshal(s)
+			return append(b, quoted...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// messageBuffers holds the buffers results are encoded in on their way
+// to the socket; gorilla copies a message into its frame before the write
+// returns, so a buffer is free again at once.
+var messageBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// maxPooledMessage is the largest buffer put back in messageBuffers: a
+// rare large result should not keep its buffer alive.
+const maxPooledMessage = 64 << 10
 
 // write sends data as one text message. A write that fails closes the
 // connection.
@@ -675,16 +704,38 @@ func (op *wsOp) send(resp *graphql.Response) {
 	if quiet {
 		return
 	}
-	b, err := json.Marshal(resp)
-	if err != nil {
-		op.fail(&gqlerror.Error{Message: "internal error", Extensions: map[string]any{"code": hub.EINTERNAL}})
-		return
-	}
 	typ := "data"
 	if op.c.modern {
 		typ = "next"
 	}
-	_ = op.c.write(op.c.message(typ, op.id, b))
+	if !plainData(resp) {
+		b, err := json.Marshal(resp)
+		if err != nil {
+			op.fail(&gqlerror.Error{Message: "internal error", Extensions: map[string]any{"code": hub.EINTERNAL}})
+			return
+		}
+		_ = op.c.write(op.c.message(typ, op.id, b))
+		return
+	}
+	// Nearly every result is data alone, which the executor has encoded
+	// already: it goes into the message as it is, in a pooled buffer.
+	bp := messageBuffers.Get().(*[]byte)
+	b := appendMessageHead((*bp)[:0], typ, op.id)
+	b = append(b, `,"payload":{"data":`...)
+	b = append(b, resp.Data...)
+	b = append(b, "}}"...)
+	_ = op.c.write(b)
+	if cap(b) <= maxPooledMessage {
+		*bp = b[:0]
+		messageBuffers.Put(bp)
+	}
+}
+
+// plainData reports whether resp is data and nothing else, as
+// {"data": ...} encodes it.
+func plainData(resp *graphql.Response) bool {
+	return len(resp.Data) > 0 && len(resp.Errors) == 0 && resp.Label == "" && resp.Path == nil &&
+		resp.HasNext == nil && len(resp.Extensions) == 0
 }
 
 // fail ends the operation with an error message, which on both protocols
