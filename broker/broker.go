@@ -71,9 +71,12 @@
 // instead of Delivery (gqlgen's subscription resolvers want a channel of
 // their model): its events always go through the queue, and the forwarder
 // converts each on its way to the channel, so that an idle stream owns no
-// goroutine either and no conversion runs under the broker's lock. What
-// every subscriber derives alike from an event (a record read from the
-// store, say) is derived once per event with Shared.
+// goroutine either and no conversion runs under the broker's lock. With a
+// Waker in its context, a Stream also tells its consumer each time a value
+// waits, so that the consumer needs no goroutine blocked on the channel
+// either (the WebSocket transport's subscriptions). What every subscriber
+// derives alike from an event (a record read from the store, say) is
+// derived once per event with Shared.
 //
 // # Several hubs
 //

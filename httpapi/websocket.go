@@ -258,7 +258,7 @@ func (t WSTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 }
 
 // durationOrDefault maps zero to def and negative durations to zero, which
-// gqlgen reads as disabled.
+// the connection reads as disabled.
 func durationOrDefault(d, def time.Duration) time.Duration {
 	switch {
 	case d == 0:

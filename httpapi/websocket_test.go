@@ -316,7 +316,7 @@ func TestWebsocketSubprotocolNegotiation(t *testing.T) {
 	for _, tc := range []struct {
 		offered []string
 		want    string
-		// legacy is whether graphql-ws is spoken: gqlgen uses it when no
+		// legacy is whether graphql-ws is spoken: the hub uses it when no
 		// subprotocol was negotiated.
 		legacy bool
 	}{
@@ -392,7 +392,7 @@ func TestWebsocketOriginPolicy(t *testing.T) {
 				t.Fatalf("dial with Origin %q succeeded, want it refused", tc.origin)
 			}
 			if !errors.Is(err, websocket.ErrBadHandshake) || resp == nil || resp.StatusCode != http.StatusBadRequest {
-				t.Fatalf("dial with Origin %q: %v, response %v; want gqlgen's 400", tc.origin, err, resp)
+				t.Fatalf("dial with Origin %q: %v, response %v; want a 400", tc.origin, err, resp)
 			}
 		})
 	}
