@@ -48,7 +48,9 @@ import (
 // file descriptors here, one per end). GRIDHUB_BENCH_HEAPPROFILE=PATH
 // writes the heap profiles before the connections open and with them idle
 // to PATH.before.*benchHub and PATH.*benchHub, and the same for the echo
-// server (go tool pprof -sample_index=inuse_space -diff_base BEFORE AFTER). The run measures once, whatever
+// server (go tool pprof -sample_index=inuse_space -diff_base BEFORE AFTER);
+// it records every allocation, which slows the run, so its CPU figures are
+// then not comparable with others. The run measures once, whatever
 // b.N:
 //
 //	go test -run '^$' -bench IdleSubscriber -benchtime 1x .

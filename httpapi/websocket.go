@@ -182,10 +182,9 @@ func WebsocketTransport(opts WSOptions) WSTransport {
 // one (a broker.Waker hands each event to a goroutine that writes it out
 // and ends), keep-alives are sent from a timer, and the end of the
 // connection's context (its token expiring) closes it through
-// context.AfterFunc. The work a message asks for (authenticating
-// connection_init, parsing, validating and starting an operation) runs on
-// goroutines of its own, so the deep stacks it needs are not kept for the
-// connection's life. A subscription whose channel does not come from a
+// context.AfterFunc. Starting an operation (parsing, validating,
+// subscribing) runs on a goroutine of its own that ends once the operation
+// is dispatched, so that the reader goes on meanwhile. A subscription whose channel does not come from a
 // Stream, and a query or mutation sent over the socket, get a goroutine
 // while they last.
 //
@@ -239,8 +238,8 @@ func (t WSTransport) Supports(r *http.Request) bool {
 // when the handler returns. A failed upgrade is answered 400 "unable to
 // upgrade".
 func (t WSTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	if t.cfg == nil {
-		t = WebsocketTransport(WSOptions{InitFunc: t.InitFunc})
+	if t.cfg == nil { // the zero WSTransport: the defaults, its own hooks kept
+		t.cfg = WebsocketTransport(WSOptions{}).cfg
 	}
 	// gorilla/websocket type-asserts http.Hijacker; middleware wrappers
 	// that only offer Unwrap (as http.ResponseController expects) would

@@ -11,6 +11,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/gorilla/websocket"
 	"github.com/gridhub/gridhub/broker"
 	"github.com/gridhub/gridhub/hub"
@@ -462,5 +463,31 @@ func TestMessageEncoding(t *testing.T) {
 		if got := plainData(&tc.resp); got != tc.plain {
 			t.Errorf("plainData(%+v) = %v", tc.resp, got)
 		}
+	}
+}
+
+// TestWebsocketZeroTransport checks that the zero WSTransport serves with
+// the defaults and keeps the hooks set on it.
+func TestWebsocketZeroTransport(t *testing.T) {
+	closed := make(chan int, 1)
+	srv := newSubscriptionServer(t, WSTransport{
+		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+			return ctx, &transport.InitPayload{"hello": p.GetString("name")}, nil
+		},
+		CloseFunc: func(_ context.Context, code int) { closed <- code },
+	})
+	c := srv.connect(t, SubprotocolGraphQLTransportWS)
+	c.send("connection_init", "", `{"name":"zero"}`)
+	if ack := c.expect("connection_ack", ""); string(ack.Payload) != `{"hello":"zero"}` {
+		t.Errorf("ack payload %s", ack.Payload)
+	}
+	c.closeNormally()
+	select {
+	case code := <-closed:
+		if code != websocket.CloseNormalClosure {
+			t.Errorf("CloseFunc got %d, want %d", code, websocket.CloseNormalClosure)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("CloseFunc was not called")
 	}
 }

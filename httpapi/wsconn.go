@@ -25,12 +25,12 @@ import (
 // names them; the transport uses them for graphql-ws connections too where
 // that protocol names none).
 const (
-	wsCloseBadRequest        = 4400
-	wsCloseUnauthorized      = 4401
-	wsCloseForbidden         = 4403
-	wsCloseInitTimeout       = 4408
-	wsCloseSubscriberExists  = 4409
-	wsCloseTooManyInitRquest = 4429
+	wsCloseBadRequest          = 4400
+	wsCloseUnauthorized        = 4401
+	wsCloseForbidden           = 4403
+	wsCloseInitTimeout         = 4408
+	wsCloseSubscriberExists    = 4409
+	wsCloseTooManyInitRequests = 4429
 )
 
 // Where a connection is in its handshake.
@@ -186,14 +186,14 @@ func (c *wsConn) connectionError(msg string) {
 	_ = c.write(c.message("connection_error", "", b))
 }
 
-// init answers connection_init: InitFunc runs on a goroutine of its own,
-// the read waiting for it, so that what it needs on the stack does not
-// stay with the connection's reader.
+// init answers connection_init. InitFunc runs on the reader: nothing else
+// may be read before the connection is acknowledged or refused. A panic in
+// it is serve's to report.
 func (c *wsConn) init(payload json.RawMessage) bool {
 	c.mu.Lock()
 	if c.state != wsAwaitingInit {
 		c.mu.Unlock()
-		c.close(wsCloseTooManyInitRquest, "Too many initialisation requests")
+		c.close(wsCloseTooManyInitRequests, "Too many initialisation requests")
 		return false
 	}
 	c.state = wsInitialising
@@ -211,15 +211,7 @@ func (c *wsConn) init(payload json.RawMessage) bool {
 	}
 	var ack *transport.InitPayload
 	if c.t.InitFunc != nil {
-		var initCtx context.Context
-		var err error
-		panicked := onOwnGoroutine(func() { initCtx, ack, err = c.t.InitFunc(ctx, p) }, func(v any, stack []byte) {
-			c.t.cfg.logger.Error("websocket connection_init panicked", "remote", c.remote, "panic", v, "stack", string(stack))
-		})
-		if panicked {
-			c.close(websocket.CloseInternalServerErr, "internal error")
-			return false
-		}
+		initCtx, initAck, err := c.t.InitFunc(ctx, p)
 		if err != nil {
 			if !c.modern {
 				c.connectionError(err.Error())
@@ -230,6 +222,7 @@ func (c *wsConn) init(payload json.RawMessage) bool {
 		if initCtx != nil {
 			ctx = initCtx
 		}
+		ack = initAck
 	}
 
 	c.mu.Lock()
@@ -279,24 +272,6 @@ func (c *wsConn) initTimedOut() {
 	if waiting {
 		c.close(wsCloseInitTimeout, "Connection initialisation timeout")
 	}
-}
-
-// onOwnGoroutine runs f on a new goroutine and waits for it. A panic in f
-// is recovered, passed to report and reported as true.
-func onOwnGoroutine(f func(), report func(v any, stack []byte)) (panicked bool) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer func() {
-			if v := recover(); v != nil {
-				panicked = true
-				report(v, debug.Stack())
-			}
-		}()
-		f()
-	}()
-	<-done
-	return panicked
 }
 
 // heardFrom notes that the client sent a message: on graphql-transport-ws
