@@ -96,8 +96,14 @@ const (
 	audience = "gridhub"
 	// MaxTokenLen bounds a token's length before any parsing.
 	MaxTokenLen = 4096
-	// MaxTTL bounds a token's lifetime.
+	// MaxTTL bounds a token's lifetime: Mint refuses a longer one and
+	// Verify refuses a token whose exp is further than MaxTTL from its iat
+	// (or from now, when it has no iat).
 	MaxTTL = 366 * 24 * time.Hour
+	// ClockSkew is how far the issuer's clock may run ahead of ours: a
+	// token issued (iat) or valid from (nbf) that little in the future is
+	// accepted. Expiry allows no skew: a token is refused from its exp on.
+	ClockSkew = 30 * time.Second
 )
 
 // Keys signs and verifies tokens: HS256 with a shared secret, or EdDSA
@@ -207,10 +213,9 @@ func (k *Keys) Verify(token string) (Principal, error) {
 		jwt.WithValidMethods([]string{method}),
 		jwt.WithIssuer(issuer),
 		jwt.WithAudience(audience),
-		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(k.now),
-		jwt.WithLeeway(30*time.Second),
+		jwt.WithLeeway(ClockSkew),
 	)
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
@@ -220,14 +225,38 @@ func (k *Keys) Verify(token string) (Principal, error) {
 	case err != nil:
 		return Principal{}, unauthenticated(ErrInvalidToken, "invalid token: %s", shortReason(err))
 	}
-	p := Principal{Role: c.Role, Scope: c.Scope, Subject: c.Subject, TokenID: c.ID}
-	if c.ExpiresAt != nil {
-		p.Expires = c.ExpiresAt.Time
+	if err := checkLifetime(c.RegisteredClaims, k.now()); err != nil {
+		return Principal{}, err
 	}
+	p := Principal{Role: c.Role, Scope: c.Scope, Subject: c.Subject, TokenID: c.ID, Expires: c.ExpiresAt.Time}
 	if err := CheckPrincipal(p); err != nil {
 		return Principal{}, unauthenticated(ErrInvalidToken, "invalid token: %s", hub.ErrorMessage(err))
 	}
 	return p, nil
+}
+
+// checkLifetime holds a token's expiry to the letter, without the clock
+// skew the library allows (which lets an expired token through to a
+// request whose deadline has already passed), and its lifetime to
+// MaxTTL: from iat to exp, or from now to exp when iat is missing. A
+// token without exp never expires and is refused.
+func checkLifetime(c jwt.RegisteredClaims, now time.Time) error {
+	if c.ExpiresAt == nil {
+		return unauthenticated(ErrInvalidToken, "invalid token: it has no expiry (exp)")
+	}
+	exp := c.ExpiresAt.Time
+	if !now.Before(exp) {
+		return unauthenticated(ErrInvalidToken, "token expired")
+	}
+	from, what := now, "from now"
+	if c.IssuedAt != nil {
+		from, what = c.IssuedAt.Time, "from its issue (iat)"
+	}
+	if exp.Sub(from) > MaxTTL {
+		return unauthenticated(ErrInvalidToken, "invalid token: its expiry (exp) is more than %d days %s; the longest lifetime is %d days",
+			MaxTTL/(24*time.Hour), what, MaxTTL/(24*time.Hour))
+	}
+	return nil
 }
 
 // shortReason names a JWT failure without the library's wording of the

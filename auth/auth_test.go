@@ -219,9 +219,22 @@ func TestVerifyTimes(t *testing.T) {
 	}{
 		{"at minting", t0, true},
 		{"just before expiry", t0.Add(time.Hour - time.Second), true},
-		{"within the 30 s leeway after expiry", t0.Add(time.Hour + 20*time.Second), true},
-		{"expired beyond the leeway", t0.Add(time.Hour + 31*time.Second), false},
+		{"a nanosecond before expiry", t0.Add(time.Hour - time.Nanosecond), true},
+		// Expiry allows no clock skew: an expired token that verified
+		// would reach the resolvers with its deadline already passed.
+		{"at expiry", t0.Add(time.Hour), false},
+		{"expired by 1 s", t0.Add(time.Hour + time.Second), false},
+		{"expired by 10 s", t0.Add(time.Hour + 10*time.Second), false},
+		{"expired by 29 s", t0.Add(time.Hour + 29*time.Second), false},
+		{"expired by 30 s", t0.Add(time.Hour + 30*time.Second), false},
+		{"expired by 31 s", t0.Add(time.Hour + 31*time.Second), false},
+		{"expired by an hour", t0.Add(2 * time.Hour), false},
 		{"expired long ago", t0.Add(48 * time.Hour), false},
+		// iat may run ahead of our clock by ClockSkew (nbf is a minute
+		// before iat in minted tokens).
+		{"29 s before minting: within the clock skew", t0.Add(-29 * time.Second), true},
+		{"30 s before minting: within the clock skew", t0.Add(-30 * time.Second), true},
+		{"31 s before minting: issued in the future", t0.Add(-31 * time.Second), false},
 		{"50 s before minting: issued in the future", t0.Add(-50 * time.Second), false},
 		{"not yet valid", t0.Add(-2 * time.Minute), false},
 		{"a day before minting", t0.Add(-24 * time.Hour), false},
@@ -239,9 +252,11 @@ func TestVerifyTimes(t *testing.T) {
 			checkRefused(t, tok, err, auth.ErrInvalidToken)
 		})
 	}
-	c.t = t0.Add(2 * time.Hour)
-	if _, err := k.Verify(tok); err == nil || !strings.Contains(hub.ErrorMessage(err), "expired") {
-		t.Errorf("an expired token's message %q should say it expired", hub.ErrorMessage(err))
+	for _, late := range []time.Duration{0, time.Second, 10 * time.Second, 29 * time.Second, 31 * time.Second, time.Hour} {
+		c.t = t0.Add(time.Hour + late)
+		if _, err := k.Verify(tok); hub.ErrorMessage(err) != "token expired" {
+			t.Errorf("expired by %v: message %q, want \"token expired\"", late, hub.ErrorMessage(err))
+		}
 	}
 }
 
