@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -80,7 +79,7 @@ var (
 )
 
 func unauthenticated(sentinel error, format string, args ...any) error {
-	return &hub.Error{Code: hub.EUNAUTHORIZED, Message: fmt.Sprintf(format, args...), Err: sentinel}
+	return hub.Wrapf(hub.EUNAUTHORIZED, sentinel, format, args...)
 }
 
 // Claims are a token's claims.

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gridhub/gridhub/dispatch"
 	"github.com/gridhub/gridhub/grid"
@@ -30,6 +29,7 @@ type Service struct {
 	locator  *dispatch.Locator
 	events   hub.Publisher
 	serviceK int
+	idForms  privacy.Forms
 
 	mu         sync.RWMutex
 	districtOf map[hub.Cell]string // base cell -> district ID
@@ -52,6 +52,9 @@ type Options struct {
 	// ServiceK is how many rings around a pharmacy a restock alerts;
 	// 0 means DefaultServiceK.
 	ServiceK int
+	// IDForms are the forms of ID number accepted (privacy.CanonicalID);
+	// zero means privacy.DefaultForms.
+	IDForms privacy.Forms
 }
 
 // DefaultServiceK is the service disk of a pharmacy: the rings around it
@@ -68,6 +71,7 @@ func New(ctx context.Context, store hub.Store, hasher *privacy.Hasher, opts Opti
 		newID:      opts.NewID,
 		events:     opts.Events,
 		serviceK:   opts.ServiceK,
+		idForms:    opts.IDForms,
 		locator:    dispatch.NewLocator(),
 		districtOf: map[hub.Cell]string{},
 		committeOf: map[hub.Cell]string{},
@@ -80,6 +84,9 @@ func New(ctx context.Context, store hub.Store, hasher *privacy.Hasher, opts Opti
 	}
 	if s.serviceK <= 0 {
 		s.serviceK = DefaultServiceK
+	}
+	if s.idForms == 0 {
+		s.idForms = privacy.DefaultForms
 	}
 	ds, err := store.Districts(ctx)
 	if err != nil {
@@ -162,15 +169,7 @@ const (
 )
 
 func checkText(field, v string, max int, required bool) error {
-	switch {
-	case required && strings.TrimSpace(v) == "":
-		return hub.Errorf(hub.EINVALID, "%s is required", field)
-	case !utf8.ValidString(v):
-		return hub.Errorf(hub.EINVALID, "%s is not valid UTF-8", field)
-	case utf8.RuneCountInString(v) > max:
-		return hub.Errorf(hub.EINVALID, "%s is longer than %d characters", field, max)
-	}
-	return nil
+	return hub.CheckText(field, v, max, required)
 }
 
 func checkID(field, v string) error {

@@ -39,6 +39,10 @@ const (
 	// DefaultTraceBack is how far before a case's marking MarkCase looks
 	// for contacts: the 14 days of an incubation period.
 	DefaultTraceBack = 14 * 24 * time.Hour
+	// MaxOrganisation and MaxRiskReason bound the free text of a
+	// declaration's filing organisation and a risk area's reason.
+	MaxOrganisation = 200
+	MaxRiskReason   = 500
 	// refreshTries bounds the attempts of one colour refresh that loses
 	// races with other writers of the same code.
 	refreshTries = 8
@@ -237,6 +241,9 @@ func (s *Service) Declare(ctx context.Context, in DeclareInput) (*hub.Declaratio
 	case hub.FiledByEnterprise, hub.FiledBySchool:
 		if strings.TrimSpace(filer) == "" {
 			return nil, nil, hub.Errorf(hub.EINVALID, "a %s declaration names the organisation that files it", kind)
+		}
+		if err := hub.CheckText("organisation", filer, MaxOrganisation, true); err != nil {
+			return nil, nil, err
 		}
 	default:
 		return nil, nil, hub.Errorf(hub.EINVALID, "unknown filer kind %q", kind)
@@ -462,6 +469,9 @@ func (s *Service) localResident(ctx context.Context, code hub.IssuedCode) (strin
 // RISK_AREA_MARKED and refreshes the codes of the residents of every cell
 // the marking touches (now or before).
 func (s *Service) MarkRiskArea(ctx context.Context, centre hub.Cell, rings int, reason string) (*hub.RiskArea, error) {
+	if err := hub.CheckText("reason", reason, MaxRiskReason, true); err != nil {
+		return nil, err
+	}
 	a, err := NewRiskArea(centre, rings, strings.TrimSpace(reason), s.now())
 	if err != nil {
 		return nil, err
@@ -682,10 +692,7 @@ func checkReader(rd Reader) error {
 	if strings.TrimSpace(rd.Purpose) == "" {
 		return hub.Errorf(hub.EINVALID, "reading a trajectory or contacts needs a stated purpose")
 	}
-	if n := len([]rune(rd.Purpose)); n > hub.MaxAuditPurpose {
-		return hub.Errorf(hub.EINVALID, "purpose of %d characters, at most %d", n, hub.MaxAuditPurpose)
-	}
-	return nil
+	return hub.CheckText("purpose", rd.Purpose, hub.MaxAuditPurpose, true)
 }
 
 // Trajectory returns a resident's scans at or after since, in time order,

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gridhub/gridhub/grid"
 	"github.com/gridhub/gridhub/hub"
@@ -91,15 +90,7 @@ func checkRef(field, v string, required bool) error {
 // checkName returns an EINVALID error unless v is a name: not blank,
 // valid UTF-8, at most max characters.
 func checkName(field, v string, max int) error {
-	switch {
-	case strings.TrimSpace(v) == "":
-		return hub.Errorf(hub.EINVALID, "%s is required", field)
-	case !utf8.ValidString(v):
-		return hub.Errorf(hub.EINVALID, "%s is not valid UTF-8", field)
-	case utf8.RuneCountInString(v) > max:
-		return hub.Errorf(hub.EINVALID, "%s is longer than %d characters", field, max)
-	}
-	return nil
+	return hub.CheckText(field, v, max, true)
 }
 
 // newRound checks a round's input and returns the round to store, OPEN.

@@ -224,7 +224,7 @@ func Publish(seed []byte, roundID string, entryHashes []string, winners int) (*P
 // ErrDrawMismatch whose message says what does not match.
 func (d *PublishedDraw) Verify() error {
 	mismatch := func(format string, args ...any) error {
-		return &hub.Error{Code: hub.EINVALID, Message: fmt.Sprintf(format, args...), Err: ErrDrawMismatch}
+		return hub.Wrapf(hub.EINVALID, ErrDrawMismatch, format, args...)
 	}
 	if d.Algorithm != "" && d.Algorithm != LotteryAlgorithm {
 		return mismatch("unknown algorithm %q, want %q", clip(d.Algorithm), LotteryAlgorithm)

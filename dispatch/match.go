@@ -741,5 +741,5 @@ func invalidf(err error, format string, args ...any) error {
 	if errors.As(err, &he) {
 		sentinel = he.Err
 	}
-	return &hub.Error{Code: hub.EINVALID, Message: fmt.Sprintf(format, args...), Err: sentinel}
+	return hub.Wrapf(hub.EINVALID, sentinel, format, args...)
 }

@@ -75,7 +75,7 @@ func NewPickupCode(rand io.Reader) (PickupCode, error) {
 // EINVALID error matching ErrInvalidPickupCode.
 func ParsePickupCode(s string) (PickupCode, error) {
 	invalid := func(format string, args ...any) error {
-		return &hub.Error{Code: hub.EINVALID, Message: fmt.Sprintf(format, args...), Err: ErrInvalidPickupCode}
+		return hub.Wrapf(hub.EINVALID, ErrInvalidPickupCode, format, args...)
 	}
 	if len(s) > maxPickupInput {
 		return "", invalid("pickup code of %d bytes: want %d symbols like 7KQ2-M9XD-4TPA-H", len(s), PickupCodeLen)

@@ -8,7 +8,6 @@ package grid
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"slices"
 
@@ -38,7 +37,7 @@ var (
 )
 
 func invalid(sentinel error, format string, args ...any) error {
-	return &hub.Error{Code: hub.EINVALID, Message: fmt.Sprintf(format, args...), Err: sentinel}
+	return hub.Wrapf(hub.EINVALID, sentinel, format, args...)
 }
 
 // ParseCell parses the standard 15-character lower-case hex form of a

@@ -36,9 +36,17 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Errorf returns an application error with the given code and a formatted
-// message.
+// message. String arguments longer than MaxEcho characters are clipped and
+// the message is cut to MaxMessage bytes, so an error never repeats a
+// caller's whole input.
 func Errorf(code, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+	return &Error{Code: code, Message: sprintf(format, args...)}
+}
+
+// Wrapf is Errorf for an error that also carries a sentinel, for callers
+// that check it with errors.Is.
+func Wrapf(code string, sentinel error, format string, args ...any) *Error {
+	return &Error{Code: code, Message: sprintf(format, args...), Err: sentinel}
 }
 
 // ErrorCode returns the code of the first application error in err's chain,

@@ -25,6 +25,11 @@ func roundIn(in model.RoundInput) (dispatch.RoundInput, error) {
 		Eligibility: hub.Eligibility{DistrictIDs: in.EligibleDistricts, IDHashes: in.EligibleIDHashes},
 	}
 	if in.MaxK != nil {
+		// The engine reads -1 as "the default"; a caller asks for that by
+		// leaving maxK out, never by a negative number.
+		if *in.MaxK < 0 {
+			return out, hub.Errorf(hub.EINVALID, "maxK %d is negative: give 0 to %d rings, or leave it out for the default", *in.MaxK, dispatch.MaxRoundK)
+		}
 		out.MaxK = *in.MaxK
 	}
 	if in.SlotMinutes != nil {

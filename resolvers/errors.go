@@ -59,6 +59,9 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gqlErr.Message = "internal error"
 			gqlErr.Extensions["code"] = hub.EINTERNAL
 		}
+		// gqlgen's own messages may quote the input (a literal, a
+		// variable's value); none reaches the client longer than this.
+		gqlErr.Message = hub.ClipBytes(gqlErr.Message, hub.MaxMessage)
 		return gqlErr
 	}
 }

@@ -48,6 +48,9 @@ func UnmarshalTime(v any) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, hub.Errorf(hub.EINVALID, "Time %q is not RFC 3339: %v", truncate(s), err)
 	}
+	if err := hub.CheckTime("Time", t); err != nil {
+		return time.Time{}, err
+	}
 	return t, nil
 }
 

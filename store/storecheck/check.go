@@ -122,14 +122,15 @@ func Audit(i int, e *hub.AuditEntry) error {
 		err = hub.Errorf(hub.EINVALID, "no action")
 	case strings.TrimSpace(e.Purpose) == "":
 		err = hub.Errorf(hub.EINVALID, "no purpose")
-	case utf8.RuneCountInString(e.Purpose) > hub.MaxAuditPurpose:
-		err = hub.Errorf(hub.EINVALID, "purpose longer than %d characters", hub.MaxAuditPurpose)
 	case e.At.IsZero():
 		err = hub.Errorf(hub.EINVALID, "no time")
 	case e.Count < 0:
 		err = hub.Errorf(hub.EINVALID, "negative count %d", e.Count)
 	default:
-		err = ID("target", e.TargetID)
+		err = hub.CheckText("purpose", e.Purpose, hub.MaxAuditPurpose, true)
+		if err == nil {
+			err = ID("target", e.TargetID)
+		}
 		if err == nil {
 			err = Ref("actor", e.ActorID)
 		}
