@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -40,44 +39,32 @@ func NewHasher(key []byte, previous ...[]byte) (*Hasher, error) {
 	return h, nil
 }
 
-// NormalizeID returns the canonical form of an ID number: upper case, with
-// spaces and dashes removed, so "a123-456 789" and "A123456789" are one
-// person.
-func NormalizeID(id string) string {
-	var b strings.Builder
-	for _, r := range id {
-		if r == ' ' || r == '-' || unicode.IsSpace(r) {
-			continue
-		}
-		b.WriteRune(unicode.ToUpper(r))
-	}
-	return b.String()
-}
+// HashID returns the hex HMAC-SHA256 of a canonical ID number (from
+// CanonicalID) under the current key. It hashes what it is given: callers
+// canonicalise first, so that every spelling of one number hashes alike.
+func (h *Hasher) HashID(canonical string) string { return hashWith(h.key, canonical) }
 
-// HashID returns the hex HMAC-SHA256 of the normalised ID number under
-// the current key.
-func (h *Hasher) HashID(id string) string { return hashWith(h.key, id) }
-
-// PreviousHashes returns the hashes of the ID number under the previous
-// keys, newest first, for finding people registered before a rotation.
-func (h *Hasher) PreviousHashes(id string) []string {
+// PreviousHashes returns the hashes of a canonical ID number under the
+// previous keys, newest first, for finding people registered before a
+// rotation.
+func (h *Hasher) PreviousHashes(canonical string) []string {
 	out := make([]string, len(h.previous))
 	for i, k := range h.previous {
-		out[i] = hashWith(k, id)
+		out[i] = hashWith(k, canonical)
 	}
 	return out
 }
 
-func hashWith(key []byte, id string) string {
+func hashWith(key []byte, canonical string) string {
 	m := hmac.New(sha256.New, key)
-	m.Write([]byte(NormalizeID(id)))
+	m.Write([]byte(canonical))
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// MaskID shows the first two and last two characters of a normalised ID
+// MaskID shows the first two and last two characters of a canonical ID
 // number and stars in between ("A1******89"). Short IDs are all stars.
-func MaskID(id string) string {
-	return maskMiddle(NormalizeID(id), 2, 2)
+func MaskID(canonical string) string {
+	return maskMiddle(canonical, 2, 2)
 }
 
 // MaskPhone shows only the last three digits of a phone number.
