@@ -26,8 +26,8 @@ func TestRegistryEvents(t *testing.T) {
 	daan := m.daan[0]
 	rs := must[[]*hub.Resident](t)(svc.RegisterResidents(ctx,
 		city.ResidentInput{Name: "甲", IDNumber: "A123456789", Cell: &m.xinyi1[0]},
-		city.ResidentInput{Name: "乙", IDNumber: "A223456789", Cell: &daan},
-		city.ResidentInput{Name: "丙", IDNumber: "A323456789", Cell: &m.xinyi2[0]},
+		city.ResidentInput{Name: "乙", IDNumber: twID('A', 2), Cell: &daan},
+		city.ResidentInput{Name: "丙", IDNumber: twID('A', 3), Cell: &m.xinyi2[0]},
 	))
 	evs := rec.take()
 	if len(evs) != 2 {

@@ -2,6 +2,7 @@ package city
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 
@@ -25,8 +26,10 @@ type ResidentInput struct {
 }
 
 // RegisterResidents registers people in one durable write. An ID number
-// already registered (or repeated in the batch) is an ECONFLICT error and
-// nothing is written.
+// is taken in its canonical form (privacy.CanonicalID, under the service's
+// accepted forms): a number with none is an EINVALID error, and a number
+// already registered in any spelling (or repeated in the batch) is an
+// ECONFLICT error; either way nothing is written.
 func (s *Service) RegisterResidents(ctx context.Context, ins ...ResidentInput) ([]*hub.Resident, error) {
 	if len(ins) > maxBatch {
 		return nil, hub.Errorf(hub.EINVALID, "at most %d residents at once", maxBatch)
@@ -82,16 +85,18 @@ func (s *Service) newResident(ctx context.Context, in ResidentInput) (*hub.Resid
 	if err := firstErr(
 		checkID("id", in.ID),
 		checkText("name", in.Name, maxName, true),
-		checkText("idNumber", in.IDNumber, maxID, true),
 		checkText("phone", in.Phone, maxPhone, false),
 		checkText("address", in.Address, maxAddress, false),
 		checkText("committeeCode", in.CommitteeCode, maxCode, false),
 	); err != nil {
 		return nil, err
 	}
-	id := privacy.NormalizeID(in.IDNumber)
-	if len(id) < 4 {
-		return nil, hub.Errorf(hub.EINVALID, "idNumber is too short")
+	// One person, one record: every spelling of a number hashes as its
+	// canonical form, and a spelling with no canonical form is refused.
+	// The ID number is not free text: CanonicalID is its whole rule.
+	id, err := privacy.CanonicalID(in.IDNumber, s.idForms)
+	if err != nil {
+		return nil, err
 	}
 	loc, cell, err := place(in.Location, in.Cell)
 	if err != nil {
@@ -178,4 +183,25 @@ func (s *Service) CountDistrictResidents(ctx context.Context, districtID string)
 		n += k
 	}
 	return n, nil
+}
+
+// IDForms returns the forms of ID number the service accepts.
+func (s *Service) IDForms() privacy.Forms { return s.idForms }
+
+// IDHashes canonicalises ID numbers under the service's accepted forms
+// and returns their keyed hashes, under the current key and every
+// previous one (so people registered before a rotation match too), for
+// eligibility lists. A refused number is an EINVALID error naming
+// field[i]; the numbers themselves are never kept.
+func (s *Service) IDHashes(field string, numbers []string) ([]string, error) {
+	out := make([]string, 0, len(numbers))
+	for i, n := range numbers {
+		c, err := s.idForms.Canonical(fmt.Sprintf("%s[%d]", field, i), n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s.hasher.HashID(c))
+		out = append(out, s.hasher.PreviousHashes(c)...)
+	}
+	return out, nil
 }

@@ -35,17 +35,17 @@ func TestRegisterResidents(t *testing.T) {
 		wantCommittee string
 		wantDistrict  string
 	}{
-		{"location in a committee", city.ResidentInput{Name: "王小明", IDNumber: "A100000001", Location: &taipei101},
+		{"location in a committee", city.ResidentInput{Name: "王小明", IDNumber: twID('A', 1), Location: &taipei101},
 			m.xinyiCenter, taipei101, "xinyi-1", "xinyi"},
-		{"cell alone stands at its centre", city.ResidentInput{Name: "李", IDNumber: "A100000002", Cell: &m.xinyi2[0]},
+		{"cell alone stands at its centre", city.ResidentInput{Name: "李", IDNumber: twID('A', 2), Cell: &m.xinyi2[0]},
 			m.xinyi2[0], center, "xinyi-2", "xinyi"},
-		{"location and its cell", city.ResidentInput{Name: "陳", IDNumber: "A100000003", Location: &taipei101, Cell: &m.xinyiCenter},
+		{"location and its cell", city.ResidentInput{Name: "陳", IDNumber: twID('A', 3), Location: &taipei101, Cell: &m.xinyiCenter},
 			m.xinyiCenter, taipei101, "xinyi-1", "xinyi"},
-		{"committee code decides", city.ResidentInput{Name: "林", IDNumber: "A100000004", Cell: &m.xinyi2[1], CommitteeCode: "XY-002"},
+		{"committee code decides", city.ResidentInput{Name: "林", IDNumber: twID('A', 4), Cell: &m.xinyi2[1], CommitteeCode: "XY-002"},
 			m.xinyi2[1], mustCenter(t, m.xinyi2[1]), "xinyi-2", "xinyi"},
-		{"in a district, in no committee", city.ResidentInput{Name: "張", IDNumber: "A100000005", Cell: &m.ring3[0]},
+		{"in a district, in no committee", city.ResidentInput{Name: "張", IDNumber: twID('A', 5), Cell: &m.ring3[0]},
 			m.ring3[0], mustCenter(t, m.ring3[0]), "", "xinyi"},
-		{"in no district", city.ResidentInput{Name: "黃", IDNumber: "A100000006", Location: &kaohsiung},
+		{"in no district", city.ResidentInput{Name: "黃", IDNumber: twID('A', 6), Location: &kaohsiung},
 			kaohsiungCell, kaohsiung, "", ""},
 	}
 	for _, tt := range tests {
@@ -113,7 +113,10 @@ func TestRegisterResidentsInvalid(t *testing.T) {
 		{"no ID number", in(func(r *city.ResidentInput) { r.IDNumber = "" }), hub.EINVALID, nil},
 		{"ID number of spaces", in(func(r *city.ResidentInput) { r.IDNumber = "   " }), hub.EINVALID, nil},
 		{"ID number of dashes", in(func(r *city.ResidentInput) { r.IDNumber = "------" }), hub.EINVALID, nil},
-		{"ID number too short", in(func(r *city.ResidentInput) { r.IDNumber = "A12" }), hub.EINVALID, nil},
+		{"ID number too short", in(func(r *city.ResidentInput) { r.IDNumber = "A12" }), hub.EINVALID, privacy.ErrInvalidIDNumber},
+		{"ID number with a wrong check digit", in(func(r *city.ResidentInput) { r.IDNumber = "A123456780" }), hub.EINVALID, privacy.ErrInvalidIDNumber},
+		{"ID number with a zero-width space", in(func(r *city.ResidentInput) { r.IDNumber = "A123​456789" }), hub.EINVALID, privacy.ErrInvalidIDNumber},
+		{"ID number with a Cyrillic letter", in(func(r *city.ResidentInput) { r.IDNumber = "А123456789" }), hub.EINVALID, privacy.ErrInvalidIDNumber},
 		{"ID number of 65 characters", in(func(r *city.ResidentInput) { r.IDNumber = strings.Repeat("9", 65) }), hub.EINVALID, nil},
 		{"ID number not UTF-8", in(func(r *city.ResidentInput) { r.IDNumber = "A12345\xff" }), hub.EINVALID, nil},
 		{"phone of 41 characters", in(func(r *city.ResidentInput) { r.Phone = strings.Repeat("0", 41) }), hub.EINVALID, nil},
@@ -133,7 +136,7 @@ func TestRegisterResidentsInvalid(t *testing.T) {
 				t.Errorf("got residents with an error: %v", rs)
 			}
 			// The caller may see the message; the ID number is not in it.
-			if n := privacy.NormalizeID(tt.give.IDNumber); n != "" && strings.Contains(hub.ErrorMessage(err), n) {
+			if n, _ := privacy.CanonicalID(tt.give.IDNumber, 0); n != "" && strings.Contains(hub.ErrorMessage(err), n) {
 				t.Errorf("message %q shows the ID number", hub.ErrorMessage(err))
 			}
 		})
@@ -170,7 +173,11 @@ func TestResidentIDNumberPrivacy(t *testing.T) {
 	if stored.IDMasked != "A1******89" {
 		t.Errorf("IDMasked %q, want A1******89", stored.IDMasked)
 	}
-	byHash, err := e.store.ResidentByIDHash(ctx, e.hasher.HashID(raw))
+	canonical, err := privacy.CanonicalID(raw, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byHash, err := e.store.ResidentByIDHash(ctx, e.hasher.HashID(canonical))
 	if err != nil || byHash.ID != "r1" {
 		t.Errorf("ResidentByIDHash: %v, %v", byHash, err)
 	}
@@ -222,8 +229,8 @@ func TestResidentDuplicateIDNumber(t *testing.T) {
 	}
 	t.Run("twice in one batch", func(t *testing.T) {
 		_, err := e.svc.RegisterResidents(ctx,
-			city.ResidentInput{ID: "b1", Name: "x", IDNumber: "B987654321", Location: &taipei101},
-			city.ResidentInput{ID: "b2", Name: "y", IDNumber: "b987-654-321", Location: &taipei101},
+			city.ResidentInput{ID: "b1", Name: "x", IDNumber: twID('B', 987654), Location: &taipei101},
+			city.ResidentInput{ID: "b2", Name: "y", IDNumber: strings.ToLower(twID('B', 987654)[:4]) + "-" + twID('B', 987654)[4:], Location: &taipei101},
 		)
 		wantCode(t, err, hub.ECONFLICT)
 		_, err = e.store.Resident(ctx, "b1")
@@ -231,7 +238,7 @@ func TestResidentDuplicateIDNumber(t *testing.T) {
 	})
 	t.Run("a batch with one known number writes nothing", func(t *testing.T) {
 		_, err := e.svc.RegisterResidents(ctx,
-			city.ResidentInput{ID: "c1", Name: "x", IDNumber: "C111111111", Location: &taipei101},
+			city.ResidentInput{ID: "c1", Name: "x", IDNumber: twID('C', 111111), Location: &taipei101},
 			city.ResidentInput{ID: "c2", Name: "y", IDNumber: "a123456789", Location: &taipei101},
 		)
 		wantCode(t, err, hub.ECONFLICT)
@@ -239,13 +246,13 @@ func TestResidentDuplicateIDNumber(t *testing.T) {
 		notFound(t, err)
 	})
 	t.Run("same resident ID", func(t *testing.T) {
-		wantCode(t, reg("first", "D222222222"), hub.ECONFLICT)
+		wantCode(t, reg("first", twID('D', 222222)), hub.ECONFLICT)
 	})
 	if n, _ := e.store.CountResidents(ctx, ""); n != 1 {
 		t.Errorf("%d residents, want 1", n)
 	}
 	// A different number is a different person.
-	if err := reg("other", "A123456780"); err != nil {
+	if err := reg("other", twID('A', 5)); err != nil {
 		t.Errorf("a different number: %v", err)
 	}
 }
@@ -356,7 +363,7 @@ func TestDefaultOptions(t *testing.T) {
 	before := time.Now()
 	rs, err := svc.RegisterResidents(t.Context(),
 		city.ResidentInput{Name: "a", IDNumber: "A123456789", Location: &taipei101},
-		city.ResidentInput{Name: "b", IDNumber: "B123456789", Location: &taipei101},
+		city.ResidentInput{Name: "b", IDNumber: twID('B', 1), Location: &taipei101},
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -368,3 +375,7 @@ func TestDefaultOptions(t *testing.T) {
 		t.Errorf("IDs %q and %q", rs[0].ID, rs[1].ID)
 	}
 }
+
+// twID is the n-th synthetic Taiwan ID number with the letter, valid
+// under privacy.CanonicalID.
+func twID(letter byte, n int) string { return privacy.ExampleTaiwanID(letter, n) }

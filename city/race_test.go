@@ -217,7 +217,7 @@ func TestConcurrentUse(t *testing.T) {
 				if _, err := e.svc.PharmaciesNear(t.Context(), taipei101, 1, hub.MaskAdult); err != nil {
 					t.Error(err)
 				}
-				number := fmt.Sprintf("W%02d%07d", w, i)
+				number := twID('W', w*rounds+i)
 				if _, err := e.svc.RegisterResidents(ctx, city.ResidentInput{Name: "r", IDNumber: number, Cell: &m.xinyi2[i%len(m.xinyi2)]}); err != nil {
 					t.Error(err)
 				}
