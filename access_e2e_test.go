@@ -639,7 +639,7 @@ func TestAccessNoPersonalDataInLogs(t *testing.T) {
 	c2 := h.as(t, "COMMITTEE", ac.committees[1])
 	const (
 		name     = "Chen Shu-fen"
-		idNumber = "F234567890"
+		idNumber = "F234567898"
 		phone    = "0987654321"
 		phone2   = "0955111222"
 	)
@@ -769,7 +769,7 @@ func TestAccessAuditTrail(t *testing.T) {
 	resident := h.as(t, "RESIDENT", ac.residents[0])
 	rid, cid := ac.residents[0], ac.committees[0]
 	// A second resident, so that the committee's residents take two pages.
-	must(t, committee, `mutation($c: String!) { registerResident(input: {name: "Second", idNumber: "H123456789", location: {lat: 25.045, lng: 121.515}, committeeCode: $c}) { id } }`,
+	must(t, committee, `mutation($c: String!) { registerResident(input: {name: "Second", idNumber: "H123456786", location: {lat: 25.045, lng: 121.515}, committeeCode: $c}) { id } }`,
 		map[string]any{"c": ac.codes[0]}, nil)
 
 	if es := auditOf(t, admin, rid); len(es) != 0 {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gridhub/gridhub/graph"
+	"github.com/gridhub/gridhub/privacy"
 	"github.com/gridhub/gridhub/resolvers"
 )
 
@@ -41,7 +42,7 @@ func seedAccessCity(t *testing.T, admin client) accessCity {
 			map[string]any{"id": ac.checkpoints[i], "l": loc}, nil)
 		var r struct{ RegisterResident struct{ ID string } }
 		must(t, admin, `mutation($n: String!, $c: String!, $l: LatLngInput!) { registerResident(input: {name: "Wang Li", idNumber: $n, phone: "0911222333", location: $l, committeeCode: $c}) { id } }`,
-			map[string]any{"n": fmt.Sprintf("Z%09d", i+1), "c": ac.codes[i], "l": loc}, &r)
+			map[string]any{"n": privacy.ExampleTaiwanID('Z', i+1), "c": ac.codes[i], "l": loc}, &r)
 		ac.residents[i] = r.RegisterResident.ID
 	}
 	return ac
@@ -70,7 +71,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	}
 
 	var seq atomic.Int64
-	idNumber := func() string { return fmt.Sprintf("M%09d", seq.Add(1)) }
+	idNumber := func() string { return privacy.ExampleTaiwanID('M', int(seq.Add(1))) }
 	at := func(i int) map[string]float64 {
 		return map[string]float64{"lat": []float64{25.045, 25.065}[i], "lng": []float64{121.515, 121.545}[i]}
 	}

@@ -113,7 +113,7 @@ func TestHealthCodesEndToEnd(t *testing.T) {
 
 	// A neighbour in the same committee, declared by the committee.
 	var reg struct{ RegisterResident struct{ ID string } }
-	must(t, admin, `mutation($c: String!) { registerResident(input: {name: "Chen Yu", idNumber: "Q123456780", location: {lat: 25.0451, lng: 121.5151}, committeeCode: $c}) { id } }`,
+	must(t, admin, `mutation($c: String!) { registerResident(input: {name: "Chen Yu", idNumber: "Q123456782", location: {lat: 25.0451, lng: 121.5151}, committeeCode: $c}) { id } }`,
 		map[string]any{"c": ac.codes[0]}, &reg)
 	neighbour := reg.RegisterResident.ID
 

@@ -641,7 +641,7 @@ func TestDashboard(t *testing.T) {
 				Cell struct{ ID string }
 			}
 		}
-		must(t, admin, `mutation { registerResident(input: {name: "Chen Yu", idNumber: "B223456781", committeeCode: "ZZ001",
+		must(t, admin, `mutation { registerResident(input: {name: "Chen Yu", idNumber: "B223456782", committeeCode: "ZZ001",
 			location: {lat: 25.0445, lng: 121.5135}}) { id cell { id } } }`, nil, &reg)
 		cell := reg.RegisterResident.Cell.ID
 		before = string(b.must(map[string]any{"do": "eval", "expr": cellBinExpr(cell)}))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gridhub/gridhub/dispatch"
+	"github.com/gridhub/gridhub/privacy"
 )
 
 // TestDispatchEndToEnd runs the modes through GraphQL on the real
@@ -185,7 +186,7 @@ func TestKillNineMidRound(t *testing.T) {
 	for i := range 150 {
 		var r struct{ RegisterResident struct{ ID string } }
 		must(t, admin, `mutation($n: String!, $c: String!) { registerResident(input: {name: "K", idNumber: $n, location: {lat: 25.045, lng: 121.515}, committeeCode: $c}) { id } }`,
-			map[string]any{"n": fmt.Sprintf("Q%09d", i), "c": ac.codes[0]}, &r)
+			map[string]any{"n": privacy.ExampleTaiwanID('Q', i), "c": ac.codes[0]}, &r)
 		ids = append(ids, r.RegisterResident.ID)
 	}
 	now := time.Now().UTC()

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gridhub/gridhub/privacy"
 )
 
 // The end-to-end tests start the real program (run, as main does) on

@@ -23,10 +23,12 @@ type Verifier interface {
 }
 
 // authenticate puts the caller of a request with an Authorization header
-// into its context, or answers 401 when the header does not hold a valid
-// bearer token. A request without the header goes on anonymous: the
-// policy lets it reach public fields only. A request lasts no longer than
-// its token: an SSE subscription ends when the token expires.
+// into its context, or answers 401 UNAUTHENTICATED when the header does
+// not hold a valid bearer token ("token expired" from the token's exp on,
+// never a request whose deadline has already passed). A request without
+// the header goes on anonymous: the policy lets it reach public fields
+// only. A request lasts no longer than its token: an SSE subscription
+// ends when the token expires.
 func authenticate(v Verifier, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
@@ -40,6 +42,9 @@ func authenticate(v Verifier, next http.Handler) http.Handler {
 			return
 		}
 		p, err := v.Verify(token)
+		if err == nil && expired(p) {
+			err = errTokenExpired()
+		}
 		if err != nil {
 			writeAppError(w, http.StatusUnauthorized, err)
 			return
@@ -52,6 +57,19 @@ func authenticate(v Verifier, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// errTokenExpired refuses a token whose exp has passed, in the words of
+// auth.Keys.Verify.
+func errTokenExpired() error {
+	return &hub.Error{Code: hub.EUNAUTHORIZED, Message: "token expired", Err: auth.ErrInvalidToken}
+}
+
+// expired reports whether p's token has expired by the transport's clock
+// (the deadline its requests and connections run to), whatever the clock
+// of the Verifier that accepted it.
+func expired(p auth.Principal) bool {
+	return !p.Expires.IsZero() && !time.Now().Before(p.Expires)
 }
 
 func writeAppError(w http.ResponseWriter, status int, err error) {
@@ -68,10 +86,12 @@ func writeAppError(w http.ResponseWriter, status int, err error) {
 // wsInit authenticates a WebSocket connection from its connection_init
 // payload: {"Authorization": "Bearer <token>"} (or "authorization", or
 // "token": "<token>"). A connection without one stays anonymous, or keeps
-// the caller its upgrade request's header authenticated; a bad one is
-// closed with 4403. An authenticated connection lasts no longer than its
-// token: when the token expires, the connection is closed (1000) and its
-// subscriptions end, and the client connects again with a new token.
+// the caller its upgrade request's header authenticated; a bad or expired
+// one is refused: closed with 4403 and the reason ("token expired"),
+// after a connection_error on graphql-ws. An authenticated connection
+// lasts no longer than its token: when the token expires, the connection
+// is closed with 4403 "token expired" and its subscriptions end (see
+// wsConn.contextEnded).
 func wsInit(v Verifier) transport.WebsocketInitFunc {
 	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 		header := payload.Authorization()
@@ -89,7 +109,11 @@ func wsInit(v Verifier) transport.WebsocketInitFunc {
 			}
 			ctx = auth.WithPrincipal(ctx, p)
 		}
-		if p, ok := auth.FromContext(ctx); ok && !p.Expires.IsZero() {
+		p, ok := auth.FromContext(ctx)
+		if ok && expired(p) {
+			return transport.WithWebsocketCloseCode(ctx, 4403), nil, errors.New(hub.ErrorMessage(errTokenExpired()))
+		}
+		if ok && !p.Expires.IsZero() {
 			ctx, cancel := context.WithDeadline(ctx, p.Expires)
 			return context.WithValue(ctx, wsCancelKey{}, cancel), nil, nil
 		}

@@ -190,7 +190,8 @@ func WebsocketTransport(opts WSOptions) WSTransport {
 //
 // Protocol errors close the connection with the protocol's codes: 4400
 // for a malformed or unexpected message, 4401 for an operation before the
-// connection was acknowledged, 4403 when InitFunc refuses it, 4408 when
+// connection was acknowledged, 4403 when InitFunc refuses it and when
+// the token of an acknowledged connection expires, 4408 when
 // connection_init does not arrive within InitTimeout, 4409 for an
 // operation id already in use, 4429 for a second connection_init, 1009
 // for a message over MaxMessageSize (graphql-ws connections are told of a
@@ -201,9 +202,10 @@ type WSTransport struct {
 	// InitFunc, if set, is called with the connection_init payload before
 	// the connection is acknowledged, for example to authenticate it. The
 	// context it returns is the connection's: its operations run in it,
-	// and the connection closes when it ends (with 1000, "the token
-	// expired" when its deadline passed). Its ack payload, if not nil, is
-	// sent with connection_ack. An error refuses the connection: 4403 with
+	// and the connection closes when it ends: with 4403 "token expired"
+	// when its deadline (the token's expiry) passed, else with 1000. Its
+	// ack payload, if not nil, is sent with connection_ack. An error
+	// refuses the connection: 4403 with
 	// the error's message as the reason (graphql-ws clients first get it
 	// in connection_error).
 	InitFunc transport.WebsocketInitFunc

@@ -733,7 +733,7 @@ func (v shortVerifier) Verify(token string) (auth.Principal, error) {
 }
 
 // TestWebsocketTokenExpiry checks that a connection authenticated in
-// connection_init is closed when its token expires, and that a connection
+// connection_init is closed (4403) when its token expires, and that a connection
 // closed before then releases its deadline.
 func TestWebsocketTokenExpiry(t *testing.T) {
 	ws := WebsocketTransport(WSOptions{})
@@ -747,8 +747,8 @@ func TestWebsocketTokenExpiry(t *testing.T) {
 	c.send("subscribe", "1", subscriptionQuery)
 	start := time.Now()
 	closeErr := c.expectClose("ping")
-	if closeErr == nil || closeErr.Code != websocket.CloseNormalClosure {
-		t.Errorf("at expiry: close %v, want %d", closeErr, websocket.CloseNormalClosure)
+	if closeErr == nil || closeErr.Code != wsCloseForbidden || closeErr.Text != "token expired" {
+		t.Errorf("at expiry: close %v, want %d \"token expired\"", closeErr, wsCloseForbidden)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("closed %v after the subscription, the token lasted 300ms", d)

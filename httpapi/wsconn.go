@@ -255,13 +255,22 @@ func (c *wsConn) init(payload json.RawMessage) bool {
 }
 
 // contextEnded closes the connection when the context InitFunc gave it
-// ends: when the token it was authenticated with expires, say.
+// ends. Its deadline is the token's expiry: the connection is then closed
+// with 4403 "token expired" (after a connection_error on graphql-ws), a
+// refusal, not 1000, which graphql-ws clients answer by reconnecting at
+// once, without backoff or a count of attempts, with the same token, in a
+// loop; 4403 they retry with their backoff, up to their retryAttempts.
+// Any other end closes it with 1000.
 func (c *wsConn) contextEnded(ctx context.Context) {
-	reason := "terminated"
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		reason = "the token expired"
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		c.close(websocket.CloseNormalClosure, "terminated")
+		return
 	}
-	c.close(websocket.CloseNormalClosure, reason)
+	const reason = "token expired"
+	if !c.modern {
+		c.connectionError(reason)
+	}
+	c.close(wsCloseForbidden, reason)
 }
 
 // initTimedOut closes a connection that sent no connection_init in time.
