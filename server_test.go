@@ -266,7 +266,7 @@ func TestServeBadInput(t *testing.T) {
 	h := startHub(t, t.TempDir())
 	url := h.as(t, "ADMIN", "")
 	code, pharmacyID := seedSmallCity(t, url)
-	must(t, url, `mutation($c: String) { registerResident(input: {name: "Lin", idNumber: "B223456789", cell: "894ba0a408fffff", committeeCode: $c}) { id } }`,
+	must(t, url, `mutation($c: String) { registerResident(input: {name: "Lin", idNumber: "B223456782", cell: "894ba0a408fffff", committeeCode: $c}) { id } }`,
 		map[string]any{"c": code}, nil)
 
 	deep := "{ cell(id: \"8928308280fffff\") { " + strings.Repeat("neighbors(k: 0) { ", 14) + "id" + strings.Repeat(" }", 14) + " } }"
@@ -294,9 +294,9 @@ func TestServeBadInput(t *testing.T) {
 		{"negative restock", `mutation($p: ID!) { restock(pharmacyId: $p, sku: MASK_ADULT, quantity: -5) { id } }`, map[string]any{"p": pharmacyID}, "BAD_USER_INPUT"},
 		{"restock of unknown pharmacy", `mutation { restock(pharmacyId: "none", sku: MASK_ADULT, quantity: 5) { id } }`, nil, "NOT_FOUND"},
 		{"unknown SKU", `mutation($p: ID!) { restock(pharmacyId: $p, sku: GOLD, quantity: 5) { id } }`, map[string]any{"p": pharmacyID}, "BAD_USER_INPUT"},
-		{"address off the grid", `mutation { registerResident(input: {name: "X", idNumber: "C123456789", address: "somewhere"}) { id } }`, nil, "BAD_USER_INPUT"},
-		{"same ID number twice", `mutation($c: String) { registerResident(input: {name: "Lin", idNumber: "b223-456789", cell: "894ba0a408fffff", committeeCode: $c}) { id } }`, map[string]any{"c": code}, "CONFLICT"},
-		{"unknown committee code", `mutation { registerResident(input: {name: "Lin", idNumber: "D123456789", cell: "894ba0a408fffff", committeeCode: "NOPE"}) { id } }`, nil, "NOT_FOUND"},
+		{"address off the grid", `mutation { registerResident(input: {name: "X", idNumber: "C123456781", address: "somewhere"}) { id } }`, nil, "BAD_USER_INPUT"},
+		{"same ID number twice", `mutation($c: String) { registerResident(input: {name: "Lin", idNumber: "b223-456782", cell: "894ba0a408fffff", committeeCode: $c}) { id } }`, map[string]any{"c": code}, "CONFLICT"},
+		{"unknown committee code", `mutation { registerResident(input: {name: "Lin", idNumber: "D123456782", cell: "894ba0a408fffff", committeeCode: "NOPE"}) { id } }`, nil, "NOT_FOUND"},
 		{"pharmaciesNear k too large", `{ pharmaciesNear(lat: 25, lng: 121, k: 11) { ring } }`, nil, "BAD_USER_INPUT"},
 		{"page too large", `{ committeeByCode(code: "ZZ001") { residents(first: 100000) { totalCount } } }`, nil, "BAD_USER_INPUT"},
 		{"forged cursor", `{ committeeByCode(code: "ZZ001") { residents(after: "!!notbase64") { totalCount } } }`, nil, "BAD_USER_INPUT"},
@@ -355,7 +355,7 @@ func TestKillNine(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; time.Now().Before(stopAt); i++ {
-				id := fmt.Sprintf("K%d%08d", w, i)
+				id := privacy.ExampleTaiwanID('K', w*1_000_000+i)
 				body, _ := json.Marshal(map[string]any{
 					"query":     `mutation($id: String!, $c: String) { registerResident(input: {name: "K", idNumber: $id, cell: "894ba0a408fffff", committeeCode: $c}) { id } }`,
 					"variables": map[string]any{"id": id, "c": code},
