@@ -122,6 +122,12 @@ type Config struct {
 	LogLevel      string
 	ShutdownGrace time.Duration
 
+	// Cost limits of one operation (see httpapi.Options).
+	MaxComplexity          int
+	MaxComplexityAnonymous int
+	MaxTokens              int
+	MaxResponseBytes       int
+
 	JWTSecret     string // HS256 secret, 32+ bytes
 	JWTEd25519    string // base64 Ed25519 seed (32 bytes); wins over JWTSecret
 	PublicMetrics bool
@@ -412,7 +418,7 @@ func (p *Program) Serve(ctx context.Context) error {
 	}
 	res := &resolvers.Resolver{City: p.City, Dispatch: p.Dispatch, Bus: p.Bus, Codes: p.Codes, Stats: p.Stats}
 	h := httpapi.New(httpapi.Options{
-		Schema:        graph.NewExecutableSchema(graph.Config{Resolvers: res}),
+		Schema:        graph.NewExecutableSchema(graph.Config{Resolvers: res, Complexity: resolvers.Complexity()}),
 		Verifier:      p.Keys,
 		Authorize:     res.Authorize(),
 		PublicMetrics: p.Config.PublicMetrics,
@@ -432,6 +438,11 @@ func (p *Program) Serve(ctx context.Context) error {
 		HealthQR:       httpapi.HealthQR(p.Keys, p.healthCode, p.Log),
 		WS:             httpapi.WSOptions{AllowedOrigins: origins},
 		Admission:      httpapi.Admission{MaxInFlight: p.Config.MaxInFlight},
+
+		MaxComplexity:          p.Config.MaxComplexity,
+		MaxComplexityAnonymous: p.Config.MaxComplexityAnonymous,
+		MaxTokens:              p.Config.MaxTokens,
+		MaxResponseBytes:       p.Config.MaxResponseBytes,
 	})
 	ln, err := net.Listen("tcp", p.Config.Addr)
 	if err != nil {
@@ -557,6 +568,10 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	fs.IntVar(&c.DemoResidents, "demo-residents", 0, "residents in the demo city (0: the demo's default, 50,000 for taipei)")
 	fs.BoolVar(&c.Introspection, "introspection", envBool("GRIDHUB_INTROSPECTION", true), "allow schema introspection (GRIDHUB_INTROSPECTION)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body", httpapi.DefaultMaxBodyBytes, "largest request body in bytes")
+	fs.IntVar(&c.MaxComplexity, "max-complexity", int(envFloat("GRIDHUB_MAX_COMPLEXITY", httpapi.DefaultMaxComplexity)), "cost budget of one operation of a caller with a token: one per field of the answer, lists counting their items (GRIDHUB_MAX_COMPLEXITY)")
+	fs.IntVar(&c.MaxComplexityAnonymous, "max-complexity-anonymous", int(envFloat("GRIDHUB_MAX_COMPLEXITY_ANONYMOUS", httpapi.DefaultMaxComplexityAnonymous)), "cost budget of one operation of a caller without a token (GRIDHUB_MAX_COMPLEXITY_ANONYMOUS)")
+	fs.IntVar(&c.MaxTokens, "max-tokens", int(envFloat("GRIDHUB_MAX_TOKENS", httpapi.DefaultMaxTokens)), "lexical tokens of one GraphQL document, counted before it is parsed (GRIDHUB_MAX_TOKENS)")
+	fs.IntVar(&c.MaxResponseBytes, "max-response-bytes", int(envFloat("GRIDHUB_MAX_RESPONSE_BYTES", httpapi.DefaultMaxResponseBytes)), "largest answer in bytes; a larger one is replaced by a RESPONSE_TOO_LARGE error (GRIDHUB_MAX_RESPONSE_BYTES)")
 	fs.StringVar(&c.AllowOrigins, "allow-origins", env("GRIDHUB_ALLOW_ORIGINS", ""), "comma-separated extra origins allowed to open WebSockets (GRIDHUB_ALLOW_ORIGINS)")
 	fs.BoolVar(&c.PublicMetrics, "public-metrics", envBool("GRIDHUB_PUBLIC_METRICS", true), "serve /metrics without a token; false: ADMIN token needed (GRIDHUB_PUBLIC_METRICS)")
 	fs.Float64Var(&c.RatePerToken, "rate-per-token", envFloat("GRIDHUB_RATE_PER_TOKEN", 200), "requests per second one token may send, 0 for no limit (GRIDHUB_RATE_PER_TOKEN)")

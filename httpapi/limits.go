@@ -12,7 +12,9 @@ import (
 
 // ShapeLimit refuses operations that are too deep or carry too many
 // aliased fields (alias bombs) before any resolver runs. Fragments are
-// followed, so depth hidden in fragments counts.
+// followed, so depth hidden in fragments counts; the walk is bounded by
+// DocumentLimit's cap on fields with fragments expanded. Only the
+// introspection field __Type.ofType adds no depth.
 type ShapeLimit struct {
 	MaxDepth   int
 	MaxAliases int
@@ -80,7 +82,12 @@ func (w *shapeWalker) depth(set ast.SelectionSet, level int) int {
 			if s.Alias != "" && s.Alias != s.Name {
 				w.aliases++
 			}
-			if len(s.SelectionSet) == 0 {
+			if typeRef(s) {
+				// The introspection query's TypeRef nests ofType eight
+				// levels: a type reference's wrappers do not count as
+				// depth (their cost does, exactly, in CostLimit).
+				d = w.depth(s.SelectionSet, level)
+			} else if len(s.SelectionSet) == 0 {
 				d = level + 1
 			} else {
 				d = w.depth(s.SelectionSet, level+1)
@@ -100,4 +107,10 @@ func (w *shapeWalker) depth(set ast.SelectionSet, level int) int {
 		}
 	}
 	return max
+}
+
+// typeRef reports whether f is __Type.ofType, the introspection field
+// that unwraps a list or non-null type.
+func typeRef(f *ast.Field) bool {
+	return f.Name == "ofType" && f.ObjectDefinition != nil && f.ObjectDefinition.Name == "__Type"
 }

@@ -1,0 +1,99 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/gridhub/gridhub/httpapi"
+)
+
+// serve runs one POST through the handler in process and returns the
+// answer.
+func (h *costHub) serve(b *testing.B, body []byte) gqlAnswer {
+	req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.handler.ServeHTTP(rec, req)
+	var a gqlAnswer
+	if err := json.Unmarshal(rec.Body.Bytes(), &a); err != nil {
+		b.Fatalf("not JSON: %.200s", rec.Body.String())
+	}
+	a.Bytes = rec.Body.Len()
+	return a
+}
+
+// BenchmarkWorstAnonymous runs the most expensive operations that fit the
+// budget of a caller without a token: the standard introspection query,
+// the largest disk, and many aliased disks. Each reports its cost.
+func BenchmarkWorstAnonymous(b *testing.B) {
+	iq, err := os.ReadFile("testdata/introspection_all.graphql")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ops := []struct{ name, query string }{
+		{"introspection", string(iq)},
+		{"neighbors-k40", aliasedNeighbors(1, 40)},
+		{"50-aliased-neighbors-k5", aliasedNeighbors(50, 5)},
+		{"boundaries-k10", `{ cell(id:"` + someCell + `"){ neighbors(k:10){ id boundary { lat lng } } } }`},
+	}
+	h := newCostHub(b)
+	for _, op := range ops {
+		b.Run(op.name, func(b *testing.B) {
+			body, _ := json.Marshal(map[string]string{"query": op.query})
+			if a := h.serve(b, body); len(a.Errors) > 0 {
+				b.Fatalf("refused: %v %s", a.codes(), a.Errors[0].Message)
+			}
+			b.ReportAllocs()
+			var bytes int
+			for b.Loop() {
+				bytes = h.serve(b, body).Bytes
+			}
+			b.ReportMetric(float64(bytes), "answer-bytes")
+		})
+	}
+}
+
+// BenchmarkHostileDocuments sends hostile documents of growing size, each
+// new (no cache helps), and reports the time per byte of document: it
+// stays flat (linear time) as the size grows a thousandfold.
+func BenchmarkHostileDocuments(b *testing.B) {
+	kinds := []struct {
+		name string
+		unit func(i int) string
+		wrap func(s string) string
+	}{
+		{"repeated-fields", func(i int) string { return "supplies { sku } " }, func(s string) string { return "{ " + s + "}" }},
+		{"aliased-disks", func(i int) string { return fmt.Sprintf(`a%d: cell(id:"%s"){ neighbors(k:100){ id } } `, i, someCell) }, func(s string) string { return "{ " + s + "}" }},
+		{"fragments", func(i int) string { return fmt.Sprintf("fragment F%d on Supply { sku ...F%d ...F%d } ", i, i+1, i+1) }, func(s string) string { return "{ supplies { ...F0 } } " + s }},
+		{"string-literal", func(i int) string { return "xxxxxxxxxxxxxxxx" }, func(s string) string { return `{ cell(id:"` + s + `") { id } }` }},
+	}
+	h := newCostHub(b)
+	for _, k := range kinds {
+		for _, size := range []int{1 << 10, 10 << 10, 100 << 10, 1000 << 10} {
+			var sb strings.Builder
+			for i := 0; sb.Len() < size; i++ {
+				sb.WriteString(k.unit(i))
+			}
+			doc := k.wrap(sb.String())
+			b.Run(fmt.Sprintf("%s/%dKB", k.name, size>>10), func(b *testing.B) {
+				n := 0
+				for b.Loop() {
+					// a fresh text each time, as an adversary sends
+					n++
+					body, _ := json.Marshal(map[string]string{"query": doc + fmt.Sprintf(" # %d", n)})
+					if a := h.serve(b, body); len(a.Errors) == 0 && size > 1<<10 {
+						b.Fatalf("%s of %d bytes was not refused", k.name, len(doc))
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(doc)), "ns/byte")
+			})
+		}
+	}
+}
+
+var _ = httpapi.DefaultMaxTokens
