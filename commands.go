@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gridhub/gridhub/auth"
@@ -257,4 +260,130 @@ func newTokenID() string {
 		return ""
 	}
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func idsCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	var c Config
+	fs := flag.NewFlagSet("ids", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c.flags(fs, getenv)
+	numbers := fs.String("numbers", "", "CSV file of the district's own records, columns resident_id,id_number: canonicalise and re-hash each number")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	fs.Usage = usageFunc(fs, "gridhub ids [-numbers FILE] [-json] [flags]",
+		"Reports residents whose ID number was stored under a spelling that is not canonical (the stored mask\n"+
+			"shows characters other than A-Z and 0-9, or a shape no accepted form has), and the residents of the\n"+
+			"same name whose masks fold alike (probable duplicates). With -numbers, it canonicalises and re-hashes\n"+
+			"each number and reports numbers held by two residents, numbers now refused, and residents stored\n"+
+			"under another spelling. It reads only: nothing is changed or deleted.")
+	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return cli.Usagef("ids takes no arguments, got %q", fs.Args())
+	}
+	var rows []city.IDNumberRow
+	if *numbers != "" {
+		var err error
+		if rows, err = readIDNumbers(*numbers); err != nil {
+			return err
+		}
+	}
+	p, err := openForTool(ctx, c, stderr)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	a, err := p.City.AuditIDs(ctx, rows)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(a)
+	}
+	printIDAudit(stdout, a)
+	return nil
+}
+
+// readIDNumbers reads a CSV file with the columns resident_id and
+// id_number (a header names them; other columns are ignored).
+func readIDNumbers(path string) ([]city.IDNumberRow, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	header, err := r.Read()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	idCol, numCol := -1, -1
+	for i, h := range header {
+		switch strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))) {
+		case "resident_id":
+			idCol = i
+		case "id_number":
+			numCol = i
+		}
+	}
+	if idCol < 0 || numCol < 0 {
+		return nil, fmt.Errorf("%s: want a header naming the columns resident_id and id_number", path)
+	}
+	rows := []city.IDNumberRow{}
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return rows, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		line, _ := r.FieldPos(0)
+		if idCol >= len(rec) || numCol >= len(rec) {
+			return nil, fmt.Errorf("%s:%d: want the columns resident_id and id_number", path, line)
+		}
+		rows = append(rows, city.IDNumberRow{Line: line, ResidentID: strings.TrimSpace(rec[idCol]), Number: rec[numCol]})
+	}
+}
+
+// printIDAudit writes an ID audit as text. Masks are quoted with Go
+// escapes, so that invisible and look-alike characters show.
+func printIDAudit(w io.Writer, a *city.IDAudit) {
+	fmt.Fprintf(w, "ID numbers: %d residents read; accepted forms %s\n", a.Residents, a.Forms)
+	fmt.Fprintf(w, "%d stored under a spelling that is not canonical\n", len(a.Suspects))
+	for _, s := range a.Suspects {
+		fmt.Fprintf(w, "  %s %+q: %s\n", s.ResidentID, s.Masked, s.Reason)
+	}
+	fmt.Fprintf(w, "%d groups of probable duplicates (same name, masks fold alike)\n", len(a.Groups))
+	for _, g := range a.Groups {
+		fmt.Fprintf(w, "  %+q:", g.Name)
+		for i, id := range g.ResidentIDs {
+			fmt.Fprintf(w, " %s %+q", id, g.Masked[i])
+		}
+		fmt.Fprintln(w)
+	}
+	n := a.Numbers
+	if n == nil {
+		return
+	}
+	fmt.Fprintf(w, "numbers file: %d rows\n", n.Rows)
+	fmt.Fprintf(w, "%d collisions (one canonical number, several residents)\n", len(n.Collisions))
+	for _, c := range n.Collisions {
+		fmt.Fprintf(w, "  %s: %s\n", c.Masked, strings.Join(c.ResidentIDs, " "))
+	}
+	fmt.Fprintf(w, "%d numbers refused\n", len(n.Refused))
+	for _, r := range n.Refused {
+		fmt.Fprintf(w, "  line %d, resident %s: %s\n", r.Line, r.ResidentID, r.Reason)
+	}
+	fmt.Fprintf(w, "%d residents stored under another spelling of their number\n", len(n.Stale))
+	for _, r := range n.Stale {
+		fmt.Fprintf(w, "  line %d, resident %s\n", r.Line, r.ResidentID)
+	}
+	fmt.Fprintf(w, "%d rows of residents the hub does not hold\n", len(n.Unknown))
+	for _, r := range n.Unknown {
+		fmt.Fprintf(w, "  line %d, resident %s\n", r.Line, r.ResidentID)
+	}
 }

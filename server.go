@@ -5,6 +5,7 @@
 //	gridhub demo [flags]           seed the demo city and exit
 //	gridhub token [flags]          mint an access token
 //	gridhub replay [flags]         replay a day of Taiwan's 2020 mask-stock feed
+//	gridhub ids [flags]            report ID numbers stored under non-canonical spellings
 //
 // Configuration comes from flags, each with an environment variable
 // (GRIDHUB_ADDR, GRIDHUB_DATA, GRIDHUB_STORE, ...); a flag wins. Exit codes
@@ -76,6 +77,7 @@ commands:
   demo     seed the demo city into the store and exit
   token    mint an access token for an operator or device
   replay   replay a day of Taiwan's 2020 mask-stock feed as restocks and sales
+  ids      report residents stored under non-canonical ID-number spellings (read only)
 
 Run "gridhub COMMAND -h" for a command's flags.
 Exit codes: 0 done, 1 failure, 2 usage error.
@@ -98,6 +100,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return tokenCommand(args[1:], stdout, stderr, getenv)
 	case "replay":
 		return replayCommand(ctx, args[1:], stdout, stderr, getenv)
+	case "ids":
+		return idsCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -141,6 +145,10 @@ type Config struct {
 	// TrustLists names other issuers' trust-list files (comma-separated),
 	// merged with this hub's own key so their codes verify here.
 	TrustLists string
+
+	// IDForms are the accepted forms of ID number (privacy.ParseForms):
+	// "TW,CN,OTHER" when empty.
+	IDForms string
 }
 
 // flags binds the configuration shared by every command to fs, with
@@ -160,6 +168,7 @@ func (c *Config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.JWTEd25519, "jwt-ed25519-seed", env("GRIDHUB_JWT_ED25519_SEED", ""), "base64 Ed25519 seed: sign tokens with EdDSA instead of HS256 (GRIDHUB_JWT_ED25519_SEED)")
 	fs.StringVar(&c.HubID, "hub-id", env("GRIDHUB_HUB_ID", ""), "name of this hub among hubs sharing a MongoDB store; default the host name (GRIDHUB_HUB_ID)")
 	fs.StringVar(&c.TrustLists, "trust-lists", env("GRIDHUB_TRUST_LISTS", ""), "comma-separated trust-list JSON files of other issuers (other cities' /trust.json) whose health codes verify here (GRIDHUB_TRUST_LISTS)")
+	fs.StringVar(&c.IDForms, "id-forms", env("GRIDHUB_ID_FORMS", privacy.DefaultForms.String()), "accepted forms of ID number, comma-separated: TW (Taiwan national ID), CN (PRC resident ID), OTHER (passport: country code and number) (GRIDHUB_ID_FORMS)")
 	fs.StringVar(&c.LogLevel, "log-level", env("GRIDHUB_LOG_LEVEL", "info"), "debug, info, warn or error (GRIDHUB_LOG_LEVEL)")
 }
 
@@ -186,6 +195,19 @@ func (c *Config) hasher() (*privacy.Hasher, error) {
 		}
 	}
 	return privacy.NewHasher(secret, previous...)
+}
+
+// idForms returns the accepted forms of ID number; a bad list is a usage
+// error.
+func (c *Config) idForms() (privacy.Forms, error) {
+	if strings.TrimSpace(c.IDForms) == "" {
+		return privacy.DefaultForms, nil
+	}
+	f, err := privacy.ParseForms(c.IDForms)
+	if err != nil {
+		return 0, cli.Usagef("-id-forms: %s", hub.ErrorMessage(err))
+	}
+	return f, nil
 }
 
 // keys returns the access-token keys: EdDSA from a configured seed, or
@@ -278,6 +300,10 @@ func (p *Program) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	forms, err := p.Config.idForms()
+	if err != nil {
+		return err
+	}
 	if p.Keys, err = p.Config.keys(); err != nil {
 		return err
 	}
@@ -298,7 +324,7 @@ func (p *Program) open(ctx context.Context) error {
 	}
 	p.Events = p.Stats.Publisher(p.Bus)
 	p.Registry.MustRegister(httpapi.NewDomainCollector(p.Stats))
-	p.City, err = city.New(ctx, p.Store, h, city.Options{Events: p.Events})
+	p.City, err = city.New(ctx, p.Store, h, city.Options{Events: p.Events, IDForms: forms})
 	if err != nil {
 		p.Store.Close()
 		return fmt.Errorf("load city: %w", err)

@@ -29,7 +29,7 @@ import (
 const (
 	DefaultMaxBodyBytes  = 1 << 20 // 1 MiB
 	DefaultMaxDepth      = 12
-	DefaultMaxComplexity = 200_000 // signed-in callers; see DefaultMaxComplexityAnonymous
+	DefaultMaxComplexity = 2000
 	DefaultMaxAliases    = 50
 )
 
@@ -44,23 +44,10 @@ type Options struct {
 	// Health reports whether the hub can serve (the store answers).
 	Health func(ctx context.Context) error
 
-	MaxBodyBytes int64
-	MaxDepth     int
-	// MaxComplexity is the cost budget of one operation of a signed-in
-	// caller, MaxComplexityAnonymous of a caller without a token (see
-	// CostLimit).
-	MaxComplexity          int
-	MaxComplexityAnonymous int
-	MaxAliases             int
-	// MaxTokens bounds the lexical tokens of a document, MaxFields its
-	// fields with fragments expanded (see DocumentLimit).
-	MaxTokens int
-	MaxFields int
-	// MaxResponseBytes caps the bytes of one answer (see ResponseLimit).
-	MaxResponseBytes int
-	// Checked, if set, is called with each document the document limits
-	// parse (tests count them).
-	Checked func(query string)
+	MaxBodyBytes  int64
+	MaxDepth      int
+	MaxComplexity int
+	MaxAliases    int
 	// Introspection allows schema introspection (GraphiQL needs it).
 	Introspection bool
 	WS            WSOptions
@@ -102,18 +89,6 @@ func New(opts Options) http.Handler {
 	if opts.MaxAliases <= 0 {
 		opts.MaxAliases = DefaultMaxAliases
 	}
-	if opts.MaxComplexityAnonymous <= 0 {
-		opts.MaxComplexityAnonymous = min(DefaultMaxComplexityAnonymous, opts.MaxComplexity)
-	}
-	if opts.MaxTokens <= 0 {
-		opts.MaxTokens = DefaultMaxTokens
-	}
-	if opts.MaxFields <= 0 {
-		opts.MaxFields = DefaultMaxFields
-	}
-	if opts.MaxResponseBytes <= 0 {
-		opts.MaxResponseBytes = DefaultMaxResponseBytes
-	}
 	metrics := NewMetrics(opts.Registry)
 	adm := newAdmitter(opts.Admission, opts.Registry)
 
@@ -131,23 +106,13 @@ func New(opts Options) http.Handler {
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	queries := lru.New[*ast.QueryDocument](1000)
-	srv.SetQueryCache(queries)
-	srv.SetParserTokenLimit(opts.MaxTokens)
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}
-	// The document limits run before automatic persisted queries keep a
-	// document, and before the executor parses and validates it.
-	srv.Use(DocumentLimit{
-		MaxTokens: opts.MaxTokens, MaxFields: opts.MaxFields, MaxFragments: DefaultMaxFragments,
-		MaxDirectives: DefaultMaxDirectives, MaxVariables: DefaultMaxVariables,
-		Cache: queries, Checked: opts.Checked,
-	})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
 	srv.Use(ShapeLimit{MaxDepth: opts.MaxDepth, MaxAliases: opts.MaxAliases})
-	srv.Use(&CostLimit{Signed: opts.MaxComplexity, Anonymous: opts.MaxComplexityAnonymous})
-	srv.Use(ResponseLimit{MaxBytes: opts.MaxResponseBytes})
 	srv.Use(metrics)
 	if opts.Authorize != nil {
 		srv.AroundFields(opts.Authorize)
@@ -162,7 +127,7 @@ func New(opts Options) http.Handler {
 	if opts.Verifier != nil {
 		authn = func(h http.Handler) http.Handler { return authenticate(opts.Verifier, h) }
 	}
-	gql := rateLimit(opts.Limits, authn, limitBody(opts.MaxBodyBytes, srv))
+	gql := rateLimit(opts.Limits, authn, limitBody(opts.MaxBodyBytes, checkTransport(srv)))
 	var prom http.Handler = promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry})
 	if opts.Verifier != nil {
 		if !opts.PublicMetrics {

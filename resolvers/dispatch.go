@@ -3,6 +3,7 @@ package resolvers
 import (
 	"context"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/gridhub/gridhub/auth"
@@ -17,12 +18,23 @@ const cursorAllocPref = "alloc:"
 // round does not say.
 const defaultPickupWindow = 24 * time.Hour
 
-func roundIn(in model.RoundInput) (dispatch.RoundInput, error) {
+// roundIn maps a round's input to the engine's. Eligible ID numbers are
+// canonicalised and hashed by the city (under every key, so people
+// registered before a rotation match) and join the eligible hashes; the
+// numbers themselves go no further.
+func (r *Resolver) roundIn(in model.RoundInput) (dispatch.RoundInput, error) {
 	out := dispatch.RoundInput{
 		ID: deref(in.ID), Name: in.Name, SKU: in.Sku, PerPerson: in.PerPerson, Mode: in.Mode,
 		Fulfilments: in.Fulfilments, HealthGate: in.HealthGate, Opens: in.Opens, Closes: in.Closes,
 		MaxK: -1, PickupWindow: defaultPickupWindow, Winners: in.Winners,
 		Eligibility: hub.Eligibility{DistrictIDs: in.EligibleDistricts, IDHashes: in.EligibleIDHashes},
+	}
+	if len(in.EligibleIDNumbers) > 0 {
+		hashes, err := r.City.IDHashes("eligibleIdNumbers", in.EligibleIDNumbers)
+		if err != nil {
+			return out, err
+		}
+		out.Eligibility.IDHashes = append(slices.Clip(in.EligibleIDHashes), hashes...)
 	}
 	if in.MaxK != nil {
 		// The engine reads -1 as "the default"; a caller asks for that by

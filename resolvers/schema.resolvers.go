@@ -309,7 +309,7 @@ func (r *mutationResolver) Restock(ctx context.Context, pharmacyID string, sku h
 
 // OpenRound is the resolver for the openRound field.
 func (r *mutationResolver) OpenRound(ctx context.Context, input model.RoundInput) (*hub.Round, error) {
-	in, err := roundIn(input)
+	in, err := r.roundIn(input)
 	if err != nil {
 		return nil, err
 	}
