@@ -29,7 +29,7 @@ import (
 const (
 	DefaultMaxBodyBytes  = 1 << 20 // 1 MiB
 	DefaultMaxDepth      = 12
-	DefaultMaxComplexity = 2000
+	DefaultMaxComplexity = 200_000 // signed-in callers; see DefaultMaxComplexityAnonymous
 	DefaultMaxAliases    = 50
 )
 
@@ -44,10 +44,23 @@ type Options struct {
 	// Health reports whether the hub can serve (the store answers).
 	Health func(ctx context.Context) error
 
-	MaxBodyBytes  int64
-	MaxDepth      int
-	MaxComplexity int
-	MaxAliases    int
+	MaxBodyBytes int64
+	MaxDepth     int
+	// MaxComplexity is the cost budget of one operation of a signed-in
+	// caller, MaxComplexityAnonymous of a caller without a token (see
+	// CostLimit).
+	MaxComplexity          int
+	MaxComplexityAnonymous int
+	MaxAliases             int
+	// MaxTokens bounds the lexical tokens of a document, MaxFields its
+	// fields with fragments expanded (see DocumentLimit).
+	MaxTokens int
+	MaxFields int
+	// MaxResponseBytes caps the bytes of one answer (see ResponseLimit).
+	MaxResponseBytes int
+	// Checked, if set, is called with each document the document limits
+	// parse (tests count them).
+	Checked func(query string)
 	// Introspection allows schema introspection (GraphiQL needs it).
 	Introspection bool
 	WS            WSOptions
@@ -89,6 +102,18 @@ func New(opts Options) http.Handler {
 	if opts.MaxAliases <= 0 {
 		opts.MaxAliases = DefaultMaxAliases
 	}
+	if opts.MaxComplexityAnonymous <= 0 {
+		opts.MaxComplexityAnonymous = min(DefaultMaxComplexityAnonymous, opts.MaxComplexity)
+	}
+	if opts.MaxTokens <= 0 {
+		opts.MaxTokens = DefaultMaxTokens
+	}
+	if opts.MaxFields <= 0 {
+		opts.MaxFields = DefaultMaxFields
+	}
+	if opts.MaxResponseBytes <= 0 {
+		opts.MaxResponseBytes = DefaultMaxResponseBytes
+	}
 	metrics := NewMetrics(opts.Registry)
 	adm := newAdmitter(opts.Admission, opts.Registry)
 
@@ -106,13 +131,23 @@ func New(opts Options) http.Handler {
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	queries := lru.New[*ast.QueryDocument](1000)
+	srv.SetQueryCache(queries)
+	srv.SetParserTokenLimit(opts.MaxTokens)
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
 	}
+	// The document limits run before automatic persisted queries keep a
+	// document, and before the executor parses and validates it.
+	srv.Use(DocumentLimit{
+		MaxTokens: opts.MaxTokens, MaxFields: opts.MaxFields, MaxFragments: DefaultMaxFragments,
+		MaxDirectives: DefaultMaxDirectives, MaxVariables: DefaultMaxVariables,
+		Cache: queries, Checked: opts.Checked,
+	})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
-	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
 	srv.Use(ShapeLimit{MaxDepth: opts.MaxDepth, MaxAliases: opts.MaxAliases})
+	srv.Use(&CostLimit{Signed: opts.MaxComplexity, Anonymous: opts.MaxComplexityAnonymous})
+	srv.Use(ResponseLimit{MaxBytes: opts.MaxResponseBytes})
 	srv.Use(metrics)
 	if opts.Authorize != nil {
 		srv.AroundFields(opts.Authorize)
