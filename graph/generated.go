@@ -3699,6 +3699,12 @@ input RoundInput {
   eligibleDistricts: [ID!]
   "Keyed ID hashes allowed to reserve; empty: no list."
   eligibleIdHashes: [String!]
+  """
+  ID numbers allowed to reserve, canonicalised and hashed by the hub; never
+  stored in clear. They join eligibleIdHashes in one list; a number with no
+  accepted form is refused (BAD_USER_INPUT naming eligibleIdNumbers[i]).
+  """
+  eligibleIdNumbers: [String!]
   healthGate: Boolean! = false
   opens: Time!
   closes: Time!
@@ -17547,7 +17553,7 @@ func (ec *executionContext) unmarshalInputRoundInput(ctx context.Context, obj an
 		asMap["winners"] = 0
 	}
 
-	fieldsInOrder := [...]string{"id", "name", "sku", "perPerson", "mode", "fulfilments", "eligibleDistricts", "eligibleIdHashes", "healthGate", "opens", "closes", "maxK", "pickupWindowMinutes", "slotMinutes", "slotCapacity", "quotas", "winners"}
+	fieldsInOrder := [...]string{"id", "name", "sku", "perPerson", "mode", "fulfilments", "eligibleDistricts", "eligibleIdHashes", "eligibleIdNumbers", "healthGate", "opens", "closes", "maxK", "pickupWindowMinutes", "slotMinutes", "slotCapacity", "quotas", "winners"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -17610,6 +17616,13 @@ func (ec *executionContext) unmarshalInputRoundInput(ctx context.Context, obj an
 				return it, err
 			}
 			it.EligibleIDHashes = data
+		case "eligibleIdNumbers":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("eligibleIdNumbers"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EligibleIDNumbers = data
 		case "healthGate":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthGate"))
 			data, err := ec.unmarshalNBoolean2bool(ctx, v)

@@ -260,11 +260,15 @@ type RoundInput struct {
 	// Districts whose residents may reserve; empty: everyone.
 	EligibleDistricts []string `json:"eligibleDistricts,omitempty"`
 	// Keyed ID hashes allowed to reserve; empty: no list.
-	EligibleIDHashes []string  `json:"eligibleIdHashes,omitempty"`
-	HealthGate       bool      `json:"healthGate"`
-	Opens            time.Time `json:"opens"`
-	Closes           time.Time `json:"closes"`
-	MaxK             *int      `json:"maxK,omitempty"`
+	EligibleIDHashes []string `json:"eligibleIdHashes,omitempty"`
+	// ID numbers allowed to reserve, canonicalised and hashed by the hub; never
+	// stored in clear. They join eligibleIdHashes in one list; a number with no
+	// accepted form is refused (BAD_USER_INPUT naming eligibleIdNumbers[i]).
+	EligibleIDNumbers []string  `json:"eligibleIdNumbers,omitempty"`
+	HealthGate        bool      `json:"healthGate"`
+	Opens             time.Time `json:"opens"`
+	Closes            time.Time `json:"closes"`
+	MaxK              *int      `json:"maxK,omitempty"`
 	// Minutes an allocation waits for pickup before its stock returns (default 1440).
 	PickupWindowMinutes *int `json:"pickupWindowMinutes,omitempty"`
 	// Pickup time slots (到店时段): minutes of a slot, 5 to 1440, given with
