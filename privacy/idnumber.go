@@ -239,10 +239,11 @@ func charClass(r rune) string {
 	return "a symbol or punctuation mark"
 }
 
+// invalid returns the EINVALID error of a refused ID number. Its
+// arguments are the field's name, counts, code points and at most the
+// three letters of a country code: never the number.
 func invalid(format string, args ...any) error {
-	e := hub.Errorf(hub.EINVALID, format, args...)
-	e.Err = ErrInvalidIDNumber
-	return e
+	return &hub.Error{Code: hub.EINVALID, Message: fmt.Sprintf(format, args...), Err: ErrInvalidIDNumber}
 }
 
 // check tells which form the ASCII string c has, by its first
