@@ -40,6 +40,8 @@ type Service struct {
 	// not the locator's business: it is read from the store (PharmaciesNear),
 	// so restocks and sales take no lock here.
 	upsertMu sync.Mutex
+
+	restocks sync.Map // pharmacy ID -> *Restocked, the last of each (LastRestock)
 }
 
 // Options configure a Service. Zero values take defaults.

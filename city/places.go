@@ -2,9 +2,12 @@ package city
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gridhub/gridhub/dispatch"
 	"github.com/gridhub/gridhub/grid"
@@ -148,8 +151,63 @@ func checkHours(h string) error {
 // MaxRestock bounds one restock, to catch slips of the keyboard.
 const MaxRestock = 1_000_000
 
-// Restock adds quantity units of sku to a pharmacy's stock.
+// WaitingList serves the waiting list of a supply from a pharmacy's stock
+// after a restock and returns the allocations it made, in order (even
+// with an error, those made before it): dispatch.Engine.ServeWaiting.
+type WaitingList interface {
+	ServeWaiting(ctx context.Context, pharmacyID string, sku hub.SKU) ([]*hub.Allocation, error)
+}
+
+var _ WaitingList = (*dispatch.Engine)(nil)
+
+// Restocked is what one restock did: the delivery, what the waiting list
+// took of it and what is left for walk-ins.
+type Restocked struct {
+	// Pharmacy is the pharmacy as the store had it once the waiting list
+	// was served.
+	Pharmacy *hub.Pharmacy
+	SKU      hub.SKU
+	At       time.Time // when the delivery was recorded
+	// Quantity is the units delivered; StockAfterRestock the stock of the
+	// SKU right after the delivery, before the waiting list.
+	Quantity          int
+	StockAfterRestock int
+	// Served is the waiting-list entries served, ToWaitingList the units
+	// their allocations took from this pharmacy.
+	Served        int
+	ToWaitingList int
+	// LeftForWalkIns is the stock of the SKU on hand once the waiting
+	// list was served (read back from the store): what anyone walking in
+	// can still get.
+	LeftForWalkIns int
+}
+
+// Restock adds quantity units of sku to a pharmacy's stock, serving no
+// waiting list, and returns the pharmacy after it (RestockServing).
 func (s *Service) Restock(ctx context.Context, pharmacyID string, sku hub.SKU, quantity int) (*hub.Pharmacy, error) {
+	r, err := s.RestockServing(ctx, pharmacyID, sku, quantity, nil)
+	if r == nil {
+		return nil, err
+	}
+	return r.Pharmacy, err
+}
+
+// RestockServing adds quantity units of sku to a pharmacy's stock, then
+// lets the waiting list w (nil: none) take its share, and publishes in
+// this order:
+//
+//  1. STOCK_CHANGED of the delivery (reason RESTOCK, the stock right
+//     after it);
+//  2. what serving the waiting list publishes: for each allocation, in
+//     the order it was made, ALLOCATION_CREATED and STOCK_CHANGED
+//     (ALLOCATE, the stock right after that step);
+//  3. one RESTOCK to the service disk, carrying the delivery, what the
+//     waiting list took and what is left for walk-ins.
+//
+// When serving the waiting list fails the restock stands: the RESTOCK
+// event tells what was served before the failure, and the error comes
+// back with the result.
+func (s *Service) RestockServing(ctx context.Context, pharmacyID string, sku hub.SKU, quantity int, w WaitingList) (*Restocked, error) {
 	if _, err := hub.ParseSKU(string(sku)); err != nil {
 		return nil, err
 	}
@@ -161,13 +219,64 @@ func (s *Service) Restock(ctx context.Context, pharmacyID string, sku hub.SKU, q
 	if err != nil {
 		return nil, err
 	}
-	s.publishRestock(ctx, p, hub.StockEntry{StockChange: change, After: p.Stock[sku]})
-	return p, nil
+	e := hub.StockEntry{StockChange: change, After: p.Stock[sku]}
+	PublishStockChanged(ctx, s.events, p, e)
+	r := &Restocked{
+		Pharmacy: p, SKU: sku, At: change.At, Quantity: quantity,
+		StockAfterRestock: e.After, LeftForWalkIns: e.After,
+	}
+	var serveErr error
+	if w != nil {
+		var as []*hub.Allocation
+		as, serveErr = w.ServeWaiting(ctx, pharmacyID, sku)
+		for _, a := range as {
+			if a.PharmacyID == pharmacyID && a.SKU == sku {
+				r.Served++
+				r.ToWaitingList += a.Quantity
+			}
+		}
+		if now, err := s.store.Pharmacy(ctx, pharmacyID); err == nil {
+			r.Pharmacy, r.LeftForWalkIns = now, now.Stock[sku]
+		} else {
+			r.LeftForWalkIns = max(0, e.After-r.ToWaitingList)
+			serveErr = errors.Join(serveErr, err)
+		}
+	}
+	s.noteRestock(r)
+	s.publishRestock(ctx, p, e, r)
+	if serveErr != nil {
+		return r, fmt.Errorf("restocked %d %s at %s, but serving the waiting list: %w", quantity, sku, pharmacyID, serveErr)
+	}
+	return r, nil
 }
 
-// publishRestock tells the pharmacy's service disk about a restock, and
-// its district about the stock change.
-func (s *Service) publishRestock(ctx context.Context, p *hub.Pharmacy, e hub.StockEntry) {
+// noteRestock keeps r as the last restock of its pharmacy, unless a later
+// one is already kept.
+func (s *Service) noteRestock(r *Restocked) {
+	for {
+		old, loaded := s.restocks.LoadOrStore(r.Pharmacy.ID, r)
+		if !loaded {
+			return
+		}
+		if old.(*Restocked).At.After(r.At) || s.restocks.CompareAndSwap(r.Pharmacy.ID, old, r) {
+			return
+		}
+	}
+}
+
+// LastRestock returns the last restock of a pharmacy that this service
+// made since it started (nil when none): with several hubs, each knows its
+// own; the RESTOCK events tell every hub's subscribers of all of them.
+func (s *Service) LastRestock(pharmacyID string) *Restocked {
+	if r, ok := s.restocks.Load(pharmacyID); ok {
+		return r.(*Restocked)
+	}
+	return nil
+}
+
+// publishRestock tells the pharmacy's service disk about a restock: one
+// RESTOCK event with what the waiting list took and what is left.
+func (s *Service) publishRestock(ctx context.Context, p *hub.Pharmacy, e hub.StockEntry, r *Restocked) {
 	if s.events == nil {
 		return
 	}
@@ -182,9 +291,11 @@ func (s *Service) publishRestock(ctx context.Context, p *hub.Pharmacy, e hub.Sto
 	// Publishing never blocks; a closed broker (shutdown) drops events.
 	_, _ = s.events.Publish(ctx, hub.Event{
 		Kind: hub.EventRestock, At: e.At, Cells: disk, DistrictID: p.DistrictID, PharmacyID: p.ID, SKU: e.SKU,
-		Payload: hub.RestockPayload{StockEntry: e, Cell: p.Cell, Rings: rings},
+		Payload: hub.RestockPayload{
+			StockEntry: e, Cell: p.Cell, Rings: rings,
+			Served: r.Served, ToWaitingList: r.ToWaitingList, LeftForWalkIns: r.LeftForWalkIns,
+		},
 	})
-	PublishStockChanged(ctx, s.events, p, e)
 }
 
 // PublishStockChanged publishes a STOCK_CHANGED event for a pharmacy's

@@ -178,9 +178,12 @@ type StockChangedPayload struct {
 	StockEntry
 }
 
-// RestockPayload is the payload of RESTOCK: the ledger entry of the
-// delivery (Delta is the quantity delivered, After the stock on hand),
-// where the pharmacy is and the service disk the restock alerts.
+// RestockPayload is the payload of RESTOCK, published once the restock
+// has served the waiting list, so that one event tells the whole truth:
+// the ledger entry of the delivery (Delta is the quantity delivered, After
+// the stock on hand right after the delivery, before the waiting list),
+// what the waiting list took of it, what is left for walk-ins, where the
+// pharmacy is and the service disk the restock alerts.
 type RestockPayload struct {
 	StockEntry
 	Cell Cell // the pharmacy's cell
@@ -188,9 +191,17 @@ type RestockPayload struct {
 	// holds the cells i steps from Cell, each sorted (grid.Rings). The
 	// event's Cells are these cells flattened.
 	Rings [][]Cell
-	// Served counts the waiting-list registrations this restock served
-	// (each also published as SHORTAGE_SERVED).
+	// Served counts the waiting-list entries (shortage registrations and
+	// waiting reservations) this restock served, one allocation each.
 	Served int
+	// ToWaitingList is the units of the SKU those allocations took from
+	// the pharmacy (each an ALLOCATE step published as STOCK_CHANGED
+	// between the restock's own STOCK_CHANGED and this event).
+	ToWaitingList int
+	// LeftForWalkIns is the stock of the SKU on hand once the waiting
+	// list was served, as the store had it just before this event: what
+	// anyone walking in can still get.
+	LeftForWalkIns int
 }
 
 // Ring returns the distance in rings from the pharmacy to c, or -1 when c

@@ -56,6 +56,9 @@ type payloadDoc struct {
 	Cell   int64          `bson:"cell,omitempty"`   // restock, feverScan, colourChanged
 	Rings  [][]int64      `bson:"rings,omitempty"`  // restock
 	Served int64          `bson:"served,omitempty"` // restock
+	// ToWaitingList and LeftForWalkIns: restock.
+	ToWaitingList  int64 `bson:"toWaitingList,omitempty"`
+	LeftForWalkIns int64 `bson:"leftForWalkIns,omitempty"`
 
 	Allocation *allocationDoc `bson:"allocation,omitempty"` // allocation
 	From       string         `bson:"from,omitempty"`       // allocation, colourChanged
@@ -250,7 +253,8 @@ func payloadToDoc(p hub.EventPayload) (*payloadDoc, error) {
 				rings[i][j] = int64(c)
 			}
 		}
-		return &payloadDoc{Type: tagRestock, Entry: entryToDoc(p.StockEntry), Cell: int64(p.Cell), Rings: rings, Served: int64(p.Served)}, nil
+		return &payloadDoc{Type: tagRestock, Entry: entryToDoc(p.StockEntry), Cell: int64(p.Cell), Rings: rings, Served: int64(p.Served),
+			ToWaitingList: int64(p.ToWaitingList), LeftForWalkIns: int64(p.LeftForWalkIns)}, nil
 	case hub.AllocationPayload:
 		return &payloadDoc{Type: tagAllocation, Allocation: allocationToDoc(p.Allocation), From: string(p.From)}, nil
 	case hub.ShortageServedPayload:
@@ -312,7 +316,8 @@ func (d *payloadDoc) domain() (hub.EventPayload, error) {
 		if len(rings) == 0 {
 			rings = nil
 		}
-		return hub.RestockPayload{StockEntry: d.Entry.domain(), Cell: hub.Cell(uint64(d.Cell)), Rings: rings, Served: int(d.Served)}, nil
+		return hub.RestockPayload{StockEntry: d.Entry.domain(), Cell: hub.Cell(uint64(d.Cell)), Rings: rings, Served: int(d.Served),
+			ToWaitingList: int(d.ToWaitingList), LeftForWalkIns: int(d.LeftForWalkIns)}, nil
 	case tagAllocation:
 		return hub.AllocationPayload{Allocation: d.Allocation.domain(), From: hub.AllocationStatus(d.From)}, nil
 	case tagShortageServed:

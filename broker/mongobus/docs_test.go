@@ -51,8 +51,8 @@ func samples() []struct{ give, want hub.Event } {
 		out = append(out, struct{ give, want hub.Event }{ev, back(ev, want)})
 	}
 	add(hub.EventStockChanged, hub.StockChangedPayload{StockEntry: entry}, hub.StockChangedPayload{StockEntry: entryMS})
-	add(hub.EventRestock, hub.RestockPayload{StockEntry: entry, Cell: 0x8928308280fffff, Rings: rings, Served: 3},
-		hub.RestockPayload{StockEntry: entryMS, Cell: 0x8928308280fffff, Rings: rings, Served: 3})
+	add(hub.EventRestock, hub.RestockPayload{StockEntry: entry, Cell: 0x8928308280fffff, Rings: rings, Served: 3, ToWaitingList: 7, LeftForWalkIns: 11},
+		hub.RestockPayload{StockEntry: entryMS, Cell: 0x8928308280fffff, Rings: rings, Served: 3, ToWaitingList: 7, LeftForWalkIns: 11})
 	add(hub.EventAllocationCreated, hub.AllocationPayload{Allocation: alloc}, hub.AllocationPayload{Allocation: allocMS})
 	add(hub.EventAllocationUpdated, hub.AllocationPayload{Allocation: alloc, From: hub.AllocationReserved},
 		hub.AllocationPayload{Allocation: allocMS, From: hub.AllocationReserved})
