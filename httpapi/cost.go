@@ -22,7 +22,7 @@ const (
 	DefaultMaxFragments           = 100
 	DefaultMaxDirectives          = 100
 	DefaultMaxVariables           = 100
-	DefaultMaxComplexityAnonymous = 10_000
+	DefaultMaxComplexityAnonymous = 15_000
 	DefaultMaxResponseBytes       = 4 << 20 // 4 MiB
 )
 
