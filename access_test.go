@@ -95,9 +95,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 		}
 	}
+	// Each resident reserves with their own token: the pickup code is
+	// shown to its owner only.
+	owners := [2]client{h.as(t, "RESIDENT", ac.residents[0]), h.as(t, "RESIDENT", ac.residents[1])}
 	reserveAs := func(t *testing.T, round string, i int, f string) reserved {
 		var r reserved
-		must(t, admin, `mutation($r: ID!, $p: ID!, $f: Fulfilment) { reserve(input: {roundId: $r, residentId: $p, fulfilment: $f}) {
+		must(t, owners[i], `mutation($r: ID!, $p: ID!, $f: Fulfilment) { reserve(input: {roundId: $r, residentId: $p, fulfilment: $f}) {
 			reservation { id } allocation { id pickupCode pharmacy { id } } } }`,
 			map[string]any{"r": round, "p": ac.residents[i], "f": f}, &r)
 		return r

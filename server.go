@@ -494,19 +494,20 @@ func (p *Program) Serve(ctx context.Context) error {
 func (p *Program) Addr() string { return p.listener.Addr().String() }
 
 // pickupCode is the lookup of the pickup QR image (httpapi.PickupQR): the
-// code of an allocation for the resident it is for, or an ADMIN. Any
-// other role is FORBIDDEN before the allocation is read, so that it
-// cannot probe which allocations exist; an unknown allocation is
-// NOT_FOUND, another resident's FORBIDDEN.
+// code of an allocation for the resident it is for, and no one else, not
+// even ADMIN (as Allocation.pickupCode). Any other role is FORBIDDEN
+// before the allocation is read, so that it cannot probe which
+// allocations exist; an unknown allocation is NOT_FOUND, another
+// resident's FORBIDDEN.
 func (p *Program) pickupCode(ctx context.Context, who auth.Principal, allocationID string) (string, error) {
-	if who.Role != auth.Admin && who.Role != auth.Resident {
+	if who.Role != auth.Resident {
 		return "", hub.Errorf(hub.EFORBIDDEN, "a pickup code is shown to its resident only, not to a %s token", who.Role)
 	}
 	a, err := p.Store.Allocation(ctx, allocationID)
 	if err != nil {
 		return "", err
 	}
-	if who.Role != auth.Admin && !who.Is(auth.Resident, a.ResidentID) {
+	if !who.Is(auth.Resident, a.ResidentID) {
 		return "", hub.Errorf(hub.EFORBIDDEN, "that pickup code is another resident's")
 	}
 	return p.Dispatch.PickupCode(a).String(), nil

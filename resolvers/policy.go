@@ -13,10 +13,16 @@ import (
 	"github.com/gridhub/gridhub/hub"
 )
 
-// A rule says who may resolve one field. ADMIN may resolve every field; a
-// public field needs no token; any other field needs a token whose role is
-// listed, and then passes the rule's scope checks: before, on the
-// arguments and the parent object, and after, on the result.
+// A rule says who may resolve one field. ADMIN may resolve every field
+// (unless the rule is strict); a public field needs no token; any other
+// field needs a token whose role is listed, and then passes the rule's
+// scope checks: before, on the arguments and the parent object, and
+// after, on the result.
+//
+// A rule of a mutation checks the caller against the record as stored
+// (its district, committee, partner, pharmacy, checkpoint, resident) as
+// well as against the input, before anything is written: moving a record
+// from one scope to another is ADMIN's alone.
 type rule struct {
 	public bool
 	roles  []auth.Role
@@ -27,6 +33,9 @@ type rule struct {
 	// hide answers null instead of an error to a caller the rule refuses,
 	// for fields that only some readers of their object may see.
 	hide bool
+	// strict applies the rule to ADMIN tokens too, for what only its
+	// owner may see (a pickup code).
+	strict bool
 }
 
 var anyRole = []auth.Role{auth.District, auth.Committee, auth.Partner, auth.Pharmacy, auth.Checkpoint, auth.Resident}
@@ -57,6 +66,9 @@ func policy() map[string]rule {
 		// those centred in it.
 		"Query.riskAreas":       {roles: anyRole},
 		"Mutation.markRiskArea": {roles: []auth.Role{auth.District}, before: cellArgInDistrict("cell")},
+		// (The rings around a cell near the border may reach into the
+		// next district: risk does not stop at borders; the centre
+		// decides whose the area is.)
 		"Mutation.liftRiskArea": {roles: []auth.Role{auth.District}, before: riskAreaArgInDistrict},
 		// A checkpoint records scans at itself.
 		"Mutation.recordScan": {roles: []auth.Role{auth.Checkpoint}, before: scanAtOwnCheckpoint},
@@ -97,7 +109,7 @@ func policy() map[string]rule {
 		"Mutation.upsertPharmacy":   {roles: []auth.Role{auth.District, auth.Pharmacy}, before: pharmacyUpsertInScope},
 		"Mutation.upsertCommittee":  {roles: []auth.Role{auth.District}, before: committeeUpsertInScope},
 		"Mutation.upsertDistrict":   {}, // ADMIN only
-		"Mutation.upsertCheckpoint": {roles: []auth.Role{auth.District}, before: locationInOwnDistrict},
+		"Mutation.upsertCheckpoint": {roles: []auth.Role{auth.District}, before: checkpointUpsertInScope},
 		"Mutation.restock":          {roles: []auth.Role{auth.District, auth.Pharmacy}, before: restockInScope},
 
 		// Dispatch. Rounds are public to signed-in callers: what is handed
@@ -115,12 +127,15 @@ func policy() map[string]rule {
 		"Mutation.reserve":           {roles: []auth.Role{auth.Committee, auth.Resident}, before: residentArgInScope("input", "residentId")},
 		"Mutation.registerShortage":  {roles: []auth.Role{auth.Committee, auth.Resident}, before: residentArgInScope("", "residentId")},
 		"Mutation.cancelReservation": {roles: []auth.Role{auth.Committee, auth.Resident}, before: reservationArgInScope},
-		"Mutation.redeem":            {roles: []auth.Role{auth.Pharmacy}, before: argIs(auth.Pharmacy, "pharmacyId")},
-		"Mutation.markDelivery":      {roles: []auth.Role{auth.Partner}}, // the engine checks the allocation is the partner's
+		// A pharmacy redeems at itself; the engine refuses a code whose
+		// allocation is another pharmacy's (the code is the record's key,
+		// and only the engine can read it), to ADMIN too.
+		"Mutation.redeem":       {roles: []auth.Role{auth.Pharmacy}, before: argIs(auth.Pharmacy, "pharmacyId")},
+		"Mutation.markDelivery": {roles: []auth.Role{auth.Partner}, before: deliveryOfPartner},
 		// The seed stays secret until the draw, even from ADMIN tokens: the
 		// resolver shows it only once the round is drawn.
 		// A pickup code, and the path of its QR image, are shown to their
-		// owner only.
+		// owner only: not even to ADMIN.
 		"Allocation.pickupCode": allocationOwnerOnly(),
 		"Allocation.qrUrl":      allocationOwnerOnly(),
 
@@ -157,9 +172,9 @@ func policy() map[string]rule {
 }
 
 // allocationOwnerOnly shows a field of an allocation to the resident it
-// is for, and null to everyone else.
+// is for, and null to everyone else, ADMIN included.
 func allocationOwnerOnly() rule {
-	return rule{roles: []auth.Role{auth.Resident}, hide: true, before: func(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+	return rule{roles: []auth.Role{auth.Resident}, hide: true, strict: true, before: func(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
 		if a := parent[hub.Allocation](fc); a == nil || !p.Is(auth.Resident, a.ResidentID) {
 			return forbidden(p)
 		}
@@ -201,7 +216,7 @@ func (r *Resolver) Authorize() graphql.FieldMiddleware {
 			}
 			return nil, hub.Errorf(hub.EUNAUTHORIZED, "%s needs a token", fc.Field.Name)
 		}
-		if p.Role != auth.Admin {
+		if p.Role != auth.Admin || ru.strict {
 			err := error(nil)
 			if !slices.Contains(ru.roles, p.Role) {
 				err = hub.Errorf(hub.EFORBIDDEN, "a %s token may not use %s", p.Role, fc.Field.Name)
@@ -216,7 +231,7 @@ func (r *Resolver) Authorize() graphql.FieldMiddleware {
 			}
 		}
 		res, err := next(ctx)
-		if err != nil || p.Role == auth.Admin || ru.after == nil {
+		if err != nil || (p.Role == auth.Admin && !ru.strict) || ru.after == nil {
 			return res, err
 		}
 		return ru.after(ctx, r, p, res)
@@ -336,62 +351,125 @@ func ownCommitteeCode(ctx context.Context, r *Resolver, p auth.Principal, fc *gr
 	return nil
 }
 
+// storedRecord reads the record id names with get: nil when there is
+// none (a new record), an error only when the read itself fails.
+func storedRecord[T any](ctx context.Context, get func(context.Context, string) (*T, error), id string) (*T, error) {
+	v, err := get(ctx, id)
+	switch {
+	case err == nil:
+		return v, nil
+	case hub.ErrorCode(err) == hub.ENOTFOUND:
+		return nil, nil
+	}
+	return nil, err
+}
+
+// committeeUpsertInScope lets a district create and change committees in
+// its own district only: the stored committee must be its own, and the
+// districtId it gives its own (the city checks that every cell of the
+// area lies in that district, so an area cannot leave it either).
 func committeeUpsertInScope(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
 	in, _ := fc.Args["input"].(model.CommitteeInput)
-	if in.DistrictID == nil || *in.DistrictID != p.Scope {
-		return hub.Errorf(hub.EFORBIDDEN, "a district creates committees in its own district: give districtId %q", p.Scope)
-	}
 	if in.ID != nil {
-		if c, err := r.City.Store().Committee(ctx, *in.ID); err == nil && c.DistrictID != p.Scope {
+		c, err := storedRecord(ctx, r.City.Store().Committee, *in.ID)
+		if err != nil {
+			return err
+		}
+		if c != nil && c.DistrictID != p.Scope {
 			return forbidden(p)
 		}
+	}
+	if in.DistrictID == nil || *in.DistrictID != p.Scope {
+		return hub.Errorf(hub.EFORBIDDEN, "a district keeps committees in its own district: give districtId %q", p.Scope)
 	}
 	return nil
 }
 
-// inOwnDistrict checks that a location lies in the token's district.
-func (r *Resolver) inOwnDistrict(p auth.Principal, loc *model.LatLngInput) error {
+// districtOf returns the district the location lies in ("" when none),
+// or an error for a location off the grid. A missing location is the
+// resolver's to report.
+func (r *Resolver) districtOf(loc *model.LatLngInput) (string, bool, error) {
 	if loc == nil {
-		return nil // the resolver reports the missing location
+		return "", false, nil
 	}
 	c, err := grid.CellAt(*pointIn(loc), grid.BaseResolution)
 	if err != nil {
+		return "", false, err
+	}
+	return r.City.DistrictAt(c), true, nil
+}
+
+// placeInScope checks a district's or a pharmacy's upsert of a place (a
+// pharmacy, a checkpoint) against the place as stored (nil when new) and
+// the new location: a district keeps its own places, at locations inside
+// it; a pharmacy stays in the district it is stored in. Moving a place
+// between districts is ADMIN's.
+func (r *Resolver) placeInScope(p auth.Principal, storedDistrict string, known bool, loc *model.LatLngInput) error {
+	to, given, err := r.districtOf(loc)
+	if err != nil {
 		return err
 	}
-	if r.City.DistrictAt(c) != p.Scope {
-		return hub.Errorf(hub.EFORBIDDEN, "the location lies outside district %s", p.Scope)
-	}
-	return nil
-}
-
-func locationInOwnDistrict(_ context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
-	in, _ := fc.Args["input"].(model.CheckpointInput)
-	return r.inOwnDistrict(p, in.Location)
-}
-
-func pharmacyUpsertInScope(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
-	in, _ := fc.Args["input"].(model.PharmacyInput)
 	switch p.Role {
-	case auth.Pharmacy:
-		// A pharmacy keeps its own details; it cannot create others.
-		if in.ID == nil || *in.ID != p.Scope {
+	case auth.District:
+		if known && storedDistrict != p.Scope {
 			return forbidden(p)
 		}
-		if _, err := r.City.Store().Pharmacy(ctx, p.Scope); err != nil {
-			return forbidden(p)
+		if given && to != p.Scope {
+			return hub.Errorf(hub.EFORBIDDEN, "the location lies outside district %s", p.Scope)
 		}
 		return nil
-	case auth.District:
-		if in.ID != nil {
-			if ph, err := r.City.Store().Pharmacy(ctx, *in.ID); err == nil && ph.DistrictID != p.Scope {
-				return forbidden(p)
-			}
+	case auth.Pharmacy:
+		if !known {
+			return forbidden(p)
 		}
-		return r.inOwnDistrict(p, in.Location)
+		if given && to != storedDistrict {
+			return hub.Errorf(hub.EFORBIDDEN, "a pharmacy moves within its district only; moving it to another district is the city's")
+		}
+		return nil
 	}
 	return forbidden(p)
 }
 
+// checkpointUpsertInScope lets a district create checkpoints in its own
+// district and change its own, without moving them out.
+func checkpointUpsertInScope(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+	in, _ := fc.Args["input"].(model.CheckpointInput)
+	var c *hub.Checkpoint
+	if in.ID != nil {
+		var err error
+		if c, err = storedRecord(ctx, r.City.Store().Checkpoint, *in.ID); err != nil {
+			return err
+		}
+	}
+	if c == nil {
+		return r.placeInScope(p, "", false, in.Location)
+	}
+	return r.placeInScope(p, c.DistrictID, true, in.Location)
+}
+
+// pharmacyUpsertInScope lets a district create pharmacies in its own
+// district and change its own, and a pharmacy change its own details
+// (it cannot create others); neither moves one out of its district.
+func pharmacyUpsertInScope(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+	in, _ := fc.Args["input"].(model.PharmacyInput)
+	if p.Role == auth.Pharmacy && (in.ID == nil || *in.ID != p.Scope) {
+		return forbidden(p)
+	}
+	var ph *hub.Pharmacy
+	if in.ID != nil {
+		var err error
+		if ph, err = storedRecord(ctx, r.City.Store().Pharmacy, *in.ID); err != nil {
+			return err
+		}
+	}
+	if ph == nil {
+		return r.placeInScope(p, "", false, in.Location)
+	}
+	return r.placeInScope(p, ph.DistrictID, true, in.Location)
+}
+
+// restockInScope lets a pharmacy restock itself and a district the
+// pharmacies stored in it.
 func restockInScope(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
 	id, _ := fc.Args["pharmacyId"].(string)
 	switch p.Role {
@@ -401,13 +479,31 @@ func restockInScope(ctx context.Context, r *Resolver, p auth.Principal, fc *grap
 		}
 		return nil
 	case auth.District:
-		ph, err := r.City.Store().Pharmacy(ctx, id)
-		if err != nil || ph.DistrictID != p.Scope {
+		ph, err := storedRecord(ctx, r.City.Store().Pharmacy, id)
+		if err != nil {
+			return err
+		}
+		if ph == nil || ph.DistrictID != p.Scope {
 			return forbidden(p)
 		}
 		return nil
 	}
 	return forbidden(p)
+}
+
+// deliveryOfPartner lets a partner report on its own deliveries only, as
+// the allocation is stored. An unknown allocation is refused alike, so
+// that a partner cannot probe which ids exist.
+func deliveryOfPartner(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+	id, _ := fc.Args["allocationId"].(string)
+	a, err := storedRecord(ctx, r.City.Store().Allocation, id)
+	if err != nil {
+		return err
+	}
+	if a == nil || !p.Is(auth.Partner, a.PartnerID) {
+		return forbidden(p)
+	}
+	return nil
 }
 
 func reservationVisible(p auth.Principal, res *hub.Reservation) bool {
@@ -498,6 +594,9 @@ func declarationInScope(ctx context.Context, r *Resolver, p auth.Principal, fc *
 	want := map[auth.Role]hub.FiledByKind{auth.Resident: hub.FiledBySelf, auth.Committee: hub.FiledByCommittee}[p.Role]
 	if in.FiledBy != want {
 		return hub.Errorf(hub.EFORBIDDEN, "a %s token files declarations as %s", p.Role, want)
+	}
+	if org := strings.TrimSpace(deref(in.Organisation)); p.Role == auth.Committee && org != "" && org != p.Scope {
+		return hub.Errorf(hub.EFORBIDDEN, "a committee files as itself, not as %q", org)
 	}
 	return residentArgInScope("input", "residentId")(ctx, r, p, fc)
 }
