@@ -77,8 +77,13 @@ func TestCrash(t *testing.T) {
 		token: admin,
 		acks:  newCrashAcks(),
 	}
+	// Each resident reserves with their own token: a pickup code is shown
+	// to its owner only, not to ADMIN.
+	c.tokens = make(map[string]string, residents)
 	for i := range residents {
-		c.residents = append(c.residents, fmt.Sprintf("tpe-r%07d", i+1))
+		id := fmt.Sprintf("tpe-r%07d", i+1)
+		c.residents = append(c.residents, id)
+		c.tokens[id] = mintToken(t, dir, "RESIDENT", id)
 	}
 	// Stock enough at every pharmacy that most reservations are
 	// allocated, whatever the demo's own day left.
@@ -175,6 +180,7 @@ type crashClient struct {
 	http       *http.Client
 	url, token string
 	residents  []string
+	tokens     map[string]string // resident ID -> RESIDENT token
 	pharmacies []string
 
 	round  string
@@ -279,13 +285,18 @@ func (c *crashClient) pendingRetries() int {
 
 // do sends one operation with the ADMIN token; nil when no answer came.
 func (c *crashClient) do(query string, vars map[string]any) *gqlResponse {
+	return c.doAs(c.token, query, vars)
+}
+
+// doAs sends one operation with token; nil when no answer came.
+func (c *crashClient) doAs(token, query string, vars map[string]any) *gqlResponse {
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	req, err := http.NewRequest(http.MethodPost, c.url+"/graphql", bytes.NewReader(body))
 	if err != nil {
 		return nil
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil
@@ -308,7 +319,7 @@ const crashReserveQuery = `mutation($r: ID!, $p: ID!, $k: String) { reserve(inpu
 // reserve sends one reservation and records its acknowledgement; it
 // returns false when no answer came.
 func (c *crashClient) reserve(r crashReserve) bool {
-	resp := c.do(crashReserveQuery, map[string]any{"r": r.round, "p": r.resident, "k": r.key})
+	resp := c.doAs(c.tokens[r.resident], crashReserveQuery, map[string]any{"r": r.round, "p": r.resident, "k": r.key})
 	if resp == nil {
 		return false
 	}
