@@ -27,7 +27,9 @@ func TestEligibleIDNumbersEndToEnd(t *testing.T) {
 	spelled := strings.ToLower(listed[:1]) + " " + string(rune(0xFF10+rune(listed[1]-'0'))) + listed[2:5] + "-" + listed[5:]
 	must(t, admin, open, vars("listed", []string{spelled}, []string{"not-anyones-hash"}), nil)
 	reserve := `mutation($r: ID!, $p: ID!) { reserve(input: {roundId: $r, residentId: $p}) { reservation { status } } }`
-	var res struct{ Reserve struct{ Reservation struct{ Status string } } }
+	var res struct {
+		Reserve struct{ Reservation struct{ Status string } }
+	}
 	must(t, h.as(t, "RESIDENT", ac.residents[0]), reserve, map[string]any{"r": "listed", "p": ac.residents[0]}, &res)
 	if res.Reserve.Reservation.Status == "" {
 		t.Errorf("listed resident: %+v", res)
