@@ -32,7 +32,7 @@ const (
 	assumedLotteryEntries = 10_000 // LotteryDraw.entries
 	assumedLotteryWinners = 2_000  // LotteryDraw.winners
 	assumedTrustedKeys    = 16     // Query.trustList
-	assumedRiskAreas      = 100    // Query.riskAreas
+	assumedRiskAreas      = 20     // Query.riskAreas (active ones; marked one by one by operators)
 	assumedContacts       = 500    // Query.contacts, Mutation.markCase
 	assumedReasons        = 8      // Declaration.reasons, HealthCode.reasons
 
