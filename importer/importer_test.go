@@ -226,19 +226,27 @@ func TestImportBadRows(t *testing.T) {
 			kind: importer.Residents,
 			give: residentHeader +
 				"r-1,Chen Mei-ling,A123456789,,,25.041169,121.517518,,ZZ001\n" + // 2
-				"r-2,Bad Cell,A100000002,,,,,894ba0a4023fffz,\n" + // 3
-				"r-3,Coarse Cell,A100000003,,,,,874ba0a40ffffff,\n" + // 4
-				"r-4,Unknown Code,A100000004,,,25.041169,121.517518,,ZZ999\n" + // 5
+				"r-2,Bad Cell," + tw(2) + ",,,,,894ba0a4023fffz,\n" + // 3
+				"r-3,Coarse Cell," + tw(3) + ",,,,,874ba0a40ffffff,\n" + // 4
+				"r-4,Unknown Code," + tw(4) + ",,,25.041169,121.517518,,ZZ999\n" + // 5
 				"r-5,Same Person,a123-456-789,,,25.041169,121.517518,,\n" + // 6: duplicate ID number
-				"r-6,Text Only,A100000006,,\"No. 5, Lane 3, Zhongxiao Rd.\",,,,\n" + // 7
-				"r-7,,A100000007,,,25.041169,121.517518,,\n" + // 8: missing name
-				"r-8,Elsewhere,A100000008,,,25.034647,121.512119,,ZZ001\n" + // 9: outside the committee
-				"r-9,\"Multi\nLine\",A100000009,,,25.034647,121.512119,,\n" + // 10-11: a good row over two lines
-				"r-10,Short Row,A100000010\n" + // 12
-				"r-11,Bad \"Quote,A100000011,,,25.034647,121.512119,,\n" + // 13
-				"r-12,Good Again,A100000012,,,,,894ba0a4023ffff,ZZ002\n" + // 14
-				"r-13,Half,A100000013,,,25.04,,,\n", // 15
-			wantImported: 3,
+				"r-6,Text Only," + tw(6) + ",,\"No. 5, Lane 3, Zhongxiao Rd.\",,,,\n" + // 7
+				"r-7,," + tw(7) + ",,,25.041169,121.517518,,\n" + // 8: missing name
+				"r-8,Elsewhere," + tw(8) + ",,,25.034647,121.512119,,ZZ001\n" + // 9: outside the committee
+				"r-9,\"Multi\nLine\"," + tw(9) + ",,,25.034647,121.512119,,\n" + // 10-11: a name over two lines, refused
+				"r-10,Short Row," + tw(10) + "\n" + // 12
+				"r-11,Bad \"Quote," + tw(11) + ",,,25.034647,121.512119,,\n" + // 13
+				"r-12,Good Again," + tw(12) + ",,,,,894ba0a4023ffff,ZZ002\n" + // 14
+				"r-13,Half," + tw(13) + ",,,25.04,,,\n" + // 15
+				"r-14,Zero Width,A123\u200b456789,,,25.041169,121.517518,,\n" + // 16
+				"r-15,Cyrillic,\u0410" + tw(15)[1:] + ",,,25.041169,121.517518,,\n" + // 17
+				"r-16,Typo," + tw(16)[:9] + string('0'+(tw(16)[9]-'0'+1)%10) + ",,,25.041169,121.517518,,\n" + // 18
+				"r-17,Full Width,\uff21\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19,,,25.041169,121.517518,,\n" + // 19: A123456789 again
+				"r-18,Arabic Digits,A\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669,,,25.041169,121.517518,,\n" + // 20
+				"r-19,PRC Resident,11010519491231002x,,,25.041169,121.517518,,\n" + // 21
+				"r-20,Passport,USA 123456789,,,25.041169,121.517518,,\n" + // 22
+				"r-21,Bidi,\u202e" + tw(21) + ",,,25.041169,121.517518,,\n", // 23
+			wantImported: 4,
 			wantBad: []badRow{
 				{3, `invalid cell "894ba0a4023fffz"`},
 				{4, "has resolution 7, want 9"},
@@ -247,9 +255,16 @@ func TestImportBadRows(t *testing.T) {
 				{7, "an address must place on the grid"},
 				{8, "name is required"},
 				{9, `lies outside committee "ZZ001"`},
+				{10, "name holds the control or formatting character U+000A"},
 				{12, "want 9 fields as in the header, got 3"},
 				{13, "malformed CSV"},
 				{15, "lng is missing"},
+				{16, "idNumber holds an invisible format character (U+200B)"},
+				{17, "idNumber holds a letter outside A-Z (U+0410)"},
+				{18, "idNumber fails its check digit"},
+				{19, "the ID number is already registered"},
+				{20, "idNumber holds a digit of another script (U+0661)"},
+				{23, "(U+202E)"},
 			},
 		},
 		{
@@ -474,13 +489,13 @@ func TestImportManyResidents(t *testing.T) {
 		id, line := strconv.Itoa(i), i+2
 		switch {
 		case i%997 == 500:
-			fmt.Fprintf(&b, "r-%s,Person %s,A100000000,%s\n", id, id, cells[i%3]) // the ID number of row 2
+			fmt.Fprintf(&b, "r-%s,Person %s,%s,%s\n", id, id, tw(0), cells[i%3]) // the ID number of row 2
 			wantBad = append(wantBad, badRow{line, "the ID number is already registered"})
 		case i%1201 == 700:
-			fmt.Fprintf(&b, "r-%s,Person %s,B%d,not-a-cell\n", id, id, 100000000+i)
+			fmt.Fprintf(&b, "r-%s,Person %s,%s,not-a-cell\n", id, id, privacy.ExampleTaiwanID('B', i))
 			wantBad = append(wantBad, badRow{line, `invalid cell "not-a-cell"`})
 		default:
-			fmt.Fprintf(&b, "r-%s,Person %s,A%d,%s\n", id, id, 100000000+i, cells[i%3])
+			fmt.Fprintf(&b, "r-%s,Person %s,%s,%s\n", id, id, tw(i), cells[i%3])
 		}
 	}
 	var calls, last, lastTotal int64
@@ -557,5 +572,50 @@ func TestImportReadError(t *testing.T) {
 		if rep.Imported != 1 {
 			t.Errorf("%s: %d imported before the error, want 1", tt.format, rep.Imported)
 		}
+	}
+}
+
+// tw is the n-th synthetic Taiwan ID number with the letter A.
+func tw(n int) string { return privacy.ExampleTaiwanID('A', n) }
+
+// TestImportGeoJSONResidentIDNumbers: a resident feature with an ID
+// number that has no canonical form is a bad row with its line and
+// feature, one that folds to a number already held is a duplicate, and
+// the others land.
+func TestImportGeoJSONResidentIDNumbers(t *testing.T) {
+	svc := newService(t)
+	feature := func(id, number string) string {
+		return fmt.Sprintf(`{"type": "Feature", "properties": {"id": %q, "name": "N", "id_number": %q}, "geometry": {"type": "Point", "coordinates": [121.517, 25.0478]}}`, id, number)
+	}
+	give := `{"type": "FeatureCollection", "features": [
+` + feature("r-1", tw(1)) + `,
+` + feature("r-2", "A1\u200b"+tw(2)[2:]) + `,
+` + feature("r-3", "\u0391"+tw(3)[1:]) + `,
+` + feature("r-4", strings.ToLower(tw(1))+".") + `,
+` + feature("r-5", "\uff21"+tw(1)[1:]) + `,
+` + feature("r-6", tw(6)) + `,
+` + feature("r-7", "A\u0967"+tw(7)[2:]) + `
+]}`
+	rep, err := importer.Import(context.Background(), svc, importer.Residents, importer.GeoJSON, strings.NewReader(give), importer.Options{BatchSize: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, rep, 2, []badRow{
+		{3, "U+200B"},
+		{4, "U+0391"},
+		{5, "already registered"},
+		{6, "already registered"},
+		{8, "U+0967"},
+	}, 0)
+	for i, b := range rep.Bad {
+		if want := []int{1, 2, 3, 4, 6}[i]; b.Feature != want { // features count from 0
+			t.Errorf("bad row %v: feature %d, want %d", b, b.Feature, want)
+		}
+		if want := []string{hub.EINVALID, hub.EINVALID, hub.ECONFLICT, hub.ECONFLICT, hub.EINVALID}[i]; b.Code != want {
+			t.Errorf("bad row %v: code %s, want %s", b, b.Code, want)
+		}
+	}
+	if n, _ := svc.Store().CountResidents(context.Background(), ""); n != 2 {
+		t.Errorf("%d residents stored, want 2", n)
 	}
 }
