@@ -239,6 +239,9 @@ func tokenCommand(args []string, stdout, stderr io.Writer, getenv func(string) s
 	if err != nil {
 		return cli.Usage(errors.New(hub.ErrorMessage(err)))
 	}
+	if *ttl <= 0 || *ttl > auth.MaxTTL {
+		return cli.Usagef("-ttl %s is outside (0, %s]: a token lives at most %d days", *ttl, auth.MaxTTL, auth.MaxTTL/(24*time.Hour))
+	}
 	keys, err := c.keys()
 	if err != nil {
 		return err
