@@ -37,7 +37,10 @@
 // (the ring need not be closed); further rings after a '|' are holes. A row
 // with an empty id gets a new ID from the service, so importing such a file
 // twice registers its rows twice. An id repeated within a file is a bad
-// row (the first one counts). Stock is a new pharmacy's starting stock:
+// row (the first one counts). id_number is taken in its canonical form
+// (privacy.CanonicalID, under the hub's -id-forms): a number with none is a
+// bad row, and a spelling of a number already held is a duplicate. Stock
+// is a new pharmacy's starting stock:
 // importing a pharmacy that exists updates its other fields and leaves its
 // stock alone, since stock moves only through restocks and the ledger.
 //
