@@ -380,6 +380,24 @@ func TestWriteAuthorizationMatrix(t *testing.T) {
 			},
 			committeeState, undoCommittee,
 			want{"ADMIN": {BAD, BAD, BAD}, "DISTRICT": {BAD, F, BAD}}},
+		// A committee code is one committee's: taking the neighbour's is a
+		// conflict (or refused first), and leaves both as they were.
+		{"Mutation.upsertCommittee/code", upsertCommittee,
+			func(_ *testing.T, target int) map[string]any {
+				if target == 2 {
+					v := committeeVars(target, 0, map[string]any{"cells": []string{wc.freeCell(0)}})
+					v["code"] = wc.codes[1]
+					return v
+				}
+				v := committeeVars(target, target, map[string]any{"polygon": wc.west[target]})
+				v["code"] = wc.codes[1-target]
+				return v
+			},
+			func(t *testing.T, v map[string]any) string {
+				q := `query($id: ID!) { committee(id: $id) { id code name district { id } cells } }`
+				return read(t, q, map[string]any{"id": v["id"]}) + read(t, q, map[string]any{"id": wc.committees[0]}) + read(t, q, map[string]any{"id": wc.committees[1]})
+			}, undoCommittee,
+			want{"ADMIN": {"CONFLICT", "CONFLICT", "CONFLICT"}, "DISTRICT": {"CONFLICT", F, "CONFLICT"}}},
 		{"Mutation.upsertDistrict", `mutation($id: ID!, $a: AreaInput!) { upsertDistrict(input: {id: $id, name: "HIJACKED", area: $a}) { id } }`,
 			func(_ *testing.T, target int) map[string]any {
 				if target < 2 {
