@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+
+	"github.com/gridhub/gridhub/privacy"
 )
 
 // Synthetic people and places. Everything here draws from the caller's
@@ -52,51 +54,19 @@ func personName(rng *rand.Rand, sex int) string {
 	return surname(rng) + pick(rng, givenFemale)
 }
 
-// letterCodes are the two-digit values of the letters of a Taiwan ID
-// number in its check-digit formula.
-var letterCodes = map[byte]int{
-	'A': 10, 'B': 11, 'C': 12, 'D': 13, 'E': 14, 'F': 15, 'G': 16, 'H': 17, 'I': 34, 'J': 18,
-	'K': 19, 'L': 20, 'M': 21, 'N': 22, 'O': 35, 'P': 23, 'Q': 24, 'R': 25, 'S': 26, 'T': 27,
-	'U': 28, 'V': 29, 'W': 32, 'X': 30, 'Y': 31, 'Z': 33,
-}
-
 // idNumber returns a Taiwan-style national ID number: the letter of the
 // place of first registration, 1 (male) or 2 (female), seven digits and a
-// valid check digit. These are synthetic: they pass the checksum, as real
-// ones do, and belong to nobody known.
+// valid check digit (privacy.TaiwanCheckDigit). These are synthetic: they
+// pass the checksum, as real ones do, and belong to nobody known.
 func idNumber(rng *rand.Rand, letter byte, sex int) string {
 	var b strings.Builder
 	b.WriteByte(letter)
 	b.WriteByte(byte('0' + sex))
-	code := letterCodes[letter]
-	sum := code/10 + code%10*9 + sex*8
-	for w := 7; w >= 1; w-- {
-		d := rng.IntN(10)
-		b.WriteByte(byte('0' + d))
-		sum += d * w
+	for range 7 {
+		b.WriteByte(byte('0' + rng.IntN(10)))
 	}
-	b.WriteByte(byte('0' + (10-sum%10)%10))
-	return b.String()
-}
-
-// validIDNumber reports whether s passes the Taiwan ID check digit.
-func validIDNumber(s string) bool {
-	if len(s) != 10 {
-		return false
-	}
-	code, ok := letterCodes[s[0]]
-	if !ok || (s[1] != '1' && s[1] != '2') {
-		return false
-	}
-	sum := code/10 + code%10*9
-	for i, w := range []int{8, 7, 6, 5, 4, 3, 2, 1, 1} {
-		c := s[i+1]
-		if c < '0' || c > '9' {
-			return false
-		}
-		sum += int(c-'0') * w
-	}
-	return sum%10 == 0
+	first9 := b.String()
+	return first9 + string(privacy.TaiwanCheckDigit(first9))
 }
 
 // mobile returns a Taiwan mobile number, 09xx-xxx-xxx.
