@@ -297,7 +297,7 @@ func TestCountersMatchStore(t *testing.T) {
 			for range 1 + r.IntN(3) {
 				nid++
 				c := someCell()
-				ins = append(ins, city.ResidentInput{Name: "Resident", IDNumber: fmt.Sprintf("ID%08d", nid), Cell: &c})
+				ins = append(ins, city.ResidentInput{Name: "Resident", IDNumber: privacy.ExampleTaiwanID('S', nid), Cell: &c})
 			}
 			rs, err := w.city.RegisterResidents(ctx, ins...)
 			w.tolerate("register", err)
@@ -524,7 +524,7 @@ func TestEventsCarryNoSecrets(t *testing.T) {
 	}
 	defer eng.Close()
 	c, _ := grid.CellAt(hub.Point{Lat: 30.59, Lng: 114.3}, grid.BaseResolution)
-	rs, err := w.city.RegisterResidents(ctx, city.ResidentInput{Name: "A", IDNumber: "ID12345678", Cell: &c})
+	rs, err := w.city.RegisterResidents(ctx, city.ResidentInput{Name: "A", IDNumber: privacy.ExampleTaiwanID('S', 0), Cell: &c})
 	if err != nil {
 		t.Fatal(err)
 	}
