@@ -20,6 +20,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/gridhub/gridhub/graph"
+	"github.com/gridhub/gridhub/privacy"
 	"github.com/gridhub/gridhub/resolvers"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -667,8 +668,8 @@ func TestAccessNoPersonalDataInLogs(t *testing.T) {
 	}{
 		{"duplicate registration", c1, register, vars(name, idNumber, phone2, ac.codes[0], loc), "CONFLICT"},
 		{"duplicate, other spelling", c1, register, vars(name+" ", strings.ToLower(idNumber[:1])+idNumber[1:], phone, ac.codes[0], loc), "CONFLICT"},
-		{"latitude out of range", c1, register, vars(name, "G234567890", phone, ac.codes[0], map[string]any{"lat": 91, "lng": 0}), "BAD_USER_INPUT"},
-		{"no place", c1, register, vars(name, "G234567891", phone, ac.codes[0], nil), "BAD_USER_INPUT"},
+		{"latitude out of range", c1, register, vars(name, privacy.ExampleTaiwanID('G', 1), phone, ac.codes[0], map[string]any{"lat": 91, "lng": 0}), "BAD_USER_INPUT"},
+		{"no place", c1, register, vars(name, privacy.ExampleTaiwanID('G', 2), phone, ac.codes[0], nil), "BAD_USER_INPUT"},
 		{"variable of the wrong type", c1, register, map[string]any{"n": name, "id": []any{idNumber}, "ph": phone, "c": ac.codes[0], "l": loc}, "BAD_USER_INPUT"},
 		{"inline literal, syntax error", c1, `mutation { registerResident(input: {name: "` + name + `", idNumber: "` + idNumber + `", phone: "` + phone + `"`, nil, "BAD_USER_INPUT"},
 		{"another committee's code", c2, register, vars(name, idNumber, phone, ac.codes[0], loc), "FORBIDDEN"},
@@ -712,7 +713,7 @@ func TestAccessNoPersonalDataInLogs(t *testing.T) {
 		"phone":                   phone,
 		"second phone":            phone2,
 		"name":                    name,
-		"seeded ID number":        "Z000000001",
+		"seeded ID number":        privacy.ExampleTaiwanID('Z', 1),
 		"seeded phone":            "0911222333",
 		"seeded name":             "Wang Li",
 		"committee token":         c1.token,
