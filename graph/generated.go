@@ -322,16 +322,17 @@ type ComplexityRoot struct {
 	}
 
 	Pharmacy struct {
-		Address   func(childComplexity int) int
-		Cell      func(childComplexity int) int
-		District  func(childComplexity int) int
-		Hours     func(childComplexity int) int
-		ID        func(childComplexity int) int
-		Location  func(childComplexity int) int
-		Name      func(childComplexity int) int
-		Phone     func(childComplexity int) int
-		Stock     func(childComplexity int) int
-		UpdatedAt func(childComplexity int) int
+		Address     func(childComplexity int) int
+		Cell        func(childComplexity int) int
+		District    func(childComplexity int) int
+		Hours       func(childComplexity int) int
+		ID          func(childComplexity int) int
+		LastRestock func(childComplexity int) int
+		Location    func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Phone       func(childComplexity int) int
+		Stock       func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
 	}
 
 	PharmacyMatch struct {
@@ -408,15 +409,26 @@ type ComplexityRoot struct {
 	}
 
 	RestockAlert struct {
-		At            func(childComplexity int) int
-		Gap           func(childComplexity int) int
-		Pharmacy      func(childComplexity int) int
-		Quantity      func(childComplexity int) int
-		Ring          func(childComplexity int) int
-		Seq           func(childComplexity int) int
-		Sku           func(childComplexity int) int
-		StockAfter    func(childComplexity int) int
-		WaitingServed func(childComplexity int) int
+		At             func(childComplexity int) int
+		Gap            func(childComplexity int) int
+		LeftForWalkIns func(childComplexity int) int
+		Pharmacy       func(childComplexity int) int
+		Quantity       func(childComplexity int) int
+		Ring           func(childComplexity int) int
+		Seq            func(childComplexity int) int
+		Sku            func(childComplexity int) int
+		StockAfter     func(childComplexity int) int
+		ToWaitingList  func(childComplexity int) int
+		WaitingServed  func(childComplexity int) int
+	}
+
+	RestockOutcome struct {
+		At             func(childComplexity int) int
+		LeftForWalkIns func(childComplexity int) int
+		Quantity       func(childComplexity int) int
+		Sku            func(childComplexity int) int
+		ToWaitingList  func(childComplexity int) int
+		WaitingServed  func(childComplexity int) int
 	}
 
 	RiskAlert struct {
@@ -634,6 +646,8 @@ type PharmacyResolver interface {
 	District(ctx context.Context, obj *hub.Pharmacy) (*hub.District, error)
 
 	Stock(ctx context.Context, obj *hub.Pharmacy) ([]*model.StockLevel, error)
+
+	LastRestock(ctx context.Context, obj *hub.Pharmacy) (*model.RestockOutcome, error)
 }
 type QueryResolver interface {
 	CellAt(ctx context.Context, lat float64, lng float64, resolution int) (*model.Cell, error)
@@ -2022,6 +2036,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Pharmacy.ID(childComplexity), true
+	case "Pharmacy.lastRestock":
+		if e.ComplexityRoot.Pharmacy.LastRestock == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Pharmacy.LastRestock(childComplexity), true
 	case "Pharmacy.location":
 		if e.ComplexityRoot.Pharmacy.Location == nil {
 			break
@@ -2485,6 +2505,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RestockAlert.Gap(childComplexity), true
+	case "RestockAlert.leftForWalkIns":
+		if e.ComplexityRoot.RestockAlert.LeftForWalkIns == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestockAlert.LeftForWalkIns(childComplexity), true
 	case "RestockAlert.pharmacy":
 		if e.ComplexityRoot.RestockAlert.Pharmacy == nil {
 			break
@@ -2521,12 +2547,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RestockAlert.StockAfter(childComplexity), true
+	case "RestockAlert.toWaitingList":
+		if e.ComplexityRoot.RestockAlert.ToWaitingList == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestockAlert.ToWaitingList(childComplexity), true
 	case "RestockAlert.waitingServed":
 		if e.ComplexityRoot.RestockAlert.WaitingServed == nil {
 			break
 		}
 
 		return e.ComplexityRoot.RestockAlert.WaitingServed(childComplexity), true
+
+	case "RestockOutcome.at":
+		if e.ComplexityRoot.RestockOutcome.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestockOutcome.At(childComplexity), true
+	case "RestockOutcome.leftForWalkIns":
+		if e.ComplexityRoot.RestockOutcome.LeftForWalkIns == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestockOutcome.LeftForWalkIns(childComplexity), true
+	case "RestockOutcome.quantity":
+		if e.ComplexityRoot.RestockOutcome.Quantity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestockOutcome.Quantity(childComplexity), true
+	case "RestockOutcome.sku":
+		if e.ComplexityRoot.RestockOutcome.Sku == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestockOutcome.Sku(childComplexity), true
+	case "RestockOutcome.toWaitingList":
+		if e.ComplexityRoot.RestockOutcome.ToWaitingList == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestockOutcome.ToWaitingList(childComplexity), true
+	case "RestockOutcome.waitingServed":
+		if e.ComplexityRoot.RestockOutcome.WaitingServed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RestockOutcome.WaitingServed(childComplexity), true
 
 	case "RiskAlert.at":
 		if e.ComplexityRoot.RiskAlert.At == nil {
@@ -3278,6 +3347,34 @@ type Pharmacy {
   "Stock on hand per supply, in catalogue order, zero included."
   stock: [StockLevel!]!
   updatedAt: Time!
+  """
+  The last restock of this pharmacy made through this hub since it started
+  (null when none): what was delivered, what the waiting list took and what
+  is left for walk-ins. restock's answer carries its own restock here.
+  """
+  lastRestock: RestockOutcome
+}
+
+"""
+What a restock did. The waiting list (shortage registrations, then waiting
+reservations of open rounds) is served from the delivery before anyone
+else, so what is delivered is not what walk-ins find.
+"""
+type RestockOutcome {
+  sku: SKU!
+  "Units delivered."
+  quantity: Int!
+  "Units of the supply the waiting list took from this pharmacy right after the delivery."
+  toWaitingList: Int!
+  "Waiting-list entries served (one allocation each)."
+  waitingServed: Int!
+  """
+  Units of the supply on hand once the waiting list was served, read back
+  from the store: what anyone walking in can still get.
+  """
+  leftForWalkIns: Int!
+  "When the delivery was recorded."
+  at: Time!
 }
 
 "A pharmacy found near a point."
@@ -3774,7 +3871,15 @@ extend type Mutation {
 # Live alerts. Each event reaches a subscriber once; a subscriber too slow
 # to keep up loses the oldest queued events and is told how many (gap).
 
-"A restock at a pharmacy whose service disk touches the committee's area."
+"""
+A restock at a pharmacy whose service disk touches the committee's area.
+It is sent once the restock has served the waiting list, and tells in one
+message what was delivered, what the waiting list took and what is left:
+quantity = delivered, toWaitingList = taken by the waiting list,
+leftForWalkIns = stockAfter = on hand now. The stockChanged events of the
+same restock (one RESTOCK, then one ALLOCATE per waiting-list entry served)
+come before it.
+"""
 type RestockAlert {
   seq: Int!
   at: Time!
@@ -3782,23 +3887,45 @@ type RestockAlert {
   sku: SKU!
   "Units delivered."
   quantity: Int!
-  "Units on hand after the delivery."
+  """
+  Units on hand after the delivery AND the waiting list's allocations (the
+  same as leftForWalkIns): what a committee can send people for. The stock
+  right after the delivery alone is stockAfter of the RESTOCK stockChanged
+  event.
+  """
   stockAfter: Int!
   "Rings from the pharmacy to the nearest cell of the area."
   ring: Int!
-  "Waiting-list registrations the restock served."
+  "Waiting-list entries the restock served (one allocation each)."
   waitingServed: Int!
+  "Units of the delivered supply the waiting list took from this pharmacy."
+  toWaitingList: Int!
+  """
+  Units of the supply on hand once the waiting list was served, read back
+  from the store just before the alert: what anyone walking in can still
+  get. Equal to stockAfter.
+  """
+  leftForWalkIns: Int!
   "Events dropped just before this one because the subscriber fell behind."
   gap: Int!
 }
 
-"A movement of stock at a pharmacy."
+"""
+A movement of stock at a pharmacy: one step of its stock ledger. Each event
+carries the stock after its own step, so for one pharmacy and supply
+stockAfter(n) = stockAfter(n-1) + delta(n) along the ledger. The steps of
+one write (a restock and the waiting list it serves, a batch of
+allocations) are sent in ledger order; steps written concurrently by
+different callers may arrive in either order, each with its own value.
+"""
 type StockChange {
   seq: Int!
   at: Time!
   pharmacy: Pharmacy!
   sku: SKU!
+  "Units added (positive) or taken (negative) by this step."
   delta: Int!
+  "Units of the supply on hand right after this step, as the ledger recorded it."
   stockAfter: Int!
   "RESTOCK, ALLOCATE, RETURN, ..."
   reason: String!
@@ -4669,6 +4796,8 @@ func (ec *executionContext) childFields_Pharmacy(ctx context.Context, field grap
 		return ec.fieldContext_Pharmacy_stock(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Pharmacy_updatedAt(ctx, field)
+	case "lastRestock":
+		return ec.fieldContext_Pharmacy_lastRestock(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Pharmacy", field.Name)
 }
@@ -4785,10 +4914,32 @@ func (ec *executionContext) childFields_RestockAlert(ctx context.Context, field 
 		return ec.fieldContext_RestockAlert_ring(ctx, field)
 	case "waitingServed":
 		return ec.fieldContext_RestockAlert_waitingServed(ctx, field)
+	case "toWaitingList":
+		return ec.fieldContext_RestockAlert_toWaitingList(ctx, field)
+	case "leftForWalkIns":
+		return ec.fieldContext_RestockAlert_leftForWalkIns(ctx, field)
 	case "gap":
 		return ec.fieldContext_RestockAlert_gap(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RestockAlert", field.Name)
+}
+
+func (ec *executionContext) childFields_RestockOutcome(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sku":
+		return ec.fieldContext_RestockOutcome_sku(ctx, field)
+	case "quantity":
+		return ec.fieldContext_RestockOutcome_quantity(ctx, field)
+	case "toWaitingList":
+		return ec.fieldContext_RestockOutcome_toWaitingList(ctx, field)
+	case "waitingServed":
+		return ec.fieldContext_RestockOutcome_waitingServed(ctx, field)
+	case "leftForWalkIns":
+		return ec.fieldContext_RestockOutcome_leftForWalkIns(ctx, field)
+	case "at":
+		return ec.fieldContext_RestockOutcome_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RestockOutcome", field.Name)
 }
 
 func (ec *executionContext) childFields_RiskAlert(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11557,6 +11708,38 @@ func (ec *executionContext) fieldContext_Pharmacy_updatedAt(_ context.Context, f
 	return graphql.NewScalarFieldContext("Pharmacy", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Pharmacy_lastRestock(ctx context.Context, field graphql.CollectedField, obj *hub.Pharmacy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Pharmacy_lastRestock(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Pharmacy().LastRestock(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RestockOutcome) graphql.Marshaler {
+			return ec.marshalORestockOutcome2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐRestockOutcome(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Pharmacy_lastRestock(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Pharmacy",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RestockOutcome(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PharmacyMatch_pharmacy(ctx context.Context, field graphql.CollectedField, obj *dispatch.Match) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13577,6 +13760,52 @@ func (ec *executionContext) fieldContext_RestockAlert_waitingServed(_ context.Co
 	return graphql.NewScalarFieldContext("RestockAlert", field, false, false, "Int")
 }
 
+func (ec *executionContext) _RestockAlert_toWaitingList(ctx context.Context, field graphql.CollectedField, obj *model.RestockAlert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestockAlert_toWaitingList(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ToWaitingList, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RestockAlert_toWaitingList(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RestockAlert", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RestockAlert_leftForWalkIns(ctx context.Context, field graphql.CollectedField, obj *model.RestockAlert) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestockAlert_leftForWalkIns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LeftForWalkIns, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RestockAlert_leftForWalkIns(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RestockAlert", field, false, false, "Int")
+}
+
 func (ec *executionContext) _RestockAlert_gap(ctx context.Context, field graphql.CollectedField, obj *model.RestockAlert) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13598,6 +13827,144 @@ func (ec *executionContext) _RestockAlert_gap(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_RestockAlert_gap(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RestockAlert", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RestockOutcome_sku(ctx context.Context, field graphql.CollectedField, obj *model.RestockOutcome) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestockOutcome_sku(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sku, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.SKU) graphql.Marshaler {
+			return ec.marshalNSKU2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐSKU(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RestockOutcome_sku(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RestockOutcome", field, false, false, "SKU")
+}
+
+func (ec *executionContext) _RestockOutcome_quantity(ctx context.Context, field graphql.CollectedField, obj *model.RestockOutcome) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestockOutcome_quantity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Quantity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RestockOutcome_quantity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RestockOutcome", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RestockOutcome_toWaitingList(ctx context.Context, field graphql.CollectedField, obj *model.RestockOutcome) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestockOutcome_toWaitingList(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ToWaitingList, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RestockOutcome_toWaitingList(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RestockOutcome", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RestockOutcome_waitingServed(ctx context.Context, field graphql.CollectedField, obj *model.RestockOutcome) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestockOutcome_waitingServed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WaitingServed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RestockOutcome_waitingServed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RestockOutcome", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RestockOutcome_leftForWalkIns(ctx context.Context, field graphql.CollectedField, obj *model.RestockOutcome) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestockOutcome_leftForWalkIns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LeftForWalkIns, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RestockOutcome_leftForWalkIns(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RestockOutcome", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RestockOutcome_at(ctx context.Context, field graphql.CollectedField, obj *model.RestockOutcome) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RestockOutcome_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RestockOutcome_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RestockOutcome", field, false, false, "Time")
 }
 
 func (ec *executionContext) _RiskAlert_seq(ctx context.Context, field graphql.CollectedField, obj *model.RiskAlert) (ret graphql.Marshaler) {
@@ -19622,6 +19989,12 @@ func (ec *executionContext) _Pharmacy(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "lastRestock":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Pharmacy_lastRestock(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -20197,8 +20570,76 @@ func (ec *executionContext) _RestockAlert(ctx context.Context, sel ast.Selection
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "toWaitingList":
+			out.Values[i] = ec._RestockAlert_toWaitingList(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "leftForWalkIns":
+			out.Values[i] = ec._RestockAlert_leftForWalkIns(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "gap":
 			out.Values[i] = ec._RestockAlert_gap(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var restockOutcomeImplementors = []string{"RestockOutcome"}
+
+func (ec *executionContext) _RestockOutcome(ctx context.Context, sel ast.SelectionSet, obj *model.RestockOutcome) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, restockOutcomeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RestockOutcome")
+		case "sku":
+			out.Values[i] = ec._RestockOutcome_sku(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "quantity":
+			out.Values[i] = ec._RestockOutcome_quantity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "toWaitingList":
+			out.Values[i] = ec._RestockOutcome_toWaitingList(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "waitingServed":
+			out.Values[i] = ec._RestockOutcome_waitingServed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "leftForWalkIns":
+			out.Values[i] = ec._RestockOutcome_leftForWalkIns(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._RestockOutcome_at(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -23169,6 +23610,13 @@ func (ec *executionContext) marshalOResident2ᚖgithubᚗcomᚋgridhubᚋgridhub
 		return graphql.Null
 	}
 	return ec._Resident(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalORestockOutcome2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐRestockOutcome(ctx context.Context, sel ast.SelectionSet, v *model.RestockOutcome) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._RestockOutcome(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalORiskLevel2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐRiskLevel(ctx context.Context, v any) (*hub.RiskLevel, error) {

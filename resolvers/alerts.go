@@ -71,11 +71,41 @@ func (r *Resolver) restockAlerts(ctx context.Context, committeeID string, cells 
 				ring = k
 			}
 		}
+		// stockAfter is what is on hand once the waiting list was
+		// served (p.After is the stock right after the delivery alone,
+		// which the RESTOCK stockChanged event carries).
 		return &model.RestockAlert{
 			Seq: int(d.Event.Seq), At: d.Event.At, Pharmacy: ph, Sku: p.SKU, Quantity: p.Delta,
-			StockAfter: p.After, Ring: ring, WaitingServed: p.Served, Gap: d.Gap,
+			StockAfter: p.LeftForWalkIns, Ring: ring, WaitingServed: p.Served,
+			ToWaitingList: p.ToWaitingList, LeftForWalkIns: p.LeftForWalkIns, Gap: d.Gap,
 		}, true
 	})
+}
+
+// restock adds stock at a pharmacy and serves its waiting list from it
+// (city.Service.RestockServing); the answer is the pharmacy as it is after
+// both, its lastRestock telling what the waiting list took. When the
+// delivery was recorded but serving the waiting list failed, the error
+// says so.
+func (r *Resolver) restock(ctx context.Context, pharmacyID string, sku hub.SKU, quantity int) (*hub.Pharmacy, error) {
+	res, err := r.City.RestockServing(ctx, pharmacyID, sku, quantity, r.Dispatch)
+	if err != nil {
+		return nil, err
+	}
+	return res.Pharmacy, nil
+}
+
+// lastRestock is Pharmacy.lastRestock: the last restock of p this hub made,
+// or nil.
+func (r *Resolver) lastRestock(p *hub.Pharmacy) *model.RestockOutcome {
+	lr := r.City.LastRestock(p.ID)
+	if lr == nil {
+		return nil
+	}
+	return &model.RestockOutcome{
+		Sku: lr.SKU, Quantity: lr.Quantity, ToWaitingList: lr.ToWaitingList, WaitingServed: lr.Served,
+		LeftForWalkIns: lr.LeftForWalkIns, At: lr.At,
+	}
 }
 
 func (r *Resolver) stockChanged(ctx context.Context, districtID, pharmacyID *string) (<-chan *model.StockChange, error) {

@@ -297,14 +297,7 @@ func (r *mutationResolver) UpsertCheckpoint(ctx context.Context, input model.Che
 
 // Restock is the resolver for the restock field.
 func (r *mutationResolver) Restock(ctx context.Context, pharmacyID string, sku hub.SKU, quantity int) (*hub.Pharmacy, error) {
-	if _, err := r.City.Restock(ctx, pharmacyID, sku, quantity); err != nil {
-		return nil, err
-	}
-	// The restock serves the waiting list nearby before anyone new.
-	if _, err := r.Dispatch.ServeWaiting(ctx, pharmacyID, sku); err != nil {
-		return nil, err
-	}
-	return r.City.Store().Pharmacy(ctx, pharmacyID)
+	return r.restock(ctx, pharmacyID, sku, quantity)
 }
 
 // OpenRound is the resolver for the openRound field.
@@ -412,6 +405,11 @@ func (r *pharmacyResolver) District(ctx context.Context, obj *hub.Pharmacy) (*hu
 // Stock is the resolver for the stock field.
 func (r *pharmacyResolver) Stock(ctx context.Context, obj *hub.Pharmacy) ([]*model.StockLevel, error) {
 	return stockLevels(obj.Stock), nil
+}
+
+// LastRestock is the resolver for the lastRestock field.
+func (r *pharmacyResolver) LastRestock(ctx context.Context, obj *hub.Pharmacy) (*model.RestockOutcome, error) {
+	return r.lastRestock(obj), nil
 }
 
 // CellAt is the resolver for the cellAt field.

@@ -219,6 +219,12 @@ type ResidentEdge struct {
 }
 
 // A restock at a pharmacy whose service disk touches the committee's area.
+// It is sent once the restock has served the waiting list, and tells in one
+// message what was delivered, what the waiting list took and what is left:
+// quantity = delivered, toWaitingList = taken by the waiting list,
+// leftForWalkIns = stockAfter = on hand now. The stockChanged events of the
+// same restock (one RESTOCK, then one ALLOCATE per waiting-list entry served)
+// come before it.
 type RestockAlert struct {
 	Seq      int           `json:"seq"`
 	At       time.Time     `json:"at"`
@@ -226,14 +232,41 @@ type RestockAlert struct {
 	Sku      hub.SKU       `json:"sku"`
 	// Units delivered.
 	Quantity int `json:"quantity"`
-	// Units on hand after the delivery.
+	// Units on hand after the delivery AND the waiting list's allocations (the
+	// same as leftForWalkIns): what a committee can send people for. The stock
+	// right after the delivery alone is stockAfter of the RESTOCK stockChanged
+	// event.
 	StockAfter int `json:"stockAfter"`
 	// Rings from the pharmacy to the nearest cell of the area.
 	Ring int `json:"ring"`
-	// Waiting-list registrations the restock served.
+	// Waiting-list entries the restock served (one allocation each).
 	WaitingServed int `json:"waitingServed"`
+	// Units of the delivered supply the waiting list took from this pharmacy.
+	ToWaitingList int `json:"toWaitingList"`
+	// Units of the supply on hand once the waiting list was served, read back
+	// from the store just before the alert: what anyone walking in can still
+	// get. Equal to stockAfter.
+	LeftForWalkIns int `json:"leftForWalkIns"`
 	// Events dropped just before this one because the subscriber fell behind.
 	Gap int `json:"gap"`
+}
+
+// What a restock did. The waiting list (shortage registrations, then waiting
+// reservations of open rounds) is served from the delivery before anyone
+// else, so what is delivered is not what walk-ins find.
+type RestockOutcome struct {
+	Sku hub.SKU `json:"sku"`
+	// Units delivered.
+	Quantity int `json:"quantity"`
+	// Units of the supply the waiting list took from this pharmacy right after the delivery.
+	ToWaitingList int `json:"toWaitingList"`
+	// Waiting-list entries served (one allocation each).
+	WaitingServed int `json:"waitingServed"`
+	// Units of the supply on hand once the waiting list was served, read back
+	// from the store: what anyone walking in can still get.
+	LeftForWalkIns int `json:"leftForWalkIns"`
+	// When the delivery was recorded.
+	At time.Time `json:"at"`
 }
 
 // A risk in the committee's area: a fever scan or a risk area.
@@ -302,14 +335,21 @@ type ScanOutcome struct {
 	Scan *hub.Scan `json:"scan,omitempty"`
 }
 
-// A movement of stock at a pharmacy.
+// A movement of stock at a pharmacy: one step of its stock ledger. Each event
+// carries the stock after its own step, so for one pharmacy and supply
+// stockAfter(n) = stockAfter(n-1) + delta(n) along the ledger. The steps of
+// one write (a restock and the waiting list it serves, a batch of
+// allocations) are sent in ledger order; steps written concurrently by
+// different callers may arrive in either order, each with its own value.
 type StockChange struct {
-	Seq        int           `json:"seq"`
-	At         time.Time     `json:"at"`
-	Pharmacy   *hub.Pharmacy `json:"pharmacy"`
-	Sku        hub.SKU       `json:"sku"`
-	Delta      int           `json:"delta"`
-	StockAfter int           `json:"stockAfter"`
+	Seq      int           `json:"seq"`
+	At       time.Time     `json:"at"`
+	Pharmacy *hub.Pharmacy `json:"pharmacy"`
+	Sku      hub.SKU       `json:"sku"`
+	// Units added (positive) or taken (negative) by this step.
+	Delta int `json:"delta"`
+	// Units of the supply on hand right after this step, as the ledger recorded it.
+	StockAfter int `json:"stockAfter"`
 	// RESTOCK, ALLOCATE, RETURN, ...
 	Reason string `json:"reason"`
 	Gap    int    `json:"gap"`
