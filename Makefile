@@ -17,7 +17,7 @@ build: assets
 run: build
 	GRIDHUB_ADDR=$(GRIDHUB_ADDR) GRIDHUB_DATA=$(GRIDHUB_DATA) ./$(BIN) serve --demo
 
-test: assets vet check-generated
+test: assets browser vet check-generated
 	$(GO) test -race -count=1 ./...
 	@# The MongoDB backend's server tests ran above; say whether they were skipped.
 	@$(GO) test -count=1 -v -run 'TestConformance$$|TestTwoHubs$$' ./store/mongostore ./broker/mongobus 2>&1 | grep -E 'GRIDHUB_TEST_MONGODB_URI|^--- (PASS|SKIP|FAIL)' || true
@@ -91,6 +91,12 @@ GRAPHIQL_ASSETS := httpapi/assets/graphiql
 # live-update client (graphql-ws's browser build) is copied into vendor/.
 DASHBOARD_VENDOR := httpapi/assets/dashboard/vendor
 WEB_MODULES := web/node_modules
+
+# browser installs, as root and with a line saying so, Debian's chromium
+# and CJK fonts for the dashboard's browser tests when they are missing.
+.PHONY: browser
+browser:
+	@sh web/install-browser.sh
 
 .PHONY: assets
 assets:
