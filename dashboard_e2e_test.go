@@ -30,9 +30,16 @@ const chromiumPath = "/usr/bin/chromium"
 
 var installChromium sync.Once
 
+// browserPackages are the Debian packages the browser tests need:
+// Chromium, and a CJK font for the dashboard's Chinese pages (without one
+// they render as boxes). web/install-browser.sh, which make test runs
+// first, installs the same.
+var browserPackages = []string{"chromium", "fonts-noto-cjk"}
+
 // requireBrowser skips the test unless Node.js, playwright-core and
-// Chromium are there. Chromium is installed with apt-get when it is
-// missing and the test runs as root (as CI does).
+// Chromium are there. Chromium (with the CJK fonts) is installed with
+// apt-get when it is missing and the test runs as root (as CI does), after
+// a line on stderr saying so.
 func requireBrowser(t *testing.T) (node, chromium string) {
 	t.Helper()
 	node, err := exec.LookPath("node")
@@ -54,8 +61,11 @@ func requireBrowser(t *testing.T) (node, chromium string) {
 			if _, err := exec.LookPath("apt-get"); err != nil {
 				return
 			}
-			t.Log("chromium is missing: apt-get install -y chromium")
-			for _, args := range [][]string{{"update", "-qq"}, {"install", "-y", "-qq", "--no-install-recommends", "chromium"}} {
+			line := fmt.Sprintf("installing Debian's chromium for the browser tests (apt-get install %s)...", strings.Join(browserPackages, " "))
+			fmt.Fprintln(os.Stderr, line)
+			t.Log(line)
+			install := append([]string{"install", "-y", "-qq", "--no-install-recommends"}, browserPackages...)
+			for _, args := range [][]string{{"update", "-qq"}, install} {
 				cmd := exec.Command("apt-get", args...)
 				cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 				if out, err := cmd.CombinedOutput(); err != nil {
@@ -93,9 +103,19 @@ type browser struct {
 
 func startBrowser(t *testing.T) *browser {
 	t.Helper()
+	return startBrowserIn(t, "")
+}
+
+// startBrowserIn starts a browser whose language (navigator.languages,
+// Accept-Language) is locale; "" is dashboard.mjs's default, en-GB.
+func startBrowserIn(t *testing.T, locale string) *browser {
+	t.Helper()
 	node, chromium := requireBrowser(t)
 	cmd := exec.Command(node, "web/clients/dashboard.mjs", "drive")
 	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1")
+	if locale != "" {
+		cmd.Env = append(cmd.Env, "DASHBOARD_LOCALE="+locale)
+	}
 	b := &browser{t: t, cmd: cmd, lines: make(chan string, 16), stderr: &lockedBuffer{}}
 	cmd.Stderr = b.stderr
 	var err error
@@ -692,4 +712,255 @@ func TestDashboard(t *testing.T) {
 	if len(errs) > 0 {
 		t.Errorf("the page raised script errors: %q", errs)
 	}
+}
+
+// missingLabelsExpr lists what the page shows without words: an element
+// named in data-i18n (or one of its attributes) left empty, a visible
+// label, button, heading, option or term with no text, and any catalogue
+// key shown as itself (t() shows a key no catalogue has).
+const missingLabelsExpr = `(() => {
+	const problems = [];
+	const visible = (e) => e.getClientRects().length > 0;
+	for (const e of document.querySelectorAll('[data-i18n]')) {
+		if (!e.textContent.trim() && (visible(e) || e.tagName === 'OPTION' || e.tagName === 'TITLE')) problems.push('empty ' + e.dataset.i18n);
+	}
+	for (const [attr, data] of [['title', 'i18nTitle'], ['placeholder', 'i18nPlaceholder'], ['aria-label', 'i18nAriaLabel']]) {
+		for (const e of document.querySelectorAll('[data-i18n-' + attr + ']')) {
+			if (!(e.getAttribute(attr) || '').trim()) problems.push('empty ' + attr + ' ' + e.dataset[data]);
+		}
+	}
+	for (const e of document.querySelectorAll('label, button, h1, h2, legend, option, dt, dd, #legend li, #live')) {
+		if ((visible(e) || e.tagName === 'OPTION') && !e.textContent.trim()) problems.push('no text in ' + e.outerHTML.slice(0, 80));
+	}
+	const shown = document.body.innerText + ' ' + document.title + ' ' +
+		[...document.querySelectorAll('[title], [placeholder], [aria-label]')].map((e) => [e.title, e.placeholder, e.getAttribute('aria-label')].join(' ')).join(' ');
+	for (const key of Object.keys(window.gridhubI18n.catalogues.en)) {
+		if (key.includes('.') && new RegExp('(^|[^\\w.])' + key.replace(/\./g, '\\.') + '($|[^\\w.])').test(shown)) problems.push('raw key ' + key);
+	}
+	// A key no catalogue has: words.words in lower camel case.
+	for (const m of shown.matchAll(/(?:^|[\s(（])([a-z][a-zA-Z]*(?:\.[a-zA-Z][\w-]*)+)/g)) problems.push('raw key? ' + m[1]);
+	return problems;
+})()`
+
+// TestDashboardLanguages opens the dashboard in a browser speaking each of
+// its languages (zh-TW, zh-CN, English) and checks that the page speaks it
+// too: <html lang>, known words of the sign-in form, the map's controls,
+// legend, details, totals and alert feed, supplies by their local names,
+// a refused token explained in the language around the hub's own (English)
+// message, numbers and times formatted for the language, and no label
+// missing or shown as its key. Then the language switch: its choice
+// outlives a reload and beats the browser's language. A zh-TW screenshot is
+// kept in GRIDHUB_DASHBOARD_SCREENSHOT_DIR when set.
+func TestDashboardLanguages(t *testing.T) {
+	requireBrowser(t)
+	dir := t.TempDir()
+	h := startHub(t, dir)
+	admin := h.as(t, "ADMIN", "")
+	_, pharmacyID := seedSmallCity(t, admin)
+	district := mintToken(t, dir, "DISTRICT", "zhongzheng")
+	foreign := mintToken(t, t.TempDir(), "DISTRICT", "zhongzheng")
+	var geo struct {
+		Pharmacy struct{ Cell struct{ ID string } }
+	}
+	must(t, admin, `query($p: ID!) { pharmacy(id: $p) { cell { id } } }`, map[string]any{"p": pharmacyID}, &geo)
+	pharmacyCell := geo.Pharmacy.Cell.ID
+
+	// What a few elements must say in each language, by selector.
+	type words struct {
+		login, token, open, signout, layerStock, layerCodes, supply, residents, feedEmpty string
+		adultMask, childMask, refused, restock, resolution9                               string
+	}
+	tests := []struct {
+		locale string // the browser's
+		want   string // the page's language
+		words  words
+	}{
+		{"zh-TW", "zh-TW", words{
+			login: "開啟儀表板", token: "操作員權杖", open: "開啟", signout: "登出", layerStock: "庫存", layerCodes: "健康碼",
+			supply: "物資", residents: "居民", feedEmpty: "尚無警示", adultMask: "成人口罩", childMask: "兒童口罩",
+			refused: "伺服器拒絕此權杖：", restock: "補貨：Beimen Pharmacy", resolution9: "9（0.1 平方公里）",
+		}},
+		{"zh-CN", "zh-CN", words{
+			login: "打开仪表盘", token: "操作员令牌", open: "打开", signout: "退出登录", layerStock: "库存", layerCodes: "健康码",
+			supply: "物资", residents: "居民", feedEmpty: "暂无警报", adultMask: "成人口罩", childMask: "儿童口罩",
+			refused: "服务器拒绝了此令牌：", restock: "补货：Beimen Pharmacy", resolution9: "9（0.1 平方公里）",
+		}},
+		{"en-US", "en", words{
+			login: "Open the dashboard", token: "Operator token", open: "Open", signout: "Sign out", layerStock: "Stock", layerCodes: "Codes",
+			supply: "Supply", residents: "Residents", feedEmpty: "No alerts yet", adultMask: "Adult surgical mask", childMask: "Child surgical mask",
+			refused: "The hub refused the token: ", restock: "Restock: Beimen Pharmacy", resolution9: "9 (0.1 km²)",
+		}},
+	}
+	stock := 200
+	for _, tt := range tests {
+		t.Run(tt.locale, func(t *testing.T) {
+			b := startBrowserIn(t, tt.locale)
+			checkLabels := func(where string) {
+				t.Helper()
+				var problems []string
+				b.eval(missingLabelsExpr, &problems)
+				if len(problems) > 0 {
+					t.Errorf("%s, %s: labels missing: %q", tt.locale, where, problems)
+				}
+			}
+			var page struct {
+				Lang, Data, Title, Languages string
+			}
+			readPage := func() {
+				b.eval(`({lang: document.documentElement.lang, data: document.body.dataset.lang, title: document.title,
+					languages: navigator.languages.join(',')})`, &page)
+			}
+
+			// The sign-in form, and a token the hub refuses: the page's
+			// words around the hub's English message.
+			b.open(h.url + "/dashboard?token=" + foreign)
+			b.waitFor(`document.body.dataset.state === 'refused'`, 20*time.Second)
+			readPage()
+			if page.Lang != tt.want || page.Data != tt.want {
+				t.Errorf("browser %s (navigator.languages %s): <html lang=%q>, page language %q; want %s", tt.locale, page.Languages, page.Lang, page.Data, tt.want)
+			}
+			for sel, want := range map[string]string{"#login h2": tt.words.login, "label[for=token]": tt.words.token, "#login-form button": tt.words.open} {
+				if got := strings.TrimSpace(b.text(sel)); got != want {
+					t.Errorf("%s: %s says %q, want %q", tt.locale, sel, got, want)
+				}
+			}
+			if got := b.text("#login-error"); !strings.HasPrefix(got, tt.words.refused) || !strings.Contains(got, "token signature invalid") {
+				t.Errorf("%s: a refused token: %q, want %q and the hub's message", tt.locale, got, tt.words.refused)
+			}
+			checkLabels("sign-in form")
+
+			// A district with a committee's feed.
+			b.open(h.url + "/dashboard?layer=stock&sku=MASK_ADULT&committee=c1&token=" + district)
+			b.waitFor(`document.body.dataset.state === 'ready' && document.body.dataset.live === 'connected' && !document.getElementById('feed').hidden`, 30*time.Second)
+			b.must(map[string]any{"do": "hover", "selector": fmt.Sprintf(`#map [data-cell=%q]`, pharmacyCell)})
+			var shown struct {
+				Signout, LayerStock, LayerCodes, Supply, Adult, Child, Residents, Feed, Res9, Legend, Details string
+			}
+			b.eval(`(() => { const txt = (sel) => (document.querySelector(sel) || {}).textContent || '';
+				return {signout: txt('#signout'), layerStock: txt('#layers input[value=stock] + span'), layerCodes: txt('#layers input[value=codes] + span'),
+					supply: txt('.controls label span'), adult: txt('#sku option[value=MASK_ADULT]'), child: txt('#sku option[value=MASK_CHILD]'),
+					residents: txt('#totals dt'), feed: txt('#feed-list'), res9: txt('#resolution option[value="9"]'),
+					legend: txt('#legend-title'), details: txt('#details')}; })()`, &shown)
+			for _, c := range []struct{ what, got, want string }{
+				{"sign-out button", shown.Signout, tt.words.signout},
+				{"stock layer", shown.LayerStock, tt.words.layerStock},
+				{"codes layer", shown.LayerCodes, tt.words.layerCodes},
+				{"supply label", shown.Supply, tt.words.supply},
+				{"MASK_ADULT", shown.Adult, tt.words.adultMask},
+				{"MASK_CHILD", shown.Child, tt.words.childMask},
+				{"totals' first row", shown.Residents, tt.words.residents},
+				{"resolution 9", shown.Res9, tt.words.resolution9},
+			} {
+				if strings.TrimSpace(c.got) != c.want {
+					t.Errorf("%s: the %s says %q, want %q", tt.locale, c.what, c.got, c.want)
+				}
+			}
+			if !strings.HasPrefix(shown.Feed, tt.words.feedEmpty) {
+				t.Errorf("%s: the empty feed says %q, want %q…", tt.locale, shown.Feed, tt.words.feedEmpty)
+			}
+			if !strings.Contains(shown.Legend, tt.words.adultMask) || !strings.Contains(shown.Details, pharmacyCell) || !strings.Contains(shown.Details, tt.words.adultMask) {
+				t.Errorf("%s: legend %q and details %q should name %s (and the cell)", tt.locale, shown.Legend, shown.Details, tt.words.adultMask)
+			}
+			readPage()
+			if !strings.Contains(page.Title, "Zhongzheng") || !strings.Contains(page.Title, "Gridhub") {
+				t.Errorf("%s: title %q", tt.locale, page.Title)
+			}
+			checkLabels("district map")
+
+			// A restock reaches the feed in the language, with its time and
+			// numbers formatted by Intl for it.
+			time.Sleep(300 * time.Millisecond)
+			stock += 1234
+			must(t, admin, `mutation($p: ID!) { restock(pharmacyId: $p, sku: MASK_ADULT, quantity: 1234) { id } }`, map[string]any{"p": pharmacyID}, nil)
+			item := b.waitFor(`[...document.querySelectorAll('#feed-list li.restock')].map(li => li.textContent).join('\n')`, 20*time.Second)
+			var feed string
+			_ = json.Unmarshal(item, &feed)
+			var want struct{ Qty, After, Clock string }
+			b.eval(fmt.Sprintf(`({qty: new Intl.NumberFormat(%[1]q).format(1234), after: new Intl.NumberFormat(%[1]q).format(%[2]d),
+				clock: document.querySelector('#feed-list li.restock time').textContent})`, tt.want, stock), &want)
+			if !strings.Contains(feed, tt.words.restock) || !strings.Contains(feed, "+"+want.Qty+" "+tt.words.adultMask) || !strings.Contains(feed, want.After) {
+				t.Errorf("%s: the feed says %q, want %q, +%s %s and %s on hand", tt.locale, feed, tt.words.restock, want.Qty, tt.words.adultMask, want.After)
+			}
+			if len(want.Clock) != len("15:04:05") || want.Clock[2] != ':' {
+				t.Errorf("%s: the alert's time reads %q, want hh:mm:ss", tt.locale, want.Clock)
+			}
+			// The other layers' legends and a coarser resolution.
+			for _, layer := range []string{"demand", "fulfilment", "codes", "risk"} {
+				b.must(map[string]any{"do": "click", "selector": fmt.Sprintf(`#layers input[value=%q]`, layer)})
+				b.waitFor(fmt.Sprintf(`document.getElementById('map').dataset.layer === %q`, layer), 5*time.Second)
+				checkLabels("layer " + layer)
+			}
+			b.must(map[string]any{"do": "click", "selector": `#layers input[value="stock"]`})
+			if tt.want == "zh-TW" {
+				shot := filepath.Join(t.TempDir(), "dashboard-zh-TW.png")
+				if d := os.Getenv("GRIDHUB_DASHBOARD_SCREENSHOT_DIR"); d != "" {
+					shot = filepath.Join(d, "dashboard-zh-TW.png")
+				}
+				time.Sleep(time.Second) // the recolour transition
+				b.must(map[string]any{"do": "screenshot", "path": shot})
+				t.Logf("screenshot: %s", shot)
+			}
+
+			// The switch: another language at once, kept over a reload and
+			// over the browser's own.
+			other := map[string]string{"zh-TW": "zh-CN", "zh-CN": "en", "en": "zh-TW"}[tt.want]
+			b.must(map[string]any{"do": "select", "selector": "#lang", "value": other})
+			b.waitFor(fmt.Sprintf(`document.documentElement.lang === %q`, other), 5*time.Second)
+			var switched struct{ Stored, Layer, Resolution string }
+			readSwitched := func() {
+				b.eval(`({stored: localStorage.getItem('gridhub.dashboard.lang'), layer: document.querySelector('#layers input[value=stock] + span').textContent,
+					resolution: document.querySelector('#resolution option[value="9"]').textContent})`, &switched)
+			}
+			readSwitched()
+			wantLayer := map[string]string{"zh-TW": "庫存", "zh-CN": "库存", "en": "Stock"}[other]
+			if switched.Stored != other || switched.Layer != wantLayer {
+				t.Errorf("%s: switched to %s: stored %q, stock layer %q (want %q)", tt.locale, other, switched.Stored, switched.Layer, wantLayer)
+			}
+			if strings.Contains(b.text("#feed-list"), tt.words.restock) {
+				t.Errorf("%s: after switching to %s the feed still says %q", tt.locale, other, b.text("#feed-list"))
+			}
+			checkLabels("switched to " + other)
+			b.open(h.url + "/dashboard")
+			b.waitFor(`document.body.dataset.state === 'ready'`, 30*time.Second)
+			readPage()
+			readSwitched()
+			if page.Lang != other || switched.Layer != wantLayer {
+				t.Errorf("%s: after a reload <html lang=%q>, stock layer %q; want the chosen %s", tt.locale, page.Lang, switched.Layer, other)
+			}
+
+			var errs []string
+			if raw, err := b.do(map[string]any{"do": "errors"}); err == nil {
+				_ = json.Unmarshal(raw, &errs)
+			}
+			if len(errs) > 0 {
+				t.Errorf("%s: the page raised script errors: %q", tt.locale, errs)
+			}
+		})
+	}
+
+	// How the browser's languages choose the page's, tag by tag.
+	t.Run("choice", func(t *testing.T) {
+		b := startBrowserIn(t, "")
+		b.open(h.url + "/dashboard")
+		b.waitFor(`document.body.dataset.state === 'login'`, 20*time.Second)
+		choices := []struct {
+			give []string
+			want string
+		}{
+			{[]string{"zh-TW"}, "zh-TW"}, {[]string{"zh-Hant"}, "zh-TW"}, {[]string{"zh-HK"}, "zh-TW"}, {[]string{"zh-MO"}, "zh-TW"},
+			{[]string{"zh-Hant-HK"}, "zh-TW"}, {[]string{"zh-hant-tw"}, "zh-TW"}, {[]string{"zh_TW"}, "zh-TW"},
+			{[]string{"zh-CN"}, "zh-CN"}, {[]string{"zh-Hans"}, "zh-CN"}, {[]string{"zh-SG"}, "zh-CN"}, {[]string{"zh"}, "zh-CN"},
+			{[]string{"zh-Hans-HK"}, "zh-CN"}, {[]string{"zh-MY"}, "zh-CN"},
+			{[]string{"en"}, "en"}, {[]string{"en-GB"}, "en"}, {[]string{"fr-FR"}, "en"}, {[]string{"ja"}, "en"}, {[]string{""}, "en"}, {nil, "en"},
+			{[]string{"fr", "zh-TW"}, "zh-TW"}, {[]string{"de", "zh-SG", "zh-TW"}, "zh-CN"}, {[]string{"en-US", "zh-TW"}, "en"},
+		}
+		for _, c := range choices {
+			give, _ := json.Marshal(c.give)
+			var got string
+			b.eval(fmt.Sprintf(`window.gridhubI18n.pick(%s)`, give), &got)
+			if got != c.want {
+				t.Errorf("navigator.languages %s: the page speaks %s, want %s", give, got, c.want)
+			}
+		}
+	})
 }

@@ -42,6 +42,7 @@ type dashboardFile struct {
 const (
 	dashboardPage    = "index.html"
 	dashboardJS      = "dashboard.js"
+	dashboardI18N    = "i18n.js"
 	dashboardCSS     = "dashboard.css"
 	dashboardGraphQL = "vendor/graphql-ws.min.js"
 )
@@ -51,6 +52,7 @@ const (
 // npm (umd/graphql-ws.min.js).
 func dashboardFiles() []dashboardFile {
 	return []dashboardFile{
+		{name: dashboardI18N, contentType: contentTypeJS},
 		{name: dashboardJS, contentType: contentTypeJS},
 		{name: dashboardCSS, contentType: contentTypeCSS},
 		{name: dashboardGraphQL, contentType: contentTypeJS, pinned: "sha256-Xx4lC96gpVHVgnIEgoHb9bL7afqhIBYLq0lIXHK28k0=", optional: true},
@@ -85,7 +87,9 @@ func embeddedDashboardFS() fs.FS {
 // Content-Security-Policy says so), and every script and style sheet
 // carries its Subresource Integrity hash. Without the vendored graphql-ws
 // bundle (`make assets` copies it) the page still works, refreshing its
-// map every half minute instead of live, and says so.
+// map every half minute instead of live, and says so. The page speaks
+// zh-TW, zh-CN and English (its words are in i18n.js), as the browser
+// asks or the operator picks.
 func Dashboard(endpoint string) http.Handler {
 	return newDashboard(embeddedDashboardFS(), endpoint)
 }
@@ -93,7 +97,8 @@ func Dashboard(endpoint string) http.Handler {
 // dashboardPageData fills the page template.
 type dashboardPageData struct {
 	Endpoint string
-	CSS, JS  dashboardRef
+	// I18N is the page's words in each of its languages (i18n.js).
+	CSS, I18N, JS dashboardRef
 	// GraphQLWS is empty when the vendored client is missing or differs
 	// from its pinned version; Problem then says why.
 	GraphQLWS dashboardRef
@@ -121,6 +126,7 @@ func newDashboard(fsys fs.FS, endpoint string) http.Handler {
 	data := dashboardPageData{
 		Endpoint:  endpoint,
 		CSS:       ref(dashboardCSS),
+		I18N:      ref(dashboardI18N),
 		JS:        ref(dashboardJS),
 		GraphQLWS: ref(dashboardGraphQL),
 	}

@@ -19,7 +19,7 @@ import (
 func dashboardFS(t *testing.T, vendor []byte) fs.FS {
 	t.Helper()
 	m := fstest.MapFS{}
-	for _, name := range []string{dashboardPage, dashboardJS, dashboardCSS} {
+	for _, name := range []string{dashboardPage, dashboardI18N, dashboardJS, dashboardCSS} {
 		b, err := fs.ReadFile(embeddedDashboardFS(), name)
 		if err != nil {
 			t.Fatalf("embedded dashboard: %v", err)
@@ -82,8 +82,8 @@ func TestDashboardServesOnlyLocalFiles(t *testing.T) {
 			t.Errorf("the page reports a live-update problem with the client present")
 		}
 		refs := parseAssetRefs(t, page)
-		if len(refs) != 3 {
-			t.Fatalf("the page loads %d files with integrity hashes, want 3 (style, graphql-ws, dashboard): %v", len(refs), refs)
+		if len(refs) != 4 {
+			t.Fatalf("the page loads %d files with integrity hashes, want 4 (style, graphql-ws, i18n, dashboard): %v", len(refs), refs)
 		}
 		for _, ref := range refs {
 			resp, body := get(t, srv.URL+ref.url, nil)

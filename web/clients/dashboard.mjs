@@ -18,7 +18,8 @@
 //   {"do": "errors"}                                  script errors the page raised
 //   {"do": "quit"}
 //
-// CHROMIUM names another browser binary. The browser starts with a new,
+// CHROMIUM names another browser binary; DASHBOARD_LOCALE the browser's
+// language (en-GB unless set). The browser starts with a new,
 // empty profile in a temporary directory, removed at exit.
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
@@ -40,7 +41,8 @@ async function launch() {
     args: flags,
     viewport: { width: 1360, height: 860 },
     deviceScaleFactor: 1,
-    locale: 'en-GB',
+    // The browser's language (navigator.languages, Accept-Language).
+    locale: process.env.DASHBOARD_LOCALE || 'en-GB',
     timezoneId: 'Asia/Taipei',
   });
   const page = context.pages()[0] || await context.newPage();

@@ -7,11 +7,17 @@
 // token sees its committee's area, the pharmacies around it and its
 // alerts (district aggregates are not a committee's to read). The hub
 // enforces all of it; the page only avoids asking for what it would refuse.
+//
+// Every word the page shows comes from i18n.js (window.gridhubI18n) through
+// t(key, params); the language follows the browser unless the operator
+// picks another one (remembered in localStorage). Messages of the hub
+// (GraphQL errors) stay as the hub wrote them, after a translated label.
 'use strict';
 
 (function () {
   const SVG = 'http' + '://www.w3.org/2000/svg';
   const TOKEN_KEY = 'gridhub.dashboard.token';
+  const LANG_KEY = 'gridhub.dashboard.lang';
   const FEED_KEY = 'gridhub.dashboard.feed.';
   const FEED_MAX = 50;
   const POLL_MS = 30000;
@@ -21,78 +27,120 @@
   const endpoint = meta('gridhub-endpoint') || '/graphql';
   const liveProblem = meta('gridhub-live-problem');
 
-  const FALLBACK_SUPPLIES = [
-    { sku: 'MASK_ADULT', name: 'Adult masks' }, { sku: 'MASK_CHILD', name: 'Child masks' },
-    { sku: 'MASK_N95', name: 'N95 masks' }, { sku: 'HAND_SANITIZER', name: 'Hand sanitizer' },
-    { sku: 'TEST_KIT', name: 'Test kits' },
-  ];
+  // The supplies until the hub has said which it has; their names come
+  // from the catalogues (skuName).
+  const FALLBACK_SUPPLIES = ['MASK_ADULT', 'MASK_CHILD', 'MASK_N95', 'HAND_SANITIZER', 'TEST_KIT'].map((sku) => ({ sku }));
+
+  // ----------------------------------------------------------------------
+  // Words and formats.
+
+  const I18N = window.gridhubI18n;
+  let lang = chooseLanguage();
+  let numFmt; let pctFmt; let timeFmt; let dateFmt;
+
+  // chooseLanguage: the operator's last choice in this browser, else the
+  // browser's languages.
+  function chooseLanguage() {
+    let saved = null;
+    try { saved = localStorage.getItem(LANG_KEY); } catch (e) { saved = null; }
+    if (saved && I18N.catalogues[saved]) return saved;
+    const list = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language || ''];
+    return I18N.pick(list);
+  }
+
+  // t returns the text of key in the page's language with {name}s filled
+  // from params; a key no catalogue has shows as itself (the tests look
+  // for those).
+  function t(key, params) {
+    let s = I18N.catalogues[lang][key];
+    if (s === undefined) s = I18N.catalogues.en[key];
+    if (s === undefined) return key;
+    return s.replace(/\{(\w+)\}/g, (m, k) => (params && params[k] !== undefined && params[k] !== null ? String(params[k]) : m));
+  }
+
+  function setFormats() {
+    numFmt = new Intl.NumberFormat(lang);
+    pctFmt = new Intl.NumberFormat(lang, { style: 'percent', maximumFractionDigits: 0 });
+    timeFmt = new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+    dateFmt = new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeStyle: 'short' });
+  }
+  setFormats();
+
+  // say turns a message into text: messages the page keeps (notices, the
+  // map's message, the sign-in error) are functions, so that they follow a
+  // change of language.
+  const say = (m) => (typeof m === 'function' ? m() : m || '');
 
   // Layers: how a cell's aggregates become one of a few classes, each with
   // a colour and a legend line. Fixed bins keep colours comparable across
   // districts and over time.
   const NONE = '#eceff1';
+  // Labels are functions: they are read in the page's current language.
+  const range = (lo, hi) => () => t('bin.range', { lo: fmt(lo), hi: fmt(hi) });
+  const over = (n) => () => t('bin.over', { n: fmt(n) });
+  const pctRange = (lo, hi) => () => t('bin.range', { lo: pct(lo), hi: pct(hi) });
   const LAYERS = {
     stock: {
-      title: 'Stock on hand (units)',
+      title: () => t('layer.stock.title'),
       series: (p) => p.stock,
       bins: [
-        { key: 'none', max: 0, colour: NONE, label: 'none' },
-        { key: 's1', max: 50, colour: '#d4e9f7', label: '1–50' },
-        { key: 's2', max: 200, colour: '#9ccbe8', label: '51–200' },
-        { key: 's3', max: 500, colour: '#4f9fd0', label: '201–500' },
-        { key: 's4', max: 1000, colour: '#1f6fb0', label: '501–1,000' },
-        { key: 's5', max: Infinity, colour: '#0b3d78', label: 'over 1,000' },
+        { key: 'none', max: 0, colour: NONE, label: () => t('bin.none') },
+        { key: 's1', max: 50, colour: '#d4e9f7', label: range(1, 50) },
+        { key: 's2', max: 200, colour: '#9ccbe8', label: range(51, 200) },
+        { key: 's3', max: 500, colour: '#4f9fd0', label: range(201, 500) },
+        { key: 's4', max: 1000, colour: '#1f6fb0', label: range(501, 1000) },
+        { key: 's5', max: Infinity, colour: '#0b3d78', label: over(1000) },
       ],
       value: (s) => (s.stock || []).reduce((n, l) => n + l.quantity, 0),
     },
     demand: {
-      title: 'Demand: open reservations and shortage registrations',
+      title: () => t('layer.demand.title'),
       series: (p) => p.demand,
       bins: [
-        { key: 'none', max: 0, colour: NONE, label: 'none' },
-        { key: 'd1', max: 5, colour: '#fde2c4', label: '1–5' },
-        { key: 'd2', max: 20, colour: '#fdb97d', label: '6–20' },
-        { key: 'd3', max: 50, colour: '#f5813c', label: '21–50' },
-        { key: 'd4', max: 200, colour: '#d94e0f', label: '51–200' },
-        { key: 'd5', max: Infinity, colour: '#8c2d04', label: 'over 200' },
+        { key: 'none', max: 0, colour: NONE, label: () => t('bin.none') },
+        { key: 'd1', max: 5, colour: '#fde2c4', label: range(1, 5) },
+        { key: 'd2', max: 20, colour: '#fdb97d', label: range(6, 20) },
+        { key: 'd3', max: 50, colour: '#f5813c', label: range(21, 50) },
+        { key: 'd4', max: 200, colour: '#d94e0f', label: range(51, 200) },
+        { key: 'd5', max: Infinity, colour: '#8c2d04', label: over(200) },
       ],
       value: (s) => s.demand,
     },
     fulfilment: {
-      title: 'Fulfilment: allocations over allocations and waiting demand',
+      title: () => t('layer.fulfilment.title'),
       series: (p) => p.fulfilled,
-      seriesLabel: 'allocations fulfilled',
+      seriesLabel: () => t('layer.fulfilment.series'),
       bins: [
-        { key: 'none', colour: NONE, label: 'no requests' },
-        { key: 'f0', max: 0.25, colour: '#d73027', label: 'under 25 %' },
-        { key: 'f1', max: 0.5, colour: '#fc8d59', label: '25–50 %' },
-        { key: 'f2', max: 0.75, colour: '#fee08b', label: '50–75 %' },
-        { key: 'f3', max: 0.9999, colour: '#91cf60', label: '75–99 %' },
-        { key: 'f4', max: Infinity, colour: '#1a9850', label: 'all served' },
+        { key: 'none', colour: NONE, label: () => t('bin.noRequests') },
+        { key: 'f0', max: 0.25, colour: '#d73027', label: () => t('bin.under', { p: pct(0.25) }) },
+        { key: 'f1', max: 0.5, colour: '#fc8d59', label: pctRange(0.25, 0.5) },
+        { key: 'f2', max: 0.75, colour: '#fee08b', label: pctRange(0.5, 0.75) },
+        { key: 'f3', max: 0.9999, colour: '#91cf60', label: pctRange(0.75, 0.99) },
+        { key: 'f4', max: Infinity, colour: '#1a9850', label: () => t('bin.allServed') },
       ],
       value: (s) => s.fulfilmentRate,
     },
     codes: {
-      title: 'Health codes of residents',
+      title: () => t('layer.codes.title'),
       series: (p) => p.red + p.yellow,
-      seriesLabel: 'red and yellow codes',
+      seriesLabel: () => t('layer.codes.series'),
       bins: [
-        { key: 'none', colour: NONE, label: 'no codes' },
-        { key: 'green', colour: '#41ab5d', label: 'green only' },
-        { key: 'yellow', colour: '#f2b705', label: 'yellow, no red' },
-        { key: 'red', colour: '#cb181d', label: 'red' },
+        { key: 'none', colour: NONE, label: () => t('bin.noCodes') },
+        { key: 'green', colour: '#41ab5d', label: () => t('bin.greenOnly') },
+        { key: 'yellow', colour: '#f2b705', label: () => t('bin.yellowNoRed') },
+        { key: 'red', colour: '#cb181d', label: () => t('bin.red') },
       ],
       classify: (s) => (s.red > 0 ? 'red' : s.yellow > 0 ? 'yellow' : s.green > 0 ? 'green' : 'none'),
     },
     risk: {
-      title: 'Risk areas',
+      title: () => t('layer.risk.title'),
       series: (p) => p.riskCells,
-      seriesLabel: 'cells under a risk area',
+      seriesLabel: () => t('layer.risk.series'),
       bins: [
-        { key: 'none', colour: NONE, label: 'none' },
-        { key: 'LOW', colour: '#fddbc7', label: 'low' },
-        { key: 'MEDIUM', colour: '#ef8a62', label: 'medium' },
-        { key: 'HIGH', colour: '#b2182b', label: 'high' },
+        { key: 'none', colour: NONE, label: () => t('bin.none') },
+        { key: 'LOW', colour: '#fddbc7', label: () => t('risk.LOW') },
+        { key: 'MEDIUM', colour: '#ef8a62', label: () => t('risk.MEDIUM') },
+        { key: 'HIGH', colour: '#b2182b', label: () => t('risk.HIGH') },
       ],
       classify: (s) => s.riskLevel || 'none',
     },
@@ -124,6 +172,14 @@
     pinned: null,
     catchups: 0,
     mapPolled: false,
+    // What the page shows, kept to be drawn again in another language.
+    liveState: 'off',
+    liveText: null,
+    mapMessage: null,
+    loginMessage: null,
+    totals: undefined,
+    counts: null,
+    title: '',
   };
 
   const $ = (id) => document.getElementById(id);
@@ -151,20 +207,26 @@
     return e;
   }
 
-  const fmt = (n) => (n === null || n === undefined ? '–' : Number(n).toLocaleString('en-US'));
-  const pct = (r) => (r === null || r === undefined ? '–' : `${Math.round(r * 100)} %`);
-  const clock = (t) => new Date(t).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  const fmt = (n) => (n === null || n === undefined ? '–' : numFmt.format(Number(n)));
+  const pct = (r) => (r === null || r === undefined ? '–' : pctFmt.format(r));
+  const clock = (at) => timeFmt.format(new Date(at));
 
   // ----------------------------------------------------------------------
   // Talking to the hub.
 
+  // HubError is a failed request. local, when set, is the page's own
+  // words for it (a function, read in the current language); message is
+  // then their English, else the hub's message as the hub wrote it.
   class HubError extends Error {
-    constructor(message, code, status) {
+    constructor(message, code, status, local) {
       super(message);
       this.code = code || 'ERROR';
       this.status = status || 0;
+      this.local = local || null;
     }
   }
+
+  const errText = (e) => (e.local ? e.local() : e.message);
 
   async function gql(query, variables) {
     let resp;
@@ -176,13 +238,16 @@
         cache: 'no-store',
       });
     } catch (e) {
-      throw new HubError(`the hub cannot be reached (${e.message})`, 'NETWORK');
+      const local = () => t('error.unreachable', { error: e.message });
+      throw new HubError(`the hub cannot be reached (${e.message})`, 'NETWORK', 0, local);
     }
     let body;
     try {
       body = await resp.json();
     } catch (e) {
-      throw new HubError(`the hub answered ${resp.status} without a GraphQL result`, resp.status >= 500 ? 'NETWORK' : 'HTTP', resp.status);
+      const status = resp.status;
+      throw new HubError(`the hub answered ${status} without a GraphQL result`, status >= 500 ? 'NETWORK' : 'HTTP', status,
+        () => t('error.notGraphQL', { status }));
     }
     if (body.errors && body.errors.length) {
       const first = body.errors[0];
@@ -196,7 +261,8 @@
   // it): only to choose what to show and to warn before it expires.
   function readToken(token) {
     const parts = token.split('.');
-    if (parts.length !== 3) throw new Error('a token has three dot-separated parts');
+    const bad = (local) => Object.assign(new Error('unreadable token'), { local });
+    if (parts.length !== 3) throw bad(() => t('token.parts'));
     let claims;
     try {
       const b64 = parts[1].replace(/-/g, '+').replace(/_/g, '/');
@@ -204,9 +270,9 @@
         (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0')).join(''));
       claims = JSON.parse(json);
     } catch (e) {
-      throw new Error('its payload is not readable');
+      throw bad(() => t('token.payload'));
     }
-    if (!claims || typeof claims.role !== 'string') throw new Error('it carries no role');
+    if (!claims || typeof claims.role !== 'string') throw bad(() => t('token.noRole'));
     return { role: claims.role, scope: claims.scope || '', subject: claims.sub || '', exp: claims.exp ? claims.exp * 1000 : 0 };
   }
 
@@ -225,12 +291,19 @@
     $('district-picker').hidden = true;
     $('who').textContent = '';
     $('place').textContent = '';
+    S.title = '';
+    document.title = t('app.title');
     clearNotice();
-    const err = $('login-error');
-    err.textContent = message || '';
-    err.hidden = !message;
+    S.loginMessage = message || null;
+    drawLoginMessage();
     setState(message ? 'refused' : 'login');
     $('token').focus();
+  }
+
+  function drawLoginMessage() {
+    const err = $('login-error');
+    err.textContent = say(S.loginMessage);
+    err.hidden = !S.loginMessage;
   }
 
   // refuse forgets the token and says why.
@@ -259,38 +332,56 @@
   function drawNotices() {
     const n = $('notice');
     const all = [...notices.values()];
-    n.replaceChildren(...all.map((x) => el('p', { class: x.kind, text: x.message })));
+    n.replaceChildren(...all.map((x) => el('p', { class: x.kind, text: say(x.message) })));
     n.className = 'notice ' + (all.some((x) => x.kind === 'error') ? 'error' : 'warn');
     n.hidden = all.length === 0;
   }
 
   function mapMessage(message) {
+    S.mapMessage = message || null;
     const m = $('map-message');
-    m.textContent = message || '';
-    m.hidden = !message;
+    m.textContent = say(S.mapMessage);
+    m.hidden = !S.mapMessage;
   }
 
+  // setLive shows the state of the live connection; text (a function)
+  // overrides the state's usual words.
   function setLive(state, text) {
+    S.liveState = state;
+    S.liveText = text || null;
     document.body.dataset.live = state;
+    drawLive();
+  }
+
+  function drawLive() {
+    const state = S.liveState;
     const l = $('live');
     l.dataset.live = state;
-    const connected = S.mapPolled ? 'alerts live · map every 30 s' : 'live';
-    l.textContent = text || { connected, connecting: 'connecting…', reconnecting: 'reconnecting…', polling: 'refreshing every 30 s', off: 'offline' }[state] || state;
+    const words = {
+      connected: () => (S.mapPolled ? t('live.connectedPolled') : t('live.connected')),
+      connecting: () => t('live.connecting'),
+      reconnecting: () => t('live.reconnecting'),
+      polling: () => t('live.polling'),
+      off: () => t('live.off'),
+    }[state];
+    l.textContent = S.liveText ? S.liveText() : words ? words() : state;
   }
 
   // handleError decides what an error means for the page: a refused token
   // sends the operator back to sign in; a hub that cannot be reached is
   // retried; anything else is shown and the page goes on.
-  function handleError(e, what) {
+  //
+  // topic names the notice; label (a function) says what failed.
+  function handleError(e, topic, label) {
     if (e.code === 'UNAUTHENTICATED') {
-      refuse(`The hub refused the token: ${e.message}. Sign in with a valid token.`);
+      refuse(() => t('error.refusedToken', { error: errText(e) }));
       return true;
     }
     if (e.code === 'NETWORK' || e.code === 'RATE_LIMITED') {
-      notice(what, `${what}: ${e.message}. Retrying…`);
+      notice(topic, () => t('error.retrying', { what: label(), error: errText(e) }));
       return false;
     }
-    notice(what, `${what}: ${e.message}`, 'error');
+    notice(topic, () => t('error.labelled', { what: label(), error: errText(e) }), 'error');
     return false;
   }
 
@@ -300,22 +391,23 @@
   function signIn(token) {
     token = (token || '').trim();
     if (!token) {
-      showLogin('Paste an operator token.');
+      showLogin(() => t('login.empty'));
       return;
     }
     let p;
     try {
       p = readToken(token);
     } catch (e) {
-      refuse(`This is not a Gridhub token: ${e.message}.`);
+      refuse(() => t('login.notToken', { error: errText(e) }));
       return;
     }
     if (p.exp && p.exp <= Date.now()) {
-      refuse(`This token expired at ${new Date(p.exp).toLocaleString('en-GB')}. Ask for a new one.`);
+      refuse(() => t('login.expired', { at: dateFmt.format(new Date(p.exp)) }));
       return;
     }
     if (!['ADMIN', 'DISTRICT', 'COMMITTEE'].includes(p.role)) {
-      refuse(`A ${p.role} token has no dashboard: use a DISTRICT, COMMITTEE or ADMIN token.`);
+      const role = p.role;
+      refuse(() => t('login.wrongRole', { role }));
       return;
     }
     S.token = token;
@@ -324,19 +416,26 @@
     clearTimeout(S.expiryTimer);
     if (p.exp) {
       const ms = p.exp - Date.now();
-      if (ms < 2 ** 31) S.expiryTimer = setTimeout(() => refuse('The token has expired. Sign in with a new one.'), ms);
+      if (ms < 2 ** 31) S.expiryTimer = setTimeout(() => refuse(() => t('login.expiredNow')), ms);
     }
     $('login').hidden = true;
     $('app').hidden = false;
     $('signout').hidden = false;
-    $('who').textContent = p.role === 'ADMIN' ? `ADMIN ${p.subject}` : `${p.role} ${p.scope}`;
+    drawWho();
     start();
+  }
+
+  function drawWho() {
+    const p = S.principal;
+    if (!p || !S.token) return;
+    const role = { ADMIN: () => t('role.ADMIN'), DISTRICT: () => t('role.DISTRICT'), COMMITTEE: () => t('role.COMMITTEE') }[p.role];
+    $('who').textContent = t('who', { role: role ? role() : p.role, name: p.role === 'ADMIN' ? p.subject : p.scope });
   }
 
   async function start() {
     const gen = ++S.gen;
     setState('loading');
-    mapMessage('Loading…');
+    mapMessage(() => t('map.loading'));
     const params = new URLSearchParams(location.search);
     try {
       const d = await gql('{ supplies { sku name } }');
@@ -345,7 +444,7 @@
     } catch (e) {
       if (gen !== S.gen) return;
       if (e.code === 'NETWORK') return retryStart(gen, e);
-      if (e.code === 'UNAUTHENTICATED') return handleError(e, 'Signing in');
+      if (e.code === 'UNAUTHENTICATED') return handleError(e, 'signin', () => t('what.signin'));
     }
     fillSupplies();
     const p = S.principal;
@@ -368,16 +467,16 @@
         try {
           c = await committeeInfo(committee);
           if (gen !== S.gen) return;
-          if (!c) notice('committee', `Committee ${committee} does not exist.`, 'error');
+          if (!c) notice('committee', () => t('committee.missing', { id: committee }), 'error');
           else if (c.district) district = c.district.id;
         } catch (e) {
           if (e.code === 'UNAUTHENTICATED' || e.code === 'NETWORK') throw e;
-          notice('committee', `This token may not follow committee ${committee}: ${e.message}`, 'error');
+          notice('committee', () => t('committee.refused', { id: committee, error: errText(e) }), 'error');
         }
       }
       if (p.role === 'ADMIN' && !district) district = S.districts.length ? S.districts[0].id : '';
       if (!district) {
-        mapMessage('There is no district yet: create one with upsertDistrict.');
+        mapMessage(() => t('map.noDistrict'));
         setState('empty');
         return;
       }
@@ -385,15 +484,15 @@
     } catch (e) {
       if (gen !== S.gen) return;
       if (e.code === 'NETWORK') return retryStart(gen, e);
-      if (handleError(e, 'The dashboard cannot open')) return;
-      mapMessage(`Nothing to show: ${e.message}`);
+      if (handleError(e, 'open', () => t('what.open'))) return;
+      mapMessage(() => t('map.nothing', { error: errText(e) }));
       setState('error');
     }
   }
 
   function retryStart(gen, e) {
-    notice('hub', `The hub cannot be reached (${e.message}). Retrying in 5 s…`);
-    mapMessage('Waiting for the hub…');
+    notice('hub', () => t('error.hubDown', { error: errText(e) }));
+    mapMessage(() => t('map.waiting'));
     setState('waiting');
     clearTimeout(S.retryTimer);
     S.retryTimer = setTimeout(() => { if (gen === S.gen) { clearNotice('hub'); start(); } }, 5000);
@@ -401,14 +500,14 @@
 
   function fillSupplies() {
     const sel = $('sku');
-    sel.replaceChildren(el('option', { value: '', text: 'all supplies' }),
-      ...S.supplies.map((s) => el('option', { value: s.sku, text: s.name || s.sku })));
+    sel.replaceChildren(el('option', { value: '', text: t('supplies.all') }),
+      ...S.supplies.map((s) => el('option', { value: s.sku, text: skuName(s.sku) })));
     sel.value = S.sku || '';
   }
 
   function fillDistricts() {
     const sel = $('district');
-    sel.replaceChildren(...S.districts.map((d) => el('option', { value: d.id, text: `${d.name} (${d.code || d.id})` })));
+    sel.replaceChildren(...S.districts.map((d) => el('option', { value: d.id, text: t('place.named', { name: d.name, code: d.code || d.id }) })));
     $('district-picker').hidden = false;
   }
 
@@ -568,15 +667,17 @@
     if (S.principal.role === 'ADMIN') $('district').value = id;
     rememberInURL();
     setState('loading');
-    mapMessage('Loading the district…');
+    mapMessage(() => t('map.loadingDistrict'));
 
     const base = await gql(`query($id: ID!) { district(id: $id) { id code name cellCount pharmacies { id name location { lat lng } } } }`, { id });
     if (gen !== S.gen) return;
-    if (!base.district) throw new HubError(`district ${id} does not exist`, 'NOT_FOUND');
+    if (!base.district) throw new HubError(`district ${id} does not exist`, 'NOT_FOUND', 0, () => t('district.missing', { id }));
     const d = base.district;
     S.view.district = d;
-    $('place').textContent = `${d.name} (${d.code || d.id})` + (committee ? ` · ${committee.name} (${committee.code})` : '');
-    document.title = `${d.name} · Gridhub dashboard`;
+    const named = t('place.named', { name: d.name, code: d.code || d.id });
+    $('place').textContent = committee ? t('place.within', { outer: named, inner: t('place.named', { name: committee.name, code: committee.code }) }) : named;
+    S.title = d.name;
+    document.title = t('app.titleOf', { name: S.title });
 
     let outline = [];
     try {
@@ -584,7 +685,7 @@
       outline = (o.district && o.district.outline) || [];
     } catch (e) {
       if (e.code === 'UNAUTHENTICATED' || e.code === 'NETWORK') throw e;
-      notice('outline', `The district's outline is unavailable: ${e.message}`);
+      notice('outline', () => t('district.noOutline', { error: errText(e) }));
     }
     if (gen !== S.gen) return;
     S.view.outline = outline;
@@ -620,7 +721,7 @@
       if (e.code === 'UNAUTHENTICATED' || e.code === 'NETWORK') throw e;
       if (gen !== S.gen) return;
       v.aggregates = false;
-      notice('aggregates', `The district's aggregates are unavailable (${e.message}): its cells are drawn without figures.`, 'error');
+      notice('aggregates', () => t('district.noAggregates', { error: errText(e) }), 'error');
       const c = await gql('query($id: ID!, $res: Int!) { district(id: $id) { cells(resolution: $res) } }', vars);
       if (gen !== S.gen) return;
       list = (await boundaries(c.district.cells)).map((cell) => ({ cell, hasStats: false }));
@@ -639,7 +740,7 @@
     drawPharmacies(v.district.pharmacies || []);
     showTotals(totals);
     if (S.pinned) pin(v.cells.has(S.pinned) ? S.pinned : null);
-    mapMessage(list.length ? '' : 'This district has no cells at this resolution.');
+    mapMessage(list.length ? null : () => t('map.noCells'));
     setState('ready');
     loadSeries(gen);
   }
@@ -651,9 +752,9 @@
     for (const p of list) {
       const [x, y] = v.project(p.location);
       const c = svg('circle', { cx: x.toFixed(1), cy: y.toFixed(1), r: r.toFixed(1), class: 'pharmacy' });
-      const t = svg('title', {});
-      t.textContent = p.name;
-      c.append(t);
+      const tip = svg('title', {});
+      tip.textContent = p.name;
+      c.append(tip);
       v.g.pharmacies.append(c);
     }
   }
@@ -689,7 +790,7 @@
       showTotals(d.district.totals);
       loadSeries(gen);
     } catch (e) {
-      if (e.code === 'UNAUTHENTICATED') handleError(e, 'Totals');
+      if (e.code === 'UNAUTHENTICATED') handleError(e, 'totals', () => t('what.totals'));
     }
   }
 
@@ -707,7 +808,7 @@
       document.body.dataset.catchups = String(S.catchups);
     } catch (e) {
       if (gen !== S.gen) return;
-      handleError(e, 'Catching up');
+      handleError(e, 'catchup', () => t('what.catchUp'));
       if (e.code === 'NETWORK' || e.code === 'RATE_LIMITED') {
         clearTimeout(S.retryTimer);
         S.retryTimer = setTimeout(() => { if (gen === S.gen) catchUp(); }, 3000);
@@ -725,24 +826,24 @@
     S.pinned = null;
     const c = await committeeInfo(id);
     if (gen !== S.gen) return;
-    if (!c) throw new HubError(`committee ${id} does not exist`, 'NOT_FOUND');
+    if (!c) throw new HubError(`committee ${id} does not exist`, 'NOT_FOUND', 0, () => t('committee.missing', { id }));
     S.view = { kind: 'committee', committee: c, pharmacies: new Map() };
     resetMap();
     showDetails(null);
-    $('place').textContent = `${c.name} (${c.code})` + (c.district ? ` · ${c.district.name}` : '');
-    document.title = `${c.name} · Gridhub dashboard`;
+    const named = t('place.named', { name: c.name, code: c.code });
+    $('place').textContent = c.district ? t('place.within', { outer: named, inner: c.district.name }) : named;
+    S.title = c.name;
+    document.title = t('app.titleOf', { name: S.title });
     $('totals-panel').hidden = true;
     $('resolution').value = '9';
     $('resolution').disabled = true;
-    for (const input of document.querySelectorAll('#layers input')) {
-      input.disabled = !['stock', 'risk'].includes(input.value);
-      input.parentNode.title = input.disabled ? 'District aggregates need a DISTRICT or ADMIN token' : '';
-    }
+    for (const input of document.querySelectorAll('#layers input')) input.disabled = !['stock', 'risk'].includes(input.value);
+    drawLayerTips();
     if (!['stock', 'risk'].includes(S.layer)) S.layer = 'stock';
     syncControls();
     rememberInURL();
     setState('loading');
-    mapMessage('Loading the committee\'s area…');
+    mapMessage(() => t('map.loadingCommittee'));
     const cells = await boundaries(c.cells || []);
     if (gen !== S.gen) return;
     S.view.areaCells = cells;
@@ -786,7 +887,7 @@
     setViewBox(pts);
     for (const e of v.cells.values()) e.el.setAttribute('points', pointsAttr(e.cell.boundary));
     drawArea(cells, 'committee');
-    mapMessage(cells.length ? '' : 'This committee has no cells.');
+    mapMessage(cells.length ? null : () => t('map.noCommitteeCells'));
     setState('ready');
   }
 
@@ -852,18 +953,19 @@
   }
 
   function drawLegend(counts) {
+    S.counts = counts;
     const L = LAYERS[S.layer];
-    const sku = S.sku ? (S.supplies.find((s) => s.sku === S.sku) || { name: S.sku }).name : 'all supplies';
-    let title = L.title;
-    if (S.layer !== 'codes' && S.layer !== 'risk') title += ` · ${sku}`;
-    if (S.view && S.view.kind === 'committee' && S.layer === 'stock') title = `Stock at pharmacies within reach · ${sku}`;
-    if (S.view && S.view.kind === 'committee' && S.layer === 'risk') title = 'Risk areas alerted since this page opened';
+    const sku = S.sku ? skuName(S.sku) : t('supplies.all');
+    let title = L.title();
+    if (S.layer !== 'codes' && S.layer !== 'risk') title = t('legend.titleOf', { title, supply: sku });
+    if (S.view && S.view.kind === 'committee' && S.layer === 'stock') title = t('legend.committeeStock', { supply: sku });
+    if (S.view && S.view.kind === 'committee' && S.layer === 'risk') title = t('legend.committeeRisk');
     $('legend-title').textContent = title;
     const items = L.bins.map((b) => el('li', { 'data-bin': b.key },
-      el('span', { class: 'swatch', 'data-colour': b.colour }), `${b.label}`,
+      el('span', { class: 'swatch', 'data-colour': b.colour }), b.label(),
       el('span', { class: 'count', text: counts ? fmt(counts.get(b.key) || 0) : '' })));
     if (counts && counts.get('nodata')) {
-      items.push(el('li', { 'data-bin': 'nodata' }, el('span', { class: 'swatch', 'data-colour': '#f7f7f7' }), 'no figures', el('span', { class: 'count', text: fmt(counts.get('nodata')) })));
+      items.push(el('li', { 'data-bin': 'nodata' }, el('span', { class: 'swatch', 'data-colour': '#f7f7f7' }), t('bin.noFigures'), el('span', { class: 'count', text: fmt(counts.get('nodata')) })));
     }
     $('legend').replaceChildren(...items);
     // Swatch colours go through the CSS object model (the page's
@@ -875,59 +977,74 @@
     return [el('dt', { text: label }), el('dd', { text: value })];
   }
 
+  // stockText lists stock levels: "Adult surgical mask 120, ...".
+  function stockText(levels) {
+    return levels.map((l) => t('stats.stockLine', { supply: skuName(l.sku), n: fmt(l.quantity) })).join(t('list.sep'));
+  }
+
+  function riskText(level) {
+    const w = { LOW: () => t('risk.LOW'), MEDIUM: () => t('risk.MEDIUM'), HIGH: () => t('risk.HIGH') }[level];
+    return w ? w() : level || t('bin.none');
+  }
+
   function statsRows(s) {
     const rows = [];
-    if (s.residents !== undefined) rows.push(...row('Residents', fmt(s.residents)));
-    if (s.pharmacies !== undefined && typeof s.pharmacies === 'number') rows.push(...row('Pharmacies', fmt(s.pharmacies)));
+    if (s.residents !== undefined) rows.push(...row(t('stats.residents'), fmt(s.residents)));
+    if (s.pharmacies !== undefined && typeof s.pharmacies === 'number') rows.push(...row(t('stats.pharmacies'), fmt(s.pharmacies)));
     const stock = (s.stock || []).filter((l) => l.quantity > 0 || S.sku);
-    rows.push(...row('Stock', stock.length ? stock.map((l) => `${skuName(l.sku)} ${fmt(l.quantity)}`).join(', ') : 'none'));
+    rows.push(...row(t('stats.stock'), stock.length ? stockText(stock) : t('bin.none')));
     if (s.demand !== undefined) {
-      rows.push(...row('Demand', `${fmt(s.demand)} (${fmt(s.reservations)} reservations, ${fmt(s.shortages)} shortages)`));
-      rows.push(...row('Allocations', `${fmt(s.allocations)} (${fmt(s.fulfilled)} fulfilled)`));
-      rows.push(...row('Fulfilment', pct(s.fulfilmentRate)));
-      rows.push(...row('Codes', `${fmt(s.green)} green, ${fmt(s.yellow)} yellow, ${fmt(s.red)} red`));
+      rows.push(...row(t('stats.demand'), t('stats.demandOf', { n: fmt(s.demand), reservations: fmt(s.reservations), shortages: fmt(s.shortages) })));
+      rows.push(...row(t('stats.allocations'), t('stats.allocationsOf', { n: fmt(s.allocations), fulfilled: fmt(s.fulfilled) })));
+      rows.push(...row(t('stats.fulfilment'), pct(s.fulfilmentRate)));
+      rows.push(...row(t('stats.codes'), t('stats.codesOf', { green: fmt(s.green), yellow: fmt(s.yellow), red: fmt(s.red) })));
     }
-    rows.push(...row('Risk', s.riskLevel ? s.riskLevel.toLowerCase() : 'none'));
+    rows.push(...row(t('stats.risk'), riskText(s.riskLevel)));
     return rows;
   }
 
+  // skuName is a supply's name in the page's language; the hub's (English)
+  // name for a supply the catalogues do not know yet.
   function skuName(sku) {
+    const name = t(`sku.${sku}`);
+    if (name !== `sku.${sku}`) return name;
     const s = S.supplies.find((x) => x.sku === sku);
-    return s ? s.name : sku;
+    return (s && s.name) || sku;
   }
 
   function showDetails(entry) {
     const box = $('details');
     if (!entry) {
-      box.replaceChildren(el('p', { class: 'hint', text: 'No cell selected.' }));
+      box.replaceChildren(el('p', { class: 'hint', text: t('details.none') }));
       box.dataset.cell = '';
       return;
     }
     box.dataset.cell = entry.id;
-    const head = el('p', { class: 'cellid' }, el('code', { text: entry.id }), ` resolution ${entry.cell.resolution}`);
+    const head = el('p', { class: 'cellid' }, el('code', { text: entry.id }), ' ', t('details.resolution', { res: entry.cell.resolution }));
     if (!entry.stats) {
-      box.replaceChildren(head, el('p', { class: 'hint', text: 'No figures for this cell.' }));
+      box.replaceChildren(head, el('p', { class: 'hint', text: t('details.noFigures') }));
       return;
     }
     const s = entry.stats;
     const parts = [head];
     if (S.view.kind === 'committee') {
-      parts.push(el('p', { text: s.area ? 'In the committee\'s area.' : 'Outside the committee\'s area.' }));
-      const names = s.pharmacies.map((p) => `${p.name}: ${p.stock.filter((l) => !S.sku || l.sku === S.sku).map((l) => `${skuName(l.sku)} ${fmt(l.quantity)}`).join(', ')}`);
-      parts.push(el('dl', {}, ...row('Pharmacies', names.length ? names.join('; ') : 'none'), ...row('Risk', s.riskLevel ? s.riskLevel.toLowerCase() : 'none')));
+      parts.push(el('p', { text: s.area ? t('details.inArea') : t('details.outsideArea') }));
+      const names = s.pharmacies.map((p) => t('details.pharmacyStock', { name: p.name, stock: stockText(p.stock.filter((l) => !S.sku || l.sku === S.sku)) }));
+      parts.push(el('dl', {}, ...row(t('stats.pharmacies'), names.length ? names.join(t('list.sep2')) : t('bin.none')), ...row(t('stats.risk'), riskText(s.riskLevel))));
     } else {
       parts.push(el('dl', {}, ...statsRows(s)));
     }
     box.replaceChildren(...parts);
   }
 
-  function showTotals(t) {
+  function showTotals(totals) {
+    S.totals = totals;
     const box = $('totals');
-    if (!t) {
-      box.replaceChildren(el('p', { class: 'hint', text: 'No totals.' }));
+    if (!totals) {
+      box.replaceChildren(el('p', { class: 'hint', text: t('totals.none') }));
       return;
     }
-    box.replaceChildren(el('dl', {}, ...statsRows(t)));
+    box.replaceChildren(el('dl', {}, ...statsRows(totals)));
   }
 
   function drawSpark() {
@@ -945,7 +1062,9 @@
     const max = Math.max(1, ...ys);
     const pts = ys.map((y, i) => `${((i / (ys.length - 1)) * 300).toFixed(1)},${(46 - (y / max) * 44).toFixed(1)}`).join(' ');
     box.append(svg('polyline', { points: pts, class: 'sparkline' }));
-    label.textContent = `Last ${ys.length} hours, ${L.seriesLabel || L.title.toLowerCase()}: now ${fmt(ys[ys.length - 1])}, peak ${fmt(Math.max(...ys))}`;
+    label.textContent = t('spark.label', {
+      hours: fmt(ys.length), series: L.seriesLabel ? L.seriesLabel() : L.title(), now: fmt(ys[ys.length - 1]), peak: fmt(Math.max(...ys)),
+    });
   }
 
   // ----------------------------------------------------------------------
@@ -957,7 +1076,7 @@
     stopLive();
     const v = S.view;
     if (!window.graphqlWs) {
-      notice('live', `Live updates are off${liveProblem ? ': ' + liveProblem : ''}. The map refreshes every 30 s.`);
+      notice('live', () => (liveProblem ? t('live.offBecause', { problem: liveProblem }) : t('live.offNoClient')));
       setLive('polling');
       S.pollTimer = setInterval(() => { if (gen === S.gen) catchUp(); }, POLL_MS);
       return;
@@ -976,7 +1095,7 @@
       onNonLazyError: (e) => {
         if (gen !== S.gen) return;
         if (e && e.code === 4403) return; // handled in closed
-        setLive('off', 'live updates stopped');
+        setLive('off', () => t('live.stopped'));
       },
       on: {
         connecting: (isRetry) => { if (gen === S.gen) setLive(isRetry ? 'reconnecting' : 'connecting'); },
@@ -984,7 +1103,7 @@
           if (gen !== S.gen) return;
           setLive('connected');
           if (wasRetry) {
-            clearNotice('Catching up');
+            clearNotice('catchup');
             catchUp();
           }
         },
@@ -992,7 +1111,8 @@
           if (gen !== S.gen || refused) return;
           if (ev && ev.code === 4403) {
             refused = true;
-            refuse(`The hub refused the token: ${ev.reason || 'forbidden'}. Sign in with a valid token.`);
+            const reason = ev.reason || 'forbidden';
+            refuse(() => t('error.refusedToken', { error: reason }));
             return;
           }
           setLive('reconnecting');
@@ -1000,6 +1120,7 @@
       },
     });
     S.client = client;
+    // what names the subscription: liveMap, restocks or risks.
     const sub = (query, variables, next, what) => {
       const stop = client.subscribe({ query, variables }, {
         next: (r) => {
@@ -1021,28 +1142,32 @@
     };
     if (v.kind === 'district') {
       sub(`subscription($id: ID!, $res: Int!, $sku: SKU) { districtUpdates(districtId: $id, resolution: $res, sku: $sku) { ${CELL_STATS} } }`,
-        { id: v.districtId, res: S.resolution, sku: S.sku || null }, (d) => cellUpdate(d.districtUpdates), 'Live map');
+        { id: v.districtId, res: S.resolution, sku: S.sku || null }, (d) => cellUpdate(d.districtUpdates), 'liveMap');
     }
     const c = v.committee;
     if (c) {
       sub(`subscription($c: ID!) { restockAlerts(committeeId: $c) { seq at sku quantity stockAfter ring waitingServed gap
           pharmacy { id name address cell { id resolution boundary { lat lng } } stock { sku quantity } } } }`,
-      { c: c.id }, (d) => restockAlert(d.restockAlerts), 'Restock alerts');
+      { c: c.id }, (d) => restockAlert(d.restockAlerts), 'restocks');
       sub('subscription($c: ID!) { riskAlerts(committeeId: $c) { seq at kind cell checkpointId temperature rings reason gap } }',
-        { c: c.id }, (d) => riskAlert(d.riskAlerts), 'Risk alerts');
+        { c: c.id }, (d) => riskAlert(d.riskAlerts), 'risks');
     }
   }
 
   function subscriptionFailed(what, err) {
     const code = err.extensions && err.extensions.code;
+    const message = err.message;
     if (code === 'UNAUTHENTICATED') {
-      refuse(`The hub refused the token: ${err.message}. Sign in with a valid token.`);
+      refuse(() => t('error.refusedToken', { error: message }));
       return;
     }
     // The map follows districtUpdates, or a committee's restock alerts;
     // without them it is refreshed instead.
-    const drivesMap = what === 'Live map' || (S.view && S.view.kind === 'committee' && what === 'Restock alerts');
-    notice(what, `${what} unavailable: ${err.message}.` + (drivesMap ? ' The map refreshes every 30 s.' : ''), 'error');
+    const drivesMap = what === 'liveMap' || (S.view && S.view.kind === 'committee' && what === 'restocks');
+    const label = { liveMap: () => t('what.liveMap'), restocks: () => t('what.restocks'), risks: () => t('what.risks') }[what];
+    const words = drivesMap ? () => t('live.subscriptionPolled', { what: label(), error: message })
+      : () => t('live.subscriptionFailed', { what: label(), error: message });
+    notice(what, words, 'error');
     if (!drivesMap) return;
     S.mapPolled = true;
     if (document.body.dataset.live === 'connected') setLive('connected');
@@ -1102,10 +1227,10 @@
     const v = S.view;
     v.feedKey = FEED_KEY + c.id;
     $('feed').hidden = false;
-    $('feed-name').textContent = `${c.name} (${c.code})`;
+    $('feed-name').textContent = t('place.named', { name: c.name, code: c.code });
     let items = [];
     try { items = JSON.parse(sessionStorage.getItem(v.feedKey) || '[]'); } catch (e) { items = []; }
-    v.feed = Array.isArray(items) ? items.slice(0, FEED_MAX) : [];
+    v.feed = Array.isArray(items) ? items.filter((f) => f && f.a && ['restock', 'risk'].includes(f.kind)).slice(0, FEED_MAX) : [];
     drawFeed();
   }
 
@@ -1118,25 +1243,50 @@
     drawFeed();
   }
 
+  // The feed keeps each alert's figures (not its words), so that it reads
+  // in the page's current language.
   function drawFeed() {
     const list = $('feed-list');
     const v = S.view;
+    if (!v || !v.feed) return;
     if (!v.feed.length) {
-      list.replaceChildren(el('li', { class: 'hint', text: 'No alerts yet: restocks and risks around the committee appear here as they happen.' }));
+      list.replaceChildren(el('li', { class: 'hint', text: t('feed.empty') }));
       return;
     }
-    list.replaceChildren(...v.feed.map((f) => el('li', { class: `alert ${f.kind}`, 'data-kind': f.kind },
-      el('time', { text: clock(f.at) }), ' ', el('b', { text: f.title }), ' ', f.text,
-      f.gap ? el('span', { class: 'gap', text: ` (${f.gap} earlier alerts dropped)` }) : null)));
+    list.replaceChildren(...v.feed.map((f) => {
+      const [title, text] = f.kind === 'restock' ? restockWords(f.a) : riskWords(f.a);
+      return el('li', { class: `alert ${f.kind}`, 'data-kind': f.kind },
+        el('time', { text: clock(f.at) }), ' ', el('b', { text: title }), ' ', text,
+        f.gap ? el('span', { class: 'gap', text: ' ' + t('feed.gap', { n: fmt(f.gap) }) }) : null);
+    }));
+  }
+
+  function restockWords(a) {
+    const where = a.ring === 0 ? t('feed.inArea') : a.ring === 1 ? t('feed.ringAway') : t('feed.ringsAway', { n: fmt(a.ring) });
+    let text = t('feed.restockText', { n: fmt(a.quantity), supply: skuName(a.sku), after: fmt(a.stockAfter), where });
+    if (a.waitingServed) text += t('feed.waitingServed', { n: fmt(a.waitingServed) });
+    return [t('feed.restockTitle', { name: a.pharmacyName }), text];
+  }
+
+  function riskWords(a) {
+    const words = {
+      FEVER_SCAN: () => [t('feed.feverTitle'), a.temperature
+        ? t('feed.feverText', { temperature: new Intl.NumberFormat(lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 }).format(a.temperature), checkpoint: a.checkpointId || '' })
+        : t('feed.feverTextNoTemperature', { checkpoint: a.checkpointId || '' })],
+      RISK_AREA_MARKED: () => [t('feed.markedTitle'), a.rings
+        ? t('feed.markedTextRings', { cell: a.cell || '', rings: fmt(a.rings) })
+        : t('feed.markedText', { cell: a.cell || '' })],
+      RISK_AREA_LIFTED: () => [t('feed.liftedTitle'), t('feed.liftedText', { cell: a.cell || '' })],
+    }[a.kind];
+    const [title, text] = words ? words() : [a.kind, a.cell || ''];
+    return [title, text + (a.reason ? ' ' + t('feed.reason', { reason: a.reason }) : '')];
   }
 
   function restockAlert(a) {
     pushFeed({
       kind: 'restock',
       at: a.at,
-      title: `Restock: ${a.pharmacy.name}`,
-      text: `+${fmt(a.quantity)} ${skuName(a.sku)}, ${fmt(a.stockAfter)} on hand, ${a.ring === 0 ? 'in the area' : `${a.ring} ring${a.ring === 1 ? '' : 's'} away`}` +
-        (a.waitingServed ? `; ${fmt(a.waitingServed)} waiting served` : ''),
+      a: { pharmacyName: a.pharmacy.name, quantity: a.quantity, sku: a.sku, stockAfter: a.stockAfter, ring: a.ring, waitingServed: a.waitingServed },
       gap: a.gap,
     });
     const v = S.view;
@@ -1160,16 +1310,10 @@
   }
 
   function riskAlert(a) {
-    const text = {
-      FEVER_SCAN: `${a.temperature ? a.temperature.toFixed(1) + ' °C' : 'fever'} at checkpoint ${a.checkpointId || ''}`,
-      RISK_AREA_MARKED: `cell ${a.cell || ''}${a.rings ? `, ${a.rings} rings around` : ''}`,
-      RISK_AREA_LIFTED: `cell ${a.cell || ''}`,
-    }[a.kind] || (a.cell || '');
     pushFeed({
       kind: 'risk',
       at: a.at,
-      title: { FEVER_SCAN: 'Fever scan', RISK_AREA_MARKED: 'Risk area marked', RISK_AREA_LIFTED: 'Risk area lifted' }[a.kind] || a.kind,
-      text: text + (a.reason ? ` (${a.reason})` : ''),
+      a: { kind: a.kind, temperature: a.temperature, checkpointId: a.checkpointId, cell: a.cell, rings: a.rings, reason: a.reason },
       gap: a.gap,
     });
     const v = S.view;
@@ -1215,9 +1359,9 @@
       const gen = ++S.gen;
       stopLive();
       loadAggregates(gen, false).then(() => { if (gen === S.gen) startLive(gen); })
-        .catch((e) => { if (gen === S.gen && !handleError(e, 'Reloading the map')) startLive(gen); });
+        .catch((e) => { if (gen === S.gen && !handleError(e, 'reload', () => t('what.reload'))) startLive(gen); });
     } else {
-      loadCommitteeStock(S.gen).catch((e) => handleError(e, 'Reloading the map'));
+      loadCommitteeStock(S.gen).catch((e) => handleError(e, 'reload', () => t('what.reload')));
     }
   }
 
@@ -1257,13 +1401,66 @@
       history.replaceState(null, '', `${location.pathname}?${params}`);
       $('feed').hidden = true;
       clearNotice();
-      openDistrict(id, null).catch((e) => { if (!handleError(e, 'The district cannot open')) mapMessage(e.message); });
+      openDistrict(id, null).catch((e) => { if (!handleError(e, 'district', () => t('what.district'))) mapMessage(() => errText(e)); });
+    });
+    $('lang').addEventListener('change', () => {
+      try { localStorage.setItem(LANG_KEY, $('lang').value); } catch (e) { /* private mode: for this page only */ }
+      applyLanguage($('lang').value);
     });
     $('map').addEventListener('click', () => pin(null));
     document.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') pin(null); });
   }
 
+  // drawLayerTips explains the layers a COMMITTEE token may not use.
+  function drawLayerTips() {
+    for (const input of document.querySelectorAll('#layers input')) {
+      input.parentNode.title = input.disabled ? t('layers.needDistrict') : '';
+    }
+  }
+
+  function fillResolutions() {
+    for (const o of $('resolution').options) {
+      o.textContent = t('controls.resolutionOption', { res: o.value, area: fmt(Number(o.dataset.area)) });
+    }
+  }
+
+  // applyLanguage puts every word on the page in language l: the static
+  // ones (data-i18n, data-i18n-title, -placeholder, -aria-label) and
+  // whatever the page has drawn.
+  function applyLanguage(l) {
+    lang = I18N.catalogues[l] ? l : 'en';
+    setFormats();
+    document.documentElement.lang = lang;
+    document.body.dataset.lang = lang;
+    for (const e of document.querySelectorAll('[data-i18n]')) e.textContent = t(e.dataset.i18n);
+    for (const [attr, data] of [['title', 'i18nTitle'], ['placeholder', 'i18nPlaceholder'], ['aria-label', 'i18nAriaLabel']]) {
+      for (const e of document.querySelectorAll(`[data-i18n-${attr}]`)) e.setAttribute(attr, t(e.dataset[data]));
+    }
+    $('lang').value = lang;
+    document.title = S.title ? t('app.titleOf', { name: S.title }) : t('app.title');
+    fillResolutions();
+    fillSupplies();
+    drawLoginMessage();
+    drawNotices();
+    mapMessage(S.mapMessage);
+    drawLive();
+    drawWho();
+    drawLayerTips();
+    drawLegend(S.counts);
+    const v = S.view;
+    if (v && v.cells) {
+      const e = (S.pinned && v.cells.get(S.pinned)) || v.cells.get($('details').dataset.cell);
+      showDetails(e || null);
+    } else {
+      showDetails(null);
+    }
+    if (S.totals !== undefined) showTotals(S.totals);
+    drawSpark();
+    if (v && v.feed) drawFeed();
+  }
+
   function init() {
+    applyLanguage(lang);
     bind();
     const params = new URLSearchParams(location.search);
     if (LAYERS[params.get('layer')]) S.layer = params.get('layer');
