@@ -147,3 +147,49 @@ func independentCheck(c string) bool {
 	}
 	return false
 }
+
+// FuzzMask: a mask keeps the length and shows no more than it promises,
+// each character it shows where it stood.
+func FuzzMask(f *testing.F) {
+	for _, s := range []string{
+		"A123456789", "", "  ", "王小明", "J", "0912-345-678", "\xff\xfe", "ǅemal", "ß", "A1\u00a0B2\u2003C3",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tests := []struct {
+			name       string
+			in, masked string
+			show       int
+		}{
+			{"MaskPhone", strings.TrimSpace(s), MaskPhone(s), 3},
+			{"MaskName", strings.TrimSpace(s), MaskName(s), 1},
+		}
+		if c, err := CanonicalID(s, DefaultForms); err == nil {
+			tests = append(tests, struct {
+				name       string
+				in, masked string
+				show       int
+			}{"MaskID", c, MaskID(c), 4})
+		}
+		for _, tt := range tests {
+			if got, want := utf8.RuneCountInString(tt.masked), utf8.RuneCountInString(tt.in); got != want {
+				t.Fatalf("%s(%q) = %q: %d characters, want %d", tt.name, s, tt.masked, got, want)
+			}
+			in, out := []rune(tt.in), []rune(tt.masked)
+			shown := 0
+			for i := range out {
+				if out[i] == '*' {
+					continue
+				}
+				if out[i] != in[i] {
+					t.Fatalf("%s(%q) = %q changes character %d", tt.name, s, tt.masked, i)
+				}
+				shown++
+			}
+			if shown > tt.show {
+				t.Fatalf("%s(%q) = %q shows %d characters, at most %d", tt.name, s, tt.masked, shown, tt.show)
+			}
+		}
+	})
+}
