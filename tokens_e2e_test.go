@@ -152,10 +152,11 @@ func TestTokenExpiredOnEveryTransport(t *testing.T) {
 	}
 }
 
-// TestTokenExpiresOnOpenWebSocket: a subscription whose token expires is
-// ended by a close 4403 "token expired" at the token's exp, on both
-// protocols.
-func TestTokenExpiresOnOpenWebSocket(t *testing.T) {
+// TestTokenExpiresOnOpenStream: a subscription whose token expires is
+// ended at the token's exp: by a close 4403 "token expired" on both
+// WebSocket protocols; on SSE by a next event carrying the error
+// UNAUTHENTICATED "token expired", then complete.
+func TestTokenExpiresOnOpenStream(t *testing.T) {
 	h := startHub(t, t.TempDir(), "--jwt-secret", tokenSecret)
 	ac := seedAccessCity(t, client{url: h.url, token: mintAt(t, time.Now(), time.Hour, auth.Admin, "")})
 	for _, protocol := range []string{"graphql-transport-ws", "graphql-ws"} {
@@ -178,6 +179,40 @@ func TestTokenExpiresOnOpenWebSocket(t *testing.T) {
 			}
 		})
 	}
+	t.Run("SSE", func(t *testing.T) {
+		t.Parallel()
+		tok := mintAt(t, time.Now(), 2*time.Second, auth.Committee, ac.committees[0])
+		body, _ := json.Marshal(map[string]any{
+			"query":     `subscription($c: ID!) { restockAlerts(committeeId: $c) { quantity } }`,
+			"variables": map[string]any{"c": ac.committees[0]},
+		})
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.url+"/graphql", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		start := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		events, data := sseEvents(t, resp.Body)
+		if len(events) != 2 || events[0] != "next" || events[1] != "complete" {
+			t.Fatalf("events %q (data %q), want next (the error) and complete", events, data)
+		}
+		var r gqlResponse
+		if err := json.Unmarshal([]byte(data[0]), &r); err != nil || r.code() != "UNAUTHENTICATED" || r.Errors[0].Message != "token expired" {
+			t.Errorf("last result %s (%v), want UNAUTHENTICATED \"token expired\"", data[0], err)
+		}
+		if d := time.Since(start); d > 4*time.Second {
+			t.Errorf("the stream lasted %v, its token 2 s", d)
+		}
+	})
 }
 
 // TestTokenCommandTTL: gridhub token refuses a lifetime outside (0, 366

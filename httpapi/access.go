@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,10 +56,44 @@ func authenticate(v Verifier, next http.Handler) http.Handler {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithDeadline(ctx, p.Expires)
 			defer cancel()
+			if strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+				w = &sseExpiry{ResponseWriter: w, ctx: ctx}
+			}
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
+
+// sseExpiry tells an SSE client why its stream ends when its token
+// expires: before the transport's closing "complete" event it sends a
+// "next" event with the error UNAUTHENTICATED "token expired".
+type sseExpiry struct {
+	http.ResponseWriter
+	ctx context.Context // the request's, with the token's deadline
+}
+
+// The event gqlgen's SSE transport ends a stream with, in one write, and
+// the one sent before it when the token has expired.
+const (
+	sseComplete     = "event: complete\n\n"
+	sseTokenExpired = "event: next\ndata: " +
+		`{"errors":[{"message":"token expired","extensions":{"code":"` + hub.EUNAUTHORIZED + `"}}]}` + "\n\n"
+)
+
+func (s *sseExpiry) Write(p []byte) (int, error) {
+	if string(p) == sseComplete && errors.Is(s.ctx.Err(), context.DeadlineExceeded) {
+		if _, err := io.WriteString(s.ResponseWriter, sseTokenExpired); err != nil {
+			return 0, err
+		}
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+// Flush sends what was written; the SSE transport needs an http.Flusher.
+func (s *sseExpiry) Flush() { _ = http.NewResponseController(s.ResponseWriter).Flush() }
+
+// Unwrap gives http.ResponseController the writer underneath.
+func (s *sseExpiry) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // errTokenExpired refuses a token whose exp has passed, in the words of
 // auth.Keys.Verify.

@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -254,5 +256,50 @@ func TestTokenExpiresOnOpenWebSocket(t *testing.T) {
 				t.Errorf("closed at %v, the token expired at %v", closed, p.Expires)
 			}
 		})
+	}
+}
+
+// TestSSEExpiry: when the token's deadline has passed, the stream's
+// closing complete event is preceded by the error "token expired"; on any
+// other end, or for any other write, nothing is added.
+func TestSSEExpiry(t *testing.T) {
+	expiredCtx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	cancelledCtx, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	tests := []struct {
+		name  string
+		ctx   context.Context
+		write string
+		want  string
+	}{
+		{"complete after expiry", expiredCtx, "event: complete\n\n", sseTokenExpired + "event: complete\n\n"},
+		{"complete while valid", context.Background(), "event: complete\n\n", "event: complete\n\n"},
+		{"complete after a cancel", cancelledCtx, "event: complete\n\n", "event: complete\n\n"},
+		{"a result after expiry", expiredCtx, "event: next\ndata: {}\n\n", "event: next\ndata: {}\n\n"},
+	}
+	for _, tt := range tests {
+		rec := httptest.NewRecorder()
+		w := &sseExpiry{ResponseWriter: rec, ctx: tt.ctx}
+		if _, err := io.WriteString(w, tt.write); err != nil {
+			t.Fatal(err)
+		}
+		w.Flush()
+		if got := rec.Body.String(); got != tt.want {
+			t.Errorf("%s: wrote %q, want %q", tt.name, got, tt.want)
+		}
+		if !rec.Flushed {
+			t.Errorf("%s: Flush did not reach the writer", tt.name)
+		}
+	}
+	var r struct {
+		Errors []struct {
+			Message    string         `json:"message"`
+			Extensions map[string]any `json:"extensions"`
+		} `json:"errors"`
+	}
+	data := strings.TrimSuffix(strings.TrimPrefix(sseTokenExpired, "event: next\ndata: "), "\n\n")
+	if err := json.Unmarshal([]byte(data), &r); err != nil || len(r.Errors) != 1 || r.Errors[0].Message != "token expired" || r.Errors[0].Extensions["code"] != hub.EUNAUTHORIZED {
+		t.Errorf("the expiry event's data %q (%v)", data, err)
 	}
 }
