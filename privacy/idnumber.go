@@ -76,7 +76,7 @@ var formNames = [...]struct {
 }{
 	{TW, "TW", "a Taiwan national ID (a letter and 9 digits)"},
 	{CN, "CN", "a PRC resident ID (17 digits and a check digit or X)"},
-	{OTHER, "OTHER", "a passport or other document as country code and number (USA 123456789)"},
+	{OTHER, "OTHER", "a passport or other document as country code and number (USA C12345)"},
 }
 
 // ParseForms parses a comma-separated list of forms ("TW,CN,OTHER"),
