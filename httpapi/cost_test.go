@@ -212,33 +212,7 @@ func TestHostileOperationsOverSSEAndWebSocket(t *testing.T) {
 		}
 
 		for _, proto := range []string{httpapi.SubprotocolGraphQLTransportWS, httpapi.SubprotocolGraphQLWS} {
-			d := websocket.Dialer{Subprotocols: []string{proto}, HandshakeTimeout: 5 * time.Second}
-			conn, _, err := d.Dial("ws"+strings.TrimPrefix(srv, "http")+"/graphql", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			start := "subscribe"
-			if proto == httpapi.SubprotocolGraphQLWS {
-				start = "start"
-			}
-			_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-			_ = conn.WriteJSON(map[string]any{"type": "connection_init", "payload": map[string]any{}})
-			_ = conn.WriteJSON(map[string]any{"type": start, "id": "1", "payload": map[string]string{"query": give}})
-			var got string
-			for {
-				var msg struct {
-					Type    string          `json:"type"`
-					Payload json.RawMessage `json:"payload"`
-				}
-				if err := conn.ReadJSON(&msg); err != nil {
-					t.Fatalf("%s %.40s: %v", proto, give, err)
-				}
-				if msg.Type == "error" || msg.Type == "next" || msg.Type == "data" {
-					got = string(msg.Payload)
-					break
-				}
-			}
-			conn.Close()
+			got := wsRun(t, srv, proto, "", give)
 			if !strings.Contains(got, want) || !strings.Contains(got, "BAD_USER_INPUT") {
 				t.Errorf("%s %.40s: got %.300s, want %s", proto, give, got, want)
 			}
@@ -246,6 +220,58 @@ func TestHostileOperationsOverSSEAndWebSocket(t *testing.T) {
 	}
 	if n := h.resolved.Load(); n != 0 {
 		t.Fatalf("%d fields resolved", n)
+	}
+}
+
+// wsRun runs one operation over a WebSocket in the given protocol, with
+// a token in connection_init when one is given, and returns the payload
+// of the first answer.
+func wsRun(t *testing.T, srv, proto, token, query string) string {
+	t.Helper()
+	d := websocket.Dialer{Subprotocols: []string{proto}, HandshakeTimeout: 5 * time.Second}
+	conn, _, err := d.Dial("ws"+strings.TrimPrefix(srv, "http")+"/graphql", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := "subscribe"
+	if proto == httpapi.SubprotocolGraphQLWS {
+		start = "start"
+	}
+	init := map[string]any{}
+	if token != "" {
+		init["Authorization"] = "Bearer " + token
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = conn.WriteJSON(map[string]any{"type": "connection_init", "payload": init})
+	_ = conn.WriteJSON(map[string]any{"type": start, "id": "1", "payload": map[string]string{"query": query}})
+	for {
+		var msg struct {
+			Type    string          `json:"type"`
+			Payload json.RawMessage `json:"payload"`
+		}
+		if err := conn.ReadJSON(&msg); err != nil {
+			t.Fatalf("%s %.40s: %v", proto, query, err)
+		}
+		if msg.Type == "error" || msg.Type == "next" || msg.Type == "data" {
+			return string(msg.Payload)
+		}
+	}
+}
+
+// TestWebSocketBudgetByPrincipal: a connection authenticated in
+// connection_init gets the larger budget.
+func TestWebSocketBudgetByPrincipal(t *testing.T) {
+	h := newCostHub(t)
+	srv := strings.TrimSuffix(h.url, "/graphql")
+	q := aliasedNeighbors(1, 60) // between the two budgets
+	for _, proto := range []string{httpapi.SubprotocolGraphQLTransportWS, httpapi.SubprotocolGraphQLWS} {
+		if got := wsRun(t, srv, proto, "", q); !strings.Contains(got, reasonComplexity) {
+			t.Errorf("%s anonymous: got %.200s, want %s", proto, got, reasonComplexity)
+		}
+		if got := wsRun(t, srv, proto, h.token, q); strings.Contains(got, "errors") || !strings.Contains(got, someCell) {
+			t.Errorf("%s signed: got %.200s, want the disk", proto, got)
+		}
 	}
 }
 
@@ -420,6 +446,33 @@ func TestDocumentChecksStopEarly(t *testing.T) {
 			t.Errorf("x%d: a document over the token limit was parsed", n)
 		}
 	}
+	// The token limit is exact, and the parser's own limit agrees with it.
+	for _, tt := range []struct {
+		typenames int
+		want      string
+	}{{2, ""}, {3, reasonTooLarge}} {
+		doc := "{ " + strings.Repeat("cellAt(lat: 1, lng: 2) { id } ", 333) + strings.Repeat("__typename ", tt.typenames) + "}"
+		n, _ := httpapi.CountTokens(doc, 1<<20)
+		got := h.query(t, doc, false)
+		switch {
+		case tt.want == "" && len(got.Errors) != 0:
+			t.Errorf("%d tokens: %v %s", n, got.codes(), got.Errors[0].Message)
+		case tt.want != "" && !got.hasReason(tt.want):
+			t.Errorf("%d tokens: got %v, want %s", n, got.codes(), tt.want)
+		}
+	}
+	// A cost set through variables counts too.
+	for _, tt := range []struct {
+		k    int
+		want bool
+	}{{10, true}, {40, true}, {60, false}, {100, false}} {
+		q := `query($k: Int!) { cell(id: "` + someCell + `") { neighbors(k: $k) { id } } }`
+		got := h.post(t, map[string]any{"query": q, "variables": map[string]any{"k": tt.k}}, false)
+		if allowed := len(got.Errors) == 0; allowed != tt.want {
+			t.Errorf("neighbors(k: $k = %d): got %v, want allowed=%v", tt.k, got.codes(), tt.want)
+		}
+	}
+
 	q := `{ supplies { sku name } }`
 	before := h.checked.Load()
 	for range 3 {
