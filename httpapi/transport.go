@@ -176,21 +176,19 @@ func checkBody(body []byte) string {
 			return "the request body must be a JSON object: " + example
 		}
 	}
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	var b postBody
-	if err := dec.Decode(&b); err != nil {
+	if err := json.Unmarshal(trimmed, &b); err != nil {
 		var se *json.SyntaxError
 		var te *json.UnmarshalTypeError
 		switch {
+		case errors.As(err, &se) && json.Valid(trimmed[:firstValueEnd(trimmed)]):
+			return "the request body has more after its JSON object: " + example
 		case errors.As(err, &se):
 			return "the request body is not valid JSON (at byte " + strconv.FormatInt(se.Offset, 10) + "): " + example
 		case errors.As(err, &te):
 			return "the request body must be a JSON object: " + example
 		}
 		return "the request body is not valid JSON: " + example
-	}
-	if dec.InputOffset() != int64(len(trimmed)) {
-		return "the request body has more after its JSON object: " + example
 	}
 	switch {
 	case !isJSONKind(b.Query, '"'):
@@ -203,6 +201,17 @@ func checkBody(body []byte) string {
 		return "extensions must be a JSON object"
 	}
 	return ""
+}
+
+// firstValueEnd is the offset just past the first JSON value of b, or 0
+// when it does not start with one.
+func firstValueEnd(b []byte) int {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var v json.RawMessage
+	if dec.Decode(&v) != nil {
+		return 0
+	}
+	return int(dec.InputOffset())
 }
 
 // isJSONKind reports whether raw is absent, null or a JSON value that

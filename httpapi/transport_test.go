@@ -233,3 +233,16 @@ func TestTransportRefusalsDoNotEcho(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCheckBody measures the check every POST body passes before
+// gqlgen decodes it, on a dashboard's typical request.
+func BenchmarkCheckBody(b *testing.B) {
+	body := []byte(`{"operationName":"Cells","query":"query Cells($id: ID!, $res: Int!) { district(id: $id) { cells(resolution: $res) { id stock demand share } } }","variables":{"id":"tpe-TP01","res":7}}`)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if msg := checkBody(body); msg != "" {
+			b.Fatal(msg)
+		}
+	}
+}
