@@ -462,6 +462,7 @@ func (p *Program) Serve(ctx context.Context) error {
 		Introspection:  p.Config.Introspection,
 		PickupQR:       httpapi.PickupQR(p.Keys, p.pickupCode, p.Log),
 		HealthQR:       httpapi.HealthQR(p.Keys, p.healthCode, p.Log),
+		OpenData:       p.openData(ctx),
 		WS:             httpapi.WSOptions{AllowedOrigins: origins},
 		Admission:      httpapi.Admission{MaxInFlight: p.Config.MaxInFlight},
 

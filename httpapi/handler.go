@@ -20,6 +20,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/gridhub/gridhub/auth"
 	"github.com/gridhub/gridhub/hub"
+	"github.com/gridhub/gridhub/opendata"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -83,6 +84,7 @@ type Options struct {
 	// HealthQR, when set, is mounted at HealthQRRoute (see HealthQR) behind
 	// the per-address rate limit.
 	HealthQR http.Handler
+	OpenData *opendata.Feed // when set, /open/maskdata.csv and /open/pharmacies.geojson (opendata.go)
 	// Admission bounds the requests to /graphql and the QR images served
 	// at once (see Admission); /healthz and /metrics bypass it.
 	Admission Admission
@@ -181,6 +183,7 @@ func New(opts Options) http.Handler {
 	if opts.PickupQR != nil {
 		mux.Handle(PickupQRRoute, metrics.Route("/pickup/qr.png", adm.admit(addressLimit(opts.Limits, opts.PickupQR))))
 	}
+	mountOpenData(mux, metrics, adm, opts)
 	if opts.HealthQR != nil {
 		mux.Handle(HealthQRRoute, metrics.Route("/code/qr.png", adm.admit(addressLimit(opts.Limits, opts.HealthQR))))
 	}
