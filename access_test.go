@@ -174,6 +174,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"Query.checkpoint", `query($id: ID!) { checkpoint(id: $id) { id } }`,
 			func(_ *testing.T, i int) map[string]any { return map[string]any{"id": ac.checkpoints[i]} },
 			want{"DISTRICT": {ok, "FORBIDDEN"}, "CHECKPOINT": {ok, "FORBIDDEN"}}},
+		// A checkpoint asking for another district's sees none of them.
+		{"Query.checkpoints", `query($d: ID) { checkpoints(districtId: $d) { id } }`,
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"d": ac.districts[i]} },
+			want{"DISTRICT": {ok, "FORBIDDEN"}, "CHECKPOINT": {ok, ok}}},
 		{"Query.round", `query($id: ID!) { round(id: $id) { id status commitment seed } }`,
 			func(_ *testing.T, i int) map[string]any { return map[string]any{"id": deliveryRound} },
 			want{"DISTRICT": {ok, ok}, "COMMITTEE": {ok, ok}, "PARTNER": {ok, ok}, "PHARMACY": {ok, ok}, "CHECKPOINT": {ok, ok}, "RESIDENT": {ok, ok}}},

@@ -347,6 +347,7 @@ type ComplexityRoot struct {
 		Cell            func(childComplexity int, id hub.Cell) int
 		CellAt          func(childComplexity int, lat float64, lng float64, resolution int) int
 		Checkpoint      func(childComplexity int, id string) int
+		Checkpoints     func(childComplexity int, districtID *string) int
 		Committee       func(childComplexity int, id string) int
 		CommitteeByCode func(childComplexity int, code string) int
 		Contacts        func(childComplexity int, residentID string, since time.Time, window int, purpose string) int
@@ -660,6 +661,7 @@ type QueryResolver interface {
 	CommitteeByCode(ctx context.Context, code string) (*hub.Committee, error)
 	Resident(ctx context.Context, id string, purpose *string) (*hub.Resident, error)
 	Checkpoint(ctx context.Context, id string) (*hub.Checkpoint, error)
+	Checkpoints(ctx context.Context, districtID *string) ([]*hub.Checkpoint, error)
 	Supplies(ctx context.Context) ([]*hub.Supply, error)
 	AuditLog(ctx context.Context, targetID *string, actorID *string, after *int, first int) (*model.AuditPage, error)
 	Round(ctx context.Context, id string) (*hub.Round, error)
@@ -2147,6 +2149,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Checkpoint(childComplexity, args["id"].(string)), true
+	case "Query.checkpoints":
+		if e.ComplexityRoot.Query.Checkpoints == nil {
+			break
+		}
+
+		args, err := ec.field_Query_checkpoints_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Checkpoints(childComplexity, args["districtId"].(*string)), true
 	case "Query.committee":
 		if e.ComplexityRoot.Query.Committee == nil {
 			break
@@ -3313,7 +3326,11 @@ type Cell {
   center: LatLng!
   "Vertices in counter-clockwise order."
   boundary: [LatLng!]!
-  "The cells within k steps, the cell itself included, sorted by id."
+  """
+  The grid disk of k rings around the cell, sorted by id: ring 0 is the
+  cell itself (included), ring k the cells k steps away, so k = 1 gives 7
+  cells (the cell and its 6 neighbours) and k = 2 gives 19.
+  """
   neighbors(k: Int! = 1): [Cell!]!
   "The ancestor at a coarser resolution."
   parent(resolution: Int!): Cell!
@@ -3492,6 +3509,11 @@ type Query {
   """
   resident(id: ID!, purpose: String): Resident
   checkpoint(id: ID!): Checkpoint
+  """
+  Checkpoints by id, of one district when districtId is given: a DISTRICT
+  token sees its own district's, a CHECKPOINT token its own checkpoint.
+  """
+  checkpoints(districtId: ID): [Checkpoint!]!
   supplies: [Supply!]!
   "The audit trail of reads of personal data (ADMIN only), oldest first."
   auditLog(targetId: ID, actorId: ID, after: Int, first: Int! = 100): AuditPage!
@@ -3803,8 +3825,16 @@ input RoundInput {
   """
   eligibleIdNumbers: [String!]
   healthGate: Boolean! = false
-  opens: Time!
-  closes: Time!
+  "When reservations open; now when left out."
+  opens: Time
+  "When reservations close; give exactly one of closes and openForMinutes."
+  closes: Time
+  """
+  How long reservations stay open, in minutes (1 to 43200, 30 days), counted
+  from opens (now when opens is left out): a window that never goes stale.
+  Give exactly one of closes and openForMinutes.
+  """
+  openForMinutes: Int
   maxK: Int
   "Minutes an allocation waits for pickup before its stock returns (default 1440)."
   pickupWindowMinutes: Int
@@ -3843,7 +3873,10 @@ extend type Query {
   round(id: ID!): Round
   rounds(status: RoundStatus): [Round!]!
   reservation(id: ID!): Reservation
-  "A partner's allocations, oldest first, a page at a time; with since, those made at or after it."
+  """
+  A partner's allocations, oldest first, a page at a time; with since, those
+  made at or after it. An unknown partner is NOT_FOUND.
+  """
   allocations(partnerId: ID!, status: AllocationStatus, since: Time, first: Int! = 50, after: String): AllocationConnection!
   partner(id: ID!): Partner
 }
@@ -5947,6 +5980,20 @@ func (ec *executionContext) field_Query_checkpoint_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_checkpoints_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "districtId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["districtId"] = arg0
 	return args, nil
 }
 
@@ -12246,6 +12293,50 @@ func (ec *executionContext) fieldContext_Query_checkpoint(ctx context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_checkpoints(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_checkpoints(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Checkpoints(ctx, fc.Args["districtId"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*hub.Checkpoint) graphql.Marshaler {
+			return ec.marshalNCheckpoint2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐCheckpointᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_checkpoints(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Checkpoint(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_checkpoints_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_supplies(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17920,7 +18011,7 @@ func (ec *executionContext) unmarshalInputRoundInput(ctx context.Context, obj an
 		asMap["winners"] = 0
 	}
 
-	fieldsInOrder := [...]string{"id", "name", "sku", "perPerson", "mode", "fulfilments", "eligibleDistricts", "eligibleIdHashes", "eligibleIdNumbers", "healthGate", "opens", "closes", "maxK", "pickupWindowMinutes", "slotMinutes", "slotCapacity", "quotas", "winners"}
+	fieldsInOrder := [...]string{"id", "name", "sku", "perPerson", "mode", "fulfilments", "eligibleDistricts", "eligibleIdHashes", "eligibleIdNumbers", "healthGate", "opens", "closes", "openForMinutes", "maxK", "pickupWindowMinutes", "slotMinutes", "slotCapacity", "quotas", "winners"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -17999,18 +18090,25 @@ func (ec *executionContext) unmarshalInputRoundInput(ctx context.Context, obj an
 			it.HealthGate = data
 		case "opens":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("opens"))
-			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.Opens = data
 		case "closes":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("closes"))
-			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.Closes = data
+		case "openForMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("openForMinutes"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OpenForMinutes = data
 		case "maxK":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxK"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
@@ -20134,6 +20232,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_checkpoint(ctx, field)
 				})
+		case "checkpoints":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_checkpoints(ctx, field)
+				})
 		case "supplies":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -21971,6 +22075,22 @@ func (ec *executionContext) marshalNCellStats2ᚖgithubᚗcomᚋgridhubᚋgridhu
 		return graphql.Null
 	}
 	return ec._CellStats(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCheckpoint2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐCheckpointᚄ(ctx context.Context, sel ast.SelectionSet, v []*hub.Checkpoint) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCheckpoint2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐCheckpoint(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNCheckpoint2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐCheckpoint(ctx context.Context, sel ast.SelectionSet, v *hub.Checkpoint) graphql.Marshaler {

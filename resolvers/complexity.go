@@ -25,6 +25,7 @@ const (
 	assumedOutlinePoints      = 1000 // District.outline, all rings
 	assumedCountRows          = 32   // District.declarationCounts (filers x colours)
 
+	assumedCheckpoints    = 500 // Query.checkpoints (a city's, or one district's)
 	assumedCommitteeCells = 200 // Committee.cells
 	assumedPartnerCells   = 500 // Partner.cells
 	assumedRounds         = 50  // Query.rounds
@@ -55,6 +56,7 @@ func Complexity() graph.ComplexityRoot {
 
 	c.Query.Districts = fixed(assumedDistricts)
 	c.Query.Supplies = fixed(skus)
+	c.Query.Checkpoints = func(child int, _ *string) int { return ListCost(assumedCheckpoints, child) }
 	c.Query.PharmaciesNear = func(child int, _, _ float64, k int, _ *hub.SKU) int {
 		return ListCost(DiskSize(min(k, maxNearK)), child) // at most one pharmacy a cell, on average
 	}

@@ -25,7 +25,7 @@ const defaultPickupWindow = 24 * time.Hour
 func (r *Resolver) roundIn(in model.RoundInput) (dispatch.RoundInput, error) {
 	out := dispatch.RoundInput{
 		ID: deref(in.ID), Name: in.Name, SKU: in.Sku, PerPerson: in.PerPerson, Mode: in.Mode,
-		Fulfilments: in.Fulfilments, HealthGate: in.HealthGate, Opens: in.Opens, Closes: in.Closes,
+		Fulfilments: in.Fulfilments, HealthGate: in.HealthGate, Opens: deref(in.Opens), Closes: deref(in.Closes),
 		MaxK: -1, PickupWindow: defaultPickupWindow, Winners: in.Winners,
 		Eligibility: hub.Eligibility{DistrictIDs: in.EligibleDistricts, IDHashes: in.EligibleIDHashes},
 	}
@@ -35,6 +35,9 @@ func (r *Resolver) roundIn(in model.RoundInput) (dispatch.RoundInput, error) {
 			return out, err
 		}
 		out.Eligibility.IDHashes = append(slices.Clip(in.EligibleIDHashes), hashes...)
+	}
+	if err := r.roundWindow(in, &out); err != nil {
+		return out, err
 	}
 	if in.MaxK != nil {
 		// The engine reads -1 as "the default"; a caller asks for that by
@@ -71,6 +74,32 @@ func (r *Resolver) roundIn(in model.RoundInput) (dispatch.RoundInput, error) {
 	return out, nil
 }
 
+// maxOpenForMinutes bounds a round's openForMinutes: 30 days.
+const maxOpenForMinutes = 30 * 24 * 60
+
+// roundWindow sets when a round closes from closes or openForMinutes
+// (exactly one of them), counted from opens or, without it, from now.
+func (r *Resolver) roundWindow(in model.RoundInput, out *dispatch.RoundInput) error {
+	switch {
+	case in.Closes != nil && in.OpenForMinutes != nil:
+		return hub.Errorf(hub.EINVALID, "give closes or openForMinutes, not both")
+	case in.Closes == nil && in.OpenForMinutes == nil:
+		return hub.Errorf(hub.EINVALID, "give closes or openForMinutes: when the round closes")
+	case in.OpenForMinutes != nil:
+		m := *in.OpenForMinutes
+		if m < 1 || m > maxOpenForMinutes {
+			return hub.Errorf(hub.EINVALID, "openForMinutes %d is outside [1, %d]", m, maxOpenForMinutes)
+		}
+		from := out.Opens
+		if from.IsZero() {
+			from = r.City.Now()
+			out.Opens = from
+		}
+		out.Closes = from.Add(time.Duration(m) * time.Minute)
+	}
+	return nil
+}
+
 func (r *Resolver) reserve(ctx context.Context, in model.ReserveInput) (*dispatch.ReserveResult, error) {
 	res, err := r.City.Store().Resident(ctx, in.ResidentID)
 	if err != nil {
@@ -89,6 +118,11 @@ func (r *Resolver) reserve(ctx context.Context, in model.ReserveInput) (*dispatc
 func (r *Resolver) allocationPage(ctx context.Context, partnerID string, status *hub.AllocationStatus, since *time.Time, first int, after *string) (*model.AllocationConnection, error) {
 	if first < 1 || first > maxPageSize {
 		return nil, hub.Errorf(hub.EINVALID, "first %d is outside [1, %d]", first, maxPageSize)
+	}
+	// An unknown partner is NOT_FOUND, not an empty list: a mistyped id
+	// must not look like a quiet day.
+	if _, err := r.City.Store().Partner(ctx, partnerID); err != nil {
+		return nil, err
 	}
 	f := hub.AllocationFilter{PartnerID: partnerID, Limit: first + 1, Status: deref(status)}
 	if after != nil {

@@ -103,7 +103,9 @@ func policy() map[string]rule {
 			before: argIs(auth.Checkpoint, "id"),
 			after:  each(checkpointVisible),
 		},
-		"Query.auditLog": {}, // ADMIN only
+		// Checkpoints: a district lists its own, a checkpoint sees itself.
+		"Query.checkpoints": {roles: []auth.Role{auth.District, auth.Checkpoint}, before: districtArgOwn("districtId"), after: each(checkpointVisible)},
+		"Query.auditLog":    {}, // ADMIN only
 
 		"Mutation.registerResident": {roles: []auth.Role{auth.Committee}, before: ownCommitteeCode},
 		"Mutation.upsertPharmacy":   {roles: []auth.Role{auth.District, auth.Pharmacy}, before: pharmacyUpsertInScope},

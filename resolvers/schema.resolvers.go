@@ -481,6 +481,11 @@ func (r *queryResolver) Checkpoint(ctx context.Context, id string) (*hub.Checkpo
 	return r.City.Store().Checkpoint(ctx, id)
 }
 
+// Checkpoints is the resolver for the checkpoints field.
+func (r *queryResolver) Checkpoints(ctx context.Context, districtID *string) ([]*hub.Checkpoint, error) {
+	return r.checkpoints(ctx, deref(districtID))
+}
+
 // Supplies is the resolver for the supplies field.
 func (r *queryResolver) Supplies(ctx context.Context) ([]*hub.Supply, error) {
 	sp := hub.Supplies()

@@ -54,7 +54,9 @@ type Cell struct {
 	Center     *hub.Point `json:"center"`
 	// Vertices in counter-clockwise order.
 	Boundary []*hub.Point `json:"boundary"`
-	// The cells within k steps, the cell itself included, sorted by id.
+	// The grid disk of k rings around the cell, sorted by id: ring 0 is the
+	// cell itself (included), ring k the cells k steps away, so k = 1 gives 7
+	// cells (the cell and its 6 neighbours) and k = 2 gives 19.
 	Neighbors []*Cell `json:"neighbors"`
 	// The ancestor at a coarser resolution.
 	Parent *Cell `json:"parent"`
@@ -297,11 +299,17 @@ type RoundInput struct {
 	// ID numbers allowed to reserve, canonicalised and hashed by the hub; never
 	// stored in clear. They join eligibleIdHashes in one list; a number with no
 	// accepted form is refused (BAD_USER_INPUT naming eligibleIdNumbers[i]).
-	EligibleIDNumbers []string  `json:"eligibleIdNumbers,omitempty"`
-	HealthGate        bool      `json:"healthGate"`
-	Opens             time.Time `json:"opens"`
-	Closes            time.Time `json:"closes"`
-	MaxK              *int      `json:"maxK,omitempty"`
+	EligibleIDNumbers []string `json:"eligibleIdNumbers,omitempty"`
+	HealthGate        bool     `json:"healthGate"`
+	// When reservations open; now when left out.
+	Opens *time.Time `json:"opens,omitempty"`
+	// When reservations close; give exactly one of closes and openForMinutes.
+	Closes *time.Time `json:"closes,omitempty"`
+	// How long reservations stay open, in minutes (1 to 43200, 30 days), counted
+	// from opens (now when opens is left out): a window that never goes stale.
+	// Give exactly one of closes and openForMinutes.
+	OpenForMinutes *int `json:"openForMinutes,omitempty"`
+	MaxK           *int `json:"maxK,omitempty"`
 	// Minutes an allocation waits for pickup before its stock returns (default 1440).
 	PickupWindowMinutes *int `json:"pickupWindowMinutes,omitempty"`
 	// Pickup time slots (到店时段): minutes of a slot, 5 to 1440, given with
