@@ -185,11 +185,16 @@ func seedDemoWithDay(ctx context.Context, p *Program, name string, residents int
 	}
 	if day.Seeded && w != nil {
 		fmt.Fprintf(w, "demo day seeded in %s: %d health declarations (%d green, %d yellow, %d red; %d filed by committees), "+
-			"%d risk areas, %d masks sold over the counter, round %s: %d reservations (%d allocated, %d picked up; %d waiting), "+
-			"%d on the waiting list, %d checkpoint scans (%d fever, %d denied)\n",
+			"%d risk areas, %d masks sold over the counter, round %s: %d reservations (%d allocated, %d picked up; %d not served: no stock in reach), "+
+			"%d shortage registrations on the waiting list (registerShortage), "+
+			"partner %s: round %s, %d delivery reservations (%d DELIVERING), "+
+			"afternoon restock of %d masks at %d pharmacies near the station (served %d waiting reservations, %d shortages), "+
+			"%d checkpoint scans (%d fever, %d denied)\n",
 			day.Elapsed.Round(time.Millisecond), day.Declarations, day.Green, day.Yellow, day.Red, day.ByCommittee,
 			day.RiskAreas, day.Sold, day.RoundID, day.Reservations, day.Allocated, day.Redeemed, day.Waiting,
-			day.Shortages, day.Scans, day.Fever, day.Denied)
+			day.Shortages, day.PartnerID, day.DeliveryRoundID, day.Deliveries, day.Delivering,
+			day.Restocked, day.RestockedPharmacies, day.ServedLate, day.ShortagesServed,
+			day.Scans, day.Fever, day.Denied)
 	}
 	return nil
 }

@@ -40,6 +40,14 @@ import (
 //     their pickup code;
 //   - waiting-list registrations by other residents of the cells where
 //     stock ran out;
+//   - in the afternoon, a logistics partner (DemoPartnerID, courier-1)
+//     starts delivering around Taipei Main Station: a DELIVERY round,
+//     open as long as the first, with reservations by some residents of
+//     its area (DELIVERING once served); then a delivery of adult masks
+//     restocks the pharmacies within three rings of the station (the
+//     README's example point), lot after lot until their waiting list,
+//     delivery reservations included, is served and each keeps at least
+//     afternoonKeep masks;
 //   - a dozen scans at checkpoints, one with a fever and one of a code
 //     that is not GREEN.
 //
@@ -86,8 +94,19 @@ type Day struct {
 	// reach at all.
 	RoundID                                                    string
 	Reservations, Allocated, Redeemed, Waiting, NothingInReach int
-	// Shortages are waiting-list registrations.
-	Shortages int
+	// Shortages are waiting-list registrations, ShortagesServed of them
+	// served by the afternoon's restock.
+	Shortages, ShortagesServed int
+	// PartnerID is the afternoon's logistics partner, DeliveryRoundID its
+	// round: Deliveries reservations, Delivering of them served (on their
+	// way with the partner), the others waiting.
+	PartnerID, DeliveryRoundID string
+	Deliveries, Delivering     int
+	// Restocked is the adult masks the afternoon's delivery brought to
+	// RestockedPharmacies pharmacies around Taipei Main Station; ServedLate
+	// the reservations of the first round it served (counted in Allocated
+	// too).
+	Restocked, RestockedPharmacies, ServedLate int
 	// Scans at checkpoints, by result.
 	Scans, Passed, Denied, Fever int
 	// Elapsed is how long the call took.
@@ -106,7 +125,16 @@ const (
 	dayRoundHours    = 4   // the round closes this long after it opens
 	dayScans         = 12  // scans at checkpoints, the first with a fever
 	defaultWorkers   = 128
+
+	deliveryRings    = 4   // the partner's area: the disk of this many rings around the station
+	deliveryPercent  = 8   // residents of the area (not reserving already) who ask for delivery
+	afternoonLot     = 500 // adult masks per restock of the afternoon's delivery
+	afternoonKeep    = 300 // what each pharmacy around the station keeps at least
+	afternoonMaxLots = 40  // restocks of one pharmacy at most
 )
+
+// DemoPartnerID is the demo day's logistics partner.
+const DemoPartnerID = "courier-1"
 
 // Random streams of the day, apart from the city's.
 const (
@@ -116,12 +144,20 @@ const (
 	streamRedemptions
 	streamShortages
 	streamScans
+	streamDeliveries
 )
 
 // RoundID returns the ID of the demo day's round in demo d.
 func (d Demo) RoundID() string {
 	prefix, _ := d.prefixes()
 	return prefix + "-demo-masks"
+}
+
+// DeliveryRoundID returns the ID of the demo day's delivery round in demo
+// d.
+func (d Demo) DeliveryRoundID() string {
+	prefix, _ := d.prefixes()
+	return prefix + "-demo-delivery"
 }
 
 // SeedDay writes a demo day (see above) into a store holding demo
@@ -145,7 +181,7 @@ func SeedDay(ctx context.Context, svc Services, opts DayOptions) (*Day, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = defaultWorkers
 	}
-	day := &Day{Demo: opts.Demo, RoundID: opts.Demo.RoundID()}
+	day := &Day{Demo: opts.Demo, RoundID: opts.Demo.RoundID(), PartnerID: DemoPartnerID, DeliveryRoundID: opts.Demo.DeliveryRoundID()}
 	if _, err := svc.Dispatch.Round(ctx, day.RoundID); err == nil {
 		day.Elapsed = time.Since(start)
 		return day, nil
@@ -184,6 +220,9 @@ func SeedDay(ctx context.Context, svc Services, opts DayOptions) (*Day, error) {
 	err = d.distribute(ctx)
 	wg.Wait()
 	if err := errors.Join(declared, err); err != nil {
+		return day, err
+	}
+	if err := d.afternoon(ctx); err != nil {
 		return day, err
 	}
 	if err := d.scan(ctx); err != nil {
@@ -561,6 +600,119 @@ func (d *dayRun) registerShortages(ctx context.Context) error {
 	})
 	d.day.Shortages = int(done.Load())
 	return err
+}
+
+// afternoon brings the partner and its delivery round, then the delivery
+// of masks to the pharmacies around the station (see SeedDay).
+func (d *dayRun) afternoon(ctx context.Context) error {
+	station, err := grid.CellAt(hub.Point{Lat: CenterLat, Lng: CenterLng}, grid.BaseResolution)
+	if err != nil {
+		return err
+	}
+	if err := d.deliver(ctx, station); err != nil {
+		return err
+	}
+	return d.restockStation(ctx, station)
+}
+
+// deliver opens the partner's DELIVERY round and reserves in it for some
+// residents of its area, one after another (few, and competing for the
+// same stock): served where stock is in reach, waiting elsewhere.
+func (d *dayRun) deliver(ctx context.Context, station hub.Cell) error {
+	area, err := grid.Disk(station, deliveryRings)
+	if err != nil {
+		return err
+	}
+	if _, err := d.svc.Dispatch.UpsertPartner(ctx, DemoPartnerID, "Courier One, Zhongzheng", area); err != nil {
+		return fmt.Errorf("democity: partner %s: %w", DemoPartnerID, err)
+	}
+	if _, err := d.svc.Dispatch.OpenRound(ctx, dispatch.RoundInput{
+		ID: d.day.DeliveryRoundID, Name: "Adult masks delivered around Taipei Main Station", SKU: hub.MaskAdult,
+		PerPerson: dayPerPerson, Mode: hub.FirstCome, Fulfilments: []hub.Fulfilment{hub.Delivery},
+		Closes: d.svc.City.Now().Add(dayRoundHours * time.Hour), MaxK: dayMaxK,
+	}); err != nil {
+		return fmt.Errorf("democity: open the delivery round: %w", err)
+	}
+	inArea := make(map[hub.Cell]bool, len(area))
+	for _, c := range area {
+		inArea[c] = true
+	}
+	reserving := make(map[int]bool, len(d.reservers))
+	for _, i := range d.reservers {
+		reserving[i] = true
+	}
+	rng := d.rng(streamDeliveries)
+	for i, r := range d.residents {
+		if !inArea[r.Cell] || reserving[i] || rng.IntN(100) >= deliveryPercent {
+			continue
+		}
+		out, err := d.svc.Dispatch.Reserve(ctx, dispatch.ReserveInput{
+			RoundID: d.day.DeliveryRoundID, Resident: r, Fulfilment: hub.Delivery, IdempotencyKey: "demo-delivery-" + r.ID,
+		})
+		if err != nil {
+			return fmt.Errorf("democity: delivery for %s: %w", r.ID, err)
+		}
+		d.day.Deliveries++
+		if out.Allocation != nil {
+			d.day.Delivering++
+		}
+	}
+	return nil
+}
+
+// restockStation restocks the pharmacies within dayMaxK rings of the
+// station, as a restock through the hub does (the waiting list in reach
+// first), lot after lot until each keeps afternoonKeep adult masks.
+func (d *dayRun) restockStation(ctx context.Context, station hub.Cell) error {
+	disk, err := grid.Disk(station, dayMaxK)
+	if err != nil {
+		return err
+	}
+	near := make(map[hub.Cell]bool, len(disk))
+	for _, c := range disk {
+		near[c] = true
+	}
+	ps, err := d.svc.City.Store().Pharmacies(ctx)
+	if err != nil {
+		return fmt.Errorf("democity: read pharmacies: %w", err)
+	}
+	slices.SortFunc(ps, func(a, b *hub.Pharmacy) int { return strings.Compare(a.ID, b.ID) })
+	for _, p := range ps {
+		if !near[p.Cell] {
+			continue
+		}
+		d.day.RestockedPharmacies++
+		for range afternoonMaxLots {
+			if _, err := d.svc.City.Restock(ctx, p.ID, hub.MaskAdult, afternoonLot); err != nil {
+				return fmt.Errorf("democity: restock of %s: %w", p.ID, err)
+			}
+			d.day.Restocked += afternoonLot
+			as, err := d.svc.Dispatch.ServeWaiting(ctx, p.ID, hub.MaskAdult)
+			if err != nil {
+				return fmt.Errorf("democity: waiting list of %s: %w", p.ID, err)
+			}
+			for _, a := range as {
+				switch a.RoundID {
+				case "":
+					d.day.ShortagesServed++
+				case d.day.RoundID:
+					d.day.Allocated++
+					d.day.Waiting--
+					d.day.ServedLate++
+				case d.day.DeliveryRoundID:
+					d.day.Delivering++
+				}
+			}
+			now, err := d.svc.City.Store().Pharmacy(ctx, p.ID)
+			if err != nil {
+				return fmt.Errorf("democity: read %s: %w", p.ID, err)
+			}
+			if now.Stock[hub.MaskAdult] >= afternoonKeep {
+				break
+			}
+		}
+	}
+	return nil
 }
 
 // scan scans the codes of a few residents who declared at checkpoints of

@@ -13,6 +13,7 @@ import (
 	"github.com/gridhub/gridhub/codes"
 	"github.com/gridhub/gridhub/codes/token"
 	"github.com/gridhub/gridhub/dispatch"
+	"github.com/gridhub/gridhub/grid"
 	"github.com/gridhub/gridhub/hub"
 	"github.com/gridhub/gridhub/privacy"
 	"github.com/gridhub/gridhub/stats"
@@ -218,7 +219,15 @@ func TestDay(t *testing.T) {
 		t.Error("no shortage registered")
 	case day.Scans != 12 || day.Fever != 1 || day.Denied == 0 || day.Passed+day.Denied+day.Fever != day.Scans:
 		t.Errorf("%d scans: %d passed, %d denied, %d fever", day.Scans, day.Passed, day.Denied, day.Fever)
+	case day.PartnerID != DemoPartnerID || day.DeliveryRoundID != "tpe-demo-delivery" || day.Deliveries == 0 ||
+		day.Delivering == 0 || day.Delivering > day.Deliveries:
+		t.Errorf("partner %q, round %q: %d deliveries, %d delivering", day.PartnerID, day.DeliveryRoundID, day.Deliveries, day.Delivering)
+	case day.RestockedPharmacies == 0 || day.Restocked < afternoonLot*day.RestockedPharmacies || day.ServedLate > day.Allocated ||
+		day.ShortagesServed > day.Shortages:
+		t.Errorf("afternoon: %d masks to %d pharmacies, %d reservations and %d shortages served", day.Restocked,
+			day.RestockedPharmacies, day.ServedLate, day.ShortagesServed)
 	}
+	afternoon(t, h, day)
 
 	// What the store holds agrees.
 	rec := records(t, h)
@@ -266,8 +275,8 @@ func TestDay(t *testing.T) {
 	if !reflect.DeepEqual(live, want) {
 		t.Errorf("live counters %+v, loaded from the store %+v", live, want)
 	}
-	if live.Reservations != day.Waiting || live.Shortages != day.Shortages || live.Allocations != day.Allocated ||
-		live.Fulfilled != day.Redeemed || live.Green+live.Yellow+live.Red != day.Declarations {
+	if live.Reservations != day.Waiting+day.Deliveries-day.Delivering || live.Shortages != day.Shortages-day.ShortagesServed ||
+		live.Allocations != day.Allocated+day.Delivering+day.ShortagesServed || live.Fulfilled != day.Redeemed || live.Green+live.Yellow+live.Red != day.Declarations {
 		t.Errorf("counters %+v, day %+v", live, day)
 	}
 
@@ -307,6 +316,68 @@ func TestDay(t *testing.T) {
 	}
 	if now := totals(t, h.st, h.tally); !reflect.DeepEqual(now, live) {
 		t.Errorf("the second call moved the counters: %+v, was %+v", now, live)
+	}
+}
+
+// afternoon checks what the afternoon left: the partner's allocations
+// DELIVERING, and stock with nobody waiting around the station.
+func afternoon(t *testing.T, h *dayHub, day *Day) {
+	t.Helper()
+	ctx := context.Background()
+	as, err := h.st.Allocations(ctx, hub.AllocationFilter{PartnerID: DemoPartnerID, Status: hub.AllocationDelivering})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != day.Delivering {
+		t.Errorf("%d allocations of %s DELIVERING, summary %d", len(as), DemoPartnerID, day.Delivering)
+	}
+	for _, a := range as {
+		if a.RoundID != day.DeliveryRoundID {
+			t.Errorf("allocation %s of %s in round %q, want %q", a.ID, DemoPartnerID, a.RoundID, day.DeliveryRoundID)
+		}
+	}
+	station, err := grid.CellAt(hub.Point{Lat: CenterLat, Lng: CenterLng}, grid.BaseResolution)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := h.st.Pharmacies(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	near := 0
+	for _, p := range ps {
+		k, err := grid.Distance(station, p.Cell)
+		if err != nil || k > dayMaxK {
+			continue
+		}
+		near++
+		if p.Stock[hub.MaskAdult] < afternoonKeep {
+			t.Errorf("pharmacy %s, %d rings from the station, holds %d adult masks, want at least %d", p.ID, k, p.Stock[hub.MaskAdult], afternoonKeep)
+		}
+		// Nobody it could serve is left waiting.
+		ss, err := h.st.Shortages(ctx, hub.ShortageFilter{SKU: hub.MaskAdult, Status: hub.ShortageWaiting})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range ss {
+			if k, err := grid.Distance(s.Cell, p.Cell); err == nil && k <= dayMaxK { // the engine's default reach, 3 rings
+				t.Errorf("shortage %s waits %d rings from %s, which has stock", s.ID, k, p.ID)
+			}
+		}
+		for _, round := range []string{day.RoundID, day.DeliveryRoundID} {
+			rs, err := h.st.Reservations(ctx, hub.ReservationFilter{RoundID: round})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rs {
+				if k, err := grid.Distance(r.Cell, p.Cell); err == nil && k <= dayMaxK && r.Status == hub.ReservationWaiting {
+					t.Errorf("reservation %s of %s waits %d rings from %s, which has stock", r.ID, round, k, p.ID)
+				}
+			}
+		}
+	}
+	if near != day.RestockedPharmacies || near == 0 {
+		t.Errorf("%d pharmacies within %d rings of the station, %d restocked", near, dayMaxK, day.RestockedPharmacies)
 	}
 }
 
