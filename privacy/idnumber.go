@@ -69,14 +69,19 @@ const DefaultForms = TW | CN | OTHER
 // ErrInvalidIDNumber is the sentinel of every refused ID number.
 var ErrInvalidIDNumber = errors.New("invalid ID number")
 
-var formNames = [...]struct {
+type formName struct {
 	f    Forms
 	name string
 	what string
-}{
-	{TW, "TW", "a Taiwan national ID (a letter and 9 digits)"},
-	{CN, "CN", "a PRC resident ID (17 digits and a check digit or X)"},
-	{OTHER, "OTHER", "a passport or other document as country code and number (USA C12345)"},
+}
+
+// formNames names each form, for flags and messages.
+func formNames() [3]formName {
+	return [3]formName{
+		{TW, "TW", "a Taiwan national ID (a letter and 9 digits)"},
+		{CN, "CN", "a PRC resident ID (17 digits and a check digit or X)"},
+		{OTHER, "OTHER", "a passport or other document as country code and number (USA C12345)"},
+	}
 }
 
 // ParseForms parses a comma-separated list of forms ("TW,CN,OTHER"),
@@ -89,7 +94,7 @@ func ParseForms(s string) (Forms, error) {
 			continue
 		}
 		found := false
-		for _, n := range formNames {
+		for _, n := range formNames() {
 			if strings.EqualFold(part, n.name) {
 				f |= n.f
 				found = true
@@ -108,7 +113,7 @@ func ParseForms(s string) (Forms, error) {
 // String returns the forms as ParseForms reads them: "TW,CN,OTHER".
 func (f Forms) String() string {
 	var names []string
-	for _, n := range formNames {
+	for _, n := range formNames() {
 		if f&n.f != 0 {
 			names = append(names, n.name)
 		}
@@ -128,7 +133,7 @@ func (f Forms) orDefault() Forms {
 
 func (f Forms) describe() string {
 	var parts []string
-	for _, n := range formNames {
+	for _, n := range formNames() {
 		if f&n.f != 0 {
 			parts = append(parts, n.what)
 		}
