@@ -41,7 +41,7 @@ type Service struct {
 	// so restocks and sales take no lock here.
 	upsertMu sync.Mutex
 
-	restocks sync.Map // pharmacy ID -> *Restocked, the last of each (LastRestock)
+	restocks sync.Map // pharmacy ID -> *restockLog, the last restocks of each (LastRestock)
 }
 
 // Options configure a Service. Zero values take defaults.

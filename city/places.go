@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gridhub/gridhub/dispatch"
@@ -250,28 +251,56 @@ func (s *Service) RestockServing(ctx context.Context, pharmacyID string, sku hub
 	return r, nil
 }
 
-// noteRestock keeps r as the last restock of its pharmacy, unless a later
-// one is already kept.
+// restockLog is the last few restocks of one pharmacy, oldest first.
+type restockLog struct {
+	mu     sync.Mutex
+	recent []*Restocked
+}
+
+// keptRestocks is how many restocks of a pharmacy LastRestock remembers,
+// so that the answer of each of several concurrent restocks finds its own.
+const keptRestocks = 8
+
+// noteRestock keeps r among the last restocks of its pharmacy, in the
+// order of their times.
 func (s *Service) noteRestock(r *Restocked) {
-	for {
-		old, loaded := s.restocks.LoadOrStore(r.Pharmacy.ID, r)
-		if !loaded {
-			return
-		}
-		if old.(*Restocked).At.After(r.At) || s.restocks.CompareAndSwap(r.Pharmacy.ID, old, r) {
-			return
-		}
+	v, _ := s.restocks.LoadOrStore(r.Pharmacy.ID, &restockLog{})
+	l := v.(*restockLog)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i := len(l.recent)
+	for i > 0 && l.recent[i-1].At.After(r.At) {
+		i--
+	}
+	l.recent = slices.Insert(l.recent, i, r)
+	if len(l.recent) > keptRestocks {
+		l.recent = slices.Delete(l.recent, 0, len(l.recent)-keptRestocks)
 	}
 }
 
-// LastRestock returns the last restock of a pharmacy that this service
-// made since it started (nil when none): with several hubs, each knows its
-// own; the RESTOCK events tell every hub's subscribers of all of them.
-func (s *Service) LastRestock(pharmacyID string) *Restocked {
-	if r, ok := s.restocks.Load(pharmacyID); ok {
-		return r.(*Restocked)
+// LastRestock returns the restock whose result p is (the pharmacy that
+// RestockServing returned, so the answer of a restock tells its own even
+// when others of the same pharmacy run at once), else the last restock
+// of p that this service made since it started; nil when none. With
+// several hubs, each knows its own; the RESTOCK events tell every hub's
+// subscribers of all of them.
+func (s *Service) LastRestock(p *hub.Pharmacy) *Restocked {
+	v, ok := s.restocks.Load(p.ID)
+	if !ok {
+		return nil
 	}
-	return nil
+	l := v.(*restockLog)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.recent) == 0 {
+		return nil
+	}
+	for _, r := range l.recent {
+		if r.Pharmacy == p {
+			return r
+		}
+	}
+	return l.recent[len(l.recent)-1]
 }
 
 // publishRestock tells the pharmacy's service disk about a restock: one

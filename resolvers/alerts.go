@@ -95,10 +95,10 @@ func (r *Resolver) restock(ctx context.Context, pharmacyID string, sku hub.SKU, 
 	return res.Pharmacy, nil
 }
 
-// lastRestock is Pharmacy.lastRestock: the last restock of p this hub made,
-// or nil.
+// lastRestock is Pharmacy.lastRestock: the restock whose answer p is, else
+// the last restock of p this hub made, or nil.
 func (r *Resolver) lastRestock(p *hub.Pharmacy) *model.RestockOutcome {
-	lr := r.City.LastRestock(p.ID)
+	lr := r.City.LastRestock(p)
 	if lr == nil {
 		return nil
 	}
