@@ -1,10 +1,13 @@
 package dispatch_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gridhub/gridhub/dispatch"
 	"github.com/gridhub/gridhub/hub"
@@ -167,4 +170,53 @@ func TestConcurrentStockSteps(t *testing.T) {
 	if len(want) != n+n/4 || !slices.Equal(got, want) {
 		t.Fatalf("events %v\nledger %v", got, want)
 	}
+}
+
+// nopEvents is a hub.Publisher that drops what it is given.
+type nopEvents struct{}
+
+func (nopEvents) Publish(context.Context, hub.Event) (uint64, error) { return 0, nil }
+
+// BenchmarkReserveStockSteps measures what publishing costs reservations
+// now that each STOCK_CHANGED carries its own step's stock (a ledger read
+// after each durable write): FIRST_COME reservations from 64 goroutines
+// with events, against the same without events (no event store at all) in
+// the same run.
+//
+//	go test -run '^$' -bench ReserveStockSteps -benchtime 3000x ./dispatch/
+func BenchmarkReserveStockSteps(b *testing.B) {
+	run := func(events hub.Publisher) float64 {
+		c := newCity(b, dispatch.EngineOptions{Events: events})
+		for i := range 20 {
+			ring := c.rs[i%4]
+			c.pharmacy(fmt.Sprintf("P%02d", i), ring[(i*5)%len(ring)], 2*b.N)
+		}
+		c.round(dispatch.RoundInput{ID: "fc", PerPerson: 2, Closes: t0.Add(24 * time.Hour)})
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		start := time.Now()
+		for range 64 {
+			wg.Go(func() {
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= b.N {
+						return
+					}
+					ring := c.rs[i%4]
+					r := &hub.Resident{ID: fmt.Sprintf("r%07d", i), IDHash: fmt.Sprintf("h%07d", i), Cell: ring[i%len(ring)]}
+					if _, err := c.eng.Reserve(c.ctx(), dispatch.ReserveInput{RoundID: "fc", Resident: r}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		return float64(b.N) / time.Since(start).Seconds()
+	}
+	with := run(nopEvents{})
+	without := run(nil)
+	b.ReportMetric(with, "resv/s")
+	b.ReportMetric(without, "no_events_resv/s")
+	b.ReportMetric(with/without, "ratio")
 }
