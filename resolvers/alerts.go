@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 
+	"github.com/99designs/gqlgen/graphql"
+
 	"github.com/gridhub/gridhub/broker"
 	"github.com/gridhub/gridhub/graph/model"
 	"github.com/gridhub/gridhub/hub"
@@ -85,12 +87,16 @@ func (r *Resolver) restockAlerts(ctx context.Context, committeeID string, cells 
 // restock adds stock at a pharmacy and serves its waiting list from it
 // (city.Service.RestockServing); the answer is the pharmacy as it is after
 // both, its lastRestock telling what the waiting list took. When the
-// delivery was recorded but serving the waiting list failed, the error
-// says so.
+// delivery was recorded but serving the waiting list failed, the answer
+// still comes, with the failure as an error beside it: the delivery
+// stands, and a client must not send it again.
 func (r *Resolver) restock(ctx context.Context, pharmacyID string, sku hub.SKU, quantity int) (*hub.Pharmacy, error) {
 	res, err := r.City.RestockServing(ctx, pharmacyID, sku, quantity, r.Dispatch)
-	if err != nil {
+	if res == nil {
 		return nil, err
+	}
+	if err != nil {
+		graphql.AddError(ctx, err)
 	}
 	return res.Pharmacy, nil
 }
