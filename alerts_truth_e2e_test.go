@@ -1,11 +1,37 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/gridhub/gridhub/privacy"
 )
+
+// gauge reads a gauge without labels from a hub's /metrics.
+func gauge(t *testing.T, url, name string) int {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("%s is %q", name, v)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no %s in /metrics", name)
+	return 0
+}
 
 // wsSubscribe starts a subscription over a graphql-transport-ws connection
 // signed in with token.
@@ -99,12 +125,13 @@ func TestRestockAlertTellsTheTruth(t *testing.T) {
 						map[string]any{"r": r.RegisterResident.ID, "s": sku, "q": q}, nil)
 				}
 			}
+			base := gauge(t, h.url, "gridhub_subscriptions")
 			alerts := wsSubscribe(t, h, mintToken(t, h.dir, "COMMITTEE", ac.committees[0]), "a",
 				`subscription($c: ID!) { restockAlerts(committeeId: $c) { pharmacy { id } sku quantity stockAfter waitingServed toWaitingList leftForWalkIns } }`,
 				map[string]any{"c": ac.committees[0]})
 			steps := wsSubscribe(t, h, admin.token, "s",
 				`subscription { stockChanged(pharmacyId: "pw") { sku delta stockAfter reason } }`, nil)
-			waitGauge(t, h.url, "gridhub_subscriptions", 2)
+			waitGauge(t, h.url, "gridhub_subscriptions", base+2)
 
 			have := map[string]int{}
 			for sku, q := range tt.initial {
