@@ -136,7 +136,7 @@ func canonicalEntries(in []string) ([]string, error) {
 	for i, e := range in {
 		c, err := canonicalHash(e)
 		if err != nil {
-			return nil, hub.Errorf(hub.EINVALID, "entry %d: %s", i, hub.ErrorMessage(err))
+			return nil, hub.Errorf(hub.EINVALID, "entry %d: %s", i, hub.MessageOf(err))
 		}
 		out[i] = c
 	}
@@ -235,7 +235,7 @@ func (d *PublishedDraw) Verify() error {
 	}
 	commitment, err := canonicalHash(d.Commitment)
 	if err != nil {
-		return mismatch("the commitment: %s", hub.ErrorMessage(err))
+		return mismatch("the commitment: %s", hub.MessageOf(err))
 	}
 	if got := Commit(seed); got != commitment {
 		return mismatch("the seed does not match the commitment: SHA-256 of the seed is %s, the commitment %s", got, commitment)
@@ -245,12 +245,12 @@ func (d *PublishedDraw) Verify() error {
 	}
 	want, err := Draw(seed, d.RoundID, d.Entries, d.WinnerCount)
 	if err != nil {
-		return mismatch("cannot recompute the draw: %s", hub.ErrorMessage(err))
+		return mismatch("cannot recompute the draw: %s", hub.MessageOf(err))
 	}
 	got := make([]string, len(d.Winners))
 	for i, w := range d.Winners {
 		if got[i], err = canonicalHash(w); err != nil {
-			return mismatch("winner %d: %s", i, hub.ErrorMessage(err))
+			return mismatch("winner %d: %s", i, hub.MessageOf(err))
 		}
 		if slices.Contains(got[:i], got[i]) {
 			return mismatch("winner %d (%s) is listed twice", i, got[i])

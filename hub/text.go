@@ -93,6 +93,14 @@ func ForbiddenRune(r rune) bool {
 	return false
 }
 
+// Said is a message the hub wrote itself (an inner error's), which Errorf
+// repeats whole instead of clipping it as a caller's input.
+type Said string
+
+// MessageOf returns err's message (see ErrorMessage) as Said, for
+// building one error's message from another's.
+func MessageOf(err error) Said { return Said(ErrorMessage(err)) }
+
 // clipArgs returns args with every string (and every error's or
 // Stringer's text) clipped to MaxEcho characters, so a message never
 // repeats a caller's megabyte.

@@ -136,7 +136,7 @@ func Audit(i int, e *hub.AuditEntry) error {
 		}
 	}
 	if err != nil {
-		return hub.Errorf(hub.EINVALID, "audit entry %d of the batch: %s", i, hub.ErrorMessage(err))
+		return hub.Errorf(hub.EINVALID, "audit entry %d of the batch: %s", i, hub.MessageOf(err))
 	}
 	return nil
 }
@@ -423,7 +423,7 @@ func Scan(i int, sc *hub.Scan) error {
 		return hub.Errorf(hub.EINVALID, "scan %q: unknown colour %q", sc.ID, sc.Colour)
 	}
 	if err := hub.CheckTemperature(sc.Temperature); err != nil {
-		return hub.Errorf(hub.EINVALID, "scan %q: %s", sc.ID, hub.ErrorMessage(err))
+		return hub.Errorf(hub.EINVALID, "scan %q: %s", sc.ID, hub.MessageOf(err))
 	}
 	return Time("scan "+sc.ID, sc.At)
 }
