@@ -411,7 +411,7 @@ func checkKind(k string) error {
 			return nil
 		}
 	}
-	return hub.Errorf(hub.EINVALID, "checkpoint kind %q: want one of %s", k, strings.Join(CheckpointKinds(), ", "))
+	return hub.Errorf(hub.EINVALID, "checkpoint kind %q: want one of %s", k, hub.Said(strings.Join(CheckpointKinds(), ", ")))
 }
 
 // PharmaciesIn lists the pharmacies of a district in ID order.

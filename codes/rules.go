@@ -185,7 +185,7 @@ func NormalizeSymptoms(in []string) ([]string, error) {
 			continue
 		}
 		if _, ok := slices.BinarySearch(known, n); !ok {
-			return nil, hub.Errorf(hub.EINVALID, "unknown symptom %q (known: %s)", truncate(s), strings.Join(known, ", "))
+			return nil, hub.Errorf(hub.EINVALID, "unknown symptom %q (known: %s)", truncate(s), hub.Said(strings.Join(known, ", ")))
 		}
 		out = append(out, n)
 	}
