@@ -14,7 +14,10 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/gridhub/gridhub/graph"
 	"github.com/gridhub/gridhub/httpapi"
+	"github.com/gridhub/gridhub/resolvers"
+	"github.com/vektah/gqlparser/v2"
 )
 
 const (
@@ -482,5 +485,59 @@ func TestDocumentChecksStopEarly(t *testing.T) {
 	}
 	if n := h.checked.Load() - before; n != 1 {
 		t.Errorf("a cached document was checked %d times, want once", n)
+	}
+}
+
+// answerCost counts an answer as CostLimit costs it: one per field, a
+// list of objects one per item besides the item's fields, a list of
+// scalars one per item.
+func answerCost(v any) int {
+	n := 0
+	for _, f := range v.(map[string]any) {
+		n++
+		switch f := f.(type) {
+		case map[string]any:
+			n += answerCost(f)
+		case []any:
+			for _, it := range f {
+				n++
+				if m, ok := it.(map[string]any); ok {
+					n += answerCost(m)
+				}
+			}
+		}
+	}
+	return n
+}
+
+// TestIntrospectionCostIsExact: the cost of each introspection query is
+// exactly what its answer holds.
+func TestIntrospectionCostIsExact(t *testing.T) {
+	h := newCostHub(t)
+	es := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{}, Complexity: resolvers.Complexity()})
+	files, _ := filepath.Glob("testdata/introspection*.graphql")
+	queries := []string{`{ __type(name: "Cell") { name fields { name type { kind ofType { name } } } } }`,
+		`{ __schema { directives { name locations args { name } } } }`}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		queries = append(queries, string(b))
+	}
+	for _, q := range queries {
+		doc, err := gqlparser.LoadQuery(es.Schema(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := httpapi.Cost(t.Context(), es, doc.Operations[0], nil, 1<<40)
+		got := h.query(t, q, false)
+		var data map[string]any
+		if err := json.Unmarshal(got.Data, &data); err != nil || len(got.Errors) > 0 {
+			t.Fatalf("%.40s: %v %v", q, got.codes(), err)
+		}
+		if n := answerCost(data); n != want {
+			t.Errorf("%.60s: costed %d, the answer holds %d", strings.Join(strings.Fields(q), " "), want, n)
+		}
 	}
 }
