@@ -541,3 +541,33 @@ func TestIntrospectionCostIsExact(t *testing.T) {
 		}
 	}
 }
+
+// TestBoundedListsCostWhatTheyHold: for lists whose arguments bound their
+// length (disks, the catalogue of supplies), the cost is what the answer holds
+// (away from pentagons), never less.
+func TestBoundedListsCostWhatTheyHold(t *testing.T) {
+	h := newCostHub(t)
+	es := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{}, Complexity: resolvers.Complexity()})
+	var queries []string
+	for _, k := range []int{0, 1, 2, 5, 10, 20, 40} {
+		queries = append(queries, aliasedNeighbors(1, k), aliasedNeighbors(3, k/2))
+	}
+	queries = append(queries,
+		`{ supplies { sku name unit } cell(id: "`+someCell+`") { center { lat lng } parent(resolution: 5) { id neighbors(k: 2) { id resolution } } } }`,
+		`{ cellAt(lat: 25, lng: 121.5) { neighbors(k: 3) { id neighbors(k: 1) { id isPentagon } } } }`)
+	for _, q := range queries {
+		doc, err := gqlparser.LoadQuery(es.Schema(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := httpapi.Cost(t.Context(), es, doc.Operations[0], nil, 1<<40)
+		got := h.query(t, q, true)
+		var data map[string]any
+		if err := json.Unmarshal(got.Data, &data); err != nil || len(got.Errors) > 0 {
+			t.Fatalf("%.40s: %v %v", q, got.codes(), err)
+		}
+		if n := answerCost(data); n != want {
+			t.Errorf("%.60s: costed %d, the answer holds %d", q, want, n)
+		}
+	}
+}
