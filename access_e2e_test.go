@@ -304,7 +304,7 @@ func TestAccessWebSocket(t *testing.T) {
 	ac := seedAccessCity(t, h.as(t, "ADMIN", ""))
 	d1 := mintToken(t, dir, "DISTRICT", ac.districts[0])
 	d2 := mintToken(t, dir, "DISTRICT", ac.districts[1])
-	foreign := mintToken(t, t.TempDir(), "ADMIN", "")
+	foreign := foreignToken(t, "ADMIN", "")
 	inScope := fmt.Sprintf(`{ district(id: %q) { id } }`, ac.districts[0])
 	tampered := d1[:strings.LastIndexByte(d1, '.')+5] + strings.Repeat("A", 10) + d1[strings.LastIndexByte(d1, '.')+15:]
 
@@ -486,7 +486,7 @@ func TestAccessSSE(t *testing.T) {
 		}
 	})
 	t.Run("bad token", func(t *testing.T) {
-		if status, events, _ := sse(t, "Bearer "+mintToken(t, t.TempDir(), "ADMIN", "")); status != http.StatusUnauthorized {
+		if status, events, _ := sse(t, "Bearer "+foreignToken(t, "ADMIN", "")); status != http.StatusUnauthorized {
 			t.Fatalf("status %d (events %v), want 401", status, events)
 		}
 	})
@@ -555,13 +555,12 @@ func TestAccessForeignAndMalformedTokens(t *testing.T) {
 
 	// A token minted from another data directory (another secret) is not
 	// this hub's, whatever role it claims.
-	otherDir := t.TempDir()
 	for _, role := range []string{"ADMIN", "COMMITTEE"} {
 		scope := ""
 		if role == "COMMITTEE" {
 			scope = ac.committees[0]
 		}
-		c := client{url: h.url, token: mintToken(t, otherDir, role, scope)}
+		c := client{url: h.url, token: foreignToken(t, role, scope)}
 		resp, r := post(t, c, query, vars)
 		if resp.StatusCode != http.StatusUnauthorized || r.code() != "UNAUTHENTICATED" || !noData(r.Data) {
 			t.Errorf("%s token of another hub: status %d code %q data %s", role, resp.StatusCode, r.code(), r.Data)
@@ -614,9 +613,12 @@ func TestAccessEdDSAKeys(t *testing.T) {
 	if resp, r := post(t, client{url: h.url, token: ed}, `{ auditLog { entries { seq } } }`, nil); resp.StatusCode != 200 || len(r.Errors) > 0 {
 		t.Fatalf("EdDSA token: status %d errors %+v", resp.StatusCode, r.Errors)
 	}
-	// The same data directory's HS256 secret no longer makes tokens this
-	// hub takes: no algorithm confusion.
-	hs := mintToken(t, dir, "ADMIN", "")
+	// An HS256 token no longer passes at this hub, whatever its secret:
+	// no algorithm confusion.
+	hs, err := mintWith(t, "-data", dir, "-jwt-secret", "an-hs256-secret-0123456789abcdefghij", "-role", "ADMIN", "-subject", "ops")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if resp, r := post(t, client{url: h.url, token: hs}, `{ auditLog { entries { seq } } }`, nil); resp.StatusCode != http.StatusUnauthorized || r.code() != "UNAUTHENTICATED" {
 		t.Errorf("HS256 token at an EdDSA hub: status %d code %q", resp.StatusCode, r.code())
 	}

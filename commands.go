@@ -247,6 +247,12 @@ func tokenCommand(args []string, stdout, stderr io.Writer, getenv func(string) s
 	if *ttl <= 0 || *ttl > auth.MaxTTL {
 		return cli.Usagef("-ttl %s is outside (0, %s]: a token lives at most %d days", *ttl, auth.MaxTTL, auth.MaxTTL/(24*time.Hour))
 	}
+	if c.JWTSecret == "" && c.JWTEd25519 == "" {
+		// The key would be made here, and the token refused by every hub.
+		if _, err := os.Stat(filepath.Join(c.DataDir, "jwt-secret")); err != nil {
+			return fmt.Errorf("%s holds no hub's token key (no jwt-secret there): give -data the directory the hub serves from, or the hub's -jwt-secret", c.DataDir)
+		}
+	}
 	keys, err := c.keys()
 	if err != nil {
 		return err

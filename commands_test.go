@@ -57,7 +57,9 @@ func TestExitCodes(t *testing.T) {
 
 		{"token --help", []string{"token", "--help"}, cli.ExitOK, "usage: gridhub token -role ROLE", ""},
 		{"token bad role", []string{"token", "-role", "KING", "-subject", "me", "-data", data}, cli.ExitUsage, "", "KING"},
-		{"token", []string{"token", "-role", "ADMIN", "-subject", "me", "-data", data}, cli.ExitOK, "eyJ", ""},
+		{"token of a directory with no hub", []string{"token", "-role", "ADMIN", "-subject", "me", "-data", data}, cli.ExitFailure, "", "holds no hub's token key"},
+		{"token of a directory that is no directory", []string{"token", "-role", "ADMIN", "-subject", "me", "-data", notADir}, cli.ExitFailure, "", "holds no hub's token key"},
+		{"token with the hub's key", []string{"token", "-role", "ADMIN", "-subject", "me", "-data", data, "-jwt-secret", strings.Repeat("k", 32)}, cli.ExitOK, "eyJ", ""},
 
 		{"replay --help", []string{"replay", "--help"}, cli.ExitOK, "usage: gridhub replay", ""},
 		{"replay negative speed", []string{"replay", "-speed", "-2"}, cli.ExitUsage, "", "-speed"},
@@ -134,5 +136,25 @@ func TestREADMEConfiguration(t *testing.T) {
 				t.Errorf("README's configuration table lacks %s (read in %s)", name, file)
 			}
 		}
+	}
+}
+
+// TestTokenNeedsAHub checks that the token command refuses a data
+// directory no hub has served from, without making a key there, and mints
+// tokens the hub accepts once it has.
+func TestTokenNeedsAHub(t *testing.T) {
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"token", "-role", "ADMIN", "-subject", "me", "-data", dir}, &stdout, &stderr, func(string) string { return "" })
+	if err == nil || stdout.Len() != 0 {
+		t.Fatalf("token of an empty directory: err %v, printed %q", err, stdout.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "jwt-secret")); !os.IsNotExist(err) {
+		t.Fatalf("a key was made in a directory with no hub: %v", err)
+	}
+	h := startHub(t, dir)
+	admin := h.as(t, "ADMIN", "")
+	if r := gql(t, admin, `{ districts { id } }`, nil); len(r.Errors) != 0 {
+		t.Fatalf("a token minted from the hub's directory is refused: %+v", r.Errors)
 	}
 }

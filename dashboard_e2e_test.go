@@ -433,7 +433,7 @@ func TestDashboard(t *testing.T) {
 			want  string
 		}{
 			{"garbage", "not-a-token", "This is not a Gridhub token"},
-			{"another hub's key", mintToken(t, t.TempDir(), "DISTRICT", "zhongzheng"), "The hub refused the token: token signature invalid"},
+			{"another hub's key", foreignToken(t, "DISTRICT", "zhongzheng"), "The hub refused the token: token signature invalid"},
 			{"expired", expiredToken(t, dir, "zhongzheng"), "This token expired"},
 			{"partner", mintToken(t, dir, "PARTNER", "courier-1"), "A PARTNER token has no dashboard"},
 		}
@@ -758,7 +758,7 @@ func TestDashboardLanguages(t *testing.T) {
 	admin := h.as(t, "ADMIN", "")
 	_, pharmacyID := seedSmallCity(t, admin)
 	district := mintToken(t, dir, "DISTRICT", "zhongzheng")
-	foreign := mintToken(t, t.TempDir(), "DISTRICT", "zhongzheng")
+	foreign := foreignToken(t, "DISTRICT", "zhongzheng")
 	var geo struct {
 		Pharmacy struct{ Cell struct{ ID string } }
 	}

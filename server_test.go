@@ -107,6 +107,20 @@ func mintToken(t *testing.T, dataDir, role, scope string) string {
 	return strings.TrimSpace(out.String())
 }
 
+// foreignToken mints a token with a key no test hub holds: another hub's.
+func foreignToken(t *testing.T, role, scope string) string {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	args := []string{"token", "-data", t.TempDir(), "-jwt-secret", "another-hub-s-secret-0123456789abcdef", "-role", role, "-subject", "intruder", "-ttl", "1h"}
+	if scope != "" {
+		args = append(args, "-scope", scope)
+	}
+	if err := run(context.Background(), args, &out, &errOut, func(string) string { return "" }); err != nil {
+		t.Fatalf("token %s %s: %v (%s)", role, scope, err, errOut.String())
+	}
+	return strings.TrimSpace(out.String())
+}
+
 func (h *hubProc) as(t *testing.T, role, scope string) client {
 	return client{url: h.url, token: mintToken(t, h.dir, role, scope)}
 }

@@ -238,7 +238,7 @@ func TestTokenCommandTTL(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.give, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			args := []string{"token", "-data", dir, "-role", "ADMIN", "-subject", "ops", "-ttl", tt.give}
+			args := []string{"token", "-data", dir, "-jwt-secret", strings.Repeat("k", 32), "-role", "ADMIN", "-subject", "ops", "-ttl", tt.give}
 			err := run(context.Background(), args, &out, &errOut, func(string) string { return "" })
 			if tt.ok {
 				if err != nil || out.Len() == 0 {
