@@ -119,8 +119,8 @@ func (s *Service) newResident(ctx context.Context, in ResidentInput) (*hub.Resid
 	// A person registered before the hash key was rotated is found by the
 	// hash under the key of their time.
 	for _, h := range s.hasher.PreviousHashes(id) {
-		if _, err := s.store.ResidentByIDHash(ctx, h); err == nil {
-			return nil, hub.Errorf(hub.ECONFLICT, "that ID number is already registered")
+		if first, err := s.store.ResidentByIDHash(ctx, h); err == nil {
+			return nil, hub.Errorf(hub.ECONFLICT, "the ID number is already registered, as resident %q", first.ID)
 		} else if hub.ErrorCode(err) != hub.ENOTFOUND {
 			return nil, err
 		}

@@ -84,8 +84,8 @@ func createResidents(rs []*hub.Resident) (func(tx *bolt.Tx) error, error) {
 			if recs.Get([]byte(it.id)) != nil {
 				return hub.Errorf(hub.ECONFLICT, "resident %q already exists", it.id)
 			}
-			if byHash.Get([]byte(it.hash)) != nil {
-				return hub.Errorf(hub.ECONFLICT, "resident %q: the ID number is already registered", it.id)
+			if first := byHash.Get([]byte(it.hash)); first != nil {
+				return hub.Errorf(hub.ECONFLICT, "the ID number is already registered, as resident %q", first)
 			}
 		}
 

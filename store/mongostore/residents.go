@@ -67,16 +67,16 @@ func (s *Store) CreateResidents(ctx context.Context, rs ...*hub.Resident) error 
 			return err
 		}
 		if len(clash) > 0 {
-			taken := make(map[string]bool)
+			taken := make(map[string]string) // "id:" or "hash:" -> the resident holding it
 			for _, d := range clash {
-				taken["id:"+d.ID], taken["hash:"+d.IDHash] = true, true
+				taken["id:"+d.ID], taken["hash:"+d.IDHash] = d.ID, d.ID
 			}
 			for i, id := range ids {
-				if taken["id:"+id] {
+				if _, ok := taken["id:"+id]; ok {
 					return hub.Errorf(hub.ECONFLICT, "resident %q already exists", id)
 				}
-				if taken["hash:"+hashes[i]] {
-					return hub.Errorf(hub.ECONFLICT, "resident %q: the ID number is already registered", id)
+				if first, ok := taken["hash:"+hashes[i]]; ok {
+					return hub.Errorf(hub.ECONFLICT, "the ID number is already registered, as resident %q", first)
 				}
 			}
 		}

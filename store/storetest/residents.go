@@ -3,6 +3,7 @@ package storetest
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/gridhub/gridhub/hub"
@@ -54,18 +55,25 @@ func testResidentConflicts(t *testing.T, h Harness) {
 	must(t, s.CreateResidents(ctx, r1), "CreateResidents r1")
 
 	tests := []struct {
-		name string
-		give []*hub.Resident
+		name  string
+		give  []*hub.Resident
+		names string // the resident the message names: the one holding what clashed
 	}{
-		{name: "registered ID", give: []*hub.Resident{resident("r8", "h8", "c1"), resident("r1", "h9", "c1")}},
-		{name: "registered ID hash", give: []*hub.Resident{resident("r8", "h8", "c1"), resident("r9", "h1", "c2")}},
-		{name: "ID repeated in batch", give: []*hub.Resident{resident("r8", "h8", "c1"), resident("r8", "h9", "c1")}},
+		{name: "registered ID", give: []*hub.Resident{resident("r8", "h8", "c1"), resident("r1", "h9", "c1")}, names: "r1"},
+		{name: "registered ID hash", give: []*hub.Resident{resident("r8", "h8", "c1"), resident("r9", "h1", "c2")}, names: "r1"},
+		{name: "ID repeated in batch", give: []*hub.Resident{resident("r8", "h8", "c1"), resident("r8", "h9", "c1")}, names: "r8"},
 		{name: "ID hash repeated in batch", give: []*hub.Resident{resident("r8", "h8", "c1"), resident("r9", "h8", "c2")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := s.CreateResidents(ctx, tt.give...)
 			wantCode(t, err, hub.ECONFLICT, "CreateResidents")
+			if tt.names != "" && !strings.Contains(hub.ErrorMessage(err), `"`+tt.names+`"`) {
+				t.Errorf("conflict %q does not name resident %s, who holds it", hub.ErrorMessage(err), tt.names)
+			}
+			if tt.names == "r1" && strings.Contains(hub.ErrorMessage(err), `"r9"`) {
+				t.Errorf("conflict %q names the refused registration, not the first", hub.ErrorMessage(err))
+			}
 
 			// Nothing written.
 			for _, id := range []string{"r8", "r9"} {
