@@ -309,7 +309,9 @@ func TestWriteAuthorizationMatrix(t *testing.T) {
 				return read(t, `query($a: ID!, $b: ID!) { a: committee(id: $a) { residentCount } b: committee(id: $b) { residentCount } }`,
 					map[string]any{"a": wc.committees[0], "b": wc.committees[1]})
 			}, nil,
-			want{"ADMIN": {BAD, BAD, ok}, "COMMITTEE": {BAD, F, F}}},
+			// A committee that gives no code is told committeeCode is
+			// required (BAD_USER_INPUT naming the field).
+			want{"ADMIN": {BAD, BAD, ok}, "COMMITTEE": {BAD, F, BAD}}},
 
 		// Places. In place: rename only.
 		{"Mutation.upsertPharmacy", upsertPharmacy,

@@ -347,8 +347,11 @@ func ownCommitteeCode(ctx context.Context, r *Resolver, p auth.Principal, fc *gr
 	if err != nil {
 		return forbidden(p)
 	}
-	if in.CommitteeCode == nil || *in.CommitteeCode != own.Code {
-		return hub.Errorf(hub.EFORBIDDEN, "a committee registers residents with its own code (%s)", own.Code)
+	if in.CommitteeCode == nil {
+		return hub.Errorf(hub.EINVALID, "committeeCode is required: a committee registers residents with its own code, committeeCode: %q", own.Code)
+	}
+	if *in.CommitteeCode != own.Code {
+		return hub.Errorf(hub.EFORBIDDEN, "committeeCode %q is not this committee's: a committee registers residents with its own code, %q", *in.CommitteeCode, own.Code)
 	}
 	return nil
 }
