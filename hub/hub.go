@@ -114,7 +114,7 @@ type Committee struct {
 type Resident struct {
 	ID           string
 	Name         string
-	IDHash       string // hex HMAC-SHA256 of the normalised ID number
+	IDHash       string // hex HMAC-SHA256 of the canonical ID number (privacy.CanonicalID)
 	IDMasked     string // e.g. "A1******89"
 	Phone        string
 	Address      string
