@@ -190,3 +190,43 @@ func TestOutOfRangeArgumentsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestResidentOutsideEveryDistrict: an address outside every district is
+// accepted only from ADMIN, as an unassigned resident (no committee, no
+// district) whom only ADMIN reads; a committee cannot place anyone there.
+func TestResidentOutsideEveryDistrict(t *testing.T) {
+	h := startHub(t, t.TempDir())
+	admin := h.as(t, "ADMIN", "")
+	code, _ := seedSmallCity(t, admin)
+	kaohsiung := map[string]any{"lat": 22.6273, "lng": 120.3014}
+	var reg struct {
+		RegisterResident struct {
+			ID        string
+			Committee *struct{ ID string }
+			District  *struct{ ID string }
+		}
+	}
+	must(t, admin, `mutation($l: LatLngInput!) { registerResident(input: {name: "Far", idNumber: "E123456783", location: $l}) { id committee { id } district { id } } }`,
+		map[string]any{"l": kaohsiung}, &reg)
+	if reg.RegisterResident.Committee != nil || reg.RegisterResident.District != nil {
+		t.Errorf("a resident outside every district was assigned: %+v", reg.RegisterResident)
+	}
+	if r := gql(t, admin, `query($id: ID!) { resident(id: $id, purpose: "check") { id } }`, map[string]any{"id": reg.RegisterResident.ID}); len(r.Errors) > 0 {
+		t.Errorf("ADMIN cannot read the unassigned resident: %+v", r.Errors)
+	}
+	committee := h.as(t, "COMMITTEE", "c1")
+	for _, c := range []map[string]any{{"c": code}, {"c": nil}} {
+		vars := map[string]any{"l": kaohsiung, "c": c["c"]}
+		r := gql(t, committee, `mutation($l: LatLngInput!, $c: String) { registerResident(input: {name: "Far", idNumber: "E223456785", location: $l, committeeCode: $c}) { id } }`, vars)
+		if r.code() != "BAD_USER_INPUT" && r.code() != "FORBIDDEN" {
+			t.Errorf("a committee registered someone outside its area (code %v): %s %+v", c["c"], r.Data, r.Errors)
+		}
+	}
+	for _, role := range []string{"COMMITTEE", "DISTRICT"} {
+		scope := map[string]string{"COMMITTEE": "c1", "DISTRICT": "zhongzheng"}[role]
+		r := gql(t, h.as(t, role, scope), `query($id: ID!) { resident(id: $id, purpose: "check") { id } }`, map[string]any{"id": reg.RegisterResident.ID})
+		if r.code() != "FORBIDDEN" {
+			t.Errorf("%s reads the unassigned resident: %s %s %+v", role, r.code(), r.Data, r.Errors)
+		}
+	}
+}
