@@ -90,7 +90,10 @@ func TestConformance(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
-	defer admin.Disconnect(context.Background())
+	// A cleanup, not a defer: cleanups run last-in-first-out after the
+	// test, so the test databases are dropped (by the harness's cleanups,
+	// registered later) before the client goes.
+	t.Cleanup(func() { _ = admin.Disconnect(context.Background()) })
 	storetest.Run(t, &harness{uri: uri, admin: admin, dbs: make(map[hub.Store]string)})
 }
 
@@ -103,7 +106,10 @@ func TestTwoHubs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
-	defer admin.Disconnect(context.Background())
+	// A cleanup, not a defer: cleanups run last-in-first-out after the
+	// test, so the test databases are dropped (by the harness's cleanups,
+	// registered later) before the client goes.
+	t.Cleanup(func() { _ = admin.Disconnect(context.Background()) })
 	h := &harness{uri: uri, admin: admin, dbs: make(map[hub.Store]string)}
 	a := h.Open(t)
 	h.mu.Lock()

@@ -1203,7 +1203,12 @@ func testDispatchConservation(t *testing.T, h Harness) {
 					returned[a.SKU] += a.Quantity
 				}
 				given[a.SKU] += a.Quantity
-				want = append(want, normAllocation(model[a.ID]))
+				m, ok := model[a.ID]
+				if !ok {
+					t.Errorf("%s: the store holds allocation %s (%s, %d %s) that was never made", what, a.ID, a.Status, a.Quantity, a.SKU)
+					continue
+				}
+				want = append(want, normAllocation(m))
 			}
 			same(t, what+": allocations of "+id, normAll(stored, normAllocation), want)
 			for _, sku := range skus {
