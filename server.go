@@ -125,6 +125,9 @@ type Config struct {
 	AllowOrigins  string
 	LogLevel      string
 	ShutdownGrace time.Duration
+	// Pprof, when set, is the loopback address of a separate listener
+	// serving Go's runtime profiles (/debug/pprof/).
+	Pprof string
 
 	// Cost limits of one operation (see httpapi.Options).
 	MaxComplexity          int
@@ -292,6 +295,7 @@ type Program struct {
 
 	listener net.Listener
 	server   *http.Server
+	pprof    *http.Server
 }
 
 // open opens the store and the city service.
@@ -488,6 +492,31 @@ func (p *Program) Serve(ctx context.Context) error {
 			p.Log.Error("serve", "err", err)
 		}
 	}()
+	if p.Config.Pprof != "" {
+		if err := p.servePprof(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// servePprof serves Go's runtime profiles on the loopback address
+// Config.Pprof, apart from the hub's own port.
+func (p *Program) servePprof() error {
+	if err := httpapi.CheckLoopback(p.Config.Pprof); err != nil {
+		return fmt.Errorf("pprof: %w", err)
+	}
+	ln, err := net.Listen("tcp", p.Config.Pprof)
+	if err != nil {
+		return fmt.Errorf("pprof: listen: %w", err)
+	}
+	p.pprof = &http.Server{Handler: httpapi.Profiler(), ReadHeaderTimeout: 10 * time.Second}
+	p.Log.Info("profiles served", "addr", ln.Addr().String(), "path", "/debug/pprof/")
+	go func() {
+		if err := p.pprof.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			p.Log.Error("pprof", "err", err)
+		}
+	}()
 	return nil
 }
 
@@ -548,6 +577,9 @@ func (p *Program) Close() error {
 		// WebSocket) close instead of holding the drain open.
 		_ = p.Bus.Close()
 	}
+	if p.pprof != nil {
+		_ = p.pprof.Close()
+	}
 	if p.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), p.Config.ShutdownGrace)
 		defer cancel()
@@ -606,6 +638,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	fs.Float64Var(&c.RatePerAddr, "rate-per-address", envFloat("GRIDHUB_RATE_PER_ADDRESS", 500), "requests per second one client address may send, 0 for no limit (GRIDHUB_RATE_PER_ADDRESS)")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", int(envFloat("GRIDHUB_MAX_IN_FLIGHT", 64)), "requests served at once; past it up to twice as many wait 25ms at most and the rest are refused at once with RATE_LIMITED (HTTP 503), 0 for no bound (GRIDHUB_MAX_IN_FLIGHT)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "time to drain requests on SIGTERM")
+	fs.StringVar(&c.Pprof, "pprof", env("GRIDHUB_PPROF", ""), "loopback address (127.0.0.1:6060) to serve Go's runtime profiles on, at /debug/pprof/; empty: off (GRIDHUB_PPROF)")
 	fs.Usage = usageFunc(fs, "gridhub serve [flags]", "Runs the hub: GraphQL on /graphql, GraphiQL on /, /healthz, /metrics.")
 	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
 		return err
@@ -613,6 +646,11 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if fs.NArg() != 0 {
 		fs.Usage()
 		return cli.Usagef("serve takes no arguments, got %q", fs.Args())
+	}
+	if c.Pprof != "" {
+		if err := httpapi.CheckLoopback(c.Pprof); err != nil {
+			return cli.Usagef("-pprof: %v: the profiles are served on this machine only", err)
+		}
 	}
 	log, err := c.logger(stderr)
 	if err != nil {
