@@ -140,6 +140,9 @@ type Config struct {
 	PublicMetrics bool
 	RatePerToken  float64
 	RatePerAddr   float64
+	// TrustedProxies lists the reverse proxies (addresses and CIDR
+	// prefixes) whose X-Forwarded-For names the client.
+	TrustedProxies string
 	MaxInFlight   int // requests served at once (admission control); 0: no bound
 
 	// HubID names this hub among hubs sharing a MongoDB store.
@@ -446,6 +449,10 @@ func (p *Program) Serve(ctx context.Context) error {
 	if p.Config.AllowOrigins != "" {
 		origins = strings.Split(p.Config.AllowOrigins, ",")
 	}
+	proxies, err := httpapi.ParseProxies(p.Config.TrustedProxies)
+	if err != nil {
+		return err
+	}
 	res := &resolvers.Resolver{City: p.City, Dispatch: p.Dispatch, Bus: p.Bus, Codes: p.Codes, Stats: p.Stats}
 	h := httpapi.New(httpapi.Options{
 		Schema:        graph.NewExecutableSchema(graph.Config{Resolvers: res, Complexity: resolvers.Complexity()}),
@@ -456,6 +463,7 @@ func (p *Program) Serve(ctx context.Context) error {
 		Limits: httpapi.RateLimits{
 			PerToken: rate.Limit(p.Config.RatePerToken), TokenBurst: int(2 * p.Config.RatePerToken),
 			PerAddress: rate.Limit(p.Config.RatePerAddr), AddrBurst: int(2 * p.Config.RatePerAddr),
+			TrustedProxies: proxies,
 		},
 		ErrorPresenter: resolvers.ErrorPresenter(p.Log),
 		Recover:        resolvers.Recover(p.Log),
@@ -638,6 +646,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	fs.Float64Var(&c.RatePerAddr, "rate-per-address", envFloat("GRIDHUB_RATE_PER_ADDRESS", 500), "requests per second one client address may send, 0 for no limit (GRIDHUB_RATE_PER_ADDRESS)")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", int(envFloat("GRIDHUB_MAX_IN_FLIGHT", 64)), "requests served at once; past it up to twice as many wait 25ms at most and the rest are refused at once with RATE_LIMITED (HTTP 503), 0 for no bound (GRIDHUB_MAX_IN_FLIGHT)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "time to drain requests on SIGTERM")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", env("GRIDHUB_TRUSTED_PROXIES", ""), "comma-separated addresses and CIDR prefixes of the reverse proxies in front of the hub, whose X-Forwarded-For names the client for the per-address limit (GRIDHUB_TRUSTED_PROXIES)")
 	fs.StringVar(&c.Pprof, "pprof", env("GRIDHUB_PPROF", ""), "loopback address (127.0.0.1:6060) to serve Go's runtime profiles on, at /debug/pprof/; empty: off (GRIDHUB_PPROF)")
 	fs.Usage = usageFunc(fs, "gridhub serve [flags]", "Runs the hub: GraphQL on /graphql, GraphiQL on /, /healthz, /metrics.")
 	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
@@ -646,6 +655,9 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if fs.NArg() != 0 {
 		fs.Usage()
 		return cli.Usagef("serve takes no arguments, got %q", fs.Args())
+	}
+	if _, err := httpapi.ParseProxies(c.TrustedProxies); err != nil {
+		return cli.Usagef("-trusted-proxies: %v", err)
 	}
 	if c.Pprof != "" {
 		if err := httpapi.CheckLoopback(c.Pprof); err != nil {

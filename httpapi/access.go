@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -176,6 +177,9 @@ type RateLimits struct {
 	TokenBurst int
 	PerAddress rate.Limit // requests per second for one client address
 	AddrBurst  int
+	// TrustedProxies are the addresses of the reverse proxies in front of
+	// the hub: only from them is X-Forwarded-For believed (see ClientAddr).
+	TrustedProxies []netip.Prefix
 }
 
 // limiters keeps a token bucket per key and forgets keys idle for long.
@@ -250,7 +254,7 @@ func addressLimit(rl RateLimits, next http.Handler) http.Handler {
 	}
 	perAddr := newLimiters(rl.PerAddress, rl.AddrBurst)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ok, retry := perAddr.reserve(clientAddr(r)); !ok {
+		if ok, retry := perAddr.reserve(ClientAddr(r, rl.TrustedProxies)); !ok {
 			tooMany(w, retry, "this address")
 			return
 		}
@@ -285,12 +289,65 @@ func tooMany(w http.ResponseWriter, retry time.Duration, who string) {
 	fmt.Fprintf(w, `{"errors":[{"message":"too many requests from %s: retry after %d s","extensions":{"code":%q,"retryAfter":%d}}]}`+"\n", who, secs, hub.ERATELIMITED, secs)
 }
 
-// clientAddr is the request's remote IP (without port). Proxies are not
-// trusted: behind one, limit at the proxy or set a per-token limit.
-func clientAddr(r *http.Request) string {
+// ClientAddr is the address of the client a request comes from, without
+// port. A request from one of the trusted proxies names its client in
+// X-Forwarded-For, each proxy appending the address it received from: the
+// list is read from its right end, passing over trusted proxies, and the
+// first address that is not one of them is the client (an address the
+// client wrote itself further left is never believed). Without trusted
+// proxies, or from any other address, it is the connection's own.
+func ClientAddr(r *http.Request, trusted []netip.Prefix) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
 	}
-	return host
+	addr, err := netip.ParseAddr(host)
+	if err != nil || !isTrusted(addr, trusted) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	client := addr
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break // a malformed hop: the last address read stands
+		}
+		client = hop.Unmap()
+		if !isTrusted(client, trusted) {
+			break
+		}
+	}
+	return client.String()
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	a = a.Unmap()
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseProxies reads a comma-separated list of addresses and CIDR
+// prefixes (10.0.0.0/8, 127.0.0.1, ::1).
+func ParseProxies(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q: want an address or a CIDR prefix", f)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }

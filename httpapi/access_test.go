@@ -337,9 +337,86 @@ func TestClientAddr(t *testing.T) {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		r.RemoteAddr = tt.give
 		r.Header.Set("X-Forwarded-For", "1.2.3.4") // not trusted
-		if got := clientAddr(r); got != tt.want {
-			t.Errorf("clientAddr(%q) = %q, want %q", tt.give, got, tt.want)
+		if got := ClientAddr(r, nil); got != tt.want {
+			t.Errorf("ClientAddr(%q) = %q, want %q", tt.give, got, tt.want)
 		}
+	}
+}
+
+func TestClientAddrBehindProxies(t *testing.T) {
+	trusted, err := ParseProxies("172.18.0.0/16, 10.1.2.3, ::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		remote string
+		xff    []string
+		want   string
+	}{
+		{"from a trusted proxy: the client it names", "172.18.0.5:40000", []string{"203.0.113.7"}, "203.0.113.7"},
+		{"two trusted proxies", "172.18.0.5:40000", []string{"203.0.113.7, 10.1.2.3"}, "203.0.113.7"},
+		{"a forged hop left of the client is not believed", "172.18.0.5:40000", []string{"198.51.100.1, 203.0.113.7"}, "203.0.113.7"},
+		{"several headers read as one list", "172.18.0.5:40000", []string{"198.51.100.1", "203.0.113.7"}, "203.0.113.7"},
+		{"spaces", "172.18.0.5:40000", []string{"  203.0.113.7  "}, "203.0.113.7"},
+		{"IPv6 client", "172.18.0.5:40000", []string{"2001:db8::1"}, "2001:db8::1"},
+		{"IPv4-mapped IPv6 client", "172.18.0.5:40000", []string{"::ffff:203.0.113.7"}, "203.0.113.7"},
+		{"IPv6 proxy", "[::1]:80", []string{"203.0.113.7"}, "203.0.113.7"},
+		{"no header: the proxy itself", "172.18.0.5:40000", nil, "172.18.0.5"},
+		{"empty header", "172.18.0.5:40000", []string{""}, "172.18.0.5"},
+		{"malformed last hop: the proxy", "172.18.0.5:40000", []string{"not-an-ip"}, "172.18.0.5"},
+		{"malformed hop left of the client", "172.18.0.5:40000", []string{"junk, 203.0.113.7"}, "203.0.113.7"},
+		{"hop with a port is malformed", "172.18.0.5:40000", []string{"203.0.113.7:5555"}, "172.18.0.5"},
+		{"every hop trusted: the leftmost", "172.18.0.5:40000", []string{"10.1.2.3, 172.18.0.9"}, "10.1.2.3"},
+		{"from an untrusted address the header is ignored", "198.51.100.9:1234", []string{"203.0.113.7"}, "198.51.100.9"},
+		{"just outside the trusted prefix", "172.19.0.1:1234", []string{"203.0.113.7"}, "172.19.0.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.RemoteAddr = tt.remote
+			for _, v := range tt.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			if got := ClientAddr(r, trusted); got != tt.want {
+				t.Errorf("ClientAddr = %q, want %q", got, tt.want)
+			}
+		})
+	}
+	for _, bad := range []string{"10.0.0.0/33", "proxy.local", "1.2.3"} {
+		if _, err := ParseProxies(bad); err == nil {
+			t.Errorf("ParseProxies(%q) took it", bad)
+		}
+	}
+}
+
+// TestAddressLimitBehindProxy: behind a trusted proxy each client has its
+// own budget; a client cannot escape its budget by writing the header.
+func TestAddressLimitBehindProxy(t *testing.T) {
+	trusted, _ := ParseProxies("172.18.0.0/16")
+	h := addressLimit(RateLimits{PerAddress: 1, AddrBurst: 1, TrustedProxies: trusted}, okHandler())
+	send := func(remote, xff string) int {
+		r := httptest.NewRequest(http.MethodPost, "/graphql", nil)
+		r.RemoteAddr = remote
+		if xff != "" {
+			r.Header.Set("X-Forwarded-For", xff)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	for i := range 5 {
+		if code := send("172.18.0.5:1", fmt.Sprintf("203.0.113.%d", i+1)); code != http.StatusOK {
+			t.Errorf("client %d behind the proxy: %d, want its own budget", i+1, code)
+		}
+	}
+	if code := send("172.18.0.5:1", "203.0.113.1"); code != http.StatusTooManyRequests {
+		t.Errorf("client 1 again: %d, want 429", code)
+	}
+	// Directly, with a forged header: limited by its own address.
+	send("198.51.100.9:1", "203.0.113.50")
+	if code := send("198.51.100.9:1", "203.0.113.51"); code != http.StatusTooManyRequests {
+		t.Errorf("a forged header escaped the limit: %d", code)
 	}
 }
 
