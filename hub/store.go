@@ -83,12 +83,32 @@ type Store interface {
 	// MaxAuditLimit).
 	AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
 
+	// Meta returns the value of a small setting the hub keeps in the
+	// store (the fingerprints of its keys), or an ENOTFOUND error when key
+	// holds none.
+	Meta(ctx context.Context, key string) (string, error)
+	// SwapMeta sets key to value if it holds old ("" for no value yet),
+	// atomically however many hubs share the store, and returns what key
+	// holds after the call: value when it was set, otherwise the value
+	// that stopped it (not an error; ENOTFOUND when old is not empty and
+	// key holds nothing). An empty key or value, a key longer than
+	// MaxMetaKey bytes or holding a NUL byte, a value that is not UTF-8,
+	// or a value (or old) longer than MaxMetaValue bytes is an EINVALID
+	// error. A setting is never removed.
+	SwapMeta(ctx context.Context, key, old, value string) (string, error)
+
 	// Ping reports whether the store can serve: nil when it answers.
 	Ping(ctx context.Context) error
 
 	// Close releases the store. Calls after Close fail.
 	Close() error
 }
+
+// Bounds of a setting kept with Store.SwapMeta.
+const (
+	MaxMetaKey   = 128
+	MaxMetaValue = 1024
+)
 
 // ResidentFilter selects a page of residents.
 type ResidentFilter struct {

@@ -19,7 +19,8 @@
 // it; the ledger entries carry the times of stock changes. The audit trail
 // is a bucket keyed by big-endian sequence numbers, indexed by
 // auditByTarget and auditByActor, whose keys are an ID, 0x00 and the
-// big-endian sequence number.
+// big-endian sequence number. The hub's settings (Meta, SwapMeta) are the
+// settings bucket, name to value; the meta bucket is the store's own.
 //
 // Dispatch records (rounds, reservations, allocations, partners,
 // shortages) are JSON in a bucket per kind keyed by ID, with index buckets
@@ -83,6 +84,7 @@ const (
 // Bucket names.
 const (
 	bktMeta                 = "meta"
+	bktSettings             = "settings" // hub.Store.Meta: name -> value
 	bktDistricts            = "districts"
 	bktCommittees           = "committees"
 	bktCommitteeCodes       = "committeeCodes"
@@ -126,7 +128,7 @@ const (
 
 func bucketNames() []string {
 	return append([]string{
-		bktMeta, bktDistricts, bktCommittees, bktCommitteeCodes,
+		bktMeta, bktSettings, bktDistricts, bktCommittees, bktCommitteeCodes,
 		bktResidents, bktResidentHashes, bktResidentsByCommittee,
 		bktResidentCounts, bktPharmacies, bktLedger, bktCheckpoints,
 		bktAudit, bktAuditByTarget, bktAuditByActor,

@@ -54,6 +54,7 @@
 //     ledger Seq; ledger: unique {pharmacyId, seq}.
 //   - audit: _id is the Seq; {targetId, _id} and {actorId, _id};
 //     counters holds the audit Seq.
+//   - meta: the hub's settings (Meta, SwapMeta), {_id: name, value}.
 //
 // Dispatch:
 //   - rounds: {status, _id}.
@@ -136,7 +137,7 @@ var _ hub.Store = (*Store)(nil)
 // colls are the store's collections.
 type colls struct {
 	districts, committees, residents, pharmacies, ledger, checkpoints *mongo.Collection
-	audit, counters                                                   *mongo.Collection
+	audit, counters, meta                                             *mongo.Collection
 	rounds, reservations, allocations, partners, shortages            *mongo.Collection
 	subjects, declarations, latestDecls, declCounts                   *mongo.Collection
 	riskAreas, healthCodes, colourCounts, cases, scans                *mongo.Collection
@@ -152,6 +153,7 @@ const (
 	collCheckpoints  = "checkpoints"
 	collAudit        = "audit"
 	collCounters     = "counters"
+	collMeta         = "meta"
 	collRounds       = "rounds"
 	collReservations = "reservations"
 	collAllocations  = "allocations"
@@ -224,7 +226,7 @@ func newStore(client *mongo.Client, name string, t Target, opts Options) *Store 
 	}{
 		{&c.districts, collDistricts}, {&c.committees, collCommittees}, {&c.residents, collResidents},
 		{&c.pharmacies, collPharmacies}, {&c.ledger, collLedger}, {&c.checkpoints, collCheckpoints},
-		{&c.audit, collAudit}, {&c.counters, collCounters},
+		{&c.audit, collAudit}, {&c.counters, collCounters}, {&c.meta, collMeta},
 		{&c.rounds, collRounds}, {&c.reservations, collReservations}, {&c.allocations, collAllocations},
 		{&c.partners, collPartners}, {&c.shortages, collShortages},
 		{&c.subjects, collSubjects}, {&c.declarations, collDecls}, {&c.latestDecls, collLatestDecls},
@@ -240,7 +242,7 @@ func newStore(client *mongo.Client, name string, t Target, opts Options) *Store 
 func collectionNames() []string {
 	return []string{
 		collDistricts, collCommittees, collResidents, collPharmacies, collLedger, collCheckpoints,
-		collAudit, collCounters, collRounds, collReservations, collAllocations, collPartners,
+		collAudit, collCounters, collMeta, collRounds, collReservations, collAllocations, collPartners,
 		collShortages, collSubjects, collDecls, collLatestDecls, collDeclCounts, collRiskAreas,
 		collHealthCodes, collColourCounts, collCases, collScans,
 	}

@@ -656,6 +656,8 @@ func everyCall(at time.Time) []call {
 	res := &hub.Reservation{ID: "res1", RoundID: "round1", IDHash: "h", Status: hub.ReservationPending}
 	return []call{
 		{"Ping", func(ctx context.Context, s *Store) error { return s.Ping(ctx) }},
+		{"Meta", func(ctx context.Context, s *Store) error { _, err := s.Meta(ctx, "k"); return err }},
+		{"SwapMeta", func(ctx context.Context, s *Store) error { _, err := s.SwapMeta(ctx, "k", "", "v"); return err }},
 		{"UpsertDistrict", func(ctx context.Context, s *Store) error { return s.UpsertDistrict(ctx, &hub.District{ID: "d"}) }},
 		{"District", func(ctx context.Context, s *Store) error { _, err := s.District(ctx, "d"); return err }},
 		{"Districts", func(ctx context.Context, s *Store) error { _, err := s.Districts(ctx); return err }},
@@ -769,6 +771,11 @@ func everyCall(at time.Time) []call {
 			_, err := s.ContactsIn(ctx, []hub.Cell{5}, at, at)
 			return err
 		}},
+		{"PharmaciesByID", func(ctx context.Context, s *Store) error { _, err := s.PharmaciesByID(ctx, []string{"p"}); return err }},
+		{"DistrictsByID", func(ctx context.Context, s *Store) error { _, err := s.DistrictsByID(ctx, []string{"d"}); return err }},
+		{"CommitteesByID", func(ctx context.Context, s *Store) error { _, err := s.CommitteesByID(ctx, []string{"c"}); return err }},
+		{"RoundsByID", func(ctx context.Context, s *Store) error { _, err := s.RoundsByID(ctx, []string{"round1"}); return err }},
+		{"AllocationsByID", func(ctx context.Context, s *Store) error { _, err := s.AllocationsByID(ctx, []string{"a"}); return err }},
 	}
 }
 

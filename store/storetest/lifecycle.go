@@ -328,6 +328,8 @@ type call struct {
 func everyCall() []call {
 	return append([]call{
 		{"Ping", func(ctx context.Context, s hub.Store) error { return s.Ping(ctx) }},
+		{"Meta", func(ctx context.Context, s hub.Store) error { _, err := s.Meta(ctx, "seeded"); return err }},
+		{"SwapMeta", func(ctx context.Context, s hub.Store) error { _, err := s.SwapMeta(ctx, "k9", "", "v9"); return err }},
 		{"UpsertDistrict", func(ctx context.Context, s hub.Store) error { return s.UpsertDistrict(ctx, district("d9")) }},
 		{"District", func(ctx context.Context, s hub.Store) error { _, err := s.District(ctx, "d1"); return err }},
 		{"Districts", func(ctx context.Context, s hub.Store) error { _, err := s.Districts(ctx); return err }},
@@ -412,7 +414,7 @@ func everyCall() []call {
 			_, err := s.Shortages(ctx, hub.ShortageFilter{SKU: hub.MaskAdult, Status: hub.ShortageWaiting})
 			return err
 		}},
-	}, codesCalls()...)
+	}, append(codesCalls(), batchCalls()...)...)
 }
 
 // seed writes the records everyCall reads.
@@ -420,6 +422,8 @@ func seed(t *testing.T, s hub.Store) {
 	t.Helper()
 	ctx := t.Context()
 	must(t, s.UpsertDistrict(ctx, district("d1")), "UpsertDistrict")
+	_, err := s.SwapMeta(ctx, "seeded", "", "yes")
+	must(t, err, "SwapMeta")
 	must(t, s.UpsertCommittees(ctx, committee("c1", "C1", "d1")), "UpsertCommittees")
 	must(t, s.CreateResidents(ctx, resident("r1", "h1", "c1")), "CreateResidents")
 	must(t, s.UpsertPharmacies(ctx, pharmacy("p1", map[hub.SKU]int{hub.MaskAdult: 5})), "UpsertPharmacies")
@@ -427,7 +431,7 @@ func seed(t *testing.T, s hub.Store) {
 
 	must(t, s.UpsertPharmacies(ctx, pharmacy("p-d", map[hub.SKU]int{hub.MaskAdult: 10})), "UpsertPharmacies")
 	must(t, s.UpsertRound(ctx, round("round1", hub.RoundOpen)), "UpsertRound")
-	_, err := s.CreateReservation(ctx, reservation("res1", "round1", "h-res1"))
+	_, err = s.CreateReservation(ctx, reservation("res1", "round1", "h-res1"))
 	must(t, err, "CreateReservation")
 	ra1 := reservation("res-a1", "round1", "h-res-a1")
 	_, err = s.CreateReservation(ctx, ra1)
@@ -466,6 +470,8 @@ func testCanceledContext(t *testing.T, h Harness) {
 	live := t.Context()
 	_, err := s.District(live, "d9")
 	wantCode(t, err, hub.ENOTFOUND, "District written with a canceled context")
+	_, err = s.Meta(live, "k9")
+	wantCode(t, err, hub.ENOTFOUND, "setting written with a canceled context")
 	_, err = s.Committee(live, "c9")
 	wantCode(t, err, hub.ENOTFOUND, "Committee written with a canceled context")
 	_, err = s.Resident(live, "r9")
