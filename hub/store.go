@@ -69,6 +69,16 @@ type Store interface {
 	Checkpoint(ctx context.Context, id string) (*Checkpoint, error)
 	Checkpoints(ctx context.Context) ([]*Checkpoint, error)
 
+	// Batch reads, for the loaders behind nested GraphQL fields: each
+	// reads the records ids name in one round trip and returns them in
+	// the order of ids, nil where there is none (not an error). An id may
+	// repeat; no ids is an empty answer.
+	PharmaciesByID(ctx context.Context, ids []string) ([]*Pharmacy, error)
+	DistrictsByID(ctx context.Context, ids []string) ([]*District, error)
+	CommitteesByID(ctx context.Context, ids []string) ([]*Committee, error)
+	RoundsByID(ctx context.Context, ids []string) ([]*Round, error)
+	AllocationsByID(ctx context.Context, ids []string) ([]*Allocation, error)
+
 	// AppendAudit appends entries to the audit trail of reads of personal
 	// data in one durable write and returns them with their Seq set, in
 	// order; Seq is strictly increasing across calls and never reused. An
