@@ -6,10 +6,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gridhub/gridhub/httpapi"
 )
 
 // serve runs one POST through the handler in process and returns the
@@ -27,6 +30,16 @@ func (h *costHub) serve(b *testing.B, body []byte) gqlAnswer {
 	return a
 }
 
+// serveOnly runs one POST through the handler and returns the answer's
+// length, without reading it (benchmarks measure the hub's work only).
+func (h *costHub) serveOnly(body []byte) int {
+	req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.handler.ServeHTTP(rec, req)
+	return rec.Body.Len()
+}
+
 // cpuTime is the CPU time this process has used, user and system, so that
 // benchmarks report CPU per operation besides wall time on a shared
 // machine.
@@ -39,18 +52,29 @@ func cpuTime(b *testing.B) time.Duration {
 }
 
 // BenchmarkWorstAnonymous runs the most expensive operations that fit the
-// budget of a caller without a token: the standard introspection query,
-// the largest disk, and many aliased disks. Each reports its cost.
+// budget of a caller without a token (httpapi.DefaultMaxComplexityAnonymous):
+// the standard introspection query and one as large as the budget allows
+// (fast path), the largest disk, many aliased disks, boundaries, and
+// introspection mixed with data (the executor, at its full cost). Each
+// reports its CPU per operation.
 func BenchmarkWorstAnonymous(b *testing.B) {
 	iq, err := os.ReadFile("testdata/introspection_all.graphql")
 	if err != nil {
 		b.Fatal(err)
 	}
+	var batch []string
+	for j := range 40 {
+		batch = append(batch, fmt.Sprintf(`c%d: cell(id: %q) { id resolution boundary { lat lng } }`, j, someCell))
+	}
 	ops := []struct{ name, query string }{
 		{"introspection", string(iq)},
-		{"neighbors-k48", aliasedNeighbors(1, 48)},
-		{"50-aliased-neighbors-k6", aliasedNeighbors(50, 6)},
-		{"boundaries-k11", `{ cell(id:"` + someCell + `"){ neighbors(k:11){ id boundary { lat lng } } } }`},
+		{"introspection-at-budget", strings.Replace(string(iq), "__schema {", `x: __type(name: "Cell") { ...FullType } y: __type(name: "Pharmacy") { ...FullType } __schema {`, 1)},
+		{"introspection-mixed-executor", `{ supplies { sku } __schema { types { name kind description fields { name } } } }`},
+		{"neighbors-k14", aliasedNeighbors(1, 14)},
+		{"35-aliased-neighbors-k2", aliasedNeighbors(35, 2)},
+		{"7-aliased-neighbors-k5", aliasedNeighbors(7, 5)},
+		{"boundaries-k3", `{ cell(id:"` + someCell + `"){ neighbors(k:3){ id boundary { lat lng } } } }`},
+		{"40-cells-boundaries", "{ " + strings.Join(batch, " ") + " }"},
 	}
 	h := newCostHub(b)
 	for _, op := range ops {
@@ -63,7 +87,7 @@ func BenchmarkWorstAnonymous(b *testing.B) {
 			var bytes int
 			cpu := cpuTime(b)
 			for b.Loop() {
-				bytes = h.serve(b, body).Bytes
+				bytes = h.serveOnly(body)
 			}
 			b.ReportMetric(float64(cpuTime(b)-cpu)/float64(b.N), "cpu-ns/op")
 			b.ReportMetric(float64(bytes), "answer-bytes")
@@ -106,6 +130,53 @@ func BenchmarkHostileDocuments(b *testing.B) {
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(doc)), "ns/byte")
 				b.ReportMetric(float64(cpuTime(b)-cpu)/float64(b.N)/float64(len(doc)), "cpu-ns/byte")
+			})
+		}
+	}
+}
+
+// BenchmarkIntrospectionFastPath answers the same introspection documents
+// through the fast path and through the executor, in the same run, and
+// reports the CPU per field of the answer (as CostLimit counts fields) of
+// each and their ratio, which sets httpapi.IntrospectionFieldsPerUnit.
+func BenchmarkIntrospectionFastPath(b *testing.B) {
+	files, err := filepath.Glob("testdata/introspection*.graphql")
+	if err != nil || len(files) == 0 {
+		b.Fatal(files, err)
+	}
+	fast := newCostHub(b)
+	slow := newCostHub(b, func(o *httpapi.Options) {
+		o.SlowIntrospection = true
+		o.MaxComplexityAnonymous = httpapi.DefaultMaxComplexity
+	})
+	for _, f := range files {
+		q, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := json.Marshal(map[string]string{"query": string(q)})
+		var perField [2]float64
+		for i, h := range []*costHub{slow, fast} {
+			name := []string{"executor", "fast"}[i]
+			b.Run(filepath.Base(f)+"/"+name, func(b *testing.B) {
+				a := h.serve(b, body)
+				var data map[string]any
+				if err := json.Unmarshal(a.Data, &data); err != nil || len(a.Errors) > 0 {
+					b.Fatalf("%v %v", a.codes(), err)
+				}
+				fields := answerCost(data)
+				cpu := cpuTime(b)
+				for b.Loop() {
+					h.serveOnly(body)
+				}
+				perOp := float64(cpuTime(b)-cpu) / float64(b.N)
+				perField[i] = perOp / float64(fields)
+				b.ReportMetric(perOp, "cpu-ns/op")
+				b.ReportMetric(perField[i], "cpu-ns/field")
+				b.ReportMetric(float64(fields), "fields")
+				if i == 1 && perField[1] > 0 {
+					b.ReportMetric(perField[0]/perField[1], "executor/fast")
+				}
 			})
 		}
 	}

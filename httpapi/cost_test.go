@@ -323,11 +323,17 @@ func TestCostBudgetByPrincipal(t *testing.T) {
 		wantSigned    bool
 	}{
 		{aliasedNeighbors(1, 10), true, true},
-		{aliasedNeighbors(1, 40), true, true},
+		{aliasedNeighbors(1, 14), true, true},  // 1,264
+		{aliasedNeighbors(1, 15), false, true}, // 1,444
+		{aliasedNeighbors(1, 40), false, true},
 		{aliasedNeighbors(1, 60), false, true},
-		{aliasedNeighbors(10, 10), true, true},
-		{aliasedNeighbors(20, 10), true, true},
-		{aliasedNeighbors(30, 10), false, true},
+		{aliasedNeighbors(7, 5), true, true},   // 1,288
+		{aliasedNeighbors(8, 5), false, true},  // 1,472
+		{aliasedNeighbors(35, 2), true, true},  // 1,400, the budget
+		{aliasedNeighbors(36, 2), false, true}, // 1,440
+		{aliasedNeighbors(50, 1), true, true},
+		{aliasedNeighbors(10, 10), false, true},
+		{aliasedNeighbors(20, 10), false, true},
 		{aliasedNeighbors(50, 20), false, true},
 		{aliasedNeighbors(30, 30), false, true},
 		{aliasedNeighbors(50, 100), false, false},
@@ -468,7 +474,7 @@ func TestDocumentChecksStopEarly(t *testing.T) {
 	for _, tt := range []struct {
 		k    int
 		want bool
-	}{{10, true}, {40, true}, {60, false}, {100, false}} {
+	}{{10, true}, {14, true}, {15, false}, {40, false}, {100, false}} {
 		q := `query($k: Int!) { cell(id: "` + someCell + `") { neighbors(k: $k) { id } } }`
 		got := h.post(t, map[string]any{"query": q, "variables": map[string]any{"k": tt.k}}, false)
 		if allowed := len(got.Errors) == 0; allowed != tt.want {

@@ -64,7 +64,11 @@ type Options struct {
 	Checked func(query string)
 	// Introspection allows schema introspection (GraphiQL needs it).
 	Introspection bool
-	WS            WSOptions
+	// SlowIntrospection answers introspection through the executor, at its
+	// full cost, instead of CostLimit.Fast (tests compare the two).
+	SlowIntrospection bool
+
+	WS WSOptions
 
 	// Verifier checks bearer tokens on HTTP requests and in WebSocket
 	// connection_init payloads; Authorize enforces the policy on every
@@ -148,9 +152,15 @@ func New(opts Options) http.Handler {
 	})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	srv.Use(ShapeLimit{MaxDepth: opts.MaxDepth, MaxAliases: opts.MaxAliases})
-	srv.Use(&CostLimit{Signed: opts.MaxComplexity, Anonymous: opts.MaxComplexityAnonymous})
 	srv.Use(ResponseLimit{MaxBytes: opts.MaxResponseBytes})
 	srv.Use(metrics)
+	// Last, so that the answers it writes for introspection pass through the
+	// other response interceptors.
+	costs := &CostLimit{Signed: opts.MaxComplexity, Anonymous: opts.MaxComplexityAnonymous, MaxBytes: opts.MaxResponseBytes}
+	if opts.Introspection && !opts.SlowIntrospection {
+		costs.Fast = NewIntrospection(opts.Schema.Schema())
+	}
+	srv.Use(costs)
 	if opts.Authorize != nil {
 		srv.AroundFields(opts.Authorize)
 	}
