@@ -108,14 +108,14 @@ func (r *Resolver) optionalDistrict(ctx context.Context, id string) (*hub.Distri
 	if id == "" {
 		return nil, nil
 	}
-	return r.City.Store().District(ctx, id)
+	return r.districtByID(ctx, id)
 }
 
 func (r *Resolver) optionalCommittee(ctx context.Context, id string) (*hub.Committee, error) {
 	if id == "" {
 		return nil, nil
 	}
-	return r.City.Store().Committee(ctx, id)
+	return r.committeeByID(ctx, id)
 }
 
 // encodeCursor and decodeCursor keep connection cursors opaque.

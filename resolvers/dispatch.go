@@ -172,14 +172,14 @@ func (r *Resolver) optionalAllocation(ctx context.Context, id string) (*hub.Allo
 	if id == "" {
 		return nil, nil
 	}
-	return r.City.Store().Allocation(ctx, id)
+	return r.allocationByID(ctx, id)
 }
 
 func (r *Resolver) optionalRound(ctx context.Context, id string) (*hub.Round, error) {
 	if id == "" {
 		return nil, nil
 	}
-	return r.City.Store().Round(ctx, id)
+	return r.roundByID(ctx, id)
 }
 
 // pickupQRPath is where the transport serves an allocation's pickup code

@@ -7,6 +7,7 @@ package resolvers
 
 import (
 	"sync"
+	"time"
 
 	"github.com/gridhub/gridhub/broker"
 	"github.com/gridhub/gridhub/city"
@@ -23,6 +24,9 @@ type Resolver struct {
 	Bus      broker.Bus // live alerts
 	Codes    *codes.Service
 	Stats    *stats.Tally // counters behind the dashboards' aggregates
+	// LoaderWait is how long the loaders of nested fields collect IDs
+	// before a batch read (DefaultLoaderWait when zero; see Batched).
+	LoaderWait time.Duration
 
 	outlines sync.Map // district outlines by (id, version)
 }

@@ -28,7 +28,7 @@ func (r *allocationResolver) Round(ctx context.Context, obj *hub.Allocation) (*h
 
 // Pharmacy is the resolver for the pharmacy field.
 func (r *allocationResolver) Pharmacy(ctx context.Context, obj *hub.Allocation) (*hub.Pharmacy, error) {
-	return r.City.Store().Pharmacy(ctx, obj.PharmacyID)
+	return r.pharmacyByID(ctx, obj.PharmacyID)
 }
 
 // PartnerID is the resolver for the partnerId field.
@@ -558,7 +558,7 @@ func (r *queryResolver) Contacts(ctx context.Context, residentID string, since t
 
 // Round is the resolver for the round field.
 func (r *reservationResolver) Round(ctx context.Context, obj *hub.Reservation) (*hub.Round, error) {
-	return r.City.Store().Round(ctx, obj.RoundID)
+	return r.roundByID(ctx, obj.RoundID)
 }
 
 // Allocation is the resolver for the allocation field.
