@@ -455,7 +455,7 @@ func (p *Program) Serve(ctx context.Context) error {
 	}
 	res := &resolvers.Resolver{City: p.City, Dispatch: p.Dispatch, Bus: p.Bus, Codes: p.Codes, Stats: p.Stats}
 	h := httpapi.New(httpapi.Options{
-		Schema:        graph.NewExecutableSchema(graph.Config{Resolvers: res, Complexity: resolvers.Complexity()}),
+		Schema:        res.Batched(graph.NewExecutableSchema(graph.Config{Resolvers: res, Complexity: resolvers.Complexity()})),
 		Verifier:      p.Keys,
 		Authorize:     res.Authorize(),
 		PublicMetrics: p.Config.PublicMetrics,
