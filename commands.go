@@ -231,8 +231,8 @@ func tokenCommand(args []string, stdout, stderr io.Writer, getenv func(string) s
 	subject := fs.String("subject", "", "who holds the token (an operator's name, a device id)")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
 	fs.Usage = usageFunc(fs, "gridhub token -role ROLE [-scope ID] -subject WHO [-ttl 24h]",
-		"Mints an access token offline, with the key the server uses (from -jwt-secret, -jwt-ed25519-seed\n"+
-			"or the data directory), and prints it.")
+		"Mints an access token offline, with the key the server uses (from -jwt-secret, -jwt-ed25519-seed,\n"+
+			"their -file forms, or the data directory), and prints it.")
 	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
 		return err
 	}
@@ -247,7 +247,7 @@ func tokenCommand(args []string, stdout, stderr io.Writer, getenv func(string) s
 	if *ttl <= 0 || *ttl > auth.MaxTTL {
 		return cli.Usagef("-ttl %s is outside (0, %s]: a token lives at most %d days", *ttl, auth.MaxTTL, auth.MaxTTL/(24*time.Hour))
 	}
-	if c.JWTSecret == "" && c.JWTEd25519 == "" {
+	if c.JWTSecret == "" && c.JWTEd25519 == "" && c.JWTSecretFile == "" && c.JWTEd25519File == "" {
 		// The key would be made here, and the token refused by every hub.
 		if _, err := os.Stat(filepath.Join(c.DataDir, "jwt-secret")); err != nil {
 			return fmt.Errorf("%s holds no hub's token key (no jwt-secret there): give -data the directory the hub serves from, or the hub's -jwt-secret", c.DataDir)

@@ -17,7 +17,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -143,7 +142,7 @@ type Config struct {
 	// TrustedProxies lists the reverse proxies (addresses and CIDR
 	// prefixes) whose X-Forwarded-For names the client.
 	TrustedProxies string
-	MaxInFlight   int // requests served at once (admission control); 0: no bound
+	MaxInFlight    int // requests served at once (admission control); 0: no bound
 
 	// HubID names this hub among hubs sharing a MongoDB store.
 	HubID string
@@ -155,6 +154,20 @@ type Config struct {
 	// IDForms are the accepted forms of ID number (privacy.ParseForms):
 	// "TW,CN,OTHER" when empty.
 	IDForms string
+
+	// The other keys, and the files that may hold each key instead of
+	// its value (keys.go says which source wins).
+	PickupSecret      string // key of pickup codes, 16+ bytes
+	CodesSeed         string // hex Ed25519 seed (32 bytes) signing health codes
+	SecretFile        string
+	SecretsBeforeFile string
+	JWTSecretFile     string
+	JWTEd25519File    string
+	PickupSecretFile  string
+	CodesSeedFile     string
+	// Rekey names keys whose fingerprint in the store this start replaces
+	// (serve -rekey).
+	Rekey string
 }
 
 // flags binds the configuration shared by every command to fs, with
@@ -172,6 +185,14 @@ func (c *Config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.SecretsBefore, "secret-previous", env("GRIDHUB_SECRET_PREVIOUS", ""), "comma-separated ID-hash keys that -secret replaced, still recognised (GRIDHUB_SECRET_PREVIOUS)")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", env("GRIDHUB_JWT_SECRET", ""), "HS256 key of access tokens, 32+ bytes; empty: made once and kept in DATA/jwt-secret (GRIDHUB_JWT_SECRET)")
 	fs.StringVar(&c.JWTEd25519, "jwt-ed25519-seed", env("GRIDHUB_JWT_ED25519_SEED", ""), "base64 Ed25519 seed: sign tokens with EdDSA instead of HS256 (GRIDHUB_JWT_ED25519_SEED)")
+	fs.StringVar(&c.PickupSecret, "pickup-secret", env("GRIDHUB_PICKUP_SECRET", ""), "key of pickup codes, at least 16 bytes; empty: made once and kept in DATA/pickup-secret (GRIDHUB_PICKUP_SECRET)")
+	fs.StringVar(&c.CodesSeed, "codes-ed25519-seed", env("GRIDHUB_CODES_ED25519_SEED", ""), "hex Ed25519 seed (32 bytes) signing health codes; empty: made once and kept in DATA/codes-ed25519-seed (GRIDHUB_CODES_ED25519_SEED)")
+	fs.StringVar(&c.SecretFile, "secret-file", env("GRIDHUB_SECRET_FILE", ""), "file holding -secret, e.g. a mounted secret /run/secrets/...; one trailing newline is trimmed (GRIDHUB_SECRET_FILE)")
+	fs.StringVar(&c.SecretsBeforeFile, "secret-previous-file", env("GRIDHUB_SECRET_PREVIOUS_FILE", ""), "file holding -secret-previous, one key a line (GRIDHUB_SECRET_PREVIOUS_FILE)")
+	fs.StringVar(&c.JWTSecretFile, "jwt-secret-file", env("GRIDHUB_JWT_SECRET_FILE", ""), "file holding -jwt-secret (GRIDHUB_JWT_SECRET_FILE)")
+	fs.StringVar(&c.JWTEd25519File, "jwt-ed25519-seed-file", env("GRIDHUB_JWT_ED25519_SEED_FILE", ""), "file holding -jwt-ed25519-seed (GRIDHUB_JWT_ED25519_SEED_FILE)")
+	fs.StringVar(&c.PickupSecretFile, "pickup-secret-file", env("GRIDHUB_PICKUP_SECRET_FILE", ""), "file holding -pickup-secret (GRIDHUB_PICKUP_SECRET_FILE)")
+	fs.StringVar(&c.CodesSeedFile, "codes-ed25519-seed-file", env("GRIDHUB_CODES_ED25519_SEED_FILE", ""), "file holding -codes-ed25519-seed (GRIDHUB_CODES_ED25519_SEED_FILE)")
 	fs.StringVar(&c.HubID, "hub-id", env("GRIDHUB_HUB_ID", ""), "name of this hub among hubs sharing a MongoDB store; default the host name (GRIDHUB_HUB_ID)")
 	fs.StringVar(&c.TrustLists, "trust-lists", env("GRIDHUB_TRUST_LISTS", ""), "comma-separated trust-list JSON files of other issuers (other cities' /trust.json) whose health codes verify here (GRIDHUB_TRUST_LISTS)")
 	fs.StringVar(&c.IDForms, "id-forms", env("GRIDHUB_ID_FORMS", privacy.DefaultForms.String()), "accepted forms of ID number, comma-separated: TW (Taiwan national ID), CN (PRC resident ID), OTHER (passport: country code and number) (GRIDHUB_ID_FORMS)")
@@ -190,17 +211,19 @@ func (c *Config) logger(w io.Writer) (*slog.Logger, error) {
 // made at first start and kept in the data directory, so that hashes (and
 // so duplicate detection) survive restarts.
 func (c *Config) hasher() (*privacy.Hasher, error) {
-	secret, err := c.secret(c.Secret, "secret")
+	secret, err := c.secretKey()
+	if err != nil {
+		return nil, err
+	}
+	keys, err := c.previousKeys()
 	if err != nil {
 		return nil, err
 	}
 	var previous [][]byte
-	for _, k := range strings.Split(c.SecretsBefore, ",") {
-		if k = strings.TrimSpace(k); k != "" {
-			previous = append(previous, []byte(k))
-		}
+	for _, k := range keys {
+		previous = append(previous, k.b)
 	}
-	return privacy.NewHasher(secret, previous...)
+	return privacy.NewHasher(secret.b, previous...)
 }
 
 // idForms returns the accepted forms of ID number; a bad list is a usage
@@ -221,19 +244,15 @@ func (c *Config) idForms() (privacy.Forms, error) {
 // the data directory (so that `gridhub token` mints tokens the server
 // accepts, offline, from the same configuration).
 func (c *Config) keys() (*auth.Keys, error) {
-	if c.JWTEd25519 != "" {
-		seed, err := base64.StdEncoding.DecodeString(c.JWTEd25519)
-		if err != nil || len(seed) != ed25519.SeedSize {
-			return nil, errors.New("jwt-ed25519-seed: want 32 bytes in base64")
-		}
-		priv := ed25519.NewKeyFromSeed(seed)
-		return auth.Ed25519Keys(priv, priv.Public().(ed25519.PublicKey), nil)
-	}
-	secret, err := c.secret(c.JWTSecret, "jwt-secret")
+	k, ed, err := c.jwtKey()
 	if err != nil {
 		return nil, err
 	}
-	return auth.HMACKeys(secret, nil)
+	if ed {
+		priv := ed25519.NewKeyFromSeed(k.b)
+		return auth.Ed25519Keys(priv, priv.Public().(ed25519.PublicKey), nil)
+	}
+	return auth.HMACKeys(k.b, nil)
 }
 
 // secret returns configured, or the key kept in DATA/name, made (32
@@ -303,6 +322,17 @@ type Program struct {
 
 // open opens the store and the city service.
 func (p *Program) open(ctx context.Context) error {
+	fps, err := p.Config.fingerprints()
+	if err != nil {
+		return err
+	}
+	rekey, err := rekeyNames(p.Config.Rekey)
+	if err != nil {
+		return err
+	}
+	for _, w := range p.Config.keyFileWarnings() {
+		p.Log.Warn(w)
+	}
 	h, err := p.Config.hasher()
 	if err != nil {
 		return err
@@ -316,6 +346,10 @@ func (p *Program) open(ctx context.Context) error {
 	}
 	p.Store, err = store.Open(ctx, p.Config.StoreURI, p.Config.DataDir)
 	if err != nil {
+		return err
+	}
+	if err := checkKeys(ctx, p.Store, fps, rekey, p.Log); err != nil {
+		p.Store.Close()
 		return err
 	}
 	p.Registry = prometheus.NewRegistry()
@@ -336,7 +370,7 @@ func (p *Program) open(ctx context.Context) error {
 		p.Store.Close()
 		return fmt.Errorf("load city: %w", err)
 	}
-	codeKey, err := p.Config.secret("", "pickup-secret")
+	codeKey, err := p.Config.pickupKey()
 	if err != nil {
 		p.Store.Close()
 		return err
@@ -346,7 +380,7 @@ func (p *Program) open(ctx context.Context) error {
 		return err
 	}
 	p.Dispatch, err = dispatch.NewEngine(ctx, p.Store, dispatch.EngineOptions{
-		CodeKey: codeKey, Log: p.Log, Events: p.Events, HealthOK: p.Codes.HealthOK,
+		CodeKey: codeKey.b, Log: p.Log, Events: p.Events, HealthOK: p.Codes.HealthOK,
 	})
 	if err != nil {
 		p.Store.Close()
@@ -371,18 +405,15 @@ func (p *Program) openBus(ctx context.Context) (broker.Bus, error) {
 	return bus, nil
 }
 
-// openCodes starts the health codes: this hub signs them with an Ed25519
-// key made at first start and kept in the data directory.
+// openCodes starts the health codes: this hub signs them with the Ed25519
+// seed it is given, or one made at first start and kept in the data
+// directory.
 func (p *Program) openCodes() (*codes.Service, error) {
-	seedHex, err := p.Config.secret("", "codes-ed25519-seed")
+	seed, err := p.Config.codesSeed()
 	if err != nil {
 		return nil, err
 	}
-	seed, err := hex.DecodeString(string(seedHex))
-	if err != nil || len(seed) != ed25519.SeedSize {
-		return nil, errors.New("codes-ed25519-seed: want 32 bytes in hex")
-	}
-	priv := ed25519.NewKeyFromSeed(seed)
+	priv := ed25519.NewKeyFromSeed(seed.b)
 	sum := sha256.Sum256(priv.Public().(ed25519.PublicKey))
 	issuer, err := token.NewIssuer("gridhub", hex.EncodeToString(sum[:4]), priv, 24*time.Hour)
 	if err != nil {
@@ -647,6 +678,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", int(envFloat("GRIDHUB_MAX_IN_FLIGHT", 64)), "requests served at once; past it up to twice as many wait 25ms at most and the rest are refused at once with RATE_LIMITED (HTTP 503), 0 for no bound (GRIDHUB_MAX_IN_FLIGHT)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "time to drain requests on SIGTERM")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", env("GRIDHUB_TRUSTED_PROXIES", ""), "comma-separated addresses and CIDR prefixes of the reverse proxies in front of the hub, whose X-Forwarded-For names the client for the per-address limit (GRIDHUB_TRUSTED_PROXIES)")
+	fs.StringVar(&c.Rekey, "rekey", "", "comma-separated keys (secret, jwt, pickup-secret, codes-ed25519-seed) whose fingerprint in the store this start replaces with its own: once, on one hub, to change a key on purpose")
 	fs.StringVar(&c.Pprof, "pprof", env("GRIDHUB_PPROF", ""), "loopback address (127.0.0.1:6060) to serve Go's runtime profiles on, at /debug/pprof/; empty: off (GRIDHUB_PPROF)")
 	fs.Usage = usageFunc(fs, "gridhub serve [flags]", "Runs the hub: GraphQL on /graphql, GraphiQL on /, /healthz, /metrics.")
 	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
@@ -658,6 +690,9 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	}
 	if _, err := httpapi.ParseProxies(c.TrustedProxies); err != nil {
 		return cli.Usagef("-trusted-proxies: %v", err)
+	}
+	if _, err := rekeyNames(c.Rekey); err != nil {
+		return err
 	}
 	if c.Pprof != "" {
 		if err := httpapi.CheckLoopback(c.Pprof); err != nil {
