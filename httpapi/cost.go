@@ -218,7 +218,9 @@ func satAdd(a, b, limit int) int {
 // complexity functions say they hold (see resolvers.Complexity); fragments
 // are costed once each however often they are spread. Introspection
 // (__schema, __type) is costed exactly, by walking the schema it
-// describes.
+// describes. An operation over the budget without a token but within the
+// one with a token is refused with UNAUTHENTICATED (reason
+// QUERY_COMPLEXITY_LIMIT still), one over both with BAD_USER_INPUT.
 //
 // With Fast set, an operation whose root fields are only introspection
 // meta-fields is answered by Fast (see Introspection) as its cost is
@@ -281,7 +283,8 @@ func (c *CostLimit) MutateOperationContext(ctx context.Context, oc *graphql.Oper
 		return nil
 	}
 	limit, who := c.Anonymous, "a caller without a token"
-	if _, ok := auth.FromContext(ctx); ok {
+	_, signed := auth.FromContext(ctx)
+	if signed {
 		limit, who = c.Signed, "a signed-in caller"
 	}
 	tooCostly := limitError(reasonComplexity, "the operation costs more than %d, the budget of %s (each list counts its items: lower first, k or the fields asked for)", limit, who)
@@ -305,10 +308,17 @@ func (c *CostLimit) MutateOperationContext(ctx context.Context, oc *graphql.Oper
 	}
 	cost := Cost(ctx, c.es, oc.Operation, oc.Variables, limit)
 	oc.Stats.SetExtension("CostLimit", &CostStats{Cost: cost, Limit: limit})
-	if cost > limit {
-		return tooCostly
+	switch {
+	case cost <= limit:
+		return nil
+	case !signed && cost <= c.Signed:
+		// A token would let it run (and most fields that cost this much
+		// need one): say so, as the policy would have.
+		e := limitError(reasonComplexity, "the operation costs more than %d, the budget of a caller without a token: send a token (the budget with one is %d)", limit, c.Signed)
+		e.Extensions["code"] = hub.EUNAUTHORIZED
+		return e
 	}
-	return nil
+	return tooCostly
 }
 
 // InterceptResponse implements graphql.ResponseInterceptor: it serves the

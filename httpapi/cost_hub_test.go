@@ -101,9 +101,11 @@ func (a gqlAnswer) codes() []string {
 	return out
 }
 
+// hasReason reports a refusal for reason: BAD_USER_INPUT, or
+// UNAUTHENTICATED for an operation over the budget without a token only.
 func (a gqlAnswer) hasReason(reason string) bool {
 	for _, e := range a.Errors {
-		if e.Extensions.Reason == reason && e.Extensions.Code == hub.EINVALID {
+		if e.Extensions.Reason == reason && (e.Extensions.Code == hub.EINVALID || reason == reasonComplexity && e.Extensions.Code == hub.EUNAUTHORIZED) {
 			return true
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/gridhub/gridhub/graph"
 	"github.com/gridhub/gridhub/httpapi"
+	"github.com/gridhub/gridhub/hub"
 	"github.com/gridhub/gridhub/resolvers"
 	"github.com/vektah/gqlparser/v2"
 )
@@ -347,6 +348,14 @@ func TestCostBudgetByPrincipal(t *testing.T) {
 			got := h.query(t, tt.give, signed)
 			if refused := got.hasReason(reasonComplexity); refused == want {
 				t.Errorf("%.60s signed=%v: got %v, want allowed=%v", tt.give, signed, got.codes(), want)
+			}
+			// Refused without a token but allowed with one: UNAUTHENTICATED.
+			wantCode := hub.EINVALID
+			if !signed && tt.wantSigned {
+				wantCode = hub.EUNAUTHORIZED
+			}
+			if !want && (len(got.Errors) != 1 || got.Errors[0].Extensions.Code != wantCode) {
+				t.Errorf("%.60s signed=%v: got %v, want %s", tt.give, signed, got.codes(), wantCode)
 			}
 		}
 	}
