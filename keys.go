@@ -204,8 +204,8 @@ func (c *Config) keyFiles() []string {
 	return []string{c.SecretFile, c.SecretsBeforeFile, c.JWTSecretFile, c.JWTEd25519File, c.PickupSecretFile, c.CodesSeedFile}
 }
 
-// keyFileWarnings returns a warning for each key file that users other
-// than its owner and group may read, or anyone but its owner may write.
+// keyFileWarnings returns a warning for each key file that every user may
+// read, or users other than its owner may write.
 func (c *Config) keyFileWarnings() []string {
 	var out []string
 	for _, f := range c.keyFiles() {
@@ -216,8 +216,16 @@ func (c *Config) keyFileWarnings() []string {
 		if err != nil {
 			continue // resolve reports it
 		}
-		if m := st.Mode().Perm(); m&0o024 != 0 {
-			out = append(out, fmt.Sprintf("key file %s has mode %04o: others may read or change it (want 0400 or 0440)", f, m))
+		m := st.Mode().Perm()
+		var who []string
+		if m&0o004 != 0 {
+			who = append(who, "every user may read it")
+		}
+		if m&0o022 != 0 {
+			who = append(who, "users other than its owner may change it")
+		}
+		if who != nil {
+			out = append(out, fmt.Sprintf("key file %s has mode %04o: %s (want 0400 or 0440)", f, m, strings.Join(who, ", ")))
 		}
 	}
 	return out

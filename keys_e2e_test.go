@@ -188,7 +188,7 @@ func TestKeyFileWarnings(t *testing.T) {
 		want bool
 	}{
 		{0o400, false}, {0o600, false}, {0o440, false}, {0o640, false},
-		{0o444, true}, {0o644, true}, {0o604, true}, {0o460, true}, {0o620, true}, {0o666, true},
+		{0o444, true}, {0o644, true}, {0o604, true}, {0o460, true}, {0o620, true}, {0o666, true}, {0o602, true},
 	}
 	for _, tt := range tests {
 		path := writeFile(t, filepath.Join(dir, tt.give.String()), "k", 0o600)
