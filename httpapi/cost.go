@@ -241,11 +241,13 @@ type CostLimit struct {
 // IntrospectionFieldsPerUnit is how many fields of an introspection answer
 // Introspection writes in the CPU time the executor takes for one unit of
 // cost (one field of the answer): measured with
-// BenchmarkIntrospectionFastPath, which answers the same documents both
-// ways in one run: the executor 2.5–3.4 µs of CPU a field, the fast path
-// 0.26–0.38 µs (a whole request; half of it is encoding/json checking the
-// answer as the transport writes it), 8.7–9.5 times less (2 cores, load
-// 3.5). Rounded down, so introspection is not undercharged.
+// BenchmarkIntrospectionFastPath, which answers the three standard queries
+// both ways in one run (2 cores, load 2-4): the executor 2.6-3.2 µs of CPU
+// a field, the fast path 0.28-0.36 µs for the whole request (about half
+// of it encoding/json checking the answer as the transport writes it),
+// 7.7-9.3 times less. At 8, a unit of introspection costs 2.3-2.9 µs,
+// within the executor's 3.0-4.1 µs a unit on the worst data operations
+// of BenchmarkWorstAnonymous.
 const IntrospectionFieldsPerUnit = 8
 
 var (

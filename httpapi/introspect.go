@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
@@ -28,6 +29,7 @@ type Introspection struct {
 	mutation   *itype
 	subscribe  *itype
 	desc       jstr
+	size       atomic.Int64 // of the last answer, to size the next one's buffer
 }
 
 // itype is one __Type. Lists that gqlgen answers null are nil, those it
@@ -239,6 +241,12 @@ func metaOnly(doc *ast.QueryDocument, set ast.SelectionSet, seen map[string]bool
 // is false if it met something it does not handle.
 func (in *Introspection) Answer(oc *graphql.OperationContext, max, maxBytes int) (data []byte, fields int, ok bool) {
 	w := iwriter{oc: oc, in: in, max: max, maxBytes: maxBytes}
+	w.buf.Grow(min(int(in.size.Load()), maxBytes))
+	defer func() {
+		if ok && data != nil {
+			in.size.Store(int64(len(data)))
+		}
+	}()
 	ok = w.object(oc.Operation.SelectionSet, "Query", func(f *graphql.CollectedField) bool {
 		switch f.Name {
 		case "__typename":
