@@ -14,8 +14,10 @@ import (
 // Bounds of the loaders behind nested fields.
 const (
 	// DefaultLoaderWait is how long a loader collects the keys of its
-	// fields before it reads them in one batch.
-	DefaultLoaderWait = time.Millisecond
+	// fields before it reads them in one batch: each level of nested
+	// records waits this long once, for a batch read instead of a read
+	// per row.
+	DefaultLoaderWait = 2 * time.Millisecond
 	// loaderBatch is the most keys one batch read carries: two pages of
 	// the largest size, so a page is one read.
 	loaderBatch = 2 * maxPageSize
