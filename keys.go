@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -314,33 +315,42 @@ func rekeyNames(list string) ([]string, error) {
 //   - rekey names it: the operator replaces the key on purpose, and the
 //     stored fingerprint moves to this hub's.
 func checkKeys(ctx context.Context, s hub.Store, keys []fingerprinted, rekey []string, log *slog.Logger) error {
+	// Every key is checked before any stored fingerprint moves, so that a
+	// start refused for one key changes nothing.
+	type move struct {
+		k         fingerprinted
+		from, why string
+	}
+	var moves []move
+	var refused []error
 	for _, k := range keys {
-		name := metaKeyPrefix + k.name
-		stored, err := s.SwapMeta(ctx, name, "", k.fp)
+		stored, err := s.SwapMeta(ctx, metaKeyPrefix+k.name, "", k.fp)
 		if err != nil {
 			return fmt.Errorf("key fingerprint of %s: %w", k.what, err)
 		}
-		if stored == k.fp {
-			continue
-		}
-		var why string
 		switch {
+		case stored == k.fp:
 		case slices.Contains(k.previous, stored):
-			why = "rotated: the store's was of a previous key"
+			moves = append(moves, move{k, stored, "rotated: the stored one was of a previous key"})
 		case slices.Contains(rekey, k.name):
-			why = "replaced by -rekey"
+			moves = append(moves, move{k, stored, "replaced by -rekey"})
 		default:
-			return fmt.Errorf("%s (from %s, fingerprint %s…) differs from the one this store was first served with (fingerprint %s…): give every hub the same keys",
-				k.what, k.source, k.fp[:12], short(stored))
+			refused = append(refused, fmt.Errorf("%s (from %s, fingerprint %s…) differs from the one this store was first served with (fingerprint %s…): give every hub the same keys",
+				k.what, k.source, k.fp[:12], short(stored)))
 		}
-		now, err := s.SwapMeta(ctx, name, stored, k.fp)
+	}
+	if len(refused) > 0 {
+		return errors.Join(refused...)
+	}
+	for _, m := range moves {
+		now, err := s.SwapMeta(ctx, metaKeyPrefix+m.k.name, m.from, m.k.fp)
 		if err != nil {
-			return fmt.Errorf("key fingerprint of %s: %w", k.what, err)
+			return fmt.Errorf("key fingerprint of %s: %w", m.k.what, err)
 		}
-		if now != k.fp {
-			return fmt.Errorf("%s: another hub changed the store's fingerprint meanwhile (to %s…): start again", k.what, short(now))
+		if now != m.k.fp {
+			return fmt.Errorf("%s: another hub changed the store's fingerprint meanwhile (to %s…): start again", m.k.what, short(now))
 		}
-		log.Warn("key fingerprint moved", "key", k.name, "from", short(stored), "to", k.fp[:12], "why", why)
+		log.Warn("key fingerprint moved", "key", m.k.name, "from", short(m.from), "to", m.k.fp[:12], "why", m.why)
 	}
 	return nil
 }

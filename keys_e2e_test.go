@@ -308,8 +308,17 @@ func TestKeyFingerprints(t *testing.T) {
 	startHub(t, dir, same...).stop(t)
 	startHub(t, dir, "--pickup-secret", kept[keyPickup], "--codes-ed25519-seed", kept[keyCodesSeed]).stop(t)
 
-	// A rotation: the stored secret is the new one's previous.
+	// A rotation: the stored secret is the new one's previous. Refused for
+	// another key, it moves nothing, and every key that differs is named.
 	const rotated = "rotated-id-secret-0123456789"
+	msg := serveRefused(t, dir, "--secret", rotated, "--secret-previous", "test-secret-0123456789",
+		"--pickup-secret", "another-pickup-key-0123", "--codes-ed25519-seed", strings.Repeat("cd", 32))
+	if !strings.Contains(msg, "the pickup-code key") || !strings.Contains(msg, "the health-code signing seed") || strings.Contains(msg, "the ID-hash secret") {
+		t.Fatalf("rotation with two other keys changed: %s", msg)
+	}
+	if got := storedFingerprints(t, dir); !equalMaps(got, fp) {
+		t.Fatalf("a refused start moved fingerprints: %v, want %v", got, fp)
+	}
 	startHub(t, dir, "--secret", rotated, "--secret-previous", "older-secret-0123456789,test-secret-0123456789").stop(t)
 	moved := storedFingerprints(t, dir)
 	if moved[keySecret] != fingerprint(keySecret, []byte(rotated)) || moved[keySecret] == fp[keySecret] {
