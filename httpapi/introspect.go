@@ -301,41 +301,15 @@ func (w *iwriter) full() bool {
 	return w.failed
 }
 
-var (
-	implSchema    = []string{"__Schema"}
-	implType      = []string{"__Type"}
-	implField     = []string{"__Field"}
-	implValue     = []string{"__InputValue"}
-	implEnum      = []string{"__EnumValue"}
-	implDirective = []string{"__Directive"}
-)
-
 // object writes one object: its collected fields in order, each by value.
 func (w *iwriter) object(set ast.SelectionSet, typename string, value func(f *graphql.CollectedField) bool) bool {
-	var impl []string
-	switch typename {
-	case "Query":
-		impl = []string{"Query"}
-	case "__Schema":
-		impl = implSchema
-	case "__Type":
-		impl = implType
-	case "__Field":
-		impl = implField
-	case "__InputValue":
-		impl = implValue
-	case "__EnumValue":
-		impl = implEnum
-	case "__Directive":
-		impl = implDirective
-	}
 	if len(set) == 0 {
 		return false
 	}
 	key := collectKey{typename, &set[0], len(set)}
 	fields, ok := w.collected[key]
 	if !ok {
-		fields = graphql.CollectFields(w.oc, set, impl)
+		fields = graphql.CollectFields(w.oc, set, []string{typename})
 		if w.collected == nil {
 			w.collected = map[collectKey][]graphql.CollectedField{}
 		}

@@ -274,3 +274,22 @@ func TestIntrospectionFastPathResponseLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestIntrospectionFastPathOverWebSocket: the fast path answers over both
+// WebSocket protocols as over HTTP, without resolving a field.
+func TestIntrospectionFastPathOverWebSocket(t *testing.T) {
+	h := newCostHub(t)
+	srv := strings.TrimSuffix(h.url, "/graphql")
+	for _, proto := range []string{httpapi.SubprotocolGraphQLTransportWS, httpapi.SubprotocolGraphQLWS} {
+		for _, token := range []string{"", h.token} {
+			before := h.resolved.Load()
+			got := wsRun(t, srv, proto, token, `{ __type(name: "Cell") { name kind } t: __typename }`)
+			if !strings.Contains(got, `{"__type":{"name":"Cell","kind":"OBJECT"},"t":"Query"}`) {
+				t.Errorf("%s token=%v: got %.200s", proto, token != "", got)
+			}
+			if n := h.resolved.Load() - before; n != 0 {
+				t.Errorf("%s: %d fields resolved through the executor", proto, n)
+			}
+		}
+	}
+}
