@@ -60,7 +60,7 @@ type keyFrom struct {
 // key is a key resolved from its source.
 type key struct {
 	b      []byte
-	source string // "-secret", "-secret-file /run/secrets/x", "DATA/secret": for messages
+	source string // "-secret or GRIDHUB_SECRET", "-secret-file /run/secrets/x", "DATA/secret": for messages
 }
 
 // resolve returns the key from its value, its file, or (when inData)
@@ -72,7 +72,7 @@ func (c *Config) resolve(k keyFrom, inData bool) (key, error) {
 		return key{}, cli.Usagef("-%s and -%s-file (or %s and %s) are both given: give the key one way",
 			k.name, k.name, envName(k.name), envName(k.name+"-file"))
 	case k.value != "":
-		return key{b: []byte(k.value), source: "-" + k.name}, nil
+		return key{b: []byte(k.value), source: "-" + k.name + " or " + envName(k.name)}, nil
 	case k.file != "":
 		b, err := readKeyFile(k.file)
 		if err != nil {
