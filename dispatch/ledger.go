@@ -90,6 +90,13 @@ func (l *ledgerSteps) mark(ctx context.Context, st hub.Store, pharmacyID string)
 // the first unclaimed entry after from that matches it, after the step
 // before it. ok is false when some want has no entry (nothing is claimed
 // then).
+//
+// A writer may claim another's identical entry, never more entries than
+// writers that have written; but a ledger read before some later writers
+// claimed can run out of unclaimed entries while theirs, written after the
+// read, are still free. So a read that runs out is read again with the
+// lock held: every writer that claimed before it had written its own entry
+// by then, so one unclaimed match is there for each want.
 func (l *ledgerSteps) steps(ctx context.Context, st hub.Store, pharmacyID string, from uint64, wants []stepWant) ([]hub.StockEntry, bool) {
 	es, err := st.StockLedger(ctx, pharmacyID, from, 0)
 	if err != nil || len(es) == 0 {
@@ -98,6 +105,32 @@ func (l *ledgerSteps) steps(ctx context.Context, st hub.Store, pharmacyID string
 	m := l.markOf(pharmacyID)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	out, ok := m.claim(es, wants)
+	if !ok {
+		if es, err = st.StockLedger(ctx, pharmacyID, from, 0); err != nil || len(es) == 0 {
+			return nil, false
+		}
+		if out, ok = m.claim(es, wants); !ok {
+			return nil, false
+		}
+	}
+	last := es[len(es)-1].Seq
+	m.known, m.seq = true, max(m.seq, last)
+	if len(m.claimed) > claimWindow {
+		for s := range m.claimed {
+			if s+claimWindow < m.seq {
+				delete(m.claimed, s)
+			}
+		}
+	}
+	return out, true
+}
+
+// claim finds in es, for each want in order, the first unclaimed entry
+// that matches it after the one found for the want before, and claims
+// them all; ok is false (nothing claimed) when some want has none. The
+// caller holds m.mu.
+func (m *ledgerMark) claim(es []hub.StockEntry, wants []stepWant) ([]hub.StockEntry, bool) {
 	out := make([]hub.StockEntry, 0, len(wants))
 	j := 0
 	for _, w := range wants {
@@ -116,15 +149,6 @@ func (l *ledgerSteps) steps(ctx context.Context, st hub.Store, pharmacyID string
 	}
 	for _, e := range out {
 		m.claimed[e.Seq] = struct{}{}
-	}
-	last := es[len(es)-1].Seq
-	m.known, m.seq = true, max(m.seq, last)
-	if len(m.claimed) > claimWindow {
-		for s := range m.claimed {
-			if s+claimWindow < m.seq {
-				delete(m.claimed, s)
-			}
-		}
 	}
 	return out, true
 }
