@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -178,14 +179,17 @@ func (a *admitter) acquire(ctx context.Context) (ok bool, reason string) {
 	}
 }
 
-// refuse answers a request the hub has no place for.
+// refuse answers a request the hub has no place for. The wait it names
+// is spread over RetryAfter to twice that, drawn for each refusal, so
+// that a crowd refused in one burst does not come back in one wave.
 func (a *admitter) refuse(w http.ResponseWriter) {
-	w.Header().Set("Retry-After", strconv.Itoa(a.retryAfter))
+	secs := a.retryAfter + rand.IntN(a.retryAfter+1)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusServiceUnavailable)
 	fmt.Fprintf(w, `{"errors":[{"message":"the hub is at capacity: retry after %d s","extensions":{"code":%q,"retryAfter":%d}}]}`+"\n",
-		a.retryAfter, hub.ERATELIMITED, a.retryAfter)
+		secs, hub.ERATELIMITED, secs)
 }
 
 // admittedWriter is the ResponseWriter of an admitted request. It gives

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -67,15 +68,18 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// checkRefused checks a refusal: 503, Retry-After, and a GraphQL error
-// with extensions.code RATE_LIMITED.
-func checkRefused(t *testing.T, status int, header http.Header, body []byte, wantRetry string) {
+// checkRefused checks a refusal: 503, a Retry-After of wantRetry to twice
+// that many seconds, and a GraphQL error with extensions.code RATE_LIMITED
+// and the same retryAfter. It returns the Retry-After.
+func checkRefused(t *testing.T, status int, header http.Header, body []byte, wantRetry string) int {
 	t.Helper()
 	if status != http.StatusServiceUnavailable {
 		t.Errorf("status %d, want 503", status)
 	}
-	if got := header.Get("Retry-After"); got != wantRetry {
-		t.Errorf("Retry-After %q, want %q", got, wantRetry)
+	least, _ := strconv.Atoi(wantRetry)
+	got, err := strconv.Atoi(header.Get("Retry-After"))
+	if err != nil || got < least || got > 2*least {
+		t.Errorf("Retry-After %q, want %d to %d", header.Get("Retry-After"), least, 2*least)
 	}
 	var e accessError
 	if err := json.Unmarshal(body, &e); err != nil || len(e.Errors) != 1 {
@@ -83,6 +87,31 @@ func checkRefused(t *testing.T, status int, header http.Header, body []byte, wan
 	}
 	if code := e.Errors[0].Extensions["code"]; code != string(hub.ERATELIMITED) {
 		t.Errorf("extensions.code %v, want RATE_LIMITED", code)
+	}
+	if ra, _ := e.Errors[0].Extensions["retryAfter"].(float64); int(ra) != got {
+		t.Errorf("extensions.retryAfter %v, Retry-After %d", e.Errors[0].Extensions["retryAfter"], got)
+	}
+	return got
+}
+
+// TestAdmissionRetryAfterSpread: a crowd refused at once is told waits
+// spread over RetryAfter to twice that, so it does not come back in one
+// wave.
+func TestAdmissionRetryAfterSpread(t *testing.T) {
+	a := newAdmitter(Admission{MaxInFlight: 1, RetryAfter: 3 * time.Second}, prometheus.NewRegistry())
+	seen := map[int]int{}
+	for range 400 {
+		rec := httptest.NewRecorder()
+		a.refuse(rec)
+		seen[checkRefused(t, rec.Code, rec.Header(), rec.Body.Bytes(), "3")]++
+	}
+	if len(seen) < 3 {
+		t.Errorf("400 refusals were told only %v: not spread over 3 to 6 s", seen)
+	}
+	for s, n := range seen {
+		if n > 200 {
+			t.Errorf("%d of 400 refusals were told %d s", n, s)
+		}
 	}
 }
 
