@@ -229,6 +229,14 @@ type DispatchStore interface {
 	// UpsertRound creates or replaces a round. A round needs an ID, a known
 	// SKU, mode and status, and PerPerson of at least one.
 	UpsertRound(ctx context.Context, r *Round) error
+	// UpdateRound replaces a stored round only while its stored status is
+	// one of from: a compare-and-set, atomic however many hubs share the
+	// store, so that of two hubs moving one round (closing it, drawing
+	// it) one wins and the other's stale copy never overwrites the
+	// winner's. A stored status not in from is an ECONFLICT error naming
+	// it, an unknown round ENOTFOUND, a round UpsertRound refuses or an
+	// empty from EINVALID; any error means nothing was written.
+	UpdateRound(ctx context.Context, r *Round, from ...RoundStatus) error
 	Round(ctx context.Context, id string) (*Round, error)
 	// Rounds lists rounds in ID order, those of one status when status is
 	// not empty.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/gridhub/gridhub/store/storecheck"
+	"slices"
 
 	"github.com/gridhub/gridhub/hub"
 	bolt "go.etcd.io/bbolt"
@@ -29,6 +30,45 @@ func (s *Store) UpsertRound(ctx context.Context, r *hub.Round) error {
 			return err
 		}
 		if exists && string(old.Status) != status {
+			if err := del(byStatus, ikey(string(old.Status), id)); err != nil {
+				return err
+			}
+		}
+		if err := mark(byStatus, ikey(status, id)); err != nil {
+			return err
+		}
+		return put(b, []byte(id), v)
+	})
+}
+
+// UpdateRound replaces a stored round only while its stored status is one
+// of from (hub.DispatchStore): the read and the write are one transaction.
+func (s *Store) UpdateRound(ctx context.Context, r *hub.Round, from ...hub.RoundStatus) error {
+	if err := storecheck.Round(r); err != nil {
+		return err
+	}
+	if err := storecheck.RoundFrom(r.ID, from); err != nil {
+		return err
+	}
+	id, status := r.ID, string(r.Status)
+	v, err := encode("round", roundToRec(r))
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, func(tx *bolt.Tx) error {
+		b, byStatus := bucket(tx, bktRounds), bucket(tx, bktRoundsByStatus)
+		var old roundRec
+		exists, err := getRec(b, "round", []byte(id), &old)
+		if err != nil {
+			return err
+		}
+		if !exists {
+			return hub.Errorf(hub.ENOTFOUND, "round %q not found", id)
+		}
+		if !slices.Contains(from, old.Status) {
+			return hub.Errorf(hub.ECONFLICT, "round %q is %s, not %s", id, old.Status, storecheck.JoinStatuses(from))
+		}
+		if string(old.Status) != status {
 			if err := del(byStatus, ikey(string(old.Status), id)); err != nil {
 				return err
 			}

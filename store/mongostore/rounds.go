@@ -19,6 +19,46 @@ func (s *Store) UpsertRound(ctx context.Context, r *hub.Round) error {
 	return s.again(ctx, "upsert round", func() error { return replace(ctx, s.c.rounds, doc.ID, doc) })
 }
 
+// UpdateRound replaces a stored round only while its stored status is one
+// of from (hub.DispatchStore): one ReplaceOne filtered on the ID and the
+// status, so the check and the write are atomic; a miss is read back to
+// tell ENOTFOUND from ECONFLICT.
+func (s *Store) UpdateRound(ctx context.Context, r *hub.Round, from ...hub.RoundStatus) error {
+	if err := storecheck.Round(r); err != nil {
+		return err
+	}
+	if err := storecheck.RoundFrom(r.ID, from); err != nil {
+		return err
+	}
+	doc := roundToDoc(r)
+	return s.again(ctx, "update round", func() error {
+		res, err := s.c.rounds.ReplaceOne(ctx, roundFromFilter(r.ID, from), doc)
+		if err != nil {
+			return err
+		}
+		if res.MatchedCount == 1 {
+			return nil
+		}
+		old, err := findOne[roundDoc](ctx, s.c.rounds, byID(r.ID))
+		switch {
+		case err != nil:
+			return err
+		case old == nil:
+			return hub.Errorf(hub.ENOTFOUND, "round %q not found", r.ID)
+		}
+		return hub.Errorf(hub.ECONFLICT, "round %q is %s, not %s", r.ID, old.Status, storecheck.JoinStatuses(from))
+	})
+}
+
+// roundFromFilter selects the round id while its status is one of from.
+func roundFromFilter(id string, from []hub.RoundStatus) bson.D {
+	in := make(bson.A, len(from))
+	for i, st := range from {
+		in[i] = string(st)
+	}
+	return bson.D{{Key: "_id", Value: id}, {Key: "status", Value: bson.D{{Key: "$in", Value: in}}}}
+}
+
 // Round returns a round or an ENOTFOUND error.
 func (s *Store) Round(ctx context.Context, id string) (*hub.Round, error) {
 	d, err := get[roundDoc](ctx, s, s.c.rounds, "round", id)

@@ -427,3 +427,29 @@ func Scan(i int, sc *hub.Scan) error {
 	}
 	return Time("scan "+sc.ID, sc.At)
 }
+
+// RoundFrom checks the statuses a guarded round update may move from: at
+// least one, each known; otherwise an EINVALID error naming the round.
+func RoundFrom(id string, from []hub.RoundStatus) error {
+	if len(from) == 0 {
+		return hub.Errorf(hub.EINVALID, "round %q: an update needs the statuses it may move from", id)
+	}
+	for _, st := range from {
+		if err := Enum("round status", st, RoundStatuses); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// JoinStatuses writes statuses as "A or B or C" for an error message.
+func JoinStatuses[T ~string](ss []T) string {
+	out := ""
+	for i, st := range ss {
+		if i > 0 {
+			out += " or "
+		}
+		out += string(st)
+	}
+	return out
+}

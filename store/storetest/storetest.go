@@ -74,6 +74,8 @@ func Run(t *testing.T, h Harness) {
 		{"MetaConcurrent", testMetaConcurrent},
 		{"MetaReopen", testMetaReopen},
 		{"Rounds", testRounds},
+		{"UpdateRound", testUpdateRound},
+		{"ConcurrentUpdateRound", testConcurrentUpdateRound},
 		{"Reservations", testReservations},
 		{"ReservationStatus", testReservationStatus},
 		{"Allocate", testAllocate},
