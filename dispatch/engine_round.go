@@ -303,9 +303,14 @@ func (e *Engine) Round(ctx context.Context, id string) (*hub.Round, error) {
 	return publicRound(r), nil
 }
 
-// saveRound writes an updated round. Callers hold roundMu.
-func (e *Engine) saveRound(ctx context.Context, r *hub.Round) error {
-	return e.store.UpsertRound(ctx, r)
+// saveRound writes an updated round while the stored one is still in
+// one of the statuses from (hub.DispatchStore.UpdateRound): roundMu
+// orders the calls of one engine, the guard those of several hubs on one
+// store, so a round is closed once and drawn once, and a hub's stale copy
+// never overwrites another's move (ECONFLICT instead). Callers hold
+// roundMu.
+func (e *Engine) saveRound(ctx context.Context, r *hub.Round, from ...hub.RoundStatus) error {
+	return e.store.UpdateRound(ctx, r, from...)
 }
 
 // CloseRound closes an OPEN round now: no more reservations. A round
@@ -333,7 +338,7 @@ func (e *Engine) CloseRound(ctx context.Context, roundID string) (*hub.Round, er
 	if now.Before(cp.Closes) {
 		cp.Closes = now
 	}
-	if err := e.saveRound(ctx, &cp); err != nil {
+	if err := e.saveRound(ctx, &cp, hub.RoundOpen); err != nil {
 		return nil, err
 	}
 	e.dropSlotMatcher(&cp)
@@ -341,7 +346,9 @@ func (e *Engine) CloseRound(ctx context.Context, roundID string) (*hub.Round, er
 }
 
 // CloseDue closes the OPEN rounds whose window is over and returns how
-// many it closed. The sweeper calls it.
+// many it closed. The sweeper calls it, on every hub: the close is
+// guarded on OPEN in the store (saveRound), so a round another hub closed
+// or drew meanwhile is left as it is and not counted (docs/TIMERS.md).
 func (e *Engine) CloseDue(ctx context.Context) (int, error) {
 	if err := e.begin(); err != nil {
 		return 0, err
@@ -367,7 +374,11 @@ func (e *Engine) CloseDue(ctx context.Context) (int, error) {
 			}
 			cp := *cur
 			cp.Status, cp.UpdatedAt = hub.RoundClosed, e.now()
-			if err := e.saveRound(ctx, &cp); err != nil {
+			switch err := e.saveRound(ctx, &cp, hub.RoundOpen); hub.ErrorCode(err) {
+			case "":
+			case hub.ECONFLICT: // another hub closed or drew it meanwhile
+				return nil
+			default:
 				return err
 			}
 			e.dropSlotMatcher(&cp)
@@ -462,7 +473,7 @@ func (e *Engine) CommitLottery(ctx context.Context, roundID string) (*hub.Round,
 	}
 	cp := *r
 	cp.Commitment, cp.Seed, cp.UpdatedAt = Commit(seed), sealed, now
-	if err := e.saveRound(ctx, &cp); err != nil {
+	if err := e.saveRound(ctx, &cp, hub.RoundOpen); err != nil {
 		return nil, err
 	}
 	return publicRound(&cp), nil
@@ -594,7 +605,7 @@ func (e *Engine) reveal(ctx context.Context, r *hub.Round) (*PublishedDraw, *hub
 	}
 	cp := *r
 	cp.Status, cp.Seed, cp.Winners, cp.UpdatedAt = hub.RoundDrawn, pd.Seed, winners, now
-	if err := e.saveRound(ctx, &cp); err != nil {
+	if err := e.saveRound(ctx, &cp, hub.RoundOpen, hub.RoundClosed); err != nil {
 		return nil, nil, err
 	}
 	e.mu.Lock()
