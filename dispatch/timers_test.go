@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"sync"
@@ -105,6 +106,58 @@ func TestTimersRunOnceAcrossHubs(t *testing.T) {
 	t.Run("staleClose", testStaleCloseAfterDraw)
 	t.Run("draw", testDrawOnce)
 	t.Run("waitingList", testServeWaitingOnce)
+	t.Run("commit", testCommitOnce)
+}
+
+// testCommitOnce: 20 lotteries are committed by both hubs at once (two
+// operators): one commitment per round wins, the other call is
+// ECONFLICT, the store keeps the winner's, and the round draws against it.
+func testCommitOnce(t *testing.T) {
+	c, tc, _ := twoHubs(t)
+	c.pharmacy("P1", c.rs[0][0], 100)
+	b := c.hub(&eventLog{}, nil)
+	for i := range 20 {
+		id := fmt.Sprintf("lot%02d", i)
+		c.round(dispatch.RoundInput{ID: id, Mode: hub.Lottery, PerPerson: 1, Closes: tc.Now().Add(time.Hour)})
+		var rs [2]*hub.Round
+		var errs [2]error
+		race(
+			func() { rs[0], errs[0] = c.eng.CommitLottery(c.ctx(), id) },
+			func() { rs[1], errs[1] = b.CommitLottery(c.ctx(), id) },
+		)
+		stored, err := c.store.Round(c.ctx(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		won := 0
+		for h := range rs {
+			switch {
+			case errs[h] == nil:
+				won++
+				if rs[h].Commitment != stored.Commitment {
+					t.Errorf("round %s: hub %d published commitment %s, the store keeps %s", id, h, rs[h].Commitment, stored.Commitment)
+				}
+			case hub.ErrorCode(errs[h]) != hub.ECONFLICT:
+				t.Errorf("round %s: hub %d: %v, want a commitment or ECONFLICT", id, h, errs[h])
+			}
+		}
+		if won != 1 {
+			t.Errorf("round %s: %d hubs committed, want one: %v", id, won, errs)
+		}
+	}
+	c.reserve("lot00", c.resident("e0", c.rs[0][0], "", ""))
+	tc.Advance(2 * time.Hour)
+	for _, e := range []*dispatch.Engine{b, c.eng} {
+		pd, _, err := e.DrawLottery(c.ctx(), "lot00")
+		if err == nil {
+			stored, _ := c.store.Round(c.ctx(), "lot00")
+			if pd.Commitment != stored.Commitment || dispatch.Commit(mustHex(t, pd.Seed)) != pd.Commitment {
+				t.Errorf("draw of lot00: commitment %s, stored %s", pd.Commitment, stored.Commitment)
+			}
+			return
+		}
+	}
+	t.Error("neither hub could draw lot00")
 }
 
 // testExpiryOnce: in each of 8 waves, 36 pickups (24 with pickup slots)
@@ -555,4 +608,13 @@ func getReservation(t *testing.T, c *city, id string) *hub.Reservation {
 		t.Fatal(err)
 	}
 	return r
+}
+
+func mustHex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

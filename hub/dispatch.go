@@ -233,9 +233,12 @@ type DispatchStore interface {
 	// one of from: a compare-and-set, atomic however many hubs share the
 	// store, so that of two hubs moving one round (closing it, drawing
 	// it) one wins and the other's stale copy never overwrites the
-	// winner's. A stored status not in from is an ECONFLICT error naming
-	// it, an unknown round ENOTFOUND, a round UpsertRound refuses or an
-	// empty from EINVALID; any error means nothing was written.
+	// winner's. A lottery's commitment is written once: a stored
+	// Commitment that r would change is ECONFLICT too, so of two hubs
+	// committing one round one wins. A stored status not in from is an
+	// ECONFLICT error naming it, an unknown round ENOTFOUND, a round
+	// UpsertRound refuses or an empty from EINVALID; any error means
+	// nothing was written.
 	UpdateRound(ctx context.Context, r *Round, from ...RoundStatus) error
 	Round(ctx context.Context, id string) (*Round, error)
 	// Rounds lists rounds in ID order, those of one status when status is

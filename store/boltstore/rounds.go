@@ -68,6 +68,9 @@ func (s *Store) UpdateRound(ctx context.Context, r *hub.Round, from ...hub.Round
 		if !slices.Contains(from, old.Status) {
 			return hub.Errorf(hub.ECONFLICT, "round %q is %s, not %s", id, old.Status, storecheck.JoinStatuses(from))
 		}
+		if old.Commitment != "" && old.Commitment != r.Commitment {
+			return hub.Errorf(hub.ECONFLICT, "round %q is already committed to %s", id, old.Commitment)
+		}
 		if string(old.Status) != status {
 			if err := del(byStatus, ikey(string(old.Status), id)); err != nil {
 				return err

@@ -696,6 +696,9 @@ func everyCall(at time.Time) []call {
 		{"UpsertRound", func(ctx context.Context, s *Store) error {
 			return s.UpsertRound(ctx, &hub.Round{ID: "round1", SKU: hub.MaskAdult, PerPerson: 1, Mode: hub.FirstCome, Status: hub.RoundOpen})
 		}},
+		{"UpdateRound", func(ctx context.Context, s *Store) error {
+			return s.UpdateRound(ctx, &hub.Round{ID: "round1", SKU: hub.MaskAdult, PerPerson: 1, Mode: hub.FirstCome, Status: hub.RoundClosed}, hub.RoundOpen)
+		}},
 		{"Round", func(ctx context.Context, s *Store) error { _, err := s.Round(ctx, "round1"); return err }},
 		{"Rounds", func(ctx context.Context, s *Store) error { _, err := s.Rounds(ctx, ""); return err }},
 		{"CreateReservation", func(ctx context.Context, s *Store) error { _, err := s.CreateReservation(ctx, res); return err }},

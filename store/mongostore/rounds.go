@@ -3,6 +3,7 @@ package mongostore
 import (
 	"context"
 	"github.com/gridhub/gridhub/store/storecheck"
+	"slices"
 
 	"github.com/gridhub/gridhub/hub"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -32,7 +33,7 @@ func (s *Store) UpdateRound(ctx context.Context, r *hub.Round, from ...hub.Round
 	}
 	doc := roundToDoc(r)
 	return s.again(ctx, "update round", func() error {
-		res, err := s.c.rounds.ReplaceOne(ctx, roundFromFilter(r.ID, from), doc)
+		res, err := s.c.rounds.ReplaceOne(ctx, roundFromFilter(r.ID, r.Commitment, from), doc)
 		if err != nil {
 			return err
 		}
@@ -46,17 +47,30 @@ func (s *Store) UpdateRound(ctx context.Context, r *hub.Round, from ...hub.Round
 		case old == nil:
 			return hub.Errorf(hub.ENOTFOUND, "round %q not found", r.ID)
 		}
+		if old.Commitment != "" && old.Commitment != r.Commitment && slices.Contains(from, hub.RoundStatus(old.Status)) {
+			return hub.Errorf(hub.ECONFLICT, "round %q is already committed to %s", r.ID, old.Commitment)
+		}
 		return hub.Errorf(hub.ECONFLICT, "round %q is %s, not %s", r.ID, old.Status, storecheck.JoinStatuses(from))
 	})
 }
 
-// roundFromFilter selects the round id while its status is one of from.
-func roundFromFilter(id string, from []hub.RoundStatus) bson.D {
+// roundFromFilter selects the round id while its status is one of from
+// and its commitment is none or commitment (a commitment is written once;
+// the field is left out when empty).
+func roundFromFilter(id, commitment string, from []hub.RoundStatus) bson.D {
 	in := make(bson.A, len(from))
 	for i, st := range from {
 		in[i] = string(st)
 	}
-	return bson.D{{Key: "_id", Value: id}, {Key: "status", Value: bson.D{{Key: "$in", Value: in}}}}
+	same := bson.A{bson.D{{Key: "commitment", Value: bson.D{{Key: "$exists", Value: false}}}}, bson.D{{Key: "commitment", Value: ""}}}
+	if commitment != "" {
+		same = append(same, bson.D{{Key: "commitment", Value: commitment}})
+	}
+	return bson.D{
+		{Key: "_id", Value: id},
+		{Key: "status", Value: bson.D{{Key: "$in", Value: in}}},
+		{Key: "$or", Value: same},
+	}
 }
 
 // Round returns a round or an ENOTFOUND error.

@@ -55,6 +55,39 @@ func testUpdateRound(t *testing.T, h Harness) {
 			}
 		})
 	}
+	// A commitment is written once: set from none, kept, never changed.
+	commits := []struct {
+		name       string
+		give, want string // stored commitment, the update's
+		code       string
+	}{
+		{"set", "", "c0ffee", ""},
+		{"kept", "c0ffee", "c0ffee", ""},
+		{"changed", "c0ffee", "decade", hub.ECONFLICT},
+		{"dropped", "c0ffee", "", hub.ECONFLICT},
+		{"none", "", "", ""},
+	}
+	for i, tt := range commits {
+		t.Run("commitment "+tt.name, func(t *testing.T) {
+			id := fmt.Sprintf("commit%02d", i)
+			stored := round(id, hub.RoundOpen)
+			stored.Commitment = tt.give
+			must(t, s.UpsertRound(ctx, stored), "UpsertRound")
+			upd := round(id, hub.RoundOpen)
+			upd.Commitment, upd.Name = tt.want, "updated"
+			err := s.UpdateRound(ctx, upd, hub.RoundOpen)
+			want := stored
+			if tt.code == "" {
+				must(t, err, "UpdateRound")
+				want = upd
+			} else {
+				wantCode(t, err, tt.code, "UpdateRound")
+			}
+			got, err := s.Round(ctx, id)
+			must(t, err, "Round")
+			same(t, "round after UpdateRound", normRound(got), normRound(want))
+		})
+	}
 	wantCode(t, s.UpdateRound(ctx, round("nosuchround", hub.RoundClosed), hub.RoundOpen), hub.ENOTFOUND, "UpdateRound of an unknown round")
 	bad := round("ground99", hub.RoundClosed)
 	bad.PerPerson = 0
