@@ -137,8 +137,11 @@ type Config struct {
 	JWTSecret     string // HS256 secret, 32+ bytes
 	JWTEd25519    string // base64 Ed25519 seed (32 bytes); wins over JWTSecret
 	PublicMetrics bool
-	RatePerToken  float64
-	RatePerAddr   float64
+	// ShowOfficialNames shows residents the name of the official who read
+	// their data (access logs, exports); false: role and scope only.
+	ShowOfficialNames bool
+	RatePerToken      float64
+	RatePerAddr       float64
 	// TrustedProxies lists the reverse proxies (addresses and CIDR
 	// prefixes) whose X-Forwarded-For names the client.
 	TrustedProxies string
@@ -484,7 +487,7 @@ func (p *Program) Serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	res := &resolvers.Resolver{City: p.City, Dispatch: p.Dispatch, Bus: p.Bus, Codes: p.Codes, Stats: p.Stats}
+	res := &resolvers.Resolver{City: p.City, Dispatch: p.Dispatch, Bus: p.Bus, Codes: p.Codes, Stats: p.Stats, ShowOfficialNames: p.Config.ShowOfficialNames}
 	h := httpapi.New(httpapi.Options{
 		Schema:        res.Batched(graph.NewExecutableSchema(graph.Config{Resolvers: res, Complexity: resolvers.Complexity()})),
 		Verifier:      p.Keys,
@@ -505,6 +508,7 @@ func (p *Program) Serve(ctx context.Context) error {
 		Introspection:  p.Config.Introspection,
 		PickupQR:       httpapi.PickupQR(p.Keys, p.pickupCode, p.Log),
 		HealthQR:       httpapi.HealthQR(p.Keys, p.healthCode, p.Log),
+		Export:         httpapi.Export(p.Keys, p.export, p.Log),
 		OpenData:       p.openData(ctx),
 		WS:             httpapi.WSOptions{AllowedOrigins: origins},
 		Admission:      httpapi.Admission{MaxInFlight: p.Config.MaxInFlight},
@@ -608,6 +612,16 @@ func (p *Program) healthCode(ctx context.Context, who auth.Principal, residentID
 	return c.Token, nil
 }
 
+// export is the lookup of /me/export.json (httpapi.Export): everything
+// the hub holds about the resident of a RESIDENT token. Other roles are
+// FORBIDDEN before anything is read.
+func (p *Program) export(ctx context.Context, who auth.Principal) (any, error) {
+	if who.Role != auth.Resident || who.Scope == "" {
+		return nil, hub.Errorf(hub.EFORBIDDEN, "an export is for a resident's own token, not a %s token", who.Role)
+	}
+	return exportOf(ctx, p.Store, p.Dispatch.PickupCode, p.City.Now(), who.Scope, p.Config.ShowOfficialNames)
+}
+
 // Close drains the server within the grace period and closes the store.
 func (p *Program) Close() error {
 	var errs []error
@@ -673,6 +687,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	fs.IntVar(&c.MaxResponseBytes, "max-response-bytes", int(envFloat("GRIDHUB_MAX_RESPONSE_BYTES", httpapi.DefaultMaxResponseBytes)), "largest answer in bytes; a larger one is replaced by a RESPONSE_TOO_LARGE error (GRIDHUB_MAX_RESPONSE_BYTES)")
 	fs.StringVar(&c.AllowOrigins, "allow-origins", env("GRIDHUB_ALLOW_ORIGINS", ""), "comma-separated extra origins allowed to open WebSockets (GRIDHUB_ALLOW_ORIGINS)")
 	fs.BoolVar(&c.PublicMetrics, "public-metrics", envBool("GRIDHUB_PUBLIC_METRICS", true), "serve /metrics without a token; false: ADMIN token needed (GRIDHUB_PUBLIC_METRICS)")
+	fs.BoolVar(&c.ShowOfficialNames, "show-official-names", envBool("GRIDHUB_SHOW_OFFICIAL_NAMES", false), "show residents the name of the official who read their data; false: the reader's role and scope only (GRIDHUB_SHOW_OFFICIAL_NAMES)")
 	fs.Float64Var(&c.RatePerToken, "rate-per-token", envFloat("GRIDHUB_RATE_PER_TOKEN", 200), "requests per second one token may send, 0 for no limit (GRIDHUB_RATE_PER_TOKEN)")
 	fs.Float64Var(&c.RatePerAddr, "rate-per-address", envFloat("GRIDHUB_RATE_PER_ADDRESS", 500), "requests per second one client address may send, 0 for no limit (GRIDHUB_RATE_PER_ADDRESS)")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", int(envFloat("GRIDHUB_MAX_IN_FLIGHT", 64)), "requests served at once; past it up to twice as many wait 25ms at most and the rest are refused at once with RATE_LIMITED (HTTP 503), 0 for no bound (GRIDHUB_MAX_IN_FLIGHT)")

@@ -59,6 +59,22 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	AccessLogEntry struct {
+		Action     func(childComplexity int) int
+		ActorRole  func(childComplexity int) int
+		ActorScope func(childComplexity int) int
+		At         func(childComplexity int) int
+		Count      func(childComplexity int) int
+		Official   func(childComplexity int) int
+		Purpose    func(childComplexity int) int
+		Seq        func(childComplexity int) int
+	}
+
+	AccessLogPage struct {
+		Entries   func(childComplexity int) int
+		NextAfter func(childComplexity int) int
+	}
+
 	Allocation struct {
 		Cell       func(childComplexity int) int
 		CreatedAt  func(childComplexity int) int
@@ -342,30 +358,32 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Allocations     func(childComplexity int, partnerID string, status *hub.AllocationStatus, since *time.Time, first int, after *string) int
-		AuditLog        func(childComplexity int, targetID *string, actorID *string, after *int, first int) int
-		Cell            func(childComplexity int, id hub.Cell) int
-		CellAt          func(childComplexity int, lat float64, lng float64, resolution int) int
-		Checkpoint      func(childComplexity int, id string) int
-		Checkpoints     func(childComplexity int, districtID *string) int
-		Committee       func(childComplexity int, id string) int
-		CommitteeByCode func(childComplexity int, code string) int
-		Contacts        func(childComplexity int, residentID string, since time.Time, window int, purpose string) int
-		District        func(childComplexity int, id string) int
-		Districts       func(childComplexity int) int
-		HealthCode      func(childComplexity int, residentID string) int
-		Partner         func(childComplexity int, id string) int
-		PharmaciesNear  func(childComplexity int, lat float64, lng float64, k int, sku *hub.SKU) int
-		Pharmacy        func(childComplexity int, id string) int
-		Reservation     func(childComplexity int, id string) int
-		Resident        func(childComplexity int, id string, purpose *string) int
-		RiskAreas       func(childComplexity int, all bool) int
-		Round           func(childComplexity int, id string) int
-		Rounds          func(childComplexity int, status *hub.RoundStatus) int
-		Supplies        func(childComplexity int) int
-		Trajectory      func(childComplexity int, residentID string, since time.Time, purpose string, first int) int
-		TrustList       func(childComplexity int) int
-		VerifyCode      func(childComplexity int, token string) int
+		Allocations       func(childComplexity int, partnerID string, status *hub.AllocationStatus, since *time.Time, first int, after *string) int
+		AuditLog          func(childComplexity int, targetID *string, actorID *string, after *int, first int) int
+		Cell              func(childComplexity int, id hub.Cell) int
+		CellAt            func(childComplexity int, lat float64, lng float64, resolution int) int
+		Checkpoint        func(childComplexity int, id string) int
+		Checkpoints       func(childComplexity int, districtID *string) int
+		Committee         func(childComplexity int, id string) int
+		CommitteeByCode   func(childComplexity int, code string) int
+		Contacts          func(childComplexity int, residentID string, since time.Time, window int, purpose string) int
+		District          func(childComplexity int, id string) int
+		Districts         func(childComplexity int) int
+		HealthCode        func(childComplexity int, residentID string) int
+		MyAccessLog       func(childComplexity int, first int, after *int) int
+		Partner           func(childComplexity int, id string) int
+		PharmaciesNear    func(childComplexity int, lat float64, lng float64, k int, sku *hub.SKU) int
+		Pharmacy          func(childComplexity int, id string) int
+		Reservation       func(childComplexity int, id string) int
+		Resident          func(childComplexity int, id string, purpose *string) int
+		ResidentAccessLog func(childComplexity int, residentID string, first int, after *int) int
+		RiskAreas         func(childComplexity int, all bool) int
+		Round             func(childComplexity int, id string) int
+		Rounds            func(childComplexity int, status *hub.RoundStatus) int
+		Supplies          func(childComplexity int) int
+		Trajectory        func(childComplexity int, residentID string, since time.Time, purpose string, first int) int
+		TrustList         func(childComplexity int) int
+		VerifyCode        func(childComplexity int, token string) int
 	}
 
 	Reservation struct {
@@ -386,6 +404,7 @@ type ComplexityRoot struct {
 	}
 
 	Resident struct {
+		AccessLog    func(childComplexity int, first int, after *int) int
 		Address      func(childComplexity int) int
 		Cell         func(childComplexity int) int
 		Committee    func(childComplexity int) int
@@ -664,6 +683,8 @@ type QueryResolver interface {
 	Checkpoints(ctx context.Context, districtID *string) ([]*hub.Checkpoint, error)
 	Supplies(ctx context.Context) ([]*hub.Supply, error)
 	AuditLog(ctx context.Context, targetID *string, actorID *string, after *int, first int) (*model.AuditPage, error)
+	MyAccessLog(ctx context.Context, first int, after *int) (*model.AccessLogPage, error)
+	ResidentAccessLog(ctx context.Context, residentID string, first int, after *int) (*model.AccessLogPage, error)
 	Round(ctx context.Context, id string) (*hub.Round, error)
 	Rounds(ctx context.Context, status *hub.RoundStatus) ([]*hub.Round, error)
 	Reservation(ctx context.Context, id string) (*hub.Reservation, error)
@@ -687,6 +708,8 @@ type ResidentResolver interface {
 	Cell(ctx context.Context, obj *hub.Resident) (*model.Cell, error)
 	Committee(ctx context.Context, obj *hub.Resident) (*hub.Committee, error)
 	District(ctx context.Context, obj *hub.Resident) (*hub.District, error)
+
+	AccessLog(ctx context.Context, obj *hub.Resident, first int, after *int) (*model.AccessLogPage, error)
 }
 type RiskAreaResolver interface {
 	LiftedAt(ctx context.Context, obj *hub.RiskArea) (*time.Time, error)
@@ -737,6 +760,68 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "AccessLogEntry.action":
+		if e.ComplexityRoot.AccessLogEntry.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessLogEntry.Action(childComplexity), true
+	case "AccessLogEntry.actorRole":
+		if e.ComplexityRoot.AccessLogEntry.ActorRole == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessLogEntry.ActorRole(childComplexity), true
+	case "AccessLogEntry.actorScope":
+		if e.ComplexityRoot.AccessLogEntry.ActorScope == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessLogEntry.ActorScope(childComplexity), true
+	case "AccessLogEntry.at":
+		if e.ComplexityRoot.AccessLogEntry.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessLogEntry.At(childComplexity), true
+	case "AccessLogEntry.count":
+		if e.ComplexityRoot.AccessLogEntry.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessLogEntry.Count(childComplexity), true
+	case "AccessLogEntry.official":
+		if e.ComplexityRoot.AccessLogEntry.Official == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessLogEntry.Official(childComplexity), true
+	case "AccessLogEntry.purpose":
+		if e.ComplexityRoot.AccessLogEntry.Purpose == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessLogEntry.Purpose(childComplexity), true
+	case "AccessLogEntry.seq":
+		if e.ComplexityRoot.AccessLogEntry.Seq == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessLogEntry.Seq(childComplexity), true
+
+	case "AccessLogPage.entries":
+		if e.ComplexityRoot.AccessLogPage.Entries == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessLogPage.Entries(childComplexity), true
+	case "AccessLogPage.nextAfter":
+		if e.ComplexityRoot.AccessLogPage.NextAfter == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessLogPage.NextAfter(childComplexity), true
 
 	case "Allocation.cell":
 		if e.ComplexityRoot.Allocation.Cell == nil {
@@ -2222,6 +2307,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.HealthCode(childComplexity, args["residentId"].(string)), true
 
+	case "Query.myAccessLog":
+		if e.ComplexityRoot.Query.MyAccessLog == nil {
+			break
+		}
+
+		args, err := ec.field_Query_myAccessLog_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.MyAccessLog(childComplexity, args["first"].(int), args["after"].(*int)), true
 	case "Query.partner":
 		if e.ComplexityRoot.Query.Partner == nil {
 			break
@@ -2277,6 +2373,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Resident(childComplexity, args["id"].(string), args["purpose"].(*string)), true
+	case "Query.residentAccessLog":
+		if e.ComplexityRoot.Query.ResidentAccessLog == nil {
+			break
+		}
+
+		args, err := ec.field_Query_residentAccessLog_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ResidentAccessLog(childComplexity, args["residentId"].(string), args["first"].(int), args["after"].(*int)), true
 	case "Query.riskAreas":
 		if e.ComplexityRoot.Query.RiskAreas == nil {
 			break
@@ -2413,6 +2520,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ReserveResult.Reservation(childComplexity), true
 
+	case "Resident.accessLog":
+		if e.ComplexityRoot.Resident.AccessLog == nil {
+			break
+		}
+
+		args, err := ec.field_Resident_accessLog_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Resident.AccessLog(childComplexity, args["first"].(int), args["after"].(*int)), true
 	case "Resident.address":
 		if e.ComplexityRoot.Resident.Address == nil {
 			break
@@ -3448,6 +3566,11 @@ type Resident {
   committee: Committee
   district: District
   registeredAt: Time!
+  """
+  Who read this resident's personal data, oldest first: for the resident's
+  own committee (to show members without a phone) and the resident.
+  """
+  accessLog(first: Int! = 50, after: Int): AccessLogPage
 }
 
 type ResidentEdge {
@@ -3517,6 +3640,16 @@ type Query {
   supplies: [Supply!]!
   "The audit trail of reads of personal data (ADMIN only), oldest first."
   auditLog(targetId: ID, actorId: ID, after: Int, first: Int! = 100): AuditPage!
+  """
+  Who read the caller's personal data (RESIDENT token), oldest first
+  (after: the seq of the last entry of the previous page).
+  """
+  myAccessLog(first: Int! = 50, after: Int): AccessLogPage!
+  """
+  Who other than the district itself read a resident of the district
+  (DISTRICT token), oldest first.
+  """
+  residentAccessLog(residentId: ID!, first: Int! = 50, after: Int): AccessLogPage!
 }
 
 "One read of personal data: who read whose data, when, and why."
@@ -3535,6 +3668,33 @@ type AuditEntry {
   purpose: String!
   "Records read."
   count: Int!
+}
+
+"""
+One read of a resident's personal data, as the resident may see it: the
+reader's role and scope, and the official's name only where the city shows
+names (-show-official-names).
+"""
+type AccessLogEntry {
+  seq: Int!
+  at: Time!
+  "DISTRICT, COMMITTEE, ADMIN, ..."
+  actorRole: String!
+  "The reader's scope: the district or committee id (empty for ADMIN)."
+  actorScope: String!
+  "The official who read, when the city shows names; otherwise null."
+  official: String
+  "What kind of data: resident, trajectory, contacts, ..."
+  action: String!
+  purpose: String!
+  "Records read."
+  count: Int!
+}
+
+type AccessLogPage {
+  entries: [AccessLogEntry!]!
+  "Pass as after to read the next page; null at the end."
+  nextAfter: Int
 }
 
 type AuditPage {
@@ -4331,6 +4491,38 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
 
+func (ec *executionContext) childFields_AccessLogEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "seq":
+		return ec.fieldContext_AccessLogEntry_seq(ctx, field)
+	case "at":
+		return ec.fieldContext_AccessLogEntry_at(ctx, field)
+	case "actorRole":
+		return ec.fieldContext_AccessLogEntry_actorRole(ctx, field)
+	case "actorScope":
+		return ec.fieldContext_AccessLogEntry_actorScope(ctx, field)
+	case "official":
+		return ec.fieldContext_AccessLogEntry_official(ctx, field)
+	case "action":
+		return ec.fieldContext_AccessLogEntry_action(ctx, field)
+	case "purpose":
+		return ec.fieldContext_AccessLogEntry_purpose(ctx, field)
+	case "count":
+		return ec.fieldContext_AccessLogEntry_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessLogEntry", field.Name)
+}
+
+func (ec *executionContext) childFields_AccessLogPage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "entries":
+		return ec.fieldContext_AccessLogPage_entries(ctx, field)
+	case "nextAfter":
+		return ec.fieldContext_AccessLogPage_nextAfter(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessLogPage", field.Name)
+}
+
 func (ec *executionContext) childFields_Allocation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -4903,6 +5095,8 @@ func (ec *executionContext) childFields_Resident(ctx context.Context, field grap
 		return ec.fieldContext_Resident_district(ctx, field)
 	case "registeredAt":
 		return ec.fieldContext_Resident_registeredAt(ctx, field)
+	case "accessLog":
+		return ec.fieldContext_Resident_accessLog(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Resident", field.Name)
 }
@@ -6091,6 +6285,28 @@ func (ec *executionContext) field_Query_healthCode_args(ctx context.Context, raw
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_myAccessLog_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_partner_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6168,6 +6384,36 @@ func (ec *executionContext) field_Query_reservation_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_residentAccessLog_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "residentId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["residentId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
 	return args, nil
 }
 
@@ -6284,6 +6530,28 @@ func (ec *executionContext) field_Query_verifyCode_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["token"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Resident_accessLog_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -6470,6 +6738,245 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _AccessLogEntry_seq(ctx context.Context, field graphql.CollectedField, obj *model.AccessLogEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessLogEntry_seq(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Seq, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessLogEntry_seq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessLogEntry", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AccessLogEntry_at(ctx context.Context, field graphql.CollectedField, obj *model.AccessLogEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessLogEntry_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessLogEntry_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessLogEntry", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AccessLogEntry_actorRole(ctx context.Context, field graphql.CollectedField, obj *model.AccessLogEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessLogEntry_actorRole(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ActorRole, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessLogEntry_actorRole(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessLogEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccessLogEntry_actorScope(ctx context.Context, field graphql.CollectedField, obj *model.AccessLogEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessLogEntry_actorScope(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ActorScope, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessLogEntry_actorScope(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessLogEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccessLogEntry_official(ctx context.Context, field graphql.CollectedField, obj *model.AccessLogEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessLogEntry_official(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Official, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AccessLogEntry_official(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessLogEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccessLogEntry_action(ctx context.Context, field graphql.CollectedField, obj *model.AccessLogEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessLogEntry_action(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Action, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessLogEntry_action(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessLogEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccessLogEntry_purpose(ctx context.Context, field graphql.CollectedField, obj *model.AccessLogEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessLogEntry_purpose(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Purpose, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessLogEntry_purpose(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessLogEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccessLogEntry_count(ctx context.Context, field graphql.CollectedField, obj *model.AccessLogEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessLogEntry_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessLogEntry_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessLogEntry", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AccessLogPage_entries(ctx context.Context, field graphql.CollectedField, obj *model.AccessLogPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessLogPage_entries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entries, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AccessLogEntry) graphql.Marshaler {
+			return ec.marshalNAccessLogEntry2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐAccessLogEntryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessLogPage_entries(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessLogPage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessLogEntry(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessLogPage_nextAfter(ctx context.Context, field graphql.CollectedField, obj *model.AccessLogPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessLogPage_nextAfter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextAfter, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AccessLogPage_nextAfter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessLogPage", field, false, false, "Int")
+}
 
 func (ec *executionContext) _Allocation_id(ctx context.Context, field graphql.CollectedField, obj *hub.Allocation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -12413,6 +12920,94 @@ func (ec *executionContext) fieldContext_Query_auditLog(ctx context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_myAccessLog(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_myAccessLog(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().MyAccessLog(ctx, fc.Args["first"].(int), fc.Args["after"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AccessLogPage) graphql.Marshaler {
+			return ec.marshalNAccessLogPage2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐAccessLogPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_myAccessLog(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessLogPage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_myAccessLog_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_residentAccessLog(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_residentAccessLog(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ResidentAccessLog(ctx, fc.Args["residentId"].(string), fc.Args["first"].(int), fc.Args["after"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AccessLogPage) graphql.Marshaler {
+			return ec.marshalNAccessLogPage2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐAccessLogPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_residentAccessLog(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessLogPage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_residentAccessLog_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_round(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13514,6 +14109,50 @@ func (ec *executionContext) _Resident_registeredAt(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_Resident_registeredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Resident", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Resident_accessLog(ctx context.Context, field graphql.CollectedField, obj *hub.Resident) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Resident_accessLog(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Resident().AccessLog(ctx, obj, fc.Args["first"].(int), fc.Args["after"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AccessLogPage) graphql.Marshaler {
+			return ec.marshalOAccessLogPage2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐAccessLogPage(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Resident_accessLog(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Resident",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessLogPage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Resident_accessLog_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _ResidentConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ResidentConnection) (ret graphql.Marshaler) {
@@ -18288,6 +18927,112 @@ func UnmarshalStockInput(ctx context.Context, raw any) (model.StockInput, error)
 
 // region    **************************** object.gotpl ****************************
 
+var accessLogEntryImplementors = []string{"AccessLogEntry"}
+
+func (ec *executionContext) _AccessLogEntry(ctx context.Context, sel ast.SelectionSet, obj *model.AccessLogEntry) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accessLogEntryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccessLogEntry")
+		case "seq":
+			out.Values[i] = ec._AccessLogEntry_seq(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._AccessLogEntry_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "actorRole":
+			out.Values[i] = ec._AccessLogEntry_actorRole(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "actorScope":
+			out.Values[i] = ec._AccessLogEntry_actorScope(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "official":
+			out.Values[i] = ec._AccessLogEntry_official(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "action":
+			out.Values[i] = ec._AccessLogEntry_action(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "purpose":
+			out.Values[i] = ec._AccessLogEntry_purpose(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._AccessLogEntry_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var accessLogPageImplementors = []string{"AccessLogPage"}
+
+func (ec *executionContext) _AccessLogPage(ctx context.Context, sel ast.SelectionSet, obj *model.AccessLogPage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accessLogPageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccessLogPage")
+		case "entries":
+			out.Values[i] = ec._AccessLogPage_entries(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nextAfter":
+			out.Values[i] = ec._AccessLogPage_nextAfter(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var allocationImplementors = []string{"Allocation"}
 
 func (ec *executionContext) _Allocation(ctx context.Context, sel ast.SelectionSet, obj *hub.Allocation) graphql.Marshaler {
@@ -20250,6 +20995,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_auditLog(ctx, field)
 				})
+		case "myAccessLog":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_myAccessLog(ctx, field)
+				})
+		case "residentAccessLog":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_residentAccessLog(ctx, field)
+				})
 		case "round":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, false,
@@ -20525,6 +21282,12 @@ func (ec *executionContext) _Resident(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "accessLog":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Resident_accessLog(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -21869,6 +22632,38 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 // endregion **************************** object.gotpl ****************************
 
 // region    ***************************** type.gotpl *****************************
+
+func (ec *executionContext) marshalNAccessLogEntry2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐAccessLogEntryᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AccessLogEntry) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAccessLogEntry2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐAccessLogEntry(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAccessLogEntry2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐAccessLogEntry(ctx context.Context, sel ast.SelectionSet, v *model.AccessLogEntry) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AccessLogEntry!")
+		return graphql.Null
+	}
+	return ec._AccessLogEntry(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAccessLogPage2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐAccessLogPage(ctx context.Context, sel ast.SelectionSet, v *model.AccessLogPage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AccessLogPage!")
+		return graphql.Null
+	}
+	return ec._AccessLogPage(ctx, sel, v)
+}
 
 func (ec *executionContext) marshalNAllocation2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocation(ctx context.Context, sel ast.SelectionSet, v *hub.Allocation) graphql.Marshaler {
 	if v == nil {
@@ -23367,6 +24162,13 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 		graphql.AddInvalidNullFromMarshaler(ctx, "__TypeKind!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalOAccessLogPage2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐAccessLogPage(ctx context.Context, sel ast.SelectionSet, v *model.AccessLogPage) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._AccessLogPage(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOAllocation2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐAllocation(ctx context.Context, sel ast.SelectionSet, v *hub.Allocation) graphql.Marshaler {

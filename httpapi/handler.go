@@ -88,6 +88,9 @@ type Options struct {
 	// HealthQR, when set, is mounted at HealthQRRoute (see HealthQR) behind
 	// the per-address rate limit.
 	HealthQR http.Handler
+	// Export, when set, is mounted at ExportRoute (see Export) behind the
+	// per-address rate limit.
+	Export   http.Handler
 	OpenData *opendata.Feed // when set, /open/maskdata.csv and /open/pharmacies.geojson (opendata.go)
 	// Admission bounds the requests to /graphql and the QR images served
 	// at once (see Admission); /healthz and /metrics bypass it.
@@ -196,6 +199,9 @@ func New(opts Options) http.Handler {
 	mountOpenData(mux, metrics, adm, opts)
 	if opts.HealthQR != nil {
 		mux.Handle(HealthQRRoute, metrics.Route("/code/qr.png", adm.admit(addressLimit(opts.Limits, opts.HealthQR))))
+	}
+	if opts.Export != nil {
+		mux.Handle(ExportRoute, metrics.Route("/me/export.json", adm.admit(addressLimit(opts.Limits, opts.Export))))
 	}
 	return mux
 }

@@ -63,6 +63,15 @@ func Complexity() graph.ComplexityRoot {
 	c.Query.AuditLog = func(child int, _, _ *string, _ *int, first int) int {
 		return ListCost(clamp(first, 1, hub.MaxAuditLimit), child)
 	}
+	c.Query.MyAccessLog = func(child int, first int, _ *int) int {
+		return ListCost(clamp(first, 1, hub.MaxAuditLimit), child)
+	}
+	c.Query.ResidentAccessLog = func(child int, _ string, first int, _ *int) int {
+		return ListCost(clamp(first, 1, hub.MaxAuditLimit), child)
+	}
+	c.Resident.AccessLog = func(child int, first int, _ *int) int {
+		return ListCost(clamp(first, 1, hub.MaxAuditLimit), child)
+	}
 	c.Query.Allocations = func(child int, _ string, _ *hub.AllocationStatus, _ *time.Time, first int, _ *string) int {
 		return ListCost(clamp(first, 1, maxPageSize), child)
 	}

@@ -47,7 +47,7 @@ func TestEveryListFieldHasACost(t *testing.T) {
 				continue
 			}
 			list := f.Type.Elem != nil
-			connection := strings.HasSuffix(f.Type.Name(), "Connection") || f.Type.Name() == "AuditPage"
+			connection := strings.HasSuffix(f.Type.Name(), "Connection") || f.Type.Name() == "AuditPage" || f.Type.Name() == "AccessLogPage"
 			args := map[string]any{}
 			for _, a := range f.Arguments {
 				switch {
@@ -63,7 +63,7 @@ func TestEveryListFieldHasACost(t *testing.T) {
 			}
 			const child = 5
 			got, ok := es.Complexity(context.Background(), def.Name, f.Name, child, args)
-			edges := f.Type.Name() == "ResidentEdge" || f.Type.Name() == "AllocationEdge" || f.Name == "entries" && def.Name == "AuditPage"
+			edges := f.Type.Name() == "ResidentEdge" || f.Type.Name() == "AllocationEdge" || f.Name == "entries" && (def.Name == "AuditPage" || def.Name == "AccessLogPage")
 			switch {
 			case edges:
 				// counted by the connection's first

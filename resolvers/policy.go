@@ -106,6 +106,12 @@ func policy() map[string]rule {
 		// Checkpoints: a district lists its own, a checkpoint sees itself.
 		"Query.checkpoints": {roles: []auth.Role{auth.District, auth.Checkpoint}, before: districtArgOwn("districtId"), after: each(checkpointVisible)},
 		"Query.auditLog":    {}, // ADMIN only
+		// Who read whose data: a resident their own entries, a district
+		// the reads of its residents by others, a committee its
+		// resident's (Resident.accessLog).
+		"Query.myAccessLog":       {roles: []auth.Role{auth.Resident}},
+		"Query.residentAccessLog": {roles: []auth.Role{auth.District}, before: residentArgInDistrict},
+		"Resident.accessLog":      {roles: []auth.Role{auth.Committee, auth.Resident}, before: parentResidentInScope},
 
 		"Mutation.registerResident": {roles: []auth.Role{auth.Committee}, before: ownCommitteeCode},
 		"Mutation.upsertPharmacy":   {roles: []auth.Role{auth.District, auth.Pharmacy}, before: pharmacyUpsertInScope},
@@ -171,6 +177,16 @@ func policy() map[string]rule {
 			return nil
 		}},
 	}
+}
+
+// parentResidentInScope lets a resident see a field of themselves and a
+// committee a field of its residents, as stored.
+func parentResidentInScope(_ context.Context, _ *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
+	res := parent[hub.Resident](fc)
+	if res != nil && (p.Is(auth.Resident, res.ID) || p.Is(auth.Committee, res.CommitteeID)) {
+		return nil
+	}
+	return forbidden(p)
 }
 
 // allocationOwnerOnly shows a field of an allocation to the resident it

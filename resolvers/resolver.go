@@ -27,6 +27,9 @@ type Resolver struct {
 	// LoaderWait is how long the loaders of nested fields collect IDs
 	// before a batch read (DefaultLoaderWait when zero; see Batched).
 	LoaderWait time.Duration
+	// ShowOfficialNames shows residents the name (token subject) of the
+	// official who read their data; false: the role and scope only.
+	ShowOfficialNames bool
 
 	outlines sync.Map // district outlines by (id, version)
 }

@@ -501,6 +501,16 @@ func (r *queryResolver) AuditLog(ctx context.Context, targetID *string, actorID 
 	return r.auditLog(ctx, deref(targetID), deref(actorID), after, first)
 }
 
+// MyAccessLog is the resolver for the myAccessLog field.
+func (r *queryResolver) MyAccessLog(ctx context.Context, first int, after *int) (*model.AccessLogPage, error) {
+	return r.myAccessLog(ctx, first, after)
+}
+
+// ResidentAccessLog is the resolver for the residentAccessLog field.
+func (r *queryResolver) ResidentAccessLog(ctx context.Context, residentID string, first int, after *int) (*model.AccessLogPage, error) {
+	return r.residentAccessLog(ctx, residentID, first, after)
+}
+
 // Round is the resolver for the round field.
 func (r *queryResolver) Round(ctx context.Context, id string) (*hub.Round, error) {
 	return r.City.Store().Round(ctx, id)
@@ -584,6 +594,11 @@ func (r *residentResolver) Committee(ctx context.Context, obj *hub.Resident) (*h
 // District is the resolver for the district field.
 func (r *residentResolver) District(ctx context.Context, obj *hub.Resident) (*hub.District, error) {
 	return r.optionalDistrict(ctx, obj.DistrictID)
+}
+
+// AccessLog is the resolver for the accessLog field.
+func (r *residentResolver) AccessLog(ctx context.Context, obj *hub.Resident, first int, after *int) (*model.AccessLogPage, error) {
+	return r.accessLog(ctx, obj.ID, nil, first, after, "access log")
 }
 
 // LiftedAt is the resolver for the liftedAt field.

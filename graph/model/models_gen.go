@@ -12,6 +12,31 @@ import (
 	"github.com/gridhub/gridhub/hub"
 )
 
+// One read of a resident's personal data, as the resident may see it: the
+// reader's role and scope, and the official's name only where the city shows
+// names (-show-official-names).
+type AccessLogEntry struct {
+	Seq int       `json:"seq"`
+	At  time.Time `json:"at"`
+	// DISTRICT, COMMITTEE, ADMIN, ...
+	ActorRole string `json:"actorRole"`
+	// The reader's scope: the district or committee id (empty for ADMIN).
+	ActorScope string `json:"actorScope"`
+	// The official who read, when the city shows names; otherwise null.
+	Official *string `json:"official,omitempty"`
+	// What kind of data: resident, trajectory, contacts, ...
+	Action  string `json:"action"`
+	Purpose string `json:"purpose"`
+	// Records read.
+	Count int `json:"count"`
+}
+
+type AccessLogPage struct {
+	Entries []*AccessLogEntry `json:"entries"`
+	// Pass as after to read the next page; null at the end.
+	NextAfter *int `json:"nextAfter,omitempty"`
+}
+
 type AllocationConnection struct {
 	Edges    []*AllocationEdge `json:"edges"`
 	PageInfo *PageInfo         `json:"pageInfo"`
