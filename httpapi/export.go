@@ -60,12 +60,5 @@ func Export(v Verifier, lookup ExportLookup, log *slog.Logger) http.Handler {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		_, _ = w.Write(b)
 	})
-	var h http.Handler = serve
-	if v != nil {
-		h = authenticate(v, serve)
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		h.ServeHTTP(w, r)
-	})
+	return private(v, serve)
 }

@@ -103,14 +103,7 @@ func qrImage(v Verifier, needToken string, lookup qrText, log *slog.Logger) http
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		_, _ = w.Write(img)
 	})
-	var h http.Handler = serve
-	if v != nil {
-		h = authenticate(v, serve)
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		h.ServeHTTP(w, r)
-	})
+	return private(v, serve)
 }
 
 // pickupStatus is the HTTP status of a lookup's error.
@@ -126,4 +119,16 @@ func pickupStatus(err error) int {
 		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError
+}
+
+// private serves h to the callers v authenticates (everyone when v is nil),
+// and never lets a cache keep the answer: what it serves is one person's.
+func private(v Verifier, h http.Handler) http.Handler {
+	if v != nil {
+		h = authenticate(v, h)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		h.ServeHTTP(w, r)
+	})
 }
