@@ -9,6 +9,8 @@ import (
 	"io"
 	"slices"
 	"strings"
+
+	"github.com/gridhub/gridhub/hub"
 )
 
 var bom = []byte{0xEF, 0xBB, 0xBF}
@@ -60,7 +62,7 @@ func parseHeader(header []string, sc schema) ([]string, error) {
 		case c == "":
 			return nil, invalid("line 1: header: column %d has no name", i+1)
 		case !sc.known(c):
-			return nil, invalid("line 1: header: unknown column %q for %s (known: %s)", clip(h), sc.kind, knownList(sc))
+			return nil, invalid("line 1: header: unknown column %q for %s (known: %s)", hub.Clip(h), sc.kind, knownList(sc))
 		}
 		if j, dup := at[c]; dup {
 			return nil, invalid("line 1: header: columns %d (%q) and %d (%q) are both %s", j+1, header[j], i+1, h, c)

@@ -79,7 +79,7 @@ func (s *geoSource) advance() error {
 				return s.fail(err)
 			}
 			if t != "FeatureCollection" {
-				return invalid("not a FeatureCollection: type is %s", clip(fmt.Sprint(t)))
+				return invalid("not a FeatureCollection: type is %s", hub.Clip(fmt.Sprint(t)))
 			}
 		default:
 			var skip json.RawMessage
@@ -185,7 +185,7 @@ func (s *geoSource) feature(raw []byte, line, index int) *record {
 		rec.fields["id"] = value(f.ID)
 	}
 	if f.Type != "Feature" {
-		rec.err = invalid("invalid feature: type is %q, want \"Feature\"", clip(f.Type))
+		rec.err = invalid("invalid feature: type is %q, want \"Feature\"", hub.Clip(f.Type))
 		return rec
 	}
 	if f.Geometry != nil {
@@ -268,7 +268,7 @@ func parseGeometry(rg *rawGeometry) (*geometry, error) {
 	case "":
 		return nil, invalid("geometry: type is missing")
 	default:
-		g.typ = clip(rg.Type)
+		g.typ = hub.Clip(rg.Type)
 	}
 	return g, nil
 }

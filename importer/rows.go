@@ -121,20 +121,9 @@ func location(r *record, required bool) (*hub.Point, error) {
 func parseCoord(col, v string) (float64, error) {
 	f, err := strconv.ParseFloat(v, 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, invalid("%s %q is not a number", col, clip(v))
+		return 0, invalid("%s %q is not a number", col, hub.Clip(v))
 	}
 	return f, nil
-}
-
-// clip shortens a value quoted in a message.
-func clip(v string) string {
-	if len(v) > 40 {
-		r := []rune(v)
-		if len(r) > 40 {
-			return string(r[:40]) + "..."
-		}
-	}
-	return v
 }
 
 // area returns the row's area: a Polygon or MultiPolygon geometry, a cells
@@ -199,7 +188,7 @@ func parsePolygon(v string) ([][]hub.Point, error) {
 			}
 			f := strings.FieldsFunc(ps, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' })
 			if len(f) != 2 {
-				return nil, invalid("polygon: point %q: want \"lat lng\"", clip(ps))
+				return nil, invalid("polygon: point %q: want \"lat lng\"", hub.Clip(ps))
 			}
 			var p hub.Point
 			var err error
@@ -239,7 +228,7 @@ func pharmacyInput(r *record) (city.PharmacyInput, error) {
 		}
 		q, err := strconv.Atoi(v)
 		if err != nil {
-			return in, invalid("stock_%s %q is not a whole number", sp.SKU, clip(v))
+			return in, invalid("stock_%s %q is not a whole number", sp.SKU, hub.Clip(v))
 		}
 		if in.Stock == nil {
 			in.Stock = map[hub.SKU]int{}
