@@ -82,7 +82,7 @@ func (c *Config) resolve(k keyFrom, inData bool) (key, error) {
 	case !inData:
 		return key{}, nil
 	}
-	b, err := c.secret("", k.name)
+	b, err := c.secret(k.name)
 	if err != nil {
 		return key{}, err
 	}
@@ -115,7 +115,12 @@ func minLen(k key, n int, what string) error {
 	if len(k.b) >= n {
 		return nil
 	}
-	err := fmt.Errorf("%s from %s has %d bytes, want at least %d", what, k.source, len(k.b), n)
+	return k.fault(fmt.Errorf("%s from %s has %d bytes, want at least %d", what, k.source, len(k.b), n))
+}
+
+// fault returns err about k as a usage error when k was given by its value
+// or file, and as a failure when it came from the data directory.
+func (k key) fault(err error) error {
 	if strings.HasPrefix(k.source, "-") {
 		return cli.Usage(err)
 	}
@@ -191,11 +196,7 @@ func (c *Config) codesSeed() (key, error) {
 	}
 	seed, err := hex.DecodeString(strings.TrimSpace(string(k.b)))
 	if err != nil || len(seed) != ed25519.SeedSize {
-		err := fmt.Errorf("codes-ed25519-seed from %s: want 32 bytes in hex", k.source)
-		if strings.HasPrefix(k.source, "-") {
-			return key{}, cli.Usage(err)
-		}
-		return key{}, err
+		return key{}, k.fault(fmt.Errorf("codes-ed25519-seed from %s: want 32 bytes in hex", k.source))
 	}
 	return key{b: seed, source: k.source}, nil
 }

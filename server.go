@@ -258,12 +258,9 @@ func (c *Config) keys() (*auth.Keys, error) {
 	return auth.HMACKeys(k.b, nil)
 }
 
-// secret returns configured, or the key kept in DATA/name, made (32
-// random bytes, hex) at first use.
-func (c *Config) secret(configured, name string) ([]byte, error) {
-	if configured != "" {
-		return []byte(configured), nil
-	}
+// secret returns the key kept in DATA/name, made (32 random bytes, hex)
+// at first use.
+func (c *Config) secret(name string) ([]byte, error) {
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
