@@ -3,10 +3,9 @@ package boltstore
 import (
 	"context"
 	"fmt"
-	"github.com/gridhub/gridhub/store/storecheck"
-	"slices"
 
 	"github.com/gridhub/gridhub/hub"
+	"github.com/gridhub/gridhub/store/storecheck"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -17,27 +16,16 @@ func (s *Store) UpsertRound(ctx context.Context, r *hub.Round) error {
 	if err := storecheck.Round(r); err != nil {
 		return err
 	}
-	id, status := r.ID, string(r.Status)
 	v, err := encode("round", roundToRec(r))
 	if err != nil {
 		return err
 	}
 	return s.write(ctx, func(tx *bolt.Tx) error {
-		b, byStatus := bucket(tx, bktRounds), bucket(tx, bktRoundsByStatus)
 		var old roundRec
-		exists, err := getRec(b, "round", []byte(id), &old)
-		if err != nil {
+		if _, err := getRec(bucket(tx, bktRounds), "round", []byte(r.ID), &old); err != nil {
 			return err
 		}
-		if exists && string(old.Status) != status {
-			if err := del(byStatus, ikey(string(old.Status), id)); err != nil {
-				return err
-			}
-		}
-		if err := mark(byStatus, ikey(status, id)); err != nil {
-			return err
-		}
-		return put(b, []byte(id), v)
+		return putRound(tx, r.ID, old.Status, r.Status, v)
 	})
 }
 
@@ -50,37 +38,36 @@ func (s *Store) UpdateRound(ctx context.Context, r *hub.Round, from ...hub.Round
 	if err := storecheck.RoundFrom(r.ID, from); err != nil {
 		return err
 	}
-	id, status := r.ID, string(r.Status)
 	v, err := encode("round", roundToRec(r))
 	if err != nil {
 		return err
 	}
 	return s.write(ctx, func(tx *bolt.Tx) error {
-		b, byStatus := bucket(tx, bktRounds), bucket(tx, bktRoundsByStatus)
-		var old roundRec
-		exists, err := getRec(b, "round", []byte(id), &old)
+		old, err := readRec[roundRec](tx, bktRounds, "round", r.ID)
 		if err != nil {
 			return err
 		}
-		if !exists {
-			return hub.Errorf(hub.ENOTFOUND, "round %q not found", id)
-		}
-		if !slices.Contains(from, old.Status) {
-			return hub.Errorf(hub.ECONFLICT, "round %q is %s, not %s", id, old.Status, storecheck.JoinStatuses(from))
-		}
-		if old.Commitment != "" && old.Commitment != r.Commitment {
-			return hub.Errorf(hub.ECONFLICT, "round %q is already committed to %s", id, old.Commitment)
-		}
-		if string(old.Status) != status {
-			if err := del(byStatus, ikey(string(old.Status), id)); err != nil {
-				return err
-			}
-		}
-		if err := mark(byStatus, ikey(status, id)); err != nil {
+		if err := storecheck.RoundMove(r.ID, old.Status, old.Commitment, r.Commitment, from); err != nil {
 			return err
 		}
-		return put(b, []byte(id), v)
+		return putRound(tx, r.ID, old.Status, r.Status, v)
 	})
+}
+
+// putRound stores the encoded round v under id and files it under status
+// in the status index, out of was, the stored round's status ("" for a
+// new round).
+func putRound(tx *bolt.Tx, id string, was, status hub.RoundStatus, v []byte) error {
+	byStatus := bucket(tx, bktRoundsByStatus)
+	if was != "" && was != status {
+		if err := del(byStatus, ikey(string(was), id)); err != nil {
+			return err
+		}
+	}
+	if err := mark(byStatus, ikey(string(status), id)); err != nil {
+		return err
+	}
+	return put(bucket(tx, bktRounds), []byte(id), v)
 }
 
 // Round returns a round or an ENOTFOUND error.

@@ -2,10 +2,9 @@ package mongostore
 
 import (
 	"context"
-	"github.com/gridhub/gridhub/store/storecheck"
-	"slices"
 
 	"github.com/gridhub/gridhub/hub"
+	"github.com/gridhub/gridhub/store/storecheck"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -47,10 +46,10 @@ func (s *Store) UpdateRound(ctx context.Context, r *hub.Round, from ...hub.Round
 		case old == nil:
 			return hub.Errorf(hub.ENOTFOUND, "round %q not found", r.ID)
 		}
-		if old.Commitment != "" && old.Commitment != r.Commitment && slices.Contains(from, hub.RoundStatus(old.Status)) {
-			return hub.Errorf(hub.ECONFLICT, "round %q is already committed to %s", r.ID, old.Commitment)
+		if err := storecheck.RoundMove(r.ID, hub.RoundStatus(old.Status), old.Commitment, r.Commitment, from); err != nil {
+			return err
 		}
-		return hub.Errorf(hub.ECONFLICT, "round %q is %s, not %s", r.ID, old.Status, storecheck.JoinStatuses(from))
+		return hub.Errorf(hub.ECONFLICT, "round %q changed while it was updated", r.ID)
 	})
 }
 

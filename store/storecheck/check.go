@@ -442,8 +442,23 @@ func RoundFrom(id string, from []hub.RoundStatus) error {
 	return nil
 }
 
-// JoinStatuses writes statuses as "A or B or C" for an error message.
-func JoinStatuses[T ~string](ss []T) string {
+// RoundMove returns the ECONFLICT error of an UpdateRound that may not
+// replace round id, stored with status and commitment, by a round
+// committed to next, moving from the statuses from: the stored status is
+// not one of from, or the update would change a commitment written
+// before. It returns nil when the update may be written.
+func RoundMove(id string, status hub.RoundStatus, commitment, next string, from []hub.RoundStatus) error {
+	switch {
+	case !slices.Contains(from, status):
+		return hub.Errorf(hub.ECONFLICT, "round %q is %s, not %s", id, status, joinStatuses(from))
+	case commitment != "" && commitment != next:
+		return hub.Errorf(hub.ECONFLICT, "round %q is already committed to %s", id, commitment)
+	}
+	return nil
+}
+
+// joinStatuses writes statuses as "A or B or C" for an error message.
+func joinStatuses[T ~string](ss []T) string {
 	out := ""
 	for i, st := range ss {
 		if i > 0 {
