@@ -185,17 +185,10 @@ func NormalizeSymptoms(in []string) ([]string, error) {
 			continue
 		}
 		if _, ok := slices.BinarySearch(known, n); !ok {
-			return nil, hub.Errorf(hub.EINVALID, "unknown symptom %q (known: %s)", truncate(s), hub.Said(strings.Join(known, ", ")))
+			return nil, hub.Errorf(hub.EINVALID, "unknown symptom %q (known: %s)", hub.Clip(s), hub.Said(strings.Join(known, ", ")))
 		}
 		out = append(out, n)
 	}
 	slices.Sort(out)
 	return slices.Compact(out), nil
-}
-
-func truncate(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "..."
-	}
-	return s
 }

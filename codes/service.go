@@ -654,7 +654,7 @@ func (s *Service) RecordScan(ctx context.Context, in ScanInput) (*hub.Scan, erro
 		}
 	}
 	if sc.Colour == "" {
-		return nil, hub.Errorf(hub.EINVALID, "the colour of subject %q is unknown here: send the code", truncate(sc.SubjectID))
+		return nil, hub.Errorf(hub.EINVALID, "the colour of subject %q is unknown here: send the code", hub.Clip(sc.SubjectID))
 	}
 	sc.Result = s.rules.ScanResult(sc.Colour, sc.Temperature)
 	if err := s.store.RecordScans(ctx, sc); err != nil {

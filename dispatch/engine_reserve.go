@@ -122,7 +122,7 @@ func (e *Engine) Reserve(ctx context.Context, in ReserveInput) (*ReserveResult, 
 		ful = offered[0]
 	}
 	if !slices.Contains(offered, ful) {
-		return nil, hub.Errorf(hub.EINVALID, "round %q offers %v, not %q", r.ID, offered, clip(string(ful)))
+		return nil, hub.Errorf(hub.EINVALID, "round %q offers %v, not %q", r.ID, offered, hub.Clip(string(ful)))
 	}
 	if err := e.checkEligible(ctx, r, res); err != nil {
 		return nil, err
@@ -171,7 +171,7 @@ func (e *Engine) Reserve(ctx context.Context, in ReserveInput) (*ReserveResult, 
 	}
 	out := &ReserveResult{Reservation: stored, Allocation: alloc, Reason: reason, Replayed: stored.ID != id}
 	if out.Replayed && stored.ResidentID != res.ID {
-		return nil, hub.Errorf(hub.ECONFLICT, "idempotency key %q was used by another request in round %q", clip(in.IdempotencyKey), r.ID)
+		return nil, hub.Errorf(hub.ECONFLICT, "idempotency key %q was used by another request in round %q", hub.Clip(in.IdempotencyKey), r.ID)
 	}
 	switch {
 	case out.Allocation != nil:

@@ -81,7 +81,7 @@ func checkRef(field, v string, required bool) error {
 	}
 	for _, r := range v {
 		if !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return hub.Errorf(hub.EINVALID, "%s %q may hold only letters, digits, '-', '_' and '.'", field, clip(v))
+			return hub.Errorf(hub.EINVALID, "%s %q may hold only letters, digits, '-', '_' and '.'", field, hub.Clip(v))
 		}
 	}
 	return nil
@@ -110,7 +110,7 @@ func (e *Engine) newRound(ctx context.Context, in RoundInput, now time.Time) (*h
 	switch in.Mode {
 	case hub.FirstCome, hub.Lottery, hub.ByCommittee:
 	default:
-		return nil, hub.Errorf(hub.EINVALID, "unknown mode %q: want FIRST_COME, LOTTERY or COMMITTEE", clip(string(in.Mode)))
+		return nil, hub.Errorf(hub.EINVALID, "unknown mode %q: want FIRST_COME, LOTTERY or COMMITTEE", hub.Clip(string(in.Mode)))
 	}
 	fuls := slices.Clone(in.Fulfilments)
 	if len(fuls) == 0 {
@@ -118,7 +118,7 @@ func (e *Engine) newRound(ctx context.Context, in RoundInput, now time.Time) (*h
 	}
 	for i, f := range fuls {
 		if f != hub.Pickup && f != hub.Delivery {
-			return nil, hub.Errorf(hub.EINVALID, "unknown fulfilment %q: want PICKUP or DELIVERY", clip(string(f)))
+			return nil, hub.Errorf(hub.EINVALID, "unknown fulfilment %q: want PICKUP or DELIVERY", hub.Clip(string(f)))
 		}
 		if slices.Contains(fuls[:i], f) {
 			return nil, hub.Errorf(hub.EINVALID, "fulfilment %s is listed twice", f)
@@ -216,7 +216,7 @@ func (e *Engine) eligibility(ctx context.Context, in hub.Eligibility) (hub.Eligi
 	var out hub.Eligibility
 	for _, h := range in.IDHashes {
 		if h == "" || len(h) > maxIDHashLen || strings.ContainsAny(h, "\x00\n") {
-			return hub.Eligibility{}, hub.Errorf(hub.EINVALID, "ID hash %q is empty, too long or holds a control character", clip(h))
+			return hub.Eligibility{}, hub.Errorf(hub.EINVALID, "ID hash %q is empty, too long or holds a control character", hub.Clip(h))
 		}
 		out.IDHashes = append(out.IDHashes, h)
 	}

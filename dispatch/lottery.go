@@ -153,10 +153,10 @@ func canonicalEntries(in []string) ([]string, error) {
 // lower case.
 func canonicalHash(s string) (string, error) {
 	if len(s) != 2*sha256.Size {
-		return "", hub.Errorf(hub.EINVALID, "%q is not a SHA-256 hash: want 64 hex characters", clip(s))
+		return "", hub.Errorf(hub.EINVALID, "%q is not a SHA-256 hash: want 64 hex characters", hub.Clip(s))
 	}
 	if _, err := hex.DecodeString(s); err != nil {
-		return "", hub.Errorf(hub.EINVALID, "%q is not a SHA-256 hash: want 64 hex characters", clip(s))
+		return "", hub.Errorf(hub.EINVALID, "%q is not a SHA-256 hash: want 64 hex characters", hub.Clip(s))
 	}
 	return strings.ToLower(s), nil
 }
@@ -166,18 +166,11 @@ func checkLine(what, s string) error {
 	case s == "":
 		return hub.Errorf(hub.EINVALID, "%s is empty", what)
 	case strings.ContainsRune(s, '\n'):
-		return hub.Errorf(hub.EINVALID, "%s %q holds a line feed", what, clip(s))
+		return hub.Errorf(hub.EINVALID, "%s %q holds a line feed", what, hub.Clip(s))
 	case len(s) > 256:
-		return hub.Errorf(hub.EINVALID, "%s %q is longer than 256 bytes", what, clip(s))
+		return hub.Errorf(hub.EINVALID, "%s %q is longer than 256 bytes", what, hub.Clip(s))
 	}
 	return nil
-}
-
-func clip(s string) string {
-	if len(s) > 70 {
-		return s[:70] + "..."
-	}
-	return s
 }
 
 // PublishedDraw is everything the hub publishes about a lottery draw, and
@@ -227,7 +220,7 @@ func (d *PublishedDraw) Verify() error {
 		return hub.Wrapf(hub.EINVALID, ErrDrawMismatch, format, args...)
 	}
 	if d.Algorithm != "" && d.Algorithm != LotteryAlgorithm {
-		return mismatch("unknown algorithm %q, want %q", clip(d.Algorithm), LotteryAlgorithm)
+		return mismatch("unknown algorithm %q, want %q", hub.Clip(d.Algorithm), LotteryAlgorithm)
 	}
 	seed, err := hex.DecodeString(d.Seed)
 	if err != nil {

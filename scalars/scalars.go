@@ -4,7 +4,6 @@
 package scalars
 
 import (
-	"fmt"
 	"io"
 	"strconv"
 	"time"
@@ -46,17 +45,10 @@ func UnmarshalTime(v any) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, hub.Errorf(hub.EINVALID, "Time %q is not RFC 3339: %v", truncate(s), err)
+		return time.Time{}, hub.Errorf(hub.EINVALID, "Time %q is not RFC 3339: %v", hub.Clip(s), err)
 	}
 	if err := hub.CheckTime("Time", t); err != nil {
 		return time.Time{}, err
 	}
 	return t, nil
-}
-
-func truncate(s string) string {
-	if len(s) > 40 {
-		return fmt.Sprintf("%s...", s[:40])
-	}
-	return s
 }
