@@ -183,7 +183,7 @@ func policy() map[string]rule {
 // committee a field of its residents, as stored.
 func parentResidentInScope(_ context.Context, _ *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
 	res := parent[hub.Resident](fc)
-	if res != nil && (p.Is(auth.Resident, res.ID) || p.Is(auth.Committee, res.CommitteeID)) {
+	if res != nil && residentVisible(p, res) {
 		return nil
 	}
 	return forbidden(p)
