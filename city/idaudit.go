@@ -207,17 +207,18 @@ func (s *Service) auditNumbers(ctx context.Context, rows []IDNumberRow) (*IDNumb
 		if !slices.Contains(holders[c], row.ResidentID) {
 			holders[c] = append(holders[c], row.ResidentID)
 		}
+		hashes := append([]string{s.hasher.HashID(c)}, s.hasher.PreviousHashes(c)...)
 		r, err := s.store.Resident(ctx, row.ResidentID)
 		if hub.ErrorCode(err) == hub.ENOTFOUND {
 			n.Unknown = append(n.Unknown, IDRowNote{Line: row.Line, ResidentID: row.ResidentID})
 		} else if err != nil {
 			return nil, fmt.Errorf("read resident %s: %w", row.ResidentID, err)
-		} else if hashes := append([]string{s.hasher.HashID(c)}, s.hasher.PreviousHashes(c)...); !slices.Contains(hashes, r.IDHash) {
+		} else if !slices.Contains(hashes, r.IDHash) {
 			n.Stale = append(n.Stale, IDRowNote{Line: row.Line, ResidentID: row.ResidentID,
 				Reason: "the stored hash is of another spelling of this number"})
 		}
 		// Whoever the store holds under the canonical number holds it too.
-		for _, h := range append([]string{s.hasher.HashID(c)}, s.hasher.PreviousHashes(c)...) {
+		for _, h := range hashes {
 			other, err := s.store.ResidentByIDHash(ctx, h)
 			if hub.ErrorCode(err) == hub.ENOTFOUND {
 				continue
