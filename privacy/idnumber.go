@@ -164,14 +164,12 @@ func (f Forms) Canonical(field, raw string) (string, error) {
 	s := norm.NFKC.String(raw)
 	b := make([]byte, 0, len(s))
 	for _, r := range s {
-		switch {
-		case r >= 'A' && r <= 'Z' || r >= '0' && r <= '9':
-			b = append(b, byte(r))
-		case r >= 'a' && r <= 'z':
-			b = append(b, byte(r-'a'+'A'))
-		case isIDSeparator(r):
-		default:
+		c, ok := idByte(r)
+		if !ok {
 			return "", refuseChar(field, raw, r)
+		}
+		if c != 0 {
+			b = append(b, c)
 		}
 	}
 	if len(b) == 0 {
@@ -195,8 +193,24 @@ func isIDSeparator(r rune) bool {
 	return false
 }
 
+// idByte returns what r (after NFKC) stands for in a canonical ID number:
+// A-Z and 0-9 themselves, a-z upper-cased, 0 for a separator that is
+// dropped; ok is false for a character with no place in an ID number.
+func idByte(r rune) (c byte, ok bool) {
+	switch {
+	case r >= 'A' && r <= 'Z' || r >= '0' && r <= '9':
+		return byte(r), true
+	case r >= 'a' && r <= 'z':
+		return byte(r - 'a' + 'A'), true
+	case isIDSeparator(r):
+		return 0, true
+	}
+	return 0, false
+}
+
 func idRuneOK(r rune) bool {
-	return r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || isIDSeparator(r)
+	_, ok := idByte(r)
+	return ok
 }
 
 // refuseChar explains the first character of raw that has no place in an

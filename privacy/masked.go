@@ -63,12 +63,14 @@ const confusables = "АAВBЕEКKМMНHОOРPСCТTХXУYІIЈJЅSΑAΒBΕEΖZΗ
 func skeleton(s string) string {
 	var b strings.Builder
 	for _, r := range norm.NFKC.String(s) {
+		if c, ok := idByte(r); ok { // as CanonicalID reads it
+			if c != 0 {
+				b.WriteByte(c)
+			}
+			continue
+		}
 		switch {
-		case r >= 'A' && r <= 'Z' || r >= '0' && r <= '9':
-			b.WriteRune(r)
-		case r >= 'a' && r <= 'z':
-			b.WriteRune(r - 'a' + 'A')
-		case isIDSeparator(r) || unicode.Is(unicode.Cf, r) || unicode.IsControl(r) || unicode.IsSpace(r) ||
+		case unicode.Is(unicode.Cf, r) || unicode.IsControl(r) || unicode.IsSpace(r) ||
 			unicode.IsMark(r) || unicode.Is(unicode.Pd, r) || r == '\u2212':
 		case unicode.IsDigit(r):
 			v := 0
