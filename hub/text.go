@@ -101,9 +101,10 @@ type Said string
 // building one error's message from another's.
 func MessageOf(err error) Said { return Said(ErrorMessage(err)) }
 
-// clipArgs returns args with every string (and every error's or
-// Stringer's text) clipped to MaxEcho characters, so a message never
-// repeats a caller's megabyte.
+// clipArgs returns args with every string and []byte clipped to MaxEcho
+// characters, so a message never repeats a caller's megabyte. Other
+// values, Said and errors among them, are left whole; the message as a
+// whole is still cut to MaxMessage bytes.
 func clipArgs(args []any) []any {
 	var out []any
 	for i, a := range args {
