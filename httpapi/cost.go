@@ -45,6 +45,11 @@ func limitError(reason, format string, args ...any) *gqlerror.Error {
 	return e
 }
 
+// responseTooLarge refuses an answer over maxBytes, written whole or not.
+func responseTooLarge(maxBytes int) *gqlerror.Error {
+	return limitError(reasonResponseSize, "the answer is larger than %d bytes: ask for fewer items or fields", maxBytes)
+}
+
 // DocumentLimit refuses a document too large to parse and validate
 // cheaply, before the executor parses or validates it (and before
 // automatic persisted queries keep it): its lexical tokens are counted
@@ -289,7 +294,9 @@ func (c *CostLimit) MutateOperationContext(ctx context.Context, oc *graphql.Oper
 	if signed {
 		limit, who = c.Signed, "a signed-in caller"
 	}
-	tooCostly := limitError(reasonComplexity, "the operation costs more than %d, the budget of %s (each list counts its items: lower first, k or the fields asked for)", limit, who)
+	tooCostly := func() *gqlerror.Error {
+		return limitError(reasonComplexity, "the operation costs more than %d, the budget of %s (each list counts its items: lower first, k or the fields asked for)", limit, who)
+	}
 	if c.Fast != nil && !oc.DisableIntrospection && IntrospectionOnly(oc.Doc, oc.Operation) {
 		maxBytes := c.MaxBytes
 		if maxBytes <= 0 {
@@ -301,9 +308,9 @@ func (c *CostLimit) MutateOperationContext(ctx context.Context, oc *graphql.Oper
 			oc.Stats.SetExtension("CostLimit", &CostStats{Cost: cost, Limit: limit, Fast: true, answer: data})
 			switch {
 			case cost > limit:
-				return tooCostly
+				return tooCostly()
 			case data == nil:
-				return limitError(reasonResponseSize, "the answer is larger than %d bytes: ask for fewer items or fields", c.MaxBytes)
+				return responseTooLarge(c.MaxBytes)
 			}
 			return nil
 		}
@@ -320,7 +327,7 @@ func (c *CostLimit) MutateOperationContext(ctx context.Context, oc *graphql.Oper
 		e.Extensions["code"] = hub.EUNAUTHORIZED
 		return e
 	}
-	return tooCostly
+	return tooCostly()
 }
 
 // InterceptResponse implements graphql.ResponseInterceptor: it serves the
@@ -578,8 +585,8 @@ func (c *introspectionCost) objectField(f *ast.Field, obj introObject) int {
 	}
 	n := 1
 	for _, it := range items {
-		if it.def == nil && !it.schema && it.ref == nil && it.field == nil && it.arg == nil && it.enum == nil && it.dir == nil {
-			continue
+		if it == (introObject{}) {
+			continue // a type the schema does not hold
 		}
 		n = satAdd(n, 1+c.set(f.SelectionSet, it), costCap) // as resolvers.ListCost
 		if c.work > c.stop {
@@ -633,7 +640,7 @@ func (l ResponseLimit) InterceptResponse(ctx context.Context, next graphql.Respo
 	}
 	if len(resp.Data) > l.MaxBytes || size.Load() > int64(l.MaxBytes) {
 		return &graphql.Response{
-			Errors:     gqlerror.List{limitError(reasonResponseSize, "the answer is larger than %d bytes: ask for fewer items or fields", l.MaxBytes)},
+			Errors:     gqlerror.List{responseTooLarge(l.MaxBytes)},
 			Extensions: resp.Extensions,
 		}
 	}
