@@ -31,21 +31,11 @@ func (a accessRow) key() string {
 
 const accessFields = `entries { seq actorRole actorScope official action purpose count at } nextAfter`
 
-// trail is the audit trail of one target as ADMIN reads it.
+// trail is the audit trail of one target as ADMIN reads it (auditOf).
 func trail(t *testing.T, admin client, target string) []accessRow {
 	t.Helper()
-	var out struct {
-		AuditLog struct {
-			Entries []struct {
-				Seq                                          int
-				ActorRole, ActorID, Action, Purpose, Subject string
-				Count                                        int
-			}
-		}
-	}
-	must(t, admin, `query($t: ID!) { auditLog(targetId: $t, first: 1000) { entries { seq actorRole actorId action purpose subject count } } }`, map[string]any{"t": target}, &out)
 	var rows []accessRow
-	for _, e := range out.AuditLog.Entries {
+	for _, e := range auditOf(t, admin, target) {
 		rows = append(rows, accessRow{Seq: e.Seq, ActorRole: e.ActorRole, ActorScope: e.ActorID, Action: e.Action, Purpose: e.Purpose, Count: e.Count})
 	}
 	return rows
