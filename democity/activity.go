@@ -683,15 +683,13 @@ func (d *dayRun) restockStation(ctx context.Context, station hub.Cell) error {
 		}
 		d.day.RestockedPharmacies++
 		for range afternoonMaxLots {
-			if _, err := d.svc.City.Restock(ctx, p.ID, hub.MaskAdult, afternoonLot); err != nil {
+			w := &servedList{engine: d.svc.Dispatch}
+			r, err := d.svc.City.RestockServing(ctx, p.ID, hub.MaskAdult, afternoonLot, w)
+			if err != nil {
 				return fmt.Errorf("democity: restock of %s: %w", p.ID, err)
 			}
 			d.day.Restocked += afternoonLot
-			as, err := d.svc.Dispatch.ServeWaiting(ctx, p.ID, hub.MaskAdult)
-			if err != nil {
-				return fmt.Errorf("democity: waiting list of %s: %w", p.ID, err)
-			}
-			for _, a := range as {
+			for _, a := range w.served {
 				switch a.RoundID {
 				case "":
 					d.day.ShortagesServed++
@@ -703,16 +701,25 @@ func (d *dayRun) restockStation(ctx context.Context, station hub.Cell) error {
 					d.day.Delivering++
 				}
 			}
-			now, err := d.svc.City.Store().Pharmacy(ctx, p.ID)
-			if err != nil {
-				return fmt.Errorf("democity: read %s: %w", p.ID, err)
-			}
-			if now.Stock[hub.MaskAdult] >= afternoonKeep {
+			if r.LeftForWalkIns >= afternoonKeep {
 				break
 			}
 		}
 	}
 	return nil
+}
+
+// servedList is the engine's waiting list, keeping the allocations it
+// made, for the day's counts.
+type servedList struct {
+	engine *dispatch.Engine
+	served []*hub.Allocation
+}
+
+func (w *servedList) ServeWaiting(ctx context.Context, pharmacyID string, sku hub.SKU) ([]*hub.Allocation, error) {
+	as, err := w.engine.ServeWaiting(ctx, pharmacyID, sku)
+	w.served = append(w.served, as...)
+	return as, err
 }
 
 // scan scans the codes of a few residents who declared at checkpoints of
