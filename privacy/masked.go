@@ -86,11 +86,13 @@ func skeleton(s string) string {
 }
 
 func confusable(r rune) rune {
-	rs := []rune(confusables)
-	for i := 0; i+1 < len(rs); i += 2 {
-		if rs[i] == r {
-			return rs[i+1]
+	even, match := true, false
+	for _, c := range confusables {
+		if match {
+			return c
 		}
+		match = even && c == r
+		even = !even
 	}
 	return r
 }

@@ -63,3 +63,20 @@ func TestMaskSkeleton(t *testing.T) {
 		}
 	}
 }
+
+func TestConfusable(t *testing.T) {
+	rs := []rune(confusables)
+	if len(rs)%2 != 0 {
+		t.Fatalf("confusables has %d runes, not pairs", len(rs))
+	}
+	for i := 0; i < len(rs); i += 2 {
+		if got := confusable(rs[i]); got != rs[i+1] {
+			t.Errorf("confusable(%q) = %q, want %q", rs[i], got, rs[i+1])
+		}
+	}
+	for _, r := range "ABHOXZ09中*ж" {
+		if got := confusable(r); got != r {
+			t.Errorf("confusable(%q) = %q, want it unchanged", r, got)
+		}
+	}
+}
