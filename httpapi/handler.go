@@ -193,16 +193,17 @@ func New(opts Options) http.Handler {
 	mux.Handle("GET /assets/", metrics.Route("/assets", AssetsHandler()))
 	mux.Handle("GET /{$}", metrics.Route("/", GraphiQL("/graphql")))
 	mountDashboard(mux, metrics, "/graphql")
-	if opts.PickupQR != nil {
-		mux.Handle(PickupQRRoute, metrics.Route("/pickup/qr.png", adm.admit(addressLimit(opts.Limits, opts.PickupQR))))
+	// The routes beside /graphql that serve one resource: behind admission
+	// and the per-address rate limit, each mounted when it is set.
+	limited := func(pattern, route string, h http.Handler) {
+		if h != nil {
+			mux.Handle(pattern, metrics.Route(route, adm.admit(addressLimit(opts.Limits, h))))
+		}
 	}
-	mountOpenData(mux, metrics, adm, opts)
-	if opts.HealthQR != nil {
-		mux.Handle(HealthQRRoute, metrics.Route("/code/qr.png", adm.admit(addressLimit(opts.Limits, opts.HealthQR))))
-	}
-	if opts.Export != nil {
-		mux.Handle(ExportRoute, metrics.Route("/me/export.json", adm.admit(addressLimit(opts.Limits, opts.Export))))
-	}
+	limited(PickupQRRoute, "/pickup/qr.png", opts.PickupQR)
+	mountOpenData(opts.OpenData, opts.Logger, limited)
+	limited(HealthQRRoute, "/code/qr.png", opts.HealthQR)
+	limited(ExportRoute, "/me/export.json", opts.Export)
 	return mux
 }
 

@@ -21,17 +21,15 @@ const (
 // answer without asking again.
 const OpenDataMaxAge = "public, max-age=30"
 
-// mountOpenData mounts the open-data routes of feed (none when nil) behind
-// admission and the per-address rate limit, as the QR images are. GET
-// serves HEAD too.
-func mountOpenData(mux *http.ServeMux, m *Metrics, adm *admitter, opts Options) {
-	if opts.OpenData == nil {
+// mountOpenData mounts the open-data routes of feed (none when nil) with
+// mount, as New mounts the QR images (behind admission and the
+// per-address rate limit). GET serves HEAD too.
+func mountOpenData(feed *opendata.Feed, log *slog.Logger, mount func(pattern, route string, h http.Handler)) {
+	if feed == nil {
 		return
 	}
-	csv := OpenData(opts.OpenData.CSV, "text/csv; charset=utf-8", opts.Logger)
-	geo := OpenData(opts.OpenData.GeoJSON, "application/geo+json", opts.Logger)
-	mux.Handle(MaskDataRoute, m.Route("/open/maskdata.csv", adm.admit(addressLimit(opts.Limits, csv))))
-	mux.Handle(PharmaciesRoute, m.Route("/open/pharmacies.geojson", adm.admit(addressLimit(opts.Limits, geo))))
+	mount(MaskDataRoute, "/open/maskdata.csv", OpenData(feed.CSV, "text/csv; charset=utf-8", log))
+	mount(PharmaciesRoute, "/open/pharmacies.geojson", OpenData(feed.GeoJSON, "application/geo+json", log))
 }
 
 // OpenData serves one open-data body: rendered once per change by the
