@@ -207,7 +207,7 @@ func (s *Service) auditNumbers(ctx context.Context, rows []IDNumberRow) (*IDNumb
 		if !slices.Contains(holders[c], row.ResidentID) {
 			holders[c] = append(holders[c], row.ResidentID)
 		}
-		hashes := append([]string{s.hasher.HashID(c)}, s.hasher.PreviousHashes(c)...)
+		hashes := s.hasher.AllHashes(c)
 		r, err := s.store.Resident(ctx, row.ResidentID)
 		if hub.ErrorCode(err) == hub.ENOTFOUND {
 			n.Unknown = append(n.Unknown, IDRowNote{Line: row.Line, ResidentID: row.ResidentID})

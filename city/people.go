@@ -200,8 +200,7 @@ func (s *Service) IDHashes(field string, numbers []string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, s.hasher.HashID(c))
-		out = append(out, s.hasher.PreviousHashes(c)...)
+		out = append(out, s.hasher.AllHashes(c)...)
 	}
 	return out, nil
 }

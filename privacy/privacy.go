@@ -55,6 +55,13 @@ func (h *Hasher) PreviousHashes(canonical string) []string {
 	return out
 }
 
+// AllHashes returns the hash of a canonical ID number under the current
+// key, then under each previous key (PreviousHashes): every hash a record
+// of that number may hold.
+func (h *Hasher) AllHashes(canonical string) []string {
+	return append([]string{h.HashID(canonical)}, h.PreviousHashes(canonical)...)
+}
+
 func hashWith(key []byte, canonical string) string {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(canonical))

@@ -68,6 +68,9 @@ func TestRotation(t *testing.T) {
 	if prev := h.PreviousHashes("A123456789"); len(prev) != 1 || prev[0] != old.HashID("A123456789") {
 		t.Errorf("previous hashes %v do not recognise the old hash", prev)
 	}
+	if all := h.AllHashes("A123456789"); len(all) != 2 || all[0] != h.HashID("A123456789") || all[1] != old.HashID("A123456789") {
+		t.Errorf("AllHashes = %v, want the current hash then the old one", all)
+	}
 	if _, err := NewHasher([]byte("new-key-0123456789"), []byte("short")); err == nil {
 		t.Error("short previous key accepted")
 	}
