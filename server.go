@@ -585,22 +585,13 @@ func (p *Program) pickupCode(ctx context.Context, who auth.Principal, allocation
 
 // healthCode is the lookup of the health code's QR image
 // (httpapi.HealthQR): the resident's code freshly signed, for the resident,
-// their committee or an ADMIN. Other roles are FORBIDDEN before anything
-// is read.
+// their committee or an ADMIN, the scope of Query.healthCode. Other roles
+// are FORBIDDEN before anything is read.
 func (p *Program) healthCode(ctx context.Context, who auth.Principal, residentID string) (string, error) {
-	switch who.Role {
-	case auth.Admin:
-	case auth.Resident:
-		if !who.Is(auth.Resident, residentID) {
-			return "", hub.Errorf(hub.EFORBIDDEN, "a health code is shown to its holder only")
+	if who.Role != auth.Admin {
+		if err := resolvers.ResidentInScope(ctx, p.Store, who, residentID); err != nil {
+			return "", err
 		}
-	case auth.Committee:
-		res, err := p.Store.Resident(ctx, residentID)
-		if err != nil || res.CommitteeID != who.Scope {
-			return "", hub.Errorf(hub.EFORBIDDEN, "that resident is not the committee's")
-		}
-	default:
-		return "", hub.Errorf(hub.EFORBIDDEN, "a health code is shown to its holder and their committee, not to a %s token", who.Role)
 	}
 	c, err := p.Codes.Code(ctx, residentID)
 	if err != nil {

@@ -547,18 +547,26 @@ func residentArgInScope(input, name string) func(context.Context, *Resolver, aut
 				id = in.ResidentID
 			}
 		}
-		switch p.Role {
-		case auth.Resident:
-			if id == p.Scope {
-				return nil
-			}
-		case auth.Committee:
-			if res, err := r.City.Store().Resident(ctx, id); err == nil && res.CommitteeID == p.Scope {
-				return nil
-			}
-		}
-		return forbidden(p)
+		return ResidentInScope(ctx, r.City.Store(), p, id)
 	}
+}
+
+// ResidentInScope returns nil when p is resident id or the committee id
+// is registered with, and FORBIDDEN otherwise (ADMIN too: its callers
+// decide). An unknown id is refused like another committee's resident, so
+// that a committee cannot probe which ids exist.
+func ResidentInScope(ctx context.Context, s hub.Store, p auth.Principal, id string) error {
+	switch p.Role {
+	case auth.Resident:
+		if id == p.Scope {
+			return nil
+		}
+	case auth.Committee:
+		if res, err := s.Resident(ctx, id); err == nil && res.CommitteeID == p.Scope {
+			return nil
+		}
+	}
+	return forbidden(p)
 }
 
 func reservationArgInScope(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
