@@ -21,94 +21,24 @@ type eventStore struct {
 	// skus remembers the supply of each round a reservation event named
 	// (roundID -> hub.SKU): a round keeps its supply.
 	skus *sync.Map
-	// ledger finds the stock after each step of a write (ledgerSteps).
-	ledger *ledgerSteps
 }
 
 func newEventStore(store hub.Store, events hub.Publisher) eventStore {
-	return eventStore{Store: store, events: events, skus: new(sync.Map), ledger: new(ledgerSteps)}
+	return eventStore{Store: store, events: events, skus: new(sync.Map)}
 }
 
 // Allocate implements hub.DispatchStore. Each allocation publishes
 // ALLOCATION_CREATED and then the STOCK_CHANGED of its own step, in the
-// order of the batch, each with the stock after that step (see
-// stockSteps).
+// order of the batch, each with the stock after that step (the
+// StockAfter the store's write set).
 func (s eventStore) Allocate(ctx context.Context, as ...*hub.Allocation) error {
-	marks := s.marks(ctx, as...)
 	if err := s.Store.Allocate(ctx, as...); err != nil {
 		return err
 	}
-	after := s.stockSteps(ctx, marks, as...)
-	for i, a := range as {
-		s.publish(ctx, hub.EventAllocationCreated, *a, "", -a.Quantity, "ALLOCATE", a.CreatedAt, after[i])
+	for _, a := range as {
+		s.publish(ctx, hub.EventAllocationCreated, *a, "", -a.Quantity, "ALLOCATE", a.CreatedAt)
 	}
 	return nil
-}
-
-// marks notes, before a write, the ledger tail of each pharmacy the
-// allocations take stock from. A pharmacy whose tail cannot be read is
-// left out: its steps fall back to arithmetic (stockSteps).
-func (s eventStore) marks(ctx context.Context, as ...*hub.Allocation) map[string]uint64 {
-	out := make(map[string]uint64, 1)
-	for _, a := range as {
-		if _, ok := out[a.PharmacyID]; ok {
-			continue
-		}
-		if m, err := s.ledger.mark(ctx, s.Store, a.PharmacyID); err == nil {
-			out[a.PharmacyID] = m
-		}
-	}
-	return out
-}
-
-// stockSteps returns, for each allocation of a durable write in order,
-// the stock of its SKU at its pharmacy right after its own ALLOCATE step:
-// the After of its ledger entry. When the ledger cannot say (a pharmacy
-// with no mark, an entry not found), the value is worked out from the
-// stock read now, adding back what the later allocations of the batch at
-// the same pharmacy and SKU took; -1 when even that read fails (publish
-// then reads the stock itself).
-func (s eventStore) stockSteps(ctx context.Context, marks map[string]uint64, as ...*hub.Allocation) []int {
-	out := make([]int, len(as))
-	byPharmacy := map[string][]int{}
-	var order []string
-	for i, a := range as {
-		if _, ok := byPharmacy[a.PharmacyID]; !ok {
-			order = append(order, a.PharmacyID)
-		}
-		byPharmacy[a.PharmacyID] = append(byPharmacy[a.PharmacyID], i)
-	}
-	for _, id := range order {
-		idx := byPharmacy[id]
-		if from, ok := marks[id]; ok {
-			wants := make([]stepWant, len(idx))
-			for k, i := range idx {
-				wants[k] = stepWant{sku: as[i].SKU, delta: -as[i].Quantity, reason: "ALLOCATE", at: as[i].CreatedAt}
-			}
-			if es, ok := s.ledger.steps(ctx, s.Store, id, from, wants); ok {
-				for k, i := range idx {
-					out[i] = es[k].After
-				}
-				continue
-			}
-		}
-		p, err := s.Store.Pharmacy(ctx, id)
-		for k := len(idx) - 1; k >= 0; k-- {
-			i := idx[k]
-			if err != nil {
-				out[i] = -1
-				continue
-			}
-			later := 0
-			for _, j := range idx[k+1:] {
-				if as[j].SKU == as[i].SKU {
-					later += as[j].Quantity
-				}
-			}
-			out[i] = p.Stock[as[i].SKU] + later
-		}
-	}
-	return out
 }
 
 // ReserveAllocated implements hub.DispatchStore. A reservation stored
@@ -117,14 +47,12 @@ func (s eventStore) stockSteps(ctx context.Context, marks map[string]uint64, as 
 // event and its stock change. The replay of an idempotency key writes
 // nothing and publishes nothing.
 func (s eventStore) ReserveAllocated(ctx context.Context, r *hub.Reservation, a *hub.Allocation) (*hub.Reservation, error) {
-	marks := s.marks(ctx, a)
 	stored, err := s.Store.ReserveAllocated(ctx, r, a)
 	if err != nil || stored.ID != r.ID {
 		return stored, err
 	}
-	after := s.stockSteps(ctx, marks, a)
 	s.publishReservations(ctx, hub.EventReservationCreated, "", r.Status, r.CreatedAt, []*hub.Reservation{r})
-	s.publish(ctx, hub.EventAllocationCreated, *a, "", -a.Quantity, "ALLOCATE", a.CreatedAt, after[0])
+	s.publish(ctx, hub.EventAllocationCreated, *a, "", -a.Quantity, "ALLOCATE", a.CreatedAt)
 	return stored, nil
 }
 
@@ -149,70 +77,42 @@ func (s eventStore) createWaiting(ctx context.Context, r *hub.Reservation) (*hub
 // TransitionAllocation implements hub.DispatchStore.
 func (s eventStore) TransitionAllocation(ctx context.Context, id string, from []hub.AllocationStatus, to hub.AllocationStatus, at time.Time) (*hub.Allocation, error) {
 	var was hub.AllocationStatus
-	var mark map[string]uint64
 	if len(from) == 1 {
 		was = from[0]
-	}
-	if len(from) != 1 || to.Returns() {
-		// The pharmacy's ledger tail is noted before a move that
-		// returns stock, so its RETURN step is found after it.
-		if a, err := s.Store.Allocation(ctx, id); err == nil {
-			if len(from) != 1 {
-				was = a.Status
-			}
-			if to.Returns() {
-				mark = s.marks(ctx, a)
-			}
-		}
+	} else if a, err := s.Store.Allocation(ctx, id); err == nil {
+		was = a.Status
 	}
 	a, err := s.Store.TransitionAllocation(ctx, id, from, to, at)
 	if err != nil {
 		return nil, err
 	}
-	kind, delta, after := hub.EventAllocationUpdated, 0, -1
+	kind, delta := hub.EventAllocationUpdated, 0
 	if to == hub.AllocationExpired {
 		kind = hub.EventAllocationExpired
 	}
 	if to.Returns() {
 		delta = a.Quantity
-		after = s.returnStep(ctx, mark, a, at)
 	}
-	s.publish(ctx, kind, *a, was, delta, "RETURN", at, after)
+	s.publish(ctx, kind, *a, was, delta, "RETURN", at)
 	return a, nil
 }
 
-// returnStep returns the stock of a's SKU at its pharmacy right after the
-// RETURN step that gave a's quantity back at time at: the After of its
-// ledger entry, or -1 when the ledger cannot say.
-func (s eventStore) returnStep(ctx context.Context, marks map[string]uint64, a *hub.Allocation, at time.Time) int {
-	from, ok := marks[a.PharmacyID]
-	if !ok {
-		return -1
-	}
-	es, ok := s.ledger.steps(ctx, s.Store, a.PharmacyID, from, []stepWant{{sku: a.SKU, delta: a.Quantity, reason: "RETURN", at: at}})
-	if !ok {
-		return -1
-	}
-	return es[0].After
-}
-
 // publish sends the allocation's event and, when stock moved, the stock
-// change with after, the stock right after that step (below zero: not
-// known, the stock read now is sent). Publishing never blocks; a closed
-// bus drops events.
-func (s eventStore) publish(ctx context.Context, kind hub.EventKind, a hub.Allocation, from hub.AllocationStatus, delta int, reason string, at time.Time, after int) {
+// change with the stock right after that step, a.StockAfter (the store's
+// write set it; the event's allocation carries none). Publishing never
+// blocks; a closed bus drops events.
+func (s eventStore) publish(ctx context.Context, kind hub.EventKind, a hub.Allocation, from hub.AllocationStatus, delta int, reason string, at time.Time) {
 	p, err := s.Store.Pharmacy(ctx, a.PharmacyID)
 	if err != nil {
 		return
 	}
+	after := a.StockAfter
+	a.StockAfter = 0
 	_, _ = s.events.Publish(ctx, hub.Event{
 		Kind: kind, At: at, Cells: []hub.Cell{a.Cell}, DistrictID: p.DistrictID, PartnerID: a.PartnerID,
 		PharmacyID: a.PharmacyID, SKU: a.SKU, Payload: hub.AllocationPayload{Allocation: a, From: from},
 	})
 	if delta != 0 {
-		if after < 0 {
-			after = p.Stock[a.SKU]
-		}
 		e := hub.StockEntry{After: after, StockChange: hub.StockChange{PharmacyID: p.ID, SKU: a.SKU, Delta: delta, Reason: reason, At: at}}
 		_, _ = s.events.Publish(ctx, hub.StockChangedEvent(p, e))
 	}

@@ -178,8 +178,8 @@ type nopEvents struct{}
 func (nopEvents) Publish(context.Context, hub.Event) (uint64, error) { return 0, nil }
 
 // BenchmarkReserveStockSteps measures what publishing costs reservations
-// now that each STOCK_CHANGED carries its own step's stock (a ledger read
-// after each durable write): FIRST_COME reservations from 64 goroutines
+// now that each STOCK_CHANGED carries its own step's stock (the
+// allocation's StockAfter, set by the store's write): FIRST_COME reservations from 64 goroutines
 // with events, against the same without events (no event store at all) in
 // the same run.
 //

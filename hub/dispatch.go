@@ -150,6 +150,12 @@ type Allocation struct {
 	ExpiresAt     time.Time
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+	// StockAfter is not stored: a write that takes or gives back the
+	// allocation's stock (Allocate, ReserveAllocated, a
+	// TransitionAllocation to a status that Returns stock) sets it, when
+	// it succeeds, to the quantity of SKU at the pharmacy right after
+	// that step: the After of the step's ledger entry.
+	StockAfter int
 }
 
 // Partner is a logistics partner delivering to the cells of its area.

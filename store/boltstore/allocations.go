@@ -139,6 +139,7 @@ func allocate(as []*hub.Allocation) (func(tx *bolt.Tx) error, error) {
 			if err := applyStock(tx, p, c, after); err != nil {
 				return err
 			}
+			as[i].StockAfter = after
 			if err := put(allocs, []byte(a.ID), vals[i]); err != nil {
 				return err
 			}
@@ -354,6 +355,9 @@ func (s *Store) TransitionAllocation(ctx context.Context, id string, from []hub.
 			return err
 		}
 		out = a.domain()
+		if p != nil {
+			out.StockAfter = after
+		}
 		return nil
 	})
 	if err != nil {

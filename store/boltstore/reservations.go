@@ -172,6 +172,7 @@ func (s *Store) ReserveAllocated(ctx context.Context, r *hub.Reservation, a *hub
 			return err
 		}
 		out = rec.domain()
+		a.StockAfter = after
 		return nil
 	})
 	if err != nil {

@@ -59,49 +59,55 @@ func (s *Store) Allocate(ctx context.Context, as ...*hub.Allocation) error {
 
 	return s.tx(ctx, "allocate", func(ctx context.Context) error {
 		for i := range docs {
-			if err := s.allocateOne(ctx, &docs[i]); err != nil {
+			after, err := s.allocateOne(ctx, &docs[i])
+			if err != nil {
 				return err
 			}
+			as[i].StockAfter = after
 		}
 		return nil
 	})
 }
 
-// allocateOne records one allocation inside Allocate's transaction.
-func (s *Store) allocateOne(ctx context.Context, a *allocationDoc) error {
+// allocateOne records one allocation inside Allocate's transaction and
+// returns the stock of its SKU at its pharmacy after it.
+func (s *Store) allocateOne(ctx context.Context, a *allocationDoc) (int, error) {
 	if ok, err := exists(ctx, s.c.allocations, byID(a.ID)); err != nil {
-		return err
+		return 0, err
 	} else if ok {
-		return hub.Errorf(hub.ECONFLICT, "allocation %q already exists", a.ID)
+		return 0, hub.Errorf(hub.ECONFLICT, "allocation %q already exists", a.ID)
 	}
 	if a.CodeHash != "" {
 		if ok, err := exists(ctx, s.c.allocations, bson.D{{Key: "codeHash", Value: a.CodeHash}}); err != nil {
-			return err
+			return 0, err
 		} else if ok {
-			return hub.Errorf(hub.ECONFLICT, "allocation %q: the pickup code is already in use", a.ID)
+			return 0, hub.Errorf(hub.ECONFLICT, "allocation %q: the pickup code is already in use", a.ID)
 		}
 	}
 	if a.ReservationID != "" {
 		if err := s.allocateReservation(ctx, a); err != nil {
-			return err
+			return 0, err
 		}
 	} else if err := s.serveShortage(ctx, a); err != nil {
-		return err
+		return 0, err
 	}
 	c := hub.StockChange{PharmacyID: a.PharmacyID, SKU: hub.SKU(a.SKU), Delta: -int(a.Quantity), Reason: ReasonAllocate, At: a.CreatedAt}
-	if _, err := s.changeStock(ctx, c); err != nil {
+	p, err := s.changeStock(ctx, c)
+	if err != nil {
 		if hub.ErrorCode(err) == hub.EOUTOFSTOCK {
 			have := 0
-			if p, _ := findOne[pharmacyDoc](ctx, s.c.pharmacies, byID(a.PharmacyID)); p != nil {
-				have = int(p.Stock[a.SKU])
+			if d, _ := findOne[pharmacyDoc](ctx, s.c.pharmacies, byID(a.PharmacyID)); d != nil {
+				have = int(d.Stock[a.SKU])
 			}
-			return hub.Errorf(hub.EOUTOFSTOCK, "pharmacy %q has %d %s left for allocation %q, which takes %d",
+			return 0, hub.Errorf(hub.EOUTOFSTOCK, "pharmacy %q has %d %s left for allocation %q, which takes %d",
 				a.PharmacyID, max(have, 0), a.SKU, a.ID, a.Quantity)
 		}
-		return err
+		return 0, err
 	}
-	_, err := s.c.allocations.InsertOne(ctx, a)
-	return err
+	if _, err := s.c.allocations.InsertOne(ctx, a); err != nil {
+		return 0, err
+	}
+	return int(p.Stock[a.SKU]), nil
 }
 
 // allocateReservation makes the reservation an allocation serves
@@ -249,6 +255,7 @@ func (s *Store) TransitionAllocation(ctx context.Context, id string, from []hub.
 	var out *hub.Allocation
 	err := s.tx(ctx, "transition allocation", func(ctx context.Context) error {
 		out = nil
+		stockAfter := 0
 		a, err := findOne[allocationDoc](ctx, s.c.allocations, byID(id))
 		if err != nil {
 			return err
@@ -275,14 +282,17 @@ func (s *Store) TransitionAllocation(ctx context.Context, id string, from []hub.
 		}
 		if to.Returns() {
 			c := hub.StockChange{PharmacyID: a.PharmacyID, SKU: hub.SKU(a.SKU), Delta: int(a.Quantity), Reason: ReasonReturn, At: at}
-			if _, err := s.changeStock(ctx, c); err != nil {
+			p, err := s.changeStock(ctx, c)
+			if err != nil {
 				if hub.ErrorCode(err) == hub.EINVALID { // an overflow: refused, like the embedded store's
 					return err
 				}
 				return internal(err) // pharmacies are never removed
 			}
+			stockAfter = int(p.Stock[a.SKU])
 		}
 		out = moved.domain()
+		out.StockAfter = stockAfter
 		return nil
 	})
 	if err != nil {

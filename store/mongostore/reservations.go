@@ -128,9 +128,11 @@ func (s *Store) ReserveAllocated(ctx context.Context, r *hub.Reservation, a *hub
 		if _, err := s.c.reservations.InsertOne(ctx, doc); err != nil {
 			return err
 		}
-		if err := s.allocateOne(ctx, &ad); err != nil {
+		after, err := s.allocateOne(ctx, &ad)
+		if err != nil {
 			return err
 		}
+		a.StockAfter = after
 		stored := doc
 		stored.Status, stored.AllocationID, stored.UpdatedAt = string(hub.ReservationAllocated), ad.ID, ad.CreatedAt
 		out = stored.domain()

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -107,6 +108,7 @@ func normReservation(r *hub.Reservation) hub.Reservation {
 func normAllocation(a *hub.Allocation) hub.Allocation {
 	c := *a
 	c.Slot, c.ExpiresAt, c.CreatedAt, c.UpdatedAt = ms(c.Slot), ms(c.ExpiresAt), ms(c.CreatedAt), ms(c.UpdatedAt)
+	c.StockAfter = 0 // the result of a write, never stored
 	return c
 }
 
@@ -1082,6 +1084,14 @@ func testDispatchConservation(t *testing.T, h Harness) {
 	}
 
 	restocks := map[string]map[hub.SKU]int{"p1": {}, "p2": {}}
+	stock := map[string]map[hub.SKU]int{"p1": maps.Clone(initial["p1"]), "p2": maps.Clone(initial["p2"])}
+	// stepped checks the StockAfter a write set: the stock right after
+	// its step, as the model counts it.
+	stepped := func(what string, a *hub.Allocation, delta int) {
+		t.Helper()
+		stock[a.PharmacyID][a.SKU] += delta
+		same(t, what+" "+a.ID+": StockAfter", a.StockAfter, stock[a.PharmacyID][a.SKU])
+	}
 	model := make(map[string]*hub.Allocation) // what the test expects, by ID
 	var live []string                         // IDs of allocations not yet final
 	counts := make(map[string]int)            // outcomes, to prove the test exercised each
@@ -1128,6 +1138,7 @@ func testDispatchConservation(t *testing.T, h Harness) {
 			must(t, err, "Allocate")
 			counts["allocated"] += len(batch)
 			for _, a := range batch {
+				stepped("Allocate", a, -a.Quantity)
 				model[a.ID] = a
 				live = append(live, a.ID)
 			}
@@ -1154,6 +1165,9 @@ func testDispatchConservation(t *testing.T, h Harness) {
 			must(t, err, fmt.Sprintf("TransitionAllocation %s %s -> %s", a.ID, a.Status, to))
 			a.Status, a.UpdatedAt = to, at(i)
 			same(t, "TransitionAllocation returned", normAllocation(got), normAllocation(a))
+			if to.Returns() {
+				stepped("TransitionAllocation", got, got.Quantity)
+			}
 			counts[string(to)]++
 			if to.Final() {
 				live = slices.Delete(live, k, k+1)
@@ -1163,6 +1177,7 @@ func testDispatchConservation(t *testing.T, h Harness) {
 			_, err := s.AdjustStock(ctx, hub.StockChange{PharmacyID: id, SKU: sku, Delta: delta, Reason: "RESTOCK", At: at(i)})
 			must(t, err, "AdjustStock")
 			restocks[id][sku] += delta
+			stock[id][sku] += delta
 			counts["restocked"]++
 		default: // a move of a final allocation is refused
 			for _, a := range model {
@@ -1531,6 +1546,7 @@ func testReserveAllocated(t *testing.T, h Harness) {
 	same(t, "reservation stored", normReservation(getReservation(t, s, r0.ID)), normReservation(&want))
 	same(t, "allocation stored", normAllocation(getAllocation(t, s, a0.ID)), normAllocation(a0))
 	same(t, "stock of p1", stockOf(t, s, "p1", hub.MaskAdult), 7)
+	same(t, "StockAfter of a0", a0.StockAfter, 7)
 	es := ledger(t, s, "p1")
 	last := es[len(es)-1]
 	last.Seq = 0
@@ -1556,6 +1572,7 @@ func testReserveAllocated(t *testing.T, h Harness) {
 	same(t, "delivery's reservation status", got.Status, hub.ReservationAllocated)
 	same(t, "allocations of pt1", allocationIDs(t, s, hub.AllocationFilter{PartnerID: "pt1"}), []string{"a-d"})
 	same(t, "stock of p1 after the delivery", stockOf(t, s, "p1", hub.MaskAdult), 6)
+	same(t, "StockAfter of the delivery", ad.StockAfter, 6)
 
 	// The replay of an idempotency key writes nothing, the allocation
 	// included, and returns the stored reservation.
