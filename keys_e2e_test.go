@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"flag"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -259,7 +261,7 @@ func TestKeyFingerprints(t *testing.T) {
 		if len(v) != 64 {
 			t.Errorf("fingerprint of %s: %q, want 64 hex digits", name, v)
 		}
-		for _, k := range append(mapValues(kept), "test-secret-0123456789") {
+		for _, k := range append(slices.Collect(maps.Values(kept)), "test-secret-0123456789") {
 			if strings.Contains(v, k) || strings.Contains(k, v) {
 				t.Errorf("the store keeps key %s itself", name)
 			}
@@ -295,7 +297,7 @@ func TestKeyFingerprints(t *testing.T) {
 			}
 		})
 	}
-	if got := storedFingerprints(t, dir); !equalMaps(got, fp) {
+	if got := storedFingerprints(t, dir); !maps.Equal(got, fp) {
 		t.Fatalf("refused starts changed the fingerprints: %v, want %v", got, fp)
 	}
 
@@ -316,7 +318,7 @@ func TestKeyFingerprints(t *testing.T) {
 	if !strings.Contains(msg, "the pickup-code key") || !strings.Contains(msg, "the health-code signing seed") || strings.Contains(msg, "the ID-hash secret") {
 		t.Fatalf("rotation with two other keys changed: %s", msg)
 	}
-	if got := storedFingerprints(t, dir); !equalMaps(got, fp) {
+	if got := storedFingerprints(t, dir); !maps.Equal(got, fp) {
 		t.Fatalf("a refused start moved fingerprints: %v, want %v", got, fp)
 	}
 	startHub(t, dir, "--secret", rotated, "--secret-previous", "older-secret-0123456789,test-secret-0123456789").stop(t)
@@ -325,7 +327,7 @@ func TestKeyFingerprints(t *testing.T) {
 		t.Fatalf("after the rotation the stored fingerprint is %s, want the new secret's", short(moved[keySecret]))
 	}
 	moved[keySecret] = fp[keySecret]
-	if !equalMaps(moved, fp) {
+	if !maps.Equal(moved, fp) {
 		t.Fatalf("the rotation moved other fingerprints: %v", moved)
 	}
 	// Now the old secret alone is refused, the new one starts.
@@ -383,24 +385,4 @@ func TestKeyUsageErrors(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(data, boltstore.FileName)); err == nil {
 		t.Errorf("a store was made in spite of the usage errors")
 	}
-}
-
-func mapValues(m map[string]string) []string {
-	var out []string
-	for _, v := range m {
-		out = append(out, v)
-	}
-	return out
-}
-
-func equalMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
