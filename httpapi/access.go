@@ -78,8 +78,12 @@ type sseExpiry struct {
 const (
 	sseComplete     = "event: complete\n\n"
 	sseTokenExpired = "event: next\ndata: " +
-		`{"errors":[{"message":"token expired","extensions":{"code":"` + hub.EUNAUTHORIZED + `"}}]}` + "\n\n"
+		`{"errors":[{"message":"` + msgTokenExpired + `","extensions":{"code":"` + hub.EUNAUTHORIZED + `"}}]}` + "\n\n"
 )
+
+// msgTokenExpired is the message of every refusal of an expired token,
+// over HTTP, SSE and WebSocket, as auth.Keys.Verify words it.
+const msgTokenExpired = "token expired"
 
 func (s *sseExpiry) Write(p []byte) (int, error) {
 	if string(p) == sseComplete && errors.Is(s.ctx.Err(), context.DeadlineExceeded) {
@@ -99,7 +103,7 @@ func (s *sseExpiry) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 // errTokenExpired refuses a token whose exp has passed, in the words of
 // auth.Keys.Verify.
 func errTokenExpired() error {
-	return &hub.Error{Code: hub.EUNAUTHORIZED, Message: "token expired", Err: auth.ErrInvalidToken}
+	return &hub.Error{Code: hub.EUNAUTHORIZED, Message: msgTokenExpired, Err: auth.ErrInvalidToken}
 }
 
 // expired reports whether p's token has expired by the transport's clock

@@ -266,11 +266,10 @@ func (c *wsConn) contextEnded(ctx context.Context) {
 		c.close(websocket.CloseNormalClosure, "terminated")
 		return
 	}
-	const reason = "token expired"
 	if !c.modern {
-		c.connectionError(reason)
+		c.connectionError(msgTokenExpired)
 	}
-	c.close(wsCloseForbidden, reason)
+	c.close(wsCloseForbidden, msgTokenExpired)
 }
 
 // initTimedOut closes a connection that sent no connection_init in time.
