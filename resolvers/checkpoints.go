@@ -39,19 +39,7 @@ func districtArgOwn(name string) func(context.Context, *Resolver, auth.Principal
 		if p.Role != auth.District {
 			return nil
 		}
-		var id string
-		switch v := fc.Args[name].(type) {
-		case string:
-			id = v
-		case *string:
-			if v == nil {
-				return nil
-			}
-			id = *v
-		default:
-			return nil
-		}
-		if id != p.Scope {
+		if id, _ := fc.Args[name].(*string); id != nil && *id != p.Scope {
 			return forbidden(p)
 		}
 		return nil
