@@ -85,14 +85,10 @@ func allocateGrouped(b *testing.B, s *Store, from, n int64) {
 
 // allocateSerial is the baseline: the same allocations, one bbolt Update
 // (one commit, one fsync) each, one after another, doing the same work per
-// write.
+// write. s commits directly (commitBy).
 func allocateSerial(b *testing.B, s *Store, from, n int64) {
 	for i := from; i < from+n; i++ {
-		apply, err := allocate([]*hub.Allocation{benchAllocation(i)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := s.db.Update(apply); err != nil {
+		if err := s.Allocate(b.Context(), benchAllocation(i)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -110,7 +106,7 @@ func BenchmarkAllocate(b *testing.B) {
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "allocs/s")
 	})
 	b.Run("baseline", func(b *testing.B) {
-		s := allocBenchStore(b)
+		s := commitBy(allocBenchStore(b), commitDirect)
 		benchReservations(b, s, 0, int64(b.N))
 		b.ResetTimer()
 		allocateSerial(b, s, 0, int64(b.N))
@@ -123,7 +119,7 @@ func BenchmarkAllocate(b *testing.B) {
 // baseline as x_vs_baseline. Creating the reservations is not counted.
 func BenchmarkAllocateVsBaseline(b *testing.B) {
 	const allocs = 200
-	grouped, serial := allocBenchStore(b), allocBenchStore(b)
+	grouped, serial := allocBenchStore(b), commitBy(allocBenchStore(b), commitDirect)
 	var tGroup, tSerial time.Duration
 	var done int64
 	for b.Loop() {

@@ -53,15 +53,18 @@ func createGrouped(b *testing.B, s *Store, next *atomic.Int64, n int) {
 	wg.Wait()
 }
 
+// commitBy sets how s commits: for the baselines, before s is shared.
+func commitBy(s *Store, m commitMode) *Store {
+	s.db.mode = m
+	return s
+}
+
 // createSerial is the baseline: n residents, one bbolt Update (one commit,
-// one fsync) each, one after another, doing the same work per write.
+// one fsync) each, one after another, doing the same work per write. s
+// commits directly (commitBy).
 func createSerial(b *testing.B, s *Store, next *atomic.Int64, n int) {
 	for range n {
-		apply, err := createResidents([]*hub.Resident{benchResident(next.Add(1))})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := s.db.Update(apply); err != nil {
+		if err := s.CreateResidents(b.Context(), benchResident(next.Add(1))); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -76,33 +79,16 @@ func BenchmarkCreateResident(b *testing.B) {
 		createGrouped(b, s, next, b.N)
 	})
 	b.Run("baseline", func(b *testing.B) {
-		s, next := benchStore(b), new(atomic.Int64)
+		s, next := commitBy(benchStore(b), commitDirect), new(atomic.Int64)
 		b.ResetTimer()
 		createSerial(b, s, next, b.N)
 	})
 	// For reference: bbolt's own DB.Batch from as many goroutines; it
 	// waits up to its MaxBatchDelay (10 ms) to fill a batch.
 	b.Run("bolt_batch", func(b *testing.B) {
-		s, next := benchStore(b), new(atomic.Int64)
-		var left atomic.Int64
-		left.Store(int64(b.N))
-		var wg sync.WaitGroup
+		s, next := commitBy(benchStore(b), commitBatch), new(atomic.Int64)
 		b.ResetTimer()
-		for range benchWriters {
-			wg.Go(func() {
-				for left.Add(-1) >= 0 {
-					apply, err := createResidents([]*hub.Resident{benchResident(next.Add(1))})
-					if err == nil {
-						err = s.db.Batch(apply)
-					}
-					if err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
+		createGrouped(b, s, next, b.N)
 	})
 }
 
@@ -111,7 +97,7 @@ func BenchmarkCreateResident(b *testing.B) {
 // baseline as x_vs_baseline.
 func BenchmarkGroupCommitVsBaseline(b *testing.B) {
 	const writes = 200
-	grouped, serial := benchStore(b), benchStore(b)
+	grouped, serial := benchStore(b), commitBy(benchStore(b), commitDirect)
 	nextG, nextS := new(atomic.Int64), new(atomic.Int64)
 	var tGroup, tSerial time.Duration
 	b.ResetTimer()

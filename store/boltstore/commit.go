@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/gridhub/gridhub/store/driver"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -19,12 +20,22 @@ type op struct {
 	done  chan error // buffered; receives exactly one result
 }
 
-// write submits apply to the committer and waits for its result. It gives
+// Update submits fn to the committer and waits for its result. It gives
 // up while waiting to be taken if ctx ends or the store closes; once taken,
 // the write's real outcome is reported whatever happens to ctx.
-func (s *Store) write(ctx context.Context, apply func(tx *bolt.Tx) error) error {
+func (s *db) Update(ctx context.Context, fn func(tx driver.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	apply := func(tx *bolt.Tx) error { return fn(boltTx{tx}) }
+	switch s.mode {
+	case commitDirect:
+		return s.updateDirect(ctx, apply)
+	case commitBatch:
+		if err := s.checkOpen(ctx); err != nil {
+			return err
+		}
+		return s.bolt.Batch(apply)
 	}
 	o := &op{ctx: ctx, apply: apply, done: make(chan error, 1)}
 	select {
@@ -37,9 +48,29 @@ func (s *Store) write(ctx context.Context, apply func(tx *bolt.Tx) error) error 
 	return <-o.done
 }
 
+// updateDirect commits apply alone, without the committer.
+func (s *db) updateDirect(ctx context.Context, apply func(tx *bolt.Tx) error) error {
+	if err := s.checkOpen(ctx); err != nil {
+		return err
+	}
+	var appErr error
+	err := s.bolt.Update(func(tx *bolt.Tx) error {
+		err := apply(tx)
+		if err != nil && isAppError(err) {
+			appErr = err
+			return nil
+		}
+		return err
+	})
+	if err != nil && !isAppError(err) {
+		return fmt.Errorf("boltstore: commit: %w", err)
+	}
+	return appErr
+}
+
 // checkOpen returns the error a call would get for an ended ctx or a
 // closed store, or nil.
-func (s *Store) checkOpen(ctx context.Context) error {
+func (s *db) checkOpen(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -53,7 +84,7 @@ func (s *Store) checkOpen(ctx context.Context) error {
 
 // commitLoop is the committer. It runs from Open until Close, takes one
 // write, then every other write already waiting, and commits them together.
-func (s *Store) commitLoop() {
+func (s *db) commitLoop() {
 	defer close(s.stopped)
 	group := make([]*op, 0, maxGroup)
 	for {
@@ -83,13 +114,13 @@ func (s *Store) commitLoop() {
 // not an application error, the transaction is rolled back, that write gets
 // its error and the rest are tried again without it; if the commit fails,
 // every write in the transaction gets the error.
-func (s *Store) runGroup(group []*op) {
+func (s *db) runGroup(group []*op) {
 	results := make([]error, len(group))
 	answered := make([]bool, len(group))
 	for pending := len(group); pending > 0; pending-- {
 		failed := -1
 		var failure error
-		err := s.db.Update(func(tx *bolt.Tx) error {
+		err := s.bolt.Update(func(tx *bolt.Tx) error {
 			for i, o := range group {
 				if answered[i] {
 					continue

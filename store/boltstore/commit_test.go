@@ -22,7 +22,7 @@ func TestRunGroup(t *testing.T) {
 	errBroken := errors.New("broken")
 	putKey := func(key string) func(tx *bolt.Tx) error {
 		return func(tx *bolt.Tx) error {
-			return put(bucket(tx, bktCheckpoints), []byte(key), []byte(`{"id":"`+key+`"}`))
+			return tx.Bucket([]byte("checkpoints")).Put([]byte(key), []byte(`{"id":"`+key+`"}`))
 		}
 	}
 	canceled, cancel := context.WithCancel(t.Context())
@@ -53,7 +53,7 @@ func TestRunGroup(t *testing.T) {
 	for i, tt := range tests {
 		group[i] = &op{ctx: tt.ctx, apply: tt.apply, done: make(chan error, 1)}
 	}
-	s.runGroup(group)
+	s.db.runGroup(group)
 
 	for i, tt := range tests {
 		err := <-group[i].done

@@ -1,9 +1,9 @@
-package boltstore
+package portable
 
 import (
 	"context"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/gridhub/gridhub/store/driver"
 
 	"github.com/gridhub/gridhub/hub"
 )
@@ -12,7 +12,7 @@ import (
 // transaction, in the order of ids, nil where there is none.
 func getByID[R any, T any](ctx context.Context, s *Store, name, kind string, ids []string, domain func(*R) *T) ([]*T, error) {
 	out := make([]*T, len(ids))
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		b := bucket(tx, name)
 		for i, id := range ids {
 			var r R

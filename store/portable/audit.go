@@ -1,4 +1,4 @@
-package boltstore
+package portable
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/gridhub/gridhub/hub"
-	bolt "go.etcd.io/bbolt"
+	"github.com/gridhub/gridhub/store/driver"
 )
 
 // auditRec is one entry of the audit trail; its sequence number is its key.
@@ -71,13 +71,13 @@ func (s *Store) AppendAudit(ctx context.Context, es ...hub.AuditEntry) ([]hub.Au
 	}
 
 	out := slices.Clone(es)
-	err := s.write(ctx, func(tx *bolt.Tx) error {
+	err := s.write(ctx, func(tx driver.Tx) error {
 		b := bucket(tx, bktAudit)
 		byTarget, byActor := bucket(tx, bktAuditByTarget), bucket(tx, bktAuditByActor)
 		for i := range out {
 			seq, err := b.NextSequence()
 			if err != nil {
-				return fmt.Errorf("boltstore: audit trail: %w", err)
+				return fmt.Errorf("store: audit trail: %w", err)
 			}
 			out[i].Seq = seq // set again if the write runs again
 			if err := put(b, u64(seq), vals[i]); err != nil {
@@ -119,7 +119,7 @@ func (s *Store) AuditLog(ctx context.Context, f hub.AuditFilter) ([]hub.AuditEnt
 	limit = min(limit, hub.MaxAuditLimit)
 
 	var out []hub.AuditEntry
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		if f.After == math.MaxUint64 {
 			return nil
 		}
@@ -128,7 +128,7 @@ func (s *Store) AuditLog(ctx context.Context, f hub.AuditFilter) ([]hub.AuditEnt
 			c := b.Cursor()
 			for k, v := c.Seek(u64(f.After + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 				if len(k) != 8 {
-					return fmt.Errorf("boltstore: audit trail has key %q", k)
+					return fmt.Errorf("store: audit trail has key %q", k)
 				}
 				var r auditRec
 				if err := decode("audit entry", k, v, &r); err != nil {
@@ -156,7 +156,7 @@ func (s *Store) AuditLog(ctx context.Context, f hub.AuditFilter) ([]hub.AuditEnt
 			if ok, err := getRec(b, "audit entry", key, &r); err != nil {
 				return err
 			} else if !ok {
-				return fmt.Errorf("boltstore: audit index names missing entry %d", seq)
+				return fmt.Errorf("store: audit index names missing entry %d", seq)
 			}
 			out = append(out, r.domain(seq))
 			if seq == math.MaxUint64 {
@@ -175,11 +175,11 @@ func (s *Store) AuditLog(ctx context.Context, f hub.AuditFilter) ([]hub.AuditEnt
 // seqIndex walks the sequence numbers filed under one ID in an audit index.
 type seqIndex struct {
 	name   string
-	c      *bolt.Cursor
+	c      driver.Cursor
 	prefix []byte // the ID and 0x00
 }
 
-func newSeqIndex(tx *bolt.Tx, name, id string) *seqIndex {
+func newSeqIndex(tx driver.Tx, name, id string) *seqIndex {
 	k := auditIndexKey(id, 0)
 	return &seqIndex{name: name, c: bucket(tx, name).Cursor(), prefix: k[:len(k)-8]}
 }
@@ -192,7 +192,7 @@ func (x *seqIndex) seek(seq uint64) (uint64, bool, error) {
 		return 0, false, nil
 	}
 	if len(k) != len(x.prefix)+8 {
-		return 0, false, fmt.Errorf("boltstore: index %s has key %q", x.name, k)
+		return 0, false, fmt.Errorf("store: index %s has key %q", x.name, k)
 	}
 	return binary.BigEndian.Uint64(k[len(x.prefix):]), true, nil
 }

@@ -1,4 +1,4 @@
-package boltstore
+package portable
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/gridhub/gridhub/hub"
-	bolt "go.etcd.io/bbolt"
+	"github.com/gridhub/gridhub/store/driver"
 )
 
 // Reasons of the ledger entries the store writes itself.
@@ -54,7 +54,7 @@ func (s *Store) UpsertPharmacies(ctx context.Context, ps ...*hub.Pharmacy) error
 		recs[i] = pharmacyToRec(p)
 	}
 
-	return s.write(ctx, func(tx *bolt.Tx) error {
+	return s.write(ctx, func(tx driver.Tx) error {
 		b, ledger := bucket(tx, bktPharmacies), bucket(tx, bktLedger)
 		for _, r := range recs {
 			var old pharmacyRec
@@ -64,7 +64,7 @@ func (s *Store) UpsertPharmacies(ctx context.Context, ps ...*hub.Pharmacy) error
 			}
 			if exists {
 				r.Stock = old.Stock // r is a copy; recs stays as given for a rerun
-			} else if err := initialStock(ledger, r); err != nil {
+			} else if err := initialStock(ledger, r, s.now); err != nil {
 				return err
 			}
 			v, err := encode("pharmacy", r)
@@ -81,14 +81,14 @@ func (s *Store) UpsertPharmacies(ctx context.Context, ps ...*hub.Pharmacy) error
 
 // initialStock creates the ledger of a new pharmacy with its INITIAL
 // entries.
-func initialStock(ledger *bolt.Bucket, r pharmacyRec) error {
+func initialStock(ledger driver.Bucket, r pharmacyRec, now func() time.Time) error {
 	lb, err := ledger.CreateBucketIfNotExists([]byte(r.ID))
 	if err != nil {
-		return fmt.Errorf("boltstore: create ledger of pharmacy %q: %w", r.ID, err)
+		return fmt.Errorf("store: create ledger of pharmacy %q: %w", r.ID, err)
 	}
 	at := r.UpdatedAt
 	if at.IsZero() {
-		at = time.Now().UTC()
+		at = now().UTC()
 	}
 	for _, sku := range sortedSKUs(r.Stock) {
 		if n := r.Stock[sku]; n != 0 {
@@ -102,10 +102,10 @@ func initialStock(ledger *bolt.Bucket, r pharmacyRec) error {
 }
 
 // appendEntry adds an entry at the end of a pharmacy's ledger.
-func appendEntry(lb *bolt.Bucket, pharmacyID string, e ledgerRec) error {
+func appendEntry(lb driver.Bucket, pharmacyID string, e ledgerRec) error {
 	seq, err := lb.NextSequence()
 	if err != nil {
-		return fmt.Errorf("boltstore: ledger of pharmacy %q: %w", pharmacyID, err)
+		return fmt.Errorf("store: ledger of pharmacy %q: %w", pharmacyID, err)
 	}
 	v, err := encode("ledger entry", e)
 	if err != nil {
@@ -117,7 +117,7 @@ func appendEntry(lb *bolt.Bucket, pharmacyID string, e ledgerRec) error {
 // Pharmacy returns a pharmacy or an ENOTFOUND error.
 func (s *Store) Pharmacy(ctx context.Context, id string) (*hub.Pharmacy, error) {
 	var r pharmacyRec
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		ok, err := getRec(bucket(tx, bktPharmacies), "pharmacy", []byte(id), &r)
 		if err == nil && !ok {
 			err = hub.Errorf(hub.ENOTFOUND, "pharmacy %q not found", id)
@@ -133,7 +133,7 @@ func (s *Store) Pharmacy(ctx context.Context, id string) (*hub.Pharmacy, error) 
 // Pharmacies lists every pharmacy in ID order.
 func (s *Store) Pharmacies(ctx context.Context) ([]*hub.Pharmacy, error) {
 	var out []*hub.Pharmacy
-	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
+	err := s.view(ctx, func(tx driver.Tx) (err error) {
 		out, err = listRecs(bucket(tx, bktPharmacies), "pharmacy", (*pharmacyRec).domain, nil)
 		return err
 	})
@@ -157,7 +157,7 @@ func (s *Store) AdjustStock(ctx context.Context, c hub.StockChange) (*hub.Pharma
 	}
 
 	var result *hub.Pharmacy
-	err := s.write(ctx, func(tx *bolt.Tx) error {
+	err := s.write(ctx, func(tx driver.Tx) error {
 		r, err := readPharmacy(tx, c.PharmacyID)
 		if err != nil {
 			return err
@@ -180,7 +180,7 @@ func (s *Store) AdjustStock(ctx context.Context, c hub.StockChange) (*hub.Pharma
 
 // readPharmacy reads a pharmacy's record in tx, or returns an ENOTFOUND
 // error.
-func readPharmacy(tx *bolt.Tx, id string) (*pharmacyRec, error) {
+func readPharmacy(tx driver.Tx, id string) (*pharmacyRec, error) {
 	var r pharmacyRec
 	ok, err := getRec(bucket(tx, bktPharmacies), "pharmacy", []byte(id), &r)
 	if err != nil {
@@ -209,7 +209,7 @@ func stockAfter(r *pharmacyRec, sku hub.SKU, delta int) (int, error) {
 // after, to r: it sets r's stock, writes r and appends c to the pharmacy's
 // ledger. r stays current, so several changes to one pharmacy in one
 // transaction may go through it one after another.
-func applyStock(tx *bolt.Tx, r *pharmacyRec, c hub.StockChange, after int) error {
+func applyStock(tx driver.Tx, r *pharmacyRec, c hub.StockChange, after int) error {
 	if r.Stock == nil {
 		r.Stock = make(map[hub.SKU]int)
 	}
@@ -220,7 +220,7 @@ func applyStock(tx *bolt.Tx, r *pharmacyRec, c hub.StockChange, after int) error
 	}
 	lb, err := bucket(tx, bktLedger).CreateBucketIfNotExists([]byte(r.ID))
 	if err != nil {
-		return fmt.Errorf("boltstore: ledger of pharmacy %q: %w", r.ID, err)
+		return fmt.Errorf("store: ledger of pharmacy %q: %w", r.ID, err)
 	}
 	e := ledgerRec{SKU: c.SKU, Delta: c.Delta, After: after, Reason: c.Reason, At: c.At}
 	if err := appendEntry(lb, r.ID, e); err != nil {
@@ -234,7 +234,7 @@ func applyStock(tx *bolt.Tx, r *pharmacyRec, c hub.StockChange, after int) error
 // unknown pharmacy is an ENOTFOUND error.
 func (s *Store) StockLedger(ctx context.Context, pharmacyID string, after uint64, limit int) ([]hub.StockEntry, error) {
 	var out []hub.StockEntry
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		if bucket(tx, bktPharmacies).Get([]byte(pharmacyID)) == nil {
 			return hub.Errorf(hub.ENOTFOUND, "pharmacy %q not found", pharmacyID)
 		}
@@ -245,7 +245,7 @@ func (s *Store) StockLedger(ctx context.Context, pharmacyID string, after uint64
 		c := lb.Cursor()
 		for k, v := c.Seek(u64(after + 1)); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
 			if len(k) != 8 {
-				return fmt.Errorf("boltstore: ledger of pharmacy %q has key %q", pharmacyID, k)
+				return fmt.Errorf("store: ledger of pharmacy %q has key %q", pharmacyID, k)
 			}
 			var e ledgerRec
 			if err := decode("ledger entry", k, v, &e); err != nil {

@@ -1,4 +1,4 @@
-package boltstore
+package portable
 
 import (
 	"encoding/binary"
@@ -170,7 +170,7 @@ func (r *ledgerRec) domain(pharmacyID string, seq uint64) hub.StockEntry {
 func encode(kind string, v any) ([]byte, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return nil, fmt.Errorf("boltstore: encode %s: %w", kind, err)
+		return nil, fmt.Errorf("store: encode %s: %w", kind, err)
 	}
 	return b, nil
 }
@@ -179,7 +179,7 @@ func encode(kind string, v any) ([]byte, error) {
 // transaction; v shares no memory with them afterwards.
 func decode(kind string, key, b []byte, v any) error {
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("boltstore: decode %s %q: %w", kind, key, err)
+		return fmt.Errorf("store: decode %s %q: %w", kind, key, err)
 	}
 	return nil
 }

@@ -1,11 +1,11 @@
-package boltstore
+package portable
 
 import (
 	"context"
 
 	"github.com/gridhub/gridhub/hub"
+	"github.com/gridhub/gridhub/store/driver"
 	"github.com/gridhub/gridhub/store/storecheck"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Meta returns the value of setting key, or an ENOTFOUND error.
@@ -14,7 +14,7 @@ func (s *Store) Meta(ctx context.Context, key string) (string, error) {
 		return "", err
 	}
 	var v string
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		raw := bucket(tx, bktSettings).Get([]byte(key))
 		if raw == nil {
 			return hub.Errorf(hub.ENOTFOUND, "setting %s not found", key)
@@ -32,7 +32,7 @@ func (s *Store) SwapMeta(ctx context.Context, key, old, value string) (string, e
 		return "", err
 	}
 	var now string
-	err := s.write(ctx, func(tx *bolt.Tx) error {
+	err := s.write(ctx, func(tx driver.Tx) error {
 		b := bucket(tx, bktSettings)
 		raw := b.Get([]byte(key))
 		switch {

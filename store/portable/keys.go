@@ -1,27 +1,27 @@
-package boltstore
+package portable
 
 import (
 	"fmt"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/gridhub/gridhub/store/driver"
 )
 
 // bucket returns a top-level bucket, which Open created.
-func bucket(tx *bolt.Tx, name string) *bolt.Bucket {
-	return tx.Bucket([]byte(name))
+func bucket(tx driver.Tx, name string) driver.Bucket {
+	return tx.Bucket(name)
 }
 
 // put stores a key and wraps bbolt's error with context.
-func put(b *bolt.Bucket, key, v []byte) error {
+func put(b driver.Bucket, key, v []byte) error {
 	if err := b.Put(key, v); err != nil {
-		return fmt.Errorf("boltstore: put %q: %w", key, err)
+		return fmt.Errorf("store: put %q: %w", key, err)
 	}
 	return nil
 }
 
 // getRec reads the record under key into v. It reports false, and leaves v
 // alone, when there is none.
-func getRec(b *bolt.Bucket, kind string, key []byte, v any) (bool, error) {
+func getRec(b driver.Bucket, kind string, key []byte, v any) (bool, error) {
 	raw := b.Get(key)
 	if raw == nil {
 		return false, nil
@@ -31,7 +31,7 @@ func getRec(b *bolt.Bucket, kind string, key []byte, v any) (bool, error) {
 
 // listRecs decodes every record of a bucket, in key order, keeping those
 // keep accepts (all when keep is nil).
-func listRecs[R any, T any](b *bolt.Bucket, kind string, domain func(*R) *T, keep func(*T) bool) ([]*T, error) {
+func listRecs[R any, T any](b driver.Bucket, kind string, domain func(*R) *T, keep func(*T) bool) ([]*T, error) {
 	var out []*T
 	err := b.ForEach(func(k, raw []byte) error {
 		var r R

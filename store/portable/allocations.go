@@ -1,4 +1,4 @@
-package boltstore
+package portable
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/gridhub/gridhub/hub"
-	bolt "go.etcd.io/bbolt"
+	"github.com/gridhub/gridhub/store/driver"
 )
 
 // expiryKey is the key of a RESERVED allocation in the expiry index: the
@@ -42,7 +42,7 @@ var (
 // the allocation and its index entries, and the reservation it serves
 // made ALLOCATED (or the shortage SERVED), its UpdatedAt the allocation's
 // CreatedAt.
-func allocate(as []*hub.Allocation) (func(tx *bolt.Tx) error, error) {
+func allocate(as []*hub.Allocation) (func(tx driver.Tx) error, error) {
 	recs := make([]allocationRec, len(as))
 	vals := make([][]byte, len(as))
 	ids, codes, served := make(map[string]bool), make(map[string]bool), make(map[string]bool)
@@ -71,7 +71,7 @@ func allocate(as []*hub.Allocation) (func(tx *bolt.Tx) error, error) {
 		vals[i] = v
 	}
 
-	return func(tx *bolt.Tx) error {
+	return func(tx driver.Tx) error {
 		// Check everything against the store, with the stock the batch
 		// takes counted as it goes.
 		allocs, byCode := bucket(tx, bktAllocations), bucket(tx, bktAllocByCode)
@@ -164,7 +164,7 @@ func allocate(as []*hub.Allocation) (func(tx *bolt.Tx) error, error) {
 }
 
 // indexAllocation files a new allocation in the indexes.
-func indexAllocation(tx *bolt.Tx, a *allocationRec) error {
+func indexAllocation(tx driver.Tx, a *allocationRec) error {
 	if a.CodeHash != "" {
 		if err := put(bucket(tx, bktAllocByCode), []byte(a.CodeHash), []byte(a.ID)); err != nil {
 			return err
@@ -213,7 +213,7 @@ func (s *Store) Allocate(ctx context.Context, as ...*hub.Allocation) error {
 // Allocation returns an allocation or an ENOTFOUND error.
 func (s *Store) Allocation(ctx context.Context, id string) (*hub.Allocation, error) {
 	var r *allocationRec
-	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
+	err := s.view(ctx, func(tx driver.Tx) (err error) {
 		r, err = readRec[allocationRec](tx, bktAllocations, "allocation", id)
 		return err
 	})
@@ -227,7 +227,7 @@ func (s *Store) Allocation(ctx context.Context, id string) (*hub.Allocation, err
 // returns an ENOTFOUND error.
 func (s *Store) AllocationByCode(ctx context.Context, codeHash string) (*hub.Allocation, error) {
 	var r allocationRec
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		var id []byte
 		if codeHash != "" {
 			id = bucket(tx, bktAllocByCode).Get([]byte(codeHash))
@@ -237,7 +237,7 @@ func (s *Store) AllocationByCode(ctx context.Context, codeHash string) (*hub.All
 		}
 		ok, err := getRec(bucket(tx, bktAllocations), "allocation", id, &r)
 		if err == nil && !ok {
-			err = fmt.Errorf("boltstore: code index names missing allocation %q", id)
+			err = fmt.Errorf("store: code index names missing allocation %q", id)
 		}
 		return err
 	})
@@ -264,7 +264,7 @@ func (s *Store) Allocations(ctx context.Context, f hub.AllocationFilter) ([]*hub
 		return nil, err
 	}
 	var out []*hub.Allocation
-	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
+	err := s.view(ctx, func(tx driver.Tx) (err error) {
 		var idx []*idIndex
 		for _, ix := range []struct{ name, by string }{
 			{bktAllocByPartner, f.PartnerID}, {bktAllocByPharmacy, f.PharmacyID},
@@ -308,7 +308,7 @@ func (s *Store) TransitionAllocation(ctx context.Context, id string, from []hub.
 	from = slices.Clone(from)
 
 	var out *hub.Allocation
-	err := s.write(ctx, func(tx *bolt.Tx) error {
+	err := s.write(ctx, func(tx driver.Tx) error {
 		a, err := readRec[allocationRec](tx, bktAllocations, "allocation", id)
 		if err != nil {
 			return err
@@ -372,7 +372,7 @@ func (s *Store) TransitionAllocation(ctx context.Context, id string, from []hub.
 // expiry: one with a zero ExpiresAt never expires.
 func (s *Store) ExpiringAllocations(ctx context.Context, t time.Time, limit int) ([]*hub.Allocation, error) {
 	var out []*hub.Allocation
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		if !t.After(minExpiry) {
 			return nil
 		}
@@ -384,7 +384,7 @@ func (s *Store) ExpiringAllocations(ctx context.Context, t time.Time, limit int)
 		c := bucket(tx, bktAllocExpiry).Cursor()
 		for k, _ := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, _ = c.Next() {
 			if len(k) <= 8 {
-				return fmt.Errorf("boltstore: expiry index has key %q", k)
+				return fmt.Errorf("store: expiry index has key %q", k)
 			}
 			if bound != nil && bytes.Compare(k[:8], bound) >= 0 {
 				break
@@ -394,7 +394,7 @@ func (s *Store) ExpiringAllocations(ctx context.Context, t time.Time, limit int)
 			if ok, err := getRec(allocs, "allocation", id, &r); err != nil {
 				return err
 			} else if !ok {
-				return fmt.Errorf("boltstore: expiry index names missing allocation %q", id)
+				return fmt.Errorf("store: expiry index names missing allocation %q", id)
 			}
 			out = append(out, r.domain())
 		}

@@ -1,4 +1,4 @@
-package boltstore
+package portable
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"github.com/gridhub/gridhub/store/storecheck"
 
 	"github.com/gridhub/gridhub/hub"
-	bolt "go.etcd.io/bbolt"
+	"github.com/gridhub/gridhub/store/driver"
 )
 
 // UpsertDistrict creates or replaces a district.
@@ -22,7 +22,7 @@ func (s *Store) UpsertDistrict(ctx context.Context, d *hub.District) error {
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, func(tx *bolt.Tx) error {
+	return s.write(ctx, func(tx driver.Tx) error {
 		return put(bucket(tx, bktDistricts), []byte(id), v)
 	})
 }
@@ -30,7 +30,7 @@ func (s *Store) UpsertDistrict(ctx context.Context, d *hub.District) error {
 // District returns a district or an ENOTFOUND error.
 func (s *Store) District(ctx context.Context, id string) (*hub.District, error) {
 	var r districtRec
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		ok, err := getRec(bucket(tx, bktDistricts), "district", []byte(id), &r)
 		if err == nil && !ok {
 			err = hub.Errorf(hub.ENOTFOUND, "district %q not found", id)
@@ -46,7 +46,7 @@ func (s *Store) District(ctx context.Context, id string) (*hub.District, error) 
 // Districts lists every district in ID order.
 func (s *Store) Districts(ctx context.Context) ([]*hub.District, error) {
 	var out []*hub.District
-	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
+	err := s.view(ctx, func(tx driver.Tx) (err error) {
 		out, err = listRecs(bucket(tx, bktDistricts), "district", (*districtRec).domain, nil)
 		return err
 	})
@@ -86,7 +86,7 @@ func (s *Store) UpsertCommittees(ctx context.Context, cs ...*hub.Committee) erro
 		items[i] = item{c.ID, c.Code, v}
 	}
 
-	return s.write(ctx, func(tx *bolt.Tx) error {
+	return s.write(ctx, func(tx driver.Tx) error {
 		recs, codes := bucket(tx, bktCommittees), bucket(tx, bktCommitteeCodes)
 
 		// Check: replay the batch over an overlay of the code index.
@@ -123,7 +123,7 @@ func (s *Store) UpsertCommittees(ctx context.Context, cs ...*hub.Committee) erro
 		for code, id := range owner {
 			if id == "" {
 				if err := codes.Delete([]byte(code)); err != nil {
-					return fmt.Errorf("boltstore: delete committee code %q: %w", code, err)
+					return fmt.Errorf("store: delete committee code %q: %w", code, err)
 				}
 			} else if err := put(codes, []byte(code), []byte(id)); err != nil {
 				return err
@@ -141,7 +141,7 @@ func (s *Store) UpsertCommittees(ctx context.Context, cs ...*hub.Committee) erro
 // Committee returns a committee or an ENOTFOUND error.
 func (s *Store) Committee(ctx context.Context, id string) (*hub.Committee, error) {
 	var r committeeRec
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		ok, err := getRec(bucket(tx, bktCommittees), "committee", []byte(id), &r)
 		if err == nil && !ok {
 			err = hub.Errorf(hub.ENOTFOUND, "committee %q not found", id)
@@ -158,7 +158,7 @@ func (s *Store) Committee(ctx context.Context, id string) (*hub.Committee, error
 // error.
 func (s *Store) CommitteeByCode(ctx context.Context, code string) (*hub.Committee, error) {
 	var r committeeRec
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		var id []byte
 		if code != "" {
 			id = bucket(tx, bktCommitteeCodes).Get([]byte(code))
@@ -168,7 +168,7 @@ func (s *Store) CommitteeByCode(ctx context.Context, code string) (*hub.Committe
 		}
 		ok, err := getRec(bucket(tx, bktCommittees), "committee", id, &r)
 		if err == nil && !ok {
-			err = fmt.Errorf("boltstore: code %q names missing committee %q", code, id)
+			err = fmt.Errorf("store: code %q names missing committee %q", code, id)
 		}
 		return err
 	})
@@ -186,7 +186,7 @@ func (s *Store) Committees(ctx context.Context, districtID string) ([]*hub.Commi
 		keep = func(c *hub.Committee) bool { return c.DistrictID == districtID }
 	}
 	var out []*hub.Committee
-	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
+	err := s.view(ctx, func(tx driver.Tx) (err error) {
 		out, err = listRecs(bucket(tx, bktCommittees), "committee", (*committeeRec).domain, keep)
 		return err
 	})
@@ -212,7 +212,7 @@ func (s *Store) UpsertCheckpoints(ctx context.Context, cs ...*hub.Checkpoint) er
 		}
 		ids[i], vs[i] = c.ID, v
 	}
-	return s.write(ctx, func(tx *bolt.Tx) error {
+	return s.write(ctx, func(tx driver.Tx) error {
 		b := bucket(tx, bktCheckpoints)
 		for i, id := range ids {
 			if err := put(b, []byte(id), vs[i]); err != nil {
@@ -226,7 +226,7 @@ func (s *Store) UpsertCheckpoints(ctx context.Context, cs ...*hub.Checkpoint) er
 // Checkpoint returns a checkpoint or an ENOTFOUND error.
 func (s *Store) Checkpoint(ctx context.Context, id string) (*hub.Checkpoint, error) {
 	var r checkpointRec
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		ok, err := getRec(bucket(tx, bktCheckpoints), "checkpoint", []byte(id), &r)
 		if err == nil && !ok {
 			err = hub.Errorf(hub.ENOTFOUND, "checkpoint %q not found", id)
@@ -242,7 +242,7 @@ func (s *Store) Checkpoint(ctx context.Context, id string) (*hub.Checkpoint, err
 // Checkpoints lists every checkpoint in ID order.
 func (s *Store) Checkpoints(ctx context.Context) ([]*hub.Checkpoint, error) {
 	var out []*hub.Checkpoint
-	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
+	err := s.view(ctx, func(tx driver.Tx) (err error) {
 		out, err = listRecs(bucket(tx, bktCheckpoints), "checkpoint", (*checkpointRec).domain, nil)
 		return err
 	})

@@ -1,4 +1,4 @@
-package boltstore
+package portable
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"github.com/gridhub/gridhub/store/storecheck"
 
 	"github.com/gridhub/gridhub/hub"
-	bolt "go.etcd.io/bbolt"
+	"github.com/gridhub/gridhub/store/driver"
 )
 
 // byCommitteeKey is the key of a resident in the residentsByCommittee
@@ -37,7 +37,7 @@ func (s *Store) CreateResidents(ctx context.Context, rs ...*hub.Resident) error 
 
 // createResidents checks a batch of new residents on its own and returns
 // the write that checks it against the store and adds it.
-func createResidents(rs []*hub.Resident) (func(tx *bolt.Tx) error, error) {
+func createResidents(rs []*hub.Resident) (func(tx driver.Tx) error, error) {
 	type item struct {
 		id, hash, committee string
 		v                   []byte
@@ -78,7 +78,7 @@ func createResidents(rs []*hub.Resident) (func(tx *bolt.Tx) error, error) {
 		items[i] = item{r.ID, r.IDHash, r.CommitteeID, v}
 	}
 
-	return func(tx *bolt.Tx) error {
+	return func(tx driver.Tx) error {
 		recs, byHash := bucket(tx, bktResidents), bucket(tx, bktResidentHashes)
 		for _, it := range items {
 			if recs.Get([]byte(it.id)) != nil {
@@ -116,7 +116,7 @@ func createResidents(rs []*hub.Resident) (func(tx *bolt.Tx) error, error) {
 }
 
 // addCount adds n to the big-endian counter under key.
-func addCount(b *bolt.Bucket, key []byte, n uint64) error {
+func addCount(b driver.Bucket, key []byte, n uint64) error {
 	c, err := readCount(b, key)
 	if err != nil {
 		return err
@@ -125,7 +125,7 @@ func addCount(b *bolt.Bucket, key []byte, n uint64) error {
 }
 
 // readCount returns the counter under key, zero when there is none.
-func readCount(b *bolt.Bucket, key []byte) (uint64, error) {
+func readCount(b driver.Bucket, key []byte) (uint64, error) {
 	v := b.Get(key)
 	switch len(v) {
 	case 0:
@@ -133,13 +133,13 @@ func readCount(b *bolt.Bucket, key []byte) (uint64, error) {
 	case 8:
 		return binary.BigEndian.Uint64(v), nil
 	}
-	return 0, fmt.Errorf("boltstore: counter %q has %d bytes", key, len(v))
+	return 0, fmt.Errorf("store: counter %q has %d bytes", key, len(v))
 }
 
 // Resident returns a resident or an ENOTFOUND error.
 func (s *Store) Resident(ctx context.Context, id string) (*hub.Resident, error) {
 	var r residentRec
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		ok, err := getRec(bucket(tx, bktResidents), "resident", []byte(id), &r)
 		if err == nil && !ok {
 			err = hub.Errorf(hub.ENOTFOUND, "resident %q not found", id)
@@ -156,7 +156,7 @@ func (s *Store) Resident(ctx context.Context, id string) (*hub.Resident, error) 
 // ENOTFOUND error.
 func (s *Store) ResidentByIDHash(ctx context.Context, idHash string) (*hub.Resident, error) {
 	var r residentRec
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		var id []byte
 		if idHash != "" {
 			id = bucket(tx, bktResidentHashes).Get([]byte(idHash))
@@ -166,7 +166,7 @@ func (s *Store) ResidentByIDHash(ctx context.Context, idHash string) (*hub.Resid
 		}
 		ok, err := getRec(bucket(tx, bktResidents), "resident", id, &r)
 		if err == nil && !ok {
-			err = fmt.Errorf("boltstore: ID hash index names missing resident %q", id)
+			err = fmt.Errorf("store: ID hash index names missing resident %q", id)
 		}
 		return err
 	})
@@ -190,7 +190,7 @@ func (s *Store) Residents(ctx context.Context, f hub.ResidentFilter) ([]*hub.Res
 		out = append(out, r.domain())
 		return nil
 	}
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		recs := bucket(tx, bktResidents)
 		if f.CommitteeID == "" {
 			c := recs.Cursor()
@@ -212,7 +212,7 @@ func (s *Store) Residents(ctx context.Context, f hub.ResidentFilter) ([]*hub.Res
 			id := k[len(prefix):]
 			raw := recs.Get(id)
 			if raw == nil {
-				return fmt.Errorf("boltstore: committee index names missing resident %q", id)
+				return fmt.Errorf("store: committee index names missing resident %q", id)
 			}
 			if err := add(id, raw); err != nil {
 				return err
@@ -227,7 +227,7 @@ func (s *Store) Residents(ctx context.Context, f hub.ResidentFilter) ([]*hub.Res
 }
 
 // seekAfter positions c on the first key greater than after.
-func seekAfter(c *bolt.Cursor, after []byte) (k, v []byte) {
+func seekAfter(c driver.Cursor, after []byte) (k, v []byte) {
 	if len(after) == 0 {
 		return c.First()
 	}
@@ -242,7 +242,7 @@ func seekAfter(c *bolt.Cursor, after []byte) (k, v []byte) {
 // committeeID is empty.
 func (s *Store) CountResidents(ctx context.Context, committeeID string) (int, error) {
 	var n uint64
-	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
+	err := s.view(ctx, func(tx driver.Tx) (err error) {
 		if committeeID == "" {
 			n, err = readCount(bucket(tx, bktMeta), []byte(metaResidents))
 		} else {

@@ -1,12 +1,12 @@
-package boltstore
+package portable
 
 import (
 	"context"
 	"fmt"
 
 	"github.com/gridhub/gridhub/hub"
+	"github.com/gridhub/gridhub/store/driver"
 	"github.com/gridhub/gridhub/store/storecheck"
-	bolt "go.etcd.io/bbolt"
 )
 
 // UpsertRound creates or replaces a round. A round needs an ID, a known
@@ -20,7 +20,7 @@ func (s *Store) UpsertRound(ctx context.Context, r *hub.Round) error {
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, func(tx *bolt.Tx) error {
+	return s.write(ctx, func(tx driver.Tx) error {
 		var old roundRec
 		if _, err := getRec(bucket(tx, bktRounds), "round", []byte(r.ID), &old); err != nil {
 			return err
@@ -42,7 +42,7 @@ func (s *Store) UpdateRound(ctx context.Context, r *hub.Round, from ...hub.Round
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, func(tx *bolt.Tx) error {
+	return s.write(ctx, func(tx driver.Tx) error {
 		old, err := readRec[roundRec](tx, bktRounds, "round", r.ID)
 		if err != nil {
 			return err
@@ -57,7 +57,7 @@ func (s *Store) UpdateRound(ctx context.Context, r *hub.Round, from ...hub.Round
 // putRound stores the encoded round v under id and files it under status
 // in the status index, out of was, the stored round's status ("" for a
 // new round).
-func putRound(tx *bolt.Tx, id string, was, status hub.RoundStatus, v []byte) error {
+func putRound(tx driver.Tx, id string, was, status hub.RoundStatus, v []byte) error {
 	byStatus := bucket(tx, bktRoundsByStatus)
 	if was != "" && was != status {
 		if err := del(byStatus, ikey(string(was), id)); err != nil {
@@ -73,7 +73,7 @@ func putRound(tx *bolt.Tx, id string, was, status hub.RoundStatus, v []byte) err
 // Round returns a round or an ENOTFOUND error.
 func (s *Store) Round(ctx context.Context, id string) (*hub.Round, error) {
 	var r roundRec
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		ok, err := getRec(bucket(tx, bktRounds), "round", []byte(id), &r)
 		if err == nil && !ok {
 			err = hub.Errorf(hub.ENOTFOUND, "round %q not found", id)
@@ -93,7 +93,7 @@ func (s *Store) Rounds(ctx context.Context, status hub.RoundStatus) ([]*hub.Roun
 		return nil, err
 	}
 	var out []*hub.Round
-	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
+	err := s.view(ctx, func(tx driver.Tx) (err error) {
 		var idx []*idIndex
 		if status != "" {
 			idx = append(idx, newIDIndex(tx, bktRoundsByStatus, ikey(string(status), "")))
@@ -123,7 +123,7 @@ func (s *Store) UpsertPartners(ctx context.Context, ps ...*hub.Partner) error {
 		}
 		ids[i], vs[i] = p.ID, v
 	}
-	return s.write(ctx, func(tx *bolt.Tx) error {
+	return s.write(ctx, func(tx driver.Tx) error {
 		b := bucket(tx, bktPartners)
 		for i, id := range ids {
 			if err := put(b, []byte(id), vs[i]); err != nil {
@@ -137,7 +137,7 @@ func (s *Store) UpsertPartners(ctx context.Context, ps ...*hub.Partner) error {
 // Partner returns a partner or an ENOTFOUND error.
 func (s *Store) Partner(ctx context.Context, id string) (*hub.Partner, error) {
 	var r partnerRec
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		ok, err := getRec(bucket(tx, bktPartners), "partner", []byte(id), &r)
 		if err == nil && !ok {
 			err = hub.Errorf(hub.ENOTFOUND, "partner %q not found", id)
@@ -153,7 +153,7 @@ func (s *Store) Partner(ctx context.Context, id string) (*hub.Partner, error) {
 // Partners lists every partner in ID order.
 func (s *Store) Partners(ctx context.Context) ([]*hub.Partner, error) {
 	var out []*hub.Partner
-	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
+	err := s.view(ctx, func(tx driver.Tx) (err error) {
 		out, err = listRecs(bucket(tx, bktPartners), "partner", (*partnerRec).domain, nil)
 		return err
 	})
@@ -162,7 +162,7 @@ func (s *Store) Partners(ctx context.Context) ([]*hub.Partner, error) {
 
 // readRec reads the record under id in the bucket name, or returns an
 // ENOTFOUND error naming it as kind.
-func readRec[R any](tx *bolt.Tx, name, kind, id string) (*R, error) {
+func readRec[R any](tx driver.Tx, name, kind, id string) (*R, error) {
 	var r R
 	ok, err := getRec(bucket(tx, name), kind, []byte(id), &r)
 	if err != nil {
@@ -174,7 +174,7 @@ func readRec[R any](tx *bolt.Tx, name, kind, id string) (*R, error) {
 }
 
 // putRec encodes a record and stores it under id in the bucket name.
-func putRec(tx *bolt.Tx, name, kind, id string, r any) error {
+func putRec(tx driver.Tx, name, kind, id string, r any) error {
 	v, err := encode(kind, r)
 	if err != nil {
 		return err
@@ -184,7 +184,7 @@ func putRec(tx *bolt.Tx, name, kind, id string, r any) error {
 
 // moveIndex refiles a key of an index bucket: it removes from and adds to
 // when they differ.
-func moveIndex(tx *bolt.Tx, name string, from, to []byte) error {
+func moveIndex(tx driver.Tx, name string, from, to []byte) error {
 	if string(from) == string(to) {
 		return nil
 	}
@@ -193,7 +193,7 @@ func moveIndex(tx *bolt.Tx, name string, from, to []byte) error {
 		return err
 	}
 	if err := mark(b, to); err != nil {
-		return fmt.Errorf("boltstore: index %s: %w", name, err)
+		return fmt.Errorf("store: index %s: %w", name, err)
 	}
 	return nil
 }

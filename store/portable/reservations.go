@@ -1,14 +1,13 @@
-package boltstore
+package portable
 
 import (
 	"context"
 	"fmt"
 	"github.com/gridhub/gridhub/store/storecheck"
 	"slices"
-	"time"
 
 	"github.com/gridhub/gridhub/hub"
-	bolt "go.etcd.io/bbolt"
+	"github.com/gridhub/gridhub/store/driver"
 )
 
 // CreateReservation records a reservation and returns the stored one.
@@ -31,7 +30,7 @@ func (s *Store) CreateReservation(ctx context.Context, r *hub.Reservation) (*hub
 	}
 
 	var out *hub.Reservation
-	err = s.write(ctx, func(tx *bolt.Tx) error {
+	err = s.write(ctx, func(tx driver.Tx) error {
 		out = nil
 		old, err := checkNewReservation(tx, &rec)
 		if err != nil || old != nil {
@@ -55,7 +54,7 @@ func (s *Store) CreateReservation(ctx context.Context, r *hub.Reservation) (*hub
 // be taken. When its idempotency key was used in the round it returns the
 // reservation stored under the key, as it is now, and the caller writes
 // nothing.
-func checkNewReservation(tx *bolt.Tx, rec *reservationRec) (*hub.Reservation, error) {
+func checkNewReservation(tx driver.Tx, rec *reservationRec) (*hub.Reservation, error) {
 	if bucket(tx, bktRounds).Get([]byte(rec.RoundID)) == nil {
 		return nil, hub.Errorf(hub.ENOTFOUND, "round %q not found", rec.RoundID)
 	}
@@ -66,7 +65,7 @@ func checkNewReservation(tx *bolt.Tx, rec *reservationRec) (*hub.Reservation, er
 			if ok, err := getRec(recs, "reservation", id, &old); err != nil {
 				return nil, err
 			} else if !ok {
-				return nil, fmt.Errorf("boltstore: idempotency key index names missing reservation %q", id)
+				return nil, fmt.Errorf("store: idempotency key index names missing reservation %q", id)
 			}
 			return old.domain(), nil
 		}
@@ -82,7 +81,7 @@ func checkNewReservation(tx *bolt.Tx, rec *reservationRec) (*hub.Reservation, er
 
 // putReservation writes a new reservation, encoded as v, and files it in
 // the indexes. checkNewReservation has accepted it.
-func putReservation(tx *bolt.Tx, rec *reservationRec, v []byte) error {
+func putReservation(tx driver.Tx, rec *reservationRec, v []byte) error {
 	if err := put(bucket(tx, bktReservations), []byte(rec.ID), v); err != nil {
 		return err
 	}
@@ -134,7 +133,7 @@ func (s *Store) ReserveAllocated(ctx context.Context, r *hub.Reservation, a *hub
 	}
 
 	var out *hub.Reservation
-	err = s.write(ctx, func(tx *bolt.Tx) error {
+	err = s.write(ctx, func(tx driver.Tx) error {
 		out = nil
 		old, err := checkNewReservation(tx, &rec)
 		if err != nil || old != nil {
@@ -203,7 +202,7 @@ func resvStatusKey(r *reservationRec) []byte {
 // Reservation returns a reservation or an ENOTFOUND error.
 func (s *Store) Reservation(ctx context.Context, id string) (*hub.Reservation, error) {
 	var r *reservationRec
-	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
+	err := s.view(ctx, func(tx driver.Tx) (err error) {
 		r, err = readRec[reservationRec](tx, bktReservations, "reservation", id)
 		return err
 	})
@@ -226,7 +225,7 @@ func (s *Store) Reservations(ctx context.Context, f hub.ReservationFilter) ([]*h
 		return nil, err
 	}
 	var out []*hub.Reservation
-	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
+	err := s.view(ctx, func(tx driver.Tx) (err error) {
 		idx := newIDIndex(tx, bktResvByRound, ikey(f.RoundID, ""))
 		if f.Status != "" {
 			idx = newIDIndex(tx, bktResvByRoundStatus, ikey(f.RoundID, string(f.Status), ""))
@@ -269,9 +268,9 @@ func (s *Store) SetReservationStatus(ctx context.Context, to hub.ReservationStat
 	}
 	from = slices.Clone(from)
 	ids = slices.Clone(ids)
-	now := time.Now().UTC()
+	now := s.now().UTC()
 
-	return s.write(ctx, func(tx *bolt.Tx) error {
+	return s.write(ctx, func(tx driver.Tx) error {
 		// Check, over an overlay of the records the batch changes.
 		recs := make(map[string]*reservationRec, len(ids))
 		oldKeys := make(map[string][]byte, len(ids))

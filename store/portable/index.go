@@ -1,4 +1,4 @@
-package boltstore
+package portable
 
 import (
 	"bytes"
@@ -6,7 +6,7 @@ import (
 	"slices"
 
 	"github.com/gridhub/gridhub/hub"
-	bolt "go.etcd.io/bbolt"
+	"github.com/gridhub/gridhub/store/driver"
 )
 
 // ikey joins the parts of a composite index key with NUL bytes. IDs,
@@ -29,25 +29,25 @@ func ikey(parts ...string) []byte {
 }
 
 // del removes a key and wraps bbolt's error with context.
-func del(b *bolt.Bucket, key []byte) error {
+func del(b driver.Bucket, key []byte) error {
 	if err := b.Delete(key); err != nil {
-		return fmt.Errorf("boltstore: delete %q: %w", key, err)
+		return fmt.Errorf("store: delete %q: %w", key, err)
 	}
 	return nil
 }
 
 // mark files an index key with an empty value.
-func mark(b *bolt.Bucket, key []byte) error { return put(b, key, []byte{}) }
+func mark(b driver.Bucket, key []byte) error { return put(b, key, []byte{}) }
 
 // idIndex walks the IDs filed under one prefix of an index bucket whose
 // keys are the prefix followed by a record's ID.
 type idIndex struct {
 	name   string
-	c      *bolt.Cursor
+	c      driver.Cursor
 	prefix []byte
 }
 
-func newIDIndex(tx *bolt.Tx, name string, prefix []byte) *idIndex {
+func newIDIndex(tx driver.Tx, name string, prefix []byte) *idIndex {
 	return &idIndex{name: name, c: bucket(tx, name).Cursor(), prefix: prefix}
 }
 
@@ -88,7 +88,7 @@ func commonID(idx []*idIndex, from []byte) []byte {
 // than after, at most limit of them (all when limit <= 0). It reads only
 // the records it returns: with no index it walks the bucket from after,
 // with indexes it walks them together.
-func listByID[R any, T any](tx *bolt.Tx, primary, kind string, idx []*idIndex, after string, limit int, domain func(*R) *T) ([]*T, error) {
+func listByID[R any, T any](tx driver.Tx, primary, kind string, idx []*idIndex, after string, limit int, domain func(*R) *T) ([]*T, error) {
 	var out []*T
 	full := func() bool { return limit > 0 && len(out) >= limit }
 	add := func(k, raw []byte) error {
@@ -121,7 +121,7 @@ func listByID[R any, T any](tx *bolt.Tx, primary, kind string, idx []*idIndex, a
 		}
 		raw := b.Get(id)
 		if raw == nil {
-			return nil, fmt.Errorf("boltstore: index %s names missing %s %q", idx[0].name, kind, id)
+			return nil, fmt.Errorf("store: index %s names missing %s %q", idx[0].name, kind, id)
 		}
 		if err := add(id, raw); err != nil {
 			return nil, err
@@ -136,7 +136,7 @@ func listByID[R any, T any](tx *bolt.Tx, primary, kind string, idx []*idIndex, a
 // commit half a write.
 func internal(err error) error {
 	if err != nil && isAppError(err) {
-		return fmt.Errorf("boltstore: after checks passed: %s", hub.ErrorMessage(err))
+		return fmt.Errorf("store: after checks passed: %s", hub.ErrorMessage(err))
 	}
 	return err
 }

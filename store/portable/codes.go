@@ -1,4 +1,4 @@
-package boltstore
+package portable
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/gridhub/gridhub/hub"
-	bolt "go.etcd.io/bbolt"
+	"github.com/gridhub/gridhub/store/driver"
 )
 
 // Health codes and checkpoints.
@@ -99,13 +99,13 @@ func groupKey(districtID string, cell hub.Cell, colour hub.Colour, kind hub.File
 func parseGroupKey(k []byte) (districtID string, cell hub.Cell, colour hub.Colour, kind hub.FiledByKind, err error) {
 	i := bytes.IndexByte(k, 0)
 	if i < 0 || len(k) < i+1+8+1 {
-		return "", 0, "", "", fmt.Errorf("boltstore: malformed aggregate key %q", k)
+		return "", 0, "", "", fmt.Errorf("store: malformed aggregate key %q", k)
 	}
 	districtID = string(k[:i])
 	cell = hub.Cell(binary.BigEndian.Uint64(k[i+1:]))
 	rank := int(k[i+9])
 	if rank < 1 || rank > 3 {
-		return "", 0, "", "", fmt.Errorf("boltstore: aggregate key %q has colour rank %d", k, rank)
+		return "", 0, "", "", fmt.Errorf("store: aggregate key %q has colour rank %d", k, rank)
 	}
 	colour = hub.Colours()[rank-1]
 	kind = hub.FiledByKind(k[i+10:])
@@ -113,13 +113,13 @@ func parseGroupKey(k []byte) (districtID string, cell hub.Cell, colour hub.Colou
 }
 
 // subCount takes n from the counter under key, deleting it at zero.
-func subCount(b *bolt.Bucket, key []byte, n uint64) error {
+func subCount(b driver.Bucket, key []byte, n uint64) error {
 	c, err := readCount(b, key)
 	if err != nil {
 		return err
 	}
 	if c < n {
-		return fmt.Errorf("boltstore: counter %q would go below zero", key)
+		return fmt.Errorf("store: counter %q would go below zero", key)
 	}
 	if c == n {
 		return del(b, key)
@@ -129,7 +129,7 @@ func subCount(b *bolt.Bucket, key []byte, n uint64) error {
 
 // lastUnder returns the last key with the prefix, or nil. The prefix must
 // end in 0x00 (the separator).
-func lastUnder(c *bolt.Cursor, prefix []byte) []byte {
+func lastUnder(c driver.Cursor, prefix []byte) []byte {
 	end := slices.Clone(prefix)
 	end[len(end)-1] = 1
 	k, _ := c.Seek(end)
@@ -153,14 +153,14 @@ func (s *Store) SubjectOf(ctx context.Context, residentID string) (string, error
 		return "", err
 	}
 	var sub string
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		sub = string(bucket(tx, bktSubjects).Get([]byte(residentID)))
 		return nil
 	})
 	if err != nil || sub != "" {
 		return sub, err
 	}
-	err = s.write(ctx, func(tx *bolt.Tx) error {
+	err = s.write(ctx, func(tx driver.Tx) error {
 		subs := bucket(tx, bktSubjects)
 		if v := subs.Get([]byte(residentID)); v != nil {
 			sub = string(v) // another call made it first
@@ -173,7 +173,7 @@ func (s *Store) SubjectOf(ctx context.Context, residentID string) (string, error
 		made := rand.Text()
 		back := bucket(tx, bktSubjectResidents)
 		if back.Get([]byte(made)) != nil {
-			return fmt.Errorf("boltstore: subject %q made twice", made)
+			return fmt.Errorf("store: subject %q made twice", made)
 		}
 		if err := put(subs, []byte(residentID), []byte(made)); err != nil {
 			return err
@@ -193,7 +193,7 @@ func (s *Store) SubjectOf(ctx context.Context, residentID string) (string, error
 // ResidentOfSubject returns the resident whose subject it is.
 func (s *Store) ResidentOfSubject(ctx context.Context, subjectID string) (string, error) {
 	var id string
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		if subjectID != "" && len(subjectID) <= storecheck.MaxKeyLen {
 			id = string(bucket(tx, bktSubjectResidents).Get([]byte(subjectID)))
 		}
@@ -228,7 +228,7 @@ func (s *Store) PutDeclaration(ctx context.Context, d *hub.Declaration) error {
 		return err
 	}
 	key := declKey(d.ResidentID, d.At, d.ID)
-	return s.write(ctx, func(tx *bolt.Tx) error {
+	return s.write(ctx, func(tx driver.Tx) error {
 		decls, byRes := bucket(tx, bktDeclarations), bucket(tx, bktDeclByResident)
 		if bucket(tx, bktResidents).Get([]byte(d.ResidentID)) == nil {
 			return hub.Errorf(hub.ENOTFOUND, "resident %q not found", d.ResidentID)
@@ -249,7 +249,7 @@ func (s *Store) PutDeclaration(ctx context.Context, d *hub.Declaration) error {
 			if ok, err := getRec(decls, "declaration", oldID, old); err != nil {
 				return err
 			} else if !ok {
-				return fmt.Errorf("boltstore: declaration index names missing %q", oldID)
+				return fmt.Errorf("store: declaration index names missing %q", oldID)
 			}
 		}
 		if err := put(decls, []byte(d.ID), v); err != nil {
@@ -284,7 +284,7 @@ func (s *Store) LatestDeclaration(ctx context.Context, residentID string) (*hub.
 		return nil, err
 	}
 	var r declarationRec
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		prefix := append([]byte(residentID), 0)
 		last := lastUnder(bucket(tx, bktDeclByResident).Cursor(), prefix)
 		if last == nil {
@@ -293,7 +293,7 @@ func (s *Store) LatestDeclaration(ctx context.Context, residentID string) (*hub.
 		id := last[len(prefix)+8:]
 		ok, err := getRec(bucket(tx, bktDeclarations), "declaration", id, &r)
 		if err == nil && !ok {
-			err = fmt.Errorf("boltstore: declaration index names missing %q", id)
+			err = fmt.Errorf("store: declaration index names missing %q", id)
 		}
 		return err
 	})
@@ -306,7 +306,7 @@ func (s *Store) LatestDeclaration(ctx context.Context, residentID string) (*hub.
 // DeclarationCounts reads the declaration aggregate.
 func (s *Store) DeclarationCounts(ctx context.Context, districtID string) ([]hub.DeclarationCount, error) {
 	var out []hub.DeclarationCount
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		return walkCounts(tx, bktDeclCounts, districtID, func(d string, c hub.Cell, col hub.Colour, k hub.FiledByKind, n int) {
 			out = append(out, hub.DeclarationCount{DistrictID: d, Cell: c, Colour: col, FiledByKind: k, Count: n})
 		})
@@ -316,7 +316,7 @@ func (s *Store) DeclarationCounts(ctx context.Context, districtID string) ([]hub
 
 // walkCounts calls fn for every group of an aggregate bucket, those of one
 // district when districtID is not empty.
-func walkCounts(tx *bolt.Tx, name, districtID string, fn func(string, hub.Cell, hub.Colour, hub.FiledByKind, int)) error {
+func walkCounts(tx driver.Tx, name, districtID string, fn func(string, hub.Cell, hub.Colour, hub.FiledByKind, int)) error {
 	if err := storecheck.Ref("district", districtID); err != nil {
 		return err
 	}
@@ -331,7 +331,7 @@ func walkCounts(tx *bolt.Tx, name, districtID string, fn func(string, hub.Cell, 
 			return err
 		}
 		if len(v) != 8 {
-			return fmt.Errorf("boltstore: counter %q has %d bytes", k, len(v))
+			return fmt.Errorf("store: counter %q has %d bytes", k, len(v))
 		}
 		fn(d, cell, col, kind, int(binary.BigEndian.Uint64(v)))
 	}
@@ -345,7 +345,7 @@ func riskCellKey(c hub.Cell, areaID string) []byte {
 }
 
 // fileRiskCells files (or, with remove, unfiles) an area's cells.
-func fileRiskCells(b *bolt.Bucket, r *riskAreaRec, remove bool) error {
+func fileRiskCells(b driver.Bucket, r *riskAreaRec, remove bool) error {
 	for _, c := range r.Cells {
 		k := riskCellKey(c.Cell, r.ID)
 		var err error
@@ -371,7 +371,7 @@ func (s *Store) UpsertRiskArea(ctx context.Context, a *hub.RiskArea) error {
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, func(tx *bolt.Tx) error {
+	return s.write(ctx, func(tx driver.Tx) error {
 		areas, cells := bucket(tx, bktRiskAreas), bucket(tx, bktRiskCells)
 		var old riskAreaRec
 		if ok, err := getRec(areas, "risk area", []byte(a.ID), &old); err != nil {
@@ -400,7 +400,7 @@ func (s *Store) LiftRiskArea(ctx context.Context, id string, at time.Time) (*hub
 		return nil, err
 	}
 	var out *hub.RiskArea
-	err := s.write(ctx, func(tx *bolt.Tx) error {
+	err := s.write(ctx, func(tx driver.Tx) error {
 		areas := bucket(tx, bktRiskAreas)
 		var r riskAreaRec
 		if ok, err := getRec(areas, "risk area", []byte(id), &r); err != nil {
@@ -434,7 +434,7 @@ func (s *Store) LiftRiskArea(ctx context.Context, id string, at time.Time) (*hub
 // RiskArea returns a risk area or an ENOTFOUND error.
 func (s *Store) RiskArea(ctx context.Context, id string) (*hub.RiskArea, error) {
 	var r riskAreaRec
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		ok, err := getRec(bucket(tx, bktRiskAreas), "risk area", []byte(id), &r)
 		if err == nil && !ok {
 			err = hub.Errorf(hub.ENOTFOUND, "risk area %q not found", id)
@@ -454,7 +454,7 @@ func (s *Store) RiskAreas(ctx context.Context, activeOnly bool) ([]*hub.RiskArea
 		keep = (*hub.RiskArea).Active
 	}
 	var out []*hub.RiskArea
-	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
+	err := s.view(ctx, func(tx driver.Tx) (err error) {
 		out, err = listRecs(bucket(tx, bktRiskAreas), "risk area", (*riskAreaRec).domain, keep)
 		return err
 	})
@@ -464,7 +464,7 @@ func (s *Store) RiskAreas(ctx context.Context, activeOnly bool) ([]*hub.RiskArea
 // RiskLevels returns the highest level areas in force give each cell.
 func (s *Store) RiskLevels(ctx context.Context, cells []hub.Cell) (map[hub.Cell]hub.RiskLevel, error) {
 	out := make(map[hub.Cell]hub.RiskLevel)
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		c := bucket(tx, bktRiskCells).Cursor()
 		for _, cell := range cells {
 			prefix := appendCell(nil, cell)
@@ -499,7 +499,7 @@ func (s *Store) PutHealthCode(ctx context.Context, c *hub.HealthCode) (*hub.Heal
 	if err != nil {
 		return nil, err
 	}
-	err = s.write(ctx, func(tx *bolt.Tx) error {
+	err = s.write(ctx, func(tx driver.Tx) error {
 		codes := bucket(tx, bktHealthCodes)
 		var old healthCodeRec
 		found, err := getRec(codes, "health code", []byte(c.ResidentID), &old)
@@ -535,7 +535,7 @@ func (s *Store) PutHealthCode(ctx context.Context, c *hub.HealthCode) (*hub.Heal
 // HealthCode returns a resident's health code or an ENOTFOUND error.
 func (s *Store) HealthCode(ctx context.Context, residentID string) (*hub.HealthCode, error) {
 	var r healthCodeRec
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		ok, err := getRec(bucket(tx, bktHealthCodes), "health code", []byte(residentID), &r)
 		if err == nil && !ok {
 			err = hub.Errorf(hub.ENOTFOUND, "resident %q has no health code", residentID)
@@ -554,7 +554,7 @@ func (s *Store) HealthCodesIn(ctx context.Context, cells []hub.Cell) ([]*hub.Hea
 	slices.Sort(cs)
 	cs = slices.Compact(cs)
 	var out []*hub.HealthCode
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		codes := bucket(tx, bktHealthCodes)
 		c := bucket(tx, bktHealthByCell).Cursor()
 		for _, cell := range cs {
@@ -565,7 +565,7 @@ func (s *Store) HealthCodesIn(ctx context.Context, cells []hub.Cell) ([]*hub.Hea
 				if ok, err := getRec(codes, "health code", id, &r); err != nil {
 					return err
 				} else if !ok {
-					return fmt.Errorf("boltstore: health code index names missing %q", id)
+					return fmt.Errorf("store: health code index names missing %q", id)
 				}
 				out = append(out, r.domain())
 			}
@@ -578,7 +578,7 @@ func (s *Store) HealthCodesIn(ctx context.Context, cells []hub.Cell) ([]*hub.Hea
 // ColourCounts reads the colour aggregate.
 func (s *Store) ColourCounts(ctx context.Context, districtID string) ([]hub.ColourCount, error) {
 	var out []hub.ColourCount
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		return walkCounts(tx, bktColourCounts, districtID, func(d string, c hub.Cell, col hub.Colour, _ hub.FiledByKind, n int) {
 			out = append(out, hub.ColourCount{DistrictID: d, Cell: c, Colour: col, Count: n})
 		})
@@ -596,7 +596,7 @@ func (s *Store) MarkCase(ctx context.Context, residentID string, at time.Time) e
 	if err := storecheck.Time("case "+residentID, at); err != nil {
 		return err
 	}
-	return s.write(ctx, func(tx *bolt.Tx) error {
+	return s.write(ctx, func(tx driver.Tx) error {
 		if bucket(tx, bktResidents).Get([]byte(residentID)) == nil {
 			return hub.Errorf(hub.ENOTFOUND, "resident %q not found", residentID)
 		}
@@ -642,7 +642,7 @@ func (s *Store) MarkContacts(ctx context.Context, caseID string, cs ...hub.Conta
 	if len(marks) == 0 {
 		return s.checkOpen(ctx)
 	}
-	return s.write(ctx, func(tx *bolt.Tx) error {
+	return s.write(ctx, func(tx driver.Tx) error {
 		b := bucket(tx, bktCases)
 		for _, m := range marks {
 			var r caseRec
@@ -668,7 +668,7 @@ func (s *Store) MarkContacts(ctx context.Context, caseID string, cs ...hub.Conta
 // CaseStatus returns a resident's case and contact marks.
 func (s *Store) CaseStatus(ctx context.Context, residentID string) (hub.CaseStatus, error) {
 	var r caseRec
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		_, err := getRec(bucket(tx, bktCases), "case", []byte(residentID), &r)
 		return err
 	})
@@ -738,7 +738,7 @@ func (s *Store) RecordScans(ctx context.Context, ss ...*hub.Scan) error {
 	slices.Sort(checkpoints)
 	checkpoints = slices.Compact(checkpoints)
 
-	return s.write(ctx, func(tx *bolt.Tx) error {
+	return s.write(ctx, func(tx driver.Tx) error {
 		cps := bucket(tx, bktCheckpoints)
 		for _, id := range checkpoints {
 			if cps.Get([]byte(id)) == nil {
@@ -748,7 +748,9 @@ func (s *Store) RecordScans(ctx context.Context, ss ...*hub.Scan) error {
 		scans, ids, byCell := bucket(tx, bktScans), bucket(tx, bktScanIDs), bucket(tx, bktScansByCell)
 		// Devices' scan IDs are mostly time-sortable, so scanIDs grows at
 		// its end: fill its pages instead of splitting them in half.
-		ids.FillPercent = 0.9
+		if h, ok := ids.(driver.FillHinter); ok {
+			h.SetFillPercent(0.9)
+		}
 		skip := make([]bool, len(items))
 		for i, it := range items {
 			key := ids.Get(it.id)
@@ -782,7 +784,7 @@ func (s *Store) Trajectory(ctx context.Context, residentID string, since time.Ti
 	prefix = append(prefix, residentID...)
 	prefix = append(prefix, 0)
 	var out []*hub.Scan
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		c := bucket(tx, bktScans).Cursor()
 		for k, v := c.Seek(appendTime(slices.Clip(prefix), since)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			if limit > 0 && len(out) >= limit {
@@ -811,7 +813,7 @@ func (s *Store) ContactsIn(ctx context.Context, cells []hub.Cell, from, to time.
 	slices.Sort(cs)
 	cs = slices.Compact(cs)
 	var out []*hub.Scan
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx driver.Tx) error {
 		if to.Before(from) {
 			return nil
 		}
@@ -822,14 +824,14 @@ func (s *Store) ContactsIn(ctx context.Context, cells []hub.Cell, from, to time.
 			end := appendTime(slices.Clip(prefix), to)
 			for k, key := c.Seek(appendTime(slices.Clip(prefix), from)); k != nil && bytes.HasPrefix(k, prefix); k, key = c.Next() {
 				if len(k) < 16 {
-					return fmt.Errorf("boltstore: scan cell index has key %q", k)
+					return fmt.Errorf("store: scan cell index has key %q", k)
 				}
 				if bytes.Compare(k[:16], end) > 0 {
 					break
 				}
 				v := scans.Get(key)
 				if v == nil {
-					return fmt.Errorf("boltstore: scan cell index names missing scan %q", k[16:])
+					return fmt.Errorf("store: scan cell index names missing scan %q", k[16:])
 				}
 				var r scanRec
 				if err := decode("scan", key, v, &r); err != nil {

@@ -1,11 +1,11 @@
-package boltstore
+package portable
 
 import (
 	"context"
 	"github.com/gridhub/gridhub/store/storecheck"
 
 	"github.com/gridhub/gridhub/hub"
-	bolt "go.etcd.io/bbolt"
+	"github.com/gridhub/gridhub/store/driver"
 )
 
 // waitingKey is the key of a WAITING shortage in shortagesWaiting.
@@ -25,7 +25,7 @@ func (s *Store) CreateShortage(ctx context.Context, sh *hub.Shortage) error {
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, func(tx *bolt.Tx) error {
+	return s.write(ctx, func(tx driver.Tx) error {
 		recs, waiting := bucket(tx, bktShortages), bucket(tx, bktShortagesWaiting)
 		if recs.Get([]byte(rec.ID)) != nil {
 			return hub.Errorf(hub.ECONFLICT, "shortage %q already exists", rec.ID)
@@ -48,7 +48,7 @@ func (s *Store) CreateShortage(ctx context.Context, sh *hub.Shortage) error {
 
 // serveShortage makes a WAITING shortage SERVED by allocation a, dated its
 // CreatedAt.
-func serveShortage(tx *bolt.Tx, sh *shortageRec, a *allocationRec) error {
+func serveShortage(tx driver.Tx, sh *shortageRec, a *allocationRec) error {
 	old := sh.Status
 	sh.Status, sh.AllocationID, sh.UpdatedAt = hub.ShortageServed, a.ID, a.CreatedAt
 	if err := moveIndex(tx, bktShortagesByStatus, ikey(string(old), sh.ID), ikey(string(sh.Status), sh.ID)); err != nil {
@@ -75,7 +75,7 @@ func (s *Store) Shortages(ctx context.Context, f hub.ShortageFilter) ([]*hub.Sho
 		return nil, err
 	}
 	var out []*hub.Shortage
-	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
+	err := s.view(ctx, func(tx driver.Tx) (err error) {
 		var idx []*idIndex
 		if f.SKU != "" {
 			idx = append(idx, newIDIndex(tx, bktShortagesBySKU, ikey(string(f.SKU), "")))
