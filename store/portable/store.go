@@ -154,10 +154,7 @@ var _ hub.Store = (*Store)(nil)
 // holds (writing it into new data) and returns the store on d. The store
 // owns d: Close closes it.
 func New(ctx context.Context, d driver.Driver, opts Options) (*Store, error) {
-	s := &Store{d: d, now: opts.Now}
-	if s.now == nil {
-		s.now = time.Now
-	}
+	s := Attach(d, opts)
 	if err := d.Prepare(ctx, BucketNames()); err != nil {
 		return nil, err
 	}
@@ -175,6 +172,16 @@ func New(ctx context.Context, d driver.Driver, opts Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// Attach returns the store on d without a call to d: for data that New
+// prepared before, or a test's driver that never reaches its backend.
+func Attach(d driver.Driver, opts Options) *Store {
+	s := &Store{d: d, now: opts.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
 }
 
 // Close closes the driver. Calls after Close fail with an error matching

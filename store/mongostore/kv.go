@@ -1,0 +1,447 @@
+package mongostore
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gridhub/gridhub/store/driver"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+)
+
+// kv is the MongoDB driver of the portable store (the layout is in the
+// package documentation).
+type kv struct {
+	client *mongo.Client
+	db     *mongo.Database
+	target Target
+	txOpts *options.TransactionOptionsBuilder
+	closed atomic.Bool
+}
+
+var _ driver.Driver = (*kv)(nil)
+
+const (
+	collPrefix = "kv_"
+	// writerColl and writerID name the document every write transaction
+	// increments first, so that write transactions conflict and run one at
+	// a time.
+	writerColl = collPrefix + "meta"
+	writerID   = "!writer"
+	// codeNamespaceExists is the server's error code for a collection that
+	// exists already.
+	codeNamespaceExists = 48
+	// scanBatch is the batch size of a cursor's query: most walks stop
+	// after a few keys.
+	scanBatch = 32
+)
+
+// keySep ends a bucket's path; keyEnd is the least string greater than
+// every key of a bucket after its path and keySep (hex digits are at most
+// 'f'); pathSep ends the hex name of a nested bucket; seqSuffix names a
+// bucket's sequence document.
+const (
+	keySep    = "."
+	keyEnd    = "g"
+	pathSep   = "/"
+	seqSuffix = "#"
+)
+
+// Prepare creates the collections before any transaction needs them (a
+// transaction that would create one fails on servers before 4.4 and on
+// some sharded deployments) and the writer document.
+func (d *kv) Prepare(ctx context.Context, buckets []string) error {
+	if err := d.checkOpen(ctx); err != nil {
+		return err
+	}
+	have, err := d.db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		return d.fail("list collections", err)
+	}
+	for _, b := range buckets {
+		name := collPrefix + b
+		if slices.Contains(have, name) {
+			continue
+		}
+		err := d.db.CreateCollection(ctx, name)
+		var ce mongo.CommandError
+		if err != nil && !(errors.As(err, &ce) && ce.Code == codeNamespaceExists) { // another hub made it first
+			return d.fail("create collection "+name, err)
+		}
+	}
+	_, err = d.db.Collection(writerColl).UpdateOne(ctx, bson.D{{Key: "_id", Value: writerID}},
+		bson.D{{Key: "$setOnInsert", Value: bson.D{{Key: "n", Value: int64(0)}}}},
+		options.UpdateOne().SetUpsert(true))
+	if err != nil && !mongo.IsDuplicateKeyError(err) { // another hub made it first
+		return d.fail("create the writer document", err)
+	}
+	return nil
+}
+
+// View runs fn in a read-only transaction, on one snapshot.
+func (d *kv) View(ctx context.Context, fn func(tx driver.Tx) error) error {
+	return d.run(ctx, "read", false, fn)
+}
+
+// Update runs fn in a write transaction, after the writer document.
+func (d *kv) Update(ctx context.Context, fn func(tx driver.Tx) error) error {
+	return d.run(ctx, "write", true, fn)
+}
+
+func (d *kv) run(ctx context.Context, op string, write bool, fn func(tx driver.Tx) error) error {
+	if err := d.checkOpen(ctx); err != nil {
+		return err
+	}
+	sess, err := d.client.StartSession()
+	if err != nil {
+		return d.fail(op, err)
+	}
+	defer sess.EndSession(context.WithoutCancel(ctx))
+	_, err = sess.WithTransaction(ctx, func(ctx context.Context) (any, error) {
+		t := &kvTx{ctx: ctx, d: d, write: write}
+		defer t.closeCursors()
+		if write {
+			_, err := d.db.Collection(writerColl).UpdateOne(ctx, bson.D{{Key: "_id", Value: writerID}},
+				bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: int64(1)}}}})
+			if err != nil {
+				return nil, err
+			}
+		}
+		err := fn(t)
+		if t.err != nil {
+			// The failure of the store, not what fn made of a read that
+			// failed; returned as it is, so that the MongoDB driver sees
+			// its labels and retries a transient one.
+			return nil, t.err
+		}
+		return nil, err
+	}, d.txOpts)
+	return d.fail(op, err)
+}
+
+// Ping reports whether the primary answers.
+func (d *kv) Ping(ctx context.Context) error {
+	if err := d.checkOpen(ctx); err != nil {
+		return err
+	}
+	return d.fail("ping", d.client.Ping(ctx, readpref.Primary()))
+}
+
+// Close ends the connection. Calls after Close, Close included, return an
+// error matching ErrClosed.
+func (d *kv) Close() error {
+	if !d.closed.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.client.Disconnect(ctx); err != nil {
+		return fmt.Errorf("mongostore: close: %s", d.target.Scrub(err.Error()))
+	}
+	return nil
+}
+
+func (d *kv) checkOpen(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+func (d *kv) fail(op string, err error) error { return translate(d.target, op, err) }
+
+// kvTx is one run of a transaction's function. It keeps the first failure
+// of an operation: the transaction fails with it whatever fn returns.
+type kvTx struct {
+	ctx     context.Context // the session's, for this run only
+	d       *kv
+	write   bool
+	err     error
+	cursors []*kvCursor
+}
+
+func (t *kvTx) fail(err error) {
+	if t.err == nil {
+		t.err = err
+	}
+}
+
+func (t *kvTx) closeCursors() {
+	for _, c := range t.cursors {
+		c.close()
+	}
+}
+
+func (t *kvTx) Bucket(name string) driver.Bucket {
+	return &kvBucket{t: t, c: t.d.db.Collection(collPrefix + name)}
+}
+
+// kvBucket is a bucket: a collection and a path in it.
+type kvBucket struct {
+	t    *kvTx
+	c    *mongo.Collection
+	path string
+}
+
+// id returns the _id of key.
+func (b *kvBucket) id(key []byte) string { return keyID(b.path, key) }
+
+func keyID(path string, key []byte) string {
+	return path + keySep + hex.EncodeToString(key)
+}
+
+// keyOf returns the key of an _id of the bucket at path.
+func keyOf(path, id string) ([]byte, error) {
+	rest, ok := strings.CutPrefix(id, path+keySep)
+	if !ok {
+		return nil, fmt.Errorf("key %q is not in bucket %q", id, path)
+	}
+	return hex.DecodeString(rest)
+}
+
+// bucketPath returns the path of nested bucket name below path.
+func bucketPath(path string, name []byte) string {
+	return path + hex.EncodeToString(name) + pathSep
+}
+
+type kvDoc struct {
+	ID string `bson:"_id"`
+	V  []byte `bson:"v"`
+}
+
+func (b *kvBucket) Get(key []byte) []byte {
+	if b.t.err != nil {
+		return nil
+	}
+	var doc kvDoc
+	err := b.c.FindOne(b.t.ctx, bson.D{{Key: "_id", Value: b.id(key)}}).Decode(&doc)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil
+	} else if err != nil {
+		b.t.fail(err)
+		return nil
+	}
+	if doc.V == nil {
+		return []byte{}
+	}
+	return doc.V
+}
+
+func (b *kvBucket) writable() error {
+	if b.t.err != nil {
+		return b.t.err
+	}
+	if !b.t.write {
+		return errors.New("mongostore: write in a read-only transaction")
+	}
+	return nil
+}
+
+func (b *kvBucket) Put(key, value []byte) error {
+	if err := b.writable(); err != nil {
+		return err
+	}
+	id := b.id(key)
+	_, err := b.c.ReplaceOne(b.t.ctx, bson.D{{Key: "_id", Value: id}}, kvDoc{ID: id, V: value}, options.Replace().SetUpsert(true))
+	if err != nil {
+		b.t.fail(err)
+	}
+	return err
+}
+
+func (b *kvBucket) Delete(key []byte) error {
+	if err := b.writable(); err != nil {
+		return err
+	}
+	_, err := b.c.DeleteOne(b.t.ctx, bson.D{{Key: "_id", Value: b.id(key)}})
+	if err != nil {
+		b.t.fail(err)
+	}
+	return err
+}
+
+func (b *kvBucket) NextSequence() (uint64, error) {
+	if err := b.writable(); err != nil {
+		return 0, err
+	}
+	var doc struct {
+		N int64 `bson:"n"`
+	}
+	err := b.c.FindOneAndUpdate(b.t.ctx, bson.D{{Key: "_id", Value: b.path + seqSuffix}},
+		bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: int64(1)}}}},
+		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&doc)
+	if err != nil {
+		b.t.fail(err)
+		return 0, err
+	}
+	return uint64(doc.N), nil
+}
+
+func (b *kvBucket) ForEach(fn func(k, v []byte) error) error {
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return b.t.err
+}
+
+func (b *kvBucket) Bucket(name []byte) driver.Bucket {
+	if b.t.err != nil {
+		return nil
+	}
+	path := bucketPath(b.path, name)
+	err := b.c.FindOne(b.t.ctx, bson.D{{Key: "_id", Value: path}}).Err()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil
+	} else if err != nil {
+		b.t.fail(err)
+		return nil
+	}
+	return &kvBucket{t: b.t, c: b.c, path: path}
+}
+
+func (b *kvBucket) CreateBucketIfNotExists(name []byte) (driver.Bucket, error) {
+	if err := b.writable(); err != nil {
+		return nil, err
+	}
+	path := bucketPath(b.path, name)
+	_, err := b.c.UpdateOne(b.t.ctx, bson.D{{Key: "_id", Value: path}},
+		bson.D{{Key: "$setOnInsert", Value: bson.D{{Key: "bucket", Value: true}}}}, options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		b.t.fail(err)
+		return nil, err
+	}
+	return &kvBucket{t: b.t, c: b.c, path: path}, nil
+}
+
+func (b *kvBucket) Cursor() driver.Cursor {
+	c := &kvCursor{b: b}
+	b.t.cursors = append(b.t.cursors, c)
+	return c
+}
+
+// kvCursor walks a bucket with range queries on _id: one query per
+// positioning (First, Last, Seek, or a change of direction), read in
+// batches as it goes.
+type kvCursor struct {
+	b   *kvBucket
+	cur *mongo.Cursor
+	asc bool
+	key []byte // where the cursor is; nil before the first move or past an end
+}
+
+func (c *kvCursor) close() {
+	if c.cur != nil {
+		_ = c.cur.Close(context.WithoutCancel(c.b.t.ctx))
+		c.cur = nil
+	}
+}
+
+// open starts a query in one direction from bound: keys at least (or,
+// when after, greater than) bound going up, at most (less than) going
+// down; a nil bound is the end the walk starts from.
+func (c *kvCursor) open(asc bool, bound []byte, strict bool) (k, v []byte) {
+	c.close()
+	c.asc, c.key = asc, nil
+	if c.b.t.err != nil {
+		return nil, nil
+	}
+	lo, hi := c.b.path+keySep, c.b.path+keySep+keyEnd
+	var rng bson.D
+	switch {
+	case asc && bound == nil:
+		rng = bson.D{{Key: "$gte", Value: lo}, {Key: "$lt", Value: hi}}
+	case asc:
+		op := "$gte"
+		if strict {
+			op = "$gt"
+		}
+		rng = bson.D{{Key: op, Value: c.b.id(bound)}, {Key: "$lt", Value: hi}}
+	case bound == nil:
+		rng = bson.D{{Key: "$gte", Value: lo}, {Key: "$lt", Value: hi}}
+	default:
+		op := "$lte"
+		if strict {
+			op = "$lt"
+		}
+		rng = bson.D{{Key: "$gte", Value: lo}, {Key: op, Value: c.b.id(bound)}}
+	}
+	dir := 1
+	if !asc {
+		dir = -1
+	}
+	cur, err := c.b.c.Find(c.b.t.ctx, bson.D{{Key: "_id", Value: rng}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: dir}}).SetBatchSize(scanBatch))
+	if err != nil {
+		c.b.t.fail(err)
+		return nil, nil
+	}
+	c.cur = cur
+	return c.next()
+}
+
+// next reads the next document of the open query.
+func (c *kvCursor) next() (k, v []byte) {
+	if c.cur == nil || c.b.t.err != nil {
+		return nil, nil
+	}
+	if !c.cur.Next(c.b.t.ctx) {
+		if err := c.cur.Err(); err != nil {
+			c.b.t.fail(err)
+		}
+		c.close()
+		return nil, nil
+	}
+	var doc kvDoc
+	if err := c.cur.Decode(&doc); err != nil {
+		c.b.t.fail(err)
+		return nil, nil
+	}
+	key, err := keyOf(c.b.path, doc.ID)
+	if err != nil {
+		c.b.t.fail(err)
+		return nil, nil
+	}
+	if doc.V == nil {
+		doc.V = []byte{}
+	}
+	c.key = key
+	return key, doc.V
+}
+
+func (c *kvCursor) First() (k, v []byte)           { return c.open(true, nil, false) }
+func (c *kvCursor) Last() (k, v []byte)            { return c.open(false, nil, false) }
+func (c *kvCursor) Seek(seek []byte) (k, v []byte) { return c.open(true, seek, false) }
+
+func (c *kvCursor) Next() (k, v []byte) {
+	if c.key == nil {
+		return nil, nil
+	}
+	if !c.asc {
+		return c.open(true, c.key, true)
+	}
+	return c.next()
+}
+
+func (c *kvCursor) Prev() (k, v []byte) {
+	if c.key == nil {
+		return nil, nil
+	}
+	if c.asc {
+		return c.open(false, c.key, true)
+	}
+	return c.next()
+}
