@@ -7,9 +7,10 @@ import (
 	"github.com/gridhub/gridhub/hub"
 )
 
-// The on-disk records of health codes and checkpoints. As in records.go,
-// the JSON names are the format. Scans are by far the most numerous
-// records (millions), so theirs are short.
+// The stored records of health codes and checkpoints. As in records.go,
+// the JSON names are the format and a record converts to its domain type.
+// Times are stored in UTC. Scans are by far the most numerous records
+// (millions), so theirs are short.
 
 type declarationRec struct {
 	ID              string          `json:"id"`
@@ -29,23 +30,14 @@ type declarationRec struct {
 }
 
 func declarationToRec(d *hub.Declaration) declarationRec {
-	return declarationRec{
-		ID: d.ID, ResidentID: d.ResidentID, SubjectID: d.SubjectID,
-		Symptoms: slices.Clone(d.Symptoms), Temperature: d.Temperature,
-		TravelFromRisk: d.TravelFromRisk, ContactWithCase: d.ContactWithCase,
-		FiledBy: d.FiledBy, FiledByKind: d.FiledByKind, Cell: d.Cell, DistrictID: d.DistrictID,
-		Colour: d.Colour, Reasons: slices.Clone(d.Reasons), At: d.At.UTC(),
-	}
+	r := declarationRec(*d)
+	r.Symptoms, r.Reasons, r.At = slices.Clone(d.Symptoms), slices.Clone(d.Reasons), d.At.UTC()
+	return r
 }
 
 func (r *declarationRec) domain() *hub.Declaration {
-	return &hub.Declaration{
-		ID: r.ID, ResidentID: r.ResidentID, SubjectID: r.SubjectID,
-		Symptoms: r.Symptoms, Temperature: r.Temperature,
-		TravelFromRisk: r.TravelFromRisk, ContactWithCase: r.ContactWithCase,
-		FiledBy: r.FiledBy, FiledByKind: r.FiledByKind, Cell: r.Cell, DistrictID: r.DistrictID,
-		Colour: r.Colour, Reasons: r.Reasons, At: r.At,
-	}
+	d := hub.Declaration(*r)
+	return &d
 }
 
 type riskCellRec struct {
@@ -98,19 +90,15 @@ type healthCodeRec struct {
 }
 
 func healthCodeToRec(c *hub.HealthCode) healthCodeRec {
-	return healthCodeRec{
-		ResidentID: c.ResidentID, SubjectID: c.SubjectID, Cell: c.Cell,
-		DistrictID: c.DistrictID, CommitteeID: c.CommitteeID, Colour: c.Colour,
-		Reasons: slices.Clone(c.Reasons), Version: c.Version, UpdatedAt: c.UpdatedAt.UTC(),
-	}
+	r := healthCodeRec(*c)
+	r.Reasons, r.UpdatedAt = slices.Clone(c.Reasons), c.UpdatedAt.UTC()
+	return r
 }
 
 func (r *healthCodeRec) domain() *hub.HealthCode {
-	return &hub.HealthCode{
-		ResidentID: r.ResidentID, SubjectID: r.SubjectID, Cell: r.Cell,
-		DistrictID: r.DistrictID, CommitteeID: r.CommitteeID, Colour: r.Colour,
-		Reasons: slices.Clone(r.Reasons), Version: r.Version, UpdatedAt: r.UpdatedAt,
-	}
+	c := hub.HealthCode(*r)
+	c.Reasons = slices.Clone(r.Reasons)
+	return &c
 }
 
 type caseRec struct {
@@ -119,9 +107,7 @@ type caseRec struct {
 	ContactOf string    `json:"contactOf,omitempty"`
 }
 
-func (r *caseRec) domain() hub.CaseStatus {
-	return hub.CaseStatus{CaseAt: r.CaseAt, ContactAt: r.ContactAt, ContactOf: r.ContactOf}
-}
+func (r *caseRec) domain() hub.CaseStatus { return hub.CaseStatus(*r) }
 
 // scanRec is one scan. Its key in the scans bucket holds the person and
 // the time as well (scanKey), but the record stands alone.
@@ -138,17 +124,12 @@ type scanRec struct {
 }
 
 func scanToRec(s *hub.Scan) scanRec {
-	return scanRec{
-		ID: s.ID, CheckpointID: s.CheckpointID, Cell: s.Cell, ResidentID: s.ResidentID,
-		SubjectID: s.SubjectID, At: s.At.UTC(), Temperature: s.Temperature,
-		Colour: s.Colour, Result: s.Result,
-	}
+	r := scanRec(*s)
+	r.At = s.At.UTC()
+	return r
 }
 
 func (r *scanRec) domain() *hub.Scan {
-	return &hub.Scan{
-		ID: r.ID, CheckpointID: r.CheckpointID, Cell: r.Cell, ResidentID: r.ResidentID,
-		SubjectID: r.SubjectID, At: r.At, Temperature: r.Temperature,
-		Colour: r.Colour, Result: r.Result,
-	}
+	s := hub.Scan(*r)
+	return &s
 }

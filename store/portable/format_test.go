@@ -87,7 +87,7 @@ func formatCases() []formatCase {
 		{"riskArea", ra, func() any { return riskAreaToRec(ra) }, decodeAs((*riskAreaRec).domain)},
 		{"healthCode", hc, func() any { return healthCodeToRec(hc) }, decodeAs((*healthCodeRec).domain)},
 		{"scan", sc, func() any { return scanToRec(sc) }, decodeAs((*scanRec).domain)},
-		{"case", cs, func() any { return caseRec{CaseAt: cs.CaseAt, ContactAt: cs.ContactAt, ContactOf: cs.ContactOf} }, func(b []byte) (any, error) {
+		{"case", cs, func() any { return caseRec(cs) }, func(b []byte) (any, error) {
 			var r caseRec
 			if err := decode("case", nil, b, &r); err != nil {
 				return nil, err

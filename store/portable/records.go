@@ -11,9 +11,16 @@ import (
 	"github.com/gridhub/gridhub/hub"
 )
 
-// The records below are the on-disk form of the domain types. They are
+// The records below are the stored form of the domain types. They are
 // separate from package hub so that renaming a Go field never changes the
-// stored format; the JSON names are the format.
+// stored format: the JSON names are the format (testdata/records.golden
+// pins it). A record has the fields of its domain type, same names, same
+// types, same order, so that each converts to the other with a Go type
+// conversion instead of a field-by-field copy; renaming a domain field
+// then fails to compile here until the record's field is renamed too,
+// its JSON name kept. A record whose domain type nests another domain
+// type with its own stored names (a round's eligibility, a risk area's
+// cells) is copied by hand.
 
 type districtRec struct {
 	ID        string     `json:"id"`
@@ -23,12 +30,11 @@ type districtRec struct {
 	UpdatedAt time.Time  `json:"updatedAt"`
 }
 
-func districtToRec(d *hub.District) districtRec {
-	return districtRec{ID: d.ID, Code: d.Code, Name: d.Name, Cells: d.Cells, UpdatedAt: d.UpdatedAt}
-}
+func districtToRec(v *hub.District) districtRec { return districtRec(*v) }
 
 func (r *districtRec) domain() *hub.District {
-	return &hub.District{ID: r.ID, Code: r.Code, Name: r.Name, Cells: r.Cells, UpdatedAt: r.UpdatedAt}
+	v := hub.District(*r)
+	return &v
 }
 
 type committeeRec struct {
@@ -40,18 +46,11 @@ type committeeRec struct {
 	UpdatedAt  time.Time  `json:"updatedAt"`
 }
 
-func committeeToRec(c *hub.Committee) committeeRec {
-	return committeeRec{
-		ID: c.ID, Code: c.Code, Name: c.Name, DistrictID: c.DistrictID,
-		Cells: c.Cells, UpdatedAt: c.UpdatedAt,
-	}
-}
+func committeeToRec(v *hub.Committee) committeeRec { return committeeRec(*v) }
 
 func (r *committeeRec) domain() *hub.Committee {
-	return &hub.Committee{
-		ID: r.ID, Code: r.Code, Name: r.Name, DistrictID: r.DistrictID,
-		Cells: r.Cells, UpdatedAt: r.UpdatedAt,
-	}
+	v := hub.Committee(*r)
+	return &v
 }
 
 type residentRec struct {
@@ -68,22 +67,11 @@ type residentRec struct {
 	RegisteredAt time.Time `json:"registeredAt"`
 }
 
-func residentToRec(r *hub.Resident) residentRec {
-	return residentRec{
-		ID: r.ID, Name: r.Name, IDHash: r.IDHash, IDMasked: r.IDMasked,
-		Phone: r.Phone, Address: r.Address, Location: r.Location, Cell: r.Cell,
-		CommitteeID: r.CommitteeID, DistrictID: r.DistrictID,
-		RegisteredAt: r.RegisteredAt,
-	}
-}
+func residentToRec(v *hub.Resident) residentRec { return residentRec(*v) }
 
 func (r *residentRec) domain() *hub.Resident {
-	return &hub.Resident{
-		ID: r.ID, Name: r.Name, IDHash: r.IDHash, IDMasked: r.IDMasked,
-		Phone: r.Phone, Address: r.Address, Location: r.Location, Cell: r.Cell,
-		CommitteeID: r.CommitteeID, DistrictID: r.DistrictID,
-		RegisteredAt: r.RegisteredAt,
-	}
+	v := hub.Resident(*r)
+	return &v
 }
 
 type pharmacyRec struct {
@@ -101,24 +89,18 @@ type pharmacyRec struct {
 
 // pharmacyToRec copies p, its stock map included.
 func pharmacyToRec(p *hub.Pharmacy) pharmacyRec {
-	return pharmacyRec{
-		ID: p.ID, Name: p.Name, Phone: p.Phone, Address: p.Address,
-		Location: p.Location, Cell: p.Cell, DistrictID: p.DistrictID,
-		Hours: p.Hours, Stock: maps.Clone(p.Stock), UpdatedAt: p.UpdatedAt,
-	}
+	r := pharmacyRec(*p)
+	r.Stock = maps.Clone(p.Stock)
+	return r
 }
 
 // domain returns the pharmacy; its Stock is never nil.
 func (r *pharmacyRec) domain() *hub.Pharmacy {
-	stock := r.Stock
-	if stock == nil {
-		stock = make(map[hub.SKU]int)
+	p := hub.Pharmacy(*r)
+	if p.Stock == nil {
+		p.Stock = make(map[hub.SKU]int)
 	}
-	return &hub.Pharmacy{
-		ID: r.ID, Name: r.Name, Phone: r.Phone, Address: r.Address,
-		Location: r.Location, Cell: r.Cell, DistrictID: r.DistrictID,
-		Hours: r.Hours, Stock: stock, UpdatedAt: r.UpdatedAt,
-	}
+	return &p
 }
 
 type checkpointRec struct {
@@ -131,18 +113,11 @@ type checkpointRec struct {
 	UpdatedAt  time.Time `json:"updatedAt"`
 }
 
-func checkpointToRec(c *hub.Checkpoint) checkpointRec {
-	return checkpointRec{
-		ID: c.ID, Name: c.Name, Kind: c.Kind, Location: c.Location,
-		Cell: c.Cell, DistrictID: c.DistrictID, UpdatedAt: c.UpdatedAt,
-	}
-}
+func checkpointToRec(v *hub.Checkpoint) checkpointRec { return checkpointRec(*v) }
 
 func (r *checkpointRec) domain() *hub.Checkpoint {
-	return &hub.Checkpoint{
-		ID: r.ID, Name: r.Name, Kind: r.Kind, Location: r.Location,
-		Cell: r.Cell, DistrictID: r.DistrictID, UpdatedAt: r.UpdatedAt,
-	}
+	v := hub.Checkpoint(*r)
+	return &v
 }
 
 // ledgerRec is one stock ledger entry; the pharmacy is the bucket it lives
@@ -270,22 +245,11 @@ type reservationRec struct {
 	UpdatedAt      time.Time             `json:"updatedAt"`
 }
 
-func reservationToRec(r *hub.Reservation) reservationRec {
-	return reservationRec{
-		ID: r.ID, RoundID: r.RoundID, ResidentID: r.ResidentID, IDHash: r.IDHash,
-		Cell: r.Cell, CommitteeID: r.CommitteeID, DistrictID: r.DistrictID,
-		Fulfilment: r.Fulfilment, IdempotencyKey: r.IdempotencyKey, EntryHash: r.EntryHash,
-		Status: r.Status, AllocationID: r.AllocationID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-	}
-}
+func reservationToRec(v *hub.Reservation) reservationRec { return reservationRec(*v) }
 
 func (r *reservationRec) domain() *hub.Reservation {
-	return &hub.Reservation{
-		ID: r.ID, RoundID: r.RoundID, ResidentID: r.ResidentID, IDHash: r.IDHash,
-		Cell: r.Cell, CommitteeID: r.CommitteeID, DistrictID: r.DistrictID,
-		Fulfilment: r.Fulfilment, IdempotencyKey: r.IdempotencyKey, EntryHash: r.EntryHash,
-		Status: r.Status, AllocationID: r.AllocationID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-	}
+	v := hub.Reservation(*r)
+	return &v
 }
 
 type allocationRec struct {
@@ -305,24 +269,15 @@ type allocationRec struct {
 	ExpiresAt     time.Time            `json:"expiresAt"`
 	CreatedAt     time.Time            `json:"createdAt"`
 	UpdatedAt     time.Time            `json:"updatedAt"`
+	// StockAfter is not stored: it is what a write reports.
+	StockAfter int `json:"-"`
 }
 
-func allocationToRec(a *hub.Allocation) allocationRec {
-	return allocationRec{
-		ID: a.ID, RoundID: a.RoundID, ReservationID: a.ReservationID, ShortageID: a.ShortageID,
-		ResidentID: a.ResidentID, PharmacyID: a.PharmacyID, PartnerID: a.PartnerID,
-		SKU: a.SKU, Quantity: a.Quantity, Cell: a.Cell, Slot: a.Slot, CodeHash: a.CodeHash,
-		Status: a.Status, ExpiresAt: a.ExpiresAt, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
-	}
-}
+func allocationToRec(v *hub.Allocation) allocationRec { return allocationRec(*v) }
 
 func (r *allocationRec) domain() *hub.Allocation {
-	return &hub.Allocation{
-		ID: r.ID, RoundID: r.RoundID, ReservationID: r.ReservationID, ShortageID: r.ShortageID,
-		ResidentID: r.ResidentID, PharmacyID: r.PharmacyID, PartnerID: r.PartnerID,
-		SKU: r.SKU, Quantity: r.Quantity, Cell: r.Cell, Slot: r.Slot, CodeHash: r.CodeHash,
-		Status: r.Status, ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-	}
+	v := hub.Allocation(*r)
+	return &v
 }
 
 type partnerRec struct {
@@ -333,11 +288,14 @@ type partnerRec struct {
 }
 
 func partnerToRec(p *hub.Partner) partnerRec {
-	return partnerRec{ID: p.ID, Name: p.Name, Cells: slices.Clone(p.Cells), UpdatedAt: p.UpdatedAt}
+	r := partnerRec(*p)
+	r.Cells = slices.Clone(p.Cells)
+	return r
 }
 
 func (r *partnerRec) domain() *hub.Partner {
-	return &hub.Partner{ID: r.ID, Name: r.Name, Cells: r.Cells, UpdatedAt: r.UpdatedAt}
+	p := hub.Partner(*r)
+	return &p
 }
 
 type shortageRec struct {
@@ -352,16 +310,9 @@ type shortageRec struct {
 	UpdatedAt    time.Time          `json:"updatedAt"`
 }
 
-func shortageToRec(s *hub.Shortage) shortageRec {
-	return shortageRec{
-		ID: s.ID, ResidentID: s.ResidentID, Cell: s.Cell, SKU: s.SKU, Quantity: s.Quantity,
-		Status: s.Status, AllocationID: s.AllocationID, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
-	}
-}
+func shortageToRec(v *hub.Shortage) shortageRec { return shortageRec(*v) }
 
 func (r *shortageRec) domain() *hub.Shortage {
-	return &hub.Shortage{
-		ID: r.ID, ResidentID: r.ResidentID, Cell: r.Cell, SKU: r.SKU, Quantity: r.Quantity,
-		Status: r.Status, AllocationID: r.AllocationID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-	}
+	v := hub.Shortage(*r)
+	return &v
 }
