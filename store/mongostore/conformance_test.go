@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gridhub/gridhub/hub"
+	"github.com/gridhub/gridhub/store/driver"
+	"github.com/gridhub/gridhub/store/driver/drivertest"
 	"github.com/gridhub/gridhub/store/mongostore"
 	"github.com/gridhub/gridhub/store/storetest"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -168,4 +170,65 @@ func TestTwoHubs(t *testing.T) {
 			seen[e.Seq] = true
 		}
 	}
+}
+
+// driverHarness opens each driver on a database of its own.
+type driverHarness struct {
+	uri   string
+	admin *mongo.Client
+
+	mu  sync.Mutex
+	dbs map[driver.Driver]string
+}
+
+func (h *driverHarness) Open(t *testing.T) driver.Driver {
+	t.Helper()
+	name := "gridhub_test_" + rand.Text()[:12]
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := h.admin.Database(name).Drop(ctx); err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+		}
+	})
+	return h.open(t, name)
+}
+
+func (h *driverHarness) Reopen(t *testing.T, d driver.Driver) driver.Driver {
+	t.Helper()
+	h.mu.Lock()
+	name, ok := h.dbs[d]
+	h.mu.Unlock()
+	if !ok {
+		t.Fatal("Reopen of a driver the harness did not open")
+	}
+	if err := d.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	return h.open(t, name)
+}
+
+func (h *driverHarness) open(t *testing.T, name string) driver.Driver {
+	t.Helper()
+	d, err := mongostore.OpenDriver(t.Context(), h.uri, mongostore.Options{Database: name})
+	if err != nil {
+		t.Fatalf("OpenDriver: %v", err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	h.mu.Lock()
+	h.dbs[d] = name
+	h.mu.Unlock()
+	return d
+}
+
+// TestDriver runs the driver suite against the MongoDB driver, when
+// GRIDHUB_TEST_MONGODB_URI names a server.
+func TestDriver(t *testing.T) {
+	uri := testURI(t)
+	admin, _, err := mongostore.Dial(t.Context(), uri, mongostore.DialOptions{})
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	t.Cleanup(func() { _ = admin.Disconnect(context.Background()) })
+	drivertest.Run(t, &driverHarness{uri: uri, admin: admin, dbs: make(map[driver.Driver]string)})
 }
