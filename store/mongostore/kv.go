@@ -66,6 +66,11 @@ func (d *kv) Prepare(ctx context.Context, buckets []string) error {
 	if err != nil {
 		return d.fail("list collections", err)
 	}
+	if old := oldLayout(have); len(old) > 0 {
+		return fmt.Errorf("mongostore: database %s in %s holds collections of the layout before the portable store (%s) "+
+			"and none of this one: this build does not read them; move the data with an export from the build that wrote it",
+			d.db.Name(), d.target.Address(), strings.Join(old, ", "))
+	}
 	for _, b := range buckets {
 		name := collPrefix + b
 		if slices.Contains(have, name) {
@@ -84,6 +89,32 @@ func (d *kv) Prepare(ctx context.Context, buckets []string) error {
 		return d.fail("create the writer document", err)
 	}
 	return nil
+}
+
+// oldCollections are the collections of the layout before the portable
+// store, one document kind each.
+var oldCollections = []string{
+	"districts", "committees", "residents", "pharmacies", "ledger", "checkpoints", "audit", "counters",
+	"rounds", "reservations", "allocations", "partners", "shortages", "subjects", "declarations",
+	"healthCodes", "scans",
+}
+
+// oldLayout returns the collections of the layout before the portable
+// store among have, the collections of a database, when it holds none of
+// this layout's: such a database must not be taken for an empty one.
+func oldLayout(have []string) []string {
+	for _, name := range have {
+		if strings.HasPrefix(name, collPrefix) {
+			return nil
+		}
+	}
+	var old []string
+	for _, name := range oldCollections {
+		if slices.Contains(have, name) {
+			old = append(old, name)
+		}
+	}
+	return old
 }
 
 // View runs fn in a read-only transaction, on one snapshot.

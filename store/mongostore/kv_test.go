@@ -97,3 +97,25 @@ func TestKVDocEmptyValue(t *testing.T) {
 		}
 	}
 }
+
+// TestOldLayout checks that a database of the layout before the portable
+// store is recognised, so that Open refuses it instead of taking it for an
+// empty one.
+func TestOldLayout(t *testing.T) {
+	tests := []struct {
+		give []string
+		want []string
+	}{
+		{give: nil, want: nil},
+		{give: []string{"system.views"}, want: nil},
+		{give: []string{"residents", "pharmacies", "meta"}, want: []string{"residents", "pharmacies"}},
+		{give: []string{"scans"}, want: []string{"scans"}},
+		{give: []string{"kv_meta", "residents"}, want: nil},
+		{give: []string{"kv_residents"}, want: nil},
+	}
+	for _, tt := range tests {
+		if got := oldLayout(tt.give); !slices.Equal(got, tt.want) {
+			t.Errorf("oldLayout(%q) = %q, want %q", tt.give, got, tt.want)
+		}
+	}
+}
