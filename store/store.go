@@ -1,7 +1,10 @@
-// Package store opens the hub's storage backend named by a URI. The
-// backends live in their own packages (boltstore, mongostore), each the
-// only importer of its driver, and all pass the conformance suite in
-// storetest.
+// Package store opens the hub's store named by a URI. hub.Store is
+// implemented once, by store/portable, on a driver (store/driver): bbolt
+// in store/boltstore or MongoDB in store/mongostore, each the only
+// importer of its database's client. The conformance suite (storetest)
+// runs through the portable store over each driver, the driver suite
+// (driver/drivertest) over each driver alone; docs/STORE.md has the
+// design.
 package store
 
 import (

@@ -91,12 +91,14 @@ func (d *kv) Prepare(ctx context.Context, buckets []string) error {
 	return nil
 }
 
-// oldCollections are the collections of the layout before the portable
-// store, one document kind each.
-var oldCollections = []string{
-	"districts", "committees", "residents", "pharmacies", "ledger", "checkpoints", "audit", "counters",
-	"rounds", "reservations", "allocations", "partners", "shortages", "subjects", "declarations",
-	"healthCodes", "scans",
+// oldCollections returns the collections of the layout before the
+// portable store, one document kind each.
+func oldCollections() []string {
+	return []string{
+		"districts", "committees", "residents", "pharmacies", "ledger", "checkpoints", "audit", "counters",
+		"rounds", "reservations", "allocations", "partners", "shortages", "subjects", "declarations",
+		"healthCodes", "scans",
+	}
 }
 
 // oldLayout returns the collections of the layout before the portable
@@ -109,7 +111,7 @@ func oldLayout(have []string) []string {
 		}
 	}
 	var old []string
-	for _, name := range oldCollections {
+	for _, name := range oldCollections() {
 		if slices.Contains(have, name) {
 			old = append(old, name)
 		}

@@ -1,6 +1,7 @@
-// Package storetest is the conformance suite every hub.Store backend
-// passes, after go-cloud's docstore/drivertest: a backend's test supplies a
-// Harness and calls Run.
+// Package storetest is the conformance suite of hub.Store, after
+// go-cloud's docstore/drivertest: it runs through the portable store
+// (store/portable) over each driver, whose test supplies a Harness and
+// calls Run.
 //
 // Beyond what hub.Store documents, the suite holds every backend to these
 // details, so that callers see one behaviour:
