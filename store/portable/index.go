@@ -28,7 +28,7 @@ func ikey(parts ...string) []byte {
 	return k
 }
 
-// del removes a key and wraps bbolt's error with context.
+// del removes a key and wraps the driver's error with context.
 func del(b driver.Bucket, key []byte) error {
 	if err := b.Delete(key); err != nil {
 		return fmt.Errorf("store: delete %q: %w", key, err)

@@ -11,7 +11,7 @@ func bucket(tx driver.Tx, name string) driver.Bucket {
 	return tx.Bucket(name)
 }
 
-// put stores a key and wraps bbolt's error with context.
+// put stores a key and wraps the driver's error with context.
 func put(b driver.Bucket, key, v []byte) error {
 	if err := b.Put(key, v); err != nil {
 		return fmt.Errorf("store: put %q: %w", key, err)

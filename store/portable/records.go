@@ -150,7 +150,7 @@ func encode(kind string, v any) ([]byte, error) {
 	return b, nil
 }
 
-// decode reads a stored record into v. The bytes may belong to a bbolt
+// decode reads a stored record into v. The bytes may belong to a driver's
 // transaction; v shares no memory with them afterwards.
 func decode(kind string, key, b []byte, v any) error {
 	if err := json.Unmarshal(b, v); err != nil {
