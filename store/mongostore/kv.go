@@ -143,7 +143,7 @@ func (d *kv) run(ctx context.Context, op string, write bool, fn func(tx driver.T
 		defer t.closeCursors()
 		if write {
 			_, err := d.db.Collection(writerColl).UpdateOne(ctx, bson.D{{Key: "_id", Value: writerID}},
-				bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: int64(1)}}}})
+				bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: int64(1)}}}}, options.UpdateOne().SetUpsert(true))
 			if err != nil {
 				return nil, err
 			}
