@@ -20,11 +20,55 @@ import (
 // kv is the MongoDB driver of the portable store (the layout is in the
 // package documentation).
 type kv struct {
-	client *mongo.Client
+	client *mongo.Client // nil for an in-memory driver (tests)
 	db     *mongo.Database
 	target Target
-	txOpts *options.TransactionOptionsBuilder
 	closed atomic.Bool
+
+	// coll returns a collection by name and txn runs a transaction: on
+	// MongoDB (mongoColl, mongoTxn) or, in tests, in memory.
+	coll func(name string) collection
+	txn  func(ctx context.Context, write bool, fn func(ctx context.Context) error) error
+}
+
+// collection is what the driver asks of a collection. Each call runs in
+// the transaction whose ctx it is given.
+type collection interface {
+	// find returns the value of the document id, and whether there is one.
+	find(ctx context.Context, id string) ([]byte, bool, error)
+	// replace writes the document id with value v, creating it if need be.
+	replace(ctx context.Context, id string, v []byte) error
+	// remove deletes the document id, if there is one.
+	remove(ctx context.Context, id string) error
+	// incr adds one to the field n of the document id, creating it if need
+	// be, and returns the new n.
+	incr(ctx context.Context, id string) (int64, error)
+	// scan returns the documents whose _id is in r, in r's order.
+	scan(ctx context.Context, r idRange) (docIter, error)
+}
+
+// idRange is a range of _ids: from lo (greater than lo when loOpen) to hi
+// (at most hi when hiClosed, else less than hi), ascending or descending.
+type idRange struct {
+	lo, hi           string
+	loOpen, hiClosed bool
+	desc             bool
+}
+
+// contains reports whether id is in r.
+func (r idRange) contains(id string) bool {
+	if id < r.lo || r.loOpen && id == r.lo {
+		return false
+	}
+	return id < r.hi || r.hiClosed && id == r.hi
+}
+
+// docIter walks the documents of a scan.
+type docIter interface {
+	// next returns the next document, or ok false at the end (err says
+	// whether the end is a failure).
+	next(ctx context.Context) (id string, v []byte, ok bool, err error)
+	close(ctx context.Context)
 }
 
 var _ driver.Driver = (*kv)(nil)
@@ -61,6 +105,9 @@ const (
 func (d *kv) Prepare(ctx context.Context, buckets []string) error {
 	if err := d.checkOpen(ctx); err != nil {
 		return err
+	}
+	if d.client == nil {
+		return nil // in memory: nothing to create
 	}
 	have, err := d.db.ListCollectionNames(ctx, bson.D{})
 	if err != nil {
@@ -133,19 +180,12 @@ func (d *kv) run(ctx context.Context, op string, write bool, fn func(tx driver.T
 	if err := d.checkOpen(ctx); err != nil {
 		return err
 	}
-	sess, err := d.client.StartSession()
-	if err != nil {
-		return d.fail(op, err)
-	}
-	defer sess.EndSession(context.WithoutCancel(ctx))
-	_, err = sess.WithTransaction(ctx, func(ctx context.Context) (any, error) {
+	err := d.txn(ctx, write, func(ctx context.Context) error {
 		t := &kvTx{ctx: ctx, d: d, write: write}
 		defer t.closeCursors()
 		if write {
-			_, err := d.db.Collection(writerColl).UpdateOne(ctx, bson.D{{Key: "_id", Value: writerID}},
-				bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: int64(1)}}}}, options.UpdateOne().SetUpsert(true))
-			if err != nil {
-				return nil, err
+			if _, err := d.coll(writerColl).incr(ctx, writerID); err != nil {
+				return err
 			}
 		}
 		err := fn(t)
@@ -153,16 +193,16 @@ func (d *kv) run(ctx context.Context, op string, write bool, fn func(tx driver.T
 			// The failure of the store, not what fn made of a read that
 			// failed; returned as it is, so that the MongoDB driver sees
 			// its labels and retries a transient one.
-			return nil, t.err
+			return t.err
 		}
-		return nil, err
-	}, d.txOpts)
+		return err
+	})
 	return d.fail(op, err)
 }
 
 // Ping reports whether the primary answers.
 func (d *kv) Ping(ctx context.Context) error {
-	if err := d.checkOpen(ctx); err != nil {
+	if err := d.checkOpen(ctx); err != nil || d.client == nil {
 		return err
 	}
 	return d.fail("ping", d.client.Ping(ctx, readpref.Primary()))
@@ -173,6 +213,9 @@ func (d *kv) Ping(ctx context.Context) error {
 func (d *kv) Close() error {
 	if !d.closed.CompareAndSwap(false, true) {
 		return ErrClosed
+	}
+	if d.client == nil {
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -217,13 +260,13 @@ func (t *kvTx) closeCursors() {
 }
 
 func (t *kvTx) Bucket(name string) driver.Bucket {
-	return &kvBucket{t: t, c: t.d.db.Collection(collPrefix + name)}
+	return &kvBucket{t: t, c: t.d.coll(collPrefix + name)}
 }
 
 // kvBucket is a bucket: a collection and a path in it.
 type kvBucket struct {
 	t    *kvTx
-	c    *mongo.Collection
+	c    collection
 	path string
 }
 
@@ -248,27 +291,22 @@ func bucketPath(path string, name []byte) string {
 	return path + hex.EncodeToString(name) + pathSep
 }
 
-type kvDoc struct {
-	ID string `bson:"_id"`
-	V  []byte `bson:"v"`
-}
-
 func (b *kvBucket) Get(key []byte) []byte {
 	if b.t.err != nil {
 		return nil
 	}
-	var doc kvDoc
-	err := b.c.FindOne(b.t.ctx, bson.D{{Key: "_id", Value: b.id(key)}}).Decode(&doc)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil
-	} else if err != nil {
+	v, ok, err := b.c.find(b.t.ctx, b.id(key))
+	if err != nil {
 		b.t.fail(err)
 		return nil
 	}
-	if doc.V == nil {
+	if !ok {
+		return nil
+	}
+	if v == nil {
 		return []byte{}
 	}
-	return doc.V
+	return v
 }
 
 func (b *kvBucket) writable() error {
@@ -285,8 +323,7 @@ func (b *kvBucket) Put(key, value []byte) error {
 	if err := b.writable(); err != nil {
 		return err
 	}
-	id := b.id(key)
-	_, err := b.c.ReplaceOne(b.t.ctx, bson.D{{Key: "_id", Value: id}}, kvDoc{ID: id, V: value}, options.Replace().SetUpsert(true))
+	err := b.c.replace(b.t.ctx, b.id(key), value)
 	if err != nil {
 		b.t.fail(err)
 	}
@@ -297,7 +334,7 @@ func (b *kvBucket) Delete(key []byte) error {
 	if err := b.writable(); err != nil {
 		return err
 	}
-	_, err := b.c.DeleteOne(b.t.ctx, bson.D{{Key: "_id", Value: b.id(key)}})
+	err := b.c.remove(b.t.ctx, b.id(key))
 	if err != nil {
 		b.t.fail(err)
 	}
@@ -308,17 +345,12 @@ func (b *kvBucket) NextSequence() (uint64, error) {
 	if err := b.writable(); err != nil {
 		return 0, err
 	}
-	var doc struct {
-		N int64 `bson:"n"`
-	}
-	err := b.c.FindOneAndUpdate(b.t.ctx, bson.D{{Key: "_id", Value: b.path + seqSuffix}},
-		bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: int64(1)}}}},
-		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&doc)
+	n, err := b.c.incr(b.t.ctx, b.path+seqSuffix)
 	if err != nil {
 		b.t.fail(err)
 		return 0, err
 	}
-	return uint64(doc.N), nil
+	return uint64(n), nil
 }
 
 func (b *kvBucket) ForEach(fn func(k, v []byte) error) error {
@@ -336,11 +368,12 @@ func (b *kvBucket) Bucket(name []byte) driver.Bucket {
 		return nil
 	}
 	path := bucketPath(b.path, name)
-	err := b.c.FindOne(b.t.ctx, bson.D{{Key: "_id", Value: path}}).Err()
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil
-	} else if err != nil {
+	_, ok, err := b.c.find(b.t.ctx, path)
+	if err != nil {
 		b.t.fail(err)
+		return nil
+	}
+	if !ok {
 		return nil
 	}
 	return &kvBucket{t: b.t, c: b.c, path: path}
@@ -351,8 +384,10 @@ func (b *kvBucket) CreateBucketIfNotExists(name []byte) (driver.Bucket, error) {
 		return nil, err
 	}
 	path := bucketPath(b.path, name)
-	_, err := b.c.UpdateOne(b.t.ctx, bson.D{{Key: "_id", Value: path}},
-		bson.D{{Key: "$setOnInsert", Value: bson.D{{Key: "bucket", Value: true}}}}, options.UpdateOne().SetUpsert(true))
+	_, ok, err := b.c.find(b.t.ctx, path)
+	if err == nil && !ok {
+		err = b.c.replace(b.t.ctx, path, []byte{})
+	}
 	if err != nil {
 		b.t.fail(err)
 		return nil, err
@@ -366,25 +401,25 @@ func (b *kvBucket) Cursor() driver.Cursor {
 	return c
 }
 
-// kvCursor walks a bucket with range queries on _id: one query per
-// positioning (First, Last, Seek, or a change of direction), read in
-// batches as it goes.
+// kvCursor walks a bucket with range scans of _ids: one scan per
+// positioning (First, Last, Seek, or a change of direction), read as it
+// goes.
 type kvCursor struct {
 	b   *kvBucket
-	cur *mongo.Cursor
+	it  docIter
 	asc bool
 	key []byte // where the cursor is; nil before the first move or past an end
 }
 
 func (c *kvCursor) close() {
-	if c.cur != nil {
-		_ = c.cur.Close(context.WithoutCancel(c.b.t.ctx))
-		c.cur = nil
+	if c.it != nil {
+		c.it.close(context.WithoutCancel(c.b.t.ctx))
+		c.it = nil
 	}
 }
 
-// open starts a query in one direction from bound: keys at least (or,
-// when after, greater than) bound going up, at most (less than) going
+// open starts a scan in one direction from bound: keys at least (or,
+// when strict, greater than) bound going up, at most (less than) going
 // down; a nil bound is the end the walk starts from.
 func (c *kvCursor) open(asc bool, bound []byte, strict bool) (k, v []byte) {
 	c.close()
@@ -392,67 +427,46 @@ func (c *kvCursor) open(asc bool, bound []byte, strict bool) (k, v []byte) {
 	if c.b.t.err != nil {
 		return nil, nil
 	}
-	lo, hi := c.b.path+keySep, c.b.path+keySep+keyEnd
-	var rng bson.D
+	r := idRange{lo: c.b.path + keySep, hi: c.b.path + keySep + keyEnd, desc: !asc}
 	switch {
-	case asc && bound == nil:
-		rng = bson.D{{Key: "$gte", Value: lo}, {Key: "$lt", Value: hi}}
-	case asc:
-		op := "$gte"
-		if strict {
-			op = "$gt"
-		}
-		rng = bson.D{{Key: op, Value: c.b.id(bound)}, {Key: "$lt", Value: hi}}
 	case bound == nil:
-		rng = bson.D{{Key: "$gte", Value: lo}, {Key: "$lt", Value: hi}}
+	case asc:
+		r.lo, r.loOpen = c.b.id(bound), strict
 	default:
-		op := "$lte"
-		if strict {
-			op = "$lt"
-		}
-		rng = bson.D{{Key: "$gte", Value: lo}, {Key: op, Value: c.b.id(bound)}}
+		r.hi, r.hiClosed = c.b.id(bound), !strict
 	}
-	dir := 1
-	if !asc {
-		dir = -1
-	}
-	cur, err := c.b.c.Find(c.b.t.ctx, bson.D{{Key: "_id", Value: rng}},
-		options.Find().SetSort(bson.D{{Key: "_id", Value: dir}}).SetBatchSize(scanBatch))
+	it, err := c.b.c.scan(c.b.t.ctx, r)
 	if err != nil {
 		c.b.t.fail(err)
 		return nil, nil
 	}
-	c.cur = cur
+	c.it = it
 	return c.next()
 }
 
-// next reads the next document of the open query.
+// next reads the next document of the open scan.
 func (c *kvCursor) next() (k, v []byte) {
-	if c.cur == nil || c.b.t.err != nil {
+	if c.it == nil || c.b.t.err != nil {
 		return nil, nil
 	}
-	if !c.cur.Next(c.b.t.ctx) {
-		if err := c.cur.Err(); err != nil {
-			c.b.t.fail(err)
-		}
+	id, v, ok, err := c.it.next(c.b.t.ctx)
+	if err != nil {
+		c.b.t.fail(err)
+	}
+	if !ok || err != nil {
 		c.close()
 		return nil, nil
 	}
-	var doc kvDoc
-	if err := c.cur.Decode(&doc); err != nil {
-		c.b.t.fail(err)
-		return nil, nil
-	}
-	key, err := keyOf(c.b.path, doc.ID)
+	key, err := keyOf(c.b.path, id)
 	if err != nil {
 		c.b.t.fail(err)
 		return nil, nil
 	}
-	if doc.V == nil {
-		doc.V = []byte{}
+	if v == nil {
+		v = []byte{}
 	}
 	c.key = key
-	return key, doc.V
+	return key, v
 }
 
 func (c *kvCursor) First() (k, v []byte)           { return c.open(true, nil, false) }

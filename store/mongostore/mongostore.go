@@ -138,16 +138,18 @@ func newStore(client *mongo.Client, name string, t Target, opts Options) *Store 
 }
 
 func newKV(client *mongo.Client, name string, t Target) *kv {
+	db := client.Database(name, options.Database().
+		SetWriteConcern(durable()).
+		SetReadPreference(readpref.Primary()))
 	return &kv{
 		client: client,
-		db: client.Database(name, options.Database().
-			SetWriteConcern(durable()).
-			SetReadPreference(readpref.Primary())),
+		db:     db,
 		target: t,
-		txOpts: options.Transaction().
+		coll:   func(name string) collection { return mongoColl{db.Collection(name)} },
+		txn: mongoTxn(client, options.Transaction().
 			SetReadConcern(readconcern.Snapshot()).
 			SetWriteConcern(durable()).
-			SetReadPreference(readpref.Primary()),
+			SetReadPreference(readpref.Primary())),
 	}
 }
 
