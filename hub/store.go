@@ -2,9 +2,9 @@ package hub
 
 import "context"
 
-// Store is what the hub needs from durable storage. Every backend (the
-// embedded default and MongoDB) implements it and passes the conformance
-// suite in store/storetest.
+// Store is what the hub needs from durable storage. One implementation,
+// store/portable, keeps it on either driver (the embedded default and
+// MongoDB) and passes the conformance suite in store/storetest over each.
 //
 // Rules every backend keeps:
 //   - a method returns only after its writes are durable;
