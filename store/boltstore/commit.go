@@ -16,7 +16,7 @@ type op struct {
 	// as apply found it. Any other error aborts the whole transaction.
 	// apply may run more than once (see runGroup) and must not keep state
 	// between runs.
-	apply func(tx *bolt.Tx) error
+	apply func(tx driver.Tx) error
 	done  chan error // buffered; receives exactly one result
 }
 
@@ -27,17 +27,16 @@ func (s *db) Update(ctx context.Context, fn func(tx driver.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	apply := func(tx *bolt.Tx) error { return fn(boltTx{tx}) }
 	switch s.mode {
 	case commitDirect:
-		return s.updateDirect(ctx, apply)
+		return s.updateDirect(ctx, fn)
 	case commitBatch:
 		if err := s.checkOpen(ctx); err != nil {
 			return err
 		}
-		return s.bolt.Batch(apply)
+		return s.bolt.Batch(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
 	}
-	o := &op{ctx: ctx, apply: apply, done: make(chan error, 1)}
+	o := &op{ctx: ctx, apply: fn, done: make(chan error, 1)}
 	select {
 	case s.ops <- o:
 	case <-ctx.Done():
@@ -49,13 +48,13 @@ func (s *db) Update(ctx context.Context, fn func(tx driver.Tx) error) error {
 }
 
 // updateDirect commits apply alone, without the committer.
-func (s *db) updateDirect(ctx context.Context, apply func(tx *bolt.Tx) error) error {
+func (s *db) updateDirect(ctx context.Context, apply func(tx driver.Tx) error) error {
 	if err := s.checkOpen(ctx); err != nil {
 		return err
 	}
 	var appErr error
 	err := s.bolt.Update(func(tx *bolt.Tx) error {
-		err := apply(tx)
+		err := apply(boltTx{tx})
 		if err != nil && isAppError(err) {
 			appErr = err
 			return nil
@@ -129,7 +128,7 @@ func (s *db) runGroup(group []*op) {
 					results[i] = err
 					continue
 				}
-				err := o.apply(tx)
+				err := o.apply(boltTx{tx})
 				if err != nil && !isAppError(err) {
 					failed, failure = i, err
 					return err

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/gridhub/gridhub/hub"
-	bolt "go.etcd.io/bbolt"
+	"github.com/gridhub/gridhub/store/driver"
 )
 
 // TestRunGroup checks the outcomes within one group commit: an application
@@ -20,9 +20,9 @@ func TestRunGroup(t *testing.T) {
 	defer s.Close()
 
 	errBroken := errors.New("broken")
-	putKey := func(key string) func(tx *bolt.Tx) error {
-		return func(tx *bolt.Tx) error {
-			return tx.Bucket([]byte("checkpoints")).Put([]byte(key), []byte(`{"id":"`+key+`"}`))
+	putKey := func(key string) func(tx driver.Tx) error {
+		return func(tx driver.Tx) error {
+			return tx.Bucket("checkpoints").Put([]byte(key), []byte(`{"id":"`+key+`"}`))
 		}
 	}
 	canceled, cancel := context.WithCancel(t.Context())
@@ -31,19 +31,19 @@ func TestRunGroup(t *testing.T) {
 	tests := []struct {
 		name  string
 		ctx   context.Context
-		apply func(tx *bolt.Tx) error
+		apply func(tx driver.Tx) error
 		want  error  // matched with errors.Is, or nil
 		code  string // application error code expected instead
 		key   string // written when the write succeeds
 	}{
 		{name: "ok before", ctx: t.Context(), apply: putKey("a"), key: "a"},
-		{name: "internal error after a write", ctx: t.Context(), want: errBroken, apply: func(tx *bolt.Tx) error {
+		{name: "internal error after a write", ctx: t.Context(), want: errBroken, apply: func(tx driver.Tx) error {
 			if err := putKey("x")(tx); err != nil {
 				return err
 			}
 			return errBroken
 		}},
-		{name: "application error", ctx: t.Context(), code: hub.ECONFLICT, apply: func(*bolt.Tx) error {
+		{name: "application error", ctx: t.Context(), code: hub.ECONFLICT, apply: func(driver.Tx) error {
 			return hub.Errorf(hub.ECONFLICT, "clash")
 		}},
 		{name: "canceled", ctx: canceled, want: context.Canceled, apply: putKey("y")},
