@@ -380,7 +380,7 @@ func (p *Program) open(ctx context.Context) error {
 		return err
 	}
 	p.Dispatch, err = dispatch.NewEngine(ctx, p.Store, dispatch.EngineOptions{
-		CodeKey: codeKey.b, Log: p.Log, Events: p.Events, HealthOK: p.Codes.HealthOK,
+		CodeKey: codeKey.b, Log: p.Log, Events: p.Events, HealthColour: p.Codes.GateColour,
 	})
 	if err != nil {
 		p.Store.Close()
