@@ -22,11 +22,12 @@ import (
 //
 // The bound adapts. At most limit requests are served at once; limit
 // starts at MaxInFlight and is adjusted every Window from what the
-// requests served in it took (a gradient on latency): when they took
-// longer than LatencyTarget on average, limit falls in proportion
-// (at most by a quarter a window, never below MinInFlight); when they
-// took less and requests had to wait for a place, it rises the same way
-// (at most by a quarter, never above MaxInFlight). So the hub serves as
+// requests served in it took (a gradient on latency, smoothed over
+// windows): when they took longer than LatencyTarget on average, limit
+// falls in proportion (at most by a quarter a window, never below
+// MinInFlight); when they took less and requests had to wait for a
+// place, it rises the same way (at most by a quarter, never above
+// MaxInFlight). So the hub serves as
 // many at once as keeps its answers within the target: many when each
 // mostly waits for a shared group commit (the disk wait costs no CPU and
 // a larger group commits more writes per fsync), few when each needs
@@ -76,14 +77,23 @@ type Admission struct {
 	Now func() time.Time
 }
 
-// Defaults of Admission. The reservations of a launch-day crowd take
-// 25-150 ms each at the hub's best throughput, most of it waiting for
-// their group commit (BENCHMARKS.md has the measurements).
+// Defaults of Admission. A launch-day crowd of 512 reservations at once
+// is served fastest with all 512 in flight, each taking 150-350 ms, most
+// of it waiting for its group commit (fewer in flight make smaller
+// groups and fewer reservations a second): so the limit starts at 512
+// and falls only when requests take longer than 500 ms on average, as
+// they do when each needs much CPU or the machine is starved. Past the
+// limit a request waits when it is expected to wait at most a second:
+// a crowd that comes back as soon as it is answered is queued, not
+// refused, since refusing it only makes it ask again at once, and the
+// refusals would take the CPU from the requests being served (the
+// measurements in BENCHMARKS.md); what the hub cannot serve within
+// about a second is refused.
 const (
 	DefaultMaxInFlight     = 512
-	DefaultLatencyTarget   = 100 * time.Millisecond
-	DefaultQueueDelay      = 100 * time.Millisecond
-	DefaultAdmissionWait   = 250 * time.Millisecond
+	DefaultLatencyTarget   = 500 * time.Millisecond
+	DefaultQueueDelay      = time.Second
+	DefaultAdmissionWait   = 2 * time.Second
 	DefaultAdmissionWindow = 100 * time.Millisecond
 )
 
@@ -95,10 +105,12 @@ const (
 	refusedWait       = "wait_timeout"
 )
 
-// Bounds of one window's adjustment of the limit.
+// Bounds of one window's adjustment of the limit, and the weight of the
+// newest window's average latency (1/avgWeight) in the smoothed one.
 const (
 	limitStepDown = 0.75
 	limitStepUp   = 1.25
+	avgWeight     = 4
 )
 
 // admitter enforces an Admission.
@@ -122,8 +134,9 @@ type admitter struct {
 	winN       int
 	winSum     time.Duration
 	winLimited bool
-	// avg is the average time of a request over the last window that
-	// had any, the estimate queueing decisions use.
+	// avg is the average time of a request, smoothed over the windows
+	// that had any: what the limit follows and what queueing decisions
+	// estimate with.
 	avg time.Duration
 
 	refusedFull, refusedDelay, refusedWait prometheus.Counter
@@ -346,7 +359,9 @@ func (a *admitter) roll(now time.Time) {
 		return
 	}
 	if a.winN > 0 {
-		a.avg = max(time.Microsecond, a.winSum/time.Duration(a.winN))
+		// Smoothed over windows (a quarter the newest), so that one
+		// window's stragglers do not swing the limit.
+		a.avg = max(time.Microsecond, a.avg+(a.winSum/time.Duration(a.winN)-a.avg)/avgWeight)
 		ratio := float64(a.target) / float64(a.avg)
 		ratio = min(max(ratio, limitStepDown), limitStepUp)
 		next := a.limit

@@ -120,7 +120,7 @@ func TestAdmissionRetryAfterSpread(t *testing.T) {
 
 func TestAdmissionQueueAndRefusal(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	a := newAdmitter(Admission{MaxInFlight: 2, MaxQueue: 1, MaxWait: time.Minute, RetryAfter: 2 * time.Second}, reg)
+	a := newAdmitter(Admission{MaxInFlight: 2, MaxQueue: 1, MaxWait: time.Minute, RetryAfter: 2 * time.Second, QueueDelay: time.Hour}, reg)
 	g := newGate()
 	h := a.admit(g)
 	ctx := t.Context()
@@ -166,7 +166,7 @@ func TestAdmissionQueueAndRefusal(t *testing.T) {
 }
 
 func TestAdmissionWaitTimeout(t *testing.T) {
-	a := newAdmitter(Admission{MaxInFlight: 1, MaxWait: 30 * time.Millisecond}, nil)
+	a := newAdmitter(Admission{MaxInFlight: 1, MaxWait: 30 * time.Millisecond, QueueDelay: time.Hour}, nil)
 	g := newGate()
 	h := a.admit(g)
 	_, done1 := serveAsync(t.Context(), h)
@@ -187,7 +187,7 @@ func TestAdmissionWaitTimeout(t *testing.T) {
 }
 
 func TestAdmissionClientGoneWhileQueued(t *testing.T) {
-	a := newAdmitter(Admission{MaxInFlight: 1, MaxWait: time.Minute}, nil)
+	a := newAdmitter(Admission{MaxInFlight: 1, MaxWait: time.Minute, QueueDelay: time.Hour}, nil)
 	g := newGate()
 	h := a.admit(g)
 	_, done1 := serveAsync(t.Context(), h)
@@ -427,30 +427,37 @@ func runWindow(t *testing.T, a *admitter, clk *fakeClock, n int, lat time.Durati
 }
 
 // TestAdmissionLimitFollowsLatency: each window moves the limit by the
-// ratio of the latency target to the average latency, at most a quarter
-// each way, up only when requests found no place, within its bounds.
+// ratio of the latency target to the average latency (smoothed, a
+// quarter the newest window), at most a quarter each way, up only when
+// requests found no place, within its bounds.
 func TestAdmissionLimitFollowsLatency(t *testing.T) {
 	type win struct {
 		n       int
 		lat     time.Duration
 		limited bool
 	}
+	repeat := func(w win, n int) []win { return slices.Repeat([]win{w}, n) }
 	slow := win{n: 10, lat: time.Second}
+	fastRoom := win{n: 5, lat: time.Millisecond}
+	fastFull := win{lat: time.Millisecond, limited: true}
+	down := []int{75, 56, 42, 31, 23, 17, 12, 10}
 	tests := []struct {
 		name string
 		give []win
 		want []int // the limit after each window
 	}{
-		{"on target: unchanged", []win{{n: 50, lat: 100 * time.Millisecond, limited: true}}, []int{100}},
-		{"slower: down by the ratio", []win{{n: 10, lat: 125 * time.Millisecond}}, []int{80}},
-		{"much slower: down a quarter at most", []win{slow, slow}, []int{75, 56}},
+		{"on target: unchanged", []win{{lat: 100 * time.Millisecond, limited: true}}, []int{100}},
+		{"slower: down in proportion", []win{{n: 10, lat: 125 * time.Millisecond}}, []int{94}},
+		{"twice as slow", []win{{n: 10, lat: 200 * time.Millisecond}}, []int{80}},
+		{"much slower: down a quarter a window at most", repeat(slow, 2), []int{75, 56}},
 		{"nothing ended: unchanged", []win{slow, {n: 0}}, []int{75, 75}},
-		{"faster, room to spare: unchanged", []win{slow, {n: 10, lat: 10 * time.Millisecond}}, []int{75, 75}},
-		{"faster, at the limit: up by the ratio", []win{slow, {lat: 90 * time.Millisecond, limited: true}}, []int{75, 84}},
-		{"much faster, at the limit: up a quarter at most", []win{slow, {lat: time.Millisecond, limited: true}}, []int{75, 94}},
-		{"never below the floor", []win{slow, slow, slow, slow, slow, slow, slow, slow, slow, slow}, []int{75, 56, 42, 31, 23, 17, 12, 10, 10, 10}},
-		{"never above the ceiling", []win{slow, {lat: time.Millisecond, limited: true}, {lat: time.Millisecond, limited: true}}, []int{75, 94, 100}},
-		{"from the floor, at least one more", []win{slow, slow, slow, slow, slow, slow, slow, slow, {lat: 99 * time.Millisecond, limited: true}}, []int{75, 56, 42, 31, 23, 17, 12, 10, 11}},
+		{"never below the floor", repeat(slow, 10), append(down, 10, 10)},
+		{"fast with room to spare: never up", slices.Concat(repeat(slow, 8), repeat(fastRoom, 8)), append(down, 10, 10, 10, 10, 10, 10, 10, 10)},
+		{
+			"fast at the limit: up a quarter a window at most, to the ceiling",
+			slices.Concat(repeat(slow, 8), repeat(fastFull, 20)),
+			append(down, 10, 10, 10, 10, 10, 10, 10, 11, 14, 18, 23, 29, 37, 47, 59, 74, 93, 100, 100, 100),
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -474,7 +481,7 @@ func TestAdmissionLimitFollowsLatency(t *testing.T) {
 // TestAdmissionLimitConverges: on a hub whose requests take limit/rate
 // (its CPU serves rate a second whatever the concurrency), the limit
 // settles where a request takes the target, rate * target, from above
-// and from below, and stays there.
+// and from below (or at its bounds), and stays there.
 func TestAdmissionLimitConverges(t *testing.T) {
 	tests := []struct {
 		give  int     // MaxInFlight, where the limit starts
@@ -491,7 +498,7 @@ func TestAdmissionLimitConverges(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%d at %.0f/s", tt.give, tt.rate), func(t *testing.T) {
 			clk := newFakeClock()
-			a := newAdmitter(Admission{MaxInFlight: tt.give, MinInFlight: tt.floor, MaxQueue: -1, Now: clk.Now}, nil)
+			a := newAdmitter(Admission{MaxInFlight: tt.give, MinInFlight: tt.floor, MaxQueue: -1, LatencyTarget: 100 * time.Millisecond, Now: clk.Now}, nil)
 			for i := range 60 {
 				l := a.limitNow()
 				runWindow(t, a, clk, 0, time.Duration(float64(l)/tt.rate*float64(time.Second)), true)
@@ -511,14 +518,14 @@ func TestAdmissionLimitConverges(t *testing.T) {
 func TestAdmissionQueueDelay(t *testing.T) {
 	tests := []struct {
 		name  string
-		lat   time.Duration // the average latency measured (0: none yet, the target)
+		lat   time.Duration // the latency of one window measured (0: none yet, the target)
 		delay time.Duration
 		want  int // requests queued before the first refusal
 	}{
-		{"no measure yet: the target", 0, 60 * time.Millisecond, 2}, // 25 ms a place
-		{"fast requests queue more", 20 * time.Millisecond, 60 * time.Millisecond, 12},
-		{"slow requests queue fewer", 200 * time.Millisecond, 60 * time.Millisecond, 1},
-		{"very slow: none", time.Second, 60 * time.Millisecond, 0},
+		{"no measure yet: the target", 0, 60 * time.Millisecond, 2},                     // 25 ms a place
+		{"fast requests queue more", 20 * time.Millisecond, 60 * time.Millisecond, 3},   // smoothed: 80 ms
+		{"slow requests queue fewer", 200 * time.Millisecond, 60 * time.Millisecond, 1}, // 125 ms
+		{"very slow: none", time.Second, 60 * time.Millisecond, 0},                      // 325 ms
 		{"a longer delay queues more", 0, 200 * time.Millisecond, 8},
 		{"the count bounds it too", time.Millisecond, time.Second, 20}, // MaxQueue
 	}
@@ -526,7 +533,7 @@ func TestAdmissionQueueDelay(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := newFakeClock()
 			reg := prometheus.NewRegistry()
-			a := newAdmitter(Admission{MaxInFlight: 4, MinInFlight: 4, MaxQueue: 20, QueueDelay: tt.delay, MaxWait: time.Minute, Now: clk.Now}, reg)
+			a := newAdmitter(Admission{MaxInFlight: 4, MinInFlight: 4, MaxQueue: 20, QueueDelay: tt.delay, MaxWait: time.Minute, LatencyTarget: 100 * time.Millisecond, Now: clk.Now}, reg)
 			if tt.lat > 0 {
 				runWindow(t, a, clk, 4, tt.lat, false)
 			}
@@ -572,7 +579,7 @@ func TestAdmissionQueueDelay(t *testing.T) {
 // once.
 func TestAdmissionQueueOrder(t *testing.T) {
 	clk := newFakeClock()
-	a := newAdmitter(Admission{MaxInFlight: 8, MinInFlight: 2, QueueDelay: time.Hour, MaxWait: time.Minute, Now: clk.Now}, nil)
+	a := newAdmitter(Admission{MaxInFlight: 8, MinInFlight: 2, QueueDelay: time.Hour, MaxWait: time.Minute, LatencyTarget: 100 * time.Millisecond, Now: clk.Now}, nil)
 	for range 4 { // the limit falls from 8 to 2: 8, 6, 4, 3, 2
 		runWindow(t, a, clk, 1, time.Second, false)
 	}
@@ -604,7 +611,7 @@ func TestAdmissionQueueOrder(t *testing.T) {
 	// next waiter gets the new place without a release.
 	clk.Advance(a.window)
 	a.mu.Lock()
-	a.winN, a.winSum, a.winLimited = 2, 2*time.Millisecond, true
+	a.avg, a.winN, a.winSum, a.winLimited = time.Millisecond, 2, 2*time.Millisecond, true
 	a.roll(clk.Now())
 	a.mu.Unlock()
 	if got := <-order; got != 1 {
