@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -1000,12 +1001,16 @@ func (e *Engine) allocationOf(w *waiter, c claim, partner string) *hub.Allocatio
 //
 //  1. WAITING shortage registrations of the SKU whose cell is within
 //     DefaultMaxK rings of the pharmacy, first registered first;
-//  2. WAITING reservations of the rounds of the SKU that are open (status
-//     OPEN, window not over) or drawn lotteries (their waiting winners),
-//     whose cell is within the round's MaxK rings of the pharmacy: rounds
-//     in ID order, a round's reservations in ID (arrival) order, a
-//     lottery's in draw order. A reservation whose committee's quota is
-//     full, or which asks delivery where no partner serves, is skipped.
+//  2. the waiting winners of drawn lotteries of the SKU (they won a
+//     published draw), rounds in ID order, each in draw order;
+//  3. WAITING reservations of the open FIRST_COME and COMMITTEE rounds of
+//     the SKU (status OPEN, window not over), all rounds together in ID,
+//     that is arrival, order: earliest waiting first.
+//
+// Reservations count only when their cell is within the round's MaxK
+// rings of the pharmacy. A reservation whose committee's quota is full,
+// which asks delivery where no partner serves, or whose round has no
+// pickup slot place left, is skipped.
 //
 // While it runs the pharmacy is held: a new reservation in its reach
 // waits for the line to be served before it claims (claimSettled), and
@@ -1155,6 +1160,7 @@ func (e *Engine) waitingLine(ctx context.Context, p *hub.Pharmacy, sku hub.SKU) 
 	if err != nil {
 		return nil, err
 	}
+	var arrived []*waiter
 	for _, r := range rounds {
 		drawn := r.Mode == hub.Lottery && r.Status == hub.RoundDrawn
 		live := r.Mode != hub.Lottery && r.Status == hub.RoundOpen && !now.Before(r.Opens) && now.Before(r.Closes)
@@ -1182,12 +1188,20 @@ func (e *Engine) waitingLine(ctx context.Context, p *hub.Pharmacy, sku hub.SKU) 
 			}
 		}
 		for _, rv := range resvs {
-			if inReach(rv.Cell, p.Cell, r.MaxK) {
+			if !inReach(rv.Cell, p.Cell, r.MaxK) {
+				continue
+			}
+			if drawn {
 				line = append(line, &waiter{resv: rv, round: r})
+			} else {
+				arrived = append(arrived, &waiter{resv: rv, round: r})
 			}
 		}
 	}
-	return line, nil
+	// The open rounds' reservations wait in one line, in arrival (ID)
+	// order, whichever round they are in.
+	slices.SortStableFunc(arrived, func(a, b *waiter) int { return cmp.Compare(a.resv.ID, b.resv.ID) })
+	return append(line, arrived...), nil
 }
 
 // serveLine serves a waiting line from one pharmacy. It plans a batch

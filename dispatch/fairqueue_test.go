@@ -502,3 +502,56 @@ func TestNewcomerWaitsForTheLine(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitingListAcrossRounds: the WAITING reservations of several open
+// rounds of one supply wait in one line, in arrival order whichever round
+// they are in (not round by round), for a restock and for stock that
+// comes back alike.
+func TestWaitingListAcrossRounds(t *testing.T) {
+	for _, how := range []string{"cancellation", "restock"} {
+		t.Run(how, func(t *testing.T) {
+			c := newCity(t, dispatch.EngineOptions{})
+			home := c.rs[0][0]
+			c.pharmacy("P1", home, 2)
+			c.round(dispatch.RoundInput{ID: "b-round"})
+			c.round(dispatch.RoundInput{ID: "a-round"})
+			h := c.reserve("b-round", c.resident("h", home, "", ""))
+			rounds := []string{"b-round", "a-round", "a-round", "b-round", "a-round", "b-round"}
+			for i, r := range rounds {
+				if out := c.reserve(r, c.resident(fmt.Sprintf("x%d", i), home, "", "")); out.Reservation.Status != hub.ReservationWaiting {
+					t.Fatalf("x%d: %s", i, out.Reservation.Status)
+				}
+			}
+			if how == "restock" {
+				c.restock("P1", 4)
+				if _, err := c.eng.ServeWaiting(c.ctx(), "P1", hub.MaskAdult); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				if _, err := c.eng.CancelReservation(c.ctx(), h.Reservation.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			served := 1
+			if how == "restock" {
+				served = 2
+			}
+			st := map[string]hub.ReservationStatus{}
+			for _, r := range []string{"a-round", "b-round"} {
+				for id, s := range c.statusOf(r) {
+					st[id] = s
+				}
+			}
+			for i := range rounds {
+				want := hub.ReservationWaiting
+				if i < served {
+					want = hub.ReservationAllocated
+				}
+				if got := st[fmt.Sprintf("x%d", i)]; got != want {
+					t.Errorf("x%d (%s) is %s, want %s: earliest first across rounds", i, rounds[i], got, want)
+				}
+			}
+			c.conserved()
+		})
+	}
+}
