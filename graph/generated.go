@@ -3884,6 +3884,14 @@ enum RoundStatus {
 enum ReservationStatus {
   PENDING
   ALLOCATED
+  """
+  Nothing in reach could serve it yet. Waiting reservations are served, in
+  one line per pharmacy and supply, by a restock and by any stock that comes
+  back (a cancellation, an expiry, a failed delivery, a freed slot) before a
+  new reservation can take it: shortage registrations first, then drawn
+  lotteries' waiting winners in draw order, then the open rounds'
+  reservations earliest first whichever round they are in.
+  """
   WAITING
   LOST
   CANCELLED
@@ -4179,8 +4187,18 @@ extend type Query {
 extend type Mutation {
   openRound(input: RoundInput!): Round!
   closeRound(id: ID!): Round!
-  "Reserve in a round; the answer comes only once the reservation is durable."
+  """
+  Reserve in a round; the answer comes only once the reservation is durable.
+  A new reservation never takes stock ahead of those already WAITING at a
+  pharmacy for the supply: when nothing in reach is left for it, it is WAITING
+  behind them.
+  """
   reserve(input: ReserveInput!): ReserveResult!
+  """
+  Cancel a reservation; an allocation still awaiting pickup is cancelled with
+  it, and its stock serves the pharmacy's waiting list (see WAITING) before
+  anyone new.
+  """
   cancelReservation(id: ID!): Reservation!
   "Publish the commitment of the lottery seed (before entries close)."
   commitLottery(roundId: ID!): Round!
