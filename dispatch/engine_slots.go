@@ -316,7 +316,7 @@ func (sm *slotMatcher) offer(supply []SupplyPoint) {
 // for a round without slots or that no longer allocates (closed, or a
 // lottery whose draw is over and whose waiting list is served no more).
 func (e *Engine) OfferedSlots(r *hub.Round) []Slot {
-	if !countsSlots(r) || r.Status == hub.RoundClosed && r.Mode != hub.Lottery {
+	if !countsSlots(r) {
 		return nil
 	}
 	return RoundSlots(r, e.now())

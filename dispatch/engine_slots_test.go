@@ -445,7 +445,7 @@ func TestSlotsReserveAtMinuteBeforeEnd(t *testing.T) {
 	c := newCity(t, dispatch.EngineOptions{})
 	home := c.rs[0][0]
 	c.pharmacy("P1", home, 1000)
-	c.round(dispatch.RoundInput{ID: "gz", PerPerson: 1, PickupWindow: 3 * time.Hour, SlotMinutes: 60, SlotCapacity: 100})
+	r := c.round(dispatch.RoundInput{ID: "gz", PerPerson: 1, PickupWindow: 3 * time.Hour, SlotMinutes: 60, SlotCapacity: 100})
 	for i, step := range []time.Duration{59 * time.Minute, 1, 44 * time.Minute, 14 * time.Minute, time.Minute, 30 * time.Minute, 58 * time.Minute} {
 		c.clock.Advance(step)
 		now := c.clock.Now()
@@ -465,6 +465,9 @@ func TestSlotsReserveAtMinuteBeforeEnd(t *testing.T) {
 			}
 			if !slot.Equal(want) {
 				t.Errorf("at %s preferring %v: slot %s, want %s", now.Format("15:04:05"), prefer, slot.Format("15:04"), want.Format("15:04"))
+			}
+			if offered := c.eng.OfferedSlots(r); len(offered) == 0 || !offered[0].Start.Equal(want) {
+				t.Errorf("at %s: OfferedSlots %v, want the first at %s", now.Format("15:04:05"), offered, want.Format("15:04"))
 			}
 		}
 	}
