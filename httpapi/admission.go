@@ -35,8 +35,9 @@ import (
 //
 // Past limit a request waits in a first-come-first-served queue, but
 // only when the wait ahead of it, estimated from its place in the queue
-// and the rate the hub completes requests at (limit divided by the
-// average time a request took, by Little's law), is within QueueDelay:
+// and the rate the hub completes requests at (measured, or limit
+// divided by the average time a request took, by Little's law, when
+// that is more), is within QueueDelay:
 // a short burst is queued, a crowd the hub cannot serve in time is
 // refused at once. A request that waits longer than MaxWait anyway (the
 // hub slowed down) is refused then. A refusal is HTTP 503, a Retry-After
@@ -135,9 +136,10 @@ type admitter struct {
 	winSum     time.Duration
 	winLimited bool
 	// avg is the average time of a request, smoothed over the windows
-	// that had any: what the limit follows and what queueing decisions
-	// estimate with.
-	avg time.Duration
+	// that had any: what the limit follows. rate is the requests
+	// completed a second, smoothed likewise (0 before the first window).
+	avg  time.Duration
+	rate float64
 
 	refusedFull, refusedDelay, refusedWait prometheus.Counter
 	abandoned                              prometheus.Counter
@@ -311,10 +313,16 @@ func (a *admitter) acquire(ctx context.Context) (start time.Time, ok bool, reaso
 }
 
 // estimatedWait is how long the request at place n of the queue would
-// wait: the hub completes about limit requests per average request time.
+// wait, at the rate the hub completes requests: the rate measured, or
+// limit requests per average request time (Little's law) when that is
+// more, as it is before a burst (the measure is of the calm before)
+// and never is for long otherwise. The measure keeps a crowd queued
+// while the limit falls (the average lags behind): refusing a crowd
+// that asks again at once only adds the refusals' CPU to its load.
 // a.mu is held.
 func (a *admitter) estimatedWait(n int) time.Duration {
-	return time.Duration(float64(n) * float64(a.avg) / float64(max(1, a.limit)))
+	perSec := max(a.rate, float64(max(1, a.limit))/a.avg.Seconds())
+	return time.Duration(float64(n) / perSec * float64(time.Second))
 }
 
 // dequeue takes wt out of the queue. a.mu is held.
@@ -357,6 +365,11 @@ func (a *admitter) grant() {
 func (a *admitter) roll(now time.Time) {
 	if now.Sub(a.winStart) < a.window {
 		return
+	}
+	if r := float64(a.winN) / now.Sub(a.winStart).Seconds(); a.rate == 0 {
+		a.rate = r
+	} else {
+		a.rate += (r - a.rate) / avgWeight
 	}
 	if a.winN > 0 {
 		// Smoothed over windows (a quarter the newest), so that one

@@ -513,28 +513,47 @@ func TestAdmissionLimitConverges(t *testing.T) {
 }
 
 // TestAdmissionQueueDelay: a request is queued only while the wait
-// estimated for its place, place * average latency / limit, is within
-// QueueDelay; past it the refusal is immediate.
+// estimated for its place (its place over the rate of completions:
+// measured, or the limit over the average latency when that is more) is
+// within QueueDelay; past it the refusal is immediate.
 func TestAdmissionQueueDelay(t *testing.T) {
 	tests := []struct {
 		name  string
 		lat   time.Duration // the latency of one window measured (0: none yet, the target)
+		done  int           // requests completed in that window, one after the other (0: 4 at once)
 		delay time.Duration
 		want  int // requests queued before the first refusal
 	}{
-		{"no measure yet: the target", 0, 60 * time.Millisecond, 2},                     // 25 ms a place
-		{"fast requests queue more", 20 * time.Millisecond, 60 * time.Millisecond, 3},   // smoothed: 80 ms
-		{"slow requests queue fewer", 200 * time.Millisecond, 60 * time.Millisecond, 1}, // 125 ms
-		{"very slow: none", time.Second, 60 * time.Millisecond, 0},                      // 325 ms
-		{"a longer delay queues more", 0, 200 * time.Millisecond, 8},
-		{"the count bounds it too", time.Millisecond, time.Second, 20}, // MaxQueue
+		// 400/s measured, more than the limit over the average latency
+		// (4 / 95 ms): 2.5 ms a place.
+		{"the rate measured when higher", 80 * time.Millisecond, 40, 31 * time.Millisecond, 12},
+		{"the rate measured when higher, to the count", 80 * time.Millisecond, 40, time.Second, 20},
+		// 10/s measured, less than 4 / 80 ms: 20 ms a place.
+		{"the limit over the latency when higher", 20 * time.Millisecond, 1, 60 * time.Millisecond, 3},
+		{"no measure yet: the target", 0, 0, 60 * time.Millisecond, 2},                     // 25 ms a place
+		{"fast requests queue more", 20 * time.Millisecond, 0, 60 * time.Millisecond, 3},   // smoothed: 80 ms
+		{"slow requests queue fewer", 200 * time.Millisecond, 1, 60 * time.Millisecond, 1}, // 125 ms: 32/s
+		{"very slow: none", time.Second, 1, 60 * time.Millisecond, 0},                      // 325 ms: 12/s
+		{"a longer delay queues more", 0, 0, 200 * time.Millisecond, 8},
+		{"slow, but 40/s measured", time.Second, 0, 60 * time.Millisecond, 2},
+		{"the count bounds it too", time.Millisecond, 0, time.Second, 20}, // MaxQueue
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := newFakeClock()
 			reg := prometheus.NewRegistry()
 			a := newAdmitter(Admission{MaxInFlight: 4, MinInFlight: 4, MaxQueue: 20, QueueDelay: tt.delay, MaxWait: time.Minute, LatencyTarget: 100 * time.Millisecond, Now: clk.Now}, reg)
-			if tt.lat > 0 {
+			switch {
+			case tt.done > 0:
+				for range tt.done {
+					a.acquire(t.Context())
+					a.release(clk.Now().Add(-tt.lat))
+				}
+				clk.Advance(a.window)
+				a.mu.Lock()
+				a.roll(clk.Now())
+				a.mu.Unlock()
+			case tt.lat > 0:
 				runWindow(t, a, clk, 4, tt.lat, false)
 			}
 			for range 4 {
@@ -556,7 +575,7 @@ func TestAdmissionQueueDelay(t *testing.T) {
 			defer stop()
 			_, ok, reason := a.acquire(probe)
 			wantReason := refusedQueueDelay
-			if tt.want == 20 {
+			if tt.want == 20 { // MaxQueue
 				wantReason = refusedQueueFull
 			}
 			if ok || reason != wantReason {
