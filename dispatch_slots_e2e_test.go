@@ -91,9 +91,30 @@ func TestDispatchSlotsEndToEnd(t *testing.T) {
 			map[string]any{"r": round, "p": resident, "s": slot}, &res)
 		return res.Reserve.Reservation.ID, res.Reserve.Allocation
 	}
+	// The slots on offer now: the first is under way 15 minutes from now
+	// (it ends more than 15 minutes after the reservation), and they cover
+	// the 24-hour pickup window.
+	var offer struct {
+		Round struct {
+			PickupWindowMinutes int
+			SlotsOffered        []struct {
+				Start, End time.Time
+				Capacity   int
+			}
+		}
+	}
+	before := time.Now()
+	must(t, admin, `{ round(id: "gz") { pickupWindowMinutes slotsOffered { start end capacity } } }`, nil, &offer)
+	slots := offer.Round.SlotsOffered
+	if offer.Round.PickupWindowMinutes != 1440 || len(slots) < 96 || slots[0].Capacity != 2 ||
+		!slots[0].End.After(before.Add(15*time.Minute)) || slots[0].Start.After(time.Now().Add(15*time.Minute)) ||
+		slots[len(slots)-1].End.Before(before.Add(24*time.Hour)) {
+		t.Fatalf("pickup window %d minutes, slots offered %+v", offer.Round.PickupWindowMinutes, slots)
+	}
+	start := time.Now()
 	reservationID, mine := reserve(owner, "gz", ac.residents[0], nil)
-	if mine.Slot == nil || mine.Slot.After(time.Now()) || time.Since(*mine.Slot) > 15*time.Minute+time.Minute {
-		t.Fatalf("allocation %+v: want the slot under way", mine)
+	if mine.Slot == nil || !mine.Slot.Add(15*time.Minute).After(start.Add(15*time.Minute)) || mine.Slot.After(time.Now().Add(15*time.Minute)) {
+		t.Fatalf("allocation %+v: want the slot under way 15 minutes after %v", mine, start)
 	}
 	if mine.ExpiresAt == nil || !mine.ExpiresAt.Equal(mine.Slot.Add(45*time.Minute)) {
 		t.Errorf("expiresAt %v, want 30 minutes after the slot %v ends", mine.ExpiresAt, mine.Slot)

@@ -380,7 +380,7 @@ func (p *Program) open(ctx context.Context) error {
 		return err
 	}
 	p.Dispatch, err = dispatch.NewEngine(ctx, p.Store, dispatch.EngineOptions{
-		CodeKey: codeKey.b, Log: p.Log, Events: p.Events, HealthOK: p.Codes.HealthOK,
+		CodeKey: codeKey.b, Log: p.Log, Events: p.Events, HealthColour: p.Codes.GateColour,
 	})
 	if err != nil {
 		p.Store.Close()
@@ -678,7 +678,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	fs.BoolVar(&c.ShowOfficialNames, "show-official-names", envBool("GRIDHUB_SHOW_OFFICIAL_NAMES", false), "show residents the name of the official who read their data; false: the reader's role and scope only (GRIDHUB_SHOW_OFFICIAL_NAMES)")
 	fs.Float64Var(&c.RatePerToken, "rate-per-token", envFloat("GRIDHUB_RATE_PER_TOKEN", 200), "requests per second one token may send, 0 for no limit (GRIDHUB_RATE_PER_TOKEN)")
 	fs.Float64Var(&c.RatePerAddr, "rate-per-address", envFloat("GRIDHUB_RATE_PER_ADDRESS", 500), "requests per second one client address may send, 0 for no limit (GRIDHUB_RATE_PER_ADDRESS)")
-	fs.IntVar(&c.MaxInFlight, "max-in-flight", int(envFloat("GRIDHUB_MAX_IN_FLIGHT", 64)), "requests served at once; past it up to twice as many wait 25ms at most and the rest are refused at once with RATE_LIMITED (HTTP 503), 0 for no bound (GRIDHUB_MAX_IN_FLIGHT)")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", int(envFloat("GRIDHUB_MAX_IN_FLIGHT", httpapi.DefaultMaxInFlight)), "requests served at once at most; below it the limit follows the measured latency (500ms on average), past it a request waits if its estimated wait is under 1s and is refused at once otherwise with RATE_LIMITED (HTTP 503), 0 for no bound (GRIDHUB_MAX_IN_FLIGHT)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "time to drain requests on SIGTERM")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", env("GRIDHUB_TRUSTED_PROXIES", ""), "comma-separated addresses and CIDR prefixes of the reverse proxies in front of the hub, whose X-Forwarded-For names the client for the per-address limit (GRIDHUB_TRUSTED_PROXIES)")
 	fs.StringVar(&c.Rekey, "rekey", "", "comma-separated keys (secret, jwt, pickup-secret, codes-ed25519-seed) whose fingerprint in the store this start replaces with its own: once, on one hub, to change a key on purpose")

@@ -40,7 +40,7 @@ type Rules struct {
 	CaseFor    time.Duration // a case is RED for this long after being marked; 14 days
 	ContactFor time.Duration // a traced contact is YELLOW for this long after the contact; 14 days
 	// DeclarationFor is how long a declaration counts as current
-	// (HealthOK); 7 days.
+	// (GateColour); 7 days.
 	DeclarationFor time.Duration
 	Table          []Rule
 }

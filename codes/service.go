@@ -393,17 +393,30 @@ func (s *Service) Code(ctx context.Context, residentID string) (hub.IssuedCode, 
 	return s.issuer.Load().Issue(hc.SubjectID, hc.Colour, s.now())
 }
 
-// HealthOK reports whether the resident has a current declaration (filed
-// within Rules.DeclarationFor): the health gate of a dispatch round
-// (dispatch.EngineOptions.HealthOK).
-func (s *Service) HealthOK(ctx context.Context, residentID string) (bool, error) {
+// GateColour returns the colour of a resident's health code now, by the
+// rules (as Refresh would compute it, without writing), if they have a
+// current declaration (filed within Rules.DeclarationFor, 7 days by
+// default), and "" if they have none: what the health gate of a dispatch
+// round reads (dispatch.EngineOptions.HealthColour).
+func (s *Service) GateColour(ctx context.Context, residentID string) (hub.Colour, error) {
 	d, err := s.store.LatestDeclaration(ctx, residentID)
 	if hub.ErrorCode(err) == hub.ENOTFOUND {
-		return false, nil
+		return "", nil
 	} else if err != nil {
-		return false, err
+		return "", err
 	}
-	return s.now().Sub(d.At) < s.rules.DeclarationFor, nil
+	if s.now().Sub(d.At) >= s.rules.DeclarationFor {
+		return "", nil
+	}
+	res, err := s.store.Resident(ctx, residentID)
+	if err != nil {
+		return "", err
+	}
+	f, _, err := s.Facts(ctx, res)
+	if err != nil {
+		return "", err
+	}
+	return s.rules.Evaluate(f).Colour, nil
 }
 
 // Verification is the answer to verifyCode.

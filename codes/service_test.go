@@ -556,19 +556,46 @@ func TestTracing(t *testing.T) {
 	}
 }
 
-func TestHealthOK(t *testing.T) {
-	e := newEnv(t)
-	ok, err := e.svc.HealthOK(t.Context(), "alice")
-	if err != nil || ok {
-		t.Fatalf("HealthOK before declaring: %v, %v", ok, err)
+// TestGateColour: the health gate of a round reads the colour of the
+// resident's health code now, by the rules, while their latest
+// declaration is current (7 days), and nothing without one.
+func TestGateColour(t *testing.T) {
+	tests := []struct {
+		name string
+		give codes.DeclareInput
+		age  time.Duration // of the declaration when the gate reads it
+		risk bool          // a risk area in force at the resident's home
+		want hub.Colour
+	}{
+		{"healthy", codes.DeclareInput{Temperature: 36.6}, 0, false, hub.Green},
+		{"healthy, six days on", codes.DeclareInput{Temperature: 36.6}, 6 * day, false, hub.Green},
+		{"a fever", codes.DeclareInput{Temperature: 37.6}, 0, false, hub.Yellow},
+		{"a cough", codes.DeclareInput{Symptoms: []string{"cough"}}, time.Hour, false, hub.Yellow},
+		{"travel from a risk area", codes.DeclareInput{TravelFromRisk: true}, 0, false, hub.Yellow},
+		{"39 degrees and a cough", codes.DeclareInput{Temperature: 39, Symptoms: []string{"cough"}}, 0, false, hub.Red},
+		{"a close contact", codes.DeclareInput{ContactWithCase: true}, 0, false, hub.Red},
+		{"healthy, at the centre of a risk area", codes.DeclareInput{Temperature: 36.6}, 0, true, hub.Red},
+		{"a fever, stale", codes.DeclareInput{Temperature: 37.6}, 7 * day, false, ""},
+		{"healthy, stale", codes.DeclareInput{}, 8 * day, false, ""},
 	}
-	e.declare(t, codes.DeclareInput{ResidentID: "alice"})
-	if ok, _ := e.svc.HealthOK(t.Context(), "alice"); !ok {
-		t.Fatal("HealthOK after declaring is false")
-	}
-	e.clock.Advance(8 * day)
-	if ok, _ := e.svc.HealthOK(t.Context(), "alice"); ok {
-		t.Fatal("HealthOK after 8 days is true")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			if c, err := e.svc.GateColour(t.Context(), "alice"); err != nil || c != "" {
+				t.Fatalf("before declaring: %q, %v", c, err)
+			}
+			tt.give.ResidentID = "alice"
+			e.declare(t, tt.give)
+			if tt.risk {
+				if _, err := e.svc.MarkRiskArea(t.Context(), e.home, 1, "cluster"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.clock.Advance(tt.age)
+			if c, err := e.svc.GateColour(t.Context(), "alice"); err != nil || c != tt.want {
+				t.Errorf("GateColour: %q, %v; want %q", c, err, tt.want)
+			}
+		})
 	}
 }
 

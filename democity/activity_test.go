@@ -55,7 +55,7 @@ func newDayHub(t *testing.T, seed uint64, residents int) *dayHub {
 		t.Fatal(err)
 	}
 	eng, err := dispatch.NewEngine(ctx, st, dispatch.EngineOptions{
-		CodeKey: []byte("democity-test-code-key"), Events: events, ExpiryEvery: -1, HealthOK: codeSvc.HealthOK,
+		CodeKey: []byte("democity-test-code-key"), Events: events, ExpiryEvery: -1, HealthColour: codeSvc.GateColour,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -118,10 +118,11 @@ type EngineOptions struct {
 	// Events, when set, receives the engine's domain events: allocations
 	// made and moved, and the stock they take or give back.
 	Events hub.Publisher
-	// HealthOK, when set, says whether a resident has a current health
-	// declaration. A round with HealthGate cannot be opened while it is
-	// nil.
-	HealthOK func(ctx context.Context, residentID string) (bool, error)
+	// HealthColour, when set, returns the colour of a resident's health
+	// code now if they have a current health declaration, and "" if they
+	// have none: what the health gate of a round reads (GateFulfilments).
+	// A round with HealthGate cannot be opened while it is nil.
+	HealthColour func(ctx context.Context, residentID string) (hub.Colour, error)
 	// Log receives the sweeper's errors; default: discarded.
 	Log *slog.Logger
 }
@@ -129,15 +130,15 @@ type EngineOptions struct {
 // Engine is the dispatch engine. It is safe for concurrent use. Create it
 // with NewEngine and release it with Close before closing its store.
 type Engine struct {
-	store       hub.Store
-	now         func() time.Time
-	rand        io.Reader
-	codeKey     []byte
-	sealKey     []byte
-	newID       func(prefix string) string
-	defaultMaxK int
-	healthOK    func(ctx context.Context, residentID string) (bool, error)
-	log         *slog.Logger
+	store        hub.Store
+	now          func() time.Time
+	rand         io.Reader
+	codeKey      []byte
+	sealKey      []byte
+	newID        func(prefix string) string
+	defaultMaxK  int
+	healthColour func(ctx context.Context, residentID string) (hub.Colour, error)
+	log          *slog.Logger
 
 	// Lifecycle: calls register in ops while the engine is open, so that
 	// Close can wait for them; the sweeper ends when stop is called.
@@ -202,6 +203,17 @@ type book struct {
 	matchers map[int]*Matcher
 	// slotted are the matchers of rounds with pickup slots, by round ID.
 	slotted map[string]*slotMatcher
+	// held counts, per pharmacy, the passes serving its waiting list in
+	// progress (a restock, stock that came back): while one runs, a new
+	// reservation in reach of the pharmacy waits for it (claimSettled),
+	// so that it never takes stock ahead of the waiting list.
+	held []int
+	// holding is the sum of held.
+	holding int
+	// waitingWrites counts new reservations found nothing and being
+	// written WAITING: a pass serving the waiting list reads the list
+	// again once they are written (servePasses).
+	waitingWrites int
 }
 
 // inFlight reports whether any units of the book are assigned and their
@@ -217,7 +229,7 @@ func (b *book) inFlight() bool {
 
 func newBook(n int) *book {
 	return &book{
-		stock: make([]int, n), inflight: make([]int, n), returning: make([]int, n),
+		stock: make([]int, n), inflight: make([]int, n), returning: make([]int, n), held: make([]int, n),
 		settled: make([]uint64, n), matchers: map[int]*Matcher{}, slotted: map[string]*slotMatcher{},
 	}
 }
@@ -238,19 +250,19 @@ func NewEngine(ctx context.Context, store hub.Store, opts EngineOptions) (*Engin
 		return nil, hub.Errorf(hub.EINVALID, "dispatch engine: DefaultMaxK %d is outside [0, %d]", opts.DefaultMaxK, MaxRoundK)
 	}
 	e := &Engine{
-		store:       store,
-		now:         opts.Now,
-		rand:        opts.Rand,
-		codeKey:     slices.Clone(opts.CodeKey),
-		newID:       opts.NewID,
-		defaultMaxK: opts.DefaultMaxK,
-		healthOK:    opts.HealthOK,
-		log:         opts.Log,
-		draws:       map[string]*PublishedDraw{},
-		partners:    map[string][]hub.Cell{},
-		cellPart:    map[hub.Cell][]string{},
-		quotaUsed:   map[string]map[string]int{},
-		slotUsed:    map[string]map[slotKey]int{},
+		store:        store,
+		now:          opts.Now,
+		rand:         opts.Rand,
+		codeKey:      slices.Clone(opts.CodeKey),
+		newID:        opts.NewID,
+		defaultMaxK:  opts.DefaultMaxK,
+		healthColour: opts.HealthColour,
+		log:          opts.Log,
+		draws:        map[string]*PublishedDraw{},
+		partners:     map[string][]hub.Cell{},
+		cellPart:     map[hub.Cell][]string{},
+		quotaUsed:    map[string]map[string]int{},
+		slotUsed:     map[string]map[slotKey]int{},
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -405,9 +417,14 @@ func (e *Engine) setPharmacies(ps []*hub.Pharmacy, settled0 map[hub.SKU]map[stri
 	for _, sp := range hub.Supplies() {
 		b := newBook(len(keep))
 		ob := old[sp.SKU]
+		if ob != nil {
+			b.waitingWrites = ob.waitingWrites
+		}
 		for i, p := range keep {
 			if j, ok := oldIdx[p.ID]; ok && ob != nil {
 				b.inflight[i], b.returning[i], b.settled[i] = ob.inflight[j], ob.returning[j], ob.settled[j]
+				b.held[i] = ob.held[j]
+				b.holding += b.held[i]
 			}
 			since := uint64(0)
 			if s0, ok := settled0[sp.SKU][p.ID]; ok {
@@ -557,10 +574,7 @@ func (e *Engine) take(sku hub.SKU, i, q int) claim {
 func (e *Engine) settle(ok bool, cs ...claim) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.settled != nil {
-		close(e.settled)
-		e.settled = nil
-	}
+	e.wake()
 	for _, c := range cs {
 		if !ok && c.committee != "" {
 			e.quotaUsed[c.roundID][c.committee] -= c.quantity
@@ -584,17 +598,31 @@ func (e *Engine) settle(ok bool, cs ...claim) {
 
 // transition moves an allocation in the store and, when the move returns
 // stock, gives the units back to the book, the committee's quota and the
-// pickup slot. It returns the allocation after the move.
+// pickup slot, and serves the pharmacy's waiting list from them before a
+// new reservation can take them (serveHeld). It returns the allocation
+// after the move.
 func (e *Engine) transition(ctx context.Context, a *hub.Allocation, from []hub.AllocationStatus, to hub.AllocationStatus) (*hub.Allocation, error) {
+	out, held, err := e.move(ctx, a, from, to)
+	if held {
+		e.serveHeld(ctx, a.PharmacyID, a.SKU, 1)
+	}
+	return out, err
+}
+
+// move is transition without serving the waiting list: when the move
+// returns stock it leaves the pharmacy held (held true), and the caller
+// must serve it (serveHeld).
+func (e *Engine) move(ctx context.Context, a *hub.Allocation, from []hub.AllocationStatus, to hub.AllocationStatus) (*hub.Allocation, bool, error) {
 	if !to.Returns() {
-		return e.store.TransitionAllocation(ctx, a.ID, from, to, e.now())
+		out, err := e.store.TransitionAllocation(ctx, a.ID, from, to, e.now())
+		return out, false, err
 	}
 	committee := ""
 	if a.ReservationID != "" {
 		if r, err := e.round(ctx, a.RoundID); err == nil && r.Mode == hub.ByCommittee {
 			resv, err := e.store.Reservation(ctx, a.ReservationID)
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			committee = resv.CommitteeID
 		}
@@ -607,10 +635,16 @@ func (e *Engine) transition(ctx context.Context, a *hub.Allocation, from []hub.A
 	out, err := e.store.TransitionAllocation(ctx, a.ID, from, to, e.now())
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	held := false
 	if i, ok := e.pharmIdx[a.PharmacyID]; ok {
 		b := e.books[a.SKU]
 		b.returning[i] -= a.Quantity
 		if err == nil {
+			// Held from the moment the units are back in the book: no
+			// new reservation takes them before the waiting list.
+			b.held[i]++
+			b.holding++
+			held = true
 			e.setStock(b, i, b.stock[i]+a.Quantity)
 		}
 	}
@@ -620,7 +654,7 @@ func (e *Engine) transition(ctx context.Context, a *hub.Allocation, from []hub.A
 	if err == nil && a.RoundID != "" && a.PartnerID == "" && !a.Slot.IsZero() {
 		e.releasePlace(a.RoundID, a.SKU, a.PharmacyID, a.Slot)
 	}
-	return out, err
+	return out, held, err
 }
 
 // partnerFor returns the partner whose area covers the cell (the lowest

@@ -98,8 +98,10 @@ func (e *Engine) MarkDelivery(ctx context.Context, partnerID, allocationID strin
 
 // ExpireDue runs one sweep: RESERVED allocations whose ExpiresAt is before
 // now become EXPIRED, their stock back at the pharmacy and in the
-// matchers. It returns how many it expired. The sweeper calls it every
-// EngineOptions.ExpiryEvery.
+// matchers. The stock that came back serves each pharmacy's waiting list
+// first, in order, as a restock does (ServeWaiting), once per pharmacy
+// and SKU after each batch. It returns how many it expired. The sweeper
+// calls it every EngineOptions.ExpiryEvery.
 func (e *Engine) ExpireDue(ctx context.Context) (int, error) {
 	if err := e.begin(); err != nil {
 		return 0, err
@@ -113,20 +115,51 @@ func (e *Engine) ExpireDue(ctx context.Context) (int, error) {
 			return n, err
 		}
 		moved := 0
+		var held []heldAt
 		for _, a := range as {
-			_, err := e.transition(ctx, a, []hub.AllocationStatus{hub.AllocationReserved}, hub.AllocationExpired)
+			_, h, err := e.move(ctx, a, []hub.AllocationStatus{hub.AllocationReserved}, hub.AllocationExpired)
+			if h {
+				held = addHeld(held, a.PharmacyID, a.SKU)
+			}
 			switch hub.ErrorCode(err) {
 			case "":
 				moved++
 			case hub.ECONFLICT: // redeemed or cancelled meanwhile
 			default:
+				e.serveAllHeld(ctx, held)
 				return n + moved, err
 			}
 		}
+		e.serveAllHeld(ctx, held)
 		n += moved
 		if len(as) < expiryBatch || moved == 0 {
 			return n, nil
 		}
+	}
+}
+
+// heldAt is a pharmacy and SKU left held by returns, and how many times.
+type heldAt struct {
+	pharmacyID string
+	sku        hub.SKU
+	holds      int
+}
+
+func addHeld(hs []heldAt, pharmacyID string, sku hub.SKU) []heldAt {
+	for i := range hs {
+		if hs[i].pharmacyID == pharmacyID && hs[i].sku == sku {
+			hs[i].holds++
+			return hs
+		}
+	}
+	return append(hs, heldAt{pharmacyID: pharmacyID, sku: sku, holds: 1})
+}
+
+// serveAllHeld serves the waiting lists of held pharmacies, in the order
+// they were first held.
+func (e *Engine) serveAllHeld(ctx context.Context, hs []heldAt) {
+	for _, h := range hs {
+		e.serveHeld(ctx, h.pharmacyID, h.sku, h.holds)
 	}
 }
 

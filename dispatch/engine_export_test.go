@@ -24,13 +24,19 @@ func BookStock(e *Engine, sku hub.SKU, pharmacyID string) (int, bool) {
 }
 
 // CheckBooks reports the first way e's books disagree with themselves
-// when no call is in progress: nothing in flight, every matcher on the
-// book's stock, no stock negative.
+// when no call is in progress: nothing in flight, no pharmacy held for
+// its waiting list, every matcher on the book's stock, no stock negative.
 func CheckBooks(e *Engine) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for sku, b := range e.books {
+		if b.holding != 0 || b.waitingWrites != 0 {
+			return fmt.Errorf("%s: %d holds, %d WAITING writes in flight", sku, b.holding, b.waitingWrites)
+		}
 		for i, p := range e.pharm {
+			if b.held[i] != 0 {
+				return fmt.Errorf("%s at %s: held %d times", sku, p.id, b.held[i])
+			}
 			if b.inflight[i] != 0 || b.returning[i] != 0 {
 				return fmt.Errorf("%s at %s: %d in flight, %d returning", sku, p.id, b.inflight[i], b.returning[i])
 			}

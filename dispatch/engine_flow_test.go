@@ -90,19 +90,24 @@ func TestCancelReturnsStock(t *testing.T) {
 	if al, _ := c.store.Allocation(c.ctx(), a.Allocation.ID); al.Status != hub.AllocationCancelled {
 		t.Errorf("its allocation is %s, want CANCELLED", al.Status)
 	}
-	if s := c.stockOf("P1"); s != 2 {
-		t.Errorf("stock %d after the cancellation, want 2", s)
+	// The returned units serve the waiting list first: w, not the next
+	// person to come.
+	if rv, _ := c.store.Reservation(c.ctx(), w.Reservation.ID); rv.Status != hub.ReservationAllocated {
+		t.Errorf("the waiting reservation is %s after the cancellation, want ALLOCATED", rv.Status)
 	}
-	// Cancelling again answers the same; the units are back for the next
-	// person, which shows the matcher knows.
+	if s := c.stockOf("P1"); s != 0 {
+		t.Errorf("stock %d after the cancellation, want 0 (the waiting one served)", s)
+	}
+	// Cancelling again answers the same and returns nothing more.
 	if again, err := c.eng.CancelReservation(c.ctx(), a.Reservation.ID); err != nil || again.Status != hub.ReservationCancelled {
 		t.Fatalf("second cancel: %v %v", again, err)
 	}
-	if d := c.reserve("fc", c.resident("d", home, "", "")); d.Allocation == nil {
-		t.Fatalf("the returned units serve no one: %+v", d.Reservation)
+	d := c.reserve("fc", c.resident("d", home, "", ""))
+	if d.Allocation != nil || d.Reservation.Status != hub.ReservationWaiting {
+		t.Fatalf("a newcomer took units the waiting list was served: %+v", d.Reservation)
 	}
 	// A waiting reservation cancels; a redeemed one does not.
-	if got, err := c.eng.CancelReservation(c.ctx(), w.Reservation.ID); err != nil || got.Status != hub.ReservationCancelled {
+	if got, err := c.eng.CancelReservation(c.ctx(), d.Reservation.ID); err != nil || got.Status != hub.ReservationCancelled {
 		t.Fatalf("cancel WAITING: %v %v", got, err)
 	}
 	if _, err := c.eng.Redeem(c.ctx(), "P1", c.eng.PickupCode(b.Allocation).String()); err != nil {
@@ -752,8 +757,9 @@ func TestRestartMidRound(t *testing.T) {
 	if n, err := c.eng.ExpireDue(c.ctx()); err != nil || n != 4+1+4 {
 		t.Fatalf("ExpireDue: %d, %v; want 9", n, err)
 	}
-	if s := c.stockOf("P1") + c.stockOf("P2"); s != 18 {
-		t.Errorf("stock %d after expiry, want 18 (2 redeemed)", s)
+	// The units back serve b4, who was waiting, first.
+	if s := c.stockOf("P1") + c.stockOf("P2"); s != 16 {
+		t.Errorf("stock %d after expiry, want 16 (2 redeemed, 2 to the one waiting)", s)
 	}
 	c.conserved()
 }

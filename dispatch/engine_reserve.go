@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -81,9 +82,20 @@ func checkWindow(r *hub.Round, now time.Time) error {
 // unknown round (ENOTFOUND); round not open yet or closed (ECONFLICT);
 // fulfilment not offered, address off the grid, delivery where no partner
 // serves the cell, a bad slot or key (EINVALID); not on the eligibility
-// list, not in the round's districts, committee without a quota, no
-// current health declaration (EFORBIDDEN). A second reservation of one
+// list, not in the round's districts, committee without a quota, and in
+// a round with the health gate no current health declaration or a colour
+// that may not take the fulfilment (EFORBIDDEN; GateFulfilments). A
+// reservation that names no fulfilment takes the round's first that the
+// person's colour may take (GateDefault). A second reservation of one
 // person in a round is ECONFLICT naming the first.
+//
+// A new reservation never takes stock ahead of the waiting list: when
+// pharmacies in its reach have stock it is matched at once (no one in
+// reach waits for that stock, or the list was just served from it);
+// while a restock or returned stock is serving the list of a pharmacy in
+// its reach, it waits for that to end (claimSettled); and when it finds
+// nothing it joins the list WAITING, behind everyone before it (the
+// list is served in ID, that is arrival, order).
 //
 // A LOTTERY reservation is a PENDING entry. A FIRST_COME or COMMITTEE one
 // is matched at once: ALLOCATED with its allocation, or WAITING (Reason
@@ -118,19 +130,26 @@ func (e *Engine) Reserve(ctx context.Context, in ReserveInput) (*ReserveResult, 
 	if len(offered) == 0 {
 		offered = []hub.Fulfilment{hub.Pickup}
 	}
-	if ful == "" {
-		ful = offered[0]
-	}
-	if !slices.Contains(offered, ful) {
+	if ful != "" && !slices.Contains(offered, ful) {
 		return nil, hub.Errorf(hub.EINVALID, "round %q offers %v, not %q", r.ID, offered, hub.Clip(string(ful)))
 	}
 	if err := e.checkEligible(ctx, r, res); err != nil {
 		return nil, err
 	}
+	colour, err := e.gate(ctx, r, res, ful, offered)
+	if err != nil {
+		return nil, err
+	}
+	if ful == "" {
+		ful = GateDefault(r, colour, offered)
+	}
 	if ful == hub.Delivery {
 		e.mu.Lock()
 		partner := e.partnerFor(res.Cell)
 		e.mu.Unlock()
+		if partner == "" && r.HealthGate && colour != hub.Green {
+			return nil, hub.Errorf(hub.EFORBIDDEN, "round %q has a health gate and a %s health code takes DELIVERY only, but no delivery partner serves cell %s: your committee can bring the supply", r.ID, colour, res.Cell)
+		}
 		if partner == "" {
 			return nil, hub.Errorf(hub.EINVALID, "no delivery partner serves cell %s: choose PICKUP", res.Cell)
 		}
@@ -208,6 +227,7 @@ func (e *Engine) reserveNow(ctx context.Context, r *hub.Round, resv *hub.Reserva
 			return nil, nil, "", err
 		}
 		if reason != "" {
+			defer e.waited(r.SKU)
 			return e.createWaiting(ctx, resv, reason)
 		}
 		a := e.reservationAllocation(r, resv, c, partner, slot)
@@ -249,16 +269,30 @@ const maxSettleWaits = 64
 // it waits until a claim settles and tries again (at most maxSettleWaits
 // times), rather than make the reservation wait for units that may come
 // back a moment later.
+//
+// A new reservation never goes ahead of the waiting list: while a pass
+// serving the waiting list of a pharmacy in its reach runs (a restock,
+// stock that came back: held), it waits for the pass to end before it
+// claims. When it is made to wait (a reason), the book counts it among
+// the WAITING writes in flight until the caller calls waited.
 func (e *Engine) claimSettled(ctx context.Context, r *hub.Round, resv *hub.Reservation, slot time.Time) (claim, string, string, error) {
-	for waits := 0; ; waits++ {
+	for waits := 0; ; {
 		e.mu.Lock()
-		c, partner, reason, err := e.claimFor(r, resv, slot)
 		var settled chan struct{}
-		if err == nil && reason == ReasonOutOfStock && waits < maxSettleWaits && e.books[r.SKU].inFlight() {
-			if e.settled == nil {
-				e.settled = make(chan struct{})
+		var c claim
+		var partner, reason string
+		var err error
+		if e.heldInReach(r, resv.Cell) {
+			settled = e.settledChan() // every pass ends (serveHeld, ServeWaiting)
+		} else {
+			c, partner, reason, err = e.claimFor(r, resv, slot)
+			if err == nil && reason == ReasonOutOfStock && waits < maxSettleWaits && e.books[r.SKU].inFlight() {
+				settled = e.settledChan()
+				waits++
 			}
-			settled = e.settled
+			if settled == nil && err == nil && reason != "" {
+				e.books[r.SKU].waitingWrites++
+			}
 		}
 		e.mu.Unlock()
 		if settled == nil {
@@ -270,6 +304,46 @@ func (e *Engine) claimSettled(ctx context.Context, r *hub.Round, resv *hub.Reser
 			return claim{}, "", "", ctx.Err()
 		}
 	}
+}
+
+// settledChan returns the channel the next settle, or the end of a pass
+// serving a waiting list, closes. Callers hold mu.
+func (e *Engine) settledChan() chan struct{} {
+	if e.settled == nil {
+		e.settled = make(chan struct{})
+	}
+	return e.settled
+}
+
+// wake closes the channel of settledChan. Callers hold mu.
+func (e *Engine) wake() {
+	if e.settled != nil {
+		close(e.settled)
+		e.settled = nil
+	}
+}
+
+// heldInReach reports whether a pass serving the waiting list of a
+// pharmacy within round r's reach of cell runs. Callers hold mu.
+func (e *Engine) heldInReach(r *hub.Round, cell hub.Cell) bool {
+	b := e.books[r.SKU]
+	if b.holding == 0 {
+		return false
+	}
+	for i, n := range b.held {
+		if n > 0 && inReach(cell, e.pharm[i].cell, r.MaxK) {
+			return true
+		}
+	}
+	return false
+}
+
+// waited ends the count of a WAITING write that claimSettled began.
+func (e *Engine) waited(sku hub.SKU) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.books[sku].waitingWrites--
+	e.wake()
 }
 
 // createWaiting records a new reservation WAITING from the start, for
@@ -328,19 +402,96 @@ func (e *Engine) checkEligible(ctx context.Context, r *hub.Round, res *hub.Resid
 			return hub.Errorf(hub.EFORBIDDEN, "round %q is for residents of committees holding a quota in it, and committee %q holds none", r.ID, res.CommitteeID)
 		}
 	}
+	return nil
+}
+
+// GateFulfilments returns the fulfilments a resident whose health code
+// has colour c may take in a round with the health gate: GREEN either,
+// YELLOW and RED DELIVERY only, so that nobody with symptoms, a fever, a
+// contact or a home in a risk area queues at a pharmacy, and nobody is
+// left without the supply either.
+func GateFulfilments(c hub.Colour) []hub.Fulfilment {
+	if c == hub.Green {
+		return []hub.Fulfilment{hub.Pickup, hub.Delivery}
+	}
+	return []hub.Fulfilment{hub.Delivery}
+}
+
+// ColourRule is what one colour of health code may do in a round with the
+// health gate: the fulfilments it may take there (none: it may not
+// reserve).
+type ColourRule struct {
+	Colour      hub.Colour
+	Fulfilments []hub.Fulfilment
+}
+
+// GateRules returns, for a round with the health gate, what GREEN, YELLOW
+// and RED may each do in it: GateFulfilments among the fulfilments the
+// round offers, in the round's order. Nil for a round without the gate.
+func GateRules(r *hub.Round) []ColourRule {
+	if !r.HealthGate {
+		return nil
+	}
+	offered := r.Fulfilments
+	if len(offered) == 0 {
+		offered = []hub.Fulfilment{hub.Pickup}
+	}
+	var out []ColourRule
+	for _, c := range []hub.Colour{hub.Green, hub.Yellow, hub.Red} {
+		allowed := GateFulfilments(c)
+		rule := ColourRule{Colour: c, Fulfilments: []hub.Fulfilment{}}
+		for _, f := range offered {
+			if slices.Contains(allowed, f) {
+				rule.Fulfilments = append(rule.Fulfilments, f)
+			}
+		}
+		out = append(out, rule)
+	}
+	return out
+}
+
+// GateDefault returns the fulfilment of a reservation that names none:
+// the first the round offers that colour c may take (any colour in a
+// round without the gate).
+func GateDefault(r *hub.Round, c hub.Colour, offered []hub.Fulfilment) hub.Fulfilment {
 	if r.HealthGate {
-		if e.healthOK == nil {
-			return fmt.Errorf("round %q has a health gate and the engine has no HealthOK", r.ID)
-		}
-		ok, err := e.healthOK(ctx, res.ID)
-		if err != nil {
-			return fmt.Errorf("health declaration of %q: %w", res.ID, err)
-		}
-		if !ok {
-			return hub.Errorf(hub.EFORBIDDEN, "round %q requires a current health declaration, and resident %q has none", r.ID, res.ID)
+		allowed := GateFulfilments(c)
+		for _, f := range offered {
+			if slices.Contains(allowed, f) {
+				return f
+			}
 		}
 	}
-	return nil
+	return offered[0]
+}
+
+// gate applies round r's health gate to a resident asking for fulfilment
+// ful ("" for the round's default) among offered: it returns the colour
+// of their health code (GREEN in a round without the gate), or an
+// EFORBIDDEN error saying why they may not reserve so: no current
+// declaration, or a colour that may not take that fulfilment.
+func (e *Engine) gate(ctx context.Context, r *hub.Round, res *hub.Resident, ful hub.Fulfilment, offered []hub.Fulfilment) (hub.Colour, error) {
+	if !r.HealthGate {
+		return hub.Green, nil
+	}
+	if e.healthColour == nil {
+		return "", fmt.Errorf("round %q has a health gate and the engine has no HealthColour", r.ID)
+	}
+	c, err := e.healthColour(ctx, res.ID)
+	if err != nil {
+		return "", fmt.Errorf("health declaration of %q: %w", res.ID, err)
+	}
+	if c == "" {
+		return "", hub.Errorf(hub.EFORBIDDEN, "round %q requires a current health declaration, and resident %q has none: declare health first", r.ID, res.ID)
+	}
+	allowed := GateFulfilments(c)
+	switch {
+	case ful != "" && !slices.Contains(allowed, ful):
+		return "", hub.Errorf(hub.EFORBIDDEN, "round %q has a health gate: a %s health code takes %v only, not %s, so that nobody unwell queues at a pharmacy", r.ID, c, allowed, ful)
+	case !slices.ContainsFunc(offered, func(f hub.Fulfilment) bool { return slices.Contains(allowed, f) }):
+		return "", hub.Errorf(hub.EFORBIDDEN, "round %q has a health gate: a %s health code takes %v only, and the round offers %v", r.ID, c, allowed, offered)
+	}
+	return c, nil
 }
 
 // claimFor picks a pharmacy for a reservation and takes the units from
@@ -850,12 +1001,22 @@ func (e *Engine) allocationOf(w *waiter, c claim, partner string) *hub.Allocatio
 //
 //  1. WAITING shortage registrations of the SKU whose cell is within
 //     DefaultMaxK rings of the pharmacy, first registered first;
-//  2. WAITING reservations of the rounds of the SKU that are open (status
-//     OPEN, window not over) or drawn lotteries (their waiting winners),
-//     whose cell is within the round's MaxK rings of the pharmacy: rounds
-//     in ID order, a round's reservations in ID (arrival) order, a
-//     lottery's in draw order. A reservation whose committee's quota is
-//     full, or which asks delivery where no partner serves, is skipped.
+//  2. the waiting winners of drawn lotteries of the SKU (they won a
+//     published draw), rounds in ID order, each in draw order;
+//  3. WAITING reservations of the open FIRST_COME and COMMITTEE rounds of
+//     the SKU (status OPEN, window not over), all rounds together in ID,
+//     that is arrival, order: earliest waiting first.
+//
+// Reservations count only when their cell is within the round's MaxK
+// rings of the pharmacy. A reservation whose committee's quota is full,
+// which asks delivery where no partner serves, or whose round has no
+// pickup slot place left, is skipped.
+//
+// While it runs the pharmacy is held: a new reservation in its reach
+// waits for the line to be served before it claims (claimSettled), and
+// one made WAITING meanwhile joins the line behind those before it
+// (servePasses). Stock that comes back to a pharmacy (a cancellation,
+// an expiry, a failed delivery) is served the same way (serveHeld).
 func (e *Engine) ServeWaiting(ctx context.Context, pharmacyID string, sku hub.SKU) ([]*hub.Allocation, error) {
 	if err := e.begin(); err != nil {
 		return nil, err
@@ -873,18 +1034,112 @@ func (e *Engine) ServeWaiting(ctx context.Context, pharmacyID string, sku hub.SK
 	known = known && e.pharm[i].cell == p.Cell
 	e.mu.Unlock()
 	if !known {
-		err = e.refreshPharmacies(ctx)
-	} else {
-		err = e.refreshStock(ctx, p.ID, sku)
+		if err := e.refreshPharmacies(ctx); err != nil {
+			return nil, err
+		}
 	}
-	if err != nil {
+	if !e.hold(p.ID, sku) {
+		return nil, nil // gone from the index meanwhile: nothing to serve
+	}
+	defer e.release(p.ID, sku, 1)
+	if err := e.refreshStock(ctx, p.ID, sku); err != nil {
 		return nil, err
 	}
-	line, err := e.waitingLine(ctx, p, sku)
-	if err != nil {
-		return nil, err
+	return e.servePasses(ctx, p, sku)
+}
+
+// hold marks a pass serving the waiting list of a pharmacy (see
+// book.held); false when the engine does not know the pharmacy.
+func (e *Engine) hold(pharmacyID string, sku hub.SKU) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	i, ok := e.pharmIdx[pharmacyID]
+	if !ok {
+		return false
 	}
-	return e.serveLine(ctx, p.ID, sku, line)
+	b := e.books[sku]
+	b.held[i]++
+	b.holding++
+	return true
+}
+
+// release ends n holds of a pharmacy and wakes the reservations waiting
+// for them.
+func (e *Engine) release(pharmacyID string, sku hub.SKU, n int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	defer e.wake()
+	i, ok := e.pharmIdx[pharmacyID]
+	if !ok {
+		return
+	}
+	b := e.books[sku]
+	n = min(n, b.held[i])
+	b.held[i] -= n
+	b.holding -= n
+}
+
+// serveHeld serves the waiting list of a pharmacy from stock that came
+// back to it (move left it held holds times), then ends the holds. The
+// stock is already back: a failure here is logged, not returned, and
+// leaves the units open to new reservations.
+func (e *Engine) serveHeld(ctx context.Context, pharmacyID string, sku hub.SKU, holds int) {
+	defer e.release(pharmacyID, sku, holds)
+	ctx = context.WithoutCancel(ctx) // the return is done; its line is served whoever asked
+	p, err := e.store.Pharmacy(ctx, pharmacyID)
+	if err == nil {
+		_, err = e.servePasses(ctx, p, sku)
+	}
+	if err != nil {
+		e.log.Error("dispatch: serve the waiting list from returned stock", "pharmacy", pharmacyID, "sku", sku, "err", err)
+	}
+}
+
+// maxServePasses bounds the times one hold reads the waiting list.
+const maxServePasses = 4
+
+// servePasses serves the waiting list of held pharmacy p: it reads the
+// line and serves it (serveLine); then, while stock is left and new
+// reservations found nothing and are being written WAITING (they decided
+// before the hold), it waits for those writes and serves the line again,
+// so that they too are served in order rather than left waiting beside
+// stock.
+func (e *Engine) servePasses(ctx context.Context, p *hub.Pharmacy, sku hub.SKU) ([]*hub.Allocation, error) {
+	var out []*hub.Allocation
+	for pass := 1; ; pass++ {
+		line, err := e.waitingLine(ctx, p, sku)
+		if err != nil {
+			return out, err
+		}
+		as, err := e.serveLine(ctx, p.ID, sku, line)
+		out = append(out, as...)
+		if err != nil || pass >= maxServePasses {
+			return out, err
+		}
+		for waits := 0; ; waits++ {
+			e.mu.Lock()
+			i, ok := e.pharmIdx[p.ID]
+			b := e.books[sku]
+			left := ok && b.stock[i] > 0
+			pending := b.waitingWrites > 0
+			var ch chan struct{}
+			if left && pending && waits < maxSettleWaits {
+				ch = e.settledChan()
+			}
+			e.mu.Unlock()
+			if !left || waits == 0 && !pending {
+				return out, nil
+			}
+			if ch == nil {
+				break // the writes are done: read the line again
+			}
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return out, ctx.Err()
+			}
+		}
+	}
 }
 
 // waitingLine returns the waiting list in reach of pharmacy p, in the
@@ -905,6 +1160,7 @@ func (e *Engine) waitingLine(ctx context.Context, p *hub.Pharmacy, sku hub.SKU) 
 	if err != nil {
 		return nil, err
 	}
+	var arrived []*waiter
 	for _, r := range rounds {
 		drawn := r.Mode == hub.Lottery && r.Status == hub.RoundDrawn
 		live := r.Mode != hub.Lottery && r.Status == hub.RoundOpen && !now.Before(r.Opens) && now.Before(r.Closes)
@@ -932,12 +1188,20 @@ func (e *Engine) waitingLine(ctx context.Context, p *hub.Pharmacy, sku hub.SKU) 
 			}
 		}
 		for _, rv := range resvs {
-			if inReach(rv.Cell, p.Cell, r.MaxK) {
+			if !inReach(rv.Cell, p.Cell, r.MaxK) {
+				continue
+			}
+			if drawn {
 				line = append(line, &waiter{resv: rv, round: r})
+			} else {
+				arrived = append(arrived, &waiter{resv: rv, round: r})
 			}
 		}
 	}
-	return line, nil
+	// The open rounds' reservations wait in one line, in arrival (ID)
+	// order, whichever round they are in.
+	slices.SortStableFunc(arrived, func(a, b *waiter) int { return cmp.Compare(a.resv.ID, b.resv.ID) })
+	return append(line, arrived...), nil
 }
 
 // serveLine serves a waiting line from one pharmacy. It plans a batch

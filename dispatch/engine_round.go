@@ -31,7 +31,10 @@ type RoundInput struct {
 	// default of a reservation that names none.
 	Fulfilments []hub.Fulfilment
 	Eligibility hub.Eligibility
-	// HealthGate requires a current health declaration (EngineOptions.HealthOK).
+	// HealthGate requires a current health declaration and lets each
+	// colour of health code take only its fulfilments (GateFulfilments:
+	// GREEN any, YELLOW and RED DELIVERY only); EngineOptions.HealthColour
+	// reads them.
 	HealthGate bool
 	// Opens is when reservations open; zero means now. Closes must be
 	// after Opens and after now.
@@ -124,7 +127,7 @@ func (e *Engine) newRound(ctx context.Context, in RoundInput, now time.Time) (*h
 			return nil, hub.Errorf(hub.EINVALID, "fulfilment %s is listed twice", f)
 		}
 	}
-	if in.HealthGate && e.healthOK == nil {
+	if in.HealthGate && e.healthColour == nil {
 		return nil, hub.Errorf(hub.EINVALID, "a health gate needs health declarations, which this hub cannot check yet")
 	}
 
@@ -154,7 +157,7 @@ func (e *Engine) newRound(ctx context.Context, in RoundInput, now time.Time) (*h
 	if window < time.Minute || window > MaxPickupWindow {
 		return nil, hub.Errorf(hub.EINVALID, "pickup window %s is outside [1m, %s]", in.PickupWindow, MaxPickupWindow)
 	}
-	if err := checkSlots(in.SlotMinutes, in.SlotCapacity, fuls); err != nil {
+	if err := checkSlots(in.SlotMinutes, in.SlotCapacity, fuls, window); err != nil {
 		return nil, err
 	}
 

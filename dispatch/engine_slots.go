@@ -12,13 +12,22 @@ import (
 // This file is the engine's part of pickup time slots (Guangzhou's 到店时段).
 //
 // A round with SlotMinutes and SlotCapacity offers at every pharmacy slots
-// SlotMinutes long, each taking SlotCapacity pickups. The slots on offer at
-// a time now are those of the pickup period: from max(now, Opens) rounded
-// down to a multiple of the slot length (time.Truncate: from midnight UTC
-// when the length divides a day, so the slot under way is on offer), for
-// the round's PickupWindow, at most MaxSlots of them. The period moves on
-// with the clock: the round's matcher is rebuilt once its first slot is
-// over.
+// SlotMinutes long, each taking SlotCapacity pickups. Slots are aligned on
+// the clock (time.Truncate: from midnight UTC when the length divides a
+// day, so 60-minute slots start on the hour). The slots on offer at a time
+// now, with from = max(now, Opens), are:
+//
+//   - first, the slot under way at from + SlotLead: every slot offered
+//     ends more than SlotLead after the reservation, time to reach the
+//     pharmacy (with 60-minute slots, at 16:59 the first offered is
+//     17:00-18:00, at 16:44 it is 16:00-17:00);
+//   - then every following slot that starts before from + PickupWindow,
+//     so the slots cover the whole pickup window (its first SlotLead
+//     aside) and the last slot may end after it; at least one slot.
+//
+// A round whose window would need more than MaxSlots slots is refused at
+// opening (checkSlots). The offer moves on with the clock: the round's
+// matcher is rebuilt when its first slot or its count changes.
 //
 // A pickup takes the slot the person prefers (rounded down to a slot
 // start) when it has a place, else the earliest slot with one, at the
@@ -42,8 +51,12 @@ const (
 	MaxSlotMinutes = 1440
 	// MaxSlotCapacity bounds the pickups one slot takes at one pharmacy.
 	MaxSlotCapacity = 100_000
-	// MaxSlots bounds the slots on offer at one pharmacy at a time.
-	MaxSlots = 96
+	// MaxSlots bounds the slots on offer at one pharmacy at a time: a
+	// 24-hour window in 5-minute slots takes at most 290.
+	MaxSlots = 300
+	// SlotLead is the least time between a reservation and the end of
+	// any slot it is offered: time to reach the pharmacy.
+	SlotLead = 15 * time.Minute
 	// SlotGrace is how long after its slot ends an allocation still
 	// waits for its pickup before it expires and its stock returns.
 	SlotGrace = 30 * time.Minute
@@ -54,21 +67,28 @@ func hasSlots(r *hub.Round) bool { return r.SlotMinutes > 0 && r.SlotCapacity > 
 
 func slotLength(r *hub.Round) time.Duration { return time.Duration(r.SlotMinutes) * time.Minute }
 
-// slotBase returns the start of the first slot round r offers at now.
-func slotBase(r *hub.Round, now time.Time) time.Time {
+// slotSpan returns the start of the first slot round r offers at now and
+// how many it offers, by the rule at the top of this file.
+func slotSpan(r *hub.Round, now time.Time) (time.Time, int) {
 	from := now
 	if from.Before(r.Opens) {
 		from = r.Opens
 	}
-	return from.Truncate(slotLength(r)).UTC()
+	d := slotLength(r)
+	base := from.Add(SlotLead).Truncate(d)
+	end := from.Add(r.PickupWindow)
+	n := time.Duration(1)
+	if end.After(base) {
+		n = (end.Sub(base) + d - 1) / d
+	}
+	return base.UTC(), int(min(n, MaxSlots))
 }
 
-// slotCount returns how many slots cover the round's pickup window: at
-// least one, at most MaxSlots.
-func slotCount(r *hub.Round) int {
-	d := slotLength(r)
-	n := (r.PickupWindow + d - 1) / d
-	return int(min(max(n, 1), MaxSlots))
+// slotsNeeded returns the most slots a pickup window of the given length
+// in slots of length d can need at any time: the window's own, one for
+// the slot under way and one for the lead.
+func slotsNeeded(window, d time.Duration) int64 {
+	return int64((window+d-1)/d) + 2
 }
 
 // RoundSlots returns the pickup slots round r offers at every pharmacy at
@@ -78,12 +98,13 @@ func RoundSlots(r *hub.Round, now time.Time) []Slot {
 	if !hasSlots(r) {
 		return nil
 	}
-	return slotsFrom(r, slotBase(r, now))
+	return slotsFrom(r, now)
 }
 
-func slotsFrom(r *hub.Round, base time.Time) []Slot {
+func slotsFrom(r *hub.Round, now time.Time) []Slot {
+	base, n := slotSpan(r, now)
 	d := slotLength(r)
-	out := make([]Slot, slotCount(r))
+	out := make([]Slot, n)
 	for j := range out {
 		start := base.Add(time.Duration(j) * d)
 		out[j] = Slot{Start: start, End: start.Add(d), Capacity: r.SlotCapacity}
@@ -93,9 +114,9 @@ func slotsFrom(r *hub.Round, base time.Time) []Slot {
 
 // checkSlots returns an EINVALID error unless the slot settings of a new
 // round hold together: both or neither, the length in [MinSlotMinutes,
-// MaxSlotMinutes], the capacity in [1, MaxSlotCapacity], and PICKUP among
-// the fulfilments.
-func checkSlots(minutes, capacity int, fuls []hub.Fulfilment) error {
+// MaxSlotMinutes], the capacity in [1, MaxSlotCapacity], PICKUP among
+// the fulfilments, and no more than MaxSlots slots to cover the window.
+func checkSlots(minutes, capacity int, fuls []hub.Fulfilment, window time.Duration) error {
 	switch {
 	case minutes == 0 && capacity == 0:
 		return nil
@@ -107,6 +128,9 @@ func checkSlots(minutes, capacity int, fuls []hub.Fulfilment) error {
 		return hub.Errorf(hub.EINVALID, "slotMinutes and slotCapacity go together: give both, or neither for walk-in pickups")
 	case !slices.Contains(fuls, hub.Pickup):
 		return hub.Errorf(hub.EINVALID, "pickup slots need PICKUP among the fulfilments")
+	}
+	if n := slotsNeeded(window, time.Duration(minutes)*time.Minute); minutes > 0 && n > MaxSlots {
+		return hub.Errorf(hub.EINVALID, "a pickup window of %d minutes in %d-minute slots needs up to %d slots, more than %d: give longer slots or a shorter window", int64(window/time.Minute), minutes, n, MaxSlots)
 	}
 	return nil
 }
@@ -133,9 +157,9 @@ type slotMatcher struct {
 }
 
 // fits reports whether sm is the matcher of round r at the given first
-// slot start.
-func (sm *slotMatcher) fits(r *hub.Round, base time.Time) bool {
-	return sm.base.Equal(base) && sm.d == slotLength(r) && len(sm.slots) == slotCount(r) &&
+// slot start and count.
+func (sm *slotMatcher) fits(r *hub.Round, base time.Time, n int) bool {
+	return sm.base.Equal(base) && sm.d == slotLength(r) && len(sm.slots) == n &&
 		sm.cap == r.SlotCapacity && sm.k == r.MaxK
 }
 
@@ -197,11 +221,11 @@ func (e *Engine) slotMatcherOf(r *hub.Round, now time.Time) (*slotMatcher, error
 		return nil, fmt.Errorf("round %q: the places taken in its pickup slots were never counted", r.ID)
 	}
 	b := e.books[r.SKU]
-	base := slotBase(r, now)
-	if sm := b.slotted[r.ID]; sm != nil && sm.fits(r, base) {
+	base, n := slotSpan(r, now)
+	if sm := b.slotted[r.ID]; sm != nil && sm.fits(r, base, n) {
 		return sm, nil
 	}
-	slots := slotsFrom(r, base)
+	slots := slotsFrom(r, now)
 	supply := make([]SupplyPoint, len(e.pharm))
 	for i, p := range e.pharm {
 		supply[i] = SupplyPoint{ID: p.id, Cell: p.cell, Stock: b.stock[i], Slots: slots}
@@ -213,7 +237,7 @@ func (e *Engine) slotMatcherOf(r *hub.Round, now time.Time) (*slotMatcher, error
 	for k, n := range used {
 		start := time.Unix(0, k.start)
 		if start.Before(base) {
-			delete(used, k) // over
+			delete(used, k) // no longer offered
 			continue
 		}
 		if i, ok := e.pharmIdx[k.pharmacy]; ok {
@@ -285,4 +309,15 @@ func (sm *slotMatcher) offer(supply []SupplyPoint) {
 		}
 		supply[i].Slots = ss
 	}
+}
+
+// OfferedSlots returns the pickup slots a reservation in round r made now
+// is offered at every pharmacy (RoundSlots at the engine's clock); nil
+// for a round without slots or that no longer allocates (closed, or a
+// lottery whose draw is over and whose waiting list is served no more).
+func (e *Engine) OfferedSlots(r *hub.Round) []Slot {
+	if !countsSlots(r) {
+		return nil
+	}
+	return RoundSlots(r, e.now())
 }

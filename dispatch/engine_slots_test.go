@@ -53,20 +53,20 @@ func sameCounts(t *testing.T, what string, got, want map[int]int) {
 }
 
 // TestSlotsFillInOrder: 20 people at once at one pharmacy whose slots take
-// 3 pickups each fill the slots in order, 3 in the first, 3 in the next,
-// ..., 2 in the seventh; each allocation names its slot and expires a
-// grace period after the slot ends.
+// 3 pickups each fill the slots on offer in order, 3 in the first, 3 in
+// the next, ..., 2 in the seventh; each allocation names its slot and
+// expires a grace period after the slot ends.
 func TestSlotsFillInOrder(t *testing.T) {
 	c := newCity(t, dispatch.EngineOptions{})
 	home := c.rs[0][0]
 	c.pharmacy("P1", home, 100)
-	c.clock.Advance(7 * time.Minute) // 09:07: the 09:00 slot is under way and on offer
+	c.clock.Advance(7 * time.Minute) // 09:07: the 09:00 slot ends within SlotLead, so 09:15 is the first
 	r := c.round(dispatch.RoundInput{ID: "gz", PerPerson: 1, SlotMinutes: 15, SlotCapacity: 3})
 	if r.SlotMinutes != 15 || r.SlotCapacity != 3 {
 		t.Fatalf("round %+v, want 15-minute slots of 3", r)
 	}
-	if got := dispatch.RoundSlots(r, c.clock.Now()); len(got) != 96 || !got[0].Start.Equal(t0) || !got[95].End.Equal(t0.Add(24*time.Hour)) {
-		t.Fatalf("RoundSlots: %d slots from %v, want 96 covering the 24h window from 09:00", len(got), got[0].Start)
+	if got := dispatch.RoundSlots(r, c.clock.Now()); len(got) != 96 || !got[0].Start.Equal(t0.Add(15*time.Minute)) || !got[95].End.Equal(t0.Add(24*time.Hour+15*time.Minute)) {
+		t.Fatalf("RoundSlots: %d slots from %v, want 96 from 09:15 covering the 24h window from 09:07", len(got), got[0].Start)
 	}
 	const people = 20
 	residents := make([]*hub.Resident, people)
@@ -93,7 +93,7 @@ func TestSlotsFillInOrder(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	sameCounts(t, "after 20", c.slotCounts("gz"), map[int]int{0: 3, 15: 3, 30: 3, 45: 3, 60: 3, 75: 3, 90: 2})
+	sameCounts(t, "after 20", c.slotCounts("gz"), map[int]int{15: 3, 30: 3, 45: 3, 60: 3, 75: 3, 90: 3, 105: 2})
 	if err := dispatch.CheckBooks(c.eng); err != nil {
 		t.Error(err)
 	}
@@ -110,7 +110,8 @@ func TestSlotsCapacityBounds(t *testing.T) {
 	c := newCity(t, dispatch.EngineOptions{})
 	home := c.rs[0][0]
 	c.pharmacy("P1", home, 100)
-	c.round(dispatch.RoundInput{ID: "gz", PerPerson: 1, PickupWindow: 30 * time.Minute, SlotMinutes: 15, SlotCapacity: 3})
+	// At 09:00 a 45-minute window offers 09:15 and 09:30.
+	c.round(dispatch.RoundInput{ID: "gz", PerPerson: 1, PickupWindow: 45 * time.Minute, SlotMinutes: 15, SlotCapacity: 3})
 	var first *dispatch.ReserveResult
 	for i := range 6 {
 		out := c.reserve("gz", c.resident(fmt.Sprintf("a%d", i), home, "", ""))
@@ -128,11 +129,14 @@ func TestSlotsCapacityBounds(t *testing.T) {
 	if _, err := c.eng.CancelReservation(c.ctx(), first.Reservation.ID); err != nil {
 		t.Fatal(err)
 	}
-	again := c.reserve("gz", c.resident("again", home, "", ""))
-	if again.Allocation == nil || !again.Allocation.Slot.Equal(t0) {
-		t.Fatalf("after a cancellation: %+v, want the freed place at 09:00", again.Allocation)
+	// The freed place serves the one waiting, not the next to come.
+	if rv, err := c.store.Reservation(c.ctx(), late.Reservation.ID); err != nil || rv.Status != hub.ReservationAllocated {
+		t.Fatalf("after a cancellation the one waiting is %+v %v, want ALLOCATED the freed place", rv, err)
 	}
-	sameCounts(t, "full", c.slotCounts("gz"), map[int]int{0: 3, 15: 3})
+	if again := c.reserve("gz", c.resident("again", home, "", "")); again.Allocation != nil {
+		t.Fatalf("a newcomer took the freed place ahead of the one waiting: %+v", again.Allocation)
+	}
+	sameCounts(t, "full", c.slotCounts("gz"), map[int]int{15: 3, 30: 3})
 	if err := dispatch.CheckBooks(c.eng); err != nil {
 		t.Error(err)
 	}
@@ -183,31 +187,33 @@ func TestSlotsAfterRestart(t *testing.T) {
 	for i := range 5 {
 		outs = append(outs, c.reserve("gz", c.resident(fmt.Sprintf("a%d", i), home, "", "")))
 	}
-	// 09:00 holds a0 a1 a2 (a1 redeemed), 09:15 holds a3 a4; a4 cancels.
+	// At 09:00 the first slot on offer is 09:15 (09:00 ends within
+	// SlotLead). 09:15 holds a0 a1 a2 (a1 redeemed), 09:30 holds a3 a4;
+	// a4 cancels.
 	if _, err := c.eng.Redeem(c.ctx(), "P1", c.eng.PickupCode(outs[1].Allocation).String()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.eng.CancelReservation(c.ctx(), outs[4].Reservation.ID); err != nil {
 		t.Fatal(err)
 	}
-	sameCounts(t, "before the restart", c.slotCounts("gz"), map[int]int{0: 3, 15: 1})
+	sameCounts(t, "before the restart", c.slotCounts("gz"), map[int]int{15: 3, 30: 1})
 	c.restart()
 	if err := dispatch.CheckBooks(c.eng); err != nil {
 		t.Fatalf("after restart: %v", err)
 	}
-	want := []time.Time{t0.Add(15 * time.Minute), t0.Add(15 * time.Minute), t0.Add(30 * time.Minute)}
+	want := []time.Time{t0.Add(30 * time.Minute), t0.Add(30 * time.Minute), t0.Add(45 * time.Minute)}
 	for i, w := range want {
 		out := c.reserve("gz", c.resident(fmt.Sprintf("b%d", i), home, "", ""))
 		if out.Allocation == nil || !out.Allocation.Slot.Equal(w) {
 			t.Fatalf("b%d after restart: %+v, want slot %v", i, out.Allocation, w)
 		}
 	}
-	// A preference for the full 09:00 slot still gets the earliest free.
-	out := c.reserveAt("gz", c.resident("pref", home, "", ""), t0)
-	if out.Allocation == nil || !out.Allocation.Slot.Equal(t0.Add(30*time.Minute)) {
-		t.Fatalf("preferring the full 09:00 after restart: %+v", out.Allocation)
+	// A preference for the full 09:15 slot still gets the earliest free.
+	out := c.reserveAt("gz", c.resident("pref", home, "", ""), t0.Add(15*time.Minute))
+	if out.Allocation == nil || !out.Allocation.Slot.Equal(t0.Add(45*time.Minute)) {
+		t.Fatalf("preferring the full 09:15 after restart: %+v", out.Allocation)
 	}
-	sameCounts(t, "after the restart", c.slotCounts("gz"), map[int]int{0: 3, 15: 3, 30: 2})
+	sameCounts(t, "after the restart", c.slotCounts("gz"), map[int]int{15: 3, 30: 3, 45: 2})
 	if err := dispatch.CheckBooks(c.eng); err != nil {
 		t.Error(err)
 	}
@@ -222,16 +228,16 @@ func TestSlotsMoveOn(t *testing.T) {
 	c.pharmacy("P1", home, 100)
 	c.round(dispatch.RoundInput{ID: "gz", PerPerson: 1, SlotMinutes: 15, SlotCapacity: 3})
 	early := c.reserve("gz", c.resident("early", home, "", ""))
-	if !early.Allocation.Slot.Equal(t0) || !early.Allocation.ExpiresAt.Equal(t0.Add(45*time.Minute)) {
-		t.Fatalf("early: slot %v expires %v", early.Allocation.Slot, early.Allocation.ExpiresAt)
+	if !early.Allocation.Slot.Equal(t0.Add(15*time.Minute)) || !early.Allocation.ExpiresAt.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("early: slot %v expires %v, want 09:15 expiring 10:00", early.Allocation.Slot, early.Allocation.ExpiresAt)
 	}
 	c.clock.Advance(time.Hour + 5*time.Minute) // 10:05
 	late := c.reserve("gz", c.resident("late", home, "", ""))
-	if !late.Allocation.Slot.Equal(t0.Add(time.Hour)) {
-		t.Fatalf("at 10:05: slot %v, want 10:00 (09:xx slots are over)", late.Allocation.Slot)
+	if !late.Allocation.Slot.Equal(t0.Add(75 * time.Minute)) {
+		t.Fatalf("at 10:05: slot %v, want 10:15 (10:00 ends within SlotLead)", late.Allocation.Slot)
 	}
 	if n, err := c.eng.ExpireDue(c.ctx()); err != nil || n != 1 {
-		t.Fatalf("ExpireDue at 10:05: %d, %v; want the 09:00 pickup expired", n, err)
+		t.Fatalf("ExpireDue at 10:05: %d, %v; want the 09:15 pickup expired", n, err)
 	}
 	if err := dispatch.CheckBooks(c.eng); err != nil {
 		t.Error(err)
@@ -245,7 +251,7 @@ func TestSlotsLottery(t *testing.T) {
 	c := newCity(t, dispatch.EngineOptions{})
 	home := c.rs[0][0]
 	c.pharmacy("P1", home, 100)
-	c.round(dispatch.RoundInput{ID: "lot", Mode: hub.Lottery, PerPerson: 1, PickupWindow: 30 * time.Minute, SlotMinutes: 15, SlotCapacity: 2})
+	c.round(dispatch.RoundInput{ID: "lot", Mode: hub.Lottery, PerPerson: 1, PickupWindow: 45 * time.Minute, SlotMinutes: 15, SlotCapacity: 2})
 	if _, err := c.eng.CommitLottery(c.ctx(), "lot"); err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +269,7 @@ func TestSlotsLottery(t *testing.T) {
 	if rep.Winners != 4 || rep.Allocated != 4 {
 		t.Fatalf("draw: %d winners, %d allocated; want 4 and 4 (two slots of two)", rep.Winners, rep.Allocated)
 	}
-	sameCounts(t, "after the draw", c.slotCounts("lot"), map[int]int{0: 2, 15: 2})
+	sameCounts(t, "after the draw", c.slotCounts("lot"), map[int]int{15: 2, 30: 2})
 	if err := dispatch.CheckBooks(c.eng); err != nil {
 		t.Error(err)
 	}
@@ -276,7 +282,7 @@ func TestSlotsServeWaiting(t *testing.T) {
 	c := newCity(t, dispatch.EngineOptions{})
 	home := c.rs[0][0]
 	c.pharmacy("P1", home, 0)
-	c.round(dispatch.RoundInput{ID: "gz", PerPerson: 1, PickupWindow: 30 * time.Minute, SlotMinutes: 15, SlotCapacity: 2})
+	c.round(dispatch.RoundInput{ID: "gz", PerPerson: 1, PickupWindow: 45 * time.Minute, SlotMinutes: 15, SlotCapacity: 2})
 	for i := range 6 {
 		if out := c.reserve("gz", c.resident(fmt.Sprintf("w%d", i), home, "", "")); out.Allocation != nil {
 			t.Fatalf("w%d served from an empty shelf", i)
@@ -295,7 +301,7 @@ func TestSlotsServeWaiting(t *testing.T) {
 			t.Errorf("served #%d is %s, want %s", i, a.ResidentID, want)
 		}
 	}
-	sameCounts(t, "after the restock", c.slotCounts("gz"), map[int]int{0: 2, 15: 2})
+	sameCounts(t, "after the restock", c.slotCounts("gz"), map[int]int{15: 2, 30: 2})
 	if err := dispatch.CheckBooks(c.eng); err != nil {
 		t.Error(err)
 	}
@@ -323,6 +329,10 @@ func TestSlotsInput(t *testing.T) {
 		{"negative capacity", dispatch.RoundInput{SlotMinutes: 15, SlotCapacity: -1}, hub.EINVALID, "slotCapacity -1"},
 		{"huge capacity", dispatch.RoundInput{SlotMinutes: 15, SlotCapacity: dispatch.MaxSlotCapacity + 1}, hub.EINVALID, "slotCapacity"},
 		{"delivery only", dispatch.RoundInput{SlotMinutes: 15, SlotCapacity: 3, Fulfilments: []hub.Fulfilment{hub.Delivery}}, hub.EINVALID, "PICKUP"},
+		{"a day in 5-minute slots", dispatch.RoundInput{SlotMinutes: 5, SlotCapacity: 3}, "", ""},
+		{"a week in 30-minute slots", dispatch.RoundInput{SlotMinutes: 30, SlotCapacity: 3, PickupWindow: 7 * 24 * time.Hour}, hub.EINVALID, "more than 300"},
+		{"a week in 45-minute slots", dispatch.RoundInput{SlotMinutes: 45, SlotCapacity: 3, PickupWindow: 7 * 24 * time.Hour}, "", ""},
+		{"30 days in a day's slots", dispatch.RoundInput{SlotMinutes: 1440, SlotCapacity: 3, PickupWindow: dispatch.MaxPickupWindow}, "", ""},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -340,4 +350,129 @@ func TestSlotsInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSlotsOffered: at any time the slots on offer start with the one
+// under way SlotLead later (so each ends more than SlotLead after the
+// reservation), follow each other without a gap, and cover the pickup
+// window: the last starts before the window ends and ends at or after
+// it. Checked against a rule written out by hand at many times of day
+// and for several slot lengths and windows.
+func TestSlotsOffered(t *testing.T) {
+	day := time.Date(2020, 2, 14, 0, 0, 0, 0, time.UTC)
+	at := func(h, m int) time.Time { return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
+	tests := []struct {
+		name      string
+		slot      int // minutes
+		window    time.Duration
+		now       time.Time
+		wantFirst time.Time
+		wantN     int
+	}{
+		{"16:59, hour slots: not the 16:00 slot ending a minute later", 60, 4 * time.Hour, at(16, 59), at(17, 0), 4},
+		{"16:44, hour slots: 16:00 ends 16 minutes later", 60, 4 * time.Hour, at(16, 44), at(16, 0), 5},
+		{"16:45, hour slots: 16:00 ends exactly SlotLead later", 60, 4 * time.Hour, at(16, 45), at(17, 0), 4},
+		{"on the hour", 60, 4 * time.Hour, at(16, 0), at(16, 0), 4},
+		{"start of a 15-minute slot", 15, time.Hour, at(9, 0), at(9, 15), 3},
+		{"middle of a 15-minute slot", 15, time.Hour, at(9, 7), at(9, 15), 4},
+		{"a minute before a 15-minute slot ends", 15, time.Hour, at(9, 14), at(9, 15), 4},
+		{"a minute into a 15-minute slot", 15, time.Hour, at(9, 1), at(9, 15), 4},
+		{"30-minute slots, early in one", 30, time.Hour, at(9, 2), at(9, 0), 3},
+		{"30-minute slots, late in one", 30, time.Hour, at(9, 20), at(9, 30), 2},
+		{"a day in 5-minute slots", 5, 24 * time.Hour, at(13, 33), at(13, 45), 286},
+		{"near midnight", 60, 2 * time.Hour, at(23, 50), at(24, 0), 2},
+		{"window shorter than the lead", 60, 10 * time.Minute, at(10, 50), at(11, 0), 1},
+		{"whole-day slots in the evening", 1440, 48 * time.Hour, at(23, 50), at(24, 0), 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &hub.Round{SlotMinutes: tt.slot, SlotCapacity: 4, PickupWindow: tt.window, Opens: day}
+			got := dispatch.RoundSlots(r, tt.now)
+			if len(got) != tt.wantN || !got[0].Start.Equal(tt.wantFirst) {
+				t.Fatalf("%d slots from %s, want %d from %s", len(got), got[0].Start.Format("15:04"), tt.wantN, tt.wantFirst.Format("15:04"))
+			}
+			checkOffer(t, r, tt.now, got)
+		})
+	}
+	// Every minute of two days, for every slot length that divides a day
+	// and some that do not, the offer keeps the rule.
+	for _, minutes := range []int{5, 10, 15, 20, 25, 30, 45, 60, 90, 120, 240, 1440} {
+		for _, window := range []time.Duration{time.Hour, 3 * time.Hour, 24 * time.Hour} {
+			r := &hub.Round{SlotMinutes: minutes, SlotCapacity: 1, PickupWindow: window, Opens: day}
+			for m := 0; m < 2*24*60; m += 7 {
+				checkOffer(t, r, day.Add(time.Duration(m)*time.Minute), dispatch.RoundSlots(r, day.Add(time.Duration(m)*time.Minute)))
+			}
+		}
+	}
+}
+
+// checkOffer checks the slots offered at now against the rule of
+// TestSlotsOffered.
+func checkOffer(t *testing.T, r *hub.Round, now time.Time, got []dispatch.Slot) {
+	t.Helper()
+	d := time.Duration(r.SlotMinutes) * time.Minute
+	what := fmt.Sprintf("%d-minute slots, window %s, at %s", r.SlotMinutes, r.PickupWindow, now.Format("Jan 2 15:04"))
+	if len(got) == 0 || len(got) > dispatch.MaxSlots {
+		t.Fatalf("%s: %d slots", what, len(got))
+	}
+	first, last := got[0], got[len(got)-1]
+	switch {
+	case !first.End.After(now.Add(dispatch.SlotLead)):
+		t.Fatalf("%s: the first slot ends at %s, within SlotLead", what, first.End.Format("15:04"))
+	case !first.Start.Equal(first.Start.Truncate(d)):
+		t.Fatalf("%s: the first slot %s is not on the clock", what, first.Start.Format("15:04"))
+	case len(got) > 1 && !last.Start.Before(now.Add(r.PickupWindow)):
+		t.Fatalf("%s: the last slot starts at %s, after the window", what, last.Start.Format("Jan 2 15:04"))
+	case now.Add(r.PickupWindow).After(last.End):
+		t.Fatalf("%s: the last slot ends at %s, before the window (%s)", what, last.End.Format("Jan 2 15:04"), now.Add(r.PickupWindow).Format("Jan 2 15:04"))
+	}
+	// The slot before the first ends within SlotLead: none is left out.
+	if prevEnd := first.Start; prevEnd.After(now.Add(dispatch.SlotLead)) {
+		t.Fatalf("%s: the slot ending at %s is left out", what, prevEnd.Format("15:04"))
+	}
+	for j := range got {
+		if got[j].End.Sub(got[j].Start) != d || j > 0 && !got[j].Start.Equal(got[j-1].End) || got[j].Capacity != r.SlotCapacity {
+			t.Fatalf("%s: slot %d is %+v", what, j, got[j])
+		}
+	}
+}
+
+// TestSlotsReserveAtMinuteBeforeEnd: with the injected clock at a minute
+// before a slot ends, and at many other times, a reservation is given a
+// slot that ends more than SlotLead later, and a preference for the slot
+// under way that ends too soon gives the earliest slot on offer instead.
+func TestSlotsReserveAtMinuteBeforeEnd(t *testing.T) {
+	c := newCity(t, dispatch.EngineOptions{})
+	home := c.rs[0][0]
+	c.pharmacy("P1", home, 1000)
+	r := c.round(dispatch.RoundInput{ID: "gz", PerPerson: 1, PickupWindow: 3 * time.Hour, SlotMinutes: 60, SlotCapacity: 100})
+	for i, step := range []time.Duration{59 * time.Minute, 1, 44 * time.Minute, 14 * time.Minute, time.Minute, 30 * time.Minute, 58 * time.Minute} {
+		c.clock.Advance(step)
+		now := c.clock.Now()
+		under := now.Truncate(time.Hour)
+		for j, prefer := range []time.Time{{}, under} {
+			out := c.reserveAt("gz", c.resident(fmt.Sprintf("r%d-%d", i, j), home, "", ""), prefer)
+			if out.Allocation == nil {
+				t.Fatalf("at %s: waits %s", now.Format("15:04"), out.Reason)
+			}
+			slot := out.Allocation.Slot
+			if !slot.Add(time.Hour).After(now.Add(dispatch.SlotLead)) {
+				t.Errorf("at %s preferring %v: slot %s ends within SlotLead", now.Format("15:04:05"), prefer, slot.Format("15:04"))
+			}
+			want := under
+			if !under.Add(time.Hour).After(now.Add(dispatch.SlotLead)) {
+				want = under.Add(time.Hour)
+			}
+			if !slot.Equal(want) {
+				t.Errorf("at %s preferring %v: slot %s, want %s", now.Format("15:04:05"), prefer, slot.Format("15:04"), want.Format("15:04"))
+			}
+			if offered := c.eng.OfferedSlots(r); len(offered) == 0 || !offered[0].Start.Equal(want) {
+				t.Errorf("at %s: OfferedSlots %v, want the first at %s", now.Format("15:04:05"), offered, want.Format("15:04"))
+			}
+		}
+	}
+	if err := dispatch.CheckBooks(c.eng); err != nil {
+		t.Error(err)
+	}
+	c.conserved()
 }

@@ -383,10 +383,10 @@ func TestOpenRoundRules(t *testing.T) {
 }
 
 func TestReserveRules(t *testing.T) {
-	health := map[string]bool{"healthy": true}
-	c := newCity(t, dispatch.EngineOptions{HealthOK: func(ctx context.Context, id string) (bool, error) {
+	health := map[string]hub.Colour{"healthy": hub.Green}
+	c := newCity(t, dispatch.EngineOptions{HealthColour: func(ctx context.Context, id string) (hub.Colour, error) {
 		if id == "broken" {
-			return false, fmt.Errorf("health service down")
+			return "", fmt.Errorf("health service down")
 		}
 		return health[id], nil
 	}})
@@ -561,8 +561,21 @@ func TestCommitteeQuota(t *testing.T) {
 	if _, err := c.eng.CancelReservation(c.ctx(), resvs[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	if out := c.reserve("q", c.resident("c1-after-cancel", home, "c1", "d1")); out.Reservation.Status != hub.ReservationAllocated {
-		t.Errorf("after a cancellation: %s %q, want ALLOCATED", out.Reservation.Status, out.Reason)
+	// The quota given back serves c1's waiting list first: c1-2, the
+	// earliest waiting, not a newcomer.
+	all, err := c.store.Reservations(c.ctx(), hub.ReservationFilter{RoundID: "q"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := map[string]hub.ReservationStatus{}
+	for _, rv := range all {
+		status[rv.ResidentID] = rv.Status
+	}
+	if status["c1-2"] != hub.ReservationAllocated || status["c1-3"] != hub.ReservationWaiting || status["c1-late"] != hub.ReservationWaiting {
+		t.Errorf("after a cancellation c1-2 %s, c1-3 %s, c1-late %s; want ALLOCATED, WAITING, WAITING", status["c1-2"], status["c1-3"], status["c1-late"])
+	}
+	if out := c.reserve("q", c.resident("c1-after-cancel", home, "c1", "d1")); out.Reason != dispatch.ReasonQuotaExhausted {
+		t.Errorf("a newcomer after a cancellation: %s %q, want QUOTA_EXHAUSTED behind the waiting list", out.Reservation.Status, out.Reason)
 	}
 	c.conserved()
 }

@@ -287,6 +287,11 @@ type ComplexityRoot struct {
 		UpdatedAt func(childComplexity int) int
 	}
 
+	HealthRule struct {
+		Colour      func(childComplexity int) int
+		Fulfilments func(childComplexity int) int
+	}
+
 	LatLng struct {
 		Lat func(childComplexity int) int
 		Lng func(childComplexity int) int
@@ -355,6 +360,12 @@ type ComplexityRoot struct {
 		Meters   func(childComplexity int) int
 		Pharmacy func(childComplexity int) int
 		Ring     func(childComplexity int) int
+	}
+
+	PickupSlot struct {
+		Capacity func(childComplexity int) int
+		End      func(childComplexity int) int
+		Start    func(childComplexity int) int
 	}
 
 	Query struct {
@@ -480,28 +491,31 @@ type ComplexityRoot struct {
 	}
 
 	Round struct {
-		Cells             func(childComplexity int) int
-		Closes            func(childComplexity int) int
-		Commitment        func(childComplexity int) int
-		CreatedAt         func(childComplexity int) int
-		Draw              func(childComplexity int) int
-		EligibleDistricts func(childComplexity int) int
-		EligibleListSize  func(childComplexity int) int
-		Fulfilments       func(childComplexity int) int
-		HealthGate        func(childComplexity int) int
-		ID                func(childComplexity int) int
-		MaxK              func(childComplexity int) int
-		Mode              func(childComplexity int) int
-		Name              func(childComplexity int) int
-		Opens             func(childComplexity int) int
-		PerPerson         func(childComplexity int) int
-		Quotas            func(childComplexity int) int
-		SKU               func(childComplexity int) int
-		Seed              func(childComplexity int) int
-		SlotCapacity      func(childComplexity int) int
-		SlotMinutes       func(childComplexity int) int
-		Status            func(childComplexity int) int
-		Winners           func(childComplexity int) int
+		Cells               func(childComplexity int) int
+		Closes              func(childComplexity int) int
+		Commitment          func(childComplexity int) int
+		CreatedAt           func(childComplexity int) int
+		Draw                func(childComplexity int) int
+		EligibleDistricts   func(childComplexity int) int
+		EligibleListSize    func(childComplexity int) int
+		Fulfilments         func(childComplexity int) int
+		HealthGate          func(childComplexity int) int
+		HealthRules         func(childComplexity int) int
+		ID                  func(childComplexity int) int
+		MaxK                func(childComplexity int) int
+		Mode                func(childComplexity int) int
+		Name                func(childComplexity int) int
+		Opens               func(childComplexity int) int
+		PerPerson           func(childComplexity int) int
+		PickupWindowMinutes func(childComplexity int) int
+		Quotas              func(childComplexity int) int
+		SKU                 func(childComplexity int) int
+		Seed                func(childComplexity int) int
+		SlotCapacity        func(childComplexity int) int
+		SlotMinutes         func(childComplexity int) int
+		SlotsOffered        func(childComplexity int) int
+		Status              func(childComplexity int) int
+		Winners             func(childComplexity int) int
 	}
 
 	Scan struct {
@@ -716,6 +730,11 @@ type RiskAreaResolver interface {
 }
 type RoundResolver interface {
 	Fulfilments(ctx context.Context, obj *hub.Round) ([]hub.Fulfilment, error)
+
+	HealthRules(ctx context.Context, obj *hub.Round) ([]*model.HealthRule, error)
+
+	PickupWindowMinutes(ctx context.Context, obj *hub.Round) (int, error)
+	SlotsOffered(ctx context.Context, obj *hub.Round) ([]*model.PickupSlot, error)
 
 	Commitment(ctx context.Context, obj *hub.Round) (*string, error)
 	Seed(ctx context.Context, obj *hub.Round) (*string, error)
@@ -1773,6 +1792,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.HealthCode.UpdatedAt(childComplexity), true
 
+	case "HealthRule.colour":
+		if e.ComplexityRoot.HealthRule.Colour == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HealthRule.Colour(childComplexity), true
+	case "HealthRule.fulfilments":
+		if e.ComplexityRoot.HealthRule.Fulfilments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HealthRule.Fulfilments(childComplexity), true
+
 	case "LatLng.lat":
 		if e.ComplexityRoot.LatLng.Lat == nil {
 			break
@@ -2178,6 +2210,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PharmacyMatch.Ring(childComplexity), true
+
+	case "PickupSlot.capacity":
+		if e.ComplexityRoot.PickupSlot.Capacity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PickupSlot.Capacity(childComplexity), true
+	case "PickupSlot.end":
+		if e.ComplexityRoot.PickupSlot.End == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PickupSlot.End(childComplexity), true
+	case "PickupSlot.start":
+		if e.ComplexityRoot.PickupSlot.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PickupSlot.Start(childComplexity), true
 
 	case "Query.allocations":
 		if e.ComplexityRoot.Query.Allocations == nil {
@@ -2899,6 +2950,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Round.HealthGate(childComplexity), true
+	case "Round.healthRules":
+		if e.ComplexityRoot.Round.HealthRules == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Round.HealthRules(childComplexity), true
 	case "Round.id":
 		if e.ComplexityRoot.Round.ID == nil {
 			break
@@ -2935,6 +2992,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Round.PerPerson(childComplexity), true
+	case "Round.pickupWindowMinutes":
+		if e.ComplexityRoot.Round.PickupWindowMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Round.PickupWindowMinutes(childComplexity), true
 	case "Round.quotas":
 		if e.ComplexityRoot.Round.Quotas == nil {
 			break
@@ -2965,6 +3028,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Round.SlotMinutes(childComplexity), true
+	case "Round.slotsOffered":
+		if e.ComplexityRoot.Round.SlotsOffered == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Round.SlotsOffered(childComplexity), true
 	case "Round.status":
 		if e.ComplexityRoot.Round.Status == nil {
 			break
@@ -3391,7 +3460,17 @@ for example "8928308280fffff". Anything else is a BAD_USER_INPUT error.
 """
 scalar H3Cell
 
-"An instant as an RFC 3339 string."
+"""
+An instant as an RFC 3339 date-time, exactly: YYYY-MM-DDThh:mm:ss, an
+optional fraction of a second of one to nine digits after a point, then Z
+or an offset +hh:mm or -hh:mm (hours 00 to 23), for example
+"2026-11-23T08:00:00+08:00" (T and Z may be lower case). Instants from
+1970-01-01T00:00:00Z to 2262-04-11T23:47:16.854775807Z are read, the range
+the hub stores; answers write them in UTC with Z, a text the hub reads back
+as the same instant. Anything else (a one-digit hour, a comma before the
+fraction, a leap second, year 0000) is a BAD_USER_INPUT error whose path
+names the argument or input field.
+"""
 scalar Time
 
 """
@@ -3805,6 +3884,14 @@ enum RoundStatus {
 enum ReservationStatus {
   PENDING
   ALLOCATED
+  """
+  Nothing in reach could serve it yet. Waiting reservations are served, in
+  one line per pharmacy and supply, by a restock and by any stock that comes
+  back (a cancellation, an expiry, a failed delivery, a freed slot) before a
+  new reservation can take it: shortage registrations first, then drawn
+  lotteries' waiting winners in draw order, then the open rounds'
+  reservations earliest first whichever round they are in.
+  """
   WAITING
   LOST
   CANCELLED
@@ -3829,15 +3916,44 @@ type Round {
   perPerson: Int!
   mode: RoundMode!
   fulfilments: [Fulfilment!]!
+  """
+  The health gate: a reservation needs a health declaration filed within the
+  last 7 days (a declaration is current for 7 days), and the colour of the
+  resident's health code when they reserve decides the fulfilments they may
+  take (healthRules): GREEN either, YELLOW and RED DELIVERY only, so that
+  nobody unwell queues at a pharmacy. Refusals are FORBIDDEN, saying why.
+  """
   healthGate: Boolean!
+  """
+  What each colour may do in this round: for GREEN, YELLOW and RED, the
+  fulfilments it may take among those offered (empty: refused). Empty when
+  the round has no health gate (everyone may take any fulfilment offered).
+  """
+  healthRules: [HealthRule!]!
   opens: Time!
   closes: Time!
   "Rings searched around a person's cell."
   maxK: Int!
-  "Minutes of a pickup time slot (到店时段); 0: no slots, pickups walk in until they expire."
+  """
+  Minutes of a pickup time slot (到店时段); 0: no slots, pickups walk in until
+  they expire. Slots are aligned on the clock (60-minute slots start on the
+  hour, UTC). A reservation made at time t is offered the slot under way at
+  t + 15 minutes (the lead time to reach the pharmacy: no slot offered ends
+  within 15 minutes of t) and every following slot that starts before t +
+  the pickup window, so the slots cover the whole window; see slotsOffered.
+  """
   slotMinutes: Int!
   "Pickups one pharmacy takes in each slot; 0: no slots."
   slotCapacity: Int!
+  "Minutes a pickup waits before its stock returns, counted from the reservation (without slots)."
+  pickupWindowMinutes: Int!
+  """
+  The pickup slots a reservation made now is offered at every pharmacy,
+  earliest first, each with slotCapacity places (some may be taken): the
+  rule of slotMinutes. Empty for a round without slots or that no longer
+  allocates.
+  """
+  slotsOffered: [PickupSlot!]!
   status: RoundStatus!
   "SHA-256 of the lottery seed, published before entries close."
   commitment: String
@@ -3860,6 +3976,21 @@ type Round {
 type CommitteeQuota {
   committeeId: ID!
   quota: Int!
+}
+
+"What one colour of health code may do in a round with the health gate."
+type HealthRule {
+  colour: Colour!
+  "The fulfilments it may take in the round; empty: it may not reserve."
+  fulfilments: [Fulfilment!]!
+}
+
+"A pickup time slot at a pharmacy: from start (inclusive) to end."
+type PickupSlot {
+  start: Time!
+  end: Time!
+  "Pickups one pharmacy takes in the slot."
+  capacity: Int!
 }
 
 """
@@ -3984,6 +4115,11 @@ input RoundInput {
   accepted form is refused (BAD_USER_INPUT naming eligibleIdNumbers[i]).
   """
   eligibleIdNumbers: [String!]
+  """
+  Require a health declaration filed within the last 7 days, and let the
+  colour of the resident's health code decide the fulfilments: GREEN either,
+  YELLOW and RED DELIVERY only (see Round.healthGate).
+  """
   healthGate: Boolean! = false
   "When reservations open; now when left out."
   opens: Time
@@ -4000,8 +4136,10 @@ input RoundInput {
   pickupWindowMinutes: Int
   """
   Pickup time slots (到店时段): minutes of a slot, 5 to 1440, given with
-  slotCapacity. Each pharmacy offers the slots of the pickup window from now
-  (at most 96). Null: no slots, pickups walk in.
+  slotCapacity. Each pharmacy offers the slots covering the pickup window
+  from the reservation, the first ending more than 15 minutes after it (see
+  Round.slotMinutes); a window that needs more than 300 slots is refused
+  (BAD_USER_INPUT). Null: no slots, pickups walk in.
   """
   slotMinutes: Int
   "Pickups one pharmacy takes in each slot, at least 1, given with slotMinutes."
@@ -4013,12 +4151,17 @@ input RoundInput {
 input ReserveInput {
   roundId: ID!
   residentId: ID!
+  """
+  PICKUP or DELIVERY. Left out: the round's first fulfilment, or in a round
+  with the health gate the first the resident's colour may take.
+  """
   fulfilment: Fulfilment
   "A client's retry key: the same key returns the stored outcome."
   idempotencyKey: String
   """
   Preferred pickup slot: in a round with slots, the slot holding this time
-  when it has a place, else the earliest with one.
+  when it is offered (Round.slotsOffered) and has a place, else the earliest
+  offered slot with one.
   """
   slot: Time
 }
@@ -4044,8 +4187,18 @@ extend type Query {
 extend type Mutation {
   openRound(input: RoundInput!): Round!
   closeRound(id: ID!): Round!
-  "Reserve in a round; the answer comes only once the reservation is durable."
+  """
+  Reserve in a round; the answer comes only once the reservation is durable.
+  A new reservation never takes stock ahead of those already WAITING at a
+  pharmacy for the supply: when nothing in reach is left for it, it is WAITING
+  behind them.
+  """
   reserve(input: ReserveInput!): ReserveResult!
+  """
+  Cancel a reservation; an allocation still awaiting pickup is cancelled with
+  it, and its stock serves the pharmacy's waiting list (see WAITING) before
+  anyone new.
+  """
   cancelReservation(id: ID!): Reservation!
   "Publish the commitment of the lottery seed (before entries close)."
   commitLottery(roundId: ID!): Round!
@@ -4324,7 +4477,10 @@ input DeclareHealthInput {
   organisation: String
 }
 
-"A health declaration as recorded, with the colour the rules gave it and why."
+"""
+A health declaration as recorded, with the colour the rules gave it and why.
+It is current for 7 days from ` + "`" + `at` + "`" + `: what a round's health gate asks for.
+"""
 type Declaration {
   id: ID!
   residentId: ID!
@@ -4337,7 +4493,7 @@ type Declaration {
   filer: String!
   cell: H3Cell!
   colour: Colour!
-  "The rules that decided the colour, e.g. FEVER, RISK_CELL_HIGH."
+  "The rules that decided the colour, e.g. FEVER, HIGH_RISK_CELL."
   reasons: [String!]!
   at: Time!
 }
@@ -4947,6 +5103,16 @@ func (ec *executionContext) childFields_HealthCode(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type HealthCode", field.Name)
 }
 
+func (ec *executionContext) childFields_HealthRule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "colour":
+		return ec.fieldContext_HealthRule_colour(ctx, field)
+	case "fulfilments":
+		return ec.fieldContext_HealthRule_fulfilments(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HealthRule", field.Name)
+}
+
 func (ec *executionContext) childFields_LatLng(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "lat":
@@ -5037,6 +5203,18 @@ func (ec *executionContext) childFields_PharmacyMatch(ctx context.Context, field
 		return ec.fieldContext_PharmacyMatch_distanceMeters(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PharmacyMatch", field.Name)
+}
+
+func (ec *executionContext) childFields_PickupSlot(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "start":
+		return ec.fieldContext_PickupSlot_start(ctx, field)
+	case "end":
+		return ec.fieldContext_PickupSlot_end(ctx, field)
+	case "capacity":
+		return ec.fieldContext_PickupSlot_capacity(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PickupSlot", field.Name)
 }
 
 func (ec *executionContext) childFields_Reservation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5241,6 +5419,8 @@ func (ec *executionContext) childFields_Round(ctx context.Context, field graphql
 		return ec.fieldContext_Round_fulfilments(ctx, field)
 	case "healthGate":
 		return ec.fieldContext_Round_healthGate(ctx, field)
+	case "healthRules":
+		return ec.fieldContext_Round_healthRules(ctx, field)
 	case "opens":
 		return ec.fieldContext_Round_opens(ctx, field)
 	case "closes":
@@ -5251,6 +5431,10 @@ func (ec *executionContext) childFields_Round(ctx context.Context, field graphql
 		return ec.fieldContext_Round_slotMinutes(ctx, field)
 	case "slotCapacity":
 		return ec.fieldContext_Round_slotCapacity(ctx, field)
+	case "pickupWindowMinutes":
+		return ec.fieldContext_Round_pickupWindowMinutes(ctx, field)
+	case "slotsOffered":
+		return ec.fieldContext_Round_slotsOffered(ctx, field)
 	case "status":
 		return ec.fieldContext_Round_status(ctx, field)
 	case "commitment":
@@ -10750,6 +10934,52 @@ func (ec *executionContext) fieldContext_HealthCode_updatedAt(_ context.Context,
 	return graphql.NewScalarFieldContext("HealthCode", field, false, false, "Time")
 }
 
+func (ec *executionContext) _HealthRule_colour(ctx context.Context, field graphql.CollectedField, obj *model.HealthRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HealthRule_colour(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Colour, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v hub.Colour) graphql.Marshaler {
+			return ec.marshalNColour2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐColour(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HealthRule_colour(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HealthRule", field, false, false, "Colour")
+}
+
+func (ec *executionContext) _HealthRule_fulfilments(ctx context.Context, field graphql.CollectedField, obj *model.HealthRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HealthRule_fulfilments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fulfilments, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []hub.Fulfilment) graphql.Marshaler {
+			return ec.marshalNFulfilment2ᚕgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐFulfilmentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HealthRule_fulfilments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HealthRule", field, false, false, "Fulfilment")
+}
+
 func (ec *executionContext) _LatLng_lat(ctx context.Context, field graphql.CollectedField, obj *hub.Point) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12370,6 +12600,75 @@ func (ec *executionContext) _PharmacyMatch_distanceMeters(ctx context.Context, f
 }
 func (ec *executionContext) fieldContext_PharmacyMatch_distanceMeters(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PharmacyMatch", field, false, false, "Float")
+}
+
+func (ec *executionContext) _PickupSlot_start(ctx context.Context, field graphql.CollectedField, obj *model.PickupSlot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PickupSlot_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PickupSlot_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PickupSlot", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PickupSlot_end(ctx context.Context, field graphql.CollectedField, obj *model.PickupSlot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PickupSlot_end(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.End, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PickupSlot_end(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PickupSlot", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PickupSlot_capacity(ctx context.Context, field graphql.CollectedField, obj *model.PickupSlot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PickupSlot_capacity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Capacity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PickupSlot_capacity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PickupSlot", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Query_cellAt(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -15304,6 +15603,38 @@ func (ec *executionContext) fieldContext_Round_healthGate(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Round", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _Round_healthRules(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Round_healthRules(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Round().HealthRules(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.HealthRule) graphql.Marshaler {
+			return ec.marshalNHealthRule2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐHealthRuleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Round_healthRules(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Round",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HealthRule(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Round_opens(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15417,6 +15748,61 @@ func (ec *executionContext) _Round_slotCapacity(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_Round_slotCapacity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Round", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Round_pickupWindowMinutes(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Round_pickupWindowMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Round().PickupWindowMinutes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Round_pickupWindowMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Round", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Round_slotsOffered(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Round_slotsOffered(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Round().SlotsOffered(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.PickupSlot) graphql.Marshaler {
+			return ec.marshalNPickupSlot2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐPickupSlotᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Round_slotsOffered(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Round",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PickupSlot(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Round_status(ctx context.Context, field graphql.CollectedField, obj *hub.Round) (ret graphql.Marshaler) {
@@ -20403,6 +20789,44 @@ func (ec *executionContext) _HealthCode(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var healthRuleImplementors = []string{"HealthRule"}
+
+func (ec *executionContext) _HealthRule(ctx context.Context, sel ast.SelectionSet, obj *model.HealthRule) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, healthRuleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HealthRule")
+		case "colour":
+			out.Values[i] = ec._HealthRule_colour(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "fulfilments":
+			out.Values[i] = ec._HealthRule_fulfilments(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var latLngImplementors = []string{"LatLng"}
 
 func (ec *executionContext) _LatLng(ctx context.Context, sel ast.SelectionSet, obj *hub.Point) graphql.Marshaler {
@@ -20878,6 +21302,49 @@ func (ec *executionContext) _PharmacyMatch(ctx context.Context, sel ast.Selectio
 			}
 		case "distanceMeters":
 			out.Values[i] = ec._PharmacyMatch_distanceMeters(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var pickupSlotImplementors = []string{"PickupSlot"}
+
+func (ec *executionContext) _PickupSlot(ctx context.Context, sel ast.SelectionSet, obj *model.PickupSlot) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pickupSlotImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PickupSlot")
+		case "start":
+			out.Values[i] = ec._PickupSlot_start(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "end":
+			out.Values[i] = ec._PickupSlot_end(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "capacity":
+			out.Values[i] = ec._PickupSlot_capacity(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21754,6 +22221,12 @@ func (ec *executionContext) _Round(ctx context.Context, sel ast.SelectionSet, ob
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "healthRules":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Round_healthRules(ctx, field, obj)
+				})
 		case "opens":
 			out.Values[i] = ec._Round_opens(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -21779,6 +22252,18 @@ func (ec *executionContext) _Round(ctx context.Context, sel ast.SelectionSet, ob
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "pickupWindowMinutes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Round_pickupWindowMinutes(ctx, field, obj)
+				})
+		case "slotsOffered":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Round_slotsOffered(ctx, field, obj)
+				})
 		case "status":
 			out.Values[i] = ec._Round_status(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -23302,6 +23787,30 @@ func (ec *executionContext) marshalNHealthCode2ᚖgithubᚗcomᚋgridhubᚋgridh
 	return ec._HealthCode(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNHealthRule2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐHealthRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.HealthRule) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHealthRule2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐHealthRule(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNHealthRule2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐHealthRule(ctx context.Context, sel ast.SelectionSet, v *model.HealthRule) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "HealthRule!")
+		return graphql.Null
+	}
+	return ec._HealthRule(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -23502,6 +24011,30 @@ func (ec *executionContext) marshalNPharmacyMatch2ᚖgithubᚗcomᚋgridhubᚋgr
 		return graphql.Null
 	}
 	return ec._PharmacyMatch(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPickupSlot2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐPickupSlotᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PickupSlot) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPickupSlot2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐPickupSlot(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPickupSlot2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐPickupSlot(ctx context.Context, sel ast.SelectionSet, v *model.PickupSlot) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PickupSlot!")
+		return graphql.Null
+	}
+	return ec._PickupSlot(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRegisterResidentInput2githubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐRegisterResidentInput(ctx context.Context, v any) (model.RegisterResidentInput, error) {

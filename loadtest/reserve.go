@@ -30,6 +30,7 @@ type ReserveConfig struct {
 	Concurrency    int           `json:"concurrency"`
 	MaxOutstanding int           `json:"max_outstanding"`
 	Conns          int           `json:"conns"`
+	Sources        int           `json:"sources"`
 	Timeout        time.Duration `json:"timeout_ns"`
 	PlanRate       float64       `json:"plan_rate"`
 
@@ -61,6 +62,7 @@ func (c *ReserveConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Concurrency, "concurrency", 64, "workers of max phases and of the baselines")
 	fs.IntVar(&c.MaxOutstanding, "max-outstanding", 8192, "requests this client keeps in flight at most in an open phase; past it a request is counted as client_overrun, not sent")
 	fs.IntVar(&c.Conns, "conns", 1024, "HTTP connections to the hub at most")
+	fs.IntVar(&c.Sources, "sources", 64, "local addresses 127.0.0.1..127.0.0.N the crowd sends from, resident i from address i mod N, as residents come from many addresses (each with its own token): the hub's per-address limit counts each apart")
 	fs.DurationVar(&c.Timeout, "timeout", 10*time.Second, "bound on each request")
 	fs.Float64Var(&c.PlanRate, "plan-rate", 30000, "reservations/s assumed for max phases when planning how many rounds to open")
 	fs.StringVar(&c.SKU, "sku", "MASK_ADULT", "the supply of the rounds")
@@ -88,6 +90,8 @@ func (c *ReserveConfig) check() ([]Phase, error) {
 	switch {
 	case c.Concurrency < 1 || c.MaxOutstanding < 1 || c.Conns < 1:
 		return nil, errors.New("-concurrency, -max-outstanding and -conns must be at least 1")
+	case c.Sources < 1 || c.Sources > 250:
+		return nil, errors.New("-sources must be within [1, 250]")
 	case c.Reference < 0 || c.Reference >= len(phases):
 		return nil, fmt.Errorf("-reference %d: there are %d phases", c.Reference, len(phases))
 	case c.PerPerson < 1 || c.MaxK < 0 || c.Restock < 0 || c.Residents < 0 || c.Subscribers < 0 || c.DashboardRate < 0 || c.ReportRate < 0:
@@ -121,6 +125,9 @@ type reserveLoad struct {
 	rounds    []string
 	districts []string
 	distToken []string // DISTRICT tokens, by district
+	// crowd holds an HTTP client per source address: resident i sends
+	// from crowd[i mod len(crowd)].
+	crowd []*http.Client
 	// next numbers the reservations: number k is resident order[k mod
 	// n] in round k div n, so no pair is asked twice.
 	next atomic.Int64
@@ -157,17 +164,19 @@ func (l *reserveLoad) run(ctx context.Context) (*ReserveReport, error) {
 			return nil, err
 		}
 		rawCPU := &proc{pid: raw.PID}
-		rep.RawHTTP = l.closedLoop(ctx, "raw", rawCPU, func(ctx context.Context) string {
-			return l.post(ctx, raw.URL+"/graphql", "", trivialBody)
+		rep.RawHTTP = l.closedLoop(ctx, "raw", rawCPU, func(ctx context.Context, w int) string {
+			return l.post(ctx, l.from(w), raw.URL+"/graphql", "", trivialBody)
 		})
 		raw.Stop()
 	}
 	l.progress("baseline: the hub's /healthz and the trivial query %s, %d workers, %s each", trivialQuery, cfg.Concurrency, cfg.BaselineDuration)
-	rep.Healthz = l.closedLoop(ctx, "healthz", l.proc, func(ctx context.Context) string {
-		return l.get(ctx, l.hub.base.String()+"/healthz")
+	rep.Healthz = l.closedLoop(ctx, "healthz", l.proc, func(ctx context.Context, w int) string {
+		return l.get(ctx, l.from(w), l.hub.base.String()+"/healthz")
 	})
-	rep.Trivial = l.closedLoop(ctx, "trivial", l.proc, func(ctx context.Context) string {
-		return l.post(ctx, l.hub.gql, l.tokens[0], trivialBody)
+	// Worker w asks as resident w, from that resident's address.
+	rep.Trivial = l.closedLoop(ctx, "trivial", l.proc, func(ctx context.Context, w int) string {
+		r := w % len(l.tokens)
+		return l.post(ctx, l.from(r), l.hub.gql, l.tokens[r], trivialBody)
 	})
 	rep.HubBefore = l.hubFigures(ctx)
 
@@ -242,7 +251,27 @@ func (l *reserveLoad) setup(ctx context.Context, rep *ReserveReport) error {
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 	}
 	hub.http = &http.Client{Transport: tr, Timeout: cfg.Timeout}
-	hub.close = tr.CloseIdleConnections
+	closers := []func(){tr.CloseIdleConnections}
+	per := (cfg.Conns + cfg.Sources - 1) / cfg.Sources
+	for i := range cfg.Sources {
+		src := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(i+1))}
+		ctr := &http.Transport{
+			Proxy:               nil,
+			MaxIdleConns:        per,
+			MaxIdleConnsPerHost: per,
+			MaxConnsPerHost:     per,
+			IdleConnTimeout:     30 * time.Second,
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, LocalAddr: src}).DialContext,
+		}
+		l.crowd = append(l.crowd, &http.Client{Transport: ctr, Timeout: cfg.Timeout})
+		closers = append(closers, ctr.CloseIdleConnections)
+	}
+	hub.close = func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	rep.Sources = cfg.Sources
 	rep.Hub = hub.base.String()
 	if rep.HubPID = l.attach(hub, cfg.HubPID); rep.HubPID == 0 {
 		rep.Notes = append(rep.Notes, noHubProcessNote)
@@ -397,7 +426,7 @@ func (l *reserveLoad) reserveOne(ctx context.Context, k int64) string {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+l.tokens[res])
-	resp, err := l.hub.http.Do(req)
+	resp, err := l.from(res).Do(req)
 	if err != nil {
 		return netErrorKind(err)
 	}
@@ -431,8 +460,17 @@ func acknowledged(outcome string) bool {
 	return false
 }
 
-// post sends body to url and returns "" or the kind of failure.
-func (l *reserveLoad) post(ctx context.Context, url, token string, body []byte) string {
+// from is the client resident (or worker) i sends from: the hub's
+// client until the crowd's are made.
+func (l *reserveLoad) from(i int) *http.Client {
+	if len(l.crowd) == 0 {
+		return l.hub.http
+	}
+	return l.crowd[i%len(l.crowd)]
+}
+
+// post sends body to url from c and returns "" or the kind of failure.
+func (l *reserveLoad) post(ctx context.Context, c *http.Client, url, token string, body []byte) string {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return "client_error"
@@ -441,19 +479,19 @@ func (l *reserveLoad) post(ctx context.Context, url, token string, body []byte) 
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	return l.do(req)
+	return l.do(c, req)
 }
 
-func (l *reserveLoad) get(ctx context.Context, url string) string {
+func (l *reserveLoad) get(ctx context.Context, c *http.Client, url string) string {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "client_error"
 	}
-	return l.do(req)
+	return l.do(c, req)
 }
 
-func (l *reserveLoad) do(req *http.Request) string {
-	resp, err := l.hub.http.Do(req)
+func (l *reserveLoad) do(c *http.Client, req *http.Request) string {
+	resp, err := c.Do(req)
 	if err != nil {
 		return netErrorKind(err)
 	}
@@ -483,7 +521,7 @@ type BaselineResult struct {
 
 // closedLoop runs -concurrency workers sending fn back to back for
 // -baseline; fn returns "" on success or the kind of failure.
-func (l *reserveLoad) closedLoop(ctx context.Context, name string, server *proc, fn func(context.Context) string) BaselineResult {
+func (l *reserveLoad) closedLoop(ctx context.Context, name string, server *proc, fn func(ctx context.Context, worker int) string) BaselineResult {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.BaselineDuration)
 	defer cancel()
 	var mu sync.Mutex
@@ -491,14 +529,14 @@ func (l *reserveLoad) closedLoop(ctx context.Context, name string, server *proc,
 	var errs ErrorCounts
 	m := startMark(server)
 	var wg sync.WaitGroup
-	for range l.cfg.Concurrency {
+	for w := range l.cfg.Concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var mine []time.Duration
 			for ctx.Err() == nil {
 				s := time.Now()
-				kind := fn(ctx)
+				kind := fn(ctx, w)
 				if ctx.Err() != nil {
 					break // cut by the end of the window: not counted
 				}

@@ -20,6 +20,7 @@ type ReserveReport struct {
 	Pharmacies int `json:"pharmacies"`
 	Rounds     int `json:"rounds"`
 	Subscribed int `json:"subscribed"`
+	Sources    int `json:"sources"` // client addresses the crowd sends from
 
 	RawHTTP BaselineResult `json:"raw_http"`
 	Healthz BaselineResult `json:"healthz"`
@@ -82,8 +83,8 @@ func (r *ReserveReport) Print(w io.Writer) {
 		r.Hub, r.HubPID, r.Cores, r.LoadAvgStart[0], r.LoadAvgStart[1], r.LoadAvgStart[2], r.LoadAvgEnd[0], r.LoadAvgEnd[1], r.LoadAvgEnd[2])
 	p("city: %d residents, %d districts, %d pharmacies (+%d %s each); %d FIRST_COME rounds, %d per person, %d rings",
 		r.Residents, r.Districts, r.Pharmacies, c.Restock, c.SKU, r.Rounds, c.PerPerson, c.MaxK)
-	p("client: %d connections, %d workers in max phases, %d outstanding at most; %d stockChanged subscribers; district dashboards %g queries/s, fairness reports %g/s",
-		c.Conns, c.Concurrency, c.MaxOutstanding, r.Subscribed, c.DashboardRate, c.ReportRate)
+	p("client: %d connections from %d addresses, %d workers in max phases, %d outstanding at most; %d stockChanged subscribers; district dashboards %g queries/s, fairness reports %g/s",
+		c.Conns, r.Sources, c.Concurrency, c.MaxOutstanding, r.Subscribed, c.DashboardRate, c.ReportRate)
 	p.notes(r.Notes)
 
 	p("")

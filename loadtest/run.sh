@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Runs one load the way the figures were measured: builds the hub and the
-# load client, starts the hub with the demo city on a fresh data directory
-# (rate limits off), runs the load against it from a separate process, and
-# stops the hub.
+# load client, starts the hub with the demo city on a fresh data directory,
+# runs the load against it from a separate process, and stops the hub.
+#
+# reserve runs the hub at its defaults, rate limits included: its crowd
+# sends from many addresses (-sources), each resident with its own token,
+# as a city's residents do. subscribers turns the rate limits off: one
+# ADMIN token sends every restock.
 #
 #   loadtest/run.sh -n 10000 [more flags of "loadtest subscribers"]
 #   loadtest/run.sh reserve [flags of "loadtest reserve"]
@@ -31,8 +35,11 @@ if [[ -z "${HUB_BIN:-}" ]]; then
 fi
 go build -o /tmp/gridhub-loadtest ./loadtest
 
-# shellcheck disable=SC2086 # HUB_FLAGS is a list of flags
-"$HUB_BIN" serve --demo --addr "$ADDR" --data "$DATA" --rate-per-token 0 --rate-per-address 0 ${HUB_FLAGS:-} >"$DATA/hub.log" 2>&1 &
+rate_flags="--rate-per-token 0 --rate-per-address 0"
+[[ $cmd == reserve ]] && rate_flags=""
+
+# shellcheck disable=SC2086 # rate_flags and HUB_FLAGS are lists of flags
+"$HUB_BIN" serve --demo --addr "$ADDR" --data "$DATA" $rate_flags ${HUB_FLAGS:-} >"$DATA/hub.log" 2>&1 &
 hub=$!
 trap 'kill "$hub" 2>/dev/null; wait "$hub" 2>/dev/null || true' EXIT
 
@@ -41,6 +48,6 @@ for _ in $(seq 300); do
 	kill -0 "$hub" 2>/dev/null || { cat "$DATA/hub.log"; exit 1; }
 	sleep 0.2
 done
-echo "hub pid $hub on $ADDR, data $DATA, RLIMIT_NOFILE $(awk '/Max open files/ {print $4}' "/proc/$hub/limits"), flags: ${HUB_FLAGS:-none}" >&2
+echo "hub pid $hub on $ADDR, data $DATA, RLIMIT_NOFILE $(awk '/Max open files/ {print $4}' "/proc/$hub/limits"), flags: ${rate_flags:-} ${HUB_FLAGS:-}" >&2
 
 /tmp/gridhub-loadtest "$cmd" -url "http://$ADDR" -data "$DATA" -hub-pid "$hub" "$@"

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/gridhub/gridhub/codes"
+	"github.com/gridhub/gridhub/dispatch"
 	"github.com/gridhub/gridhub/graph"
 	"github.com/gridhub/gridhub/grid"
 	"github.com/gridhub/gridhub/hub"
@@ -108,6 +109,9 @@ func Complexity() graph.ComplexityRoot {
 	c.Partner.Cells = fixed(assumedPartnerCells)
 
 	c.Round.Fulfilments = fixed(fulfilments)
+	c.Round.HealthRules = fixed(colours)
+	c.HealthRule.Fulfilments = fixed(fulfilments)
+	c.Round.SlotsOffered = fixed(dispatch.MaxSlots)
 	c.Round.EligibleDistricts = fixed(assumedDistricts)
 	c.Round.Quotas = fixed(assumedDistrictCommittees)
 	c.Round.Cells = fixed(assumedRoundCells)

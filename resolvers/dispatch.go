@@ -201,3 +201,23 @@ func optionalString(s string) *string {
 	}
 	return &s
 }
+
+// healthRules is what each colour may do in a round with the health gate
+// (dispatch.GateRules); empty without the gate.
+func healthRules(rd *hub.Round) []*model.HealthRule {
+	out := []*model.HealthRule{}
+	for _, c := range dispatch.GateRules(rd) {
+		out = append(out, &model.HealthRule{Colour: c.Colour, Fulfilments: c.Fulfilments})
+	}
+	return out
+}
+
+// slotsOffered is the pickup slots a reservation in the round made now is
+// offered (dispatch.Engine.OfferedSlots); empty without slots.
+func (r *Resolver) slotsOffered(rd *hub.Round) []*model.PickupSlot {
+	out := []*model.PickupSlot{}
+	for _, s := range r.Dispatch.OfferedSlots(rd) {
+		out = append(out, &model.PickupSlot{Start: s.Start, End: s.End, Capacity: s.Capacity})
+	}
+	return out
+}

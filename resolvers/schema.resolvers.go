@@ -611,6 +611,21 @@ func (r *roundResolver) Fulfilments(ctx context.Context, obj *hub.Round) ([]hub.
 	return obj.Fulfilments, nil
 }
 
+// HealthRules is the resolver for the healthRules field.
+func (r *roundResolver) HealthRules(ctx context.Context, obj *hub.Round) ([]*model.HealthRule, error) {
+	return healthRules(obj), nil
+}
+
+// PickupWindowMinutes is the resolver for the pickupWindowMinutes field.
+func (r *roundResolver) PickupWindowMinutes(ctx context.Context, obj *hub.Round) (int, error) {
+	return int(obj.PickupWindow / time.Minute), nil
+}
+
+// SlotsOffered is the resolver for the slotsOffered field.
+func (r *roundResolver) SlotsOffered(ctx context.Context, obj *hub.Round) ([]*model.PickupSlot, error) {
+	return r.slotsOffered(obj), nil
+}
+
 // Commitment is the resolver for the commitment field.
 func (r *roundResolver) Commitment(ctx context.Context, obj *hub.Round) (*string, error) {
 	return optionalString(obj.Commitment), nil

@@ -78,7 +78,7 @@ func (w *world) open() {
 		t.Fatal(err)
 	}
 	if w.eng, err = dispatch.NewEngine(t.Context(), st, dispatch.EngineOptions{
-		Now: w.clk.Now, CodeKey: []byte("0123456789abcdef0123"), Events: pub, HealthOK: w.codes.HealthOK, ExpiryEvery: -1,
+		Now: w.clk.Now, CodeKey: []byte("0123456789abcdef0123"), Events: pub, HealthColour: w.codes.GateColour, ExpiryEvery: -1,
 	}); err != nil {
 		t.Fatal(err)
 	}

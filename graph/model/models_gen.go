@@ -177,6 +177,13 @@ type HealthCode struct {
 	UpdatedAt time.Time `json:"updatedAt"`
 }
 
+// What one colour of health code may do in a round with the health gate.
+type HealthRule struct {
+	Colour hub.Colour `json:"colour"`
+	// The fulfilments it may take in the round; empty: it may not reserve.
+	Fulfilments []hub.Fulfilment `json:"fulfilments"`
+}
+
 type LatLngInput struct {
 	Lat float64 `json:"lat"`
 	Lng float64 `json:"lng"`
@@ -207,6 +214,14 @@ type PharmacyInput struct {
 	Stock []*StockInput `json:"stock,omitempty"`
 }
 
+// A pickup time slot at a pharmacy: from start (inclusive) to end.
+type PickupSlot struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// Pickups one pharmacy takes in the slot.
+	Capacity int `json:"capacity"`
+}
+
 type Query struct {
 }
 
@@ -224,13 +239,16 @@ type RegisterResidentInput struct {
 }
 
 type ReserveInput struct {
-	RoundID    string          `json:"roundId"`
-	ResidentID string          `json:"residentId"`
+	RoundID    string `json:"roundId"`
+	ResidentID string `json:"residentId"`
+	// PICKUP or DELIVERY. Left out: the round's first fulfilment, or in a round
+	// with the health gate the first the resident's colour may take.
 	Fulfilment *hub.Fulfilment `json:"fulfilment,omitempty"`
 	// A client's retry key: the same key returns the stored outcome.
 	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
 	// Preferred pickup slot: in a round with slots, the slot holding this time
-	// when it has a place, else the earliest with one.
+	// when it is offered (Round.slotsOffered) and has a place, else the earliest
+	// offered slot with one.
 	Slot *time.Time `json:"slot,omitempty"`
 }
 
@@ -325,7 +343,10 @@ type RoundInput struct {
 	// stored in clear. They join eligibleIdHashes in one list; a number with no
 	// accepted form is refused (BAD_USER_INPUT naming eligibleIdNumbers[i]).
 	EligibleIDNumbers []string `json:"eligibleIdNumbers,omitempty"`
-	HealthGate        bool     `json:"healthGate"`
+	// Require a health declaration filed within the last 7 days, and let the
+	// colour of the resident's health code decide the fulfilments: GREEN either,
+	// YELLOW and RED DELIVERY only (see Round.healthGate).
+	HealthGate bool `json:"healthGate"`
 	// When reservations open; now when left out.
 	Opens *time.Time `json:"opens,omitempty"`
 	// When reservations close; give exactly one of closes and openForMinutes.
@@ -338,8 +359,10 @@ type RoundInput struct {
 	// Minutes an allocation waits for pickup before its stock returns (default 1440).
 	PickupWindowMinutes *int `json:"pickupWindowMinutes,omitempty"`
 	// Pickup time slots (到店时段): minutes of a slot, 5 to 1440, given with
-	// slotCapacity. Each pharmacy offers the slots of the pickup window from now
-	// (at most 96). Null: no slots, pickups walk in.
+	// slotCapacity. Each pharmacy offers the slots covering the pickup window
+	// from the reservation, the first ending more than 15 minutes after it (see
+	// Round.slotMinutes); a window that needs more than 300 slots is refused
+	// (BAD_USER_INPUT). Null: no slots, pickups walk in.
 	SlotMinutes *int `json:"slotMinutes,omitempty"`
 	// Pickups one pharmacy takes in each slot, at least 1, given with slotMinutes.
 	SlotCapacity *int                   `json:"slotCapacity,omitempty"`
