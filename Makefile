@@ -40,26 +40,37 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 FUZZTIME ?= 30s
+# FUZZFLAGS adds flags of go test to every fuzz run; on a shared machine
+# FUZZFLAGS=-parallel=1 keeps the fuzzer to one worker.
+FUZZFLAGS ?=
 # fuzz runs each fuzz target for FUZZTIME.
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
 		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-			echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+			echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$pkg || exit 1; \
 		done; done
 
 # fuzz-all fuzzes every target for FUZZTIME like fuzz, but goes on past a
 # failure and lists at the end every target that failed and every package
-# whose tests do not build (so none is skipped unseen). A failing input
-# is saved in its package's testdata/fuzz and replayed by go test from then
-# on: a regression test.
+# whose tests do not build (so none is skipped unseen), then each target's
+# inputs run and, when FUZZTIME is in seconds, inputs a second. A failing
+# input is saved in its package's testdata/fuzz and replayed by go test
+# from then on: a regression test.
 .PHONY: fuzz-all
 fuzz-all:
-	@failed=""; for pkg in $$($(GO) list ./...); do \
+	@failed=""; rates=""; log=$$(mktemp); secs=$$(echo "$(FUZZTIME)" | sed -n 's/^\([0-9][0-9]*\)s$$/\1/p'); \
+	for pkg in $$($(GO) list ./...); do \
 		list=$$($(GO) test -list '^Fuzz' $$pkg) || { echo "$$list"; failed="$$failed $$pkg:(tests-do-not-build)"; continue; }; \
 		for t in $$(echo "$$list" | grep '^Fuzz'); do \
 			echo "== $$pkg $$t"; \
-			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || failed="$$failed $$pkg:$$t"; \
+			{ $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$pkg 2>&1; echo $$? > $$log.rc; } | tee $$log; \
+			[ "$$(cat $$log.rc)" = 0 ] || failed="$$failed $$pkg:$$t"; \
+			n=$$(grep -o 'execs: [0-9]*' $$log | tail -1 | cut -d' ' -f2); \
+			rate=""; [ -n "$$n" ] && [ -n "$$secs" ] && rate="$$((n / secs))/s"; \
+			rates="$$rates$$(printf '%-42s %-22s %10s inputs %9s  load %s' "$$pkg" "$$t" "$$n" "$$rate" "$$(cut -d' ' -f1 /proc/loadavg 2>/dev/null)")\n"; \
 		done; done; \
+	rm -f $$log $$log.rc; \
+	echo "== inputs in $(FUZZTIME) each (load average: $$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null))"; printf "$$rates"; \
 	if [ -n "$$failed" ]; then echo "fuzz targets that failed:$$failed"; exit 1; fi
 
 # load starts a hub with the demo city and runs the reserve load against it

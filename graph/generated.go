@@ -3391,7 +3391,17 @@ for example "8928308280fffff". Anything else is a BAD_USER_INPUT error.
 """
 scalar H3Cell
 
-"An instant as an RFC 3339 string."
+"""
+An instant as an RFC 3339 date-time, exactly: YYYY-MM-DDThh:mm:ss, an
+optional fraction of a second of one to nine digits after a point, then Z
+or an offset +hh:mm or -hh:mm (hours 00 to 23), for example
+"2026-11-23T08:00:00+08:00" (T and Z may be lower case). Instants from
+1970-01-01T00:00:00Z to 2262-04-11T23:47:16.854775807Z are read, the range
+the hub stores; answers write them in UTC with Z, a text the hub reads back
+as the same instant. Anything else (a one-digit hour, a comma before the
+fraction, a leap second, year 0000) is a BAD_USER_INPUT error whose path
+names the argument or input field.
+"""
 scalar Time
 
 """

@@ -17,58 +17,125 @@ import (
 )
 
 // Admission bounds the work the hub takes on at once, so that a burst
-// past its capacity is refused quickly instead of slowing every request
-// down or filling memory. A request is served when fewer than
-// MaxInFlight are being served; otherwise it waits in a queue of at most
-// MaxQueue requests, for at most MaxWait, and is served first come first
-// served as places free up. A request that finds the queue full, or waits
-// longer than MaxWait, is answered at once with HTTP 503, a Retry-After
-// header and a GraphQL error whose extensions.code is RATE_LIMITED.
+// past its capacity waits briefly or is refused quickly instead of
+// slowing every request down or filling memory.
+//
+// The bound adapts. At most limit requests are served at once; limit
+// starts at MaxInFlight and is adjusted every Window from what the
+// requests served in it took (a gradient on latency): when they took
+// longer than LatencyTarget on average, limit falls in proportion
+// (at most by a quarter a window, never below MinInFlight); when they
+// took less and requests had to wait for a place, it rises the same way
+// (at most by a quarter, never above MaxInFlight). So the hub serves as
+// many at once as keeps its answers within the target: many when each
+// mostly waits for a shared group commit (the disk wait costs no CPU and
+// a larger group commits more writes per fsync), few when each needs
+// the CPU.
+//
+// Past limit a request waits in a first-come-first-served queue, but
+// only when the wait ahead of it, estimated from its place in the queue
+// and the rate the hub completes requests at (limit divided by the
+// average time a request took, by Little's law), is within QueueDelay:
+// a short burst is queued, a crowd the hub cannot serve in time is
+// refused at once. A request that waits longer than MaxWait anyway (the
+// hub slowed down) is refused then. A refusal is HTTP 503, a Retry-After
+// header spread over RetryAfter to twice that, and a GraphQL error whose
+// extensions.code is RATE_LIMITED; it costs no more than writing it.
 //
 // A WebSocket upgrade holds a place until the connection is upgraded, a
 // streamed response (SSE) until its first flush: a subscription counts
 // once, when it starts, not for its connection's life.
-//
-// Sizing: the store's writes share a group commit, so a few dozen writes
-// in flight keep it busy; more add to every answer's latency and little
-// to the throughput (BENCHMARKS.md has the measurements).
 type Admission struct {
-	// MaxInFlight bounds the requests served at once; 0 turns admission
-	// control off.
+	// MaxInFlight is the most requests served at once, where the limit
+	// starts; 0 turns admission control off.
 	MaxInFlight int
-	// MaxQueue bounds the requests waiting for a place; 0 means
-	// 2 * MaxInFlight, a negative value no queue.
+	// MinInFlight is the least the limit falls to; 0 means
+	// MaxInFlight/32 (at least 1).
+	MinInFlight int
+	// MaxQueue bounds the requests waiting for a place whatever their
+	// estimated wait; 0 means 4 * MaxInFlight, a negative value no
+	// queue.
 	MaxQueue int
+	// QueueDelay is the longest estimated wait a request is queued for;
+	// 0 means DefaultQueueDelay.
+	QueueDelay time.Duration
 	// MaxWait bounds the time a request waits in the queue; 0 means
 	// DefaultAdmissionWait.
 	MaxWait time.Duration
+	// LatencyTarget is the average time a served request should take,
+	// which the limit follows; 0 means DefaultLatencyTarget.
+	LatencyTarget time.Duration
+	// Window is how often the limit is adjusted; 0 means
+	// DefaultAdmissionWindow.
+	Window time.Duration
 	// RetryAfter is what refused clients are told to wait; 0 means one
 	// second.
 	RetryAfter time.Duration
+	// Now is the clock the latencies and windows are measured with; nil
+	// means time.Now.
+	Now func() time.Time
 }
 
-// DefaultAdmissionWait is the longest a request waits for a place unless
-// Admission.MaxWait says otherwise: long enough to ride out a short
-// spike, short enough to add little to the latency of what is admitted.
-const DefaultAdmissionWait = 25 * time.Millisecond
+// Defaults of Admission. The reservations of a launch-day crowd take
+// 25-150 ms each at the hub's best throughput, most of it waiting for
+// their group commit (BENCHMARKS.md has the measurements).
+const (
+	DefaultMaxInFlight     = 512
+	DefaultLatencyTarget   = 100 * time.Millisecond
+	DefaultQueueDelay      = 100 * time.Millisecond
+	DefaultAdmissionWait   = 250 * time.Millisecond
+	DefaultAdmissionWindow = 100 * time.Millisecond
+)
 
 // Reasons a request is refused, as gridhub_admission_refused_total
 // labels them.
 const (
-	refusedQueueFull = "queue_full"
-	refusedWait      = "wait_timeout"
+	refusedQueueFull  = "queue_full"
+	refusedQueueDelay = "queue_delay"
+	refusedWait       = "wait_timeout"
+)
+
+// Bounds of one window's adjustment of the limit.
+const (
+	limitStepDown = 0.75
+	limitStepUp   = 1.25
 )
 
 // admitter enforces an Admission.
 type admitter struct {
-	slots      chan struct{} // a token per request being served
-	queued     chan struct{} // a token per request waiting
-	maxWait    time.Duration
-	retryAfter int // whole seconds
+	minLimit, maxLimit int
+	maxQueue           int
+	queueDelay         time.Duration
+	maxWait            time.Duration
+	target             time.Duration
+	window             time.Duration
+	retryAfter         int // whole seconds
+	now                func() time.Time
 
-	refusedFull, refusedWait prometheus.Counter
-	abandoned                prometheus.Counter
-	wait                     prometheus.Observer
+	mu       sync.Mutex
+	limit    int
+	inFlight int
+	queue    []*waiter // first come first
+	// The current window: its start, the requests that ended in it and
+	// the time they took, and whether a request found no place in it.
+	winStart   time.Time
+	winN       int
+	winSum     time.Duration
+	winLimited bool
+	// avg is the average time of a request over the last window that
+	// had any, the estimate queueing decisions use.
+	avg time.Duration
+
+	refusedFull, refusedDelay, refusedWait prometheus.Counter
+	abandoned                              prometheus.Counter
+	wait                                   prometheus.Observer
+}
+
+// waiter is a request in the queue; ready is closed when it is given a
+// place.
+type waiter struct {
+	ready   chan struct{}
+	granted bool
 }
 
 // newAdmitter returns the admitter of a, with its metrics registered with
@@ -77,28 +144,54 @@ func newAdmitter(a Admission, reg prometheus.Registerer) *admitter {
 	if a.MaxInFlight <= 0 {
 		return nil
 	}
+	if a.MinInFlight <= 0 {
+		a.MinInFlight = max(1, a.MaxInFlight/32)
+	}
+	a.MinInFlight = min(a.MinInFlight, a.MaxInFlight)
 	switch {
 	case a.MaxQueue == 0:
-		a.MaxQueue = 2 * a.MaxInFlight
+		a.MaxQueue = 4 * a.MaxInFlight
 	case a.MaxQueue < 0:
 		a.MaxQueue = 0
+	}
+	if a.QueueDelay <= 0 {
+		a.QueueDelay = DefaultQueueDelay
 	}
 	if a.MaxWait <= 0 {
 		a.MaxWait = DefaultAdmissionWait
 	}
+	if a.LatencyTarget <= 0 {
+		a.LatencyTarget = DefaultLatencyTarget
+	}
+	if a.Window <= 0 {
+		a.Window = DefaultAdmissionWindow
+	}
 	if a.RetryAfter <= 0 {
 		a.RetryAfter = time.Second
 	}
-	ad := &admitter{
-		slots:      make(chan struct{}, a.MaxInFlight),
-		queued:     make(chan struct{}, a.MaxQueue),
-		maxWait:    a.MaxWait,
-		retryAfter: max(1, int(math.Ceil(a.RetryAfter.Seconds()))),
+	if a.Now == nil {
+		a.Now = time.Now
 	}
+	ad := &admitter{
+		minLimit:   a.MinInFlight,
+		maxLimit:   a.MaxInFlight,
+		maxQueue:   a.MaxQueue,
+		queueDelay: a.QueueDelay,
+		maxWait:    a.MaxWait,
+		target:     a.LatencyTarget,
+		window:     a.Window,
+		retryAfter: max(1, int(math.Ceil(a.RetryAfter.Seconds()))),
+		now:        a.Now,
+		limit:      a.MaxInFlight,
+		avg:        a.LatencyTarget,
+	}
+	ad.winStart = ad.now()
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "gridhub_admission_refused_total", Help: "Requests refused with RATE_LIMITED because the hub was at capacity, by reason (queue_full, wait_timeout).",
+		Name: "gridhub_admission_refused_total", Help: "Requests refused with RATE_LIMITED because the hub was at capacity, by reason (queue_full, queue_delay: the estimated wait was too long, wait_timeout).",
 	}, []string{"reason"})
-	ad.refusedFull, ad.refusedWait = refused.WithLabelValues(refusedQueueFull), refused.WithLabelValues(refusedWait)
+	ad.refusedFull = refused.WithLabelValues(refusedQueueFull)
+	ad.refusedDelay = refused.WithLabelValues(refusedQueueDelay)
+	ad.refusedWait = refused.WithLabelValues(refusedWait)
 	abandoned := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "gridhub_admission_abandoned_total", Help: "Requests whose client went away while they waited for a place.",
 	})
@@ -112,13 +205,13 @@ func newAdmitter(a Admission, reg prometheus.Registerer) *admitter {
 		reg.MustRegister(refused, abandoned, wait,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "gridhub_admission_in_flight", Help: "Requests holding a place (being served).",
-			}, func() float64 { return float64(len(ad.slots)) }),
+			}, func() float64 { return float64(ad.inFlightNow()) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "gridhub_admission_queued", Help: "Requests waiting for a place.",
-			}, func() float64 { return float64(len(ad.queued)) }),
+			}, func() float64 { return float64(ad.queuedNow()) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-				Name: "gridhub_admission_capacity", Help: "Places: requests served at once at most.",
-			}, func() float64 { return float64(cap(ad.slots)) }),
+				Name: "gridhub_admission_capacity", Help: "Places: requests served at once at most, as the limit stands now.",
+			}, func() float64 { return float64(ad.limitNow()) }),
 		)
 	}
 	return ad
@@ -131,52 +224,160 @@ func (a *admitter) admit(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ok, reason := a.acquire(r.Context())
+		start, ok, reason := a.acquire(r.Context())
 		if !ok {
 			if reason != "" {
 				a.refuse(w)
 			}
 			return
 		}
-		aw := &admittedWriter{ResponseWriter: w, a: a}
+		aw := &admittedWriter{ResponseWriter: w, a: a, start: start}
 		defer aw.release()
 		next.ServeHTTP(aw, r)
 	})
 }
 
-// acquire takes a place, waiting in the queue if there is room in it. It
-// returns false with the reason of a refusal, or with "" when the
+// acquire takes a place, waiting in the queue when the wait is estimated
+// to be short enough. It returns the time the request was given its
+// place, or false with the reason of a refusal, or with "" when the
 // client went away while it waited.
-func (a *admitter) acquire(ctx context.Context) (ok bool, reason string) {
-	select {
-	case a.slots <- struct{}{}:
+func (a *admitter) acquire(ctx context.Context) (start time.Time, ok bool, reason string) {
+	a.mu.Lock()
+	now := a.now()
+	a.roll(now)
+	if a.inFlight < a.limit && len(a.queue) == 0 {
+		a.inFlight++
+		a.mu.Unlock()
 		a.wait.Observe(0)
-		return true, ""
-	default:
+		return now, true, ""
 	}
-	select {
-	case a.queued <- struct{}{}:
-	default:
+	a.winLimited = true
+	if len(a.queue) >= a.maxQueue {
+		a.mu.Unlock()
 		a.refusedFull.Inc()
-		return false, refusedQueueFull
+		return time.Time{}, false, refusedQueueFull
 	}
-	defer func() { <-a.queued }()
-	start := time.Now()
+	if a.estimatedWait(len(a.queue)+1) > a.queueDelay {
+		a.mu.Unlock()
+		a.refusedDelay.Inc()
+		return time.Time{}, false, refusedQueueDelay
+	}
+	wt := &waiter{ready: make(chan struct{})}
+	a.queue = append(a.queue, wt)
+	a.mu.Unlock()
+
 	t := time.NewTimer(a.maxWait)
 	defer t.Stop()
-	// Blocked senders on a channel are woken in the order they came:
-	// the queue is first come first served.
 	select {
-	case a.slots <- struct{}{}:
-		a.wait.Observe(time.Since(start).Seconds())
-		return true, ""
+	case <-wt.ready:
 	case <-t.C:
-		a.refusedWait.Inc()
-		return false, refusedWait
+		reason = refusedWait
 	case <-ctx.Done():
-		a.abandoned.Inc()
-		return false, ""
 	}
+	a.mu.Lock()
+	if !wt.granted {
+		a.dequeue(wt)
+		a.mu.Unlock()
+		if reason == refusedWait {
+			a.refusedWait.Inc()
+		} else {
+			a.abandoned.Inc()
+		}
+		return time.Time{}, false, reason
+	}
+	start = a.now()
+	a.mu.Unlock()
+	if reason == "" && ctx.Err() != nil {
+		// Given a place as the client went away: give it back.
+		a.release(start)
+		a.abandoned.Inc()
+		return time.Time{}, false, ""
+	}
+	a.wait.Observe(start.Sub(now).Seconds())
+	return start, true, ""
+}
+
+// estimatedWait is how long the request at place n of the queue would
+// wait: the hub completes about limit requests per average request time.
+// a.mu is held.
+func (a *admitter) estimatedWait(n int) time.Duration {
+	return time.Duration(float64(n) * float64(a.avg) / float64(max(1, a.limit)))
+}
+
+// dequeue takes wt out of the queue. a.mu is held.
+func (a *admitter) dequeue(wt *waiter) {
+	for i, q := range a.queue {
+		if q == wt {
+			a.queue = append(a.queue[:i], a.queue[i+1:]...)
+			return
+		}
+	}
+}
+
+// release gives back the place of a request admitted at start, and
+// hands places to the queue's first while there are places.
+func (a *admitter) release(start time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.now()
+	a.inFlight--
+	a.winN++
+	a.winSum += now.Sub(start)
+	a.roll(now)
+	a.grant()
+}
+
+// grant gives free places to the first in the queue. a.mu is held.
+func (a *admitter) grant() {
+	for a.inFlight < a.limit && len(a.queue) > 0 {
+		wt := a.queue[0]
+		a.queue[0] = nil
+		a.queue = a.queue[1:]
+		wt.granted = true
+		a.inFlight++
+		close(wt.ready)
+	}
+}
+
+// roll ends the current window when it is over and adjusts the limit
+// by the requests that ended in it. a.mu is held.
+func (a *admitter) roll(now time.Time) {
+	if now.Sub(a.winStart) < a.window {
+		return
+	}
+	if a.winN > 0 {
+		a.avg = max(time.Microsecond, a.winSum/time.Duration(a.winN))
+		ratio := float64(a.target) / float64(a.avg)
+		ratio = min(max(ratio, limitStepDown), limitStepUp)
+		next := a.limit
+		switch {
+		case ratio < 1:
+			next = int(math.Floor(float64(a.limit) * ratio))
+		case ratio > 1 && a.winLimited:
+			next = max(a.limit+1, int(math.Ceil(float64(a.limit)*ratio)))
+		}
+		a.limit = min(max(next, a.minLimit), a.maxLimit)
+	}
+	a.winStart, a.winN, a.winSum, a.winLimited = now, 0, 0, false
+	a.grant()
+}
+
+func (a *admitter) inFlightNow() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.inFlight
+}
+
+func (a *admitter) queuedNow() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.queue)
+}
+
+func (a *admitter) limitNow() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.limit
 }
 
 // refuse answers a request the hub has no place for. The wait it names
@@ -198,12 +399,13 @@ func (a *admitter) refuse(w http.ResponseWriter) {
 // flushed (a stream): long-lived connections count once, at their start.
 type admittedWriter struct {
 	http.ResponseWriter
-	a    *admitter
-	once sync.Once
+	a     *admitter
+	start time.Time
+	once  sync.Once
 }
 
 func (w *admittedWriter) release() {
-	w.once.Do(func() { <-w.a.slots })
+	w.once.Do(func() { w.a.release(w.start) })
 }
 
 // Hijack implements http.Hijacker for the WebSocket upgrade, through the

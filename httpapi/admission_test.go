@@ -3,10 +3,13 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -131,7 +134,7 @@ func TestAdmissionQueueAndRefusal(t *testing.T) {
 		<-g.entered
 	}
 	rec3, done3 := serveAsync(ctx, h)
-	waitFor(t, "the third request to queue", func() bool { return len(a.queued) == 1 })
+	waitFor(t, "the third request to queue", func() bool { return a.queuedNow() == 1 })
 
 	start := time.Now()
 	rec4, done4 := serveAsync(ctx, h)
@@ -157,8 +160,8 @@ func TestAdmissionQueueAndRefusal(t *testing.T) {
 	if rec3.Code != http.StatusOK || rec3.Body.String() != "served" {
 		t.Errorf("queued request: %d %q", rec3.Code, rec3.Body.String())
 	}
-	if len(a.slots) != 0 || len(a.queued) != 0 {
-		t.Errorf("after the requests: %d in flight, %d queued", len(a.slots), len(a.queued))
+	if a.inFlightNow() != 0 || a.queuedNow() != 0 {
+		t.Errorf("after the requests: %d in flight, %d queued", a.inFlightNow(), a.queuedNow())
 	}
 }
 
@@ -192,19 +195,19 @@ func TestAdmissionClientGoneWhileQueued(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	_, done := serveAsync(ctx, h)
-	waitFor(t, "the request to queue", func() bool { return len(a.queued) == 1 })
+	waitFor(t, "the request to queue", func() bool { return a.queuedNow() == 1 })
 	cancel()
 	<-done
-	if len(a.queued) != 0 {
-		t.Errorf("%d still queued after the client went away", len(a.queued))
+	if a.queuedNow() != 0 {
+		t.Errorf("%d still queued after the client went away", a.queuedNow())
 	}
 	if got := counterValue(a.abandoned); got != 1 {
 		t.Errorf("abandoned = %v, want 1", got)
 	}
 	close(g.open)
 	<-done1
-	if len(a.slots) != 0 {
-		t.Errorf("%d places still held", len(a.slots))
+	if a.inFlightNow() != 0 {
+		t.Errorf("%d places still held", a.inFlightNow())
 	}
 }
 
@@ -261,8 +264,8 @@ func TestAdmissionConcurrent(t *testing.T) {
 	if served == 0 || served+refused != 640 {
 		t.Errorf("served %d, refused %d of 640", served, refused)
 	}
-	if len(a.slots) != 0 || len(a.queued) != 0 {
-		t.Errorf("after the run: %d in flight, %d queued", len(a.slots), len(a.queued))
+	if a.inFlightNow() != 0 || a.queuedNow() != 0 {
+		t.Errorf("after the run: %d in flight, %d queued", a.inFlightNow(), a.queuedNow())
 	}
 }
 
@@ -370,7 +373,251 @@ func TestAdmissionStreamReleasesOnFlush(t *testing.T) {
 	}
 	close(end)
 	<-done
-	if len(a.slots) != 0 {
-		t.Errorf("%d places held after the stream ended", len(a.slots))
+	if a.inFlightNow() != 0 {
+		t.Errorf("%d places held after the stream ended", a.inFlightNow())
+	}
+}
+
+// fakeClock is a clock the test moves by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2020, 2, 1, 9, 0, 0, 0, time.UTC)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// runWindow plays one window of a on the clock: n requests served, each
+// taking lat; when limited, every place is taken and one request more is
+// refused first (the hub was at its limit). Then the window ends and the
+// limit is adjusted.
+func runWindow(t *testing.T, a *admitter, clk *fakeClock, n int, lat time.Duration, limited bool) {
+	t.Helper()
+	if limited {
+		n = a.limitNow()
+	}
+	for i := range n {
+		if _, ok, reason := a.acquire(t.Context()); !ok {
+			t.Fatalf("request %d of %d refused (%s) below the limit %d", i, n, reason, a.limitNow())
+		}
+	}
+	if limited {
+		if _, ok, _ := a.acquire(t.Context()); ok {
+			t.Fatalf("a request past the limit %d was admitted", a.limitNow())
+		}
+	}
+	for range n {
+		a.release(clk.Now().Add(-lat))
+	}
+	clk.Advance(a.window)
+	a.mu.Lock()
+	a.roll(clk.Now())
+	a.mu.Unlock()
+}
+
+// TestAdmissionLimitFollowsLatency: each window moves the limit by the
+// ratio of the latency target to the average latency, at most a quarter
+// each way, up only when requests found no place, within its bounds.
+func TestAdmissionLimitFollowsLatency(t *testing.T) {
+	type win struct {
+		n       int
+		lat     time.Duration
+		limited bool
+	}
+	slow := win{n: 10, lat: time.Second}
+	tests := []struct {
+		name string
+		give []win
+		want []int // the limit after each window
+	}{
+		{"on target: unchanged", []win{{n: 50, lat: 100 * time.Millisecond, limited: true}}, []int{100}},
+		{"slower: down by the ratio", []win{{n: 10, lat: 125 * time.Millisecond}}, []int{80}},
+		{"much slower: down a quarter at most", []win{slow, slow}, []int{75, 56}},
+		{"nothing ended: unchanged", []win{slow, {n: 0}}, []int{75, 75}},
+		{"faster, room to spare: unchanged", []win{slow, {n: 10, lat: 10 * time.Millisecond}}, []int{75, 75}},
+		{"faster, at the limit: up by the ratio", []win{slow, {lat: 90 * time.Millisecond, limited: true}}, []int{75, 84}},
+		{"much faster, at the limit: up a quarter at most", []win{slow, {lat: time.Millisecond, limited: true}}, []int{75, 94}},
+		{"never below the floor", []win{slow, slow, slow, slow, slow, slow, slow, slow, slow, slow}, []int{75, 56, 42, 31, 23, 17, 12, 10, 10, 10}},
+		{"never above the ceiling", []win{slow, {lat: time.Millisecond, limited: true}, {lat: time.Millisecond, limited: true}}, []int{75, 94, 100}},
+		{"from the floor, at least one more", []win{slow, slow, slow, slow, slow, slow, slow, slow, {lat: 99 * time.Millisecond, limited: true}}, []int{75, 56, 42, 31, 23, 17, 12, 10, 11}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newFakeClock()
+			a := newAdmitter(Admission{MaxInFlight: 100, MinInFlight: 10, MaxQueue: -1, LatencyTarget: 100 * time.Millisecond, Window: 100 * time.Millisecond, Now: clk.Now}, nil)
+			var got []int
+			for _, w := range tt.give {
+				runWindow(t, a, clk, w.n, w.lat, w.limited)
+				got = append(got, a.limitNow())
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("limits %v, want %v", got, tt.want)
+			}
+			if a.inFlightNow() != 0 {
+				t.Errorf("%d places held", a.inFlightNow())
+			}
+		})
+	}
+}
+
+// TestAdmissionLimitConverges: on a hub whose requests take limit/rate
+// (its CPU serves rate a second whatever the concurrency), the limit
+// settles where a request takes the target, rate * target, from above
+// and from below, and stays there.
+func TestAdmissionLimitConverges(t *testing.T) {
+	tests := []struct {
+		give  int     // MaxInFlight, where the limit starts
+		rate  float64 // requests the hub completes a second
+		floor int
+		want  int // rate * target
+	}{
+		{give: 1024, rate: 3000, floor: 16, want: 300},
+		{give: 512, rate: 1000, floor: 16, want: 100},
+		{give: 512, rate: 200, floor: 4, want: 20},
+		{give: 512, rate: 50000, floor: 16, want: 512},
+		{give: 64, rate: 100, floor: 16, want: 16},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%d at %.0f/s", tt.give, tt.rate), func(t *testing.T) {
+			clk := newFakeClock()
+			a := newAdmitter(Admission{MaxInFlight: tt.give, MinInFlight: tt.floor, MaxQueue: -1, Now: clk.Now}, nil)
+			for i := range 60 {
+				l := a.limitNow()
+				runWindow(t, a, clk, 0, time.Duration(float64(l)/tt.rate*float64(time.Second)), true)
+				if i >= 40 {
+					if got := a.limitNow(); math.Abs(float64(got-tt.want)) > 0.05*float64(tt.want)+1 {
+						t.Fatalf("window %d: limit %d, want about %d", i, got, tt.want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestAdmissionQueueDelay: a request is queued only while the wait
+// estimated for its place, place * average latency / limit, is within
+// QueueDelay; past it the refusal is immediate.
+func TestAdmissionQueueDelay(t *testing.T) {
+	tests := []struct {
+		name  string
+		lat   time.Duration // the average latency measured (0: none yet, the target)
+		delay time.Duration
+		want  int // requests queued before the first refusal
+	}{
+		{"no measure yet: the target", 0, 60 * time.Millisecond, 2}, // 25 ms a place
+		{"fast requests queue more", 20 * time.Millisecond, 60 * time.Millisecond, 12},
+		{"slow requests queue fewer", 200 * time.Millisecond, 60 * time.Millisecond, 1},
+		{"very slow: none", time.Second, 60 * time.Millisecond, 0},
+		{"a longer delay queues more", 0, 200 * time.Millisecond, 8},
+		{"the count bounds it too", time.Millisecond, time.Second, 20}, // MaxQueue
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newFakeClock()
+			reg := prometheus.NewRegistry()
+			a := newAdmitter(Admission{MaxInFlight: 4, MinInFlight: 4, MaxQueue: 20, QueueDelay: tt.delay, MaxWait: time.Minute, Now: clk.Now}, reg)
+			if tt.lat > 0 {
+				runWindow(t, a, clk, 4, tt.lat, false)
+			}
+			for range 4 {
+				if _, ok, _ := a.acquire(t.Context()); !ok {
+					t.Fatal("refused below the limit")
+				}
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			var wg sync.WaitGroup
+			for i := range tt.want {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					a.acquire(ctx)
+				}()
+				waitFor(t, "a request to queue", func() bool { return a.queuedNow() == i+1 })
+			}
+			probe, stop := context.WithTimeout(t.Context(), 2*time.Second)
+			defer stop()
+			_, ok, reason := a.acquire(probe)
+			wantReason := refusedQueueDelay
+			if tt.want == 20 {
+				wantReason = refusedQueueFull
+			}
+			if ok || reason != wantReason {
+				t.Errorf("request %d past the limit: admitted %v, reason %q; want refused %s", tt.want+1, ok, reason, wantReason)
+			}
+			cancel()
+			wg.Wait()
+			if a.queuedNow() != 0 || a.inFlightNow() != 4 {
+				t.Errorf("after the queue gave up: %d queued, %d in flight", a.queuedNow(), a.inFlightNow())
+			}
+			if got := counterValue(a.abandoned); got != float64(tt.want) {
+				t.Errorf("abandoned %v, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestAdmissionQueueOrder: places freed go to the queue's first, in the
+// order they came, and a raised limit hands out places to the queue at
+// once.
+func TestAdmissionQueueOrder(t *testing.T) {
+	clk := newFakeClock()
+	a := newAdmitter(Admission{MaxInFlight: 8, MinInFlight: 2, QueueDelay: time.Hour, MaxWait: time.Minute, Now: clk.Now}, nil)
+	for range 4 { // the limit falls from 8 to 2: 8, 6, 4, 3, 2
+		runWindow(t, a, clk, 1, time.Second, false)
+	}
+	if got := a.limitNow(); got != 2 {
+		t.Fatalf("limit %d, want 2", got)
+	}
+	for range 2 {
+		a.acquire(t.Context())
+	}
+	order := make(chan int, 6)
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, ok, reason := a.acquire(t.Context()); !ok {
+				t.Errorf("waiter %d refused: %s", i, reason)
+				return
+			}
+			order <- i
+		}()
+		waitFor(t, "a request to queue", func() bool { return a.queuedNow() == i+1 })
+	}
+	a.release(clk.Now()) // one place: waiter 0
+	if got := <-order; got != 0 {
+		t.Errorf("first served: waiter %d, want 0", got)
+	}
+	// A window of fast requests at the limit raises it to 3 and the
+	// next waiter gets the new place without a release.
+	clk.Advance(a.window)
+	a.mu.Lock()
+	a.winN, a.winSum, a.winLimited = 2, 2*time.Millisecond, true
+	a.roll(clk.Now())
+	a.mu.Unlock()
+	if got := <-order; got != 1 {
+		t.Errorf("served on the raise: waiter %d, want 1", got)
+	}
+	for want := 2; want < 6; want++ {
+		a.release(clk.Now())
+		if got := <-order; got != want {
+			t.Errorf("served waiter %d, want %d", got, want)
+		}
+	}
+	wg.Wait()
+	if a.queuedNow() != 0 || a.inFlightNow() != 3 {
+		t.Errorf("%d queued, %d in flight; want 0 and 3", a.queuedNow(), a.inFlightNow())
 	}
 }

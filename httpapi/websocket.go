@@ -258,6 +258,22 @@ func (t WSTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	go c.serve()
 }
 
+// wsSocket is what a connection uses of its socket: a *websocket.Conn
+// when served, a stand-in when a test drives the protocol without a
+// network.
+type wsSocket interface {
+	Subprotocol() string
+	SetReadLimit(limit int64)
+	ReadMessage() (messageType int, p []byte, err error)
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
+	WriteMessage(messageType int, data []byte) error
+	WriteControl(messageType int, data []byte, deadline time.Time) error
+	Close() error
+}
+
+var _ wsSocket = (*websocket.Conn)(nil)
+
 // durationOrDefault maps zero to def and negative durations to zero, which
 // the connection reads as disabled.
 func durationOrDefault(d, def time.Duration) time.Duration {

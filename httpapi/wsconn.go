@@ -44,7 +44,7 @@ const (
 // other piece of work runs on a goroutine that ends with it.
 type wsConn struct {
 	t      WSTransport
-	ws     *websocket.Conn
+	ws     wsSocket
 	exec   graphql.GraphExecutor
 	modern bool   // graphql-transport-ws, else graphql-ws
 	remote string // the client's address, for the log
@@ -63,7 +63,7 @@ type wsConn struct {
 	stopCtx   func() bool // stops the close at the end of InitFunc's context
 }
 
-func newWSConn(t WSTransport, ws *websocket.Conn, exec graphql.GraphExecutor, ctx context.Context, remote string) *wsConn {
+func newWSConn(t WSTransport, ws wsSocket, exec graphql.GraphExecutor, ctx context.Context, remote string) *wsConn {
 	return &wsConn{
 		t:      t,
 		ws:     ws,
