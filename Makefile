@@ -87,7 +87,7 @@ load:
 CRASH_KILLS ?= 50
 .PHONY: crash
 crash:
-	GRIDHUB_CRASH_KILLS=$(CRASH_KILLS) $(GO) test -run '^TestCrash$$' -count=1 -v -timeout 60m .
+	GRIDHUB_CRASH_KILLS=$(CRASH_KILLS) $(GO) test -run '^TestCrash$$' -count=1 -v -timeout 60m ./e2e
 
 clean:
 	rm -rf bin

@@ -4,33 +4,17 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
 
-	"github.com/gridhub/gridhub/city"
 	"github.com/gridhub/gridhub/democity"
-	"github.com/gridhub/gridhub/privacy"
-	"github.com/gridhub/gridhub/store/boltstore"
+	"github.com/gridhub/gridhub/internal/citytest"
 )
 
 func ExampleSeed() {
-	dir, err := os.MkdirTemp("", "gridhub-demo")
+	svc, done, err := citytest.Open(context.Background())
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer os.RemoveAll(dir)
-	st, err := boltstore.Open(dir)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer st.Close()
-	hasher, err := privacy.NewHasher([]byte("example-key-0123456789"))
-	if err != nil {
-		log.Fatal(err)
-	}
-	svc, err := city.New(context.Background(), st, hasher, city.Options{})
-	if err != nil {
-		log.Fatal(err)
-	}
+	defer done()
 
 	sum, err := democity.Seed(context.Background(), svc, democity.Options{Seed: 2020, Residents: 1000})
 	if err != nil {

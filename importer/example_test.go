@@ -4,34 +4,18 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
 	"strings"
 
-	"github.com/gridhub/gridhub/city"
 	"github.com/gridhub/gridhub/importer"
-	"github.com/gridhub/gridhub/privacy"
-	"github.com/gridhub/gridhub/store/boltstore"
+	"github.com/gridhub/gridhub/internal/citytest"
 )
 
 func ExampleImport() {
-	dir, err := os.MkdirTemp("", "gridhub-example")
+	svc, done, err := citytest.Open(context.Background())
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer os.RemoveAll(dir)
-	st, err := boltstore.Open(dir)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer st.Close()
-	hasher, err := privacy.NewHasher([]byte("example-key-0123456789"))
-	if err != nil {
-		log.Fatal(err)
-	}
-	svc, err := city.New(context.Background(), st, hasher, city.Options{})
-	if err != nil {
-		log.Fatal(err)
-	}
+	defer done()
 
 	file := `id,name,lat,lng,hours,stock_MASK_ADULT
 p-1,Kang-Ning Pharmacy,25.0478,121.5170,NNNNNNNNNNNNNNNNNNNNY,200

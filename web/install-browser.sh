@@ -4,7 +4,7 @@
 # and fonts-noto-cjk (without a CJK font the dashboard's zh-TW and zh-CN
 # pages render as boxes). It says so in one line before it installs, does it
 # only as root with apt-get, and otherwise leaves the tests to skip. `make
-# test` runs it; dashboard_e2e_test.go installs the same packages when run
+# test` runs it; e2e/dashboard_e2e_test.go installs the same packages when run
 # on its own.
 set -u
 need=""
