@@ -74,9 +74,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, now func() ti
 	}
 	when := now()
 	if *at != "" {
-		t, err := time.Parse(time.RFC3339, *at)
+		t, err := hub.ParseTime(*at)
 		if err != nil {
-			fmt.Fprintf(stderr, "verify-code: -now %q is not an RFC 3339 time\n", *at)
+			fmt.Fprintf(stderr, "verify-code: -now %q is not an RFC 3339 time: %s\n", *at, hub.ErrorMessage(err))
 			return exitUsage
 		}
 		when = t

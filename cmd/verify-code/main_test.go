@@ -94,6 +94,8 @@ func TestRun(t *testing.T) {
 		{"bad trust list", []string{"-trust", badTrust, green}, "", t0, 2, "", "3 bytes, want 32"},
 		{"two tokens", []string{"-trust", trust, green, red}, "", t0, 2, "", "usage"},
 		{"bad -now", []string{"-trust", trust, "-now", "tomorrow", green}, "", t0, 2, "", "not an RFC 3339"},
+		{"loose -now", []string{"-trust", trust, "-now", "2020-02-01T0:00:00Z", green}, "", t0, 2, "", "not an RFC 3339"},
+		{"-now before 1970", []string{"-trust", trust, "-now", "0000-01-01T00:00:00Z", green}, "", t0, 2, "", "not an RFC 3339"},
 		{"unknown flag", []string{"-x"}, "", t0, 2, "", "not defined"},
 		{"help", []string{"-h"}, "", t0, 0, "usage: verify-code", ""},
 		{"--help", []string{"--help"}, "", t0, 0, "usage: verify-code", ""},

@@ -152,12 +152,12 @@ func (kj *keyJSON) key() (TrustedKey, error) {
 	if kj.NotBefore == "" {
 		return TrustedKey{}, errors.New("notBefore is missing")
 	}
-	if k.NotBefore, err = time.Parse(time.RFC3339, kj.NotBefore); err != nil {
-		return TrustedKey{}, fmt.Errorf("notBefore is not an RFC 3339 time: %q", kj.NotBefore)
+	if k.NotBefore, err = hub.ParseTime(kj.NotBefore); err != nil {
+		return TrustedKey{}, fmt.Errorf("notBefore is not a time the hub reads: %s", hub.ErrorMessage(err))
 	}
 	if kj.NotAfter != "" {
-		if k.NotAfter, err = time.Parse(time.RFC3339, kj.NotAfter); err != nil {
-			return TrustedKey{}, fmt.Errorf("notAfter is not an RFC 3339 time: %q", kj.NotAfter)
+		if k.NotAfter, err = hub.ParseTime(kj.NotAfter); err != nil {
+			return TrustedKey{}, fmt.Errorf("notAfter is not a time the hub reads: %s", hub.ErrorMessage(err))
 		}
 	}
 	if err := checkKey(k); err != nil {
@@ -173,10 +173,10 @@ func (tl *TrustList) MarshalJSON() ([]byte, error) {
 		kj := keyJSON{
 			Issuer: k.Issuer, KeyID: k.KeyID,
 			PublicKey: base64.StdEncoding.EncodeToString(k.PublicKey),
-			NotBefore: k.NotBefore.Format(time.RFC3339),
+			NotBefore: k.NotBefore.Format(time.RFC3339Nano),
 		}
 		if !k.NotAfter.IsZero() {
-			kj.NotAfter = k.NotAfter.Format(time.RFC3339)
+			kj.NotAfter = k.NotAfter.Format(time.RFC3339Nano)
 		}
 		doc.Keys = append(doc.Keys, kj)
 	}

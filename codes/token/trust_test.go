@@ -96,6 +96,17 @@ func TestParseTrustListBad(t *testing.T) {
 		{"no notBefore", key(entry(good, "", "")), "notBefore is missing"},
 		{"bad notBefore", key(entry(good, "yesterday", "")), "notBefore is not"},
 		{"bad notAfter", key(entry(good, nb, "2020-13-01T00:00:00Z")), "notAfter is not"},
+		// Times Go's time.Parse reads but RFC 3339 does not, or that the
+		// hub could not write back: refused as the Time scalar refuses them.
+		{"notBefore year 0001", key(entry(good, "0001-01-01T00:00:00Z", "")), "notBefore is not"},
+		{"notBefore year 0000", key(entry(good, "0000-01-01T00:00:00+01:00", "")), "notBefore is not"},
+		{"notBefore before 1970", key(entry(good, "1969-12-31T23:59:59Z", "")), "notBefore is not"},
+		{"notBefore one-digit hour", key(entry(good, "2020-01-01T0:00:00Z", "")), "notBefore is not"},
+		{"notBefore comma fraction", key(entry(good, "2020-01-01T00:00:00,5Z", "")), "notBefore is not"},
+		{"notBefore 24-hour offset", key(entry(good, "2020-01-01T00:00:00+24:00", "")), "notBefore is not"},
+		{"notBefore leap second", key(entry(good, "2016-12-31T23:59:60Z", "")), "notBefore is not"},
+		{"notAfter after 2262", key(entry(good, nb, "9999-12-31T23:59:59Z")), "notAfter is not"},
+		{"notAfter one-digit day", key(entry(good, nb, "2030-01-1T00:00:00Z")), "notAfter is not"},
 		{"notAfter before notBefore", key(entry(good, nb, "2019-01-01T00:00:00Z")), "not after notBefore"},
 		{"no issuer", key(`{"keyId":"k","publicKey":"` + good + `","notBefore":"` + nb + `"}`), "issuer name"},
 		{"no key ID", key(`{"issuer":"X","publicKey":"` + good + `","notBefore":"` + nb + `"}`), "key ID"},
