@@ -24,14 +24,14 @@ import (
 // starts at MaxInFlight and is adjusted every Window from what the
 // requests served in it took (a gradient on latency, smoothed over
 // windows): when they took longer than LatencyTarget on average, limit
-// falls in proportion (at most by a quarter a window, never below
+// falls in proportion (at most by a quarter, once per average latency:
+// what ends sooner was admitted before the last cut; never below
 // MinInFlight); when they took less and requests had to wait for a
-// place, it rises the same way (at most by a quarter, never above
-// MaxInFlight). So the hub serves as
-// many at once as keeps its answers within the target: many when each
-// mostly waits for a shared group commit (the disk wait costs no CPU and
-// a larger group commits more writes per fsync), few when each needs
-// the CPU.
+// place, it rises the same way (at most by a quarter a window, never
+// above MaxInFlight). So the hub serves as many at once as keeps its
+// answers within the target: many when each mostly waits for a shared
+// group commit (the disk wait costs no CPU and a larger group commits
+// more writes per fsync), few when each needs the CPU.
 //
 // Past limit a request waits in a first-come-first-served queue, but
 // only when the wait ahead of it, estimated from its place in the queue
@@ -140,6 +140,8 @@ type admitter struct {
 	// completed a second, smoothed likewise (0 before the first window).
 	avg  time.Duration
 	rate float64
+	// lastCut is when the limit last fell.
+	lastCut time.Time
 
 	refusedFull, refusedDelay, refusedWait prometheus.Counter
 	abandoned                              prometheus.Counter
@@ -379,8 +381,12 @@ func (a *admitter) roll(now time.Time) {
 		ratio = min(max(ratio, limitStepDown), limitStepUp)
 		next := a.limit
 		switch {
-		case ratio < 1:
+		case ratio < 1 && now.Sub(a.lastCut) >= a.avg:
+			// Once per average latency at most: the requests that end
+			// sooner were admitted before the last cut and cannot show
+			// its effect yet; cutting again for them overshoots.
 			next = int(math.Floor(float64(a.limit) * ratio))
+			a.lastCut = now
 		case ratio > 1 && a.winLimited:
 			next = max(a.limit+1, int(math.Ceil(float64(a.limit)*ratio)))
 		}

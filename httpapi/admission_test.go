@@ -428,8 +428,9 @@ func runWindow(t *testing.T, a *admitter, clk *fakeClock, n int, lat time.Durati
 
 // TestAdmissionLimitFollowsLatency: each window moves the limit by the
 // ratio of the latency target to the average latency (smoothed, a
-// quarter the newest window), at most a quarter each way, up only when
-// requests found no place, within its bounds.
+// quarter the newest window), at most a quarter each way, down once per
+// average latency at most, up only when requests found no place, within
+// its bounds.
 func TestAdmissionLimitFollowsLatency(t *testing.T) {
 	type win struct {
 		n       int
@@ -437,10 +438,19 @@ func TestAdmissionLimitFollowsLatency(t *testing.T) {
 		limited bool
 	}
 	repeat := func(w win, n int) []win { return slices.Repeat([]win{w}, n) }
+	tens := func(limits ...int) []int { // each limit for ten windows
+		var out []int
+		for _, l := range limits {
+			out = append(out, slices.Repeat([]int{l}, 10)...)
+		}
+		return out
+	}
+	// A second a request: the limit falls a quarter at most, once a
+	// second (ten windows), to the floor.
 	slow := win{n: 10, lat: time.Second}
+	down := tens(75, 56, 42, 31, 23, 17, 12, 10)
 	fastRoom := win{n: 5, lat: time.Millisecond}
 	fastFull := win{lat: time.Millisecond, limited: true}
-	down := []int{75, 56, 42, 31, 23, 17, 12, 10}
 	tests := []struct {
 		name string
 		give []win
@@ -449,14 +459,14 @@ func TestAdmissionLimitFollowsLatency(t *testing.T) {
 		{"on target: unchanged", []win{{lat: 100 * time.Millisecond, limited: true}}, []int{100}},
 		{"slower: down in proportion", []win{{n: 10, lat: 125 * time.Millisecond}}, []int{94}},
 		{"twice as slow", []win{{n: 10, lat: 200 * time.Millisecond}}, []int{80}},
-		{"much slower: down a quarter a window at most", repeat(slow, 2), []int{75, 56}},
+		{"much slower: a quarter at most, once per average latency", repeat(slow, 11), append(tens(75), 56)},
 		{"nothing ended: unchanged", []win{slow, {n: 0}}, []int{75, 75}},
-		{"never below the floor", repeat(slow, 10), append(down, 10, 10)},
-		{"fast with room to spare: never up", slices.Concat(repeat(slow, 8), repeat(fastRoom, 8)), append(down, 10, 10, 10, 10, 10, 10, 10, 10)},
+		{"never below the floor", repeat(slow, 90), slices.Concat(down, tens(10))},
+		{"fast with room to spare: never up", slices.Concat(repeat(slow, 80), repeat(fastRoom, 8)), slices.Concat(down, slices.Repeat([]int{10}, 8))},
 		{
 			"fast at the limit: up a quarter a window at most, to the ceiling",
-			slices.Concat(repeat(slow, 8), repeat(fastFull, 20)),
-			append(down, 10, 10, 10, 10, 10, 10, 10, 11, 14, 18, 23, 29, 37, 47, 59, 74, 93, 100, 100, 100),
+			slices.Concat(repeat(slow, 80), repeat(fastFull, 20)),
+			slices.Concat(down, []int{10, 10, 10, 10, 10, 10, 10, 10, 13, 17, 22, 28, 35, 44, 55, 69, 87, 100, 100, 100}),
 		},
 	}
 	for _, tt := range tests {
@@ -499,11 +509,11 @@ func TestAdmissionLimitConverges(t *testing.T) {
 		t.Run(fmt.Sprintf("%d at %.0f/s", tt.give, tt.rate), func(t *testing.T) {
 			clk := newFakeClock()
 			a := newAdmitter(Admission{MaxInFlight: tt.give, MinInFlight: tt.floor, MaxQueue: -1, LatencyTarget: 100 * time.Millisecond, Now: clk.Now}, nil)
-			for i := range 60 {
+			for i := range 200 {
 				l := a.limitNow()
 				runWindow(t, a, clk, 0, time.Duration(float64(l)/tt.rate*float64(time.Second)), true)
-				if i >= 40 {
-					if got := a.limitNow(); math.Abs(float64(got-tt.want)) > 0.05*float64(tt.want)+1 {
+				if i >= 100 {
+					if got := a.limitNow(); math.Abs(float64(got-tt.want)) > 0.1*float64(tt.want)+1 {
 						t.Fatalf("window %d: limit %d, want about %d", i, got, tt.want)
 					}
 				}
@@ -598,8 +608,8 @@ func TestAdmissionQueueDelay(t *testing.T) {
 // once.
 func TestAdmissionQueueOrder(t *testing.T) {
 	clk := newFakeClock()
-	a := newAdmitter(Admission{MaxInFlight: 8, MinInFlight: 2, QueueDelay: time.Hour, MaxWait: time.Minute, LatencyTarget: 100 * time.Millisecond, Now: clk.Now}, nil)
-	for range 4 { // the limit falls from 8 to 2: 8, 6, 4, 3, 2
+	a := newAdmitter(Admission{MaxInFlight: 8, MinInFlight: 2, QueueDelay: time.Hour, MaxWait: time.Minute, LatencyTarget: 100 * time.Millisecond, Window: time.Second, Now: clk.Now}, nil)
+	for range 4 { // the limit falls from 8 to 2: 8, 6, 4, 3, 2 (a cut a window: a window is longer than the latency)
 		runWindow(t, a, clk, 1, time.Second, false)
 	}
 	if got := a.limitNow(); got != 2 {
