@@ -368,10 +368,12 @@ func loaderPages(n int) []struct {
 
 // testLoaderWait is the loaders' wait in tests: long enough that every
 // row of a page reaches its batch on a loaded machine under the race
-// detector, so that the counts below are exact bounds. (How many rows
-// reach one batch at DefaultLoaderWait is BenchmarkPartnerPage's
+// detector, so that the counts below are exact bounds: 50 ms was seen to
+// split the page of 100 aliased reservation fields (100 concurrent root
+// reads) in two batches at a load average of 10 on 2 cores. (How many
+// rows reach one batch at DefaultLoaderWait is BenchmarkPartnerPage's
 // store-calls/op.)
-const testLoaderWait = 50 * time.Millisecond
+const testLoaderWait = 250 * time.Millisecond
 
 // TestLoadersConstantStoreCalls reads pages of 10 and 100 rows as their
 // readers do: the answers are those the hub gave before the loaders, and
