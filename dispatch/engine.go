@@ -120,7 +120,7 @@ type EngineOptions struct {
 	Events hub.Publisher
 	// HealthColour, when set, returns the colour of a resident's health
 	// code now if they have a current health declaration, and "" if they
-	// have none: what the health gate of a round reads (GateFulfilments).
+	// have none: what the health gate of a round reads (GateRules).
 	// A round with HealthGate cannot be opened while it is nil.
 	HealthColour func(ctx context.Context, residentID string) (hub.Colour, error)
 	// Log receives the sweeper's errors; default: discarded.

@@ -84,9 +84,9 @@ func checkWindow(r *hub.Round, now time.Time) error {
 // serves the cell, a bad slot or key (EINVALID); not on the eligibility
 // list, not in the round's districts, committee without a quota, and in
 // a round with the health gate no current health declaration or a colour
-// that may not take the fulfilment (EFORBIDDEN; GateFulfilments). A
-// reservation that names no fulfilment takes the round's first that the
-// person's colour may take (GateDefault). A second reservation of one
+// that the round's health rules do not let take the fulfilment
+// (EFORBIDDEN; GateRules). A reservation that names no fulfilment takes
+// the round's first that the person's colour may take (GateDefault). A second reservation of one
 // person in a round is ECONFLICT naming the first.
 //
 // A new reservation never takes stock ahead of the waiting list: when
@@ -147,8 +147,8 @@ func (e *Engine) Reserve(ctx context.Context, in ReserveInput) (*ReserveResult, 
 		e.mu.Lock()
 		partner := e.partnerFor(res.Cell)
 		e.mu.Unlock()
-		if partner == "" && r.HealthGate && colour != hub.Green {
-			return nil, hub.Errorf(hub.EFORBIDDEN, "round %q has a health gate and a %s health code takes DELIVERY only, but no delivery partner serves cell %s: your committee can bring the supply", r.ID, colour, res.Cell)
+		if rule := gateRule(r, colour); partner == "" && r.HealthGate && !slices.Contains(rule.Fulfilments, hub.Pickup) {
+			return nil, hub.Errorf(hub.EFORBIDDEN, "round %q has a health gate and a %s health code takes %v only, but no delivery partner serves cell %s: your committee can bring the supply", r.ID, colour, rule.Fulfilments, res.Cell)
 		}
 		if partner == "" {
 			return nil, hub.Errorf(hub.EINVALID, "no delivery partner serves cell %s: choose PICKUP", res.Cell)
@@ -403,95 +403,6 @@ func (e *Engine) checkEligible(ctx context.Context, r *hub.Round, res *hub.Resid
 		}
 	}
 	return nil
-}
-
-// GateFulfilments returns the fulfilments a resident whose health code
-// has colour c may take in a round with the health gate: GREEN either,
-// YELLOW and RED DELIVERY only, so that nobody with symptoms, a fever, a
-// contact or a home in a risk area queues at a pharmacy, and nobody is
-// left without the supply either.
-func GateFulfilments(c hub.Colour) []hub.Fulfilment {
-	if c == hub.Green {
-		return []hub.Fulfilment{hub.Pickup, hub.Delivery}
-	}
-	return []hub.Fulfilment{hub.Delivery}
-}
-
-// ColourRule is what one colour of health code may do in a round with the
-// health gate: the fulfilments it may take there (none: it may not
-// reserve).
-type ColourRule struct {
-	Colour      hub.Colour
-	Fulfilments []hub.Fulfilment
-}
-
-// GateRules returns, for a round with the health gate, what GREEN, YELLOW
-// and RED may each do in it: GateFulfilments among the fulfilments the
-// round offers, in the round's order. Nil for a round without the gate.
-func GateRules(r *hub.Round) []ColourRule {
-	if !r.HealthGate {
-		return nil
-	}
-	offered := r.Fulfilments
-	if len(offered) == 0 {
-		offered = []hub.Fulfilment{hub.Pickup}
-	}
-	var out []ColourRule
-	for _, c := range []hub.Colour{hub.Green, hub.Yellow, hub.Red} {
-		allowed := GateFulfilments(c)
-		rule := ColourRule{Colour: c, Fulfilments: []hub.Fulfilment{}}
-		for _, f := range offered {
-			if slices.Contains(allowed, f) {
-				rule.Fulfilments = append(rule.Fulfilments, f)
-			}
-		}
-		out = append(out, rule)
-	}
-	return out
-}
-
-// GateDefault returns the fulfilment of a reservation that names none:
-// the first the round offers that colour c may take (any colour in a
-// round without the gate).
-func GateDefault(r *hub.Round, c hub.Colour, offered []hub.Fulfilment) hub.Fulfilment {
-	if r.HealthGate {
-		allowed := GateFulfilments(c)
-		for _, f := range offered {
-			if slices.Contains(allowed, f) {
-				return f
-			}
-		}
-	}
-	return offered[0]
-}
-
-// gate applies round r's health gate to a resident asking for fulfilment
-// ful ("" for the round's default) among offered: it returns the colour
-// of their health code (GREEN in a round without the gate), or an
-// EFORBIDDEN error saying why they may not reserve so: no current
-// declaration, or a colour that may not take that fulfilment.
-func (e *Engine) gate(ctx context.Context, r *hub.Round, res *hub.Resident, ful hub.Fulfilment, offered []hub.Fulfilment) (hub.Colour, error) {
-	if !r.HealthGate {
-		return hub.Green, nil
-	}
-	if e.healthColour == nil {
-		return "", fmt.Errorf("round %q has a health gate and the engine has no HealthColour", r.ID)
-	}
-	c, err := e.healthColour(ctx, res.ID)
-	if err != nil {
-		return "", fmt.Errorf("health declaration of %q: %w", res.ID, err)
-	}
-	if c == "" {
-		return "", hub.Errorf(hub.EFORBIDDEN, "round %q requires a current health declaration, and resident %q has none: declare health first", r.ID, res.ID)
-	}
-	allowed := GateFulfilments(c)
-	switch {
-	case ful != "" && !slices.Contains(allowed, ful):
-		return "", hub.Errorf(hub.EFORBIDDEN, "round %q has a health gate: a %s health code takes %v only, not %s, so that nobody unwell queues at a pharmacy", r.ID, c, allowed, ful)
-	case !slices.ContainsFunc(offered, func(f hub.Fulfilment) bool { return slices.Contains(allowed, f) }):
-		return "", hub.Errorf(hub.EFORBIDDEN, "round %q has a health gate: a %s health code takes %v only, and the round offers %v", r.ID, c, allowed, offered)
-	}
-	return c, nil
 }
 
 // claimFor picks a pharmacy for a reservation and takes the units from

@@ -32,10 +32,15 @@ type RoundInput struct {
 	Fulfilments []hub.Fulfilment
 	Eligibility hub.Eligibility
 	// HealthGate requires a current health declaration and lets each
-	// colour of health code take only its fulfilments (GateFulfilments:
-	// GREEN any, YELLOW and RED DELIVERY only); EngineOptions.HealthColour
-	// reads them.
+	// colour of health code take only the fulfilments its health rule
+	// allows; EngineOptions.HealthColour reads the colours.
 	HealthGate bool
+	// HealthRules are the round's own rules of what each colour may do
+	// (the health gate only): each colour at most once, each naming
+	// fulfilments the round offers (none: that colour may not reserve,
+	// Reason saying why). A colour left out keeps its default rule
+	// (DefaultHealthRules); nil means the default rules.
+	HealthRules []hub.HealthRule
 	// Opens is when reservations open; zero means now. Closes must be
 	// after Opens and after now.
 	Opens, Closes time.Time
@@ -130,6 +135,10 @@ func (e *Engine) newRound(ctx context.Context, in RoundInput, now time.Time) (*h
 	if in.HealthGate && e.healthColour == nil {
 		return nil, hub.Errorf(hub.EINVALID, "a health gate needs health declarations, which this hub cannot check yet")
 	}
+	rules, err := roundHealthRules(in.HealthGate, in.HealthRules, fuls)
+	if err != nil {
+		return nil, err
+	}
 
 	opens := in.Opens
 	if opens.IsZero() {
@@ -202,7 +211,7 @@ func (e *Engine) newRound(ctx context.Context, in RoundInput, now time.Time) (*h
 	}
 	return &hub.Round{
 		ID: id, Name: in.Name, SKU: in.SKU, PerPerson: in.PerPerson, Mode: in.Mode,
-		Fulfilments: fuls, Eligibility: el, HealthGate: in.HealthGate,
+		Fulfilments: fuls, Eligibility: el, HealthGate: in.HealthGate, HealthRules: rules,
 		Opens: opens, Closes: in.Closes, MaxK: k, PickupWindow: window,
 		SlotMinutes: in.SlotMinutes, SlotCapacity: in.SlotCapacity,
 		Quotas: quotas, Winners: in.Winners, Status: hub.RoundOpen,
@@ -283,6 +292,7 @@ func (e *Engine) OpenRound(ctx context.Context, in RoundInput) (*hub.Round, erro
 func publicRound(r *hub.Round) *hub.Round {
 	cp := *r
 	cp.Fulfilments = slices.Clone(r.Fulfilments)
+	cp.HealthRules = cloneHealthRules(r.HealthRules)
 	cp.Eligibility.IDHashes = slices.Clone(r.Eligibility.IDHashes)
 	cp.Eligibility.DistrictIDs = slices.Clone(r.Eligibility.DistrictIDs)
 	cp.Quotas = maps.Clone(r.Quotas)

@@ -3,7 +3,10 @@ package dispatch_test
 import (
 	"context"
 	"fmt"
+	"maps"
+	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -283,11 +286,14 @@ func TestReturnRacesNewReservations(t *testing.T) {
 }
 
 // TestHealthGateColours: in a round with the health gate, each colour of
-// health code may take its fulfilments only (GREEN either, YELLOW and RED
-// DELIVERY only); a reservation naming none takes the first the round
+// health code may take the fulfilments the round's rule for it allows,
+// and nothing else; a reservation naming none takes the first the round
 // offers that the colour may take; no current declaration is refused.
-// Every colour is tried with every fulfilment, in a round offering both
-// and in rounds offering one.
+// Every colour (and none) is tried with every fulfilment (and none named)
+// in rounds with the default rules (offering both fulfilments or one),
+// with rules of their own (the default reversed; one colour's rule given,
+// the others kept; RED refused; every colour refused, with and without a
+// reason) and without the gate. A refusal moves no stock.
 func TestHealthGateColours(t *testing.T) {
 	colours := map[string]hub.Colour{"green": hub.Green, "yellow": hub.Yellow, "red": hub.Red, "none": ""}
 	c := newCity(t, dispatch.EngineOptions{HealthColour: func(ctx context.Context, id string) (hub.Colour, error) {
@@ -298,93 +304,186 @@ func TestHealthGateColours(t *testing.T) {
 	if _, err := c.eng.UpsertPartner(c.ctx(), "courier", "Courier", []hub.Cell{home}); err != nil {
 		t.Fatal(err)
 	}
-	both := []hub.Fulfilment{hub.Pickup, hub.Delivery}
-	c.round(dispatch.RoundInput{ID: "both", HealthGate: true, Fulfilments: both})
-	c.round(dispatch.RoundInput{ID: "pickup", HealthGate: true, Fulfilments: []hub.Fulfilment{hub.Pickup}})
-	c.round(dispatch.RoundInput{ID: "delivery", HealthGate: true, Fulfilments: []hub.Fulfilment{hub.Delivery}})
-	c.round(dispatch.RoundInput{ID: "open", Fulfilments: both})
-
 	const (
-		P, D = hub.Pickup, hub.Delivery
-		F    = hub.EFORBIDDEN
-		I    = hub.EINVALID
+		P, D    = hub.Pickup, hub.Delivery
+		G, Y, R = hub.Green, hub.Yellow, hub.Red
 	)
-	tests := []struct {
-		who   string
-		round string
-		give  hub.Fulfilment
-		want  hub.Fulfilment
-		code  string
-		say   string
+	both := []hub.Fulfilment{P, D}
+	none := []hub.Fulfilment{}
+	rounds := []struct {
+		in   dispatch.RoundInput
+		want []hub.HealthRule // GateRules of the round
 	}{
-		{"green", "both", "", P, "", ""},
-		{"green", "both", P, P, "", ""},
-		{"green", "both", D, D, "", ""},
-		{"yellow", "both", "", D, "", ""},
-		{"yellow", "both", P, "", F, "a YELLOW health code takes [DELIVERY] only, not PICKUP"},
-		{"yellow", "both", D, D, "", ""},
-		{"red", "both", "", D, "", ""},
-		{"red", "both", P, "", F, "a RED health code takes [DELIVERY] only, not PICKUP"},
-		{"red", "both", D, D, "", ""},
-		{"none", "both", "", "", F, "current health declaration"},
-		{"none", "both", P, "", F, "current health declaration"},
-		{"none", "both", D, "", F, "current health declaration"},
+		{dispatch.RoundInput{ID: "both", HealthGate: true, Fulfilments: both}, []hub.HealthRule{
+			{Colour: G, Fulfilments: both}, {Colour: Y, Fulfilments: []hub.Fulfilment{D}, Reason: dispatch.DefaultGateReason},
+			{Colour: R, Fulfilments: []hub.Fulfilment{D}, Reason: dispatch.DefaultGateReason}}},
+		{dispatch.RoundInput{ID: "pickup", HealthGate: true, Fulfilments: []hub.Fulfilment{P}}, []hub.HealthRule{
+			{Colour: G, Fulfilments: []hub.Fulfilment{P}}, {Colour: Y, Fulfilments: none, Reason: dispatch.DefaultGateReason},
+			{Colour: R, Fulfilments: none, Reason: dispatch.DefaultGateReason}}},
+		{dispatch.RoundInput{ID: "delivery", HealthGate: true, Fulfilments: []hub.Fulfilment{D}}, []hub.HealthRule{
+			{Colour: G, Fulfilments: []hub.Fulfilment{D}}, {Colour: Y, Fulfilments: []hub.Fulfilment{D}, Reason: dispatch.DefaultGateReason},
+			{Colour: R, Fulfilments: []hub.Fulfilment{D}, Reason: dispatch.DefaultGateReason}}},
+		{dispatch.RoundInput{ID: "reversed", HealthGate: true, Fulfilments: both, HealthRules: []hub.HealthRule{
+			{Colour: R, Fulfilments: []hub.Fulfilment{P}, Reason: "a separate counter"},
+			{Colour: G, Fulfilments: []hub.Fulfilment{D}},
+			{Colour: Y, Fulfilments: []hub.Fulfilment{D, P}}}}, []hub.HealthRule{
+			{Colour: G, Fulfilments: []hub.Fulfilment{D}}, {Colour: Y, Fulfilments: both},
+			{Colour: R, Fulfilments: []hub.Fulfilment{P}, Reason: "a separate counter"}}},
+		{dispatch.RoundInput{ID: "yellow-any", HealthGate: true, Fulfilments: both, HealthRules: []hub.HealthRule{
+			{Colour: Y, Fulfilments: both}}}, []hub.HealthRule{
+			{Colour: G, Fulfilments: both}, {Colour: Y, Fulfilments: both},
+			{Colour: R, Fulfilments: []hub.Fulfilment{D}, Reason: dispatch.DefaultGateReason}}},
+		{dispatch.RoundInput{ID: "red-refused", HealthGate: true, Fulfilments: both, HealthRules: []hub.HealthRule{
+			{Colour: R, Reason: "the committee brings the supply"}}}, []hub.HealthRule{
+			{Colour: G, Fulfilments: both}, {Colour: Y, Fulfilments: []hub.Fulfilment{D}, Reason: dispatch.DefaultGateReason},
+			{Colour: R, Fulfilments: none, Reason: "the committee brings the supply"}}},
+		{dispatch.RoundInput{ID: "closed", HealthGate: true, Fulfilments: both, HealthRules: []hub.HealthRule{
+			{Colour: G, Fulfilments: none}, {Colour: Y, Reason: "closed to YELLOW"}, {Colour: R, Reason: "closed to RED"}}}, []hub.HealthRule{
+			{Colour: G, Fulfilments: none}, {Colour: Y, Fulfilments: none, Reason: "closed to YELLOW"},
+			{Colour: R, Fulfilments: none, Reason: "closed to RED"}}},
+		{dispatch.RoundInput{ID: "open", Fulfilments: both}, nil},
+	}
+	for _, rd := range rounds {
+		r := c.round(rd.in)
+		if got := dispatch.GateRules(r); !reflect.DeepEqual(got, rd.want) {
+			t.Errorf("GateRules(%s) =\n %+v, want\n %+v", rd.in.ID, got, rd.want)
+		}
+		stored, err := c.store.Round(c.ctx(), rd.in.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(stored.HealthRules, rd.want) {
+			t.Errorf("round %s stored rules %+v, want %+v", rd.in.ID, stored.HealthRules, rd.want)
+		}
+	}
 
-		{"green", "pickup", "", P, "", ""},
-		{"green", "pickup", P, P, "", ""},
-		{"green", "pickup", D, "", I, "offers"},
-		{"yellow", "pickup", "", "", F, "the round offers [PICKUP]"},
-		{"yellow", "pickup", P, "", F, "not PICKUP"},
-		{"yellow", "pickup", D, "", I, "offers"},
-		{"red", "pickup", "", "", F, "the round offers [PICKUP]"},
-		{"red", "pickup", P, "", F, "not PICKUP"},
-		{"none", "pickup", "", "", F, "current health declaration"},
-
-		{"green", "delivery", "", D, "", ""},
-		{"yellow", "delivery", "", D, "", ""},
-		{"red", "delivery", D, D, "", ""},
-		{"none", "delivery", D, "", F, "current health declaration"},
-
+	// What each colour gets for "", PICKUP and DELIVERY named: the
+	// fulfilment it is given (P, D), or the error code and what the
+	// message says.
+	const (
+		F       = "FORBIDDEN:"
+		I       = "INVALID:offers"
+		decl    = F + "current health declaration"
+		unwell  = ": " + dispatch.DefaultGateReason
+		offersP = I
+	)
+	notP := func(c string, only string, why string) string {
+		return F + "a " + c + " health code takes " + only + " only, not PICKUP" + why
+	}
+	notD := func(c string, only string, why string) string {
+		return F + "a " + c + " health code takes " + only + " only, not DELIVERY" + why
+	}
+	noneOf := func(c string, offered string, why string) string {
+		return F + "a " + c + " health code may take none of the round's fulfilments " + offered + why
+	}
+	tests := map[string]map[string][3]string{
+		"both": {
+			"green":  {"P", "P", "D"},
+			"yellow": {"D", notP("YELLOW", "[DELIVERY]", unwell), "D"},
+			"red":    {"D", notP("RED", "[DELIVERY]", unwell), "D"},
+			"none":   {decl, decl, decl},
+		},
+		"pickup": {
+			"green":  {"P", "P", offersP},
+			"yellow": {noneOf("YELLOW", "[PICKUP]", unwell), noneOf("YELLOW", "[PICKUP]", unwell), offersP},
+			"red":    {noneOf("RED", "[PICKUP]", unwell), noneOf("RED", "[PICKUP]", unwell), offersP},
+			"none":   {decl, decl, offersP},
+		},
+		"delivery": {
+			"green":  {"D", I, "D"},
+			"yellow": {"D", I, "D"},
+			"red":    {"D", I, "D"},
+			"none":   {decl, I, decl},
+		},
+		"reversed": {
+			"green":  {"D", notP("GREEN", "[DELIVERY]", ""), "D"},
+			"yellow": {"P", "P", "D"},
+			"red":    {"P", "P", notD("RED", "[PICKUP]", ": a separate counter")},
+			"none":   {decl, decl, decl},
+		},
+		"yellow-any": {
+			"green":  {"P", "P", "D"},
+			"yellow": {"P", "P", "D"},
+			"red":    {"D", notP("RED", "[DELIVERY]", unwell), "D"},
+			"none":   {decl, decl, decl},
+		},
+		"red-refused": {
+			"green":  {"P", "P", "D"},
+			"yellow": {"D", notP("YELLOW", "[DELIVERY]", unwell), "D"},
+			"red": {noneOf("RED", "[PICKUP DELIVERY]", ": the committee brings the supply"),
+				noneOf("RED", "[PICKUP DELIVERY]", ": the committee brings the supply"),
+				noneOf("RED", "[PICKUP DELIVERY]", ": the committee brings the supply")},
+			"none": {decl, decl, decl},
+		},
+		"closed": {
+			"green":  {noneOf("GREEN", "[PICKUP DELIVERY]", ""), noneOf("GREEN", "[PICKUP DELIVERY]", ""), noneOf("GREEN", "[PICKUP DELIVERY]", "")},
+			"yellow": {noneOf("YELLOW", "[PICKUP DELIVERY]", ": closed to YELLOW"), noneOf("YELLOW", "[PICKUP DELIVERY]", ": closed to YELLOW"), noneOf("YELLOW", "[PICKUP DELIVERY]", ": closed to YELLOW")},
+			"red":    {noneOf("RED", "[PICKUP DELIVERY]", ": closed to RED"), noneOf("RED", "[PICKUP DELIVERY]", ": closed to RED"), noneOf("RED", "[PICKUP DELIVERY]", ": closed to RED")},
+			"none":   {decl, decl, decl},
+		},
 		// Without the gate colour does not matter.
-		{"red", "open", "", P, "", ""},
-		{"none", "open", P, P, "", ""},
-		{"yellow", "open", D, D, "", ""},
+		"open": {
+			"green":  {"P", "P", "D"},
+			"yellow": {"P", "P", "D"},
+			"red":    {"P", "P", "D"},
+			"none":   {"P", "P", "D"},
+		},
 	}
-	for i, tt := range tests {
-		name := fmt.Sprintf("%s/%s/%s", tt.who, tt.round, cmpOr(string(tt.give), "default"))
-		t.Run(name, func(t *testing.T) {
-			res := c.resident(fmt.Sprintf("%s%03d", tt.who, i), home, "", "")
-			before := c.stockOf("P1")
-			out, err := c.eng.Reserve(c.ctx(), dispatch.ReserveInput{RoundID: tt.round, Resident: res, Fulfilment: tt.give})
-			if tt.code != "" {
-				wantCode(t, err, tt.code, tt.say)
-				if after := c.stockOf("P1"); after != before {
-					t.Errorf("a refused reservation moved stock: %d -> %d", before, after)
-				}
-				return
+	if len(tests) != len(rounds) {
+		t.Fatalf("%d rounds, outcomes for %d", len(rounds), len(tests))
+	}
+	n := 0
+	for _, round := range slices.Sorted(maps.Keys(tests)) {
+		for _, who := range []string{"green", "yellow", "red", "none"} {
+			for i, give := range []hub.Fulfilment{"", P, D} {
+				want := tests[round][who][i]
+				n++
+				t.Run(fmt.Sprintf("%s/%s/%s", round, who, cmpOr(string(give), "default")), func(t *testing.T) {
+					res := c.resident(fmt.Sprintf("%s%03d", who, n), home, "", "")
+					before := c.stockOf("P1")
+					out, err := c.eng.Reserve(c.ctx(), dispatch.ReserveInput{RoundID: round, Resident: res, Fulfilment: give})
+					if code, say, refused := strings.Cut(want, ":"); refused {
+						wantCode(t, err, map[string]string{"FORBIDDEN": hub.EFORBIDDEN, "INVALID": hub.EINVALID}[code], say)
+						if msg := hub.ErrorMessage(err); code == "FORBIDDEN" && strings.Contains(say, "health code") && !strings.HasSuffix(msg, say) {
+							t.Errorf("message %q does not end with %q", err, say)
+						}
+						if after := c.stockOf("P1"); after != before {
+							t.Errorf("a refused reservation moved stock: %d -> %d", before, after)
+						}
+						return
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					f := map[string]hub.Fulfilment{"P": P, "D": D}[want]
+					if out.Reservation.Fulfilment != f || out.Allocation == nil {
+						t.Fatalf("reservation %+v allocation %+v, want %s", out.Reservation, out.Allocation, f)
+					}
+					if (out.Allocation.PartnerID != "") != (f == D) {
+						t.Errorf("allocation %+v for %s", out.Allocation, f)
+					}
+				})
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if out.Reservation.Fulfilment != tt.want || out.Allocation == nil {
-				t.Fatalf("reservation %+v allocation %+v, want %s", out.Reservation, out.Allocation, tt.want)
-			}
-			if (out.Allocation.PartnerID != "") != (tt.want == D) {
-				t.Errorf("allocation %+v for %s", out.Allocation, tt.want)
-			}
-		})
+		}
 	}
 
-	// A YELLOW or RED resident where no partner delivers may not pick up
-	// either: refused, saying so.
-	for _, who := range []string{"yellow", "red"} {
-		res := c.resident(who+"far", far, "", "")
-		_, err := c.eng.Reserve(c.ctx(), dispatch.ReserveInput{RoundID: "both", Resident: res})
-		wantCode(t, err, hub.EFORBIDDEN, "no delivery partner serves")
+	// Where no partner delivers, a colour whose rule has no PICKUP may
+	// not pick up either: refused, saying so, whatever the colour.
+	for i, tt := range []struct{ who, round string }{{"yellow", "both"}, {"red", "both"}, {"green", "reversed"}, {"red", "red-refused"}} {
+		res := c.resident(fmt.Sprintf("%sf%02d", tt.who, i), far, "", "")
+		_, err := c.eng.Reserve(c.ctx(), dispatch.ReserveInput{RoundID: tt.round, Resident: res})
+		want := "no delivery partner serves"
+		if tt.round == "red-refused" {
+			want = "may take none"
+		}
+		wantCode(t, err, hub.EFORBIDDEN, want)
 	}
-	// A GREEN resident there is told to pick up, as without the gate.
-	_, err := c.eng.Reserve(c.ctx(), dispatch.ReserveInput{RoundID: "both", Resident: c.resident("greenfar", far, "", ""), Fulfilment: hub.Delivery})
-	wantCode(t, err, hub.EINVALID, "choose PICKUP")
+	// One whose rule has PICKUP is told to pick up, as without the gate.
+	for i, tt := range []struct{ who, round string }{{"green", "both"}, {"yellow", "yellow-any"}, {"green", "open"}} {
+		res := c.resident(fmt.Sprintf("%sg%02d", tt.who, i), far, "", "")
+		_, err := c.eng.Reserve(c.ctx(), dispatch.ReserveInput{RoundID: tt.round, Resident: res, Fulfilment: hub.Delivery})
+		wantCode(t, err, hub.EINVALID, "choose PICKUP")
+	}
 
 	for colour, want := range map[hub.Colour][]hub.Fulfilment{hub.Green: both, hub.Yellow: {D}, hub.Red: {D}} {
 		if got := dispatch.GateFulfilments(colour); !slices.Equal(got, want) {

@@ -290,6 +290,7 @@ type ComplexityRoot struct {
 	HealthRule struct {
 		Colour      func(childComplexity int) int
 		Fulfilments func(childComplexity int) int
+		Reason      func(childComplexity int) int
 	}
 
 	LatLng struct {
@@ -1804,6 +1805,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.HealthRule.Fulfilments(childComplexity), true
+	case "HealthRule.reason":
+		if e.ComplexityRoot.HealthRule.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HealthRule.Reason(childComplexity), true
 
 	case "LatLng.lat":
 		if e.ComplexityRoot.LatLng.Lat == nil {
@@ -3353,6 +3360,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CommitteeQuotaInput", ec.unmarshalInputCommitteeQuotaInput),
 			graphql.NewInputUnmarshaler("DeclareHealthInput", ec.unmarshalInputDeclareHealthInput),
 			graphql.NewInputUnmarshaler("DistrictInput", ec.unmarshalInputDistrictInput),
+			graphql.NewInputUnmarshaler("HealthRuleInput", ec.unmarshalInputHealthRuleInput),
 			graphql.NewInputUnmarshaler("LatLngInput", ec.unmarshalInputLatLngInput),
 			graphql.NewInputUnmarshaler("PartnerInput", ec.unmarshalInputPartnerInput),
 			graphql.NewInputUnmarshaler("PharmacyInput", ec.unmarshalInputPharmacyInput),
@@ -3920,14 +3928,18 @@ type Round {
   The health gate: a reservation needs a health declaration filed within the
   last 7 days (a declaration is current for 7 days), and the colour of the
   resident's health code when they reserve decides the fulfilments they may
-  take (healthRules): GREEN either, YELLOW and RED DELIVERY only, so that
-  nobody unwell queues at a pharmacy. Refusals are FORBIDDEN, saying why.
+  take, by the round's healthRules. The default rules: GREEN either, YELLOW
+  and RED DELIVERY only, so that nobody unwell queues at a pharmacy.
+  Refusals are FORBIDDEN, saying why (with the rule's reason).
   """
   healthGate: Boolean!
   """
-  What each colour may do in this round: for GREEN, YELLOW and RED, the
-  fulfilments it may take among those offered (empty: refused). Empty when
-  the round has no health gate (everyone may take any fulfilment offered).
+  What each colour may do in this round: for GREEN, YELLOW and RED in that
+  order, the fulfilments it may take among those offered (empty: it may not
+  reserve) and the reason, as the round was opened with
+  (RoundInput.healthRules) or by default (GREEN either, YELLOW and RED
+  DELIVERY only, among those offered). Empty when the round has no health
+  gate (everyone may take any fulfilment offered).
   """
   healthRules: [HealthRule!]!
   opens: Time!
@@ -3983,6 +3995,26 @@ type HealthRule {
   colour: Colour!
   "The fulfilments it may take in the round; empty: it may not reserve."
   fulfilments: [Fulfilment!]!
+  """
+  Why, shown to those the rule refuses; null when the round gave none. The
+  default rules of YELLOW and RED say "nobody unwell queues at a pharmacy".
+  """
+  reason: String
+}
+
+"""
+One colour's rule in a round with the health gate (RoundInput.healthRules):
+what a resident whose health code has that colour may do.
+"""
+input HealthRuleInput {
+  colour: Colour!
+  """
+  The fulfilments it may take, each offered by the round (RoundInput.fulfilments),
+  each once; empty: that colour may not reserve in the round.
+  """
+  fulfilments: [Fulfilment!]!
+  "Why, at most 200 characters, shown in the refusal (for example where else the supply is to be had)."
+  reason: String
 }
 
 "A pickup time slot at a pharmacy: from start (inclusive) to end."
@@ -4117,10 +4149,19 @@ input RoundInput {
   eligibleIdNumbers: [String!]
   """
   Require a health declaration filed within the last 7 days, and let the
-  colour of the resident's health code decide the fulfilments: GREEN either,
-  YELLOW and RED DELIVERY only (see Round.healthGate).
+  colour of the resident's health code decide the fulfilments, by
+  healthRules (see Round.healthGate).
   """
   healthGate: Boolean! = false
+  """
+  What each colour may do, with healthGate: at most one rule per colour,
+  naming fulfilments the round offers (BAD_USER_INPUT naming
+  healthRules[i] otherwise). A colour left out, or all of them when this is
+  left out, keeps the default rule: GREEN either fulfilment, YELLOW and RED
+  DELIVERY only (among those the round offers). Round.healthRules shows the
+  rules in force.
+  """
+  healthRules: [HealthRuleInput!]
   "When reservations open; now when left out."
   opens: Time
   "When reservations close; give exactly one of closes and openForMinutes."
@@ -5109,6 +5150,8 @@ func (ec *executionContext) childFields_HealthRule(ctx context.Context, field gr
 		return ec.fieldContext_HealthRule_colour(ctx, field)
 	case "fulfilments":
 		return ec.fieldContext_HealthRule_fulfilments(ctx, field)
+	case "reason":
+		return ec.fieldContext_HealthRule_reason(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type HealthRule", field.Name)
 }
@@ -10978,6 +11021,29 @@ func (ec *executionContext) _HealthRule_fulfilments(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_HealthRule_fulfilments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("HealthRule", field, false, false, "Fulfilment")
+}
+
+func (ec *executionContext) _HealthRule_reason(ctx context.Context, field graphql.CollectedField, obj *model.HealthRule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HealthRule_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HealthRule_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HealthRule", field, false, false, "String")
 }
 
 func (ec *executionContext) _LatLng_lat(ctx context.Context, field graphql.CollectedField, obj *hub.Point) (ret graphql.Marshaler) {
@@ -18655,6 +18721,62 @@ func UnmarshalDistrictInput(ctx context.Context, raw any) (model.DistrictInput, 
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputHealthRuleInput(ctx context.Context, obj any) (model.HealthRuleInput, error) {
+	var it model.HealthRuleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"colour", "fulfilments", "reason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "colour":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("colour"))
+			data, err := ec.unmarshalNColour2githubᚗcomᚋgridhubᚋgridhubᚋhubᚐColour(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Colour = data
+		case "fulfilments":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fulfilments"))
+			data, err := ec.unmarshalNFulfilment2ᚕgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐFulfilmentᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Fulfilments = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalHealthRuleInput unmarshals raw into the HealthRuleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalHealthRuleInput(ctx context.Context, raw any) (model.HealthRuleInput, error) {
+	var out model.HealthRuleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "HealthRuleInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputLatLngInput(ctx context.Context, obj any) (model.LatLngInput, error) {
 	var it model.LatLngInput
 	if obj == nil {
@@ -19036,7 +19158,7 @@ func (ec *executionContext) unmarshalInputRoundInput(ctx context.Context, obj an
 		asMap["winners"] = 0
 	}
 
-	fieldsInOrder := [...]string{"id", "name", "sku", "perPerson", "mode", "fulfilments", "eligibleDistricts", "eligibleIdHashes", "eligibleIdNumbers", "healthGate", "opens", "closes", "openForMinutes", "maxK", "pickupWindowMinutes", "slotMinutes", "slotCapacity", "quotas", "winners"}
+	fieldsInOrder := [...]string{"id", "name", "sku", "perPerson", "mode", "fulfilments", "eligibleDistricts", "eligibleIdHashes", "eligibleIdNumbers", "healthGate", "healthRules", "opens", "closes", "openForMinutes", "maxK", "pickupWindowMinutes", "slotMinutes", "slotCapacity", "quotas", "winners"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19113,6 +19235,13 @@ func (ec *executionContext) unmarshalInputRoundInput(ctx context.Context, obj an
 				return it, err
 			}
 			it.HealthGate = data
+		case "healthRules":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthRules"))
+			data, err := ec.unmarshalOHealthRuleInput2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐHealthRuleInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthRules = data
 		case "opens":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("opens"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -20808,6 +20937,11 @@ func (ec *executionContext) _HealthRule(ctx context.Context, sel ast.SelectionSe
 		case "fulfilments":
 			out.Values[i] = ec._HealthRule_fulfilments(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._HealthRule_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -23811,6 +23945,11 @@ func (ec *executionContext) marshalNHealthRule2ᚖgithubᚗcomᚋgridhubᚋgridh
 	return ec._HealthRule(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNHealthRuleInput2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐHealthRuleInput(ctx context.Context, v any) (*model.HealthRuleInput, error) {
+	res, err := ec.unmarshalInputHealthRuleInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -24917,6 +25056,23 @@ func (ec *executionContext) marshalOH3Cell2ᚖgithubᚗcomᚋgridhubᚋgridhub�
 	_ = ctx
 	res := scalars.MarshalH3Cell(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOHealthRuleInput2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐHealthRuleInputᚄ(ctx context.Context, v any) ([]*model.HealthRuleInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.HealthRuleInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNHealthRuleInput2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐHealthRuleInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) unmarshalOID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {

@@ -50,6 +50,12 @@ type Round struct {
 	Fulfilments []Fulfilment
 	Eligibility Eligibility
 	HealthGate  bool // a current health declaration is required
+	// HealthRules is what each colour of health code may do in a round
+	// with the health gate: one rule per colour, GREEN, YELLOW and RED in
+	// that order. Nil in a round without the gate, and in rounds stored
+	// before rules were set per round, which follow the default rules
+	// (dispatch.DefaultHealthRules).
+	HealthRules []HealthRule
 	Opens       time.Time
 	Closes      time.Time
 	MaxK        int // rings searched around a person's cell
@@ -74,6 +80,16 @@ type Round struct {
 	Status     RoundStatus
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+}
+
+// HealthRule is what one colour of health code may do in a round with the
+// health gate: the fulfilments it may take there, in the round's order;
+// none means it may not reserve. Reason, when set, says why, and is shown
+// to those the rule refuses.
+type HealthRule struct {
+	Colour      Colour
+	Fulfilments []Fulfilment
+	Reason      string
 }
 
 // ReservationStatus is where a reservation stands.

@@ -39,6 +39,12 @@ func (r *Resolver) roundIn(in model.RoundInput) (dispatch.RoundInput, error) {
 	if err := r.roundWindow(in, &out); err != nil {
 		return out, err
 	}
+	for _, h := range in.HealthRules {
+		if h == nil {
+			continue
+		}
+		out.HealthRules = append(out.HealthRules, hub.HealthRule{Colour: h.Colour, Fulfilments: h.Fulfilments, Reason: deref(h.Reason)})
+	}
 	if in.MaxK != nil {
 		// The engine reads -1 as "the default"; a caller asks for that by
 		// leaving maxK out, never by a negative number.
@@ -202,12 +208,12 @@ func optionalString(s string) *string {
 	return &s
 }
 
-// healthRules is what each colour may do in a round with the health gate
-// (dispatch.GateRules); empty without the gate.
+// healthRules is what each colour may do in a round with the health gate,
+// by the round's rules (dispatch.GateRules); empty without the gate.
 func healthRules(rd *hub.Round) []*model.HealthRule {
 	out := []*model.HealthRule{}
 	for _, c := range dispatch.GateRules(rd) {
-		out = append(out, &model.HealthRule{Colour: c.Colour, Fulfilments: c.Fulfilments})
+		out = append(out, &model.HealthRule{Colour: c.Colour, Fulfilments: c.Fulfilments, Reason: optionalString(c.Reason)})
 	}
 	return out
 }

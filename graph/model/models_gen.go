@@ -182,6 +182,20 @@ type HealthRule struct {
 	Colour hub.Colour `json:"colour"`
 	// The fulfilments it may take in the round; empty: it may not reserve.
 	Fulfilments []hub.Fulfilment `json:"fulfilments"`
+	// Why, shown to those the rule refuses; null when the round gave none. The
+	// default rules of YELLOW and RED say "nobody unwell queues at a pharmacy".
+	Reason *string `json:"reason,omitempty"`
+}
+
+// One colour's rule in a round with the health gate (RoundInput.healthRules):
+// what a resident whose health code has that colour may do.
+type HealthRuleInput struct {
+	Colour hub.Colour `json:"colour"`
+	// The fulfilments it may take, each offered by the round (RoundInput.fulfilments),
+	// each once; empty: that colour may not reserve in the round.
+	Fulfilments []hub.Fulfilment `json:"fulfilments"`
+	// Why, at most 200 characters, shown in the refusal (for example where else the supply is to be had).
+	Reason *string `json:"reason,omitempty"`
 }
 
 type LatLngInput struct {
@@ -344,9 +358,16 @@ type RoundInput struct {
 	// accepted form is refused (BAD_USER_INPUT naming eligibleIdNumbers[i]).
 	EligibleIDNumbers []string `json:"eligibleIdNumbers,omitempty"`
 	// Require a health declaration filed within the last 7 days, and let the
-	// colour of the resident's health code decide the fulfilments: GREEN either,
-	// YELLOW and RED DELIVERY only (see Round.healthGate).
+	// colour of the resident's health code decide the fulfilments, by
+	// healthRules (see Round.healthGate).
 	HealthGate bool `json:"healthGate"`
+	// What each colour may do, with healthGate: at most one rule per colour,
+	// naming fulfilments the round offers (BAD_USER_INPUT naming
+	// healthRules[i] otherwise). A colour left out, or all of them when this is
+	// left out, keeps the default rule: GREEN either fulfilment, YELLOW and RED
+	// DELIVERY only (among those the round offers). Round.healthRules shows the
+	// rules in force.
+	HealthRules []*HealthRuleInput `json:"healthRules,omitempty"`
 	// When reservations open; now when left out.
 	Opens *time.Time `json:"opens,omitempty"`
 	// When reservations close; give exactly one of closes and openForMinutes.

@@ -49,7 +49,12 @@ func formatCases() []formatCase {
 	rd := &hub.Round{ID: "round1", Name: "Masks", SKU: hub.MaskAdult, PerPerson: 5, Mode: hub.Lottery,
 		Fulfilments: []hub.Fulfilment{hub.Pickup, hub.Delivery},
 		Eligibility: hub.Eligibility{IDHashes: []string{"h1", "h2"}, DistrictIDs: []string{"d1"}},
-		HealthGate:  true, Opens: at, Closes: later, MaxK: 3, PickupWindow: 24 * time.Hour, SlotMinutes: 15, SlotCapacity: 3,
+		HealthGate:  true, HealthRules: []hub.HealthRule{
+			{Colour: hub.Green, Fulfilments: []hub.Fulfilment{hub.Pickup, hub.Delivery}},
+			{Colour: hub.Yellow, Fulfilments: []hub.Fulfilment{hub.Delivery}, Reason: "no queues"},
+			{Colour: hub.Red, Fulfilments: []hub.Fulfilment{}, Reason: "the committee brings it"},
+		},
+		Opens: at, Closes: later, MaxK: 3, PickupWindow: 24 * time.Hour, SlotMinutes: 15, SlotCapacity: 3,
 		Quotas: map[string]int{"c1": 10}, Commitment: "abc", Seed: "def", Winners: 7, Status: hub.RoundOpen,
 		CreatedAt: at, UpdatedAt: later}
 	rs := &hub.Reservation{ID: "res1", RoundID: "round1", ResidentID: "r1", IDHash: "h1", Cell: cell, CommitteeID: "c1",

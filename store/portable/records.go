@@ -173,18 +173,21 @@ type eligibilityRec struct {
 }
 
 type roundRec struct {
-	ID           string           `json:"id"`
-	Name         string           `json:"name,omitempty"`
-	SKU          hub.SKU          `json:"sku"`
-	PerPerson    int              `json:"perPerson"`
-	Mode         hub.Mode         `json:"mode"`
-	Fulfilments  []hub.Fulfilment `json:"fulfilments,omitempty"`
-	Eligibility  eligibilityRec   `json:"eligibility"`
-	HealthGate   bool             `json:"healthGate,omitempty"`
-	Opens        time.Time        `json:"opens"`
-	Closes       time.Time        `json:"closes"`
-	MaxK         int              `json:"maxK"`
-	PickupWindow time.Duration    `json:"pickupWindowNs"`
+	ID          string           `json:"id"`
+	Name        string           `json:"name,omitempty"`
+	SKU         hub.SKU          `json:"sku"`
+	PerPerson   int              `json:"perPerson"`
+	Mode        hub.Mode         `json:"mode"`
+	Fulfilments []hub.Fulfilment `json:"fulfilments,omitempty"`
+	Eligibility eligibilityRec   `json:"eligibility"`
+	HealthGate  bool             `json:"healthGate,omitempty"`
+	// HealthRules: absent in files written before rounds held their own
+	// rules, read as nil (the default rules).
+	HealthRules  []healthRuleRec `json:"healthRules,omitempty"`
+	Opens        time.Time       `json:"opens"`
+	Closes       time.Time       `json:"closes"`
+	MaxK         int             `json:"maxK"`
+	PickupWindow time.Duration   `json:"pickupWindowNs"`
 	// Slots: absent in files written before slots existed, read as 0
 	// (no slots).
 	SlotMinutes  int             `json:"slotMinutes,omitempty"`
@@ -198,6 +201,40 @@ type roundRec struct {
 	UpdatedAt    time.Time       `json:"updatedAt"`
 }
 
+// healthRuleRec is one colour's rule of a round's health gate. Its
+// fulfilments are always written, [] for a colour that may not reserve.
+type healthRuleRec struct {
+	Colour      hub.Colour       `json:"colour"`
+	Fulfilments []hub.Fulfilment `json:"fulfilments"`
+	Reason      string           `json:"reason,omitempty"`
+}
+
+// healthRulesToRec copies rules; nil stays nil, and a rule's fulfilments
+// are never nil.
+func healthRulesToRec(rules []hub.HealthRule) []healthRuleRec {
+	if rules == nil {
+		return nil
+	}
+	out := make([]healthRuleRec, len(rules))
+	for i, r := range rules {
+		out[i] = healthRuleRec{Colour: r.Colour, Fulfilments: append([]hub.Fulfilment{}, r.Fulfilments...), Reason: r.Reason}
+	}
+	return out
+}
+
+// healthRulesOf returns the rules recs hold; nil stays nil, and a rule's
+// fulfilments are never nil.
+func healthRulesOf(recs []healthRuleRec) []hub.HealthRule {
+	if recs == nil {
+		return nil
+	}
+	out := make([]hub.HealthRule, len(recs))
+	for i, r := range recs {
+		out[i] = hub.HealthRule{Colour: r.Colour, Fulfilments: append([]hub.Fulfilment{}, r.Fulfilments...), Reason: r.Reason}
+	}
+	return out
+}
+
 // roundToRec copies r, its slices and map included.
 func roundToRec(r *hub.Round) roundRec {
 	return roundRec{
@@ -207,7 +244,8 @@ func roundToRec(r *hub.Round) roundRec {
 			IDHashes:    slices.Clone(r.Eligibility.IDHashes),
 			DistrictIDs: slices.Clone(r.Eligibility.DistrictIDs),
 		},
-		HealthGate: r.HealthGate, Opens: r.Opens, Closes: r.Closes, MaxK: r.MaxK,
+		HealthGate: r.HealthGate, HealthRules: healthRulesToRec(r.HealthRules),
+		Opens: r.Opens, Closes: r.Closes, MaxK: r.MaxK,
 		PickupWindow: r.PickupWindow, SlotMinutes: r.SlotMinutes, SlotCapacity: r.SlotCapacity,
 		Quotas:     maps.Clone(r.Quotas),
 		Commitment: r.Commitment, Seed: r.Seed, Winners: r.Winners, Status: r.Status,
@@ -220,7 +258,8 @@ func (r *roundRec) domain() *hub.Round {
 		ID: r.ID, Name: r.Name, SKU: r.SKU, PerPerson: r.PerPerson, Mode: r.Mode,
 		Fulfilments: r.Fulfilments,
 		Eligibility: hub.Eligibility{IDHashes: r.Eligibility.IDHashes, DistrictIDs: r.Eligibility.DistrictIDs},
-		HealthGate:  r.HealthGate, Opens: r.Opens, Closes: r.Closes, MaxK: r.MaxK,
+		HealthGate:  r.HealthGate, HealthRules: healthRulesOf(r.HealthRules),
+		Opens: r.Opens, Closes: r.Closes, MaxK: r.MaxK,
 		PickupWindow: r.PickupWindow, SlotMinutes: r.SlotMinutes, SlotCapacity: r.SlotCapacity,
 		Quotas:     r.Quotas,
 		Commitment: r.Commitment, Seed: r.Seed, Winners: r.Winners, Status: r.Status,

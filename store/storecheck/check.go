@@ -165,6 +165,21 @@ func Round(r *hub.Round) error {
 			return err
 		}
 	}
+	for i, rule := range r.HealthRules {
+		if !rule.Colour.Valid() {
+			return hub.Errorf(hub.EINVALID, "round %q: health rule %d has unknown colour %q", r.ID, i, rule.Colour)
+		}
+		for _, prev := range r.HealthRules[:i] {
+			if prev.Colour == rule.Colour {
+				return hub.Errorf(hub.EINVALID, "round %q: two health rules of %s", r.ID, rule.Colour)
+			}
+		}
+		for _, f := range rule.Fulfilments {
+			if err := Enum("fulfilment", f, Fulfilments); err != nil {
+				return err
+			}
+		}
+	}
 	if r.MaxK < 0 || r.Winners < 0 || r.PickupWindow < 0 || r.SlotMinutes < 0 || r.SlotCapacity < 0 {
 		return hub.Errorf(hub.EINVALID, "round %q: negative MaxK, Winners, PickupWindow, SlotMinutes or SlotCapacity", r.ID)
 	}

@@ -27,7 +27,12 @@ func round(id string, status hub.RoundStatus) *hub.Round {
 		ID: id, Name: "Round " + id, SKU: hub.MaskAdult, PerPerson: 5, Mode: hub.FirstCome,
 		Fulfilments: []hub.Fulfilment{hub.Pickup, hub.Delivery},
 		Eligibility: hub.Eligibility{IDHashes: []string{"h1", "h2"}, DistrictIDs: []string{"d1"}},
-		HealthGate:  true, Opens: at(0), Closes: at(600), MaxK: 3, PickupWindow: 48 * time.Hour,
+		HealthGate:  true, HealthRules: []hub.HealthRule{
+			{Colour: hub.Green, Fulfilments: []hub.Fulfilment{hub.Pickup, hub.Delivery}},
+			{Colour: hub.Yellow, Fulfilments: []hub.Fulfilment{hub.Delivery}, Reason: "no queues"},
+			{Colour: hub.Red, Fulfilments: []hub.Fulfilment{}, Reason: "the committee brings it"},
+		},
+		Opens: at(0), Closes: at(600), MaxK: 3, PickupWindow: 48 * time.Hour,
 		SlotMinutes: 30, SlotCapacity: 12,
 		Quotas: map[string]int{"c1": 100, "c2": 50}, Commitment: "9f86d081884c7d65", Winners: 10,
 		Status: status, CreatedAt: at(1), UpdatedAt: at(2),
@@ -309,12 +314,93 @@ func testRounds(t *testing.T, h Harness) {
 		{"no status", func(r *hub.Round) *hub.Round { r.Status = ""; return r }},
 		{"unknown fulfilment", func(r *hub.Round) *hub.Round { r.Fulfilments = []hub.Fulfilment{"DRONE"}; return r }},
 		{"negative slot capacity", func(r *hub.Round) *hub.Round { r.SlotCapacity = -1; return r }},
+		{"health rule of an unknown colour", func(r *hub.Round) *hub.Round { r.HealthRules[1].Colour = "BLUE"; return r }},
+		{"two health rules of a colour", func(r *hub.Round) *hub.Round { r.HealthRules[2].Colour = hub.Green; return r }},
+		{"health rule with an unknown fulfilment", func(r *hub.Round) *hub.Round {
+			r.HealthRules[0].Fulfilments[1] = "DRONE"
+			return r
+		}},
 	}
 	for _, tt := range invalid {
 		wantCode(t, s.UpsertRound(ctx, tt.give(round("round9", hub.RoundOpen))), hub.EINVALID, "UpsertRound with "+tt.name)
 	}
 	_, err = s.Round(ctx, "round9")
 	wantCode(t, err, hub.ENOTFOUND, "Round written by an invalid upsert")
+}
+
+// testRoundHealthRules: a round's health rules come back as written, in
+// order, with their reasons, a colour with no fulfilments as an empty list
+// (it may not reserve), before and after a reopen and in Rounds; a round
+// written without rules (one without the gate, or stored before rounds
+// held rules) comes back without them, nil, so that it follows the
+// default rules; replacing a round replaces its rules.
+func testRoundHealthRules(t *testing.T, h Harness) {
+	s, ctx := h.Open(t), t.Context()
+	P, D := hub.Pickup, hub.Delivery
+	tests := []struct {
+		give string
+		want []hub.HealthRule
+	}{
+		{"fixture", round("x", hub.RoundOpen).HealthRules},
+		{"none", nil},
+		{"each colour refused", []hub.HealthRule{
+			{Colour: hub.Green, Fulfilments: []hub.Fulfilment{}},
+			{Colour: hub.Yellow, Fulfilments: []hub.Fulfilment{}, Reason: "closed to YELLOW"},
+			{Colour: hub.Red, Fulfilments: []hub.Fulfilment{}, Reason: "closed to RED: call 1999"},
+		}},
+		{"pickup for the sick", []hub.HealthRule{
+			{Colour: hub.Green, Fulfilments: []hub.Fulfilment{D}},
+			{Colour: hub.Yellow, Fulfilments: []hub.Fulfilment{P, D}},
+			{Colour: hub.Red, Fulfilments: []hub.Fulfilment{P}, Reason: "a separate counter"},
+		}},
+		{"one rule", []hub.HealthRule{{Colour: hub.Red, Fulfilments: []hub.Fulfilment{D}, Reason: "小区配送"}}},
+	}
+	var want []hub.Round
+	for _, tt := range tests {
+		r := round("rules-"+strings.ReplaceAll(tt.give, " ", "-"), hub.RoundOpen)
+		r.HealthRules = tt.want
+		if tt.want == nil {
+			r.HealthGate = false
+		}
+		must(t, s.UpsertRound(ctx, r), "UpsertRound with rules "+tt.give)
+		got, err := s.Round(ctx, r.ID)
+		must(t, err, "Round")
+		same(t, "health rules "+tt.give, got.HealthRules, tt.want)
+		want = append(want, normRound(r))
+	}
+	slices.SortFunc(want, func(a, b hub.Round) int { return strings.Compare(a.ID, b.ID) })
+	check := func(what string) {
+		t.Helper()
+		rs, err := s.Rounds(ctx, "")
+		must(t, err, "Rounds")
+		same(t, "rounds with health rules "+what, normAll(rs, normRound), want)
+		for _, r := range rs {
+			if r.HealthRules == nil {
+				continue
+			}
+			for _, rule := range r.HealthRules {
+				if rule.Fulfilments == nil {
+					t.Fatalf("round %s %s: the rule of %s has nil fulfilments, want a list", r.ID, what, rule.Colour)
+				}
+			}
+		}
+	}
+	check("")
+	s = h.Reopen(t, s)
+	check("after reopen")
+
+	// Replacing a round replaces its rules, down to none.
+	r := round("rules-fixture", hub.RoundOpen)
+	r.HealthRules = r.HealthRules[:1]
+	must(t, s.UpsertRound(ctx, r), "UpsertRound with one rule")
+	got, err := s.Round(ctx, r.ID)
+	must(t, err, "Round")
+	same(t, "health rules replaced", got.HealthRules, r.HealthRules)
+	r.HealthRules = nil
+	must(t, s.UpsertRound(ctx, r), "UpsertRound without rules")
+	got, err = s.Round(ctx, r.ID)
+	must(t, err, "Round")
+	same(t, "health rules removed", got.HealthRules, []hub.HealthRule(nil))
 }
 
 func testReservations(t *testing.T, h Harness) {
@@ -1013,6 +1099,7 @@ func testDispatchCopies(t *testing.T, h Harness) {
 
 	// Records given to the store are not kept by it.
 	rd.Name, rd.Fulfilments[0], rd.Quotas["c1"], rd.Eligibility.IDHashes[0] = "changed", hub.Delivery, 1, "x"
+	rd.HealthRules[0].Fulfilments[0], rd.HealthRules[1].Reason = hub.Delivery, "changed"
 	pt.Name, pt.Cells[0] = "changed", 1
 	sh.Quantity, r.Status, a.Quantity = 99, hub.ReservationLost, 99
 
@@ -1037,9 +1124,10 @@ func testDispatchCopies(t *testing.T, h Harness) {
 	gr, err := s.Round(ctx, "round1")
 	must(t, err, "Round")
 	gr.Name, gr.Fulfilments[0], gr.Quotas["c1"], gr.Eligibility.DistrictIDs[0] = "changed", hub.Delivery, 1, "x"
+	gr.HealthRules[0].Fulfilments[0], gr.HealthRules[2].Colour = hub.Delivery, hub.Yellow
 	rs, err := s.Rounds(ctx, "")
 	must(t, err, "Rounds")
-	rs[0].Quotas["c1"], rs[0].Fulfilments[0] = 2, hub.Delivery
+	rs[0].Quotas["c1"], rs[0].Fulfilments[0], rs[0].HealthRules[1].Fulfilments[0] = 2, hub.Delivery, hub.Pickup
 	gp, err := s.Partner(ctx, "pt1")
 	must(t, err, "Partner")
 	gp.Cells[0] = 1

@@ -75,6 +75,7 @@ func Run(t *testing.T, h Harness) {
 		{"MetaConcurrent", testMetaConcurrent},
 		{"MetaReopen", testMetaReopen},
 		{"Rounds", testRounds},
+		{"RoundHealthRules", testRoundHealthRules},
 		{"UpdateRound", testUpdateRound},
 		{"ConcurrentUpdateRound", testConcurrentUpdateRound},
 		{"Reservations", testReservations},
