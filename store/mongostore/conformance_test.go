@@ -35,16 +35,28 @@ func testURI(t *testing.T) string {
 	return uri
 }
 
-// harness opens each store on a database of its own.
-type harness struct {
-	uri   string
-	admin *mongo.Client // drops the test databases
+// harness opens each store (T hub.Store) or driver (T driver.Driver) on a
+// database of its own, with openAt, and drops the database at the end.
+type harness[T interface {
+	comparable
+	Close() error
+}] struct {
+	uri    string
+	admin  *mongo.Client // drops the test databases
+	openAt func(ctx context.Context, uri string, o mongostore.Options) (T, error)
 
 	mu  sync.Mutex
-	dbs map[hub.Store]string
+	dbs map[T]string
 }
 
-func (h *harness) Open(t *testing.T) hub.Store {
+func newHarness[T interface {
+	comparable
+	Close() error
+}](uri string, admin *mongo.Client, openAt func(context.Context, string, mongostore.Options) (T, error)) *harness[T] {
+	return &harness[T]{uri: uri, admin: admin, openAt: openAt, dbs: make(map[T]string)}
+}
+
+func (h *harness[T]) Open(t *testing.T) T {
 	t.Helper()
 	name := "gridhub_test_" + rand.Text()[:12]
 	t.Cleanup(func() {
@@ -57,13 +69,13 @@ func (h *harness) Open(t *testing.T) hub.Store {
 	return h.open(t, name)
 }
 
-func (h *harness) Reopen(t *testing.T, s hub.Store) hub.Store {
+func (h *harness[T]) Reopen(t *testing.T, s T) T {
 	t.Helper()
 	h.mu.Lock()
 	name, ok := h.dbs[s]
 	h.mu.Unlock()
 	if !ok {
-		t.Fatal("Reopen of a store the harness did not open")
+		t.Fatal("Reopen of what the harness did not open")
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -71,11 +83,11 @@ func (h *harness) Reopen(t *testing.T, s hub.Store) hub.Store {
 	return h.open(t, name)
 }
 
-func (h *harness) open(t *testing.T, name string) hub.Store {
+func (h *harness[T]) open(t *testing.T, name string) T {
 	t.Helper()
-	s, err := mongostore.Open(t.Context(), h.uri, mongostore.Options{Database: name})
+	s, err := h.openAt(t.Context(), h.uri, mongostore.Options{Database: name})
 	if err != nil {
-		t.Fatalf("Open: %v", err)
+		t.Fatalf("open: %v", err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	h.mu.Lock()
@@ -84,19 +96,34 @@ func (h *harness) open(t *testing.T, name string) hub.Store {
 	return s
 }
 
-// TestConformance runs the conformance suite against MongoDB, when
-// GRIDHUB_TEST_MONGODB_URI names a server.
-func TestConformance(t *testing.T) {
-	uri := testURI(t)
+// openStore and openDriver open what the two suites test.
+func openStore(ctx context.Context, uri string, o mongostore.Options) (hub.Store, error) {
+	return mongostore.Open(ctx, uri, o)
+}
+
+func openDriver(ctx context.Context, uri string, o mongostore.Options) (driver.Driver, error) {
+	return mongostore.OpenDriver(ctx, uri, o)
+}
+
+// dialAdmin connects the client that drops the test databases, closed
+// by a cleanup, not a defer: cleanups run last-in-first-out after the
+// test, so the test databases are dropped (by the harness's cleanups,
+// registered later) before the client goes.
+func dialAdmin(t *testing.T, uri string) *mongo.Client {
+	t.Helper()
 	admin, _, err := mongostore.Dial(t.Context(), uri, mongostore.DialOptions{})
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
-	// A cleanup, not a defer: cleanups run last-in-first-out after the
-	// test, so the test databases are dropped (by the harness's cleanups,
-	// registered later) before the client goes.
 	t.Cleanup(func() { _ = admin.Disconnect(context.Background()) })
-	storetest.Run(t, &harness{uri: uri, admin: admin, dbs: make(map[hub.Store]string)})
+	return admin
+}
+
+// TestConformance runs the conformance suite against MongoDB, when
+// GRIDHUB_TEST_MONGODB_URI names a server.
+func TestConformance(t *testing.T) {
+	uri := testURI(t)
+	storetest.Run(t, newHarness(uri, dialAdmin(t, uri), openStore))
 }
 
 // TestTwoHubs runs two stores on one database, as two hub instances
@@ -104,15 +131,7 @@ func TestConformance(t *testing.T) {
 // audit Seqs they hand out never collide.
 func TestTwoHubs(t *testing.T) {
 	uri := testURI(t)
-	admin, _, err := mongostore.Dial(t.Context(), uri, mongostore.DialOptions{})
-	if err != nil {
-		t.Fatalf("Dial: %v", err)
-	}
-	// A cleanup, not a defer: cleanups run last-in-first-out after the
-	// test, so the test databases are dropped (by the harness's cleanups,
-	// registered later) before the client goes.
-	t.Cleanup(func() { _ = admin.Disconnect(context.Background()) })
-	h := &harness{uri: uri, admin: admin, dbs: make(map[hub.Store]string)}
+	h := newHarness(uri, dialAdmin(t, uri), openStore)
 	a := h.Open(t)
 	h.mu.Lock()
 	name := h.dbs[a]
@@ -172,63 +191,9 @@ func TestTwoHubs(t *testing.T) {
 	}
 }
 
-// driverHarness opens each driver on a database of its own.
-type driverHarness struct {
-	uri   string
-	admin *mongo.Client
-
-	mu  sync.Mutex
-	dbs map[driver.Driver]string
-}
-
-func (h *driverHarness) Open(t *testing.T) driver.Driver {
-	t.Helper()
-	name := "gridhub_test_" + rand.Text()[:12]
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := h.admin.Database(name).Drop(ctx); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	return h.open(t, name)
-}
-
-func (h *driverHarness) Reopen(t *testing.T, d driver.Driver) driver.Driver {
-	t.Helper()
-	h.mu.Lock()
-	name, ok := h.dbs[d]
-	h.mu.Unlock()
-	if !ok {
-		t.Fatal("Reopen of a driver the harness did not open")
-	}
-	if err := d.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	return h.open(t, name)
-}
-
-func (h *driverHarness) open(t *testing.T, name string) driver.Driver {
-	t.Helper()
-	d, err := mongostore.OpenDriver(t.Context(), h.uri, mongostore.Options{Database: name})
-	if err != nil {
-		t.Fatalf("OpenDriver: %v", err)
-	}
-	t.Cleanup(func() { _ = d.Close() })
-	h.mu.Lock()
-	h.dbs[d] = name
-	h.mu.Unlock()
-	return d
-}
-
 // TestDriver runs the driver suite against the MongoDB driver, when
 // GRIDHUB_TEST_MONGODB_URI names a server.
 func TestDriver(t *testing.T) {
 	uri := testURI(t)
-	admin, _, err := mongostore.Dial(t.Context(), uri, mongostore.DialOptions{})
-	if err != nil {
-		t.Fatalf("Dial: %v", err)
-	}
-	t.Cleanup(func() { _ = admin.Disconnect(context.Background()) })
-	drivertest.Run(t, &driverHarness{uri: uri, admin: admin, dbs: make(map[driver.Driver]string)})
+	drivertest.Run(t, newHarness(uri, dialAdmin(t, uri), openDriver))
 }
