@@ -138,6 +138,13 @@ type Event struct {
 	PharmacyID   string   // the pharmacy it concerns
 	SKU          SKU      // the supply it concerns
 
+	// Source names the instance of a service that published the event
+	// (a dispatch engine's ID), or is empty. A view that keeps its own
+	// writes' effects as it makes them (the dispatch engine's book of
+	// units in flight) skips the events of its own source and follows
+	// the rest; every other view follows every event alike.
+	Source string
+
 	// Payload is the kind's own data: a value (not a pointer) of one of
 	// the ...Payload types below, or nil when there is nothing more to
 	// say.

@@ -28,6 +28,7 @@ type eventDoc struct {
 	PartnerID    string      `bson:"partnerId,omitempty"`
 	PharmacyID   string      `bson:"pharmacyId,omitempty"`
 	SKU          string      `bson:"sku,omitempty"`
+	Source       string      `bson:"source,omitempty"` // hub.Event.Source
 	Payload      *payloadDoc `bson:"payload,omitempty"`
 }
 
@@ -374,7 +375,7 @@ func eventToDoc(ev hub.Event) (eventDoc, error) {
 	return eventDoc{
 		Kind: string(kind), At: msTime(ev.At), Cells: cellInts(ev.Cells), DistrictID: ev.DistrictID,
 		CommitteeIDs: append([]string(nil), ev.CommitteeIDs...), PartnerID: ev.PartnerID,
-		PharmacyID: ev.PharmacyID, SKU: string(ev.SKU), Payload: p,
+		PharmacyID: ev.PharmacyID, SKU: string(ev.SKU), Source: ev.Source, Payload: p,
 	}, nil
 }
 
@@ -395,7 +396,7 @@ func (d *eventDoc) event() (hub.Event, error) {
 	}
 	ev := hub.Event{
 		Kind: kind, At: d.At, Cells: cellsOf(d.Cells), DistrictID: d.DistrictID, CommitteeIDs: committees,
-		PartnerID: d.PartnerID, PharmacyID: d.PharmacyID, SKU: hub.SKU(d.SKU), Payload: p,
+		PartnerID: d.PartnerID, PharmacyID: d.PharmacyID, SKU: hub.SKU(d.SKU), Source: d.Source, Payload: p,
 	}
 	return ev, ev.Validate()
 }

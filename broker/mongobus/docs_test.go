@@ -91,6 +91,11 @@ func samples() []struct{ give, want hub.Event } {
 		hub.Event{Kind: hub.EventPharmacyUpserted, At: at, PharmacyID: "p1", DistrictID: "d2", Payload: moved},
 		hub.Event{Kind: hub.EventPharmacyUpserted, At: ms(at), PharmacyID: "p1", DistrictID: "d2", Payload: moved},
 	})
+	// The source of an event: the publisher's instance.
+	out = append(out, struct{ give, want hub.Event }{
+		hub.Event{Kind: hub.EventStockChanged, At: at, PharmacyID: "p1", Source: "eng_1", Payload: hub.StockChangedPayload{StockEntry: hub.StockEntry{StockChange: hub.StockChange{PharmacyID: "p1", SKU: hub.MaskAdult, Delta: -1, Reason: "ALLOCATE", At: at}, After: 9}}},
+		hub.Event{Kind: hub.EventStockChanged, At: ms(at), PharmacyID: "p1", Source: "eng_1", Payload: hub.StockChangedPayload{StockEntry: hub.StockEntry{StockChange: hub.StockChange{PharmacyID: "p1", SKU: hub.MaskAdult, Delta: -1, Reason: "ALLOCATE", At: ms(at)}, After: 9}}},
+	})
 	district := hub.DistrictPayload{DistrictID: "d1", Cells: cells}
 	out = append(out, struct{ give, want hub.Event }{
 		hub.Event{Kind: hub.EventDistrictUpserted, At: at, DistrictID: "d1", Payload: district},
