@@ -91,39 +91,46 @@ func (s *Service) UpsertCommittees(ctx context.Context, ins ...CommitteeInput) (
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	olds := make([][]hub.Cell, len(out))
-	for i, c := range out {
-		prev, err := s.store.Committee(ctx, c.ID)
-		if err == nil {
-			olds[i] = prev.Cells
-		} else if hub.ErrorCode(err) != hub.ENOTFOUND {
-			return nil, err
-		}
+	s.areaMu.RLock()
+	err := s.checkCommittees(ctx, out)
+	s.areaMu.RUnlock()
+	if err != nil {
+		return nil, err
 	}
-	s.areaMu.Lock()
-	defer s.areaMu.Unlock()
+	if err := s.store.UpsertCommittees(ctx, out...); err != nil {
+		return nil, err
+	}
+	// The index follows the event (Apply). Published under mu, so that
+	// upserts publish in the order they were written.
+	pl := hub.CommitteePayload{}
+	var names []string
+	for _, c := range out {
+		pl.Committees = append(pl.Committees, hub.CommitteeRef{ID: c.ID, DistrictID: c.DistrictID, Cells: slices.Clone(c.Cells)})
+		names = append(names, c.ID)
+	}
+	_, _ = s.events.Publish(ctx, hub.Event{Kind: hub.EventCommitteeUpserted, At: s.now(), CommitteeIDs: names, Payload: pl})
+	return out, nil
+}
+
+// checkCommittees places each committee in its district and checks that
+// none overlaps another. Callers hold s.mu and s.areaMu.
+func (s *Service) checkCommittees(ctx context.Context, out []*hub.Committee) error {
 	taken := map[hub.Cell]string{}
 	for _, c := range out {
 		if err := s.placeCommittee(ctx, c); err != nil {
-			return nil, err
+			return err
 		}
 		if err := overlap("committee", s.committeOf, c.ID, c.Cells); err != nil {
-			return nil, err
+			return err
 		}
 		if err := overlap("committee", taken, c.ID, c.Cells); err != nil {
-			return nil, err
+			return err
 		}
 		for _, cell := range c.Cells {
 			taken[cell] = c.ID
 		}
 	}
-	if err := s.store.UpsertCommittees(ctx, out...); err != nil {
-		return nil, err
-	}
-	for i, c := range out {
-		s.index(s.committeOf, c.ID, olds[i], c.Cells)
-	}
-	return out, nil
+	return nil
 }
 
 // placeCommittee checks that c's cells lie in one district and sets its

@@ -8,14 +8,13 @@
 //
 // The indexes are views of the store kept current from domain events
 // (Service.Apply), the events of every hub sharing the store when they
-// reach it: a district's cells from DISTRICT_UPSERTED, the pharmacy
-// locator from PHARMACY_UPSERTED (the pharmacy as stored, read when the
+// reach it: a district's cells from DISTRICT_UPSERTED, committees'
+// cells from COMMITTEE_UPSERTED, the pharmacy locator from PHARMACY_UPSERTED (the pharmacy as stored, read when the
 // event arrives), the last restocks of each pharmacy (LastRestock) from
 // RESTOCK. With Options.FedByBus the caller feeds Apply every event of
 // the bus (broker.Broker.View); without it the service applies each event
 // it publishes itself, as it publishes it (one hub, no bus). Either way
-// an event is applied once. Committees publish no event: the committee
-// index follows this service's own writes and the store at New.
+// an event is applied once.
 package city
 
 import (
@@ -52,6 +51,7 @@ type Service struct {
 	districtOf    map[hub.Cell]string   // base cell -> district ID
 	districtCells map[string][]hub.Cell // district ID -> its cells, as indexed
 	committeOf    map[hub.Cell]string   // base cell -> committee ID
+	committeCells map[string][]hub.Cell // committee ID -> its cells, as indexed
 
 	// upsertMu orders pharmacy upserts with their locator updates, so that
 	// the locator never ends on an older place than the store's. Stock is
@@ -139,13 +139,14 @@ func (s *Service) Rebuild(ctx context.Context) error {
 	}
 	s.areaMu.Lock()
 	s.districtOf, s.committeOf = map[hub.Cell]string{}, map[hub.Cell]string{}
-	s.districtCells = map[string][]hub.Cell{}
+	s.districtCells, s.committeCells = map[string][]hub.Cell{}, map[string][]hub.Cell{}
 	for _, d := range ds {
 		s.index(s.districtOf, d.ID, nil, d.Cells)
 		s.districtCells[d.ID] = d.Cells
 	}
 	for _, c := range cs {
 		s.index(s.committeOf, c.ID, nil, c.Cells)
+		s.committeCells[c.ID] = c.Cells
 	}
 	s.areaMu.Unlock()
 	s.locator.Reset(ps)
@@ -162,6 +163,13 @@ func (s *Service) Apply(ctx context.Context, ev hub.Event) {
 		defer s.areaMu.Unlock()
 		s.index(s.districtOf, p.DistrictID, s.districtCells[p.DistrictID], p.Cells)
 		s.districtCells[p.DistrictID] = p.Cells
+	case hub.CommitteePayload:
+		s.areaMu.Lock()
+		defer s.areaMu.Unlock()
+		for _, c := range p.Committees {
+			s.index(s.committeOf, c.ID, s.committeCells[c.ID], c.Cells)
+			s.committeCells[c.ID] = c.Cells
+		}
 	case hub.PharmacyPayload:
 		// The pharmacy as stored now: the latest of its upserts, so
 		// events applied in any order leave the latest place.

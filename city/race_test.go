@@ -70,6 +70,12 @@ func (h *hookStore) UpsertDistrict(ctx context.Context, d *hub.District) error {
 	return err
 }
 
+func (h *hookStore) UpsertCommittees(ctx context.Context, cs ...*hub.Committee) error {
+	err := h.Store.UpsertCommittees(ctx, cs...)
+	h.hold("UpsertCommittees")
+	return err
+}
+
 func (h *hookStore) Committee(ctx context.Context, id string) (*hub.Committee, error) {
 	c, err := h.Store.Committee(ctx, id)
 	h.hold("Committee")
@@ -159,7 +165,7 @@ func TestUpsertCommitteesRace(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p := hs.pauseNext("Committee")
+	p := hs.pauseNext("UpsertCommittees")
 	interleave(t, p, upsert(y), upsert(z))
 
 	stored := must[*hub.Committee](t)(e.store.Committee(ctx, "k"))

@@ -12,7 +12,7 @@ import (
 
 // TestViewsFollowTheBus runs two services over one store, as two hubs, each
 // fed every event of one shared broker: what one writes (districts,
-// pharmacies and their moves, restocks) the other's indexes show as soon as
+// committees, pharmacies and their moves, restocks) the other's indexes show as soon as
 // the write returns, and both agree with a service built afresh from the
 // store.
 func TestViewsFollowTheBus(t *testing.T) {
@@ -46,6 +46,15 @@ func TestViewsFollowTheBus(t *testing.T) {
 		}},
 		{"district moved", 1, func(svc *city.Service) error {
 			_, err := svc.UpsertDistrict(ctx, city.DistrictInput{ID: "d1", Name: "d1", Area: city.Area{Cells: disk(t, c, 1)}})
+			return err
+		}},
+		{"committees", 1, func(svc *city.Service) error {
+			_, err := svc.UpsertCommittees(ctx, city.CommitteeInput{ID: "k1", Code: "K1", Name: "k1", Area: city.Area{Cells: []hub.Cell{c}}},
+				city.CommitteeInput{ID: "k2", Code: "K2", Name: "k2", Area: city.Area{Cells: ring(t, c, 1)[:3]}})
+			return err
+		}},
+		{"committee moved", 0, func(svc *city.Service) error {
+			_, err := svc.UpsertCommittees(ctx, city.CommitteeInput{ID: "k2", Code: "K2", Name: "k2", Area: city.Area{Cells: ring(t, c, 1)[3:]}})
 			return err
 		}},
 		{"pharmacies", 0, func(svc *city.Service) error {
@@ -83,6 +92,9 @@ func TestViewsFollowTheBus(t *testing.T) {
 			for _, cell := range cells {
 				if got, want := svc.DistrictAt(cell), fresh.DistrictAt(cell); got != want {
 					t.Fatalf("after %s, hub %d: DistrictAt(%s) = %q, the store says %q", tt.give, i, cell, got, want)
+				}
+				if got, want := svc.CommitteeAt(cell), fresh.CommitteeAt(cell); got != want {
+					t.Fatalf("after %s, hub %d: CommitteeAt(%s) = %q, the store says %q", tt.give, i, cell, got, want)
 				}
 			}
 			if got := svc.Locator().Len(); got != want {

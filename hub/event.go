@@ -28,6 +28,7 @@ const (
 	EventResidentRegistered                      // residents were registered
 	EventPharmacyUpserted                        // a pharmacy was created or changed (its place, its name)
 	EventDistrictUpserted                        // a district's area was created or replaced
+	EventCommitteeUpserted                       // committees' areas were created or replaced
 
 	numEventKinds = iota + 1 // one more than the last kind
 )
@@ -79,6 +80,8 @@ func (k EventKind) String() string {
 		return "PHARMACY_UPSERTED"
 	case EventDistrictUpserted:
 		return "DISTRICT_UPSERTED"
+	case EventCommitteeUpserted:
+		return "COMMITTEE_UPSERTED"
 	}
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
@@ -344,6 +347,20 @@ type DistrictPayload struct {
 	Cells      []Cell
 }
 
+// CommitteePayload is the payload of COMMITTEE_UPSERTED: the committees
+// of one upsert with their cells as they are now (sorted, base
+// resolution; read-only once published).
+type CommitteePayload struct {
+	Committees []CommitteeRef
+}
+
+// CommitteeRef is one committee of a CommitteePayload.
+type CommitteeRef struct {
+	ID         string
+	DistrictID string
+	Cells      []Cell
+}
+
 func (StockChangedPayload) carries(k EventKind) bool { return k == EventStockChanged }
 func (RestockPayload) carries(k EventKind) bool      { return k == EventRestock }
 func (AllocationPayload) carries(k EventKind) bool {
@@ -362,6 +379,7 @@ func (ShortagePayload) carries(k EventKind) bool { return k == EventShortageRegi
 func (ResidentPayload) carries(k EventKind) bool { return k == EventResidentRegistered }
 func (PharmacyPayload) carries(k EventKind) bool { return k == EventPharmacyUpserted }
 func (DistrictPayload) carries(k EventKind) bool { return k == EventDistrictUpserted }
+func (CommitteePayload) carries(k EventKind) bool { return k == EventCommitteeUpserted }
 
 // Publisher takes domain events: the broker, or nothing. Publishing never
 // blocks on subscribers.

@@ -46,6 +46,7 @@ const (
 	tagResidents      = "residents"
 	tagPharmacy       = "pharmacy"
 	tagDistrict       = "district"
+	tagCommittees     = "committees"
 )
 
 // payloadDoc is one payload of any type: Type says which, and which of
@@ -93,6 +94,14 @@ type payloadDoc struct {
 	FromCell       int64            `bson:"fromCell,omitempty"`       // pharmacy
 	FromDistrictID string           `bson:"fromDistrictId,omitempty"` // pharmacy
 	Cells          []int64          `bson:"cells,omitempty"`          // district
+
+	Committees []committeeDoc `bson:"committees,omitempty"` // committees
+}
+
+type committeeDoc struct {
+	ID         string  `bson:"id"`
+	DistrictID string  `bson:"districtId,omitempty"`
+	Cells      []int64 `bson:"cells,omitempty"`
 }
 
 type reservationRefDoc struct {
@@ -294,6 +303,12 @@ func payloadToDoc(p hub.EventPayload) (*payloadDoc, error) {
 			Created: p.Created, Initial: initial, FromCell: int64(p.FromCell), FromDistrictID: p.FromDistrictID}, nil
 	case hub.DistrictPayload:
 		return &payloadDoc{Type: tagDistrict, DistrictID: p.DistrictID, Cells: cellInts(p.Cells)}, nil
+	case hub.CommitteePayload:
+		d := &payloadDoc{Type: tagCommittees}
+		for _, c := range p.Committees {
+			d.Committees = append(d.Committees, committeeDoc{ID: c.ID, DistrictID: c.DistrictID, Cells: cellInts(c.Cells)})
+		}
+		return d, nil
 	}
 	return nil, hub.Errorf(hub.EINVALID, "mongobus has no document for a %T payload", p)
 }
@@ -357,6 +372,12 @@ func (d *payloadDoc) domain() (hub.EventPayload, error) {
 			Created: d.Created, Initial: initial, FromCell: hub.Cell(uint64(d.FromCell)), FromDistrictID: d.FromDistrictID}, nil
 	case tagDistrict:
 		return hub.DistrictPayload{DistrictID: d.DistrictID, Cells: cellsOf(d.Cells)}, nil
+	case tagCommittees:
+		var refs []hub.CommitteeRef
+		for _, c := range d.Committees {
+			refs = append(refs, hub.CommitteeRef{ID: c.ID, DistrictID: c.DistrictID, Cells: cellsOf(c.Cells)})
+		}
+		return hub.CommitteePayload{Committees: refs}, nil
 	}
 	return nil, fmt.Errorf("unknown payload type %q", d.Type)
 }
