@@ -375,10 +375,10 @@ func (ColourChangedPayload) carries(k EventKind) bool { return k == EventColourC
 func (ReservationPayload) carries(k EventKind) bool {
 	return k == EventReservationCreated || k == EventReservationUpdated
 }
-func (ShortagePayload) carries(k EventKind) bool { return k == EventShortageRegistered }
-func (ResidentPayload) carries(k EventKind) bool { return k == EventResidentRegistered }
-func (PharmacyPayload) carries(k EventKind) bool { return k == EventPharmacyUpserted }
-func (DistrictPayload) carries(k EventKind) bool { return k == EventDistrictUpserted }
+func (ShortagePayload) carries(k EventKind) bool  { return k == EventShortageRegistered }
+func (ResidentPayload) carries(k EventKind) bool  { return k == EventResidentRegistered }
+func (PharmacyPayload) carries(k EventKind) bool  { return k == EventPharmacyUpserted }
+func (DistrictPayload) carries(k EventKind) bool  { return k == EventDistrictUpserted }
 func (CommitteePayload) carries(k EventKind) bool { return k == EventCommitteeUpserted }
 
 // Publisher takes domain events: the broker, or nothing. Publishing never
