@@ -183,7 +183,9 @@ func testTwoHubs(t *testing.T, dir string, st hub.Store, bus func() broker.Bus, 
 
 	// Hub B finds it by its neighbourhood at once: its locator follows
 	// hub A's upsert.
-	var near struct{ PharmaciesNear []struct{ Pharmacy struct{ ID string } } }
+	var near struct {
+		PharmaciesNear []struct{ Pharmacy struct{ ID string } }
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		must(t, adminB, `query($lat: Float!, $lng: Float!) { pharmaciesNear(lat: $lat, lng: $lng, k: 1) { pharmacy { id } } }`,
