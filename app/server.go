@@ -465,7 +465,7 @@ func (p *Program) open(ctx context.Context) error {
 	}
 	p.Dispatch, err = dispatch.NewEngine(ctx, p.Store, dispatch.EngineOptions{
 		CodeKey: codeKey.b, Log: p.Log, Events: p.Events, HealthColour: p.Codes.GateColour,
-		ExpiryEvery: p.Config.SweepEvery,
+		ExpiryEvery: p.Config.SweepEvery, FedByBus: true,
 	})
 	if err != nil {
 		p.closeOwn()

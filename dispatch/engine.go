@@ -125,6 +125,11 @@ type EngineOptions struct {
 	HealthColour func(ctx context.Context, residentID string) (hub.Colour, error)
 	// Log receives the sweeper's errors; default: discarded.
 	Log *slog.Logger
+	// FedByBus says that the caller feeds Apply every event of the bus
+	// Events publishes to: the partner index then follows the
+	// PARTNER_UPSERTED events of every engine, its own included, instead
+	// of this engine's writes.
+	FedByBus bool
 }
 
 // The engine follows the writes of others (other hubs' engines, restocks)
@@ -134,6 +139,8 @@ type EngineOptions struct {
 // with NewEngine and release it with Close before closing its store.
 type Engine struct {
 	id           string // the Source of its events
+	events       hub.Publisher
+	fedByBus     bool
 	store        hub.Store
 	now          func() time.Time
 	rand         io.Reader
@@ -278,7 +285,9 @@ func NewEngine(ctx context.Context, store hub.Store, opts EngineOptions) (*Engin
 		e.now = time.Now
 	}
 	if opts.Events != nil {
-		e.store = newEventStore(store, sourced{id: e.id, next: opts.Events})
+		e.events = sourced{id: e.id, next: opts.Events}
+		e.store = newEventStore(store, e.events)
+		e.fedByBus = opts.FedByBus
 	}
 	if e.rand == nil {
 		e.rand = rand.Reader

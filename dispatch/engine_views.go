@@ -23,6 +23,9 @@ import (
 // what is stale before it matches (catchUp). A reread is idempotent, so
 // an event delivered twice does no harm, and several events between two
 // reservations cost one reread.
+//
+// The partner index holds no units in flight: fed by the bus, it follows
+// PARTNER_UPSERTED of every engine, its own too.
 
 // newEngineID returns an engine's ID, the Source of its events.
 func newEngineID() string {
@@ -51,10 +54,21 @@ type stockKey struct {
 	sku        hub.SKU
 }
 
-// Apply notes what an event of another source changed in the store (see
-// above). It implements broker.View: it is quick, reads nothing and
-// publishes nothing.
+// Apply notes what an event of another source changed in the store, and
+// applies partners' areas (see above). It implements broker.View: it is
+// quick, reads nothing and publishes nothing.
 func (e *Engine) Apply(_ context.Context, ev hub.Event) {
+	if p, ok := ev.Payload.(hub.PartnerPayload); ok {
+		// The partner index follows every engine's upserts, its own
+		// included (FedByBus), by replacing the partner's cells: applying
+		// one twice changes nothing.
+		if e.fedByBus {
+			e.mu.Lock()
+			e.indexPartner(p.PartnerID, p.Cells)
+			e.mu.Unlock()
+		}
+		return
+	}
 	if ev.Source == e.id {
 		return
 	}

@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -106,5 +107,57 @@ func publish(t *testing.T, bus broker.Bus, ev hub.Event) {
 	t.Helper()
 	if _, err := bus.Publish(context.Background(), ev); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPartnersFollowTheBus: a partner's area written through one engine is
+// the area the other matches deliveries with, as soon as the write
+// returns; moved through the other, the first follows.
+func TestPartnersFollowTheBus(t *testing.T) {
+	bus := broker.New(broker.Options{})
+	t.Cleanup(func() { bus.Close() })
+	c := newCity(t, dispatch.EngineOptions{Events: bus, FedByBus: true})
+	bus.View(c.eng)
+	opts := c.opts
+	opts.Events, opts.FedByBus = bus, true
+	b, err := dispatch.NewEngine(context.Background(), c.store, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	bus.View(b)
+	c.pharmacy("P1", c.rs[0][0], 100)
+	publish(t, bus, hub.Event{Kind: hub.EventPharmacyUpserted, Cells: []hub.Cell{c.rs[0][0]}, PharmacyID: "P1",
+		Payload: hub.PharmacyPayload{PharmacyID: "P1", Cell: c.rs[0][0], Created: true}})
+	round := c.round(dispatch.RoundInput{PerPerson: 1, Fulfilments: []hub.Fulfilment{hub.Delivery}})
+	near, far := c.rs[1], c.rs[2]
+	tests := []struct {
+		give   string
+		writer *dispatch.Engine
+		area   []hub.Cell
+	}{
+		{"created through A", c.eng, near},
+		{"moved through B", b, far},
+		{"moved back through A", c.eng, near[:2]},
+	}
+	n := 0
+	for _, tt := range tests {
+		if _, err := tt.writer.UpsertPartner(c.ctx(), "courier", "Courier", tt.area); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range []*dispatch.Engine{c.eng, b} {
+			for _, cell := range append(append([]hub.Cell{}, near...), far...) {
+				n++
+				res := c.resident(fmt.Sprintf("r%04d", n), cell, "", "")
+				out, err := e.Reserve(c.ctx(), dispatch.ReserveInput{RoundID: round.ID, Resident: res, Fulfilment: hub.Delivery})
+				served := slices.Contains(tt.area, cell)
+				switch {
+				case served && (err != nil || out.Allocation == nil || out.Allocation.PartnerID != "courier"):
+					t.Fatalf("%s: cell %s in the area: %+v, %v; want a delivery by courier", tt.give, cell, out, err)
+				case !served && hub.ErrorCode(err) != hub.EINVALID:
+					t.Fatalf("%s: cell %s outside the area: %+v, %v; want EINVALID (no partner)", tt.give, cell, out, err)
+				}
+			}
+		}
 	}
 }

@@ -29,6 +29,7 @@ const (
 	EventPharmacyUpserted                        // a pharmacy was created or changed (its place, its name)
 	EventDistrictUpserted                        // a district's area was created or replaced
 	EventCommitteeUpserted                       // committees' areas were created or replaced
+	EventPartnerUpserted                         // a delivery partner's service area was created or replaced
 
 	numEventKinds = iota + 1 // one more than the last kind
 )
@@ -82,6 +83,8 @@ func (k EventKind) String() string {
 		return "DISTRICT_UPSERTED"
 	case EventCommitteeUpserted:
 		return "COMMITTEE_UPSERTED"
+	case EventPartnerUpserted:
+		return "PARTNER_UPSERTED"
 	}
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
@@ -361,6 +364,14 @@ type CommitteeRef struct {
 	Cells      []Cell
 }
 
+// PartnerPayload is the payload of PARTNER_UPSERTED: the partner's service
+// area as it is now (sorted, base resolution; read-only once published).
+// The event carries no routing cells; follow it by PartnerID.
+type PartnerPayload struct {
+	PartnerID string
+	Cells     []Cell
+}
+
 func (StockChangedPayload) carries(k EventKind) bool { return k == EventStockChanged }
 func (RestockPayload) carries(k EventKind) bool      { return k == EventRestock }
 func (AllocationPayload) carries(k EventKind) bool {
@@ -380,6 +391,7 @@ func (ResidentPayload) carries(k EventKind) bool  { return k == EventResidentReg
 func (PharmacyPayload) carries(k EventKind) bool  { return k == EventPharmacyUpserted }
 func (DistrictPayload) carries(k EventKind) bool  { return k == EventDistrictUpserted }
 func (CommitteePayload) carries(k EventKind) bool { return k == EventCommitteeUpserted }
+func (PartnerPayload) carries(k EventKind) bool   { return k == EventPartnerUpserted }
 
 // Publisher takes domain events: the broker, or nothing. Publishing never
 // blocks on subscribers.

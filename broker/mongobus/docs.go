@@ -47,6 +47,7 @@ const (
 	tagPharmacy       = "pharmacy"
 	tagDistrict       = "district"
 	tagCommittees     = "committees"
+	tagPartner        = "partner"
 )
 
 // payloadDoc is one payload of any type: Type says which, and which of
@@ -96,6 +97,7 @@ type payloadDoc struct {
 	Cells          []int64          `bson:"cells,omitempty"`          // district
 
 	Committees []committeeDoc `bson:"committees,omitempty"` // committees
+	PartnerID  string         `bson:"partnerId,omitempty"`  // partner
 }
 
 type committeeDoc struct {
@@ -303,6 +305,8 @@ func payloadToDoc(p hub.EventPayload) (*payloadDoc, error) {
 			Created: p.Created, Initial: initial, FromCell: int64(p.FromCell), FromDistrictID: p.FromDistrictID}, nil
 	case hub.DistrictPayload:
 		return &payloadDoc{Type: tagDistrict, DistrictID: p.DistrictID, Cells: cellInts(p.Cells)}, nil
+	case hub.PartnerPayload:
+		return &payloadDoc{Type: tagPartner, PartnerID: p.PartnerID, Cells: cellInts(p.Cells)}, nil
 	case hub.CommitteePayload:
 		d := &payloadDoc{Type: tagCommittees}
 		for _, c := range p.Committees {
@@ -372,6 +376,8 @@ func (d *payloadDoc) domain() (hub.EventPayload, error) {
 			Created: d.Created, Initial: initial, FromCell: hub.Cell(uint64(d.FromCell)), FromDistrictID: d.FromDistrictID}, nil
 	case tagDistrict:
 		return hub.DistrictPayload{DistrictID: d.DistrictID, Cells: cellsOf(d.Cells)}, nil
+	case tagPartner:
+		return hub.PartnerPayload{PartnerID: d.PartnerID, Cells: cellsOf(d.Cells)}, nil
 	case tagCommittees:
 		var refs []hub.CommitteeRef
 		for _, c := range d.Committees {

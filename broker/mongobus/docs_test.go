@@ -96,6 +96,11 @@ func samples() []struct{ give, want hub.Event } {
 		hub.Event{Kind: hub.EventCommitteeUpserted, At: at, DistrictID: "d1", CommitteeIDs: []string{"c1", "c2"}, Payload: committees},
 		hub.Event{Kind: hub.EventCommitteeUpserted, At: ms(at), DistrictID: "d1", CommitteeIDs: []string{"c1", "c2"}, Payload: committees},
 	})
+	partner := hub.PartnerPayload{PartnerID: "courier", Cells: cells}
+	out = append(out, struct{ give, want hub.Event }{
+		hub.Event{Kind: hub.EventPartnerUpserted, At: at, PartnerID: "courier", Source: "eng_2", Payload: partner},
+		hub.Event{Kind: hub.EventPartnerUpserted, At: ms(at), PartnerID: "courier", Source: "eng_2", Payload: partner},
+	})
 	// The source of an event: the publisher's instance.
 	out = append(out, struct{ give, want hub.Event }{
 		hub.Event{Kind: hub.EventStockChanged, At: at, PharmacyID: "p1", Source: "eng_1", Payload: hub.StockChangedPayload{StockEntry: hub.StockEntry{StockChange: hub.StockChange{PharmacyID: "p1", SKU: hub.MaskAdult, Delta: -1, Reason: "ALLOCATE", At: at}, After: 9}}},
