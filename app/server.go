@@ -490,7 +490,14 @@ func (p *Program) openBus(ctx context.Context) (broker.Bus, error) {
 			p.Log.Error("rebuild the views after a gap on the bus", "err", err)
 		}
 	}
-	bus, err := mongobus.New(ctx, ms.Database(), mongobus.Options{Broker: opts, HubID: p.Config.HubID, Log: p.Log, OnGap: onGap})
+	onReplayed := func(int) {
+		// Events whose effects the views read from the store at start
+		// came again: read them afresh.
+		if err := p.RebuildViews(context.Background()); err != nil {
+			p.Log.Error("rebuild the views after a replay on the bus", "err", err)
+		}
+	}
+	bus, err := mongobus.New(ctx, ms.Database(), mongobus.Options{Broker: opts, HubID: p.Config.HubID, Log: p.Log, OnGap: onGap, OnReplayed: onReplayed})
 	if err != nil {
 		return nil, fmt.Errorf("open the event bus: %w", err)
 	}
