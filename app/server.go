@@ -148,6 +148,10 @@ type Config struct {
 
 	// HubID names this hub among hubs sharing a MongoDB store.
 	HubID string
+	// SweepEvery is the period of the dispatch sweeper (expiry, closing
+	// rounds): dispatch.EngineOptions.ExpiryEvery, 0 its default. Not a
+	// flag: tests shorten it.
+	SweepEvery time.Duration
 
 	// TrustLists names other issuers' trust-list files (comma-separated),
 	// merged with this hub's own key so their codes verify here.
@@ -301,6 +305,20 @@ func writeFileSync(path string, b []byte, perm os.FileMode) error {
 }
 
 // Program is a running hub: its store, its city and its HTTP server.
+//
+// Store and Bus, when set before Open, are taken as given and neither
+// opened nor closed by the program: several hubs in one process (the
+// end-to-end test of two hubs) share one store and one bus so. Bus must
+// then deliver in this process through a *broker.Broker (broker.LocalOf):
+// a *broker.Broker, or the MongoDB bus. Left nil, Open opens them from
+// Config, as serve does.
+//
+// Every in-memory view of the hub (the dashboards' counters, the city's
+// area indexes, pharmacy locator and last restocks, the dispatch
+// engine's book) is a view on the bus's local broker (broker.Broker.View):
+// it follows every event of every hub sharing the bus, its own by the
+// same path, and is rebuilt from the store when the bus reports events
+// it could not deliver (RebuildViews).
 type Program struct {
 	Config   Config
 	Log      *slog.Logger
@@ -310,13 +328,66 @@ type Program struct {
 	Codes    *codes.Service
 	Bus      broker.Bus
 	Stats    *stats.Tally  // the dashboards' counters
-	Events   hub.Publisher // where the services publish: Stats, then Bus
+	Events   hub.Publisher // where the services publish: the Bus
 	Keys     *auth.Keys
 	Registry *prometheus.Registry
+
+	ownStore, ownBus bool     // opened here, so closed here
+	views            []func() // removes each view from the bus
 
 	listener net.Listener
 	server   *http.Server
 	pprof    *http.Server
+}
+
+// Open opens the hub's store (unless given), bus (unless given) and
+// services, ready to Serve. Close releases what it opened.
+func (p *Program) Open(ctx context.Context) error {
+	if p.Log == nil {
+		p.Log = slog.New(slog.DiscardHandler)
+	}
+	return p.open(ctx)
+}
+
+// closeOwn releases what open opened, on a failed open.
+func (p *Program) closeOwn() {
+	p.removeViews()
+	if p.ownBus && p.Bus != nil {
+		_ = p.Bus.Close()
+	}
+	if p.ownStore && p.Store != nil {
+		_ = p.Store.Close()
+	}
+}
+
+// view adds v to the views of the bus's local broker.
+func (p *Program) view(v broker.View) {
+	p.views = append(p.views, broker.LocalOf(p.Bus).View(v))
+}
+
+func (p *Program) removeViews() {
+	for _, remove := range p.views {
+		remove()
+	}
+	p.views = nil
+}
+
+// RebuildViews reads every view afresh from the store: what the hub does
+// when its bus reports events it did not deliver (a gap). Events of
+// other hubs written while a view reads the store may be counted twice or
+// not at all in it until the next rebuild.
+func (p *Program) RebuildViews(ctx context.Context) error {
+	var errs []error
+	if p.Stats != nil {
+		errs = append(errs, p.Stats.Load(ctx, p.Store))
+	}
+	if p.City != nil {
+		errs = append(errs, p.City.Rebuild(ctx))
+	}
+	if p.Dispatch != nil {
+		errs = append(errs, p.Dispatch.RefreshPharmacies(ctx))
+	}
+	return errors.Join(errs...)
 }
 
 // open opens the store and the city service.
@@ -343,48 +414,64 @@ func (p *Program) open(ctx context.Context) error {
 	if p.Keys, err = p.Config.keys(); err != nil {
 		return err
 	}
-	p.Store, err = store.Open(ctx, p.Config.StoreURI, p.Config.DataDir)
-	if err != nil {
-		return err
+	if p.Store == nil {
+		if p.Store, err = store.Open(ctx, p.Config.StoreURI, p.Config.DataDir); err != nil {
+			return err
+		}
+		p.ownStore = true
 	}
 	if err := checkKeys(ctx, p.Store, fps, rekey, p.Log); err != nil {
-		p.Store.Close()
+		p.closeOwn()
 		return err
 	}
 	p.Registry = prometheus.NewRegistry()
 	p.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if p.Bus, err = p.openBus(ctx); err != nil {
-		p.Store.Close()
-		return err
+	if p.Bus == nil {
+		if p.Bus, err = p.openBus(ctx); err != nil {
+			p.closeOwn()
+			return err
+		}
+		p.ownBus = true
 	}
+	if broker.LocalOf(p.Bus) == nil {
+		p.closeOwn()
+		return fmt.Errorf("the event bus %T delivers through no local broker", p.Bus)
+	}
+	p.Events = p.Bus
+	// Each view joins the bus before the service that feeds it can
+	// publish, and after it read the store: the engine's recovery at
+	// start publishes, and the counters must count it.
 	p.Stats = stats.New(stats.Options{})
 	if err := p.Stats.Load(ctx, p.Store); err != nil {
-		p.Store.Close()
+		p.closeOwn()
 		return fmt.Errorf("load dashboard counters: %w", err)
 	}
-	p.Events = p.Stats.Publisher(p.Bus)
+	p.view(p.Stats)
 	p.Registry.MustRegister(httpapi.NewDomainCollector(p.Stats))
-	p.City, err = city.New(ctx, p.Store, h, city.Options{Events: p.Events, IDForms: forms})
+	p.City, err = city.New(ctx, p.Store, h, city.Options{Events: p.Events, FedByBus: true, IDForms: forms})
 	if err != nil {
-		p.Store.Close()
+		p.closeOwn()
 		return fmt.Errorf("load city: %w", err)
 	}
+	p.view(p.City)
 	codeKey, err := p.Config.pickupKey()
 	if err != nil {
-		p.Store.Close()
+		p.closeOwn()
 		return err
 	}
 	if p.Codes, err = p.openCodes(); err != nil {
-		p.Store.Close()
+		p.closeOwn()
 		return err
 	}
 	p.Dispatch, err = dispatch.NewEngine(ctx, p.Store, dispatch.EngineOptions{
 		CodeKey: codeKey.b, Log: p.Log, Events: p.Events, HealthColour: p.Codes.GateColour,
+		ExpiryEvery: p.Config.SweepEvery, FedByBus: true,
 	})
 	if err != nil {
-		p.Store.Close()
+		p.closeOwn()
 		return fmt.Errorf("load dispatch: %w", err)
 	}
+	p.view(p.Dispatch)
 	return nil
 }
 
@@ -397,7 +484,20 @@ func (p *Program) openBus(ctx context.Context) (broker.Bus, error) {
 	if !ok {
 		return broker.New(opts), nil
 	}
-	bus, err := mongobus.New(ctx, ms.Database(), mongobus.Options{Broker: opts, HubID: p.Config.HubID, Log: p.Log})
+	onGap := func(g mongobus.Gap) {
+		// The views missed events: read them afresh.
+		if err := p.RebuildViews(context.Background()); err != nil {
+			p.Log.Error("rebuild the views after a gap on the bus", "err", err)
+		}
+	}
+	onReplayed := func(int) {
+		// Events whose effects the views read from the store at start
+		// came again: read them afresh.
+		if err := p.RebuildViews(context.Background()); err != nil {
+			p.Log.Error("rebuild the views after a replay on the bus", "err", err)
+		}
+	}
+	bus, err := mongobus.New(ctx, ms.Database(), mongobus.Options{Broker: opts, HubID: p.Config.HubID, Log: p.Log, OnGap: onGap, OnReplayed: onReplayed})
 	if err != nil {
 		return nil, fmt.Errorf("open the event bus: %w", err)
 	}
@@ -609,10 +709,12 @@ func (p *Program) export(ctx context.Context, who auth.Principal) (any, error) {
 	return exportOf(ctx, p.Store, p.Dispatch.PickupCode, p.City.Now(), who.Scope, p.Config.ShowOfficialNames)
 }
 
-// Close drains the server within the grace period and closes the store.
+// Close drains the server within the grace period and closes the store
+// and the bus, unless they were given (Program).
 func (p *Program) Close() error {
 	var errs []error
-	if p.Bus != nil {
+	p.removeViews()
+	if p.Bus != nil && p.ownBus {
 		// Ends every subscription first, so that their streams (SSE,
 		// WebSocket) close instead of holding the drain open.
 		_ = p.Bus.Close()
@@ -632,7 +734,7 @@ func (p *Program) Close() error {
 			errs = append(errs, fmt.Errorf("close dispatch: %w", err))
 		}
 	}
-	if p.Store != nil {
+	if p.Store != nil && p.ownStore {
 		if err := p.Store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))
 		}
@@ -641,6 +743,17 @@ func (p *Program) Close() error {
 }
 
 func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	c, err := ServeConfig(args, stdout, stderr, getenv)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, c, stdout, stderr)
+}
+
+// ServeConfig parses the flags of serve (args, without the command's
+// name) with defaults from getenv, as serve does: the configuration of a
+// Program that a caller opens itself (Program.Open).
+func ServeConfig(args []string, stdout, stderr io.Writer, getenv func(string) string) (Config, error) {
 	var c Config
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -684,23 +797,28 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	fs.StringVar(&c.Pprof, "pprof", env("GRIDHUB_PPROF", ""), "loopback address (127.0.0.1:6060) to serve Go's runtime profiles on, at /debug/pprof/; empty: off (GRIDHUB_PPROF)")
 	fs.Usage = usageFunc(fs, "gridhub serve [flags]", "Runs the hub: GraphQL on /graphql, GraphiQL on /, /healthz, /metrics.")
 	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
-		return err
+		return c, err
 	}
 	if fs.NArg() != 0 {
 		fs.Usage()
-		return cli.Usagef("serve takes no arguments, got %q", fs.Args())
+		return c, cli.Usagef("serve takes no arguments, got %q", fs.Args())
 	}
 	if _, err := httpapi.ParseProxies(c.TrustedProxies); err != nil {
-		return cli.Usagef("-trusted-proxies: %v", err)
+		return c, cli.Usagef("-trusted-proxies: %v", err)
 	}
 	if _, err := rekeyNames(c.Rekey); err != nil {
-		return err
+		return c, err
 	}
 	if c.Pprof != "" {
 		if err := httpapi.CheckLoopback(c.Pprof); err != nil {
-			return cli.Usagef("-pprof: %v: the profiles are served on this machine only", err)
+			return c, cli.Usagef("-pprof: %v: the profiles are served on this machine only", err)
 		}
 	}
+	return c, nil
+}
+
+// serve runs the hub of configuration c until ctx ends.
+func serve(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	log, err := c.logger(stderr)
 	if err != nil {
 		return err

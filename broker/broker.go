@@ -78,6 +78,21 @@
 // derives alike from an event (a record read from the store, say) is
 // derived once per event with Shared.
 //
+// # Views
+//
+// A view (Broker.View) is an in-memory state derived from the events (a
+// dashboard's counters, an index of pharmacies) rather than a consumer of
+// them: it must see every event, once, in Seq order, and be current when
+// Publish returns, so that the publisher's caller reads its own write. So
+// a view is not a subscription: Publish calls it synchronously, under the
+// broker's lock, after assigning the event its Seq and before routing it
+// to any subscription. It is never dropped from, has no queue and no gap:
+// an event reaches every view exactly once or, after Close, none. A view
+// must be quick (it delays every publish) and must not call the broker.
+// With several hubs (a LocalBus), a hub's views sit on its local broker,
+// which its watcher feeds every hub's events (its own included), so the
+// same views follow every hub's writes by the same path.
+//
 // # Several hubs
 //
 // Bus is what the transport needs. The in-process Broker implements it; a
@@ -176,6 +191,7 @@ type Broker struct {
 	seq    uint64
 	idx    index
 	subs   map[*Subscription]struct{}
+	views  []*viewEntry
 
 	published, delivered, dropped atomic.Uint64
 	subscribers                   atomic.Int64
@@ -228,6 +244,9 @@ func (b *Broker) Publish(ctx context.Context, ev hub.Event) (uint64, error) {
 	}
 	b.seq++
 	e.Seq = b.seq
+	for _, v := range b.views {
+		v.apply(ctx, *e)
+	}
 	delivered, dropped := b.route(e)
 	b.published.Add(1)
 	b.delivered.Add(uint64(delivered))
@@ -300,6 +319,59 @@ func (r *router) visit(es []entry) {
 			r.dropped++
 		}
 	}
+}
+
+// View is an in-memory state kept current from the events: Apply is
+// called once for every event published, in Seq order, synchronously
+// within Publish (see the package doc). ctx is the publisher's.
+type View interface {
+	Apply(ctx context.Context, ev hub.Event)
+}
+
+// ViewFunc is a View of a function.
+type ViewFunc func(ctx context.Context, ev hub.Event)
+
+// Apply implements View.
+func (f ViewFunc) Apply(ctx context.Context, ev hub.Event) { f(ctx, ev) }
+
+type viewEntry struct{ v View }
+
+func (e *viewEntry) apply(ctx context.Context, ev hub.Event) { e.v.Apply(ctx, ev) }
+
+// View adds v to the views the broker feeds, from the next event
+// published on, and returns the function that removes it. After Close it
+// adds nothing.
+func (b *Broker) View(v View) (remove func()) {
+	en := &viewEntry{v: v}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return func() {}
+	}
+	b.views = append(b.views, en)
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for i, x := range b.views {
+			if x == en {
+				b.views = append(b.views[:i:i], b.views[i+1:]...)
+				return
+			}
+		}
+	}
+}
+
+// LocalOf returns the broker that delivers bus's events in this process:
+// bus itself when it is a *Broker, its local broker when it is a LocalBus,
+// else nil. Views (Broker.View) go there.
+func LocalOf(bus Bus) *Broker {
+	switch b := bus.(type) {
+	case *Broker:
+		return b
+	case LocalBus:
+		return b.Local()
+	}
+	return nil
 }
 
 // Subscribe returns a subscription to the events f selects, from the next
@@ -381,6 +453,7 @@ func (b *Broker) Close() error {
 		subs = append(subs, s)
 	}
 	b.subs = nil
+	b.views = nil
 	b.idx = newIndex()
 	b.setSubscribers(0)
 	b.mu.Unlock()

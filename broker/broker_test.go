@@ -1000,3 +1000,89 @@ func TestConcurrentEnds(t *testing.T) {
 	waitGoroutines(t, base)
 	checkEmpty(t, b)
 }
+
+// TestViews: every view sees every event published once, in Seq order,
+// before Publish returns and before any subscription; a removed view sees
+// no more, and a closed broker none.
+func TestViews(t *testing.T) {
+	tests := []struct {
+		give     int // events published by each of 8 goroutines
+		views    int
+		removeAt int // events after which the last view is removed; 0: never
+	}{
+		{give: 1, views: 1},
+		{give: 50, views: 3},
+		{give: 200, views: 2, removeAt: 300},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%dx8/%d", tt.give, tt.views), func(t *testing.T) {
+			b := New(Options{})
+			type seen struct {
+				mu   sync.Mutex
+				seqs []uint64
+			}
+			vs := make([]*seen, tt.views)
+			removes := make([]func(), tt.views)
+			for i := range vs {
+				v := &seen{}
+				vs[i] = v
+				removes[i] = b.View(ViewFunc(func(_ context.Context, ev hub.Event) {
+					v.mu.Lock()
+					v.seqs = append(v.seqs, ev.Seq)
+					v.mu.Unlock()
+				}))
+			}
+			var published atomic.Int64
+			var removed atomic.Uint64 // Seq of the last event before the removal
+			var wg sync.WaitGroup
+			for g := 0; g < 8; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < tt.give; i++ {
+						seq, err := b.Publish(context.Background(), hub.Event{Kind: hub.EventFeverScan, Cells: []hub.Cell{0x8928308280fffff}})
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						// Current when Publish returns.
+						v := vs[0]
+						v.mu.Lock()
+						if !slices.Contains(v.seqs, seq) {
+							t.Errorf("event %d published, not yet in the view", seq)
+						}
+						v.mu.Unlock()
+						if n := published.Add(1); tt.removeAt > 0 && n == int64(tt.removeAt) {
+							removes[tt.views-1]()
+							removed.Store(seq)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			total := uint64(8 * tt.give)
+			for i, v := range vs {
+				want := total
+				if tt.removeAt > 0 && i == tt.views-1 {
+					if n := uint64(len(v.seqs)); n < removed.Load() || n > total {
+						t.Errorf("removed view %d saw %d events, want from %d to %d", i, n, removed.Load(), total)
+					}
+					want = uint64(len(v.seqs))
+				}
+				if uint64(len(v.seqs)) != want {
+					t.Fatalf("view %d saw %d events, want %d", i, len(v.seqs), want)
+				}
+				for j, s := range v.seqs {
+					if s != uint64(j+1) {
+						t.Fatalf("view %d: event %d has Seq %d, want %d (once each, in order)", i, j, s, j+1)
+					}
+				}
+			}
+			b.Close()
+			_, _ = b.Publish(context.Background(), hub.Event{Kind: hub.EventFeverScan})
+			if n := len(vs[0].seqs); uint64(n) != total {
+				t.Errorf("after Close the view saw %d events, want %d", n, total)
+			}
+		})
+	}
+}

@@ -31,30 +31,21 @@ func (s *Service) UpsertDistrict(ctx context.Context, in DistrictInput) (*hub.Di
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// Read the previous cells under the lock: two concurrent upserts of
-	// one district must not both unindex the same old cells and leave the
-	// first one's cells indexed.
-	var old []hub.Cell
-	if prev, err := s.store.District(ctx, d.ID); err == nil {
-		old = prev.Cells
-	} else if hub.ErrorCode(err) != hub.ENOTFOUND {
-		return nil, err
-	}
-	if err := overlap("district", s.districtOf, d.ID, cells); err != nil {
+	s.areaMu.RLock()
+	err = overlap("district", s.districtOf, d.ID, cells)
+	s.areaMu.RUnlock()
+	if err != nil {
 		return nil, err
 	}
 	if err := s.store.UpsertDistrict(ctx, d); err != nil {
 		return nil, err
 	}
-	s.index(s.districtOf, d.ID, old, cells)
-	if s.events != nil {
-		// Published under mu, so that two upserts of one district publish
-		// in the order they were written.
-		_, _ = s.events.Publish(ctx, hub.Event{
-			Kind: hub.EventDistrictUpserted, At: d.UpdatedAt, DistrictID: d.ID,
-			Payload: hub.DistrictPayload{DistrictID: d.ID, Cells: slices.Clone(cells)},
-		})
-	}
+	// The index follows the event (Apply). Published under mu, so that
+	// two upserts of one district publish in the order they were written.
+	_, _ = s.events.Publish(ctx, hub.Event{
+		Kind: hub.EventDistrictUpserted, At: d.UpdatedAt, DistrictID: d.ID,
+		Payload: hub.DistrictPayload{DistrictID: d.ID, Cells: slices.Clone(cells)},
+	})
 	return d, nil
 }
 
@@ -100,41 +91,50 @@ func (s *Service) UpsertCommittees(ctx context.Context, ins ...CommitteeInput) (
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	olds := make([][]hub.Cell, len(out))
-	for i, c := range out {
-		prev, err := s.store.Committee(ctx, c.ID)
-		if err == nil {
-			olds[i] = prev.Cells
-		} else if hub.ErrorCode(err) != hub.ENOTFOUND {
-			return nil, err
-		}
+	s.areaMu.RLock()
+	err := s.checkCommittees(ctx, out)
+	s.areaMu.RUnlock()
+	if err != nil {
+		return nil, err
 	}
+	if err := s.store.UpsertCommittees(ctx, out...); err != nil {
+		return nil, err
+	}
+	// The index follows the event (Apply). Published under mu, so that
+	// upserts publish in the order they were written.
+	pl := hub.CommitteePayload{}
+	var names []string
+	for _, c := range out {
+		pl.Committees = append(pl.Committees, hub.CommitteeRef{ID: c.ID, DistrictID: c.DistrictID, Cells: slices.Clone(c.Cells)})
+		names = append(names, c.ID)
+	}
+	_, _ = s.events.Publish(ctx, hub.Event{Kind: hub.EventCommitteeUpserted, At: s.now(), CommitteeIDs: names, Payload: pl})
+	return out, nil
+}
+
+// checkCommittees places each committee in its district and checks that
+// none overlaps another. Callers hold s.mu and s.areaMu.
+func (s *Service) checkCommittees(ctx context.Context, out []*hub.Committee) error {
 	taken := map[hub.Cell]string{}
 	for _, c := range out {
 		if err := s.placeCommittee(ctx, c); err != nil {
-			return nil, err
+			return err
 		}
 		if err := overlap("committee", s.committeOf, c.ID, c.Cells); err != nil {
-			return nil, err
+			return err
 		}
 		if err := overlap("committee", taken, c.ID, c.Cells); err != nil {
-			return nil, err
+			return err
 		}
 		for _, cell := range c.Cells {
 			taken[cell] = c.ID
 		}
 	}
-	if err := s.store.UpsertCommittees(ctx, out...); err != nil {
-		return nil, err
-	}
-	for i, c := range out {
-		s.index(s.committeOf, c.ID, olds[i], c.Cells)
-	}
-	return out, nil
+	return nil
 }
 
 // placeCommittee checks that c's cells lie in one district and sets its
-// district. Callers hold s.mu.
+// district. Callers hold s.mu and s.areaMu.
 func (s *Service) placeCommittee(ctx context.Context, c *hub.Committee) error {
 	if c.DistrictID != "" {
 		if _, err := s.store.District(ctx, c.DistrictID); err != nil {

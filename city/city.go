@@ -3,6 +3,18 @@
 // grid, pharmacies and their stock, checkpoints. It validates input, places
 // it on the grid, keeps the in-memory indexes (which area a cell belongs
 // to, which pharmacies are near) and writes through a hub.Store.
+//
+// # Views
+//
+// The indexes are views of the store kept current from domain events
+// (Service.Apply), the events of every hub sharing the store when they
+// reach it: a district's cells from DISTRICT_UPSERTED, committees'
+// cells from COMMITTEE_UPSERTED, the pharmacy locator from PHARMACY_UPSERTED (the pharmacy as stored, read when the
+// event arrives), the last restocks of each pharmacy (LastRestock) from
+// RESTOCK. With Options.FedByBus the caller feeds Apply every event of
+// the bus (broker.Broker.View); without it the service applies each event
+// it publishes itself, as it publishes it (one hub, no bus). Either way
+// an event is applied once.
 package city
 
 import (
@@ -31,9 +43,15 @@ type Service struct {
 	serviceK int
 	idForms  privacy.Forms
 
-	mu         sync.RWMutex
-	districtOf map[hub.Cell]string // base cell -> district ID
-	committeOf map[hub.Cell]string // base cell -> committee ID
+	// mu orders the writes of areas (district and committee upserts)
+	// with their checks and their events.
+	mu sync.Mutex
+	// areaMu guards the area indexes below, which the views update.
+	areaMu        sync.RWMutex
+	districtOf    map[hub.Cell]string   // base cell -> district ID
+	districtCells map[string][]hub.Cell // district ID -> its cells, as indexed
+	committeOf    map[hub.Cell]string   // base cell -> committee ID
+	committeCells map[string][]hub.Cell // committee ID -> its cells, as indexed
 
 	// upsertMu orders pharmacy upserts with their locator updates, so that
 	// the locator never ends on an older place than the store's. Stock is
@@ -51,6 +69,10 @@ type Options struct {
 	// Events receives the registry's domain events (restocks, stock
 	// changes); nil drops them.
 	Events hub.Publisher
+	// FedByBus says that the caller feeds Apply every event of the bus
+	// that Events publishes to (its views follow the bus); false: the
+	// service applies the events it publishes itself.
+	FedByBus bool
 	// ServiceK is how many rings around a pharmacy a restock alerts;
 	// 0 means DefaultServiceK.
 	ServiceK int
@@ -71,12 +93,15 @@ func New(ctx context.Context, store hub.Store, hasher *privacy.Hasher, opts Opti
 		hasher:     hasher,
 		now:        opts.Now,
 		newID:      opts.NewID,
-		events:     opts.Events,
 		serviceK:   opts.ServiceK,
 		idForms:    opts.IDForms,
 		locator:    dispatch.NewLocator(),
 		districtOf: map[hub.Cell]string{},
 		committeOf: map[hub.Cell]string{},
+	}
+	s.events = opts.Events
+	if !opts.FedByBus || opts.Events == nil {
+		s.events = selfFed{s: s, next: opts.Events}
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -90,28 +115,89 @@ func New(ctx context.Context, store hub.Store, hasher *privacy.Hasher, opts Opti
 	if s.idForms == 0 {
 		s.idForms = privacy.DefaultForms
 	}
-	ds, err := store.Districts(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load districts: %w", err)
+	if err := s.Rebuild(ctx); err != nil {
+		return nil, err
 	}
+	return s, nil
+}
+
+// Rebuild reads the views afresh from the store: at New, and when the
+// events that keep them current were missed (a gap on the bus). The
+// restocks LastRestock remembers are those seen since New.
+func (s *Service) Rebuild(ctx context.Context) error {
+	ds, err := s.store.Districts(ctx)
+	if err != nil {
+		return fmt.Errorf("load districts: %w", err)
+	}
+	cs, err := s.store.Committees(ctx, "")
+	if err != nil {
+		return fmt.Errorf("load committees: %w", err)
+	}
+	ps, err := s.store.Pharmacies(ctx)
+	if err != nil {
+		return fmt.Errorf("load pharmacies: %w", err)
+	}
+	s.areaMu.Lock()
+	s.districtOf, s.committeOf = map[hub.Cell]string{}, map[hub.Cell]string{}
+	s.districtCells, s.committeCells = map[string][]hub.Cell{}, map[string][]hub.Cell{}
 	for _, d := range ds {
 		s.index(s.districtOf, d.ID, nil, d.Cells)
-	}
-	cs, err := store.Committees(ctx, "")
-	if err != nil {
-		return nil, fmt.Errorf("load committees: %w", err)
+		s.districtCells[d.ID] = d.Cells
 	}
 	for _, c := range cs {
 		s.index(s.committeOf, c.ID, nil, c.Cells)
+		s.committeCells[c.ID] = c.Cells
 	}
-	ps, err := store.Pharmacies(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load pharmacies: %w", err)
+	s.areaMu.Unlock()
+	s.locator.Reset(ps)
+	return nil
+}
+
+// Apply applies one domain event to the views (see the package doc). It
+// implements broker.View; it publishes nothing and takes no lock that a
+// publisher holds while it publishes.
+func (s *Service) Apply(ctx context.Context, ev hub.Event) {
+	switch p := ev.Payload.(type) {
+	case hub.DistrictPayload:
+		s.areaMu.Lock()
+		defer s.areaMu.Unlock()
+		s.index(s.districtOf, p.DistrictID, s.districtCells[p.DistrictID], p.Cells)
+		s.districtCells[p.DistrictID] = p.Cells
+	case hub.CommitteePayload:
+		s.areaMu.Lock()
+		defer s.areaMu.Unlock()
+		for _, c := range p.Committees {
+			s.index(s.committeOf, c.ID, s.committeCells[c.ID], c.Cells)
+			s.committeCells[c.ID] = c.Cells
+		}
+	case hub.PharmacyPayload:
+		// The pharmacy as stored now: the latest of its upserts, so
+		// events applied in any order leave the latest place.
+		if stored, err := s.store.Pharmacy(context.WithoutCancel(ctx), p.PharmacyID); err == nil {
+			s.locator.Put(stored)
+		}
+	case hub.RestockPayload:
+		s.noteRestock(&Restocked{
+			Pharmacy: &hub.Pharmacy{ID: p.PharmacyID}, SKU: p.SKU, At: p.At, Quantity: p.Delta,
+			StockAfterRestock: p.After, Served: p.Served, ToWaitingList: p.ToWaitingList, LeftForWalkIns: p.LeftForWalkIns,
+		})
 	}
-	for _, p := range ps {
-		s.locator.Put(p)
+}
+
+// selfFed is the service's publisher when no bus feeds its views: it
+// applies each event to them, then hands it on (nil: nowhere).
+type selfFed struct {
+	s    *Service
+	next hub.Publisher
+}
+
+// Publish implements hub.Publisher.
+func (f selfFed) Publish(ctx context.Context, ev hub.Event) (uint64, error) {
+	f.s.Apply(ctx, ev)
+	if f.next == nil {
+		return 0, nil
 	}
-	return s, nil
+	return f.next.Publish(ctx, ev)
 }
 
 // Store returns the store the service writes through.
@@ -132,7 +218,7 @@ func randomID(prefix string) string {
 }
 
 // index replaces the cells of area id in m: old cells are removed, new
-// ones set. Callers hold s.mu for writing or own s exclusively.
+// ones set. Callers hold s.areaMu for writing or own s exclusively.
 func (s *Service) index(m map[hub.Cell]string, id string, old, cells []hub.Cell) {
 	for _, c := range old {
 		if m[c] == id {
@@ -147,16 +233,16 @@ func (s *Service) index(m map[hub.Cell]string, id string, old, cells []hub.Cell)
 // DistrictAt returns the ID of the district whose area holds the base
 // cell c, or "".
 func (s *Service) DistrictAt(c hub.Cell) string {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.areaMu.RLock()
+	defer s.areaMu.RUnlock()
 	return s.districtOf[c]
 }
 
 // CommitteeAt returns the ID of the committee whose area holds the base
 // cell c, or "".
 func (s *Service) CommitteeAt(c hub.Cell) string {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.areaMu.RLock()
+	defer s.areaMu.RUnlock()
 	return s.committeOf[c]
 }
 

@@ -73,16 +73,13 @@ func (s *Service) UpsertPharmacies(ctx context.Context, ins ...PharmacyInput) ([
 	// What each pharmacy was before, for PHARMACY_UPSERTED: upserts are
 	// ordered by upsertMu, so nothing moves it between this read and the
 	// write.
-	var before []*hub.Pharmacy
-	if s.events != nil {
-		before = make([]*hub.Pharmacy, len(out))
-		for i, p := range out {
-			prev, err := s.store.Pharmacy(ctx, p.ID)
-			if err != nil && hub.ErrorCode(err) != hub.ENOTFOUND {
-				return nil, err
-			}
-			before[i] = prev
+	before := make([]*hub.Pharmacy, len(out))
+	for i, p := range out {
+		prev, err := s.store.Pharmacy(ctx, p.ID)
+		if err != nil && hub.ErrorCode(err) != hub.ENOTFOUND {
+			return nil, err
 		}
+		before[i] = prev
 	}
 	if err := s.store.UpsertPharmacies(ctx, out...); err != nil {
 		return nil, err
@@ -94,12 +91,10 @@ func (s *Service) UpsertPharmacies(ctx context.Context, ins ...PharmacyInput) ([
 		if err != nil {
 			return nil, err
 		}
-		s.locator.Put(stored)
 		out[i] = stored
 	}
-	if s.events != nil {
-		s.publishPharmacies(ctx, before, given, out)
-	}
+	// The locator follows the events (Apply).
+	s.publishPharmacies(ctx, before, given, out)
 	return out, nil
 }
 
@@ -181,6 +176,8 @@ type Restocked struct {
 	// list was served (read back from the store): what anyone walking in
 	// can still get.
 	LeftForWalkIns int
+
+	claimed bool // the answer of a restock made here (claimRestock)
 }
 
 // Restock adds quantity units of sku to a pharmacy's stock, serving no
@@ -243,8 +240,8 @@ func (s *Service) RestockServing(ctx context.Context, pharmacyID string, sku hub
 			serveErr = errors.Join(serveErr, err)
 		}
 	}
-	s.noteRestock(r)
 	s.publishRestock(ctx, p, e, r)
+	s.claimRestock(r)
 	if serveErr != nil {
 		return r, fmt.Errorf("restocked %d %s at %s, but serving the waiting list: %w", quantity, sku, pharmacyID, serveErr)
 	}
@@ -278,12 +275,33 @@ func (s *Service) noteRestock(r *Restocked) {
 	}
 }
 
+// claimRestock marks the restock that the RESTOCK event of r noted
+// (Apply) as r's, so that LastRestock of the pharmacy r returns finds r.
+// When the event has not come back (yet), nothing is marked.
+func (s *Service) claimRestock(r *Restocked) {
+	v, ok := s.restocks.Load(r.Pharmacy.ID)
+	if !ok {
+		return
+	}
+	l := v.(*restockLog)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := len(l.recent) - 1; i >= 0; i-- {
+		x := l.recent[i]
+		if x.claimed || !x.At.Equal(r.At) || x.SKU != r.SKU || x.Quantity != r.Quantity || x.StockAfterRestock != r.StockAfterRestock {
+			continue
+		}
+		r.claimed = true
+		l.recent[i] = r
+		return
+	}
+}
+
 // LastRestock returns the restock whose result p is (the pharmacy that
 // RestockServing returned, so the answer of a restock tells its own even
 // when others of the same pharmacy run at once), else the last restock
-// of p that this service made since it started; nil when none. With
-// several hubs, each knows its own; the RESTOCK events tell every hub's
-// subscribers of all of them.
+// of p whose RESTOCK event reached this service since it started,
+// whichever hub made it; nil when none.
 func (s *Service) LastRestock(p *hub.Pharmacy) *Restocked {
 	v, ok := s.restocks.Load(p.ID)
 	if !ok {

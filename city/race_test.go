@@ -64,6 +64,18 @@ func (h *hookStore) District(ctx context.Context, id string) (*hub.District, err
 	return d, err
 }
 
+func (h *hookStore) UpsertDistrict(ctx context.Context, d *hub.District) error {
+	err := h.Store.UpsertDistrict(ctx, d)
+	h.hold("UpsertDistrict")
+	return err
+}
+
+func (h *hookStore) UpsertCommittees(ctx context.Context, cs ...*hub.Committee) error {
+	err := h.Store.UpsertCommittees(ctx, cs...)
+	h.hold("UpsertCommittees")
+	return err
+}
+
 func (h *hookStore) Committee(ctx context.Context, id string) (*hub.Committee, error) {
 	c, err := h.Store.Committee(ctx, id)
 	h.hold("Committee")
@@ -104,10 +116,10 @@ func newHookedEnv(t *testing.T) (*env, *hookStore) {
 	return e, hs
 }
 
-// TestUpsertDistrictRace replaces one district twice at once. The
-// service must not read the old cells of both before either writes: the
-// index would keep the first replacement's cells, which the store no
-// longer has.
+// TestUpsertDistrictRace replaces one district twice at once, the first
+// held between its write and its event. The index follows the events, so
+// they must come in the order of the writes: else it would keep the
+// first replacement's cells, which the store no longer has.
 func TestUpsertDistrictRace(t *testing.T) {
 	e, hs := newHookedEnv(t)
 	ctx := t.Context()
@@ -115,7 +127,7 @@ func TestUpsertDistrictRace(t *testing.T) {
 	x, y, z := disk(t, c, 1), disk(t, ring(t, c, 5)[0], 1), disk(t, ring(t, c, 5)[15], 1)
 	must[*hub.District](t)(e.svc.UpsertDistrict(ctx, city.DistrictInput{ID: "d", Name: "d", Area: city.Area{Cells: x}}))
 
-	p := hs.pauseNext("District")
+	p := hs.pauseNext("UpsertDistrict")
 	interleave(t, p, func() error {
 		_, err := e.svc.UpsertDistrict(ctx, city.DistrictInput{ID: "d", Name: "d", Area: city.Area{Cells: y}})
 		return err
@@ -153,7 +165,7 @@ func TestUpsertCommitteesRace(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p := hs.pauseNext("Committee")
+	p := hs.pauseNext("UpsertCommittees")
 	interleave(t, p, upsert(y), upsert(z))
 
 	stored := must[*hub.Committee](t)(e.store.Committee(ctx, "k"))

@@ -125,11 +125,22 @@ type EngineOptions struct {
 	HealthColour func(ctx context.Context, residentID string) (hub.Colour, error)
 	// Log receives the sweeper's errors; default: discarded.
 	Log *slog.Logger
+	// FedByBus says that the caller feeds Apply every event of the bus
+	// Events publishes to: the partner index then follows the
+	// PARTNER_UPSERTED events of every engine, its own included, instead
+	// of this engine's writes.
+	FedByBus bool
 }
+
+// The engine follows the writes of others (other hubs' engines, restocks)
+// when it is fed the bus's events: Engine.Apply (engine_views.go).
 
 // Engine is the dispatch engine. It is safe for concurrent use. Create it
 // with NewEngine and release it with Close before closing its store.
 type Engine struct {
+	id           string // the Source of its events
+	events       hub.Publisher
+	fedByBus     bool
 	store        hub.Store
 	now          func() time.Time
 	rand         io.Reader
@@ -178,6 +189,11 @@ type Engine struct {
 	// settled, when not nil, is closed (and cleared) by the next settle:
 	// what a reservation that found no stock waits on (claimSettled).
 	settled chan struct{}
+
+	// stale guards what others' events made stale (engine_views.go).
+	stale      sync.Mutex
+	pharmStale bool
+	stockStale map[stockKey]struct{}
 }
 
 // pharmacy is what the engine keeps of a pharmacy.
@@ -250,6 +266,7 @@ func NewEngine(ctx context.Context, store hub.Store, opts EngineOptions) (*Engin
 		return nil, hub.Errorf(hub.EINVALID, "dispatch engine: DefaultMaxK %d is outside [0, %d]", opts.DefaultMaxK, MaxRoundK)
 	}
 	e := &Engine{
+		id:           newEngineID(),
 		store:        store,
 		now:          opts.Now,
 		rand:         opts.Rand,
@@ -268,7 +285,9 @@ func NewEngine(ctx context.Context, store hub.Store, opts EngineOptions) (*Engin
 		e.now = time.Now
 	}
 	if opts.Events != nil {
-		e.store = newEventStore(store, opts.Events)
+		e.events = sourced{id: e.id, next: opts.Events}
+		e.store = newEventStore(store, e.events)
+		e.fedByBus = opts.FedByBus
 	}
 	if e.rand == nil {
 		e.rand = rand.Reader

@@ -194,9 +194,16 @@ func (e *Engine) UpsertPartner(ctx context.Context, id, name string, cells []hub
 	if err := e.store.UpsertPartners(ctx, p); err != nil {
 		return nil, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.indexPartner(p.ID, p.Cells)
+	if e.events != nil {
+		// Published under partnerMu, in the order of the writes.
+		_, _ = e.events.Publish(ctx, hub.Event{Kind: hub.EventPartnerUpserted, At: p.UpdatedAt, PartnerID: p.ID,
+			Payload: hub.PartnerPayload{PartnerID: p.ID, Cells: slices.Clone(p.Cells)}})
+	}
+	if !e.fedByBus {
+		e.mu.Lock()
+		e.indexPartner(p.ID, p.Cells)
+		e.mu.Unlock()
+	}
 	cp := *p
 	cp.Cells = slices.Clone(p.Cells)
 	return &cp, nil

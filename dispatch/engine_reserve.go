@@ -121,6 +121,9 @@ func (e *Engine) Reserve(ctx context.Context, in ReserveInput) (*ReserveResult, 
 	if err != nil {
 		return nil, err
 	}
+	if err := e.catchUp(ctx); err != nil {
+		return nil, err
+	}
 	now := e.now()
 	if err := checkWindow(r, now); err != nil {
 		return nil, err

@@ -533,6 +533,9 @@ func (e *Engine) DrawLottery(ctx context.Context, roundID string) (*PublishedDra
 	if r.Mode != hub.Lottery {
 		return nil, nil, hub.Errorf(hub.EINVALID, "round %q is %s, not a LOTTERY", r.ID, r.Mode)
 	}
+	if err := e.catchUp(ctx); err != nil {
+		return nil, nil, err
+	}
 
 	var pd *PublishedDraw
 	resume := r.Status == hub.RoundDrawn

@@ -55,6 +55,17 @@ func (l *Locator) Put(p *hub.Pharmacy) {
 	l.byID[p.ID] = cp
 }
 
+// Reset replaces everything indexed with ps.
+func (l *Locator) Reset(ps []*hub.Pharmacy) {
+	fresh := NewLocator()
+	for _, p := range ps {
+		fresh.Put(p)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.byID, l.byCell = fresh.byID, fresh.byCell
+}
+
 // Len returns the number of pharmacies indexed.
 func (l *Locator) Len() int {
 	l.mu.RLock()

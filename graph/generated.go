@@ -3570,9 +3570,10 @@ type Pharmacy {
   stock: [StockLevel!]!
   updatedAt: Time!
   """
-  The last restock of this pharmacy made through this hub since it started
-  (null when none): what was delivered, what the waiting list took and what
-  is left for walk-ins. restock's answer carries its own restock here.
+  The last restock of this pharmacy that this hub learnt of since it started,
+  through whichever hub sharing its store it was made (null when none): what
+  was delivered, what the waiting list took and what is left for walk-ins.
+  restock's answer carries its own restock here.
   """
   lastRestock: RestockOutcome
 }

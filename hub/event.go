@@ -28,6 +28,8 @@ const (
 	EventResidentRegistered                      // residents were registered
 	EventPharmacyUpserted                        // a pharmacy was created or changed (its place, its name)
 	EventDistrictUpserted                        // a district's area was created or replaced
+	EventCommitteeUpserted                       // committees' areas were created or replaced
+	EventPartnerUpserted                         // a delivery partner's service area was created or replaced
 
 	numEventKinds = iota + 1 // one more than the last kind
 )
@@ -79,6 +81,10 @@ func (k EventKind) String() string {
 		return "PHARMACY_UPSERTED"
 	case EventDistrictUpserted:
 		return "DISTRICT_UPSERTED"
+	case EventCommitteeUpserted:
+		return "COMMITTEE_UPSERTED"
+	case EventPartnerUpserted:
+		return "PARTNER_UPSERTED"
 	}
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
@@ -137,6 +143,13 @@ type Event struct {
 	PartnerID    string   // the logistics partner it concerns
 	PharmacyID   string   // the pharmacy it concerns
 	SKU          SKU      // the supply it concerns
+
+	// Source names the instance of a service that published the event
+	// (a dispatch engine's ID), or is empty. A view that keeps its own
+	// writes' effects as it makes them (the dispatch engine's book of
+	// units in flight) skips the events of its own source and follows
+	// the rest; every other view follows every event alike.
+	Source string
 
 	// Payload is the kind's own data: a value (not a pointer) of one of
 	// the ...Payload types below, or nil when there is nothing more to
@@ -337,6 +350,28 @@ type DistrictPayload struct {
 	Cells      []Cell
 }
 
+// CommitteePayload is the payload of COMMITTEE_UPSERTED: the committees
+// of one upsert with their cells as they are now (sorted, base
+// resolution; read-only once published).
+type CommitteePayload struct {
+	Committees []CommitteeRef
+}
+
+// CommitteeRef is one committee of a CommitteePayload.
+type CommitteeRef struct {
+	ID         string
+	DistrictID string
+	Cells      []Cell
+}
+
+// PartnerPayload is the payload of PARTNER_UPSERTED: the partner's service
+// area as it is now (sorted, base resolution; read-only once published).
+// The event carries no routing cells; follow it by PartnerID.
+type PartnerPayload struct {
+	PartnerID string
+	Cells     []Cell
+}
+
 func (StockChangedPayload) carries(k EventKind) bool { return k == EventStockChanged }
 func (RestockPayload) carries(k EventKind) bool      { return k == EventRestock }
 func (AllocationPayload) carries(k EventKind) bool {
@@ -351,10 +386,12 @@ func (ColourChangedPayload) carries(k EventKind) bool { return k == EventColourC
 func (ReservationPayload) carries(k EventKind) bool {
 	return k == EventReservationCreated || k == EventReservationUpdated
 }
-func (ShortagePayload) carries(k EventKind) bool { return k == EventShortageRegistered }
-func (ResidentPayload) carries(k EventKind) bool { return k == EventResidentRegistered }
-func (PharmacyPayload) carries(k EventKind) bool { return k == EventPharmacyUpserted }
-func (DistrictPayload) carries(k EventKind) bool { return k == EventDistrictUpserted }
+func (ShortagePayload) carries(k EventKind) bool  { return k == EventShortageRegistered }
+func (ResidentPayload) carries(k EventKind) bool  { return k == EventResidentRegistered }
+func (PharmacyPayload) carries(k EventKind) bool  { return k == EventPharmacyUpserted }
+func (DistrictPayload) carries(k EventKind) bool  { return k == EventDistrictUpserted }
+func (CommitteePayload) carries(k EventKind) bool { return k == EventCommitteeUpserted }
+func (PartnerPayload) carries(k EventKind) bool   { return k == EventPartnerUpserted }
 
 // Publisher takes domain events: the broker, or nothing. Publishing never
 // blocks on subscribers.

@@ -102,7 +102,7 @@ func (r *Resolver) restock(ctx context.Context, pharmacyID string, sku hub.SKU, 
 }
 
 // lastRestock is Pharmacy.lastRestock: the restock whose answer p is, else
-// the last restock of p this hub made, or nil.
+// the last restock of p this hub learnt of (from any hub), or nil.
 func (r *Resolver) lastRestock(p *hub.Pharmacy) *model.RestockOutcome {
 	lr := r.City.LastRestock(p)
 	if lr == nil {

@@ -2,8 +2,9 @@
 // every base-resolution cell, counters of residents, pharmacies, stock by
 // supply, open reservations, waiting-list registrations, allocations,
 // fulfilled allocations, health codes by colour and the risk level. The
-// counters are kept current from domain events (Tally.Observe, or
-// Tally.Publisher in front of the broker), so a query sums counters and
+// counters are kept current from domain events (Tally.Apply as a view of
+// the bus, Tally.Observe, or Tally.Publisher in front of a publisher), so
+// a query sums counters and
 // never scans records: a district of 10,000 cells answers in about a
 // millisecond. Coarser resolutions (down to 5) roll the district's cells
 // up with grid.Parent, and hourly totals of each district are kept in
@@ -239,6 +240,13 @@ func (p publisher) Publish(ctx context.Context, ev hub.Event) (uint64, error) {
 }
 
 var _ hub.Publisher = publisher{}
+
+// Apply applies one event to the counters (Observe): the tally as a view
+// of the bus (broker.View), fed every event of every hub sharing it once,
+// in order, as it is published. A hub's tally is loaded from the store
+// (Load), then fed so, and loaded again when the bus reports events it
+// did not deliver.
+func (t *Tally) Apply(_ context.Context, ev hub.Event) { t.Observe(ev) }
 
 // Kinds returns the kinds of event that change counters: what a live
 // dashboard subscribes to. RESTOCK is not among them (its STOCK_CHANGED

@@ -28,6 +28,7 @@ type eventDoc struct {
 	PartnerID    string      `bson:"partnerId,omitempty"`
 	PharmacyID   string      `bson:"pharmacyId,omitempty"`
 	SKU          string      `bson:"sku,omitempty"`
+	Source       string      `bson:"source,omitempty"` // hub.Event.Source
 	Payload      *payloadDoc `bson:"payload,omitempty"`
 }
 
@@ -45,6 +46,8 @@ const (
 	tagResidents      = "residents"
 	tagPharmacy       = "pharmacy"
 	tagDistrict       = "district"
+	tagCommittees     = "committees"
+	tagPartner        = "partner"
 )
 
 // payloadDoc is one payload of any type: Type says which, and which of
@@ -92,6 +95,15 @@ type payloadDoc struct {
 	FromCell       int64            `bson:"fromCell,omitempty"`       // pharmacy
 	FromDistrictID string           `bson:"fromDistrictId,omitempty"` // pharmacy
 	Cells          []int64          `bson:"cells,omitempty"`          // district
+
+	Committees []committeeDoc `bson:"committees,omitempty"` // committees
+	PartnerID  string         `bson:"partnerId,omitempty"`  // partner
+}
+
+type committeeDoc struct {
+	ID         string  `bson:"id"`
+	DistrictID string  `bson:"districtId,omitempty"`
+	Cells      []int64 `bson:"cells,omitempty"`
 }
 
 type reservationRefDoc struct {
@@ -293,6 +305,14 @@ func payloadToDoc(p hub.EventPayload) (*payloadDoc, error) {
 			Created: p.Created, Initial: initial, FromCell: int64(p.FromCell), FromDistrictID: p.FromDistrictID}, nil
 	case hub.DistrictPayload:
 		return &payloadDoc{Type: tagDistrict, DistrictID: p.DistrictID, Cells: cellInts(p.Cells)}, nil
+	case hub.PartnerPayload:
+		return &payloadDoc{Type: tagPartner, PartnerID: p.PartnerID, Cells: cellInts(p.Cells)}, nil
+	case hub.CommitteePayload:
+		d := &payloadDoc{Type: tagCommittees}
+		for _, c := range p.Committees {
+			d.Committees = append(d.Committees, committeeDoc{ID: c.ID, DistrictID: c.DistrictID, Cells: cellInts(c.Cells)})
+		}
+		return d, nil
 	}
 	return nil, hub.Errorf(hub.EINVALID, "mongobus has no document for a %T payload", p)
 }
@@ -356,6 +376,14 @@ func (d *payloadDoc) domain() (hub.EventPayload, error) {
 			Created: d.Created, Initial: initial, FromCell: hub.Cell(uint64(d.FromCell)), FromDistrictID: d.FromDistrictID}, nil
 	case tagDistrict:
 		return hub.DistrictPayload{DistrictID: d.DistrictID, Cells: cellsOf(d.Cells)}, nil
+	case tagPartner:
+		return hub.PartnerPayload{PartnerID: d.PartnerID, Cells: cellsOf(d.Cells)}, nil
+	case tagCommittees:
+		var refs []hub.CommitteeRef
+		for _, c := range d.Committees {
+			refs = append(refs, hub.CommitteeRef{ID: c.ID, DistrictID: c.DistrictID, Cells: cellsOf(c.Cells)})
+		}
+		return hub.CommitteePayload{Committees: refs}, nil
 	}
 	return nil, fmt.Errorf("unknown payload type %q", d.Type)
 }
@@ -374,7 +402,7 @@ func eventToDoc(ev hub.Event) (eventDoc, error) {
 	return eventDoc{
 		Kind: string(kind), At: msTime(ev.At), Cells: cellInts(ev.Cells), DistrictID: ev.DistrictID,
 		CommitteeIDs: append([]string(nil), ev.CommitteeIDs...), PartnerID: ev.PartnerID,
-		PharmacyID: ev.PharmacyID, SKU: string(ev.SKU), Payload: p,
+		PharmacyID: ev.PharmacyID, SKU: string(ev.SKU), Source: ev.Source, Payload: p,
 	}, nil
 }
 
@@ -395,7 +423,7 @@ func (d *eventDoc) event() (hub.Event, error) {
 	}
 	ev := hub.Event{
 		Kind: kind, At: d.At, Cells: cellsOf(d.Cells), DistrictID: d.DistrictID, CommitteeIDs: committees,
-		PartnerID: d.PartnerID, PharmacyID: d.PharmacyID, SKU: hub.SKU(d.SKU), Payload: p,
+		PartnerID: d.PartnerID, PharmacyID: d.PharmacyID, SKU: hub.SKU(d.SKU), Source: d.Source, Payload: p,
 	}
 	return ev, ev.Validate()
 }

@@ -91,6 +91,21 @@ func samples() []struct{ give, want hub.Event } {
 		hub.Event{Kind: hub.EventPharmacyUpserted, At: at, PharmacyID: "p1", DistrictID: "d2", Payload: moved},
 		hub.Event{Kind: hub.EventPharmacyUpserted, At: ms(at), PharmacyID: "p1", DistrictID: "d2", Payload: moved},
 	})
+	committees := hub.CommitteePayload{Committees: []hub.CommitteeRef{{ID: "c1", DistrictID: "d1", Cells: cells}, {ID: "c2", DistrictID: "d1", Cells: cells[:1]}}}
+	out = append(out, struct{ give, want hub.Event }{
+		hub.Event{Kind: hub.EventCommitteeUpserted, At: at, DistrictID: "d1", CommitteeIDs: []string{"c1", "c2"}, Payload: committees},
+		hub.Event{Kind: hub.EventCommitteeUpserted, At: ms(at), DistrictID: "d1", CommitteeIDs: []string{"c1", "c2"}, Payload: committees},
+	})
+	partner := hub.PartnerPayload{PartnerID: "courier", Cells: cells}
+	out = append(out, struct{ give, want hub.Event }{
+		hub.Event{Kind: hub.EventPartnerUpserted, At: at, PartnerID: "courier", Source: "eng_2", Payload: partner},
+		hub.Event{Kind: hub.EventPartnerUpserted, At: ms(at), PartnerID: "courier", Source: "eng_2", Payload: partner},
+	})
+	// The source of an event: the publisher's instance.
+	out = append(out, struct{ give, want hub.Event }{
+		hub.Event{Kind: hub.EventStockChanged, At: at, PharmacyID: "p1", Source: "eng_1", Payload: hub.StockChangedPayload{StockEntry: hub.StockEntry{StockChange: hub.StockChange{PharmacyID: "p1", SKU: hub.MaskAdult, Delta: -1, Reason: "ALLOCATE", At: at}, After: 9}}},
+		hub.Event{Kind: hub.EventStockChanged, At: ms(at), PharmacyID: "p1", Source: "eng_1", Payload: hub.StockChangedPayload{StockEntry: hub.StockEntry{StockChange: hub.StockChange{PharmacyID: "p1", SKU: hub.MaskAdult, Delta: -1, Reason: "ALLOCATE", At: ms(at)}, After: 9}}},
+	})
 	district := hub.DistrictPayload{DistrictID: "d1", Cells: cells}
 	out = append(out, struct{ give, want hub.Event }{
 		hub.Event{Kind: hub.EventDistrictUpserted, At: at, DistrictID: "d1", Payload: district},

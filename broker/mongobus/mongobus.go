@@ -32,6 +32,11 @@
 // restart (up to a second of events may come again) and exactly once
 // while a hub runs; a stream that breaks while the hub runs (a failover)
 // resumes from the token in memory, so its subscribers miss nothing.
+// Events delivered again after a restart were stored before the bus
+// opened: once the stream has delivered a run of them and stands idle, the
+// watcher calls Options.OnReplayed, so that a hub whose in-memory views
+// were read from the store at start (and so hold those events' effects)
+// reads them afresh.
 // When the token is no longer in the oplog (the hub was down longer than
 // the oplog window), or the server refuses it, the watcher says so in the
 // log, naming the time the token was saved, starts from now, counts the
@@ -111,6 +116,12 @@ type Options struct {
 	// OnGap, when set, is called (from the watcher's goroutine) when the
 	// bus knows events were published that this hub will not deliver.
 	OnGap func(Gap)
+	// OnReplayed, when set, is called (from the watcher's goroutine) when
+	// the change stream of a hub that resumed from a saved token has
+	// delivered n events stored before the bus opened (replay.go) and
+	// stands idle: state read from the store at start already holds
+	// their effects, so what counted them again should be read afresh.
+	OnReplayed func(n int)
 	// Dial configures the connection of Open.
 	Dial mongostore.DialOptions
 }
@@ -144,6 +155,9 @@ type Bus struct {
 	now     func() time.Time
 	log     *slog.Logger
 	onGap   func(Gap)
+	// onReplayed and replay: the watcher's goroutine only.
+	onReplayed func(int)
+	replay     replay
 
 	ctx    context.Context // the watcher's; canceled by Close
 	cancel context.CancelFunc
@@ -216,17 +230,18 @@ func newBus(ctx context.Context, db *mongo.Database, t mongostore.Target, opts O
 		now = time.Now
 	}
 	b := &Bus{
-		local:   broker.New(opts.Broker),
-		events:  db.Collection(opts.Collection, options.Collection().SetWriteConcern(writeconcern.Majority())),
-		cursors: db.Collection(cursorsCollection, options.Collection().SetWriteConcern(writeconcern.Majority())),
-		target:  t,
-		hubID:   opts.HubID,
-		wait:    opts.PublishWait,
-		now:     now,
-		log:     opts.Log.With("hub", opts.HubID),
-		onGap:   opts.OnGap,
-		done:    make(chan struct{}),
-		waiters: make(map[bson.ObjectID]chan uint64),
+		local:      broker.New(opts.Broker),
+		events:     db.Collection(opts.Collection, options.Collection().SetWriteConcern(writeconcern.Majority())),
+		cursors:    db.Collection(cursorsCollection, options.Collection().SetWriteConcern(writeconcern.Majority())),
+		target:     t,
+		hubID:      opts.HubID,
+		wait:       opts.PublishWait,
+		now:        now,
+		log:        opts.Log.With("hub", opts.HubID),
+		onGap:      opts.OnGap,
+		onReplayed: opts.OnReplayed,
+		done:       make(chan struct{}),
+		waiters:    make(map[bson.ObjectID]chan uint64),
 	}
 	if err := b.prepare(ctx, opts.Retention); err != nil {
 		b.local.Close()
@@ -235,6 +250,9 @@ func newBus(ctx context.Context, db *mongo.Database, t mongostore.Target, opts O
 	if err := b.loadToken(ctx); err != nil {
 		b.local.Close()
 		return nil, err
+	}
+	if b.token != nil {
+		b.replay.opened = time.Now()
 	}
 	cs, err := b.watch(ctx)
 	if err != nil {
@@ -446,6 +464,9 @@ func (b *Bus) drain(cs *mongo.ChangeStream) error {
 			b.deliver(cs.Current)
 		} else if err := cs.Err(); err != nil {
 			return err
+		} else if n := b.replay.idle(); n > 0 && b.onReplayed != nil {
+			b.log.Info("mongobus: delivered again events stored before this hub started", "events", n)
+			b.onReplayed(n)
 		} else if cs.ID() == 0 {
 			if t := cs.ResumeToken(); t != nil {
 				b.token = t
@@ -488,6 +509,7 @@ func (b *Bus) deliver(raw bson.Raw) {
 		b.log.Error("mongobus: skipping an event the broker would refuse", "id", d.ID.Hex(), "origin", d.Origin, "err", err)
 		return
 	}
+	b.replay.delivered(d.Stored)
 	seq, err := b.local.Publish(b.ctx, ev)
 	if err != nil {
 		return // the bus is closing
