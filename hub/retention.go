@@ -48,8 +48,9 @@ const (
 	// MaxHoldResidents bounds the residents one hold names.
 	MaxHoldResidents = 1000
 	// MaxHoldReason is the most characters (runes) a hold's reason may
-	// have.
-	MaxHoldReason = 500
+	// have: with the hold's ID and end it is the purpose of the audit
+	// entries of the act, which MaxAuditPurpose bounds.
+	MaxHoldReason = 400
 	// MaxHoldSpan is the longest a hold may run from the act that places
 	// or extends it: a longer hold takes another explicit extension.
 	MaxHoldSpan = 180 * 24 * time.Hour
