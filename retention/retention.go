@@ -376,3 +376,6 @@ func (s *Service) audit(ctx context.Context, a Actor, action string, h *hub.Hold
 	_, err := s.store.AppendAudit(ctx, es...)
 	return err
 }
+
+// Now returns the service's clock reading.
+func (s *Service) Now() time.Time { return s.now() }
