@@ -49,6 +49,11 @@ const (
 	DefaultAudit        = 365 * 24 * time.Hour
 	// DefaultEvery is how often a hub sweeps.
 	DefaultEvery = time.Hour
+	// DefaultBatch is the records one sweep write examines, and
+	// DefaultRest the pause after each, in batch times (BENCHMARKS.md
+	// says why).
+	DefaultBatch = 250
+	DefaultRest  = 1.0
 )
 
 // DefaultPeriods returns the default retention periods.
@@ -85,9 +90,14 @@ func (p Periods) Check() error {
 type Options struct {
 	Store   hub.Store
 	Periods Periods
-	// Batch bounds the records one sweep write examines;
-	// hub.DefaultSweepBatch when 0.
+	// Batch bounds the records one sweep write examines; DefaultBatch
+	// when 0.
 	Batch int
+	// Rest is how long the sweep waits after each batch, as a multiple of
+	// the time the batch took (DefaultRest when 0, none when negative), so
+	// that other writes (reservations) get the store's writer between
+	// batches: with 1 the sweep holds it at most about half the time.
+	Rest float64
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Log receives the sweeps' reports and errors; discarded when nil.
@@ -99,6 +109,7 @@ type Service struct {
 	store   hub.Store
 	periods Periods
 	batch   int
+	rest    float64
 	now     func() time.Time
 	log     *slog.Logger
 }
@@ -114,7 +125,16 @@ func New(opts Options) (*Service, error) {
 	if opts.Batch < 0 || opts.Batch > hub.MaxSweepBatch {
 		return nil, hub.Errorf(hub.EINVALID, "sweep batch %d outside [0, %d]", opts.Batch, hub.MaxSweepBatch)
 	}
-	s := &Service{store: opts.Store, periods: opts.Periods, batch: opts.Batch, now: opts.Now, log: opts.Log}
+	s := &Service{store: opts.Store, periods: opts.Periods, batch: opts.Batch, rest: opts.Rest, now: opts.Now, log: opts.Log}
+	if s.batch == 0 {
+		s.batch = DefaultBatch
+	}
+	switch {
+	case s.rest == 0:
+		s.rest = DefaultRest
+	case s.rest < 0:
+		s.rest = 0
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -153,9 +173,15 @@ func (s *Service) Sweep(ctx context.Context) ([]Swept, error) {
 			if err := ctx.Err(); err != nil {
 				return out, err
 			}
+			start := time.Now()
 			r, err := s.store.Sweep(ctx, hub.SweepRequest{Kind: k, Before: sw.Before, Now: now, From: from, Limit: s.batch})
 			if err != nil {
 				return out, fmt.Errorf("retention: sweep %s: %w", strings.ToLower(string(k)), err)
+			}
+			if r.Next != nil && s.rest > 0 {
+				if err := sleep(ctx, time.Duration(float64(time.Since(start))*s.rest)); err != nil {
+					return out, err
+				}
 			}
 			sw.Deleted += r.Deleted
 			sw.Held += r.Held
@@ -168,6 +194,18 @@ func (s *Service) Sweep(ctx context.Context) ([]Swept, error) {
 		out = append(out, sw)
 	}
 	return out, nil
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // Run sweeps at once and then every period until ctx ends. A failed pass
