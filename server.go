@@ -625,8 +625,8 @@ func (p *Program) export(ctx context.Context, who auth.Principal) (any, error) {
 	return exportOf(ctx, p.Store, p.Dispatch.PickupCode, p.City.Now(), who.Scope, p.Config.ShowOfficialNames)
 }
 
-// startSweep runs the retention sweep on this hub, at once and then every
-// Config.SweepEvery (never when it is 0), until ctx ends or Close.
+// startSweep runs the retention sweep on this hub every Config.SweepEvery
+// (never when it is 0), until ctx ends or Close.
 func (p *Program) startSweep(ctx context.Context) {
 	if p.Config.SweepEvery <= 0 {
 		return
@@ -729,7 +729,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	fs.DurationVar(&c.Retention.Declarations, "retain-declarations", envDuration("GRIDHUB_RETAIN_DECLARATIONS", retention.DefaultDeclarations), "how long health declarations are kept, 0 for ever (GRIDHUB_RETAIN_DECLARATIONS)")
 	fs.DurationVar(&c.Retention.Dispatch, "retain-dispatch", envDuration("GRIDHUB_RETAIN_DISPATCH", retention.DefaultDispatch), "how long reservations and allocations are kept after their round closed, 0 for ever (GRIDHUB_RETAIN_DISPATCH)")
 	fs.DurationVar(&c.Retention.Audit, "retain-audit", envDuration("GRIDHUB_RETAIN_AUDIT", retention.DefaultAudit), "how long audit entries of reads of personal data are kept, 0 for ever (GRIDHUB_RETAIN_AUDIT)")
-	fs.DurationVar(&c.SweepEvery, "sweep-every", envDuration("GRIDHUB_SWEEP_EVERY", retention.DefaultEvery), "how often this hub deletes records past their retention period, 0 for never (GRIDHUB_SWEEP_EVERY)")
+	fs.DurationVar(&c.SweepEvery, "sweep-every", envDuration("GRIDHUB_SWEEP_EVERY", retention.DefaultEvery), "how often this hub deletes records past their retention period (the first time one period after start), 0 for never (GRIDHUB_SWEEP_EVERY)")
 	fs.Usage = usageFunc(fs, "gridhub serve [flags]", "Runs the hub: GraphQL on /graphql, GraphiQL on /, /healthz, /metrics.")
 	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
 		return err

@@ -208,8 +208,10 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Run sweeps at once and then every period until ctx ends. A failed pass
-// is logged and tried again at the next tick.
+// Run sweeps every period until ctx ends, the first time one period after
+// it starts (a hub that restarts does not sweep on each start; another
+// hub, or this one an hour on, does). A failed pass is logged and tried
+// again at the next tick.
 func (s *Service) Run(ctx context.Context, every time.Duration) {
 	if every <= 0 {
 		every = DefaultEvery
@@ -217,6 +219,11 @@ func (s *Service) Run(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 		start := time.Now()
 		swept, err := s.Sweep(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -226,11 +233,6 @@ func (s *Service) Run(ctx context.Context, every time.Duration) {
 			if sw.Deleted > 0 || sw.Held > 0 {
 				s.log.Info("retention sweep", "kind", sw.Kind, "before", sw.Before, "deleted", sw.Deleted, "held", sw.Held, "batches", sw.Batches, "took", time.Since(start))
 			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
 		}
 	}
 }
