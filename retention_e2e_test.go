@@ -74,7 +74,9 @@ func TestRetentionE2E(t *testing.T) {
 	if n := scans(caseID); n != 1 {
 		t.Fatalf("the held case has %d scans, want 1", n)
 	}
-	var cs struct{ Contacts []struct{ ResidentID *string } }
+	var cs struct {
+		Contacts []struct{ ResidentID *string }
+	}
 	must(t, admin, `query($r: ID!) { contacts(residentId: $r, since: "2020-01-01T00:00:00Z", purpose: "retention test") { residentId } }`,
 		map[string]any{"r": caseID}, &cs)
 	if len(cs.Contacts) != 0 {
