@@ -96,7 +96,9 @@ type SweepRequest struct {
 // SweepResult says what one batch did.
 type SweepResult struct {
 	Deleted int // records deleted
-	Held    int // expired records kept because a hold in force names their person
+	// Held counts expired records kept because a hold in force names
+	// their person (for declarations: such persons, once each).
+	Held int
 	// Next resumes the pass; nil when the pass is over.
 	Next []byte
 }
