@@ -53,7 +53,7 @@ const (
 	// DefaultRest the pause after each, in batch times (BENCHMARKS.md
 	// says why).
 	DefaultBatch = 250
-	DefaultRest  = 1.0
+	DefaultRest  = 3.0
 )
 
 // DefaultPeriods returns the default retention periods.
@@ -96,7 +96,7 @@ type Options struct {
 	// Rest is how long the sweep waits after each batch, as a multiple of
 	// the time the batch took (DefaultRest when 0, none when negative), so
 	// that other writes (reservations) get the store's writer between
-	// batches: with 1 the sweep holds it at most about half the time.
+	// batches: with 3 the sweep holds it about a quarter of the time.
 	Rest float64
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
