@@ -78,6 +78,7 @@ commands:
   token    mint an access token for an operator or device
   replay   replay a day of Taiwan's 2020 mask-stock feed as restocks and sales
   ids      report residents stored under non-canonical ID-number spellings (read only)
+  compact  rewrite the embedded store's file without the bytes of deleted records (hub stopped)
 
 Run "gridhub COMMAND -h" for a command's flags.
 Exit codes: 0 done, 1 failure, 2 usage error.
@@ -102,6 +103,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return replayCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "ids":
 		return idsCommand(ctx, args[1:], stdout, stderr, getenv)
+	case "compact":
+		return compactCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
