@@ -6,6 +6,7 @@
 //	gridhub token [flags]          mint an access token
 //	gridhub replay [flags]         replay a day of Taiwan's 2020 mask-stock feed
 //	gridhub ids [flags]            report ID numbers stored under non-canonical spellings
+//	gridhub compact [flags]        rewrite the embedded store without the bytes of deleted records
 //
 // Configuration comes from flags, each with an environment variable
 // (GRIDHUB_ADDR, GRIDHUB_DATA, GRIDHUB_STORE, ...); a flag wins. Exit codes

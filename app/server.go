@@ -48,6 +48,7 @@ import (
 	"github.com/gridhub/gridhub/hub"
 	"github.com/gridhub/gridhub/privacy"
 	"github.com/gridhub/gridhub/resolvers"
+	"github.com/gridhub/gridhub/retention"
 	"github.com/gridhub/gridhub/stats"
 	"github.com/gridhub/gridhub/store"
 	"github.com/gridhub/gridhub/store/mongostore"
@@ -72,6 +73,7 @@ commands:
   token    mint an access token for an operator or device
   replay   replay a day of Taiwan's 2020 mask-stock feed as restocks and sales
   ids      report residents stored under non-canonical ID-number spellings (read only)
+  compact  rewrite the embedded store's file without the bytes of deleted records (hub stopped)
 
 Run "gridhub COMMAND -h" for a command's flags.
 Exit codes: 0 done, 1 failure, 2 usage error.
@@ -100,6 +102,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return replayCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "ids":
 		return idsCommand(ctx, args[1:], stdout, stderr, getenv)
+	case "compact":
+		return compactCommand(ctx, args[1:], stdout, stderr, getenv)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -152,6 +156,11 @@ type Config struct {
 	// rounds): dispatch.EngineOptions.ExpiryEvery, 0 its default. Not a
 	// flag: tests shorten it.
 	SweepEvery time.Duration
+
+	// Retention are the retention periods of personal records, and
+	// RetentionEvery how often this hub deletes those past them (0: never).
+	Retention      retention.Periods
+	RetentionEvery time.Duration
 
 	// TrustLists names other issuers' trust-list files (comma-separated),
 	// merged with this hub's own key so their codes verify here.
@@ -326,11 +335,13 @@ type Program struct {
 	City     *city.Service
 	Dispatch *dispatch.Engine
 	Codes    *codes.Service
-	Bus      broker.Bus
-	Stats    *stats.Tally  // the dashboards' counters
-	Events   hub.Publisher // where the services publish: the Bus
-	Keys     *auth.Keys
-	Registry *prometheus.Registry
+	// Retention sweeps expired personal records and keeps legal holds.
+	Retention *retention.Service
+	Bus       broker.Bus
+	Stats     *stats.Tally  // the dashboards' counters
+	Events    hub.Publisher // where the services publish: the Bus
+	Keys      *auth.Keys
+	Registry  *prometheus.Registry
 
 	ownStore, ownBus bool     // opened here, so closed here
 	views            []func() // removes each view from the bus
@@ -338,6 +349,9 @@ type Program struct {
 	listener net.Listener
 	server   *http.Server
 	pprof    *http.Server
+
+	stopSweep func()        // ends the retention sweep (startSweep)
+	sweepDone chan struct{} // closed when it has ended
 }
 
 // Open opens the hub's store (unless given), bus (unless given) and
@@ -463,6 +477,10 @@ func (p *Program) open(ctx context.Context) error {
 		p.closeOwn()
 		return err
 	}
+	if p.Retention, err = retention.New(retention.Options{Store: p.Store, Periods: p.Config.Retention, Now: p.City.Now, Log: p.Log}); err != nil {
+		p.Store.Close()
+		return err
+	}
 	p.Dispatch, err = dispatch.NewEngine(ctx, p.Store, dispatch.EngineOptions{
 		CodeKey: codeKey.b, Log: p.Log, Events: p.Events, HealthColour: p.Codes.GateColour,
 		ExpiryEvery: p.Config.SweepEvery, FedByBus: true,
@@ -583,7 +601,7 @@ func (p *Program) Serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	res := &resolvers.Resolver{City: p.City, Dispatch: p.Dispatch, Bus: p.Bus, Codes: p.Codes, Stats: p.Stats, ShowOfficialNames: p.Config.ShowOfficialNames}
+	res := &resolvers.Resolver{City: p.City, Dispatch: p.Dispatch, Bus: p.Bus, Codes: p.Codes, Retention: p.Retention, Stats: p.Stats, ShowOfficialNames: p.Config.ShowOfficialNames}
 	h := httpapi.New(httpapi.Options{
 		Schema:        res.Batched(graph.NewExecutableSchema(graph.Config{Resolvers: res, Complexity: resolvers.Complexity()})),
 		Verifier:      p.Keys,
@@ -709,10 +727,28 @@ func (p *Program) export(ctx context.Context, who auth.Principal) (any, error) {
 	return exportOf(ctx, p.Store, p.Dispatch.PickupCode, p.City.Now(), who.Scope, p.Config.ShowOfficialNames)
 }
 
+// startSweep runs the retention sweep on this hub every Config.RetentionEvery
+// (never when it is 0), until ctx ends or Close.
+func (p *Program) startSweep(ctx context.Context) {
+	if p.Config.RetentionEvery <= 0 {
+		return
+	}
+	ctx, p.stopSweep = context.WithCancel(ctx)
+	p.sweepDone = make(chan struct{})
+	go func() {
+		defer close(p.sweepDone)
+		p.Retention.Run(ctx, p.Config.RetentionEvery)
+	}()
+}
+
 // Close drains the server within the grace period and closes the store
 // and the bus, unless they were given (Program).
 func (p *Program) Close() error {
 	var errs []error
+	if p.stopSweep != nil {
+		p.stopSweep()
+		<-p.sweepDone
+	}
 	p.removeViews()
 	if p.Bus != nil && p.ownBus {
 		// Ends every subscription first, so that their streams (SSE,
@@ -795,6 +831,20 @@ func ServeConfig(args []string, stdout, stderr io.Writer, getenv func(string) st
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", env("GRIDHUB_TRUSTED_PROXIES", ""), "comma-separated addresses and CIDR prefixes of the reverse proxies in front of the hub, whose X-Forwarded-For names the client for the per-address limit (GRIDHUB_TRUSTED_PROXIES)")
 	fs.StringVar(&c.Rekey, "rekey", "", "comma-separated keys (secret, jwt, pickup-secret, codes-ed25519-seed) whose fingerprint in the store this start replaces with its own: once, on one hub, to change a key on purpose")
 	fs.StringVar(&c.Pprof, "pprof", env("GRIDHUB_PPROF", ""), "loopback address (127.0.0.1:6060) to serve Go's runtime profiles on, at /debug/pprof/; empty: off (GRIDHUB_PPROF)")
+	var badEnv []string
+	envDuration := func(name string, def time.Duration) time.Duration {
+		d, err := time.ParseDuration(env(name, def.String()))
+		if err != nil {
+			badEnv = append(badEnv, name)
+			return def
+		}
+		return d
+	}
+	fs.DurationVar(&c.Retention.Scans, "retain-scans", envDuration("GRIDHUB_RETAIN_SCANS", retention.DefaultScans), "how long checkpoint scans (and so trajectories and contacts) are kept, 0 for ever (GRIDHUB_RETAIN_SCANS)")
+	fs.DurationVar(&c.Retention.Declarations, "retain-declarations", envDuration("GRIDHUB_RETAIN_DECLARATIONS", retention.DefaultDeclarations), "how long health declarations are kept, 0 for ever (GRIDHUB_RETAIN_DECLARATIONS)")
+	fs.DurationVar(&c.Retention.Dispatch, "retain-dispatch", envDuration("GRIDHUB_RETAIN_DISPATCH", retention.DefaultDispatch), "how long reservations and allocations are kept after their round closed, 0 for ever (GRIDHUB_RETAIN_DISPATCH)")
+	fs.DurationVar(&c.Retention.Audit, "retain-audit", envDuration("GRIDHUB_RETAIN_AUDIT", retention.DefaultAudit), "how long audit entries of reads of personal data are kept, 0 for ever (GRIDHUB_RETAIN_AUDIT)")
+	fs.DurationVar(&c.RetentionEvery, "sweep-every", envDuration("GRIDHUB_SWEEP_EVERY", retention.DefaultEvery), "how often this hub deletes records past their retention period (the first time one period after start), 0 for never (GRIDHUB_SWEEP_EVERY)")
 	fs.Usage = usageFunc(fs, "gridhub serve [flags]", "Runs the hub: GraphQL on /graphql, GraphiQL on /, /healthz, /metrics.")
 	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
 		return c, err
@@ -805,6 +855,12 @@ func ServeConfig(args []string, stdout, stderr io.Writer, getenv func(string) st
 	}
 	if _, err := httpapi.ParseProxies(c.TrustedProxies); err != nil {
 		return c, cli.Usagef("-trusted-proxies: %v", err)
+	}
+	if len(badEnv) > 0 {
+		return c, cli.Usagef("%s: not a duration (e.g. 672h)", strings.Join(badEnv, ", "))
+	}
+	if err := c.Retention.Check(); err != nil || c.RetentionEvery < 0 {
+		return c, cli.Usagef("-retain-* and -sweep-every must not be negative")
 	}
 	if _, err := rekeyNames(c.Rekey); err != nil {
 		return c, err
@@ -841,6 +897,7 @@ func serve(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 		p.Close()
 		return err
 	}
+	p.startSweep(ctx)
 	log.Info("gridhub serving", "addr", p.Addr(), "data", c.DataDir, "store", storeName(c.StoreURI))
 	fmt.Fprintf(stdout, "gridhub listening on %s\n", p.Addr())
 	<-ctx.Done()

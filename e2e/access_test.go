@@ -130,6 +130,18 @@ func TestAuthorizationMatrix(t *testing.T) {
 		deliveries[i] = reserveAs(t, deliveryRound, i, "DELIVERY")
 	}
 
+	// Hold fixtures: a case of resident i, and a hold of it.
+	markCaseOf := func(t *testing.T, i int) {
+		must(t, admin, `mutation($r: ID!) { markCase(residentId: $r, purpose: "positive test") { subject } }`, map[string]any{"r": ac.residents[i]}, nil)
+	}
+	newHold := func(t *testing.T, i int) string {
+		markCaseOf(t, i)
+		var h struct{ PlaceHold struct{ ID string } }
+		must(t, admin, `mutation($r: ID!, $u: Time!) { placeHold(caseId: $r, reason: "investigation", until: $u) { id } }`,
+			map[string]any{"r": ac.residents[i], "u": now.Add(30 * 24 * time.Hour).Format(time.RFC3339)}, &h)
+		return h.PlaceHold.ID
+	}
+
 	const ok = ""
 	type want map[string][2]string // role -> {in scope, out of scope}; roles not listed: FORBIDDEN both, anonymous UNAUTHENTICATED
 	tests := []struct {
@@ -301,6 +313,27 @@ func TestAuthorizationMatrix(t *testing.T) {
 			want{"DISTRICT": {ok, "FORBIDDEN"}}},
 		{"Mutation.markCase", `mutation($r: ID!) { markCase(residentId: $r, purpose: "positive test") { subject } }`,
 			func(_ *testing.T, i int) map[string]any { return map[string]any{"r": ac.residents[i]} },
+			want{"DISTRICT": {ok, "FORBIDDEN"}}},
+		// Retention: the periods are public; a district holds, extends,
+		// lifts and lists the holds of its own cases.
+		{"Query.retention", `{ retention { scansDays declarationsDays dispatchDays auditDays } }`, nil,
+			want{"*": {ok, ok}}},
+		{"Query.holds", `query($d: ID) { holds(districtId: $d, all: true) { id caseId residentIds } }`,
+			func(_ *testing.T, i int) map[string]any { return map[string]any{"d": ac.districts[i]} },
+			want{"DISTRICT": {ok, "FORBIDDEN"}}},
+		{"Mutation.placeHold", `mutation($r: ID!, $u: Time!) { placeHold(caseId: $r, reason: "investigation", until: $u) { id } }`,
+			func(t *testing.T, i int) map[string]any {
+				markCaseOf(t, i)
+				return map[string]any{"r": ac.residents[i], "u": now.Add(30 * 24 * time.Hour).Format(time.RFC3339)}
+			},
+			want{"DISTRICT": {ok, "FORBIDDEN"}}},
+		{"Mutation.extendHold", `mutation($id: ID!, $u: Time!) { extendHold(id: $id, until: $u, reason: "more time") { id extensions } }`,
+			func(t *testing.T, i int) map[string]any {
+				return map[string]any{"id": newHold(t, i), "u": now.Add(60 * 24 * time.Hour).Format(time.RFC3339)}
+			},
+			want{"DISTRICT": {ok, "FORBIDDEN"}}},
+		{"Mutation.liftHold", `mutation($id: ID!) { liftHold(id: $id, reason: "closed") { id liftedAt } }`,
+			func(t *testing.T, i int) map[string]any { return map[string]any{"id": newHold(t, i)} },
 			want{"DISTRICT": {ok, "FORBIDDEN"}}},
 		// A district's dashboard aggregates: only its own operators.
 		{"District.dashboard", `query($id: ID!) { pharmacy(id: $id) { district { cellStats(resolution: 8) { cell { id } stock { quantity } demand green riskLevel }

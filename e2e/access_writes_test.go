@@ -271,6 +271,25 @@ func TestWriteAuthorizationMatrix(t *testing.T) {
 	}
 
 	const ok = ""
+	// Hold fixtures: a case of resident target, a hold of it, and every
+	// hold as stored.
+	markCaseOf := func(t *testing.T, target int) {
+		must(t, admin, `mutation($r: ID!) { markCase(residentId: $r, purpose: "positive test") { subject } }`, map[string]any{"r": wc.residents[target]}, nil)
+	}
+	holdUntil := func(days int) string { return now.Add(time.Duration(days) * 24 * time.Hour).Format(time.RFC3339) }
+	holdOr := func(t *testing.T, target int) string {
+		if target == 2 {
+			return "hold-none"
+		}
+		markCaseOf(t, target)
+		var h struct{ PlaceHold struct{ ID string } }
+		must(t, admin, `mutation($r: ID!, $u: Time!) { placeHold(caseId: $r, reason: "investigation", until: $u) { id } }`,
+			map[string]any{"r": wc.residents[target], "u": holdUntil(30)}, &h)
+		return h.PlaceHold.ID
+	}
+	holdState := func(t *testing.T, _ map[string]any) string {
+		return read(t, `{ holds(all: true) { id districtId caseId residentIds until extensions liftedAt inForce } }`, nil)
+	}
 	const F, NF, BAD = "FORBIDDEN", "NOT_FOUND", "BAD_USER_INPUT"
 	type want = map[string][3]string
 	upsertPharmacy := `mutation($id: ID!, $n: String!, $l: LatLngInput!) { upsertPharmacy(input: {id: $id, name: $n, location: $l}) { id name district { id } } }`
@@ -605,6 +624,26 @@ func TestWriteAuthorizationMatrix(t *testing.T) {
 				return map[string]any{"r": residentOr(target, "res-none")}
 			},
 			healthState, nil,
+			want{"ADMIN": {ok, ok, NF}, "DISTRICT": {ok, F, F}}},
+		// Legal holds: a district's own cases only.
+		{"Mutation.placeHold", `mutation($r: ID!, $u: Time!) { placeHold(caseId: $r, reason: "investigation", until: $u) { id } }`,
+			func(t *testing.T, target int) map[string]any {
+				if target < 2 {
+					markCaseOf(t, target)
+				}
+				return map[string]any{"r": residentOr(target, "res-none"), "u": holdUntil(30)}
+			},
+			holdState, nil,
+			want{"ADMIN": {ok, ok, NF}, "DISTRICT": {ok, F, F}}},
+		{"Mutation.extendHold", `mutation($id: ID!, $u: Time!) { extendHold(id: $id, until: $u, reason: "more time") { id extensions } }`,
+			func(t *testing.T, target int) map[string]any {
+				return map[string]any{"id": holdOr(t, target), "u": holdUntil(60)}
+			},
+			holdState, nil,
+			want{"ADMIN": {ok, ok, NF}, "DISTRICT": {ok, F, F}}},
+		{"Mutation.liftHold", `mutation($id: ID!) { liftHold(id: $id, reason: "closed") { id liftedAt } }`,
+			func(t *testing.T, target int) map[string]any { return map[string]any{"id": holdOr(t, target)} },
+			holdState, nil,
 			want{"ADMIN": {ok, ok, NF}, "DISTRICT": {ok, F, F}}},
 	}
 

@@ -43,6 +43,7 @@ type ResolverRoot interface {
 	Contact() ContactResolver
 	Declaration() DeclarationResolver
 	District() DistrictResolver
+	Hold() HoldResolver
 	Mutation() MutationResolver
 	Pharmacy() PharmacyResolver
 	Query() QueryResolver
@@ -293,6 +294,20 @@ type ComplexityRoot struct {
 		Reason      func(childComplexity int) int
 	}
 
+	Hold struct {
+		CaseID      func(childComplexity int) int
+		DistrictID  func(childComplexity int) int
+		Extensions  func(childComplexity int) int
+		ID          func(childComplexity int) int
+		InForce     func(childComplexity int) int
+		LiftedAt    func(childComplexity int) int
+		PlacedAt    func(childComplexity int) int
+		PlacedBy    func(childComplexity int) int
+		Reason      func(childComplexity int) int
+		ResidentIDs func(childComplexity int) int
+		Until       func(childComplexity int) int
+	}
+
 	LatLng struct {
 		Lat func(childComplexity int) int
 		Lng func(childComplexity int) int
@@ -314,11 +329,14 @@ type ComplexityRoot struct {
 		CommitLottery     func(childComplexity int, roundID string) int
 		DeclareHealth     func(childComplexity int, input model.DeclareHealthInput) int
 		DrawLottery       func(childComplexity int, roundID string) int
+		ExtendHold        func(childComplexity int, id string, until time.Time, reason string) int
+		LiftHold          func(childComplexity int, id string, reason string) int
 		LiftRiskArea      func(childComplexity int, id string) int
 		MarkCase          func(childComplexity int, residentID string, at *time.Time, purpose string) int
 		MarkDelivery      func(childComplexity int, allocationID string, delivered bool) int
 		MarkRiskArea      func(childComplexity int, cell hub.Cell, rings int, reason string) int
 		OpenRound         func(childComplexity int, input model.RoundInput) int
+		PlaceHold         func(childComplexity int, caseID string, residentIds []string, reason string, until time.Time) int
 		RecordScan        func(childComplexity int, input model.ScanInput) int
 		Redeem            func(childComplexity int, pharmacyID string, code string) int
 		RegisterResident  func(childComplexity int, input model.RegisterResidentInput) int
@@ -382,6 +400,7 @@ type ComplexityRoot struct {
 		District          func(childComplexity int, id string) int
 		Districts         func(childComplexity int) int
 		HealthCode        func(childComplexity int, residentID string) int
+		Holds             func(childComplexity int, districtID *string, all bool) int
 		MyAccessLog       func(childComplexity int, first int, after *int) int
 		Partner           func(childComplexity int, id string) int
 		PharmaciesNear    func(childComplexity int, lat float64, lng float64, k int, sku *hub.SKU) int
@@ -389,6 +408,7 @@ type ComplexityRoot struct {
 		Reservation       func(childComplexity int, id string) int
 		Resident          func(childComplexity int, id string, purpose *string) int
 		ResidentAccessLog func(childComplexity int, residentID string, first int, after *int) int
+		Retention         func(childComplexity int) int
 		RiskAreas         func(childComplexity int, all bool) int
 		Round             func(childComplexity int, id string) int
 		Rounds            func(childComplexity int, status *hub.RoundStatus) int
@@ -461,6 +481,13 @@ type ComplexityRoot struct {
 		Sku            func(childComplexity int) int
 		ToWaitingList  func(childComplexity int) int
 		WaitingServed  func(childComplexity int) int
+	}
+
+	RetentionPeriods struct {
+		AuditDays        func(childComplexity int) int
+		DeclarationsDays func(childComplexity int) int
+		DispatchDays     func(childComplexity int) int
+		ScansDays        func(childComplexity int) int
 	}
 
 	RiskAlert struct {
@@ -653,6 +680,10 @@ type DistrictResolver interface {
 	DeclarationCounts(ctx context.Context, obj *hub.District) ([]*hub.DeclarationCount, error)
 	ColourCounts(ctx context.Context, obj *hub.District) ([]*hub.ColourCount, error)
 }
+type HoldResolver interface {
+	LiftedAt(ctx context.Context, obj *hub.Hold) (*time.Time, error)
+	InForce(ctx context.Context, obj *hub.Hold) (bool, error)
+}
 type MutationResolver interface {
 	RegisterResident(ctx context.Context, input model.RegisterResidentInput) (*hub.Resident, error)
 	UpsertPharmacy(ctx context.Context, input model.PharmacyInput) (*hub.Pharmacy, error)
@@ -675,6 +706,9 @@ type MutationResolver interface {
 	LiftRiskArea(ctx context.Context, id string) (*hub.RiskArea, error)
 	RecordScan(ctx context.Context, input model.ScanInput) (*model.ScanOutcome, error)
 	MarkCase(ctx context.Context, residentID string, at *time.Time, purpose string) ([]*hub.Contact, error)
+	PlaceHold(ctx context.Context, caseID string, residentIds []string, reason string, until time.Time) (*hub.Hold, error)
+	ExtendHold(ctx context.Context, id string, until time.Time, reason string) (*hub.Hold, error)
+	LiftHold(ctx context.Context, id string, reason string) (*hub.Hold, error)
 }
 type PharmacyResolver interface {
 	Cell(ctx context.Context, obj *hub.Pharmacy) (*model.Cell, error)
@@ -711,6 +745,8 @@ type QueryResolver interface {
 	RiskAreas(ctx context.Context, all bool) ([]*hub.RiskArea, error)
 	Trajectory(ctx context.Context, residentID string, since time.Time, purpose string, first int) ([]*hub.Scan, error)
 	Contacts(ctx context.Context, residentID string, since time.Time, window int, purpose string) ([]*hub.Contact, error)
+	Retention(ctx context.Context) (*model.RetentionPeriods, error)
+	Holds(ctx context.Context, districtID *string, all bool) ([]*hub.Hold, error)
 }
 type ReservationResolver interface {
 	Round(ctx context.Context, obj *hub.Reservation) (*hub.Round, error)
@@ -1812,6 +1848,73 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.HealthRule.Reason(childComplexity), true
 
+	case "Hold.caseId":
+		if e.ComplexityRoot.Hold.CaseID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Hold.CaseID(childComplexity), true
+	case "Hold.districtId":
+		if e.ComplexityRoot.Hold.DistrictID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Hold.DistrictID(childComplexity), true
+	case "Hold.extensions":
+		if e.ComplexityRoot.Hold.Extensions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Hold.Extensions(childComplexity), true
+	case "Hold.id":
+		if e.ComplexityRoot.Hold.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Hold.ID(childComplexity), true
+	case "Hold.inForce":
+		if e.ComplexityRoot.Hold.InForce == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Hold.InForce(childComplexity), true
+	case "Hold.liftedAt":
+		if e.ComplexityRoot.Hold.LiftedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Hold.LiftedAt(childComplexity), true
+	case "Hold.placedAt":
+		if e.ComplexityRoot.Hold.PlacedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Hold.PlacedAt(childComplexity), true
+	case "Hold.placedBy":
+		if e.ComplexityRoot.Hold.PlacedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Hold.PlacedBy(childComplexity), true
+	case "Hold.reason":
+		if e.ComplexityRoot.Hold.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Hold.Reason(childComplexity), true
+	case "Hold.residentIds":
+		if e.ComplexityRoot.Hold.ResidentIDs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Hold.ResidentIDs(childComplexity), true
+	case "Hold.until":
+		if e.ComplexityRoot.Hold.Until == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Hold.Until(childComplexity), true
+
 	case "LatLng.lat":
 		if e.ComplexityRoot.LatLng.Lat == nil {
 			break
@@ -1923,6 +2026,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DrawLottery(childComplexity, args["roundId"].(string)), true
+	case "Mutation.extendHold":
+		if e.ComplexityRoot.Mutation.ExtendHold == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_extendHold_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ExtendHold(childComplexity, args["id"].(string), args["until"].(time.Time), args["reason"].(string)), true
+	case "Mutation.liftHold":
+		if e.ComplexityRoot.Mutation.LiftHold == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_liftHold_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.LiftHold(childComplexity, args["id"].(string), args["reason"].(string)), true
 	case "Mutation.liftRiskArea":
 		if e.ComplexityRoot.Mutation.LiftRiskArea == nil {
 			break
@@ -1978,6 +2103,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.OpenRound(childComplexity, args["input"].(model.RoundInput)), true
+	case "Mutation.placeHold":
+		if e.ComplexityRoot.Mutation.PlaceHold == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_placeHold_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PlaceHold(childComplexity, args["caseId"].(string), args["residentIds"].([]string), args["reason"].(string), args["until"].(time.Time)), true
 	case "Mutation.recordScan":
 		if e.ComplexityRoot.Mutation.RecordScan == nil {
 			break
@@ -2364,6 +2500,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.HealthCode(childComplexity, args["residentId"].(string)), true
+	case "Query.holds":
+		if e.ComplexityRoot.Query.Holds == nil {
+			break
+		}
+
+		args, err := ec.field_Query_holds_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Holds(childComplexity, args["districtId"].(*string), args["all"].(bool)), true
 
 	case "Query.myAccessLog":
 		if e.ComplexityRoot.Query.MyAccessLog == nil {
@@ -2442,6 +2589,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.ResidentAccessLog(childComplexity, args["residentId"].(string), args["first"].(int), args["after"].(*int)), true
+	case "Query.retention":
+		if e.ComplexityRoot.Query.Retention == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Retention(childComplexity), true
 	case "Query.riskAreas":
 		if e.ComplexityRoot.Query.RiskAreas == nil {
 			break
@@ -2785,6 +2938,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RestockOutcome.WaitingServed(childComplexity), true
+
+	case "RetentionPeriods.auditDays":
+		if e.ComplexityRoot.RetentionPeriods.AuditDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionPeriods.AuditDays(childComplexity), true
+	case "RetentionPeriods.declarationsDays":
+		if e.ComplexityRoot.RetentionPeriods.DeclarationsDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionPeriods.DeclarationsDays(childComplexity), true
+	case "RetentionPeriods.dispatchDays":
+		if e.ComplexityRoot.RetentionPeriods.DispatchDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionPeriods.DispatchDays(childComplexity), true
+	case "RetentionPeriods.scansDays":
+		if e.ComplexityRoot.RetentionPeriods.ScansDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionPeriods.ScansDays(childComplexity), true
 
 	case "RiskAlert.at":
 		if e.ComplexityRoot.RiskAlert.At == nil {
@@ -4681,6 +4859,78 @@ extend type Mutation {
   """
   markCase(residentId: ID!, at: Time, purpose: String!): [Contact!]!
 }
+
+"""
+A legal hold. While it is in force (not lifted, and until is later than
+now) the personal records of the residents it names (their scans, and so
+their trajectories and contacts; their declarations; their reservations and
+allocations; audit entries about them) are kept beyond their retention
+period. A district places one for a confirmed case of its own (markCase):
+the case and any of the case's traced contacts. It ends at until: only
+extendHold, an explicit act, moves that. Placing, extending and lifting are
+in the audit trail of every resident named, with the reason.
+"""
+type Hold {
+  id: ID!
+  districtId: ID!
+  "The resident marked a confirmed case."
+  caseId: ID!
+  "The residents whose records it keeps, the case among them."
+  residentIds: [ID!]!
+  reason: String!
+  "The token subject of who placed it."
+  placedBy: String!
+  placedAt: Time!
+  until: Time!
+  "How many times it was extended."
+  extensions: Int!
+  liftedAt: Time
+  "Whether it keeps records now."
+  inForce: Boolean!
+}
+
+"""
+How long the hub keeps each kind of personal record before its sweep
+deletes it, in days; 0 keeps that kind for ever. A hold keeps the records
+of the people it names beyond these.
+"""
+type RetentionPeriods {
+  "Checkpoint scans, and so trajectories and contacts."
+  scansDays: Int!
+  "Health declarations."
+  declarationsDays: Int!
+  "Reservations and allocations, counted from the close of their round."
+  dispatchDays: Int!
+  "Entries of the audit trail of reads of personal data."
+  auditDays: Int!
+}
+
+extend type Query {
+  "The retention periods in force: public, the city's stated policy."
+  retention: RetentionPeriods!
+  """
+  Legal holds, oldest id first: a DISTRICT token sees its own district's.
+  Only those in force unless all is true.
+  """
+  holds(districtId: ID, all: Boolean! = false): [Hold!]!
+}
+
+extend type Mutation {
+  """
+  Hold the records of a confirmed case (markCase) of the caller's district,
+  and of any of the case's traced contacts named, beyond their retention
+  period until a time at most 180 days ahead, with a reason (at most 400
+  characters). Audited.
+  """
+  placeHold(caseId: ID!, residentIds: [ID!]! = [], reason: String!, until: Time!): Hold!
+  """
+  Move a hold in force to a later end (at most 180 days ahead), with a
+  reason. Audited. A hold is never extended otherwise.
+  """
+  extendHold(id: ID!, until: Time!, reason: String!): Hold!
+  "Lift a hold in force now, with a reason. Audited. Its records expire at the next sweep."
+  liftHold(id: ID!, reason: String!): Hold!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -5157,6 +5407,34 @@ func (ec *executionContext) childFields_HealthRule(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type HealthRule", field.Name)
 }
 
+func (ec *executionContext) childFields_Hold(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Hold_id(ctx, field)
+	case "districtId":
+		return ec.fieldContext_Hold_districtId(ctx, field)
+	case "caseId":
+		return ec.fieldContext_Hold_caseId(ctx, field)
+	case "residentIds":
+		return ec.fieldContext_Hold_residentIds(ctx, field)
+	case "reason":
+		return ec.fieldContext_Hold_reason(ctx, field)
+	case "placedBy":
+		return ec.fieldContext_Hold_placedBy(ctx, field)
+	case "placedAt":
+		return ec.fieldContext_Hold_placedAt(ctx, field)
+	case "until":
+		return ec.fieldContext_Hold_until(ctx, field)
+	case "extensions":
+		return ec.fieldContext_Hold_extensions(ctx, field)
+	case "liftedAt":
+		return ec.fieldContext_Hold_liftedAt(ctx, field)
+	case "inForce":
+		return ec.fieldContext_Hold_inForce(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Hold", field.Name)
+}
+
 func (ec *executionContext) childFields_LatLng(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "lat":
@@ -5389,6 +5667,20 @@ func (ec *executionContext) childFields_RestockOutcome(ctx context.Context, fiel
 		return ec.fieldContext_RestockOutcome_at(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RestockOutcome", field.Name)
+}
+
+func (ec *executionContext) childFields_RetentionPeriods(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "scansDays":
+		return ec.fieldContext_RetentionPeriods_scansDays(ctx, field)
+	case "declarationsDays":
+		return ec.fieldContext_RetentionPeriods_declarationsDays(ctx, field)
+	case "dispatchDays":
+		return ec.fieldContext_RetentionPeriods_dispatchDays(ctx, field)
+	case "auditDays":
+		return ec.fieldContext_RetentionPeriods_auditDays(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RetentionPeriods", field.Name)
 }
 
 func (ec *executionContext) childFields_RiskAlert(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5945,6 +6237,58 @@ func (ec *executionContext) field_Mutation_drawLottery_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_extendHold_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "until",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["until"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_liftHold_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_liftRiskArea_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6052,6 +6396,44 @@ func (ec *executionContext) field_Mutation_openRound_args(ctx context.Context, r
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_placeHold_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "caseId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["caseId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "residentIds",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNID2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["residentIds"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "until",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["until"] = arg3
 	return args, nil
 }
 
@@ -6510,6 +6892,28 @@ func (ec *executionContext) field_Query_healthCode_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["residentId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_holds_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "districtId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["districtId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "all",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["all"] = arg1
 	return args, nil
 }
 
@@ -11047,6 +11451,259 @@ func (ec *executionContext) fieldContext_HealthRule_reason(_ context.Context, fi
 	return graphql.NewScalarFieldContext("HealthRule", field, false, false, "String")
 }
 
+func (ec *executionContext) _Hold_id(ctx context.Context, field graphql.CollectedField, obj *hub.Hold) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Hold_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Hold_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Hold", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Hold_districtId(ctx context.Context, field graphql.CollectedField, obj *hub.Hold) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Hold_districtId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DistrictID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Hold_districtId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Hold", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Hold_caseId(ctx context.Context, field graphql.CollectedField, obj *hub.Hold) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Hold_caseId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CaseID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Hold_caseId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Hold", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Hold_residentIds(ctx context.Context, field graphql.CollectedField, obj *hub.Hold) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Hold_residentIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResidentIDs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNID2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Hold_residentIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Hold", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Hold_reason(ctx context.Context, field graphql.CollectedField, obj *hub.Hold) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Hold_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Hold_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Hold", field, false, false, "String")
+}
+
+func (ec *executionContext) _Hold_placedBy(ctx context.Context, field graphql.CollectedField, obj *hub.Hold) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Hold_placedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PlacedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Hold_placedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Hold", field, false, false, "String")
+}
+
+func (ec *executionContext) _Hold_placedAt(ctx context.Context, field graphql.CollectedField, obj *hub.Hold) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Hold_placedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PlacedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Hold_placedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Hold", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Hold_until(ctx context.Context, field graphql.CollectedField, obj *hub.Hold) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Hold_until(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Until, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Hold_until(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Hold", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Hold_extensions(ctx context.Context, field graphql.CollectedField, obj *hub.Hold) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Hold_extensions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Extensions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Hold_extensions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Hold", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Hold_liftedAt(ctx context.Context, field graphql.CollectedField, obj *hub.Hold) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Hold_liftedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Hold().LiftedAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Hold_liftedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Hold", field, true, true, "Time")
+}
+
+func (ec *executionContext) _Hold_inForce(ctx context.Context, field graphql.CollectedField, obj *hub.Hold) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Hold_inForce(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Hold().InForce(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Hold_inForce(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Hold", field, true, true, "Boolean")
+}
+
 func (ec *executionContext) _LatLng_lat(ctx context.Context, field graphql.CollectedField, obj *hub.Point) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12172,6 +12829,138 @@ func (ec *executionContext) fieldContext_Mutation_markCase(ctx context.Context, 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_markCase_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_placeHold(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_placeHold(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().PlaceHold(ctx, fc.Args["caseId"].(string), fc.Args["residentIds"].([]string), fc.Args["reason"].(string), fc.Args["until"].(time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Hold) graphql.Marshaler {
+			return ec.marshalNHold2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐHold(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_placeHold(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Hold(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_placeHold_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_extendHold(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_extendHold(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ExtendHold(ctx, fc.Args["id"].(string), fc.Args["until"].(time.Time), fc.Args["reason"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Hold) graphql.Marshaler {
+			return ec.marshalNHold2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐHold(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_extendHold(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Hold(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_extendHold_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_liftHold(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_liftHold(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().LiftHold(ctx, fc.Args["id"].(string), fc.Args["reason"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *hub.Hold) graphql.Marshaler {
+			return ec.marshalNHold2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐHold(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_liftHold(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Hold(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_liftHold_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -13846,6 +14635,82 @@ func (ec *executionContext) fieldContext_Query_contacts(ctx context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_retention(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_retention(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Retention(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RetentionPeriods) graphql.Marshaler {
+			return ec.marshalNRetentionPeriods2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐRetentionPeriods(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_retention(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionPeriods(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_holds(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_holds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Holds(ctx, fc.Args["districtId"].(*string), fc.Args["all"].(bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*hub.Hold) graphql.Marshaler {
+			return ec.marshalNHold2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐHoldᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_holds(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Hold(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_holds_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15061,6 +15926,98 @@ func (ec *executionContext) _RestockOutcome_at(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_RestockOutcome_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RestockOutcome", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RetentionPeriods_scansDays(ctx context.Context, field graphql.CollectedField, obj *model.RetentionPeriods) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionPeriods_scansDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ScansDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionPeriods_scansDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionPeriods", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionPeriods_declarationsDays(ctx context.Context, field graphql.CollectedField, obj *model.RetentionPeriods) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionPeriods_declarationsDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeclarationsDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionPeriods_declarationsDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionPeriods", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionPeriods_dispatchDays(ctx context.Context, field graphql.CollectedField, obj *model.RetentionPeriods) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionPeriods_dispatchDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DispatchDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionPeriods_dispatchDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionPeriods", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionPeriods_auditDays(ctx context.Context, field graphql.CollectedField, obj *model.RetentionPeriods) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionPeriods_auditDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AuditDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionPeriods_auditDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionPeriods", field, false, false, "Int")
 }
 
 func (ec *executionContext) _RiskAlert_seq(ctx context.Context, field graphql.CollectedField, obj *model.RiskAlert) (ret graphql.Marshaler) {
@@ -20962,6 +21919,91 @@ func (ec *executionContext) _HealthRule(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var holdImplementors = []string{"Hold"}
+
+func (ec *executionContext) _Hold(ctx context.Context, sel ast.SelectionSet, obj *hub.Hold) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, holdImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Hold")
+		case "id":
+			out.Values[i] = ec._Hold_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "districtId":
+			out.Values[i] = ec._Hold_districtId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "caseId":
+			out.Values[i] = ec._Hold_caseId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "residentIds":
+			out.Values[i] = ec._Hold_residentIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "reason":
+			out.Values[i] = ec._Hold_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "placedBy":
+			out.Values[i] = ec._Hold_placedBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "placedAt":
+			out.Values[i] = ec._Hold_placedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "until":
+			out.Values[i] = ec._Hold_until(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "extensions":
+			out.Values[i] = ec._Hold_extensions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "liftedAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Hold_liftedAt(ctx, field, obj)
+				})
+		case "inForce":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Hold_inForce(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var latLngImplementors = []string{"LatLng"}
 
 func (ec *executionContext) _LatLng(ctx context.Context, sel ast.SelectionSet, obj *hub.Point) graphql.Marshaler {
@@ -21225,6 +22267,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "markCase":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_markCase(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "placeHold":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_placeHold(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "extendHold":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_extendHold(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "liftHold":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_liftHold(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -21675,6 +22738,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_contacts(ctx, field)
 				})
+		case "retention":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_retention(ctx, field)
+				})
+		case "holds":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_holds(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -22109,6 +23184,54 @@ func (ec *executionContext) _RestockOutcome(ctx context.Context, sel ast.Selecti
 			}
 		case "at":
 			out.Values[i] = ec._RestockOutcome_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var retentionPeriodsImplementors = []string{"RetentionPeriods"}
+
+func (ec *executionContext) _RetentionPeriods(ctx context.Context, sel ast.SelectionSet, obj *model.RetentionPeriods) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, retentionPeriodsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RetentionPeriods")
+		case "scansDays":
+			out.Values[i] = ec._RetentionPeriods_scansDays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "declarationsDays":
+			out.Values[i] = ec._RetentionPeriods_declarationsDays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "dispatchDays":
+			out.Values[i] = ec._RetentionPeriods_dispatchDays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "auditDays":
+			out.Values[i] = ec._RetentionPeriods_auditDays(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -23951,6 +25074,30 @@ func (ec *executionContext) unmarshalNHealthRuleInput2ᚖgithubᚗcomᚋgridhub�
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNHold2ᚕᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐHoldᚄ(ctx context.Context, sel ast.SelectionSet, v []*hub.Hold) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHold2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐHold(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNHold2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋhubᚐHold(ctx context.Context, sel ast.SelectionSet, v *hub.Hold) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Hold!")
+		return graphql.Null
+	}
+	return ec._Hold(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -24281,6 +25428,14 @@ func (ec *executionContext) marshalNRestockAlert2ᚖgithubᚗcomᚋgridhubᚋgri
 		return graphql.Null
 	}
 	return ec._RestockAlert(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRetentionPeriods2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐRetentionPeriods(ctx context.Context, sel ast.SelectionSet, v *model.RetentionPeriods) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RetentionPeriods!")
+		return graphql.Null
+	}
+	return ec._RetentionPeriods(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNRiskAlert2ᚖgithubᚗcomᚋgridhubᚋgridhubᚋgraphᚋmodelᚐRiskAlert(ctx context.Context, sel ast.SelectionSet, v *model.RiskAlert) graphql.Marshaler {

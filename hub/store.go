@@ -22,6 +22,10 @@ type Store interface {
 	// case marks and checkpoint scans.
 	CodesStore
 
+	// RetentionStore deletes expired personal records and keeps legal
+	// holds.
+	RetentionStore
+
 	// UpsertDistrict creates or replaces a district.
 	UpsertDistrict(ctx context.Context, d *District) error
 	District(ctx context.Context, id string) (*District, error)
@@ -85,7 +89,8 @@ type Store interface {
 	// entry with an empty Action or TargetID, a blank Purpose or one longer
 	// than MaxAuditPurpose characters, a zero At or a negative Count makes
 	// the whole call an EINVALID error, and nothing is written. The trail
-	// is append-only: there is no method to change or remove an entry.
+	// is append-only: no method changes an entry, and only the retention
+	// sweep (Sweep of RecordAudit) removes one, once it has expired.
 	AppendAudit(ctx context.Context, es ...AuditEntry) ([]AuditEntry, error)
 	// AuditLog lists audit entries in Seq order: those of one target and/or
 	// one actor when f says so, with Seq greater than f.After, at most

@@ -37,6 +37,8 @@ const (
 	assumedRiskAreas      = 20     // Query.riskAreas (active ones; marked one by one by operators)
 	assumedContacts       = 500    // Query.contacts, Mutation.markCase
 	assumedReasons        = 8      // Declaration.reasons, HealthCode.reasons
+	assumedHolds          = 50     // Query.holds (placed one by one, per case, by health offices)
+	assumedHoldResidents  = 50     // Hold.residentIds (a case and its traced contacts)
 
 	maxBoundary = 10 // vertices of a cell's boundary (pentagons with distortion)
 	colours     = 3  // GREEN, YELLOW, RED
@@ -122,6 +124,8 @@ func Complexity() graph.ComplexityRoot {
 	c.Declaration.Reasons = fixed(assumedReasons)
 	c.HealthCode.Reasons = fixed(assumedReasons)
 	c.RiskArea.Cells = fixed(DiskSize(hub.MaxRiskRings))
+	c.Query.Holds = func(child int, _ *string, _ bool) int { return ListCost(assumedHolds, child) }
+	c.Hold.ResidentIDs = fixed(assumedHoldResidents)
 	return c
 }
 

@@ -77,6 +77,14 @@ func policy() map[string]rule {
 		"Query.trajectory":  {roles: []auth.Role{auth.District}, before: residentArgInDistrict},
 		"Query.contacts":    {roles: []auth.Role{auth.District}, before: residentArgInDistrict},
 		"Mutation.markCase": {roles: []auth.Role{auth.District}, before: residentArgInDistrict},
+		// Retention: the periods are the city's stated policy, public.
+		// A district holds the records of its own cases beyond them, and
+		// extends, lifts and lists its own holds.
+		"Query.retention":     {public: true},
+		"Query.holds":         {roles: []auth.Role{auth.District}, before: districtArgOwn("districtId")},
+		"Mutation.placeHold":  {roles: []auth.Role{auth.District}, before: caseArgInDistrict},
+		"Mutation.extendHold": {roles: []auth.Role{auth.District}, before: holdArgInDistrict},
+		"Mutation.liftHold":   {roles: []auth.Role{auth.District}, before: holdArgInDistrict},
 
 		// Where can I get masks: any signed-in caller.
 		"Query.pharmaciesNear": {roles: anyRole},

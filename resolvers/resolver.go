@@ -13,6 +13,7 @@ import (
 	"github.com/gridhub/gridhub/city"
 	"github.com/gridhub/gridhub/codes"
 	"github.com/gridhub/gridhub/dispatch"
+	"github.com/gridhub/gridhub/retention"
 	"github.com/gridhub/gridhub/stats"
 )
 
@@ -23,7 +24,9 @@ type Resolver struct {
 	Dispatch *dispatch.Engine
 	Bus      broker.Bus // live alerts
 	Codes    *codes.Service
-	Stats    *stats.Tally // counters behind the dashboards' aggregates
+	// Retention keeps the retention periods and legal holds.
+	Retention *retention.Service
+	Stats     *stats.Tally // counters behind the dashboards' aggregates
 	// LoaderWait is how long the loaders of nested fields collect IDs
 	// before a batch read (DefaultLoaderWait when zero; see Batched).
 	LoaderWait time.Duration

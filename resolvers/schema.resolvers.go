@@ -219,6 +219,16 @@ func (r *districtResolver) ColourCounts(ctx context.Context, obj *hub.District) 
 	return r.colourCounts(ctx, obj.ID)
 }
 
+// LiftedAt is the resolver for the liftedAt field.
+func (r *holdResolver) LiftedAt(ctx context.Context, obj *hub.Hold) (*time.Time, error) {
+	return optionalTime(obj.LiftedAt), nil
+}
+
+// InForce is the resolver for the inForce field.
+func (r *holdResolver) InForce(ctx context.Context, obj *hub.Hold) (bool, error) {
+	return r.holdInForce(obj), nil
+}
+
 // RegisterResident is the resolver for the registerResident field.
 func (r *mutationResolver) RegisterResident(ctx context.Context, input model.RegisterResidentInput) (*hub.Resident, error) {
 	in := city.ResidentInput{
@@ -390,6 +400,21 @@ func (r *mutationResolver) RecordScan(ctx context.Context, input model.ScanInput
 // MarkCase is the resolver for the markCase field.
 func (r *mutationResolver) MarkCase(ctx context.Context, residentID string, at *time.Time, purpose string) ([]*hub.Contact, error) {
 	return r.markCase(ctx, residentID, at, purpose)
+}
+
+// PlaceHold is the resolver for the placeHold field.
+func (r *mutationResolver) PlaceHold(ctx context.Context, caseID string, residentIds []string, reason string, until time.Time) (*hub.Hold, error) {
+	return r.placeHold(ctx, caseID, residentIds, reason, until)
+}
+
+// ExtendHold is the resolver for the extendHold field.
+func (r *mutationResolver) ExtendHold(ctx context.Context, id string, until time.Time, reason string) (*hub.Hold, error) {
+	return r.extendHold(ctx, id, until, reason)
+}
+
+// LiftHold is the resolver for the liftHold field.
+func (r *mutationResolver) LiftHold(ctx context.Context, id string, reason string) (*hub.Hold, error) {
+	return r.liftHold(ctx, id, reason)
 }
 
 // Cell is the resolver for the cell field.
@@ -564,6 +589,16 @@ func (r *queryResolver) Trajectory(ctx context.Context, residentID string, since
 // Contacts is the resolver for the contacts field.
 func (r *queryResolver) Contacts(ctx context.Context, residentID string, since time.Time, window int, purpose string) ([]*hub.Contact, error) {
 	return r.contacts(ctx, residentID, since, window, purpose)
+}
+
+// Retention is the resolver for the retention field.
+func (r *queryResolver) Retention(ctx context.Context) (*model.RetentionPeriods, error) {
+	return r.retentionPeriods()
+}
+
+// Holds is the resolver for the holds field.
+func (r *queryResolver) Holds(ctx context.Context, districtID *string, all bool) ([]*hub.Hold, error) {
+	return r.holds(ctx, districtID, all)
 }
 
 // Round is the resolver for the round field.
@@ -754,6 +789,9 @@ func (r *Resolver) Declaration() graph.DeclarationResolver { return &declaration
 // District returns graph.DistrictResolver implementation.
 func (r *Resolver) District() graph.DistrictResolver { return &districtResolver{r} }
 
+// Hold returns graph.HoldResolver implementation.
+func (r *Resolver) Hold() graph.HoldResolver { return &holdResolver{r} }
+
 // Mutation returns graph.MutationResolver implementation.
 func (r *Resolver) Mutation() graph.MutationResolver { return &mutationResolver{r} }
 
@@ -795,6 +833,7 @@ type (
 	contactResolver      struct{ *Resolver }
 	declarationResolver  struct{ *Resolver }
 	districtResolver     struct{ *Resolver }
+	holdResolver         struct{ *Resolver }
 	mutationResolver     struct{ *Resolver }
 	pharmacyResolver     struct{ *Resolver }
 	queryResolver        struct{ *Resolver }

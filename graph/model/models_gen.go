@@ -328,6 +328,20 @@ type RestockOutcome struct {
 	At time.Time `json:"at"`
 }
 
+// How long the hub keeps each kind of personal record before its sweep
+// deletes it, in days; 0 keeps that kind for ever. A hold keeps the records
+// of the people it names beyond these.
+type RetentionPeriods struct {
+	// Checkpoint scans, and so trajectories and contacts.
+	ScansDays int `json:"scansDays"`
+	// Health declarations.
+	DeclarationsDays int `json:"declarationsDays"`
+	// Reservations and allocations, counted from the close of their round.
+	DispatchDays int `json:"dispatchDays"`
+	// Entries of the audit trail of reads of personal data.
+	AuditDays int `json:"auditDays"`
+}
+
 // A risk in the committee's area: a fever scan or a risk area.
 type RiskAlert struct {
 	Seq int       `json:"seq"`

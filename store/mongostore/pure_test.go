@@ -374,6 +374,20 @@ func everyCall(at time.Time) []call {
 		{"CommitteesByID", func(ctx context.Context, s *Store) error { _, err := s.CommitteesByID(ctx, []string{"c"}); return err }},
 		{"RoundsByID", func(ctx context.Context, s *Store) error { _, err := s.RoundsByID(ctx, []string{"round1"}); return err }},
 		{"AllocationsByID", func(ctx context.Context, s *Store) error { _, err := s.AllocationsByID(ctx, []string{"a"}); return err }},
+		{"Sweep", func(ctx context.Context, s *Store) error {
+			_, err := s.Sweep(ctx, hub.SweepRequest{Kind: hub.RecordScans, Before: at, Now: at})
+			return err
+		}},
+		{"PutHold", func(ctx context.Context, s *Store) error {
+			return s.PutHold(ctx, &hub.Hold{ID: "h", DistrictID: "d", CaseID: "r", ResidentIDs: []string{"r"}, Reason: "case", PlacedAt: at, Until: at.Add(time.Hour)})
+		}},
+		{"ExtendHold", func(ctx context.Context, s *Store) error {
+			_, err := s.ExtendHold(ctx, "h", at.Add(2*time.Hour), at)
+			return err
+		}},
+		{"LiftHold", func(ctx context.Context, s *Store) error { _, err := s.LiftHold(ctx, "h", at); return err }},
+		{"Hold", func(ctx context.Context, s *Store) error { _, err := s.Hold(ctx, "h"); return err }},
+		{"Holds", func(ctx context.Context, s *Store) error { _, err := s.Holds(ctx, "d"); return err }},
 	}
 }
 

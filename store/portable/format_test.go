@@ -76,6 +76,8 @@ func formatCases() []formatCase {
 	sc := &hub.Scan{ID: "sc1", CheckpointID: "k1", Cell: cell, ResidentID: "r1", SubjectID: "s1", At: at,
 		Temperature: 36.6, Colour: hub.Green, Result: hub.ScanPass}
 	cs := hub.CaseStatus{CaseAt: at, ContactAt: later, ContactOf: "r2"}
+	hd := &hub.Hold{ID: "hold1", DistrictID: "d1", CaseID: "r1", ResidentIDs: []string{"r1", "r2"}, Reason: "case 7",
+		PlacedBy: "officer", PlacedAt: at, Until: later, Extensions: 2, LiftedAt: later}
 
 	return []formatCase{
 		{"district", d, func() any { return districtToRec(d) }, decodeAs((*districtRec).domain)},
@@ -92,6 +94,7 @@ func formatCases() []formatCase {
 		{"riskArea", ra, func() any { return riskAreaToRec(ra) }, decodeAs((*riskAreaRec).domain)},
 		{"healthCode", hc, func() any { return healthCodeToRec(hc) }, decodeAs((*healthCodeRec).domain)},
 		{"scan", sc, func() any { return scanToRec(sc) }, decodeAs((*scanRec).domain)},
+		{"hold", hd, func() any { return holdToRec(hd) }, decodeAs((*holdRec).domain)},
 		{"case", cs, func() any { return caseRec(cs) }, func(b []byte) (any, error) {
 			var r caseRec
 			if err := decode("case", nil, b, &r); err != nil {

@@ -129,7 +129,7 @@ func BucketNames() []string {
 		bktAllocations, bktAllocByCode, bktAllocByPartner, bktAllocByPharmacy,
 		bktAllocByRound, bktAllocByStatus, bktAllocExpiry,
 		bktPartners, bktShortages, bktShortagesBySKU, bktShortagesByStatus, bktShortagesWaiting,
-	}, codesBucketNames()...)
+	}, append(codesBucketNames(), retentionBucketNames()...)...)
 }
 
 // Options configures New. The zero value is usable.

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -414,7 +415,7 @@ func everyCall() []call {
 			_, err := s.Shortages(ctx, hub.ShortageFilter{SKU: hub.MaskAdult, Status: hub.ShortageWaiting})
 			return err
 		}},
-	}, append(codesCalls(), batchCalls()...)...)
+	}, slices.Concat(codesCalls(), batchCalls(), retentionCalls())...)
 }
 
 // seed writes the records everyCall reads.
@@ -440,6 +441,7 @@ func seed(t *testing.T, s hub.Store) {
 	must(t, s.UpsertPartners(ctx, partner("pt1")), "UpsertPartners")
 	must(t, s.CreateShortage(ctx, shortage("sh1", "r1", hub.MaskAdult)), "CreateShortage")
 	codesSeedCalls(t, s)
+	must(t, s.PutHold(ctx, hold("hold1", 100)), "PutHold")
 }
 
 func testClosed(t *testing.T, h Harness) {

@@ -1,0 +1,679 @@
+package portable
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gridhub/gridhub/hub"
+	"github.com/gridhub/gridhub/store/driver"
+	"github.com/gridhub/gridhub/store/storecheck"
+)
+
+// Retention: expired personal records and legal holds.
+//
+// Layout. holds holds legal holds by ID; holdsByResident files residentID
+// 0x00 holdID for every resident a hold names, so whether a person is held
+// is one short key range. holdsByDistrict files districtID 0x00 holdID.
+//
+// A sweep needs no index of its own: each kind's records are already
+// filed where the expired ones are the first keys of a few short ranges.
+// Scans: scansByCell sorts by cell then time, so a cell's expired scans
+// are the keys from the cell's first to the cutoff, and the sweep seeks
+// from one cell to the next (the cells of checkpoints: a few thousand).
+// Declarations: declarationsByResident sorts by resident then time, the
+// same walk over residents. The audit trail is in Seq order, which is the
+// order of At (entries are stamped when they are appended), so its expired
+// entries are its first keys. Dispatch: rounds over (CLOSED or DRAWN)
+// whose Closes is before the cutoff, through reservationsByRound and
+// allocationsByRound. Every batch is one driver.Update that collects the
+// keys it will delete with a cursor first and deletes them after, so a
+// batch is all or nothing, and it re-reads every record it deletes: a
+// record another hub deleted first is simply not there.
+
+// Bucket names of legal holds.
+const (
+	bktHolds           = "holds"           // holdID -> record
+	bktHoldsByResident = "holdsByResident" // residentID 0x00 holdID
+	bktHoldsByDistrict = "holdsByDistrict" // districtID 0x00 holdID
+)
+
+func retentionBucketNames() []string {
+	return []string{bktHolds, bktHoldsByResident, bktHoldsByDistrict}
+}
+
+// holdRec is a legal hold as stored.
+type holdRec struct {
+	ID          string    `json:"id"`
+	DistrictID  string    `json:"districtId"`
+	CaseID      string    `json:"caseId"`
+	ResidentIDs []string  `json:"residentIds"`
+	Reason      string    `json:"reason"`
+	PlacedBy    string    `json:"placedBy,omitempty"`
+	PlacedAt    time.Time `json:"placedAt"`
+	Until       time.Time `json:"until"`
+	Extensions  int       `json:"extensions,omitempty"`
+	LiftedAt    time.Time `json:"liftedAt,omitzero"`
+}
+
+func holdToRec(h *hub.Hold) holdRec {
+	r := holdRec(*h)
+	r.ResidentIDs = slices.Clone(h.ResidentIDs)
+	slices.Sort(r.ResidentIDs)
+	r.ResidentIDs = slices.Compact(r.ResidentIDs)
+	r.PlacedAt, r.Until = h.PlacedAt.UTC(), h.Until.UTC()
+	if !h.LiftedAt.IsZero() {
+		r.LiftedAt = h.LiftedAt.UTC()
+	}
+	return r
+}
+
+func (r *holdRec) domain() *hub.Hold {
+	h := hub.Hold(*r)
+	h.ResidentIDs = slices.Clone(r.ResidentIDs)
+	return &h
+}
+
+// checkHold checks a new hold.
+func checkHold(h *hub.Hold) error {
+	if h == nil {
+		return hub.Errorf(hub.EINVALID, "no hold")
+	}
+	if err := storecheck.ID("hold", h.ID); err != nil {
+		return err
+	}
+	if err := storecheck.ID("district", h.DistrictID); err != nil {
+		return err
+	}
+	if err := storecheck.ID("case", h.CaseID); err != nil {
+		return err
+	}
+	if len(h.ResidentIDs) == 0 || len(h.ResidentIDs) > hub.MaxHoldResidents {
+		return hub.Errorf(hub.EINVALID, "hold %q names %d residents, want 1 to %d", h.ID, len(h.ResidentIDs), hub.MaxHoldResidents)
+	}
+	for _, id := range h.ResidentIDs {
+		if err := storecheck.ID("resident", id); err != nil {
+			return err
+		}
+	}
+	if !slices.Contains(h.ResidentIDs, h.CaseID) {
+		return hub.Errorf(hub.EINVALID, "hold %q does not name its case %q", h.ID, h.CaseID)
+	}
+	if strings.TrimSpace(h.Reason) == "" {
+		return hub.Errorf(hub.EINVALID, "hold %q has no reason", h.ID)
+	}
+	if err := hub.CheckText("reason", h.Reason, hub.MaxHoldReason, true); err != nil {
+		return err
+	}
+	if err := storecheck.Time("placing of hold "+h.ID, h.PlacedAt); err != nil {
+		return err
+	}
+	if err := storecheck.Time("end of hold "+h.ID, h.Until); err != nil {
+		return err
+	}
+	if !h.Until.After(h.PlacedAt) {
+		return hub.Errorf(hub.EINVALID, "hold %q ends before it is placed", h.ID)
+	}
+	if !h.LiftedAt.IsZero() || h.Extensions != 0 {
+		return hub.Errorf(hub.EINVALID, "a new hold %q is neither lifted nor extended", h.ID)
+	}
+	return nil
+}
+
+// PutHold stores a new hold and files it under each resident it names.
+func (s *Store) PutHold(ctx context.Context, h *hub.Hold) error {
+	if err := checkHold(h); err != nil {
+		return err
+	}
+	rec := holdToRec(h)
+	v, err := encode("hold", rec)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, func(tx driver.Tx) error {
+		holds := bucket(tx, bktHolds)
+		if holds.Get([]byte(rec.ID)) != nil {
+			return hub.Errorf(hub.ECONFLICT, "hold %q already exists", rec.ID)
+		}
+		if err := put(holds, []byte(rec.ID), v); err != nil {
+			return err
+		}
+		byRes := bucket(tx, bktHoldsByResident)
+		for _, id := range rec.ResidentIDs {
+			if err := mark(byRes, ikey(id, rec.ID)); err != nil {
+				return err
+			}
+		}
+		return mark(bucket(tx, bktHoldsByDistrict), ikey(rec.DistrictID, rec.ID))
+	})
+}
+
+// changeHold reads a hold in force at at, lets change alter it and stores
+// it.
+func (s *Store) changeHold(ctx context.Context, id string, at time.Time, change func(*holdRec) error) (*hub.Hold, error) {
+	if err := storecheck.ID("hold", id); err != nil {
+		return nil, err
+	}
+	if err := storecheck.Time("change of hold "+id, at); err != nil {
+		return nil, err
+	}
+	var out *hub.Hold
+	err := s.write(ctx, func(tx driver.Tx) error {
+		r, err := readRec[holdRec](tx, bktHolds, "hold", id)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !r.LiftedAt.IsZero():
+			return hub.Errorf(hub.ECONFLICT, "hold %q was lifted", id)
+		case !at.Before(r.Until):
+			return hub.Errorf(hub.ECONFLICT, "hold %q ended at %s", id, r.Until.Format(time.RFC3339))
+		}
+		if err := change(r); err != nil {
+			return err
+		}
+		if err := putRec(tx, bktHolds, "hold", id, r); err != nil {
+			return err
+		}
+		out = r.domain()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ExtendHold moves a hold in force to a later end.
+func (s *Store) ExtendHold(ctx context.Context, id string, until, at time.Time) (*hub.Hold, error) {
+	if err := storecheck.Time("end of hold "+id, until); err != nil {
+		return nil, err
+	}
+	return s.changeHold(ctx, id, at, func(r *holdRec) error {
+		if !until.After(r.Until) {
+			return hub.Errorf(hub.ECONFLICT, "hold %q already runs until %s: an extension must end later", id, r.Until.Format(time.RFC3339))
+		}
+		r.Until = until.UTC()
+		r.Extensions++
+		return nil
+	})
+}
+
+// LiftHold lifts a hold in force.
+func (s *Store) LiftHold(ctx context.Context, id string, at time.Time) (*hub.Hold, error) {
+	return s.changeHold(ctx, id, at, func(r *holdRec) error {
+		r.LiftedAt = at.UTC()
+		return nil
+	})
+}
+
+// Hold returns a hold or an ENOTFOUND error.
+func (s *Store) Hold(ctx context.Context, id string) (*hub.Hold, error) {
+	if err := storecheck.ID("hold", id); err != nil {
+		return nil, err
+	}
+	var out *hub.Hold
+	err := s.view(ctx, func(tx driver.Tx) error {
+		r, err := readRec[holdRec](tx, bktHolds, "hold", id)
+		if err != nil {
+			return err
+		}
+		out = r.domain()
+		return nil
+	})
+	return out, err
+}
+
+// Holds lists holds in ID order, those of one district when districtID is
+// not empty.
+func (s *Store) Holds(ctx context.Context, districtID string) ([]*hub.Hold, error) {
+	if err := storecheck.Ref("district", districtID); err != nil {
+		return nil, err
+	}
+	var out []*hub.Hold
+	err := s.view(ctx, func(tx driver.Tx) (err error) {
+		var idx []*idIndex
+		if districtID != "" {
+			idx = append(idx, newIDIndex(tx, bktHoldsByDistrict, ikey(districtID, "")))
+		}
+		out, err = listByID(tx, bktHolds, "hold", idx, "", 0, (*holdRec).domain)
+		return err
+	})
+	return out, err
+}
+
+// heldSet answers, within one transaction, whether a hold in force names
+// a resident, reading each resident's holds once.
+type heldSet struct {
+	tx    driver.Tx
+	now   time.Time
+	known map[string]bool
+}
+
+func newHeldSet(tx driver.Tx, now time.Time) *heldSet {
+	return &heldSet{tx: tx, now: now, known: make(map[string]bool)}
+}
+
+func (h *heldSet) held(residentID string) (bool, error) {
+	if residentID == "" {
+		return false, nil
+	}
+	if v, ok := h.known[residentID]; ok {
+		return v, nil
+	}
+	prefix := ikey(residentID, "")
+	holds := bucket(h.tx, bktHolds)
+	c := bucket(h.tx, bktHoldsByResident).Cursor()
+	held := false
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && !held; k, _ = c.Next() {
+		var r holdRec
+		if ok, err := getRec(holds, "hold", k[len(prefix):], &r); err != nil {
+			return false, err
+		} else if !ok {
+			return false, fmt.Errorf("store: hold index names missing hold %q", k[len(prefix):])
+		}
+		held = r.domain().InForce(h.now)
+	}
+	h.known[residentID] = held
+	return held, nil
+}
+
+// Sweep deletes one batch of expired records of one kind.
+func (s *Store) Sweep(ctx context.Context, r hub.SweepRequest) (hub.SweepResult, error) {
+	if !r.Kind.Valid() {
+		return hub.SweepResult{}, hub.Errorf(hub.EINVALID, "unknown kind of record %q", r.Kind)
+	}
+	if r.Before.IsZero() || r.Now.IsZero() {
+		return hub.SweepResult{}, hub.Errorf(hub.EINVALID, "a sweep needs a cutoff and a time for holds")
+	}
+	limit := r.Limit
+	if limit <= 0 {
+		limit = hub.DefaultSweepBatch
+	}
+	limit = min(limit, hub.MaxSweepBatch)
+	var out hub.SweepResult
+	err := s.write(ctx, func(tx driver.Tx) error {
+		out = hub.SweepResult{} // again if the write runs again
+		sw := &sweep{tx: tx, held: newHeldSet(tx, r.Now), before: r.Before, cutoff: appendTime(nil, r.Before), limit: limit, res: &out}
+		var err error
+		switch r.Kind {
+		case hub.RecordScans:
+			err = sw.scans(r.From)
+		case hub.RecordDeclarations:
+			err = sw.declarations(r.From)
+		case hub.RecordAudit:
+			err = sw.audit(r.From)
+		case hub.RecordDispatch:
+			err = sw.dispatch(r.From)
+		}
+		return internal(err)
+	})
+	if err != nil {
+		return hub.SweepResult{}, err
+	}
+	return out, nil
+}
+
+// sweep is one batch of a sweep, inside one write.
+type sweep struct {
+	tx      driver.Tx
+	held    *heldSet
+	before  time.Time
+	cutoff  []byte // the key form of before
+	limit   int
+	seen    int // records examined
+	res     *hub.SweepResult
+	deletes []pendingDelete
+}
+
+type pendingDelete struct {
+	b   driver.Bucket
+	key []byte
+}
+
+// drop queues a key for deletion once the cursors are done.
+func (sw *sweep) drop(b driver.Bucket, key []byte) {
+	sw.deletes = append(sw.deletes, pendingDelete{b, bytes.Clone(key)})
+}
+
+func (sw *sweep) flush() error {
+	for _, d := range sw.deletes {
+		if err := del(d.b, d.key); err != nil {
+			return err
+		}
+	}
+	sw.deletes = nil
+	return nil
+}
+
+// full reports whether the batch examined all it may; then Next is set to
+// resume at next.
+func (sw *sweep) full(next []byte) bool {
+	if sw.seen < sw.limit {
+		return false
+	}
+	sw.res.Next = bytes.Clone(next)
+	return true
+}
+
+// expired reports whether the big-endian time at k[i:i+8] is before the
+// cutoff.
+func (sw *sweep) expired(k []byte, i int) bool {
+	return bytes.Compare(k[i:i+8], sw.cutoff) < 0
+}
+
+// scans walks scansByCell cell by cell, from each cell's first key up to
+// the cutoff.
+func (sw *sweep) scans(from []byte) error {
+	scans, ids, byCell := bucket(sw.tx, bktScans), bucket(sw.tx, bktScanIDs), bucket(sw.tx, bktScansByCell)
+	c := byCell.Cursor()
+	var k, key []byte
+	if len(from) == 0 {
+		k, key = c.First()
+	} else {
+		k, key = c.Seek(from)
+	}
+	for k != nil {
+		if len(k) < 16 {
+			return fmt.Errorf("store: scan cell index has key %q", k)
+		}
+		if !sw.expired(k, 8) {
+			// The rest of this cell is in force: on to the next cell.
+			cell := binary.BigEndian.Uint64(k)
+			if cell == ^uint64(0) {
+				break
+			}
+			k, key = c.Seek(u64(cell + 1))
+			continue
+		}
+		if sw.full(k) {
+			break
+		}
+		sw.seen++
+		resident := ""
+		if len(key) > 0 && key[0] == 'r' {
+			if i := bytes.IndexByte(key, 0); i > 0 {
+				resident = string(key[1:i])
+			}
+		}
+		held, err := sw.held.held(resident)
+		if err != nil {
+			return err
+		}
+		if held {
+			sw.res.Held++
+		} else {
+			sw.drop(byCell, k)
+			sw.drop(scans, key)
+			sw.drop(ids, k[16:])
+			sw.res.Deleted++
+		}
+		k, key = c.Next()
+	}
+	return sw.flush()
+}
+
+// declarations walks declarationsByResident resident by resident.
+func (sw *sweep) declarations(from []byte) error {
+	decls, byRes, counts := bucket(sw.tx, bktDeclarations), bucket(sw.tx, bktDeclByResident), bucket(sw.tx, bktDeclCounts)
+	c := byRes.Cursor()
+	var k []byte
+	if len(from) == 0 {
+		k, _ = c.First()
+	} else {
+		k, _ = c.Seek(from)
+	}
+	type latest struct{ prefix, key []byte }
+	var lasts []latest // residents whose latest declaration this batch deletes
+	for k != nil {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 || len(k) < i+1+8 {
+			return fmt.Errorf("store: declaration index has key %q", k)
+		}
+		prefix := k[:i+1]
+		held := false
+		if sw.expired(k, i+1) {
+			var err error
+			if held, err = sw.held.held(string(k[:i])); err != nil {
+				return err
+			}
+		}
+		if !sw.expired(k, i+1) || held {
+			if held {
+				sw.res.Held++
+			}
+			// On to the next resident: the least key past this prefix.
+			end := slices.Clone(prefix)
+			end[len(end)-1] = 1
+			k, _ = c.Seek(end)
+			continue
+		}
+		if sw.full(k) {
+			break
+		}
+		sw.seen++
+		sw.drop(byRes, k)
+		sw.drop(decls, k[i+1+8:])
+		sw.res.Deleted++
+		next, _ := c.Next()
+		if next == nil || !bytes.HasPrefix(next, prefix) {
+			// The resident's latest declaration goes: it leaves the
+			// aggregate, which counts latest declarations only.
+			lasts = append(lasts, latest{bytes.Clone(prefix), bytes.Clone(k)})
+		}
+		k = next
+	}
+	for _, l := range lasts {
+		id := l.key[len(l.prefix)+8:]
+		var r declarationRec
+		if ok, err := getRec(decls, "declaration", id, &r); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("store: declaration index names missing %q", id)
+		}
+		if err := subCount(counts, groupKey(r.DistrictID, r.Cell, r.Colour, r.FiledByKind), 1); err != nil {
+			return err
+		}
+	}
+	return sw.flush()
+}
+
+// audit walks the audit trail from its first entry to the first one in
+// force.
+func (sw *sweep) audit(from []byte) error {
+	b := bucket(sw.tx, bktAudit)
+	byTarget, byActor := bucket(sw.tx, bktAuditByTarget), bucket(sw.tx, bktAuditByActor)
+	c := b.Cursor()
+	var k, v []byte
+	if len(from) == 0 {
+		k, v = c.First()
+	} else {
+		k, v = c.Seek(from)
+	}
+	for ; k != nil; k, v = c.Next() {
+		if len(k) != 8 {
+			return fmt.Errorf("store: audit trail has key %q", k)
+		}
+		var r auditRec
+		if err := decode("audit entry", k, v, &r); err != nil {
+			return err
+		}
+		if !r.At.Before(sw.before) {
+			break // appended in time order: the rest is in force
+		}
+		if sw.full(k) {
+			break
+		}
+		sw.seen++
+		held, err := sw.held.held(r.TargetID)
+		if err != nil {
+			return err
+		}
+		if held {
+			sw.res.Held++
+			continue
+		}
+		seq := binary.BigEndian.Uint64(k)
+		sw.drop(b, k)
+		sw.drop(byTarget, auditIndexKey(r.TargetID, seq))
+		if r.ActorID != "" {
+			sw.drop(byActor, auditIndexKey(r.ActorID, seq))
+		}
+		sw.res.Deleted++
+	}
+	return sw.flush()
+}
+
+// dispatch walks the rounds that are over and deletes their reservations
+// and final allocations. Its Next is the round's ID, 0x00, the phase ('r'
+// for reservations, 'a' for allocations), 0x00 and the index key to resume
+// at.
+func (sw *sweep) dispatch(from []byte) error {
+	rounds := bucket(sw.tx, bktRounds)
+	c := rounds.Cursor()
+	var k, v []byte
+	var phase byte = 'r'
+	var resume []byte
+	var resumeRound string
+	if len(from) == 0 {
+		k, v = c.First()
+	} else {
+		parts := bytes.SplitN(from, []byte{0}, 3)
+		if len(parts) != 3 || len(parts[1]) != 1 {
+			return hub.Errorf(hub.EINVALID, "malformed sweep cursor")
+		}
+		phase, resume, resumeRound = parts[1][0], parts[2], string(parts[0])
+		k, v = c.Seek(parts[0])
+	}
+	for ; k != nil; k, v = c.Next() {
+		var r roundRec
+		if err := decode("round", k, v, &r); err != nil {
+			return err
+		}
+		if r.ID != resumeRound {
+			phase, resume = 'r', nil
+		}
+		if r.Status == hub.RoundClosed || r.Status == hub.RoundDrawn {
+			if r.Closes.Before(sw.before) {
+				next, err := sw.round(r.ID, phase, resume)
+				if err != nil {
+					return err
+				}
+				if next != nil {
+					sw.res.Next = next
+					break
+				}
+			}
+		}
+		phase, resume = 'r', nil
+	}
+	return sw.flush()
+}
+
+// round deletes the reservations and final allocations of a round that is
+// over, from the phase and key given, as many as the batch allows; it
+// returns where to resume, nil when it is done. A reservation whose
+// allocation is still open stays with it; an open allocation (RESERVED or
+// DELIVERING) stays until its expiry or delivery moves it.
+func (sw *sweep) round(roundID string, phase byte, resume []byte) ([]byte, error) {
+	prefix := ikey(roundID, "")
+	start := func(c driver.Cursor, p byte) (k, v []byte) {
+		if phase == p && len(resume) > 0 {
+			return c.Seek(resume)
+		}
+		return c.Seek(prefix)
+	}
+	stop := func(p byte, k []byte) []byte {
+		out := append(ikey(roundID, string(p)), 0)
+		return append(out, k...)
+	}
+	allocs := bucket(sw.tx, bktAllocations)
+	if phase == 'r' {
+		resvs := bucket(sw.tx, bktReservations)
+		c := bucket(sw.tx, bktResvByRound).Cursor()
+		for k, _ := start(c, 'r'); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if sw.seen >= sw.limit {
+				return stop('r', k), nil
+			}
+			sw.seen++
+			id := k[len(prefix):]
+			var r reservationRec
+			if ok, err := getRec(resvs, "reservation", id, &r); err != nil {
+				return nil, err
+			} else if !ok {
+				return nil, fmt.Errorf("store: reservation index names missing %q", id)
+			}
+			held, err := sw.held.held(r.ResidentID)
+			if err != nil {
+				return nil, err
+			}
+			if held {
+				sw.res.Held++
+				continue
+			}
+			if r.AllocationID != "" {
+				// A reservation goes with its allocation, not before it.
+				var a allocationRec
+				if ok, err := getRec(allocs, "allocation", []byte(r.AllocationID), &a); err != nil {
+					return nil, err
+				} else if ok && !a.Status.Final() {
+					continue
+				}
+			}
+			sw.drop(resvs, id)
+			sw.drop(bucket(sw.tx, bktResvByHash), ikey(r.RoundID, r.IDHash))
+			if r.IdempotencyKey != "" {
+				sw.drop(bucket(sw.tx, bktResvByKey), ikey(r.RoundID, r.IdempotencyKey))
+			}
+			sw.drop(bucket(sw.tx, bktResvByRound), k)
+			sw.drop(bucket(sw.tx, bktResvByRoundStatus), resvStatusKey(&r))
+			sw.res.Deleted++
+		}
+	}
+	c := bucket(sw.tx, bktAllocByRound).Cursor()
+	for k, _ := start(c, 'a'); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if sw.seen >= sw.limit {
+			return stop('a', k), nil
+		}
+		sw.seen++
+		id := k[len(prefix):]
+		var a allocationRec
+		if ok, err := getRec(allocs, "allocation", id, &a); err != nil {
+			return nil, err
+		} else if !ok {
+			return nil, fmt.Errorf("store: allocation index names missing %q", id)
+		}
+		held, err := sw.held.held(a.ResidentID)
+		if err != nil {
+			return nil, err
+		}
+		if held {
+			sw.res.Held++
+			continue
+		}
+		if !a.Status.Final() {
+			continue
+		}
+		sw.drop(allocs, id)
+		if a.CodeHash != "" {
+			sw.drop(bucket(sw.tx, bktAllocByCode), []byte(a.CodeHash))
+		}
+		for _, ix := range []struct{ name, by string }{
+			{bktAllocByPartner, a.PartnerID}, {bktAllocByPharmacy, a.PharmacyID},
+			{bktAllocByRound, a.RoundID}, {bktAllocByStatus, string(a.Status)},
+		} {
+			if ix.by != "" {
+				sw.drop(bucket(sw.tx, ix.name), ikey(ix.by, a.ID))
+			}
+		}
+		if expiryKeyed(&a) {
+			sw.drop(bucket(sw.tx, bktAllocExpiry), expiryKey(a.ExpiresAt, a.ID))
+		}
+		sw.res.Deleted++
+	}
+	return nil, nil
+}

@@ -1,0 +1,512 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gridhub/gridhub/hub"
+)
+
+// Retention, beyond what hub.RetentionStore documents: a pass is the
+// batches of Sweep from a nil From until Next is nil; a scan the sweep
+// deleted can be recorded again as new (its ID index is gone too); a
+// resident's every declaration expired leaves no trace in
+// DeclarationCounts, and a new one counts once.
+
+// sweepAll runs one full pass of kind in batches of limit and returns its
+// totals and the number of batches.
+func sweepAll(t *testing.T, s hub.Store, kind hub.RecordKind, before, now time.Time, limit int) (hub.SweepResult, int) {
+	t.Helper()
+	var total hub.SweepResult
+	var from []byte
+	for n := 1; ; n++ {
+		if n > 100000 {
+			t.Fatalf("sweep of %s does not end", kind)
+		}
+		r, err := s.Sweep(t.Context(), hub.SweepRequest{Kind: kind, Before: before, Now: now, From: from, Limit: limit})
+		must(t, err, fmt.Sprintf("Sweep %s batch %d", kind, n))
+		total.Deleted += r.Deleted
+		total.Held += r.Held
+		if r.Next == nil {
+			return total, n
+		}
+		from = r.Next
+	}
+}
+
+// hold returns a hold of case r2 in district d1 naming residents, placed
+// at(0), in force until at(until).
+func hold(id string, until int, residents ...string) *hub.Hold {
+	return &hub.Hold{
+		ID: id, DistrictID: "d1", CaseID: "r2", ResidentIDs: append([]string{"r2"}, residents...),
+		Reason: "case 2020-17: court order 45", PlacedBy: "officer-7", PlacedAt: at(0), Until: at(until),
+	}
+}
+
+// retentionScans records scans of r1, r2, r3 and a visitor in three cells,
+// one a minute for minutes 0..59, and returns them.
+func retentionScans(t *testing.T, s hub.Store) []*hub.Scan {
+	t.Helper()
+	var all []*hub.Scan
+	cells := []hub.Cell{cellA, cellB, cellC}
+	for n := range 60 {
+		for i, who := range []string{"r1", "r2", "r3", ""} {
+			sc := scan(fmt.Sprintf("sc-%02d-%d", n, i), who, cells[(n+i)%3], n)
+			if who == "" {
+				sc.SubjectID = "visitor-9"
+			}
+			all = append(all, sc)
+		}
+	}
+	for i := 0; i < len(all); i += hub.MaxScanBatch {
+		must(t, s.RecordScans(t.Context(), all[i:min(i+hub.MaxScanBatch, len(all))]...), "RecordScans")
+	}
+	return all
+}
+
+// kept returns the IDs of scans at or after at(cut), and of every scan of
+// the held residents.
+func kept(all []*hub.Scan, cut int, held ...string) []string {
+	out := []string{}
+	for _, sc := range all {
+		if !sc.At.Before(at(cut)) || slices.Contains(held, sc.ResidentID) && sc.ResidentID != "" {
+			out = append(out, sc.ID)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// storedScans returns the IDs of every scan the store answers for, through
+// trajectories and through the cell index.
+func storedScans(t *testing.T, s hub.Store) (byPerson, byCell []string) {
+	t.Helper()
+	ctx := t.Context()
+	byPerson, byCell = []string{}, []string{}
+	for _, r := range []string{"r1", "r2", "r3"} {
+		ss, err := s.Trajectory(ctx, r, time.Time{}, 0)
+		must(t, err, "Trajectory")
+		byPerson = append(byPerson, scanIDs(ss)...)
+	}
+	ss, err := s.ContactsIn(ctx, []hub.Cell{cellA, cellB, cellC}, at(-1000), at(1000))
+	must(t, err, "ContactsIn")
+	for _, sc := range ss {
+		if sc.ResidentID == "" {
+			byPerson = append(byPerson, sc.ID) // a visitor has no trajectory query
+		}
+		byCell = append(byCell, sc.ID)
+	}
+	slices.Sort(byPerson)
+	slices.Sort(byCell)
+	return byPerson, byCell
+}
+
+func testSweepScans(t *testing.T, h Harness) {
+	tests := []struct {
+		name  string
+		cut   int // records before at(cut) expire
+		limit int // batch
+		held  []string
+	}{
+		{"none expired", -5, 7, nil},
+		{"some, batch of 1", 20, 1, nil},
+		{"some, batch of 7", 33, 7, nil},
+		{"all, one batch", 100, hub.MaxSweepBatch, nil},
+		{"some, r2 held", 40, 5, []string{}},
+		{"all, r2 and r3 held", 100, 3, []string{"r3"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, ctx := h.Open(t), t.Context()
+			codesSeed(t, s)
+			all := retentionScans(t, s)
+			var heldIDs []string
+			if tt.held != nil {
+				must(t, s.PutHold(ctx, hold("hold1", 500, tt.held...)), "PutHold")
+				heldIDs = append([]string{"r2"}, tt.held...)
+			}
+			want := kept(all, tt.cut, heldIDs...)
+			got, _ := sweepAll(t, s, hub.RecordScans, at(tt.cut), at(100), tt.limit)
+			expired := len(kept(all, -1000)) - len(kept(all, tt.cut))
+			same(t, "deleted", got.Deleted, len(all)-len(want))
+			same(t, "deleted and held", got.Deleted+got.Held, expired)
+			byPerson, byCell := storedScans(t, s)
+			same(t, "scans by person after the sweep", byPerson, want)
+			same(t, "scans by cell after the sweep", byCell, want)
+
+			// Idempotent: a second pass deletes nothing.
+			again, _ := sweepAll(t, s, hub.RecordScans, at(tt.cut), at(100), tt.limit)
+			same(t, "deleted by a second pass", again.Deleted, 0)
+			same(t, "held by a second pass", again.Held, got.Held)
+
+			// Once the hold ends, the next pass takes what it kept.
+			if tt.held != nil {
+				later, _ := sweepAll(t, s, hub.RecordScans, at(tt.cut), at(500), tt.limit)
+				same(t, "deleted once the hold ended", later.Deleted, got.Held)
+				byPerson, _ := storedScans(t, s)
+				same(t, "scans once the hold ended", byPerson, kept(all, tt.cut))
+			}
+
+			// The scan ID index went with them: the same scans are new again.
+			var expiredScans []*hub.Scan
+			for _, sc := range all {
+				if sc.At.Before(at(tt.cut)) && !slices.Contains(heldIDs, sc.ResidentID) {
+					expiredScans = append(expiredScans, sc)
+				}
+			}
+			if len(expiredScans) > 0 {
+				changed := *expiredScans[0]
+				changed.Temperature = 38.5
+				must(t, s.RecordScans(ctx, &changed), "RecordScans of a swept scan ID with new content")
+			}
+		})
+	}
+}
+
+func testSweepDeclarations(t *testing.T, h Harness) {
+	s, ctx := h.Open(t), t.Context()
+	codesSeed(t, s)
+	// r1: minutes 0, 10, 20 (latest RED); r2: 5, 15 (held); r3 (d2): 18.
+	decls := []*hub.Declaration{
+		declaration("dc-r1-0", "r1", 0, hub.Green), declaration("dc-r1-10", "r1", 10, hub.Yellow),
+		declaration("dc-r1-20", "r1", 20, hub.Red), declaration("dc-r2-5", "r2", 5, hub.Green),
+		declaration("dc-r2-15", "r2", 15, hub.Yellow), declaration("dc-r3-18", "r3", 18, hub.Green),
+	}
+	decls[5].DistrictID = "d2"
+	for _, d := range decls {
+		must(t, s.PutDeclaration(ctx, d), "PutDeclaration")
+	}
+	must(t, s.PutHold(ctx, hold("hold1", 100)), "PutHold")
+
+	counts := func() map[string]int {
+		cs, err := s.DeclarationCounts(ctx, "")
+		must(t, err, "DeclarationCounts")
+		out := map[string]int{}
+		for _, c := range cs {
+			out[c.DistrictID+"/"+string(c.Colour)] += c.Count
+		}
+		return out
+	}
+	latest := func(r string) string {
+		d, err := s.LatestDeclaration(ctx, r)
+		if hub.ErrorCode(err) == hub.ENOTFOUND {
+			return ""
+		}
+		must(t, err, "LatestDeclaration")
+		return d.ID
+	}
+	same(t, "counts before", counts(), map[string]int{"d1/RED": 1, "d1/YELLOW": 1, "d2/GREEN": 1})
+
+	tests := []struct {
+		give        int // cutoff minute
+		now         int
+		wantDeleted int
+		wantHeld    int
+		wantLatest  map[string]string
+		wantCounts  map[string]int
+	}{
+		{give: 0, now: 50, wantLatest: map[string]string{"r1": "dc-r1-20", "r2": "dc-r2-15", "r3": "dc-r3-18"},
+			wantCounts: map[string]int{"d1/RED": 1, "d1/YELLOW": 1, "d2/GREEN": 1}},
+		{give: 11, now: 50, wantDeleted: 2, wantHeld: 1,
+			wantLatest: map[string]string{"r1": "dc-r1-20", "r2": "dc-r2-15", "r3": "dc-r3-18"},
+			wantCounts: map[string]int{"d1/RED": 1, "d1/YELLOW": 1, "d2/GREEN": 1}},
+		// r3's only declaration expires: it leaves the aggregate.
+		{give: 19, now: 50, wantDeleted: 1, wantHeld: 1,
+			wantLatest: map[string]string{"r1": "dc-r1-20", "r2": "dc-r2-15", "r3": ""},
+			wantCounts: map[string]int{"d1/RED": 1, "d1/YELLOW": 1}},
+		{give: 30, now: 50, wantDeleted: 1, wantHeld: 1,
+			wantLatest: map[string]string{"r1": "", "r2": "dc-r2-15", "r3": ""},
+			wantCounts: map[string]int{"d1/YELLOW": 1}},
+		// The hold has ended: r2's go too.
+		{give: 30, now: 100, wantDeleted: 2,
+			wantLatest: map[string]string{"r1": "", "r2": "", "r3": ""}, wantCounts: map[string]int{}},
+		{give: 30, now: 100, wantLatest: map[string]string{"r1": "", "r2": "", "r3": ""}, wantCounts: map[string]int{}},
+	}
+	for i, tt := range tests {
+		got, _ := sweepAll(t, s, hub.RecordDeclarations, at(tt.give), at(tt.now), 1)
+		same(t, fmt.Sprintf("step %d: deleted", i), got.Deleted, tt.wantDeleted)
+		same(t, fmt.Sprintf("step %d: held", i), got.Held, tt.wantHeld)
+		for r, want := range tt.wantLatest {
+			same(t, fmt.Sprintf("step %d: latest of %s", i, r), latest(r), want)
+		}
+		same(t, fmt.Sprintf("step %d: counts", i), counts(), tt.wantCounts)
+	}
+	// A new declaration after all expired counts once.
+	must(t, s.PutDeclaration(ctx, declaration("dc-r1-90", "r1", 90, hub.Green)), "PutDeclaration")
+	same(t, "counts after a new declaration", counts(), map[string]int{"d1/GREEN": 1})
+}
+
+func testSweepAudit(t *testing.T, h Harness) {
+	s, ctx := h.Open(t), t.Context()
+	codesSeed(t, s)
+	var es []hub.AuditEntry
+	for n := range 30 {
+		target := []string{"r1", "r2", "r3"}[n%3]
+		actor := []string{"c1", "", "c2"}[n%3]
+		es = append(es, auditEntry(target, actor, n))
+	}
+	_, err := s.AppendAudit(ctx, es...)
+	must(t, err, "AppendAudit")
+	must(t, s.PutHold(ctx, hold("hold1", 100)), "PutHold")
+
+	got, _ := sweepAll(t, s, hub.RecordAudit, at(15), at(50), 2)
+	same(t, "deleted", got.Deleted, 10) // r1 and r3 of minutes 0..14
+	same(t, "held", got.Held, 5)        // r2's of minutes 0..14
+	for _, tt := range []struct {
+		give hub.AuditFilter
+		want int
+	}{
+		{hub.AuditFilter{}, 20},
+		{hub.AuditFilter{TargetID: "r1"}, 5},
+		{hub.AuditFilter{TargetID: "r2"}, 10},
+		{hub.AuditFilter{ActorID: "c1"}, 5},
+		{hub.AuditFilter{ActorID: "c2"}, 5},
+		{hub.AuditFilter{TargetID: "r3", ActorID: "c2"}, 5},
+	} {
+		es := auditAll(t, s, tt.give)
+		same(t, fmt.Sprintf("entries of %+v", tt.give), len(es), tt.want)
+		for _, e := range es {
+			if e.At.Before(at(15)) && e.TargetID != "r2" {
+				t.Fatalf("entry %d of %s at minute 0..14 survived", e.Seq, e.TargetID)
+			}
+		}
+	}
+	again, _ := sweepAll(t, s, hub.RecordAudit, at(15), at(50), 2)
+	same(t, "deleted by a second pass", again.Deleted, 0)
+	later, _ := sweepAll(t, s, hub.RecordAudit, at(15), at(100), 2)
+	same(t, "deleted once the hold ended", later.Deleted, 5)
+	same(t, "entries left", len(auditAll(t, s, hub.AuditFilter{})), 15)
+}
+
+func testSweepDispatch(t *testing.T, h Harness) {
+	s, ctx := h.Open(t), t.Context()
+	must(t, s.UpsertPharmacies(ctx, pharmacy("p1", map[hub.SKU]int{hub.MaskAdult: 100})), "UpsertPharmacies")
+	// round1 is over (closes at(600)), round2 open.
+	for _, id := range []string{"round1", "round2"} {
+		must(t, s.UpsertRound(ctx, round(id, hub.RoundOpen)), "UpsertRound")
+	}
+	var res []*hub.Reservation
+	for i := range 8 {
+		roundID := []string{"round1", "round2"}[i%2]
+		r := reservation(fmt.Sprintf("res%d", i), roundID, fmt.Sprintf("h%d", i))
+		r.IdempotencyKey = "key" + r.ID
+		_, err := s.CreateReservation(ctx, r)
+		must(t, err, "CreateReservation")
+		res = append(res, r)
+	}
+	// res0 redeemed, res2 expired, res4 still RESERVED, res6 held;
+	// res1, res3 of the open round.
+	must(t, s.Allocate(ctx, allocation("a0", res[0], "p1", 1), allocation("a2", res[2], "p1", 1),
+		allocation("a4", res[4], "p1", 1), allocation("a1", res[1], "p1", 1)), "Allocate")
+	_, err := s.TransitionAllocation(ctx, "a0", []hub.AllocationStatus{hub.AllocationReserved}, hub.AllocationRedeemed, at(20))
+	must(t, err, "redeem")
+	_, err = s.TransitionAllocation(ctx, "a2", []hub.AllocationStatus{hub.AllocationReserved}, hub.AllocationExpired, at(130))
+	must(t, err, "expire")
+	r1 := round("round1", hub.RoundClosed)
+	must(t, s.UpdateRound(ctx, r1, hub.RoundOpen), "close round1")
+	h1 := hold("hold1", 2000)
+	h1.ResidentIDs = append(h1.ResidentIDs, "r-res6")
+	must(t, s.PutHold(ctx, h1), "PutHold")
+
+	// Not yet expired: nothing goes.
+	got, _ := sweepAll(t, s, hub.RecordDispatch, at(600), at(700), 2)
+	same(t, "deleted before the period", got, hub.SweepResult{})
+
+	got, _ = sweepAll(t, s, hub.RecordDispatch, at(601), at(700), 2)
+	same(t, "deleted", got.Deleted, 2+2) // res0 res2, a0 a2
+	same(t, "held", got.Held, 1)
+	same(t, "reservations of round1", reservationIDs(t, s, hub.ReservationFilter{RoundID: "round1"}), []string{"res4", "res6"})
+	same(t, "reservations of round2", reservationIDs(t, s, hub.ReservationFilter{RoundID: "round2"}), []string{"res1", "res3", "res5", "res7"})
+	same(t, "allocations of round1", allocationIDs(t, s, hub.AllocationFilter{RoundID: "round1"}), []string{"a4"})
+	for _, id := range []string{"a0", "a2"} {
+		_, err := s.Allocation(ctx, id)
+		wantCode(t, err, hub.ENOTFOUND, "swept allocation "+id)
+		_, err = s.AllocationByCode(ctx, "code-"+id)
+		wantCode(t, err, hub.ENOTFOUND, "code of swept allocation "+id)
+	}
+	for _, id := range []string{"res0", "res2"} {
+		_, err := s.Reservation(ctx, id)
+		wantCode(t, err, hub.ENOTFOUND, "swept reservation "+id)
+	}
+	// The unique indexes went too: the same person and key reserve anew.
+	again := reservation("res0b", "round1", "h0")
+	again.IdempotencyKey = "keyres0"
+	_, err = s.CreateReservation(ctx, again)
+	must(t, err, "CreateReservation of a swept person and key")
+	_, err = s.Allocation(ctx, "a4")
+	must(t, err, "a RESERVED allocation stays")
+	_, err = s.Reservation(ctx, "res4")
+	must(t, err, "so does its reservation")
+	second, _ := sweepAll(t, s, hub.RecordDispatch, at(601), at(700), 2)
+	same(t, "deleted by a second pass", second.Deleted, 1) // res0b only
+}
+
+func testHolds(t *testing.T, h Harness) {
+	s, ctx := h.Open(t), t.Context()
+	must(t, s.PutHold(ctx, hold("hold1", 100, "r1")), "PutHold")
+	h2 := hold("hold2", 50)
+	h2.DistrictID = "d2"
+	must(t, s.PutHold(ctx, h2), "PutHold")
+	wantCode(t, s.PutHold(ctx, hold("hold1", 100)), hub.ECONFLICT, "PutHold of a used ID")
+
+	bad := []struct {
+		name string
+		give func(*hub.Hold)
+	}{
+		{"no ID", func(h *hub.Hold) { h.ID = "" }},
+		{"no district", func(h *hub.Hold) { h.DistrictID = "" }},
+		{"case not named", func(h *hub.Hold) { h.ResidentIDs = []string{"r1"} }},
+		{"no residents", func(h *hub.Hold) { h.ResidentIDs = nil }},
+		{"blank reason", func(h *hub.Hold) { h.Reason = "  " }},
+		{"ends before placed", func(h *hub.Hold) { h.Until = at(-1) }},
+		{"zero placed", func(h *hub.Hold) { h.PlacedAt = time.Time{} }},
+		{"already lifted", func(h *hub.Hold) { h.LiftedAt = at(1) }},
+		{"too many", func(h *hub.Hold) {
+			for i := range hub.MaxHoldResidents {
+				h.ResidentIDs = append(h.ResidentIDs, fmt.Sprintf("x%d", i))
+			}
+		}},
+	}
+	for _, tt := range bad {
+		hd := hold("hold9", 100)
+		tt.give(hd)
+		wantCode(t, s.PutHold(ctx, hd), hub.EINVALID, tt.name)
+	}
+	_, err := s.Hold(ctx, "hold9")
+	wantCode(t, err, hub.ENOTFOUND, "a refused hold")
+
+	got, err := s.Hold(ctx, "hold1")
+	must(t, err, "Hold")
+	same(t, "residents", got.ResidentIDs, []string{"r1", "r2"})
+	same(t, "until", ms(got.Until), ms(at(100)))
+
+	tests := []struct {
+		name  string
+		do    func() (*hub.Hold, error)
+		code  string
+		until int
+		ext   int
+	}{
+		{"earlier", func() (*hub.Hold, error) { return s.ExtendHold(ctx, "hold1", at(90), at(10)) }, hub.ECONFLICT, 100, 0},
+		{"same", func() (*hub.Hold, error) { return s.ExtendHold(ctx, "hold1", at(100), at(10)) }, hub.ECONFLICT, 100, 0},
+		{"later", func() (*hub.Hold, error) { return s.ExtendHold(ctx, "hold1", at(200), at(10)) }, "", 200, 1},
+		{"later again", func() (*hub.Hold, error) { return s.ExtendHold(ctx, "hold1", at(300), at(20)) }, "", 300, 2},
+		{"after its end", func() (*hub.Hold, error) { return s.ExtendHold(ctx, "hold1", at(900), at(300)) }, hub.ECONFLICT, 300, 2},
+		{"unknown", func() (*hub.Hold, error) { return s.ExtendHold(ctx, "nope", at(900), at(30)) }, hub.ENOTFOUND, 300, 2},
+	}
+	for _, tt := range tests {
+		_, err := tt.do()
+		if tt.code == "" {
+			must(t, err, tt.name)
+		} else {
+			wantCode(t, err, tt.code, tt.name)
+		}
+		got, err := s.Hold(ctx, "hold1")
+		must(t, err, "Hold")
+		same(t, tt.name+": until", ms(got.Until), ms(at(tt.until)))
+		same(t, tt.name+": extensions", got.Extensions, tt.ext)
+	}
+	_, err = s.LiftHold(ctx, "hold2", at(60))
+	wantCode(t, err, hub.ECONFLICT, "lift a hold that ended")
+	lifted, err := s.LiftHold(ctx, "hold1", at(40))
+	must(t, err, "LiftHold")
+	same(t, "lifted at", ms(lifted.LiftedAt), ms(at(40)))
+	if lifted.InForce(at(41)) {
+		t.Fatal("a lifted hold is in force")
+	}
+	_, err = s.LiftHold(ctx, "hold1", at(41))
+	wantCode(t, err, hub.ECONFLICT, "lift twice")
+	_, err = s.ExtendHold(ctx, "hold1", at(900), at(41))
+	wantCode(t, err, hub.ECONFLICT, "extend a lifted hold")
+
+	ids := func(district string) []string {
+		hs, err := s.Holds(ctx, district)
+		must(t, err, "Holds")
+		out := []string{}
+		for _, h := range hs {
+			out = append(out, h.ID)
+		}
+		return out
+	}
+	same(t, "all holds", ids(""), []string{"hold1", "hold2"})
+	same(t, "holds of d1", ids("d1"), []string{"hold1"})
+	same(t, "holds of d2", ids("d2"), []string{"hold2"})
+	same(t, "holds of d3", ids("d3"), []string{})
+
+	s = h.Reopen(t, s)
+	same(t, "holds after a reopen", ids(""), []string{"hold1", "hold2"})
+}
+
+// testConcurrentSweeps runs passes from several hubs at once: each expired
+// scan is deleted by exactly one of them.
+func testConcurrentSweeps(t *testing.T, h Harness) {
+	s := h.Open(t)
+	codesSeed(t, s)
+	all := retentionScans(t, s)
+	want := len(all) - len(kept(all, 30))
+	var mu sync.Mutex
+	total := 0
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			var from []byte
+			for {
+				r, err := s.Sweep(context.Background(), hub.SweepRequest{Kind: hub.RecordScans, Before: at(30), Now: at(100), From: from, Limit: 5})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				total += r.Deleted
+				mu.Unlock()
+				if r.Next == nil {
+					return
+				}
+				from = r.Next
+			}
+		})
+	}
+	wg.Wait()
+	same(t, "scans deleted by four hubs at once", total, want)
+	byPerson, _ := storedScans(t, s)
+	same(t, "scans left", byPerson, kept(all, 30))
+}
+
+func testSweepInvalid(t *testing.T, h Harness) {
+	s, ctx := h.Open(t), t.Context()
+	for _, tt := range []struct {
+		name string
+		give hub.SweepRequest
+	}{
+		{"unknown kind", hub.SweepRequest{Kind: "X", Before: at(1), Now: at(1)}},
+		{"no kind", hub.SweepRequest{Before: at(1), Now: at(1)}},
+		{"no cutoff", hub.SweepRequest{Kind: hub.RecordScans, Now: at(1)}},
+		{"no now", hub.SweepRequest{Kind: hub.RecordAudit, Before: at(1)}},
+	} {
+		_, err := s.Sweep(ctx, tt.give)
+		wantCode(t, err, hub.EINVALID, tt.name)
+	}
+}
+
+// retentionCalls are calls of every method of hub.RetentionStore for
+// everyCall.
+func retentionCalls() []call {
+	return []call{
+		{"Sweep", func(ctx context.Context, s hub.Store) error {
+			_, err := s.Sweep(ctx, hub.SweepRequest{Kind: hub.RecordScans, Before: at(1), Now: at(1)})
+			return err
+		}},
+		{"PutHold", func(ctx context.Context, s hub.Store) error { return s.PutHold(ctx, hold("hold9", 100)) }},
+		{"ExtendHold", func(ctx context.Context, s hub.Store) error {
+			_, err := s.ExtendHold(ctx, "hold1", at(200), at(1))
+			return err
+		}},
+		{"LiftHold", func(ctx context.Context, s hub.Store) error { _, err := s.LiftHold(ctx, "hold1", at(1)); return err }},
+		{"Hold", func(ctx context.Context, s hub.Store) error { _, err := s.Hold(ctx, "hold1"); return err }},
+		{"Holds", func(ctx context.Context, s hub.Store) error { _, err := s.Holds(ctx, "d1"); return err }},
+	}
+}
