@@ -127,7 +127,7 @@ func BucketNames() []string {
 		bktRounds, bktRoundsByStatus,
 		bktReservations, bktResvByHash, bktResvByKey, bktResvByRound, bktResvByRoundStatus,
 		bktAllocations, bktAllocByCode, bktAllocByPartner, bktAllocByPharmacy,
-		bktAllocByRound, bktAllocByStatus, bktAllocExpiry,
+		bktAllocByRound, bktAllocByStatus, bktAllocExpiry, bktGuards,
 		bktPartners, bktShortages, bktShortagesBySKU, bktShortagesByStatus, bktShortagesWaiting,
 	}, codesBucketNames()...)
 }
