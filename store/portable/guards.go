@@ -168,8 +168,9 @@ func (g *guards) set(key []byte, n uint64) {
 // EOUTOFSTOCK error matching hub.ErrSlotFull, a quota exhausted one
 // matching hub.ErrQuotaExhausted.
 func (g *guards) take(a *allocationRec, committee string) error {
-	if a.RoundID == "" || a.Status.Returns() {
-		return nil
+	slot, quota := guardKeys(a, committee)
+	if (slot == nil && quota == nil) || a.Status.Returns() {
+		return nil // holds nothing: no count to keep
 	}
 	r, err := g.round(a.RoundID)
 	if err != nil {
@@ -178,7 +179,6 @@ func (g *guards) take(a *allocationRec, committee string) error {
 	if err := g.meet(a.RoundID); err != nil {
 		return err
 	}
-	slot, quota := guardKeys(a, committee)
 	if slot != nil {
 		n, err := g.get(slot)
 		if err != nil {
