@@ -224,6 +224,7 @@ func (e *Engine) Reserve(ctx context.Context, in ReserveInput) (*ReserveResult, 
 // leaves to the caller), its allocation if this call made one, and the
 // reason it waits if this call made it wait.
 func (e *Engine) reserveNow(ctx context.Context, r *hub.Round, resv *hub.Reservation, slot time.Time) (*hub.Reservation, *hub.Allocation, string, error) {
+	refused := 0
 	for try := 1; ; try++ {
 		c, partner, reason, err := e.claimSettled(ctx, r, resv, slot)
 		if err != nil {
@@ -245,6 +246,14 @@ func (e *Engine) reserveNow(ctx context.Context, r *hub.Round, resv *hub.Reserva
 		}
 		switch hub.ErrorCode(err) {
 		case hub.EOUTOFSTOCK:
+			if e.guardRefused(err, r, c) {
+				// Counted full now: the match moves on, trying no stock.
+				if refused++; refused < maxGuardRefusals {
+					try--
+					continue
+				}
+				return e.createWaiting(ctx, resv, guardReason(err))
+			}
 			if err := e.refreshStock(ctx, c.pharmacyID, c.sku); err != nil {
 				return nil, nil, "", err
 			}
@@ -510,6 +519,7 @@ func allocated(resv *hub.Reservation, a *hub.Allocation) *hub.Reservation {
 // reservation waits. It returns the reservation as it stands, its
 // allocation if any and the reason it waits.
 func (e *Engine) serve(ctx context.Context, r *hub.Round, resv *hub.Reservation, slot time.Time) (*hub.Reservation, *hub.Allocation, string, error) {
+	refused := 0
 	for try := 1; ; try++ {
 		e.mu.Lock()
 		c, partner, reason, err := e.claimFor(r, resv, slot)
@@ -532,14 +542,20 @@ func (e *Engine) serve(ctx context.Context, r *hub.Round, resv *hub.Reservation,
 		}
 		switch hub.ErrorCode(err) {
 		case hub.EOUTOFSTOCK:
-			if err := e.refreshStock(ctx, c.pharmacyID, c.sku); err != nil {
+			reason := ReasonOutOfStock
+			if e.guardRefused(err, r, c) {
+				// Counted full now: the match moves on, trying no stock.
+				if refused++; refused < maxGuardRefusals {
+					try--
+					continue
+				}
+				reason = guardReason(err)
+			} else if err := e.refreshStock(ctx, c.pharmacyID, c.sku); err != nil {
 				return nil, nil, "", err
-			}
-			if try < allocateTries {
+			} else if try < allocateTries {
 				continue
 			}
 			w, a, err := e.wait(ctx, resv)
-			reason := ReasonOutOfStock
 			if a != nil || w.Status != hub.ReservationWaiting {
 				reason = ""
 			}
@@ -1196,6 +1212,9 @@ func (e *Engine) serveLine(ctx context.Context, pharmacyID string, sku hub.SKU, 
 			switch hub.ErrorCode(err) {
 			case hub.ECONFLICT: // served or cancelled elsewhere
 			case hub.EOUTOFSTOCK:
+				if w.resv != nil && e.guardRefused(err, w.round, c) {
+					break // its slot or quota counted full: the next waiter
+				}
 				if err := e.refreshStock(ctx, pharmacyID, sku); err != nil {
 					return out, err
 				}

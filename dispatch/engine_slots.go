@@ -42,7 +42,10 @@ import (
 // open round, so a restart never double-books a slot), plus those of
 // allocations whose store write is in flight. Every matcher of the round
 // is built from these counts under mu, so a rebuild (the period moving
-// on, pharmacies reread) keeps them.
+// on, pharmacies reread) keeps them. These counts are the engine's fast
+// pre-check: the store counts every hub's places in the write's
+// transaction and refuses a slot full (hub.ErrSlotFull), and the engine
+// then counts that slot full and matches on (engine_guards.go).
 
 // Limits and defaults of pickup slots.
 const (

@@ -300,7 +300,11 @@ type DispatchStore interface {
 	// An allocation ID or non-empty CodeHash already used, or repeated in
 	// the batch, is ECONFLICT, as is a reservation or shortage served twice
 	// in the batch; an unknown pharmacy, reservation or shortage is
-	// ENOTFOUND. Any error means nothing was written.
+	// ENOTFOUND. A pickup slot taken beyond the round's SlotCapacity, or a
+	// committee beyond its quota in a COMMITTEE round, counting every
+	// allocation stored and those earlier in the batch, is EOUTOFSTOCK
+	// matching ErrSlotFull or ErrQuotaExhausted (see ErrSlotFull). Any
+	// error means nothing was written.
 	Allocate(ctx context.Context, as ...*Allocation) error
 	// ReserveAllocated records a new reservation and the allocation that
 	// serves it in one transaction, all or nothing: the outcome of
@@ -325,7 +329,8 @@ type DispatchStore interface {
 	// (ECONFLICT otherwise, nothing written); an allocation in a Final
 	// status never moves, even when from names its status, so a pickup
 	// code redeems once. A status that Returns stock gives the quantity
-	// back to the pharmacy (a RETURN ledger entry dated at) in the same
+	// back to the pharmacy (a RETURN ledger entry dated at), and frees
+	// the allocation's slot place and committee units, in the same
 	// transaction. UpdatedAt becomes at, which must not be zero. It
 	// returns the allocation after the move.
 	TransitionAllocation(ctx context.Context, id string, from []AllocationStatus, to AllocationStatus, at time.Time) (*Allocation, error)

@@ -1,6 +1,9 @@
 package hub
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // Store is what the hub needs from durable storage. One implementation,
 // store/portable, keeps it on either driver (the embedded default and
@@ -131,3 +134,20 @@ type ResidentFilter struct {
 	After       string // exclusive ID cursor
 	Limit       int    // <= 0 means no limit
 }
+
+// Errors of the store's guards on a round's limits. The store counts, in
+// the transaction of each write, the places taken in every pickup slot of
+// a round at every pharmacy (Round.SlotCapacity) and the units a
+// committee holds or was handed in a COMMITTEE round (Round.Quotas), so
+// the limits hold however many hubs share the store. An allocation holds
+// its place and its units while its status does not Return stock.
+// Allocate or ReserveAllocated that would take a slot beyond its capacity
+// is an EOUTOFSTOCK error that matches ErrSlotFull with errors.Is; one
+// that would take a committee beyond its quota (a committee without one
+// in a COMMITTEE round has a quota of 0) is an EOUTOFSTOCK error that
+// matches ErrQuotaExhausted. Nothing is written then. A TransitionAllocation
+// to a status that Returns stock frees the place and the units.
+var (
+	ErrSlotFull       = errors.New("pickup slot full")
+	ErrQuotaExhausted = errors.New("committee quota exhausted")
+)

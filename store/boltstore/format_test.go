@@ -3,6 +3,7 @@ package boltstore_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -280,7 +281,8 @@ func TestReadsFormatV1(t *testing.T) {
 			t.Errorf("%s on v1 data:\n got %s\nwant %s", name, show(got[name]), show(want[name]))
 		}
 	}
-	// More writes on both: a stock change, a new resident, a return.
+	// More writes on both: a stock change, a new resident, pickups into a
+	// slot until it is full, a return that frees a place, which is taken.
 	for _, s := range []hub.Store{old, fresh} {
 		if _, err := s.AdjustStock(ctx, hub.StockChange{PharmacyID: "p1", SKU: hub.MaskChild, Delta: -3, Reason: "SALE", At: v1Time}); err != nil {
 			t.Fatal(err)
@@ -288,8 +290,33 @@ func TestReadsFormatV1(t *testing.T) {
 		if err := s.CreateResidents(ctx, &hub.Resident{ID: "r9", IDHash: "h9", CommitteeID: "c1", RegisteredAt: v1Time}); err != nil {
 			t.Fatal(err)
 		}
+		// The slot of a1 (3 places) fills: the v1 data, written before
+		// the store counted slot places, has them counted from its
+		// allocations (a1) at the first write that takes one.
+		cell := hub.Cell(0x8928308280fffff)
+		slotted := func(n int) error {
+			id := fmt.Sprintf("%d", n)
+			_, err := s.ReserveAllocated(ctx,
+				&hub.Reservation{ID: "res" + id, RoundID: "round1", ResidentID: "r" + id, IDHash: "h" + id, Cell: cell, CommitteeID: "c1", DistrictID: "d1",
+					Fulfilment: hub.Pickup, Status: hub.ReservationPending, CreatedAt: v1Time, UpdatedAt: v1Time},
+				&hub.Allocation{ID: "a" + id, RoundID: "round1", ReservationID: "res" + id, ResidentID: "r" + id, PharmacyID: "p1",
+					SKU: hub.MaskAdult, Quantity: 1, Cell: cell, Slot: v1Time.Add(time.Hour), CodeHash: "code" + id, Status: hub.AllocationReserved,
+					ExpiresAt: v1Time.Add(48 * time.Hour), CreatedAt: v1Time, UpdatedAt: v1Time})
+			return err
+		}
+		for n := 3; n <= 4; n++ {
+			if err := slotted(n); err != nil {
+				t.Fatalf("slot place %d: %v", n, err)
+			}
+		}
+		if err := slotted(5); !errors.Is(err, hub.ErrSlotFull) || hub.ErrorCode(err) != hub.EOUTOFSTOCK {
+			t.Fatalf("a fourth place in a slot of 3: got %v, want an EOUTOFSTOCK matching ErrSlotFull", err)
+		}
 		if _, err := s.TransitionAllocation(ctx, "a1", []hub.AllocationStatus{hub.AllocationReserved}, hub.AllocationExpired, v1Time); err != nil {
 			t.Fatal(err)
+		}
+		if err := slotted(5); err != nil {
+			t.Fatalf("the place a1 freed: %v", err)
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)

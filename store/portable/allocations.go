@@ -79,6 +79,7 @@ func allocate(as []*hub.Allocation) (func(tx driver.Tx) error, error) {
 		taken := make(map[string]map[hub.SKU]int)
 		resvs := make([]*reservationRec, len(recs))
 		shorts := make([]*shortageRec, len(recs))
+		g := newGuards(tx)
 		for i := range recs {
 			a := &recs[i]
 			if allocs.Get([]byte(a.ID)) != nil {
@@ -125,6 +126,13 @@ func allocate(as []*hub.Allocation) (func(tx driver.Tx) error, error) {
 				return hub.Errorf(hub.EOUTOFSTOCK, "pharmacy %q has %d %s left for allocation %q, which takes %d", a.PharmacyID, max(have, 0), a.SKU, a.ID, want)
 			}
 			taken[a.PharmacyID][a.SKU] += a.Quantity
+			committee := ""
+			if resvs[i] != nil {
+				committee = resvs[i].CommitteeID
+			}
+			if err := g.take(a, committee); err != nil {
+				return err
+			}
 		}
 
 		// Write.
@@ -159,7 +167,7 @@ func allocate(as []*hub.Allocation) (func(tx driver.Tx) error, error) {
 				return err
 			}
 		}
-		return nil
+		return g.flush()
 	}, nil
 }
 
@@ -321,7 +329,11 @@ func (s *Store) TransitionAllocation(ctx context.Context, id string, from []hub.
 		}
 		var p *pharmacyRec
 		after := 0
+		g := newGuards(tx)
 		if to.Returns() {
+			if err := g.release(a); err != nil {
+				return err
+			}
 			if p, err = readPharmacy(tx, a.PharmacyID); err != nil {
 				return internal(err) // pharmacies are never removed
 			}
@@ -352,6 +364,9 @@ func (s *Store) TransitionAllocation(ctx context.Context, id string, from []hub.
 			}
 		}
 		if err := putRec(tx, bktAllocations, "allocation", id, a); err != nil {
+			return err
+		}
+		if err := g.flush(); err != nil {
 			return err
 		}
 		out = a.domain()

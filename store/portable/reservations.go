@@ -155,6 +155,10 @@ func (s *Store) ReserveAllocated(ctx context.Context, r *hub.Reservation, a *hub
 		if err != nil {
 			return hub.Errorf(hub.EOUTOFSTOCK, "pharmacy %q has %d %s left for allocation %q, which takes %d", arec.PharmacyID, max(p.Stock[arec.SKU], 0), arec.SKU, arec.ID, arec.Quantity)
 		}
+		g := newGuards(tx)
+		if err := g.take(&arec, rec.CommitteeID); err != nil {
+			return err
+		}
 
 		// Write.
 		c := hub.StockChange{PharmacyID: arec.PharmacyID, SKU: arec.SKU, Delta: -arec.Quantity, Reason: ReasonAllocate, At: arec.CreatedAt}
@@ -168,6 +172,9 @@ func (s *Store) ReserveAllocated(ctx context.Context, r *hub.Reservation, a *hub
 			return err
 		}
 		if err := putReservation(tx, &rec, v); err != nil {
+			return err
+		}
+		if err := g.flush(); err != nil {
 			return err
 		}
 		out = rec.domain()

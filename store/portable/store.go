@@ -47,7 +47,10 @@
 // nanoseconds of ExpiresAt followed by the ID; any move out of RESERVED
 // removes the entry. Allocate and TransitionAllocation change stock
 // through the same helpers as AdjustStock, with ALLOCATE and RETURN ledger
-// entries, in the transaction that changes the allocation.
+// entries, in the transaction that changes the allocation. The guards
+// bucket counts, in the same transactions, the places taken in each
+// pickup slot and the units each committee holds per round, and Allocate
+// and ReserveAllocated refuse a slot or quota beyond its limit (guards.go).
 //
 // Health codes and checkpoint scans (codes.go) follow the same habits;
 // scans are clustered by person and time so that a trajectory is one key
@@ -127,7 +130,7 @@ func BucketNames() []string {
 		bktRounds, bktRoundsByStatus,
 		bktReservations, bktResvByHash, bktResvByKey, bktResvByRound, bktResvByRoundStatus,
 		bktAllocations, bktAllocByCode, bktAllocByPartner, bktAllocByPharmacy,
-		bktAllocByRound, bktAllocByStatus, bktAllocExpiry,
+		bktAllocByRound, bktAllocByStatus, bktAllocExpiry, bktGuards,
 		bktPartners, bktShortages, bktShortagesBySKU, bktShortagesByStatus, bktShortagesWaiting,
 	}, append(codesBucketNames(), retentionBucketNames()...)...)
 }
