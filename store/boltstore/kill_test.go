@@ -39,39 +39,13 @@ func TestKill9(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestKill9$", "-test.count=1")
-	cmd.Env = append(os.Environ(), killDirEnv+"="+dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start child: %v", err)
-	}
-
 	acked := make(map[string]bool)
-	killed := false
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		id, ok := strings.CutPrefix(sc.Text(), "ack ")
-		if !ok {
-			continue
+	waitErr := runKilled(t, "TestKill9", killDirEnv, dir, func(line string) bool {
+		if id, ok := strings.CutPrefix(line, "ack "); ok {
+			acked[id] = true
 		}
-		acked[id] = true
-		if !killed && len(acked) >= killAfterAcks {
-			if err := cmd.Process.Kill(); err != nil { // SIGKILL on Unix
-				t.Fatalf("kill child: %v", err)
-			}
-			killed = true
-		}
-	}
-	// Reading to EOF collected the acknowledgements printed before the kill.
-	waitErr := cmd.Wait()
-	if !killed {
-		t.Fatalf("child ended before the kill (%v) after %d acknowledgements; stderr:\n%s", waitErr, len(acked), stderr.String())
-	}
+		return len(acked) >= killAfterAcks
+	})
 	t.Logf("child killed after %d acknowledged registrations (%v)", len(acked), waitErr)
 
 	s, err := boltstore.Open(dir)
@@ -142,4 +116,40 @@ func killChild(t *testing.T, dir string) {
 		})
 	}
 	wg.Wait()
+}
+
+// runKilled runs the test named test of this binary in a child process,
+// with the environment variable env set to dir, reads the lines it
+// prints, and kills it (SIGKILL) as soon as kill, called on each line,
+// says so. It returns what waiting for the killed child returned, and
+// fails t if the child ended before it was killed.
+func runKilled(t *testing.T, test, env, dir string, kill func(line string) bool) error {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env+"="+dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start child: %v", err)
+	}
+	killed := false
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if !killed && kill(sc.Text()) {
+			if err := cmd.Process.Kill(); err != nil { // SIGKILL on Unix
+				t.Fatalf("kill child: %v", err)
+			}
+			killed = true
+		}
+	}
+	// Reading to EOF collected the lines printed before the kill.
+	waitErr := cmd.Wait()
+	if !killed {
+		t.Fatalf("child ended before the kill (%v); stderr:\n%s", waitErr, stderr.String())
+	}
+	return waitErr
 }

@@ -1,11 +1,9 @@
 package boltstore_test
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -210,35 +208,13 @@ func TestSweepKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestSweepKill9$", "-test.count=1")
-	cmd.Env = append(os.Environ(), sweepKillDirEnv+"="+dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	batches, killed := 0, false
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if !strings.HasPrefix(sc.Text(), "batch ") {
-			continue
+	batches := 0
+	waitErr := runKilled(t, "TestSweepKill9", sweepKillDirEnv, dir, func(line string) bool {
+		if strings.HasPrefix(line, "batch ") {
+			batches++
 		}
-		batches++
-		if !killed && batches >= 20 {
-			if err := cmd.Process.Kill(); err != nil {
-				t.Fatal(err)
-			}
-			killed = true
-		}
-	}
-	waitErr := cmd.Wait()
-	if !killed {
-		t.Fatalf("child ended before the kill (%v) after %d batches; stderr:\n%s", waitErr, batches, stderr.String())
-	}
+		return batches >= 20
+	})
 
 	// Read the three buckets raw: each scan is in all of them or none.
 	db, err := bolt.Open(filepath.Join(dir, boltstore.FileName), 0o600, &bolt.Options{ReadOnly: true})
