@@ -162,3 +162,75 @@ func TestFreedPlacesFollowTheBus(t *testing.T) {
 		})
 	}
 }
+
+// TestFreedPlacesRace races reservations and cancellations through two
+// hubs that follow each other on one bus: no hub deadlocks applying the
+// other's events, and no slot holds more than its capacity.
+func TestFreedPlacesRace(t *testing.T) {
+	tests := []struct {
+		give   int // slot capacity
+		people int
+	}{
+		{1, 16},
+		{3, 30},
+		{5, 40},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("capacity %d, %d people", tt.give, tt.people), func(t *testing.T) {
+			c := newCity(t, dispatch.EngineOptions{Events: &eventLog{}})
+			c.pharmacy("P1", c.rs[0][0], 1000)
+			c.round(dispatch.RoundInput{ID: "gz", PerPerson: 1, PickupWindow: 45 * time.Minute, SlotMinutes: 15, SlotCapacity: tt.give})
+			bus := broker.New(broker.Options{})
+			t.Cleanup(func() { bus.Close() })
+			var engines []*dispatch.Engine
+			for range 2 {
+				opts := c.opts
+				opts.Events = bus
+				e, err := dispatch.NewEngine(context.Background(), c.store, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = e.Close() })
+				bus.View(e)
+				engines = append(engines, e)
+			}
+			var rs []*hub.Resident
+			for i := range tt.people {
+				rs = append(rs, c.resident(fmt.Sprintf("r%03d", i), c.rs[0][0], "c1", "d1"))
+			}
+			results := raceHubs(t, engines[0], engines[1], "gz", rs)
+			var fns []func()
+			for i, res := range results {
+				e := engines[(i+1)%2]
+				if i%2 == 0 && res.Reservation.Status == hub.ReservationAllocated {
+					fns = append(fns, func() {
+						if _, err := e.CancelReservation(t.Context(), res.Reservation.ID); err != nil {
+							t.Errorf("CancelReservation %s: %v", res.Reservation.ID, err)
+						}
+					})
+				}
+			}
+			for i := range tt.people / 2 {
+				e := engines[i%2]
+				r := c.resident(fmt.Sprintf("late%03d", i), c.rs[0][0], "c1", "d1")
+				fns = append(fns, func() {
+					if _, err := e.Reserve(t.Context(), dispatch.ReserveInput{RoundID: "gz", Resident: r}); err != nil {
+						t.Errorf("Reserve %s: %v", r.ID, err)
+					}
+				})
+			}
+			race(fns...)
+			for _, e := range engines {
+				if err := e.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for start, n := range c.slotCounts("gz") {
+				if n > tt.give {
+					t.Errorf("slot at +%d min holds %d pickups, capacity %d", start, n, tt.give)
+				}
+			}
+			c.conserved()
+		})
+	}
+}
