@@ -262,6 +262,23 @@ func (e *Engine) notePlace(r *hub.Round, sm *slotMatcher, i, s int, c *claim) {
 	e.slotUsed[r.ID][keyOf(c.pharmacyID, start)]++
 }
 
+// takePlace counts a place of a round at a pharmacy in the slot starting
+// at start taken, in the counts and in the round's matcher (another
+// engine's allocation). Callers hold mu.
+func (e *Engine) takePlace(roundID string, sku hub.SKU, pharmacyID string, start time.Time) {
+	e.slotUsed[roundID][keyOf(pharmacyID, start)]++
+	b := e.books[sku]
+	i, ok := e.pharmIdx[pharmacyID]
+	if b == nil || !ok {
+		return
+	}
+	if sm := b.slotted[roundID]; sm != nil {
+		if s := sm.m.slotAt(i, start); s >= 0 {
+			sm.m.hold(i, s, 1)
+		}
+	}
+}
+
 // releasePlace gives back a place of a round at a pharmacy in the slot
 // starting at start, in the counts and in the round's matcher; nothing
 // when no place is counted there (a round without slots, a slot over).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 
 	"github.com/gridhub/gridhub/hub"
 )
@@ -26,6 +27,23 @@ import (
 //
 // The partner index holds no units in flight: fed by the bus, it follows
 // PARTNER_UPSERTED of every engine, its own too.
+//
+// The places taken in pickup slots and the units of committees' quotas
+// (engine_slots.go, noteQuotas) follow other engines' allocations by
+// deltas, since another engine's allocation is never one of this
+// engine's claims in flight: ALLOCATION_CREATED of a pickup in a slot
+// counts its place taken, and of a COMMITTEE round its units in the
+// committee the event names (AllocationPayload.CommitteeID); a move from
+// a status that held them to one that returns stock (cancelled, expired,
+// failed) gives them back, and then the pharmacy's waiting list is
+// served from the place freed, as after a return on this engine
+// (ServeWaiting), so the line moves whichever hub freed it. A round the
+// engine has not counted yet is left alone: its first count reads the
+// store. Deltas cannot tell an event already in that first count (an
+// allocation made while it read) nor one delivered twice; the store's
+// guards hold the limits whatever the counts say (engine_guards.go), and
+// a count wrong by such an event at most makes one reservation wait or
+// be refused by the store and then matched on.
 
 // newEngineID returns an engine's ID, the Source of its events.
 func newEngineID() string {
@@ -73,6 +91,10 @@ func (e *Engine) Apply(_ context.Context, ev hub.Event) {
 		return
 	}
 	switch p := ev.Payload.(type) {
+	case hub.AllocationPayload:
+		if e.followAllocation(ev.Kind, p) {
+			e.serveFreed(p.Allocation.PharmacyID, p.Allocation.SKU)
+		}
 	case hub.PharmacyPayload:
 		e.stale.Lock()
 		e.pharmStale = true
@@ -121,4 +143,71 @@ func (e *Engine) markPharmaciesStale() {
 	e.stale.Lock()
 	e.pharmStale = true
 	e.stale.Unlock()
+}
+
+// holdsPlace reports whether an allocation in status s holds its pickup
+// slot place; holdsUnits whether it holds (or was handed) its units.
+func holdsPlace(s hub.AllocationStatus) bool {
+	return s == hub.AllocationReserved || s == hub.AllocationRedeemed
+}
+
+func holdsUnits(s hub.AllocationStatus) bool { return s != "" && !s.Returns() }
+
+// followAllocation counts, in the rounds the engine counts, the slot
+// place and the quota units another engine's allocation took or gave
+// back (see the top of this file). It reports whether something was
+// given back.
+func (e *Engine) followAllocation(kind hub.EventKind, p hub.AllocationPayload) bool {
+	a := p.Allocation
+	if a.RoundID == "" {
+		return false
+	}
+	var took, freed bool
+	switch kind {
+	case hub.EventAllocationCreated:
+		took = true
+	case hub.EventAllocationUpdated, hub.EventAllocationExpired:
+		freed = a.Status.Returns() && holdsUnits(p.From)
+	}
+	if !took && !freed {
+		return false
+	}
+	slotted := a.PartnerID == "" && !a.Slot.IsZero()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	changed := false
+	if used := e.slotUsed[a.RoundID]; used != nil && slotted {
+		switch {
+		case took && holdsPlace(a.Status):
+			e.takePlace(a.RoundID, a.SKU, a.PharmacyID, a.Slot)
+		case freed && holdsPlace(p.From):
+			e.releasePlace(a.RoundID, a.SKU, a.PharmacyID, a.Slot)
+			changed = true
+		}
+	}
+	if used := e.quotaUsed[a.RoundID]; used != nil && p.CommitteeID != "" {
+		switch {
+		case took && holdsUnits(a.Status):
+			used[p.CommitteeID] += a.Quantity
+		case freed:
+			used[p.CommitteeID] = max(used[p.CommitteeID]-a.Quantity, 0)
+			changed = true
+		}
+	}
+	return changed
+}
+
+// serveFreed serves, in the background, the waiting list of a pharmacy
+// where another engine freed a slot place or quota units, as a return on
+// this engine does. The engine owns the goroutine: Close waits for it.
+func (e *Engine) serveFreed(pharmacyID string, sku hub.SKU) {
+	if e.begin() != nil {
+		return
+	}
+	go func() {
+		defer e.end()
+		if _, err := e.ServeWaiting(context.Background(), pharmacyID, sku); err != nil && !errors.Is(err, ErrEngineClosed) {
+			e.log.Error("dispatch: serve the waiting list from a place freed by another hub", "pharmacy", pharmacyID, "sku", sku, "err", err)
+		}
+	}()
 }

@@ -18,13 +18,13 @@ import (
 type eventStore struct {
 	hub.Store
 	events hub.Publisher
-	// skus remembers the supply of each round a reservation event named
-	// (roundID -> hub.SKU): a round keeps its supply.
-	skus *sync.Map
+	// rounds remembers the supply and mode of each round an event named
+	// (roundID -> roundKind): a round keeps both.
+	rounds *sync.Map
 }
 
 func newEventStore(store hub.Store, events hub.Publisher) eventStore {
-	return eventStore{Store: store, events: events, skus: new(sync.Map)}
+	return eventStore{Store: store, events: events, rounds: new(sync.Map)}
 }
 
 // Allocate implements hub.DispatchStore. Each allocation publishes
@@ -36,7 +36,7 @@ func (s eventStore) Allocate(ctx context.Context, as ...*hub.Allocation) error {
 		return err
 	}
 	for _, a := range as {
-		s.publish(ctx, hub.EventAllocationCreated, *a, "", -a.Quantity, "ALLOCATE", a.CreatedAt)
+		s.publish(ctx, hub.EventAllocationCreated, *a, "", s.committeeOf(ctx, a, ""), -a.Quantity, "ALLOCATE", a.CreatedAt)
 	}
 	return nil
 }
@@ -52,7 +52,7 @@ func (s eventStore) ReserveAllocated(ctx context.Context, r *hub.Reservation, a 
 		return stored, err
 	}
 	s.publishReservations(ctx, hub.EventReservationCreated, "", r.Status, r.CreatedAt, []*hub.Reservation{r})
-	s.publish(ctx, hub.EventAllocationCreated, *a, "", -a.Quantity, "ALLOCATE", a.CreatedAt)
+	s.publish(ctx, hub.EventAllocationCreated, *a, "", s.committeeOf(ctx, a, r.CommitteeID), -a.Quantity, "ALLOCATE", a.CreatedAt)
 	return stored, nil
 }
 
@@ -93,15 +93,16 @@ func (s eventStore) TransitionAllocation(ctx context.Context, id string, from []
 	if to.Returns() {
 		delta = a.Quantity
 	}
-	s.publish(ctx, kind, *a, was, delta, "RETURN", at)
+	s.publish(ctx, kind, *a, was, s.committeeOf(ctx, a, ""), delta, "RETURN", at)
 	return a, nil
 }
 
-// publish sends the allocation's event and, when stock moved, the stock
-// change with the stock right after that step, a.StockAfter (the store's
-// write set it; the event's allocation carries none). Publishing never
-// blocks; a closed bus drops events.
-func (s eventStore) publish(ctx context.Context, kind hub.EventKind, a hub.Allocation, from hub.AllocationStatus, delta int, reason string, at time.Time) {
+// publish sends the allocation's event, naming the committee whose quota
+// its units count in, and, when stock moved, the stock change with the
+// stock right after that step, a.StockAfter (the store's write set it;
+// the event's allocation carries none). Publishing never blocks; a closed
+// bus drops events.
+func (s eventStore) publish(ctx context.Context, kind hub.EventKind, a hub.Allocation, from hub.AllocationStatus, committee string, delta int, reason string, at time.Time) {
 	p, err := s.Store.Pharmacy(ctx, a.PharmacyID)
 	if err != nil {
 		return
@@ -110,7 +111,7 @@ func (s eventStore) publish(ctx context.Context, kind hub.EventKind, a hub.Alloc
 	a.StockAfter = 0
 	_, _ = s.events.Publish(ctx, hub.Event{
 		Kind: kind, At: at, Cells: []hub.Cell{a.Cell}, DistrictID: p.DistrictID, PartnerID: a.PartnerID,
-		PharmacyID: a.PharmacyID, SKU: a.SKU, Payload: hub.AllocationPayload{Allocation: a, From: from},
+		PharmacyID: a.PharmacyID, SKU: a.SKU, Payload: hub.AllocationPayload{Allocation: a, From: from, CommitteeID: committee},
 	})
 	if delta != 0 {
 		e := hub.StockEntry{After: after, StockChange: hub.StockChange{PharmacyID: p.ID, SKU: a.SKU, Delta: delta, Reason: reason, At: at}}
@@ -250,17 +251,50 @@ func (s eventStore) publishReservations(ctx context.Context, kind hub.EventKind,
 	}
 }
 
-// roundSKU returns the supply of a round.
-func (s eventStore) roundSKU(ctx context.Context, roundID string) (hub.SKU, bool) {
-	if v, ok := s.skus.Load(roundID); ok {
-		return v.(hub.SKU), true
+// roundKind is what eventStore remembers of a round.
+type roundKind struct {
+	sku  hub.SKU
+	mode hub.Mode
+}
+
+// roundOf returns the supply and mode of a round.
+func (s eventStore) roundOf(ctx context.Context, roundID string) (roundKind, bool) {
+	if v, ok := s.rounds.Load(roundID); ok {
+		return v.(roundKind), true
 	}
 	r, err := s.Store.Round(ctx, roundID)
 	if err != nil {
-		return "", false
+		return roundKind{}, false
 	}
-	s.skus.Store(roundID, r.SKU)
-	return r.SKU, true
+	k := roundKind{sku: r.SKU, mode: r.Mode}
+	s.rounds.Store(roundID, k)
+	return k, true
+}
+
+// roundSKU returns the supply of a round.
+func (s eventStore) roundSKU(ctx context.Context, roundID string) (hub.SKU, bool) {
+	k, ok := s.roundOf(ctx, roundID)
+	return k.sku, ok
+}
+
+// committeeOf returns the committee whose quota allocation a counts in:
+// that of its reservation in a COMMITTEE round (known, when not empty, or
+// read), else "". Best effort: "" when the store cannot say.
+func (s eventStore) committeeOf(ctx context.Context, a *hub.Allocation, known string) string {
+	if a.RoundID == "" || a.ReservationID == "" {
+		return ""
+	}
+	if k, ok := s.roundOf(ctx, a.RoundID); !ok || k.mode != hub.ByCommittee {
+		return ""
+	}
+	if known != "" {
+		return known
+	}
+	r, err := s.Store.Reservation(ctx, a.ReservationID)
+	if err != nil {
+		return ""
+	}
+	return r.CommitteeID
 }
 
 // CreateShortage implements hub.DispatchStore: a registration recorded is

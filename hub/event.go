@@ -240,10 +240,14 @@ func (p RestockPayload) Ring(c Cell) int {
 
 // AllocationPayload is the payload of ALLOCATION_CREATED,
 // ALLOCATION_UPDATED and ALLOCATION_EXPIRED: the allocation as it is after
-// the change, and the status it had before (empty when created).
+// the change, the status it had before (empty when created), and the
+// committee whose quota its units count in (COMMITTEE rounds only), so
+// that every hub's engine can follow the places and units it takes or
+// frees without reading the store.
 type AllocationPayload struct {
-	Allocation Allocation
-	From       AllocationStatus
+	Allocation  Allocation
+	From        AllocationStatus
+	CommitteeID string
 }
 
 // ShortageServedPayload is the payload of SHORTAGE_SERVED: the waiting-list

@@ -65,6 +65,8 @@ type payloadDoc struct {
 
 	Allocation *allocationDoc `bson:"allocation,omitempty"` // allocation
 	From       string         `bson:"from,omitempty"`       // allocation, colourChanged
+	// CommitteeID: allocation (COMMITTEE rounds).
+	CommitteeID string `bson:"committeeId,omitempty"`
 
 	Shortage     *shortageDoc `bson:"shortage,omitempty"`     // shortageServed
 	AllocationID string       `bson:"allocationId,omitempty"` // shortageServed
@@ -268,7 +270,7 @@ func payloadToDoc(p hub.EventPayload) (*payloadDoc, error) {
 		return &payloadDoc{Type: tagRestock, Entry: entryToDoc(p.StockEntry), Cell: int64(p.Cell), Rings: rings, Served: int64(p.Served),
 			ToWaitingList: int64(p.ToWaitingList), LeftForWalkIns: int64(p.LeftForWalkIns)}, nil
 	case hub.AllocationPayload:
-		return &payloadDoc{Type: tagAllocation, Allocation: allocationToDoc(p.Allocation), From: string(p.From)}, nil
+		return &payloadDoc{Type: tagAllocation, Allocation: allocationToDoc(p.Allocation), From: string(p.From), CommitteeID: p.CommitteeID}, nil
 	case hub.ShortageServedPayload:
 		return &payloadDoc{Type: tagShortageServed, Shortage: shortageToDoc(p.Shortage), AllocationID: p.AllocationID, PharmacyID: p.PharmacyID}, nil
 	case hub.RiskAreaPayload:
@@ -339,7 +341,7 @@ func (d *payloadDoc) domain() (hub.EventPayload, error) {
 		return hub.RestockPayload{StockEntry: d.Entry.domain(), Cell: hub.Cell(uint64(d.Cell)), Rings: rings, Served: int(d.Served),
 			ToWaitingList: int(d.ToWaitingList), LeftForWalkIns: int(d.LeftForWalkIns)}, nil
 	case tagAllocation:
-		return hub.AllocationPayload{Allocation: d.Allocation.domain(), From: hub.AllocationStatus(d.From)}, nil
+		return hub.AllocationPayload{Allocation: d.Allocation.domain(), From: hub.AllocationStatus(d.From), CommitteeID: d.CommitteeID}, nil
 	case tagShortageServed:
 		return hub.ShortageServedPayload{Shortage: d.Shortage.domain(), AllocationID: d.AllocationID, PharmacyID: d.PharmacyID}, nil
 	case tagRiskArea:

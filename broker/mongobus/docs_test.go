@@ -56,6 +56,8 @@ func samples() []struct{ give, want hub.Event } {
 	add(hub.EventAllocationCreated, hub.AllocationPayload{Allocation: alloc}, hub.AllocationPayload{Allocation: allocMS})
 	add(hub.EventAllocationUpdated, hub.AllocationPayload{Allocation: alloc, From: hub.AllocationReserved},
 		hub.AllocationPayload{Allocation: allocMS, From: hub.AllocationReserved})
+	add(hub.EventAllocationUpdated, hub.AllocationPayload{Allocation: alloc, From: hub.AllocationReserved, CommitteeID: "c1"},
+		hub.AllocationPayload{Allocation: allocMS, From: hub.AllocationReserved, CommitteeID: "c1"})
 	add(hub.EventAllocationExpired, hub.AllocationPayload{Allocation: alloc, From: hub.AllocationReserved},
 		hub.AllocationPayload{Allocation: allocMS, From: hub.AllocationReserved})
 	add(hub.EventShortageServed, hub.ShortageServedPayload{Shortage: sh, AllocationID: "a2", PharmacyID: "p1"},
