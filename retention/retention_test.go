@@ -1,6 +1,7 @@
 package retention_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -326,4 +327,39 @@ func TestPeriods(t *testing.T) {
 	must(t, err)
 	same(t, "kinds swept", len(sw), 1)
 	same(t, "scans kept for ever", len(e.days(t, "carol")), scanDays)
+}
+
+// TestRunSweepsSoonAfterStart: Run sweeps the first time after First (or
+// its period, if shorter), not one period after it starts, and not before.
+func TestRunSweepsSoonAfterStart(t *testing.T) {
+	tests := []struct {
+		name         string
+		first, every time.Duration
+		want         bool // swept within the wait
+	}{
+		{"first soon, period long", 20 * time.Millisecond, time.Hour, true},
+		{"first long, period short", time.Hour, 20 * time.Millisecond, true},
+		{"both short", 10 * time.Millisecond, 30 * time.Millisecond, true},
+		{"both long", time.Hour, time.Hour, false},
+		{"default first, period long", 0, time.Hour, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			ret, err := retention.New(retention.Options{Store: e.st, Periods: retention.DefaultPeriods(), First: tt.first, Now: e.clock.Now})
+			must(t, err)
+			e.clock.Set(t0.Add(100 * day))
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan struct{})
+			go func() { defer close(done); ret.Run(ctx, tt.every) }()
+			defer func() { cancel(); <-done }()
+			swept := false
+			for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline) && !swept; time.Sleep(10 * time.Millisecond) {
+				swept = len(e.days(t, "erin")) == 0
+			}
+			same(t, "swept", swept, tt.want)
+		})
+	}
+	_, err := retention.New(retention.Options{Store: &boltstore.Store{}, First: -time.Second})
+	wantCode(t, err, hub.EINVALID, "negative first sweep delay")
 }
