@@ -30,7 +30,8 @@ import (
 // order of At (entries are stamped when they are appended), so its expired
 // entries are its first keys. Dispatch: rounds over (CLOSED or DRAWN)
 // whose Closes is before the cutoff, through reservationsByRound and
-// allocationsByRound. Every batch is one driver.Update that collects the
+// allocationsByRound, and the round's counters in guards once its
+// reservations and allocations are swept. Every batch is one driver.Update that collects the
 // keys it will delete with a cursor first and deletes them after, so a
 // batch is all or nothing, and it re-reads every record it deletes: a
 // record another hub deleted first is simply not there.
@@ -567,11 +568,31 @@ func (sw *sweep) dispatch(from []byte) error {
 					sw.res.Next = next
 					break
 				}
+				sw.guards(r.ID)
 			}
 		}
 		phase, resume = 'r', nil
 	}
 	return sw.flush()
+}
+
+// guards deletes the slot and quota counters of a round that is over, and
+// its mark that they are kept (bktGuards), once its pass is done. A round
+// that is over takes no new allocation; an allocation it still has (held,
+// or not yet final) releases nothing in a round without the mark, and a
+// write that took one would count the round afresh from its allocations.
+func (sw *sweep) guards(roundID string) {
+	b := bucket(sw.tx, bktGuards)
+	if k := countedKey(roundID); b.Get(k) != nil {
+		sw.drop(b, k)
+	}
+	for _, kind := range []byte{'s', 'q'} {
+		prefix := append([]byte{kind}, ikey(roundID, "")...)
+		c := b.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			sw.drop(b, k)
+		}
+	}
 }
 
 // round deletes the reservations and final allocations of a round that is

@@ -510,3 +510,69 @@ func retentionCalls() []call {
 		{"Holds", func(ctx context.Context, s hub.Store) error { _, err := s.Holds(ctx, "d1"); return err }},
 	}
 }
+
+// testSweepGuards: the slot and quota counters of a round go with its
+// swept allocations, so what is counted afterwards is exactly what the
+// round still has: a later write into the round counts its remaining
+// allocations afresh (a counter left behind would count the swept ones
+// and refuse it), and an allocation that stayed releases without harm.
+func testSweepGuards(t *testing.T, h Harness) {
+	tests := []struct {
+		give string // what becomes of the round's second allocation
+		want int    // places of slot A still taken after the sweep
+	}{
+		{"redeemed", 0},
+		{"held", 1},
+		{"reserved", 1},
+		{"expired", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			ctx := t.Context()
+			r := round("round1", hub.RoundOpen)
+			r.Mode, r.PerPerson, r.SlotMinutes, r.SlotCapacity = hub.ByCommittee, 2, 30, 2
+			r.Quotas = map[string]int{"c1": 3}
+			s := guardStore(t, h, r)
+			g := &guardTaker{t: t, s: s, roundID: "round1"}
+			slotA := at(60)
+			a1, err := g.take("p1", slotA, 2, "c1", "")
+			must(t, err, "first place")
+			a2, err := g.take("p1", slotA, 1, "c1", "")
+			must(t, err, "second place")
+			_, err = g.take("p1", slotA, 1, "c1", "")
+			wantGuard(t, err, hub.ErrSlotFull, "a third place of two")
+			_, err = s.TransitionAllocation(ctx, a1, []hub.AllocationStatus{hub.AllocationReserved}, hub.AllocationRedeemed, at(20))
+			must(t, err, "redeem "+a1)
+			switch tt.give {
+			case "redeemed", "held":
+				_, err = s.TransitionAllocation(ctx, a2, []hub.AllocationStatus{hub.AllocationReserved}, hub.AllocationRedeemed, at(20))
+				must(t, err, "redeem "+a2)
+			case "expired":
+				_, err = s.TransitionAllocation(ctx, a2, []hub.AllocationStatus{hub.AllocationReserved}, hub.AllocationExpired, at(130))
+				must(t, err, "expire "+a2)
+			}
+			if tt.give == "held" {
+				must(t, s.PutHold(ctx, hold("hold1", 2000, "r-res0002")), "PutHold")
+			}
+			closed := round("round1", hub.RoundClosed)
+			closed.Mode, closed.PerPerson, closed.SlotMinutes, closed.SlotCapacity, closed.Quotas = r.Mode, r.PerPerson, r.SlotMinutes, r.SlotCapacity, r.Quotas
+			must(t, s.UpdateRound(ctx, closed, hub.RoundOpen), "close round1")
+			for range 2 { // a second pass finds nothing more
+				sweepAll(t, s, hub.RecordDispatch, at(601), at(700), 1)
+			}
+			if tt.give == "reserved" {
+				// The allocation that stayed frees its place and units.
+				_, err = s.TransitionAllocation(ctx, a2, []hub.AllocationStatus{hub.AllocationReserved}, hub.AllocationExpired, at(130))
+				must(t, err, "expire "+a2+" after the sweep")
+				tt.want = 0
+			}
+			// Places left in slot A: 2 - want; units left of c1: 3 - want.
+			for i := range 2 - tt.want {
+				_, err := g.take("p1", slotA, 1, "c1", "")
+				must(t, err, fmt.Sprintf("place %d of the %d left after the sweep", i+1, 2-tt.want))
+			}
+			_, err = g.take("p1", slotA, 1, "c1", "")
+			wantGuard(t, err, hub.ErrSlotFull, "a place beyond the capacity after the sweep")
+		})
+	}
+}

@@ -68,6 +68,7 @@ func Run(t *testing.T, h Harness) {
 		{"SweepDeclarations", testSweepDeclarations},
 		{"SweepAudit", testSweepAudit},
 		{"SweepDispatch", testSweepDispatch},
+		{"SweepGuards", testSweepGuards},
 		{"SweepInvalid", testSweepInvalid},
 		{"ConcurrentSweeps", testConcurrentSweeps},
 		{"Holds", testHolds},
