@@ -22,17 +22,22 @@ const (
 	// RecordDispatch are the reservations and allocations of rounds that
 	// are over (CLOSED or DRAWN), by the time their round closed.
 	RecordDispatch RecordKind = "DISPATCH"
+	// RecordShortages are shortage registrations (the waiting list): a
+	// SERVED one by the time it was served, once its allocation is final
+	// (with that allocation when it is of no round), a WAITING one by the
+	// time it was registered. They keep the dispatch period.
+	RecordShortages RecordKind = "SHORTAGES"
 )
 
 // RecordKinds returns every kind of record with a retention period.
 func RecordKinds() []RecordKind {
-	return []RecordKind{RecordScans, RecordDeclarations, RecordDispatch, RecordAudit}
+	return []RecordKind{RecordScans, RecordDeclarations, RecordDispatch, RecordShortages, RecordAudit}
 }
 
 // Valid reports whether k is one of the kinds above.
 func (k RecordKind) Valid() bool {
 	switch k {
-	case RecordScans, RecordDeclarations, RecordAudit, RecordDispatch:
+	case RecordScans, RecordDeclarations, RecordAudit, RecordDispatch, RecordShortages:
 		return true
 	}
 	return false
@@ -81,7 +86,8 @@ func (h *Hold) InForce(t time.Time) bool { return h.LiftedAt.IsZero() && t.Befor
 type SweepRequest struct {
 	Kind RecordKind
 	// Before: records older than this are expired (a scan's At, a
-	// declaration's At, an audit entry's At, a round's Closes).
+	// declaration's At, an audit entry's At, a round's Closes, a shortage
+	// registration's UpdatedAt when served, CreatedAt when waiting).
 	Before time.Time
 	// Now decides which holds are in force.
 	Now time.Time

@@ -30,7 +30,7 @@ import (
 type Periods struct {
 	Scans        time.Duration // checkpoint scans, and so trajectories and contacts
 	Declarations time.Duration // health declarations
-	Dispatch     time.Duration // reservations and allocations, from their round's close
+	Dispatch     time.Duration // reservations and allocations, from their round's close; shortage registrations
 	Audit        time.Duration // audit entries of reads of personal data
 }
 
@@ -71,7 +71,7 @@ func (p Periods) Of(k hub.RecordKind) time.Duration {
 		return p.Scans
 	case hub.RecordDeclarations:
 		return p.Declarations
-	case hub.RecordDispatch:
+	case hub.RecordDispatch, hub.RecordShortages:
 		return p.Dispatch
 	case hub.RecordAudit:
 		return p.Audit

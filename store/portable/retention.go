@@ -31,9 +31,10 @@ import (
 // entries are its first keys. Dispatch: rounds over (CLOSED or DRAWN)
 // whose Closes is before the cutoff, through reservationsByRound and
 // allocationsByRound, and the round's counters in guards once its
-// reservations and allocations are swept. Every batch is one driver.Update that collects the
-// keys it will delete with a cursor first and deletes them after, so a
-// batch is all or nothing, and it re-reads every record it deletes: a
+// reservations and allocations are swept. Shortages: the shortages
+// bucket in ID order (registrations are few). Every batch is one
+// driver.Update that collects the keys it will delete with a cursor first
+// and deletes them after, so a batch is all or nothing, and it re-reads every record it deletes: a
 // record another hub deleted first is simply not there.
 
 // Bucket names of legal holds.
@@ -310,6 +311,8 @@ func (s *Store) Sweep(ctx context.Context, r hub.SweepRequest) (hub.SweepResult,
 			err = sw.audit(r.From)
 		case hub.RecordDispatch:
 			err = sw.dispatch(r.From)
+		case hub.RecordShortages:
+			err = sw.shortages(r.From)
 		}
 		return internal(err)
 	})
@@ -679,22 +682,103 @@ func (sw *sweep) round(roundID string, phase byte, resume []byte) ([]byte, error
 		if !a.Status.Final() {
 			continue
 		}
-		sw.drop(allocs, id)
-		if a.CodeHash != "" {
-			sw.drop(bucket(sw.tx, bktAllocByCode), []byte(a.CodeHash))
-		}
-		for _, ix := range []struct{ name, by string }{
-			{bktAllocByPartner, a.PartnerID}, {bktAllocByPharmacy, a.PharmacyID},
-			{bktAllocByRound, a.RoundID}, {bktAllocByStatus, string(a.Status)},
-		} {
-			if ix.by != "" {
-				sw.drop(bucket(sw.tx, ix.name), ikey(ix.by, a.ID))
-			}
-		}
-		if expiryKeyed(&a) {
-			sw.drop(bucket(sw.tx, bktAllocExpiry), expiryKey(a.ExpiresAt, a.ID))
-		}
+		sw.dropAllocation(&a)
 		sw.res.Deleted++
 	}
 	return nil, nil
+}
+
+// dropAllocation queues an allocation and its index entries for deletion.
+func (sw *sweep) dropAllocation(a *allocationRec) {
+	sw.drop(bucket(sw.tx, bktAllocations), []byte(a.ID))
+	if a.CodeHash != "" {
+		sw.drop(bucket(sw.tx, bktAllocByCode), []byte(a.CodeHash))
+	}
+	for _, ix := range []struct{ name, by string }{
+		{bktAllocByPartner, a.PartnerID}, {bktAllocByPharmacy, a.PharmacyID},
+		{bktAllocByRound, a.RoundID}, {bktAllocByStatus, string(a.Status)},
+	} {
+		if ix.by != "" {
+			sw.drop(bucket(sw.tx, ix.name), ikey(ix.by, a.ID))
+		}
+	}
+	if expiryKeyed(a) {
+		sw.drop(bucket(sw.tx, bktAllocExpiry), expiryKey(a.ExpiresAt, a.ID))
+	}
+}
+
+// shortages walks the shortage registrations in ID order. A SERVED one
+// goes once it was served before the cutoff and its allocation is final
+// (or gone), with that allocation when it is of no round (an allocation of
+// a round goes with the round's records); a WAITING one goes once it was
+// registered before the cutoff: the waiting list forgets it.
+func (sw *sweep) shortages(from []byte) error {
+	recs := bucket(sw.tx, bktShortages)
+	allocs := bucket(sw.tx, bktAllocations)
+	c := recs.Cursor()
+	var k, v []byte
+	if len(from) == 0 {
+		k, v = c.First()
+	} else {
+		k, v = c.Seek(from)
+	}
+	for ; k != nil; k, v = c.Next() {
+		if sw.full(k) {
+			break
+		}
+		sw.seen++
+		var r shortageRec
+		if err := decode("shortage", k, v, &r); err != nil {
+			return err
+		}
+		var alloc *allocationRec
+		switch r.Status {
+		case hub.ShortageWaiting:
+			if !r.CreatedAt.Before(sw.before) {
+				continue
+			}
+		case hub.ShortageServed:
+			if !r.UpdatedAt.Before(sw.before) {
+				continue
+			}
+			if r.AllocationID != "" {
+				var a allocationRec
+				ok, err := getRec(allocs, "allocation", []byte(r.AllocationID), &a)
+				if err != nil {
+					return err
+				}
+				if ok && !a.Status.Final() {
+					continue // it goes with its allocation, not before
+				}
+				if ok && a.RoundID == "" {
+					alloc = &a
+				}
+			}
+		default:
+			continue
+		}
+		held, err := sw.held.held(r.ResidentID)
+		if err != nil {
+			return err
+		}
+		if held {
+			sw.res.Held++
+			continue
+		}
+		sw.drop(recs, k)
+		sw.drop(bucket(sw.tx, bktShortagesBySKU), ikey(string(r.SKU), r.ID))
+		sw.drop(bucket(sw.tx, bktShortagesByStatus), ikey(string(r.Status), r.ID))
+		if r.Status == hub.ShortageWaiting {
+			waiting := bucket(sw.tx, bktShortagesWaiting)
+			if wk := waitingKey(r.ResidentID, r.SKU); string(waiting.Get(wk)) == r.ID {
+				sw.drop(waiting, wk)
+			}
+		}
+		sw.res.Deleted++
+		if alloc != nil {
+			sw.dropAllocation(alloc)
+			sw.res.Deleted++
+		}
+	}
+	return sw.flush()
 }

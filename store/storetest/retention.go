@@ -576,3 +576,68 @@ func testSweepGuards(t *testing.T, h Harness) {
 		})
 	}
 }
+
+// testSweepShortages: shortage registrations keep the dispatch period: a
+// SERVED one goes once served before the cutoff and its allocation is
+// final, with that allocation; a WAITING one once registered before it;
+// a held resident's stay, and so does one whose allocation is still open.
+func testSweepShortages(t *testing.T, h Harness) {
+	for _, limit := range []int{1, 3, 100} {
+		t.Run(fmt.Sprintf("batches of %d", limit), func(t *testing.T) {
+			s, ctx := h.Open(t), t.Context()
+			must(t, s.UpsertPharmacies(ctx, pharmacy("p1", map[hub.SKU]int{hub.MaskAdult: 100})), "UpsertPharmacies")
+			shs := map[string]*hub.Shortage{}
+			for i := range 7 {
+				sh := shortage(fmt.Sprintf("sh%d", i), fmt.Sprintf("r-sh%d", i), hub.MaskAdult)
+				if i == 6 {
+					sh.CreatedAt, sh.UpdatedAt = at(700), at(700)
+				}
+				must(t, s.CreateShortage(ctx, sh), "CreateShortage "+sh.ID)
+				shs[sh.ID] = sh
+			}
+			// sh0 and sh5 redeemed, sh2 expired, sh1 still RESERVED; sh3,
+			// sh4 and sh6 wait; r-sh4 and r-sh5 are held.
+			for _, id := range []string{"sh0", "sh1", "sh2", "sh5"} {
+				must(t, s.Allocate(ctx, serving("a-"+id, shs[id], "p1")), "Allocate to "+id)
+			}
+			for id, to := range map[string]hub.AllocationStatus{"a-sh0": hub.AllocationRedeemed, "a-sh5": hub.AllocationRedeemed, "a-sh2": hub.AllocationExpired} {
+				_, err := s.TransitionAllocation(ctx, id, []hub.AllocationStatus{hub.AllocationReserved}, to, at(130))
+				must(t, err, "move "+id)
+			}
+			must(t, s.PutHold(ctx, hold("hold1", 2000, "r-sh4", "r-sh5")), "PutHold")
+
+			got, _ := sweepAll(t, s, hub.RecordShortages, at(5), at(300), limit)
+			same(t, "swept before anything is due", got, hub.SweepResult{})
+			got, _ = sweepAll(t, s, hub.RecordShortages, at(200), at(300), limit)
+			same(t, "deleted", got.Deleted, 3+2) // sh0 sh2 sh3, a-sh0 a-sh2
+			same(t, "held", got.Held, 2)         // sh4 sh5
+			same(t, "shortages", shortageIDs(t, s, hub.ShortageFilter{}), []string{"sh1", "sh4", "sh5", "sh6"})
+			same(t, "waiting", shortageIDs(t, s, hub.ShortageFilter{Status: hub.ShortageWaiting}), []string{"sh4", "sh6"})
+			same(t, "served", shortageIDs(t, s, hub.ShortageFilter{Status: hub.ShortageServed, SKU: hub.MaskAdult}), []string{"sh1", "sh5"})
+			same(t, "allocations", allocationIDs(t, s, hub.AllocationFilter{PharmacyID: "p1"}), []string{"a-sh1", "a-sh5"})
+			for _, id := range []string{"a-sh0", "a-sh2"} {
+				_, err := s.Allocation(ctx, id)
+				wantCode(t, err, hub.ENOTFOUND, "swept allocation "+id)
+				_, err = s.AllocationByCode(ctx, "code-"+id)
+				wantCode(t, err, hub.ENOTFOUND, "code of swept allocation "+id)
+			}
+			same(t, "redeemed after the sweep", len(allocationIDs(t, s, hub.AllocationFilter{Status: hub.AllocationRedeemed})), 1)
+			// The waiting index forgot sh3 and kept sh4.
+			sh3b := shortage("sh3b", "r-sh3", hub.MaskAdult)
+			sh3b.CreatedAt, sh3b.UpdatedAt = at(700), at(700)
+			must(t, s.CreateShortage(ctx, sh3b), "CreateShortage of a swept waiting resident")
+			wantCode(t, s.CreateShortage(ctx, shortage("sh4b", "r-sh4", hub.MaskAdult)), hub.ECONFLICT, "CreateShortage of a held waiting resident")
+
+			again, _ := sweepAll(t, s, hub.RecordShortages, at(200), at(300), limit)
+			same(t, "deleted by a second pass", again.Deleted, 0)
+			// Once the hold ends, the held ones go too; sh1 with its
+			// allocation once that is final.
+			_, err := s.TransitionAllocation(ctx, "a-sh1", []hub.AllocationStatus{hub.AllocationReserved}, hub.AllocationRedeemed, at(140))
+			must(t, err, "redeem a-sh1")
+			later, _ := sweepAll(t, s, hub.RecordShortages, at(200), at(2001), limit)
+			same(t, "deleted after the hold", later.Deleted, 5) // sh1 sh4 sh5, a-sh1 a-sh5
+			same(t, "shortages left", shortageIDs(t, s, hub.ShortageFilter{}), []string{"sh3b", "sh6"})
+			same(t, "allocations left", len(allocationIDs(t, s, hub.AllocationFilter{PharmacyID: "p1"})), 0)
+		})
+	}
+}

@@ -69,6 +69,7 @@ func Run(t *testing.T, h Harness) {
 		{"SweepAudit", testSweepAudit},
 		{"SweepDispatch", testSweepDispatch},
 		{"SweepGuards", testSweepGuards},
+		{"SweepShortages", testSweepShortages},
 		{"SweepInvalid", testSweepInvalid},
 		{"ConcurrentSweeps", testConcurrentSweeps},
 		{"Holds", testHolds},
