@@ -27,17 +27,21 @@ const (
 	// (with that allocation when it is of no round), a WAITING one by the
 	// time it was registered. They keep the dispatch period.
 	RecordShortages RecordKind = "SHORTAGES"
+	// RecordCases are the case and contact marks of a resident (markCase
+	// and the contacts traced from it), by the latest of the two. They
+	// keep the scans period: the marks are what tracing found in scans.
+	RecordCases RecordKind = "CASES"
 )
 
 // RecordKinds returns every kind of record with a retention period.
 func RecordKinds() []RecordKind {
-	return []RecordKind{RecordScans, RecordDeclarations, RecordDispatch, RecordShortages, RecordAudit}
+	return []RecordKind{RecordScans, RecordDeclarations, RecordDispatch, RecordShortages, RecordCases, RecordAudit}
 }
 
 // Valid reports whether k is one of the kinds above.
 func (k RecordKind) Valid() bool {
 	switch k {
-	case RecordScans, RecordDeclarations, RecordAudit, RecordDispatch, RecordShortages:
+	case RecordScans, RecordDeclarations, RecordAudit, RecordDispatch, RecordShortages, RecordCases:
 		return true
 	}
 	return false
@@ -87,7 +91,8 @@ type SweepRequest struct {
 	Kind RecordKind
 	// Before: records older than this are expired (a scan's At, a
 	// declaration's At, an audit entry's At, a round's Closes, a shortage
-	// registration's UpdatedAt when served, CreatedAt when waiting).
+	// registration's UpdatedAt when served, CreatedAt when waiting, the
+	// latest of a resident's case and contact marks).
 	Before time.Time
 	// Now decides which holds are in force.
 	Now time.Time

@@ -28,7 +28,7 @@ import (
 // Periods are the retention periods per kind of record; zero keeps that
 // kind for ever.
 type Periods struct {
-	Scans        time.Duration // checkpoint scans, and so trajectories and contacts
+	Scans        time.Duration // checkpoint scans, and so trajectories and contacts; case marks
 	Declarations time.Duration // health declarations
 	Dispatch     time.Duration // reservations and allocations, from their round's close; shortage registrations
 	Audit        time.Duration // audit entries of reads of personal data
@@ -67,7 +67,7 @@ func DefaultPeriods() Periods {
 // Of returns the period of a kind of record.
 func (p Periods) Of(k hub.RecordKind) time.Duration {
 	switch k {
-	case hub.RecordScans:
+	case hub.RecordScans, hub.RecordCases:
 		return p.Scans
 	case hub.RecordDeclarations:
 		return p.Declarations

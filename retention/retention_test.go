@@ -363,3 +363,69 @@ func TestRunSweepsSoonAfterStart(t *testing.T) {
 	_, err := retention.New(retention.Options{Store: &boltstore.Store{}, First: -time.Second})
 	wantCode(t, err, hub.EINVALID, "negative first sweep delay")
 }
+
+// TestCaseMarksAndShortagesExpire: case and contact marks keep the scans
+// period from the later mark unless held; a waiting shortage registration
+// keeps the dispatch period from its registration.
+func TestCaseMarksAndShortagesExpire(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	e.clock.Set(t0.Add(30 * day))
+	_, err := e.codes.MarkCase(ctx, tracer, "alice", time.Time{})
+	must(t, err)
+	_, err = e.ret.PlaceHold(ctx, district, retention.HoldInput{
+		CaseID: "alice", ResidentIDs: []string{"bob"}, Reason: "investigation of cluster 17", Until: t0.Add(120 * day),
+	})
+	must(t, err)
+	must(t, e.st.CreateShortage(ctx, &hub.Shortage{ID: "sh1", ResidentID: "erin", Cell: e.home, SKU: hub.MaskAdult, Quantity: 2,
+		Status: hub.ShortageWaiting, CreatedAt: e.clock.Now(), UpdatedAt: e.clock.Now()}))
+	ids := []string{"alice", "bob", "carol", "erin", "dave"}
+	marks := map[string]hub.CaseStatus{}
+	for _, id := range ids {
+		st, err := e.st.CaseStatus(ctx, id)
+		must(t, err)
+		if st != (hub.CaseStatus{}) {
+			marks[id] = st
+		}
+	}
+	// alice a case on day 30; the others her contacts, last met on day 39.
+	for _, id := range ids[1:] {
+		same(t, "contact of "+id, marks[id].ContactOf, "alice")
+	}
+	shortages := func() int {
+		shs, err := e.st.Shortages(ctx, hub.ShortageFilter{})
+		must(t, err)
+		return len(shs)
+	}
+
+	tests := []struct {
+		day         int
+		wantMarked  []string
+		wantCases   retention.Swept
+		wantShorts  int
+		wantDeleted int
+	}{
+		{45, ids, retention.Swept{}, 1, 0},
+		{60, ids, retention.Swept{Held: 1}, 1, 0}, // alice's mark is due, held
+		{70, []string{"alice", "bob"}, retention.Swept{Deleted: 3, Held: 2}, 1, 0},
+		{100, []string{"alice", "bob"}, retention.Swept{Held: 2}, 1, 0},
+		{121, []string{}, retention.Swept{Deleted: 2}, 0, 1},
+	}
+	for _, tt := range tests {
+		e.clock.Set(t0.Add(time.Duration(tt.day) * day))
+		got := e.sweep(t)
+		same(t, fmt.Sprintf("day %d: case marks swept", tt.day), [2]int{got[hub.RecordCases].Deleted, got[hub.RecordCases].Held}, [2]int{tt.wantCases.Deleted, tt.wantCases.Held})
+		same(t, fmt.Sprintf("day %d: shortages swept", tt.day), got[hub.RecordShortages].Deleted, tt.wantDeleted)
+		same(t, fmt.Sprintf("day %d: shortages left", tt.day), shortages(), tt.wantShorts)
+		marked := []string{}
+		for _, id := range ids {
+			st, err := e.st.CaseStatus(ctx, id)
+			must(t, err)
+			if st != (hub.CaseStatus{}) {
+				same(t, "marks of "+id, st, marks[id])
+				marked = append(marked, id)
+			}
+		}
+		same(t, fmt.Sprintf("day %d: marked", tt.day), marked, tt.wantMarked)
+	}
+}

@@ -32,7 +32,8 @@ import (
 // whose Closes is before the cutoff, through reservationsByRound and
 // allocationsByRound, and the round's counters in guards once its
 // reservations and allocations are swept. Shortages: the shortages
-// bucket in ID order (registrations are few). Every batch is one
+// bucket in ID order (registrations are few). Case marks: the cases
+// bucket in resident order. Every batch is one
 // driver.Update that collects the keys it will delete with a cursor first
 // and deletes them after, so a batch is all or nothing, and it re-reads every record it deletes: a
 // record another hub deleted first is simply not there.
@@ -313,6 +314,8 @@ func (s *Store) Sweep(ctx context.Context, r hub.SweepRequest) (hub.SweepResult,
 			err = sw.dispatch(r.From)
 		case hub.RecordShortages:
 			err = sw.shortages(r.From)
+		case hub.RecordCases:
+			err = sw.cases(r.From)
 		}
 		return internal(err)
 	})
@@ -779,6 +782,44 @@ func (sw *sweep) shortages(from []byte) error {
 			sw.dropAllocation(alloc)
 			sw.res.Deleted++
 		}
+	}
+	return sw.flush()
+}
+
+// cases walks the case and contact marks in resident order: a resident's
+// marks go once the later of them is before the cutoff, unless a hold in
+// force names the resident.
+func (sw *sweep) cases(from []byte) error {
+	b := bucket(sw.tx, bktCases)
+	c := b.Cursor()
+	var k, v []byte
+	if len(from) == 0 {
+		k, v = c.First()
+	} else {
+		k, v = c.Seek(from)
+	}
+	for ; k != nil; k, v = c.Next() {
+		if sw.full(k) {
+			break
+		}
+		sw.seen++
+		var r caseRec
+		if err := decode("case", k, v, &r); err != nil {
+			return err
+		}
+		if !r.CaseAt.Before(sw.before) || !r.ContactAt.Before(sw.before) {
+			continue // a zero mark is before any cutoff
+		}
+		held, err := sw.held.held(string(k))
+		if err != nil {
+			return err
+		}
+		if held {
+			sw.res.Held++
+			continue
+		}
+		sw.drop(b, k)
+		sw.res.Deleted++
 	}
 	return sw.flush()
 }

@@ -641,3 +641,44 @@ func testSweepShortages(t *testing.T, h Harness) {
 		})
 	}
 }
+
+// testSweepCases: a resident's case and contact marks go once the later of
+// them is before the cutoff, unless a hold in force names the resident.
+func testSweepCases(t *testing.T, h Harness) {
+	for _, limit := range []int{1, 2, 100} {
+		t.Run(fmt.Sprintf("batches of %d", limit), func(t *testing.T) {
+			s, ctx := h.Open(t), t.Context()
+			codesSeed(t, s)
+			// r1 a case at(10); r2 its contact at(15), held; r3 a case at(10)
+			// and a contact at(300).
+			must(t, s.MarkCase(ctx, "r1", at(10)), "MarkCase r1")
+			must(t, s.MarkCase(ctx, "r3", at(10)), "MarkCase r3")
+			must(t, s.MarkContacts(ctx, "r1", hub.Contact{ResidentID: "r2", LastAt: at(15)}), "MarkContacts r2")
+			must(t, s.MarkContacts(ctx, "r1", hub.Contact{ResidentID: "r3", LastAt: at(300)}), "MarkContacts r3")
+			must(t, s.PutHold(ctx, hold("hold1", 2000)), "PutHold")
+			status := func(id string) hub.CaseStatus {
+				st, err := s.CaseStatus(ctx, id)
+				must(t, err, "CaseStatus "+id)
+				return st
+			}
+			before := map[string]hub.CaseStatus{"r1": status("r1"), "r2": status("r2"), "r3": status("r3")}
+
+			got, _ := sweepAll(t, s, hub.RecordCases, at(10), at(500), limit)
+			same(t, "swept before anything is due", got, hub.SweepResult{})
+			got, _ = sweepAll(t, s, hub.RecordCases, at(100), at(500), limit)
+			same(t, "swept", got, hub.SweepResult{Deleted: 1, Held: 1})
+			same(t, "r1 after the sweep", status("r1"), hub.CaseStatus{})
+			same(t, "r2, held", status("r2"), before["r2"])
+			same(t, "r3, contact at(300)", status("r3"), before["r3"])
+			again, _ := sweepAll(t, s, hub.RecordCases, at(100), at(500), limit)
+			same(t, "a second pass", again, hub.SweepResult{Held: 1})
+
+			must(t, s.MarkCase(ctx, "r1", at(400)), "MarkCase r1 anew")
+			later, _ := sweepAll(t, s, hub.RecordCases, at(350), at(2001), limit)
+			same(t, "swept once the hold ended", later, hub.SweepResult{Deleted: 2})
+			same(t, "r1 marked anew", status("r1").CaseAt, at(400))
+			same(t, "r2", status("r2"), hub.CaseStatus{})
+			same(t, "r3", status("r3"), hub.CaseStatus{})
+		})
+	}
+}

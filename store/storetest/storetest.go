@@ -70,6 +70,7 @@ func Run(t *testing.T, h Harness) {
 		{"SweepDispatch", testSweepDispatch},
 		{"SweepGuards", testSweepGuards},
 		{"SweepShortages", testSweepShortages},
+		{"SweepCases", testSweepCases},
 		{"SweepInvalid", testSweepInvalid},
 		{"ConcurrentSweeps", testConcurrentSweeps},
 		{"Holds", testHolds},
