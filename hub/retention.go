@@ -31,17 +31,23 @@ const (
 	// and the contacts traced from it), by the latest of the two. They
 	// keep the scans period: the marks are what tracing found in scans.
 	RecordCases RecordKind = "CASES"
+	// RecordCodes are the stored health codes of residents, with their
+	// health-code subject (the pseudonym their tokens carry): a code goes
+	// once it was last changed before the cutoff and the resident has no
+	// declaration and no case mark left, so it no longer rests on any
+	// fact. They keep the declarations period.
+	RecordCodes RecordKind = "CODES"
 )
 
 // RecordKinds returns every kind of record with a retention period.
 func RecordKinds() []RecordKind {
-	return []RecordKind{RecordScans, RecordDeclarations, RecordDispatch, RecordShortages, RecordCases, RecordAudit}
+	return []RecordKind{RecordScans, RecordDeclarations, RecordDispatch, RecordShortages, RecordCases, RecordCodes, RecordAudit}
 }
 
 // Valid reports whether k is one of the kinds above.
 func (k RecordKind) Valid() bool {
 	switch k {
-	case RecordScans, RecordDeclarations, RecordAudit, RecordDispatch, RecordShortages, RecordCases:
+	case RecordScans, RecordDeclarations, RecordAudit, RecordDispatch, RecordShortages, RecordCases, RecordCodes:
 		return true
 	}
 	return false
@@ -92,7 +98,8 @@ type SweepRequest struct {
 	// Before: records older than this are expired (a scan's At, a
 	// declaration's At, an audit entry's At, a round's Closes, a shortage
 	// registration's UpdatedAt when served, CreatedAt when waiting, the
-	// latest of a resident's case and contact marks).
+	// latest of a resident's case and contact marks, a health code's
+	// UpdatedAt).
 	Before time.Time
 	// Now decides which holds are in force.
 	Now time.Time

@@ -29,7 +29,7 @@ import (
 // kind for ever.
 type Periods struct {
 	Scans        time.Duration // checkpoint scans, and so trajectories and contacts; case marks
-	Declarations time.Duration // health declarations
+	Declarations time.Duration // health declarations; health codes resting on none
 	Dispatch     time.Duration // reservations and allocations, from their round's close; shortage registrations
 	Audit        time.Duration // audit entries of reads of personal data
 }
@@ -69,7 +69,7 @@ func (p Periods) Of(k hub.RecordKind) time.Duration {
 	switch k {
 	case hub.RecordScans, hub.RecordCases:
 		return p.Scans
-	case hub.RecordDeclarations:
+	case hub.RecordDeclarations, hub.RecordCodes:
 		return p.Declarations
 	case hub.RecordDispatch, hub.RecordShortages:
 		return p.Dispatch

@@ -325,7 +325,11 @@ func TestPeriods(t *testing.T) {
 	e.clock.Set(t0.Add(1000 * day))
 	sw, err := ret.Sweep(t.Context())
 	must(t, err)
-	same(t, "kinds swept", len(sw), 1)
+	kinds := []hub.RecordKind{}
+	for _, x := range sw {
+		kinds = append(kinds, x.Kind)
+	}
+	same(t, "kinds swept", kinds, []hub.RecordKind{hub.RecordDeclarations, hub.RecordCodes}) // codes keep the declarations period
 	same(t, "scans kept for ever", len(e.days(t, "carol")), scanDays)
 }
 
@@ -428,4 +432,48 @@ func TestCaseMarksAndShortagesExpire(t *testing.T) {
 		}
 		same(t, fmt.Sprintf("day %d: marked", tt.day), marked, tt.wantMarked)
 	}
+}
+
+// TestHealthCodeExpiresWithItsFacts: a stored health code goes in the pass
+// that sweeps the last declaration it rests on, not while one is left.
+func TestHealthCodeExpiresWithItsFacts(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	declare := func(n int, ids ...string) {
+		e.clock.Set(t0.Add(time.Duration(n) * day))
+		for _, id := range ids {
+			_, _, err := e.codes.Declare(ctx, codes.DeclareInput{ResidentID: id})
+			must(t, err)
+		}
+	}
+	declare(30, "carol", "erin")
+	declare(45, "erin")
+	subCarol, err := e.st.SubjectOf(ctx, "carol")
+	must(t, err)
+	tests := []struct {
+		day   int
+		coded []string // residents with a stored code after the pass
+		swept int
+	}{
+		{50, []string{"carol", "erin"}, 0},
+		{59, []string{"erin"}, 1}, // carol's declaration of day 30 goes, and her code
+		{70, []string{"erin"}, 0}, // erin declared on day 45
+		{74, []string{}, 1},
+	}
+	for _, tt := range tests {
+		e.clock.Set(t0.Add(time.Duration(tt.day) * day))
+		got := e.sweep(t)
+		same(t, fmt.Sprintf("day %d: codes swept", tt.day), got[hub.RecordCodes].Deleted, tt.swept)
+		coded := []string{}
+		for _, id := range []string{"alice", "bob", "carol", "erin", "dave"} {
+			if _, err := e.st.HealthCode(ctx, id); err == nil {
+				coded = append(coded, id)
+			} else {
+				wantCode(t, err, hub.ENOTFOUND, "HealthCode of "+id)
+			}
+		}
+		same(t, fmt.Sprintf("day %d: coded", tt.day), coded, tt.coded)
+	}
+	_, err = e.st.ResidentOfSubject(ctx, subCarol)
+	wantCode(t, err, hub.ENOTFOUND, "carol's swept subject")
 }

@@ -33,7 +33,8 @@ import (
 // allocationsByRound, and the round's counters in guards once its
 // reservations and allocations are swept. Shortages: the shortages
 // bucket in ID order (registrations are few). Case marks: the cases
-// bucket in resident order. Every batch is one
+// bucket in resident order. Health codes: the healthCodes bucket in
+// resident order. Every batch is one
 // driver.Update that collects the keys it will delete with a cursor first
 // and deletes them after, so a batch is all or nothing, and it re-reads every record it deletes: a
 // record another hub deleted first is simply not there.
@@ -316,6 +317,8 @@ func (s *Store) Sweep(ctx context.Context, r hub.SweepRequest) (hub.SweepResult,
 			err = sw.shortages(r.From)
 		case hub.RecordCases:
 			err = sw.cases(r.From)
+		case hub.RecordCodes:
+			err = sw.codes(r.From)
 		}
 		return internal(err)
 	})
@@ -820,6 +823,67 @@ func (sw *sweep) cases(from []byte) error {
 		}
 		sw.drop(b, k)
 		sw.res.Deleted++
+	}
+	return sw.flush()
+}
+
+// codes walks the stored health codes in resident order: a code goes
+// once it was last changed before the cutoff and its resident has no
+// declaration and no case mark left, unless a hold in force names the
+// resident; it leaves the cell index and the colour counts, and the
+// resident's subject goes with it (the next code gets a new one).
+func (sw *sweep) codes(from []byte) error {
+	codes := bucket(sw.tx, bktHealthCodes)
+	decls, cases := bucket(sw.tx, bktDeclByResident), bucket(sw.tx, bktCases)
+	subs, back := bucket(sw.tx, bktSubjects), bucket(sw.tx, bktSubjectResidents)
+	c := codes.Cursor()
+	var k, v []byte
+	if len(from) == 0 {
+		k, v = c.First()
+	} else {
+		k, v = c.Seek(from)
+	}
+	var gone []healthCodeRec
+	for ; k != nil; k, v = c.Next() {
+		if sw.full(k) {
+			break
+		}
+		sw.seen++
+		var r healthCodeRec
+		if err := decode("health code", k, v, &r); err != nil {
+			return err
+		}
+		if !r.UpdatedAt.Before(sw.before) || cases.Get(k) != nil {
+			continue
+		}
+		prefix := ikey(string(k), "")
+		if dk, _ := decls.Cursor().Seek(prefix); dk != nil && bytes.HasPrefix(dk, prefix) {
+			continue
+		}
+		held, err := sw.held.held(string(k))
+		if err != nil {
+			return err
+		}
+		if held {
+			sw.res.Held++
+			continue
+		}
+		sw.drop(codes, k)
+		sw.drop(bucket(sw.tx, bktHealthByCell), healthByCellKey(r.Cell, r.ResidentID))
+		if sub := subs.Get(k); sub != nil {
+			sw.drop(subs, k)
+			if bytes.Equal(back.Get(sub), k) {
+				sw.drop(back, sub)
+			}
+		}
+		gone = append(gone, r)
+		sw.res.Deleted++
+	}
+	counts := bucket(sw.tx, bktColourCounts)
+	for _, r := range gone {
+		if err := subCount(counts, groupKey(r.DistrictID, r.Cell, r.Colour, ""), 1); err != nil {
+			return err
+		}
 	}
 	return sw.flush()
 }

@@ -682,3 +682,89 @@ func testSweepCases(t *testing.T, h Harness) {
 		})
 	}
 }
+
+// testSweepCodes: a stored health code goes once it was last changed
+// before the cutoff and its resident has no declaration and no case mark
+// left, unless held: from the cell index, the colour counts, and with its
+// subject both ways.
+func testSweepCodes(t *testing.T, h Harness) {
+	for _, limit := range []int{1, 2, 100} {
+		t.Run(fmt.Sprintf("batches of %d", limit), func(t *testing.T) {
+			s, ctx := h.Open(t), t.Context()
+			codesSeed(t, s)
+			must(t, s.CreateResidents(ctx, resident("r4", "h4", "c1"), resident("r5", "h5", "c1")), "CreateResidents")
+			// r1 nothing left (red); r2 held; r3 a case mark; r4 a
+			// declaration; r5 a code changed at(500).
+			subs := map[string]string{}
+			for _, id := range []string{"r1", "r2", "r3", "r4", "r5"} {
+				sub, err := s.SubjectOf(ctx, id)
+				must(t, err, "SubjectOf "+id)
+				subs[id] = sub
+				hc := healthCode(id, cellA, hub.Green, 0)
+				hc.SubjectID, hc.DistrictID = sub, "d1"
+				switch id {
+				case "r1":
+					hc.Colour = hub.Red
+				case "r5":
+					hc.UpdatedAt = at(500)
+				}
+				_, err = s.PutHealthCode(ctx, hc)
+				must(t, err, "PutHealthCode "+id)
+			}
+			must(t, s.MarkCase(ctx, "r3", at(5)), "MarkCase r3")
+			must(t, s.PutDeclaration(ctx, declaration("dc4", "r4", 10, hub.Green)), "PutDeclaration r4")
+			must(t, s.PutHold(ctx, hold("hold1", 2000)), "PutHold")
+			coded := func() []string {
+				hcs, err := s.HealthCodesIn(ctx, []hub.Cell{cellA})
+				must(t, err, "HealthCodesIn")
+				var out []string
+				for _, hc := range hcs {
+					out = append(out, hc.ResidentID)
+				}
+				slices.Sort(out)
+				return out
+			}
+			colours := func() map[hub.Colour]int {
+				cs, err := s.ColourCounts(ctx, "d1")
+				must(t, err, "ColourCounts")
+				out := map[hub.Colour]int{}
+				for _, c := range cs {
+					out[c.Colour] += c.Count
+				}
+				return out
+			}
+			same(t, "colours before", colours(), map[hub.Colour]int{hub.Red: 1, hub.Green: 4})
+
+			got, _ := sweepAll(t, s, hub.RecordCodes, at(30), at(300), limit)
+			same(t, "swept before anything is due", got, hub.SweepResult{})
+			got, _ = sweepAll(t, s, hub.RecordCodes, at(100), at(300), limit)
+			same(t, "swept", got, hub.SweepResult{Deleted: 1, Held: 1})
+			_, err := s.HealthCode(ctx, "r1")
+			wantCode(t, err, hub.ENOTFOUND, "the swept code")
+			same(t, "codes in cell A", coded(), []string{"r2", "r3", "r4", "r5"})
+			same(t, "colours after", colours(), map[hub.Colour]int{hub.Green: 4})
+			_, err = s.ResidentOfSubject(ctx, subs["r1"])
+			wantCode(t, err, hub.ENOTFOUND, "the swept code's subject")
+			for _, id := range []string{"r2", "r3", "r4", "r5"} {
+				back, err := s.ResidentOfSubject(ctx, subs[id])
+				must(t, err, "ResidentOfSubject of "+id)
+				same(t, "subject of "+id, back, id)
+			}
+			again, _ := sweepAll(t, s, hub.RecordCodes, at(100), at(300), limit)
+			same(t, "a second pass", again, hub.SweepResult{Held: 1})
+			fresh, err := s.SubjectOf(ctx, "r1")
+			must(t, err, "SubjectOf r1 after the sweep")
+			if fresh == subs["r1"] {
+				t.Fatalf("r1 has its swept subject %q again", fresh)
+			}
+
+			// Its declaration swept, r4's code goes; r2's once its hold
+			// ended.
+			sweepAll(t, s, hub.RecordDeclarations, at(100), at(300), limit)
+			got, _ = sweepAll(t, s, hub.RecordCodes, at(100), at(2001), limit)
+			same(t, "swept after the declaration and the hold", got, hub.SweepResult{Deleted: 2})
+			same(t, "codes left", coded(), []string{"r3", "r5"})
+			same(t, "colours left", colours(), map[hub.Colour]int{hub.Green: 2})
+		})
+	}
+}

@@ -71,6 +71,7 @@ func Run(t *testing.T, h Harness) {
 		{"SweepGuards", testSweepGuards},
 		{"SweepShortages", testSweepShortages},
 		{"SweepCases", testSweepCases},
+		{"SweepCodes", testSweepCodes},
 		{"SweepInvalid", testSweepInvalid},
 		{"ConcurrentSweeps", testConcurrentSweeps},
 		{"Holds", testHolds},
