@@ -840,11 +840,11 @@ func ServeConfig(args []string, stdout, stderr io.Writer, getenv func(string) st
 		}
 		return d
 	}
-	fs.DurationVar(&c.Retention.Scans, "retain-scans", envDuration("GRIDHUB_RETAIN_SCANS", retention.DefaultScans), "how long checkpoint scans (and so trajectories and contacts) are kept, 0 for ever (GRIDHUB_RETAIN_SCANS)")
-	fs.DurationVar(&c.Retention.Declarations, "retain-declarations", envDuration("GRIDHUB_RETAIN_DECLARATIONS", retention.DefaultDeclarations), "how long health declarations are kept, 0 for ever (GRIDHUB_RETAIN_DECLARATIONS)")
-	fs.DurationVar(&c.Retention.Dispatch, "retain-dispatch", envDuration("GRIDHUB_RETAIN_DISPATCH", retention.DefaultDispatch), "how long reservations and allocations are kept after their round closed, 0 for ever (GRIDHUB_RETAIN_DISPATCH)")
+	fs.DurationVar(&c.Retention.Scans, "retain-scans", envDuration("GRIDHUB_RETAIN_SCANS", retention.DefaultScans), "how long checkpoint scans (and so trajectories and contacts) are kept, and case marks after the later mark, 0 for ever (GRIDHUB_RETAIN_SCANS)")
+	fs.DurationVar(&c.Retention.Declarations, "retain-declarations", envDuration("GRIDHUB_RETAIN_DECLARATIONS", retention.DefaultDeclarations), "how long health declarations are kept, and a health code no declaration or case mark is left for, 0 for ever (GRIDHUB_RETAIN_DECLARATIONS)")
+	fs.DurationVar(&c.Retention.Dispatch, "retain-dispatch", envDuration("GRIDHUB_RETAIN_DISPATCH", retention.DefaultDispatch), "how long reservations and allocations are kept after their round closed, and shortage registrations after they were served or registered, 0 for ever (GRIDHUB_RETAIN_DISPATCH)")
 	fs.DurationVar(&c.Retention.Audit, "retain-audit", envDuration("GRIDHUB_RETAIN_AUDIT", retention.DefaultAudit), "how long audit entries of reads of personal data are kept, 0 for ever (GRIDHUB_RETAIN_AUDIT)")
-	fs.DurationVar(&c.RetentionEvery, "sweep-every", envDuration("GRIDHUB_SWEEP_EVERY", retention.DefaultEvery), "how often this hub deletes records past their retention period (the first time one period after start), 0 for never (GRIDHUB_SWEEP_EVERY)")
+	fs.DurationVar(&c.RetentionEvery, "sweep-every", envDuration("GRIDHUB_SWEEP_EVERY", retention.DefaultEvery), "how often this hub deletes records past their retention period (the first time a minute after start, or one period if shorter), 0 for never (GRIDHUB_SWEEP_EVERY)")
 	fs.Usage = usageFunc(fs, "gridhub serve [flags]", "Runs the hub: GraphQL on /graphql, GraphiQL on /, /healthz, /metrics.")
 	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
 		return c, err

@@ -22,17 +22,32 @@ const (
 	// RecordDispatch are the reservations and allocations of rounds that
 	// are over (CLOSED or DRAWN), by the time their round closed.
 	RecordDispatch RecordKind = "DISPATCH"
+	// RecordShortages are shortage registrations (the waiting list): a
+	// SERVED one by the time it was served, once its allocation is final
+	// (with that allocation when it is of no round), a WAITING one by the
+	// time it was registered. They keep the dispatch period.
+	RecordShortages RecordKind = "SHORTAGES"
+	// RecordCases are the case and contact marks of a resident (markCase
+	// and the contacts traced from it), by the latest of the two. They
+	// keep the scans period: the marks are what tracing found in scans.
+	RecordCases RecordKind = "CASES"
+	// RecordCodes are the stored health codes of residents, with their
+	// health-code subject (the pseudonym their tokens carry): a code goes
+	// once it was last changed before the cutoff and the resident has no
+	// declaration and no case mark left, so it no longer rests on any
+	// fact. They keep the declarations period.
+	RecordCodes RecordKind = "CODES"
 )
 
 // RecordKinds returns every kind of record with a retention period.
 func RecordKinds() []RecordKind {
-	return []RecordKind{RecordScans, RecordDeclarations, RecordDispatch, RecordAudit}
+	return []RecordKind{RecordScans, RecordDeclarations, RecordDispatch, RecordShortages, RecordCases, RecordCodes, RecordAudit}
 }
 
 // Valid reports whether k is one of the kinds above.
 func (k RecordKind) Valid() bool {
 	switch k {
-	case RecordScans, RecordDeclarations, RecordAudit, RecordDispatch:
+	case RecordScans, RecordDeclarations, RecordAudit, RecordDispatch, RecordShortages, RecordCases, RecordCodes:
 		return true
 	}
 	return false
@@ -81,7 +96,10 @@ func (h *Hold) InForce(t time.Time) bool { return h.LiftedAt.IsZero() && t.Befor
 type SweepRequest struct {
 	Kind RecordKind
 	// Before: records older than this are expired (a scan's At, a
-	// declaration's At, an audit entry's At, a round's Closes).
+	// declaration's At, an audit entry's At, a round's Closes, a shortage
+	// registration's UpdatedAt when served, CreatedAt when waiting, the
+	// latest of a resident's case and contact marks, a health code's
+	// UpdatedAt).
 	Before time.Time
 	// Now decides which holds are in force.
 	Now time.Time

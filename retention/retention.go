@@ -28,9 +28,9 @@ import (
 // Periods are the retention periods per kind of record; zero keeps that
 // kind for ever.
 type Periods struct {
-	Scans        time.Duration // checkpoint scans, and so trajectories and contacts
-	Declarations time.Duration // health declarations
-	Dispatch     time.Duration // reservations and allocations, from their round's close
+	Scans        time.Duration // checkpoint scans, and so trajectories and contacts; case marks
+	Declarations time.Duration // health declarations; health codes resting on none
+	Dispatch     time.Duration // reservations and allocations, from their round's close; shortage registrations
 	Audit        time.Duration // audit entries of reads of personal data
 }
 
@@ -47,8 +47,11 @@ const (
 	DefaultDeclarations = 28 * 24 * time.Hour
 	DefaultDispatch     = 90 * 24 * time.Hour
 	DefaultAudit        = 365 * 24 * time.Hour
-	// DefaultEvery is how often a hub sweeps.
+	// DefaultEvery is how often a hub sweeps, and DefaultFirst how soon
+	// after start it sweeps the first time (at most every), so that a hub
+	// that never stays up a whole period still sweeps.
 	DefaultEvery = time.Hour
+	DefaultFirst = time.Minute
 	// DefaultBatch is the records one sweep write examines, and
 	// DefaultRest the pause after each, in batch times (BENCHMARKS.md
 	// says why).
@@ -64,11 +67,11 @@ func DefaultPeriods() Periods {
 // Of returns the period of a kind of record.
 func (p Periods) Of(k hub.RecordKind) time.Duration {
 	switch k {
-	case hub.RecordScans:
+	case hub.RecordScans, hub.RecordCases:
 		return p.Scans
-	case hub.RecordDeclarations:
+	case hub.RecordDeclarations, hub.RecordCodes:
 		return p.Declarations
-	case hub.RecordDispatch:
+	case hub.RecordDispatch, hub.RecordShortages:
 		return p.Dispatch
 	case hub.RecordAudit:
 		return p.Audit
@@ -98,6 +101,9 @@ type Options struct {
 	// that other writes (reservations) get the store's writer between
 	// batches: with 3 the sweep holds it about a quarter of the time.
 	Rest float64
+	// First is how long Run waits after it starts before its first
+	// sweep, at most its period; DefaultFirst when 0.
+	First time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Log receives the sweeps' reports and errors; discarded when nil.
@@ -110,6 +116,7 @@ type Service struct {
 	periods Periods
 	batch   int
 	rest    float64
+	first   time.Duration
 	now     func() time.Time
 	log     *slog.Logger
 }
@@ -125,9 +132,15 @@ func New(opts Options) (*Service, error) {
 	if opts.Batch < 0 || opts.Batch > hub.MaxSweepBatch {
 		return nil, hub.Errorf(hub.EINVALID, "sweep batch %d outside [0, %d]", opts.Batch, hub.MaxSweepBatch)
 	}
-	s := &Service{store: opts.Store, periods: opts.Periods, batch: opts.Batch, rest: opts.Rest, now: opts.Now, log: opts.Log}
+	s := &Service{store: opts.Store, periods: opts.Periods, batch: opts.Batch, rest: opts.Rest, first: opts.First, now: opts.Now, log: opts.Log}
 	if s.batch == 0 {
 		s.batch = DefaultBatch
+	}
+	if s.first < 0 {
+		return nil, hub.Errorf(hub.EINVALID, "first sweep delay %s is negative", s.first)
+	}
+	if s.first == 0 {
+		s.first = DefaultFirst
 	}
 	switch {
 	case s.rest == 0:
@@ -208,21 +221,27 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Run sweeps every period until ctx ends, the first time one period after
-// it starts (a hub that restarts does not sweep on each start; another
-// hub, or this one an hour on, does). A failed pass is logged and tried
-// again at the next tick.
+// Run sweeps every period until ctx ends, the first time soon after it
+// starts (Options.First, at most one period), so that a hub restarted more
+// often than its period still sweeps; the sweep is idempotent, so several
+// hubs starting together delete each record once. A failed pass is logged
+// and tried again at the next tick.
 func (s *Service) Run(ctx context.Context, every time.Duration) {
 	if every <= 0 {
 		every = DefaultEvery
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
+	first := time.NewTimer(min(s.first, every))
+	defer first.Stop()
+	var tick <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-first.C:
+			t := time.NewTicker(every)
+			defer t.Stop()
+			tick = t.C
+		case <-tick:
 		}
 		start := time.Now()
 		swept, err := s.Sweep(ctx)

@@ -1,6 +1,7 @@
 package retention_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -324,6 +325,155 @@ func TestPeriods(t *testing.T) {
 	e.clock.Set(t0.Add(1000 * day))
 	sw, err := ret.Sweep(t.Context())
 	must(t, err)
-	same(t, "kinds swept", len(sw), 1)
+	kinds := []hub.RecordKind{}
+	for _, x := range sw {
+		kinds = append(kinds, x.Kind)
+	}
+	same(t, "kinds swept", kinds, []hub.RecordKind{hub.RecordDeclarations, hub.RecordCodes}) // codes keep the declarations period
 	same(t, "scans kept for ever", len(e.days(t, "carol")), scanDays)
+}
+
+// TestRunSweepsSoonAfterStart: Run sweeps the first time after First (or
+// its period, if shorter), not one period after it starts, and not before.
+func TestRunSweepsSoonAfterStart(t *testing.T) {
+	tests := []struct {
+		name         string
+		first, every time.Duration
+		want         bool // swept within the wait
+	}{
+		{"first soon, period long", 20 * time.Millisecond, time.Hour, true},
+		{"first long, period short", time.Hour, 20 * time.Millisecond, true},
+		{"both short", 10 * time.Millisecond, 30 * time.Millisecond, true},
+		{"both long", time.Hour, time.Hour, false},
+		{"default first, period long", 0, time.Hour, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			ret, err := retention.New(retention.Options{Store: e.st, Periods: retention.DefaultPeriods(), First: tt.first, Now: e.clock.Now})
+			must(t, err)
+			e.clock.Set(t0.Add(100 * day))
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan struct{})
+			go func() { defer close(done); ret.Run(ctx, tt.every) }()
+			defer func() { cancel(); <-done }()
+			swept := false
+			for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline) && !swept; time.Sleep(10 * time.Millisecond) {
+				swept = len(e.days(t, "erin")) == 0
+			}
+			same(t, "swept", swept, tt.want)
+		})
+	}
+	_, err := retention.New(retention.Options{Store: &boltstore.Store{}, First: -time.Second})
+	wantCode(t, err, hub.EINVALID, "negative first sweep delay")
+}
+
+// TestCaseMarksAndShortagesExpire: case and contact marks keep the scans
+// period from the later mark unless held; a waiting shortage registration
+// keeps the dispatch period from its registration.
+func TestCaseMarksAndShortagesExpire(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	e.clock.Set(t0.Add(30 * day))
+	_, err := e.codes.MarkCase(ctx, tracer, "alice", time.Time{})
+	must(t, err)
+	_, err = e.ret.PlaceHold(ctx, district, retention.HoldInput{
+		CaseID: "alice", ResidentIDs: []string{"bob"}, Reason: "investigation of cluster 17", Until: t0.Add(120 * day),
+	})
+	must(t, err)
+	must(t, e.st.CreateShortage(ctx, &hub.Shortage{ID: "sh1", ResidentID: "erin", Cell: e.home, SKU: hub.MaskAdult, Quantity: 2,
+		Status: hub.ShortageWaiting, CreatedAt: e.clock.Now(), UpdatedAt: e.clock.Now()}))
+	ids := []string{"alice", "bob", "carol", "erin", "dave"}
+	marks := map[string]hub.CaseStatus{}
+	for _, id := range ids {
+		st, err := e.st.CaseStatus(ctx, id)
+		must(t, err)
+		if st != (hub.CaseStatus{}) {
+			marks[id] = st
+		}
+	}
+	// alice a case on day 30; the others her contacts, last met on day 39.
+	for _, id := range ids[1:] {
+		same(t, "contact of "+id, marks[id].ContactOf, "alice")
+	}
+	shortages := func() int {
+		shs, err := e.st.Shortages(ctx, hub.ShortageFilter{})
+		must(t, err)
+		return len(shs)
+	}
+
+	tests := []struct {
+		day         int
+		wantMarked  []string
+		wantCases   retention.Swept
+		wantShorts  int
+		wantDeleted int
+	}{
+		{45, ids, retention.Swept{}, 1, 0},
+		{60, ids, retention.Swept{Held: 1}, 1, 0}, // alice's mark is due, held
+		{70, []string{"alice", "bob"}, retention.Swept{Deleted: 3, Held: 2}, 1, 0},
+		{100, []string{"alice", "bob"}, retention.Swept{Held: 2}, 1, 0},
+		{121, []string{}, retention.Swept{Deleted: 2}, 0, 1},
+	}
+	for _, tt := range tests {
+		e.clock.Set(t0.Add(time.Duration(tt.day) * day))
+		got := e.sweep(t)
+		same(t, fmt.Sprintf("day %d: case marks swept", tt.day), [2]int{got[hub.RecordCases].Deleted, got[hub.RecordCases].Held}, [2]int{tt.wantCases.Deleted, tt.wantCases.Held})
+		same(t, fmt.Sprintf("day %d: shortages swept", tt.day), got[hub.RecordShortages].Deleted, tt.wantDeleted)
+		same(t, fmt.Sprintf("day %d: shortages left", tt.day), shortages(), tt.wantShorts)
+		marked := []string{}
+		for _, id := range ids {
+			st, err := e.st.CaseStatus(ctx, id)
+			must(t, err)
+			if st != (hub.CaseStatus{}) {
+				same(t, "marks of "+id, st, marks[id])
+				marked = append(marked, id)
+			}
+		}
+		same(t, fmt.Sprintf("day %d: marked", tt.day), marked, tt.wantMarked)
+	}
+}
+
+// TestHealthCodeExpiresWithItsFacts: a stored health code goes in the pass
+// that sweeps the last declaration it rests on, not while one is left.
+func TestHealthCodeExpiresWithItsFacts(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	declare := func(n int, ids ...string) {
+		e.clock.Set(t0.Add(time.Duration(n) * day))
+		for _, id := range ids {
+			_, _, err := e.codes.Declare(ctx, codes.DeclareInput{ResidentID: id})
+			must(t, err)
+		}
+	}
+	declare(30, "carol", "erin")
+	declare(45, "erin")
+	subCarol, err := e.st.SubjectOf(ctx, "carol")
+	must(t, err)
+	tests := []struct {
+		day   int
+		coded []string // residents with a stored code after the pass
+		swept int
+	}{
+		{50, []string{"carol", "erin"}, 0},
+		{59, []string{"erin"}, 1}, // carol's declaration of day 30 goes, and her code
+		{70, []string{"erin"}, 0}, // erin declared on day 45
+		{74, []string{}, 1},
+	}
+	for _, tt := range tests {
+		e.clock.Set(t0.Add(time.Duration(tt.day) * day))
+		got := e.sweep(t)
+		same(t, fmt.Sprintf("day %d: codes swept", tt.day), got[hub.RecordCodes].Deleted, tt.swept)
+		coded := []string{}
+		for _, id := range []string{"alice", "bob", "carol", "erin", "dave"} {
+			if _, err := e.st.HealthCode(ctx, id); err == nil {
+				coded = append(coded, id)
+			} else {
+				wantCode(t, err, hub.ENOTFOUND, "HealthCode of "+id)
+			}
+		}
+		same(t, fmt.Sprintf("day %d: coded", tt.day), coded, tt.coded)
+	}
+	_, err = e.st.ResidentOfSubject(ctx, subCarol)
+	wantCode(t, err, hub.ENOTFOUND, "carol's swept subject")
 }

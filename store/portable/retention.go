@@ -30,9 +30,13 @@ import (
 // order of At (entries are stamped when they are appended), so its expired
 // entries are its first keys. Dispatch: rounds over (CLOSED or DRAWN)
 // whose Closes is before the cutoff, through reservationsByRound and
-// allocationsByRound. Every batch is one driver.Update that collects the
-// keys it will delete with a cursor first and deletes them after, so a
-// batch is all or nothing, and it re-reads every record it deletes: a
+// allocationsByRound, and the round's counters in guards once its
+// reservations and allocations are swept. Shortages: the shortages
+// bucket in ID order (registrations are few). Case marks: the cases
+// bucket in resident order. Health codes: the healthCodes bucket in
+// resident order. Every batch is one
+// driver.Update that collects the keys it will delete with a cursor first
+// and deletes them after, so a batch is all or nothing, and it re-reads every record it deletes: a
 // record another hub deleted first is simply not there.
 
 // Bucket names of legal holds.
@@ -309,6 +313,12 @@ func (s *Store) Sweep(ctx context.Context, r hub.SweepRequest) (hub.SweepResult,
 			err = sw.audit(r.From)
 		case hub.RecordDispatch:
 			err = sw.dispatch(r.From)
+		case hub.RecordShortages:
+			err = sw.shortages(r.From)
+		case hub.RecordCases:
+			err = sw.cases(r.From)
+		case hub.RecordCodes:
+			err = sw.codes(r.From)
 		}
 		return internal(err)
 	})
@@ -567,11 +577,31 @@ func (sw *sweep) dispatch(from []byte) error {
 					sw.res.Next = next
 					break
 				}
+				sw.guards(r.ID)
 			}
 		}
 		phase, resume = 'r', nil
 	}
 	return sw.flush()
+}
+
+// guards deletes the slot and quota counters of a round that is over, and
+// its mark that they are kept (bktGuards), once its pass is done. A round
+// that is over takes no new allocation; an allocation it still has (held,
+// or not yet final) releases nothing in a round without the mark, and a
+// write that took one would count the round afresh from its allocations.
+func (sw *sweep) guards(roundID string) {
+	b := bucket(sw.tx, bktGuards)
+	if k := countedKey(roundID); b.Get(k) != nil {
+		sw.drop(b, k)
+	}
+	for _, kind := range []byte{'s', 'q'} {
+		prefix := append([]byte{kind}, ikey(roundID, "")...)
+		c := b.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			sw.drop(b, k)
+		}
+	}
 }
 
 // round deletes the reservations and final allocations of a round that is
@@ -658,22 +688,202 @@ func (sw *sweep) round(roundID string, phase byte, resume []byte) ([]byte, error
 		if !a.Status.Final() {
 			continue
 		}
-		sw.drop(allocs, id)
-		if a.CodeHash != "" {
-			sw.drop(bucket(sw.tx, bktAllocByCode), []byte(a.CodeHash))
-		}
-		for _, ix := range []struct{ name, by string }{
-			{bktAllocByPartner, a.PartnerID}, {bktAllocByPharmacy, a.PharmacyID},
-			{bktAllocByRound, a.RoundID}, {bktAllocByStatus, string(a.Status)},
-		} {
-			if ix.by != "" {
-				sw.drop(bucket(sw.tx, ix.name), ikey(ix.by, a.ID))
-			}
-		}
-		if expiryKeyed(&a) {
-			sw.drop(bucket(sw.tx, bktAllocExpiry), expiryKey(a.ExpiresAt, a.ID))
-		}
+		sw.dropAllocation(&a)
 		sw.res.Deleted++
 	}
 	return nil, nil
+}
+
+// dropAllocation queues an allocation and its index entries for deletion.
+func (sw *sweep) dropAllocation(a *allocationRec) {
+	sw.drop(bucket(sw.tx, bktAllocations), []byte(a.ID))
+	if a.CodeHash != "" {
+		sw.drop(bucket(sw.tx, bktAllocByCode), []byte(a.CodeHash))
+	}
+	for _, ix := range []struct{ name, by string }{
+		{bktAllocByPartner, a.PartnerID}, {bktAllocByPharmacy, a.PharmacyID},
+		{bktAllocByRound, a.RoundID}, {bktAllocByStatus, string(a.Status)},
+	} {
+		if ix.by != "" {
+			sw.drop(bucket(sw.tx, ix.name), ikey(ix.by, a.ID))
+		}
+	}
+	if expiryKeyed(a) {
+		sw.drop(bucket(sw.tx, bktAllocExpiry), expiryKey(a.ExpiresAt, a.ID))
+	}
+}
+
+// shortages walks the shortage registrations in ID order. A SERVED one
+// goes once it was served before the cutoff and its allocation is final
+// (or gone), with that allocation when it is of no round (an allocation of
+// a round goes with the round's records); a WAITING one goes once it was
+// registered before the cutoff: the waiting list forgets it.
+func (sw *sweep) shortages(from []byte) error {
+	recs := bucket(sw.tx, bktShortages)
+	allocs := bucket(sw.tx, bktAllocations)
+	c := recs.Cursor()
+	var k, v []byte
+	if len(from) == 0 {
+		k, v = c.First()
+	} else {
+		k, v = c.Seek(from)
+	}
+	for ; k != nil; k, v = c.Next() {
+		if sw.full(k) {
+			break
+		}
+		sw.seen++
+		var r shortageRec
+		if err := decode("shortage", k, v, &r); err != nil {
+			return err
+		}
+		var alloc *allocationRec
+		switch r.Status {
+		case hub.ShortageWaiting:
+			if !r.CreatedAt.Before(sw.before) {
+				continue
+			}
+		case hub.ShortageServed:
+			if !r.UpdatedAt.Before(sw.before) {
+				continue
+			}
+			if r.AllocationID != "" {
+				var a allocationRec
+				ok, err := getRec(allocs, "allocation", []byte(r.AllocationID), &a)
+				if err != nil {
+					return err
+				}
+				if ok && !a.Status.Final() {
+					continue // it goes with its allocation, not before
+				}
+				if ok && a.RoundID == "" {
+					alloc = &a
+				}
+			}
+		default:
+			continue
+		}
+		held, err := sw.held.held(r.ResidentID)
+		if err != nil {
+			return err
+		}
+		if held {
+			sw.res.Held++
+			continue
+		}
+		sw.drop(recs, k)
+		sw.drop(bucket(sw.tx, bktShortagesBySKU), ikey(string(r.SKU), r.ID))
+		sw.drop(bucket(sw.tx, bktShortagesByStatus), ikey(string(r.Status), r.ID))
+		if r.Status == hub.ShortageWaiting {
+			waiting := bucket(sw.tx, bktShortagesWaiting)
+			if wk := waitingKey(r.ResidentID, r.SKU); string(waiting.Get(wk)) == r.ID {
+				sw.drop(waiting, wk)
+			}
+		}
+		sw.res.Deleted++
+		if alloc != nil {
+			sw.dropAllocation(alloc)
+			sw.res.Deleted++
+		}
+	}
+	return sw.flush()
+}
+
+// cases walks the case and contact marks in resident order: a resident's
+// marks go once the later of them is before the cutoff, unless a hold in
+// force names the resident.
+func (sw *sweep) cases(from []byte) error {
+	b := bucket(sw.tx, bktCases)
+	c := b.Cursor()
+	var k, v []byte
+	if len(from) == 0 {
+		k, v = c.First()
+	} else {
+		k, v = c.Seek(from)
+	}
+	for ; k != nil; k, v = c.Next() {
+		if sw.full(k) {
+			break
+		}
+		sw.seen++
+		var r caseRec
+		if err := decode("case", k, v, &r); err != nil {
+			return err
+		}
+		if !r.CaseAt.Before(sw.before) || !r.ContactAt.Before(sw.before) {
+			continue // a zero mark is before any cutoff
+		}
+		held, err := sw.held.held(string(k))
+		if err != nil {
+			return err
+		}
+		if held {
+			sw.res.Held++
+			continue
+		}
+		sw.drop(b, k)
+		sw.res.Deleted++
+	}
+	return sw.flush()
+}
+
+// codes walks the stored health codes in resident order: a code goes
+// once it was last changed before the cutoff and its resident has no
+// declaration and no case mark left, unless a hold in force names the
+// resident; it leaves the cell index and the colour counts, and the
+// resident's subject goes with it (the next code gets a new one).
+func (sw *sweep) codes(from []byte) error {
+	codes := bucket(sw.tx, bktHealthCodes)
+	decls, cases := bucket(sw.tx, bktDeclByResident), bucket(sw.tx, bktCases)
+	subs, back := bucket(sw.tx, bktSubjects), bucket(sw.tx, bktSubjectResidents)
+	c := codes.Cursor()
+	var k, v []byte
+	if len(from) == 0 {
+		k, v = c.First()
+	} else {
+		k, v = c.Seek(from)
+	}
+	var gone []healthCodeRec
+	for ; k != nil; k, v = c.Next() {
+		if sw.full(k) {
+			break
+		}
+		sw.seen++
+		var r healthCodeRec
+		if err := decode("health code", k, v, &r); err != nil {
+			return err
+		}
+		if !r.UpdatedAt.Before(sw.before) || cases.Get(k) != nil {
+			continue
+		}
+		prefix := ikey(string(k), "")
+		if dk, _ := decls.Cursor().Seek(prefix); dk != nil && bytes.HasPrefix(dk, prefix) {
+			continue
+		}
+		held, err := sw.held.held(string(k))
+		if err != nil {
+			return err
+		}
+		if held {
+			sw.res.Held++
+			continue
+		}
+		sw.drop(codes, k)
+		sw.drop(bucket(sw.tx, bktHealthByCell), healthByCellKey(r.Cell, r.ResidentID))
+		if sub := subs.Get(k); sub != nil {
+			sw.drop(subs, k)
+			if bytes.Equal(back.Get(sub), k) {
+				sw.drop(back, sub)
+			}
+		}
+		gone = append(gone, r)
+		sw.res.Deleted++
+	}
+	counts := bucket(sw.tx, bktColourCounts)
+	for _, r := range gone {
+		if err := subCount(counts, groupKey(r.DistrictID, r.Cell, r.Colour, ""), 1); err != nil {
+			return err
+		}
+	}
+	return sw.flush()
 }

@@ -510,3 +510,261 @@ func retentionCalls() []call {
 		{"Holds", func(ctx context.Context, s hub.Store) error { _, err := s.Holds(ctx, "d1"); return err }},
 	}
 }
+
+// testSweepGuards: the slot and quota counters of a round go with its
+// swept allocations, so what is counted afterwards is exactly what the
+// round still has: a later write into the round counts its remaining
+// allocations afresh (a counter left behind would count the swept ones
+// and refuse it), and an allocation that stayed releases without harm.
+func testSweepGuards(t *testing.T, h Harness) {
+	tests := []struct {
+		give string // what becomes of the round's second allocation
+		want int    // places of slot A still taken after the sweep
+	}{
+		{"redeemed", 0},
+		{"held", 1},
+		{"reserved", 1},
+		{"expired", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			ctx := t.Context()
+			r := round("round1", hub.RoundOpen)
+			r.Mode, r.PerPerson, r.SlotMinutes, r.SlotCapacity = hub.ByCommittee, 2, 30, 2
+			r.Quotas = map[string]int{"c1": 3}
+			s := guardStore(t, h, r)
+			g := &guardTaker{t: t, s: s, roundID: "round1"}
+			slotA := at(60)
+			a1, err := g.take("p1", slotA, 2, "c1", "")
+			must(t, err, "first place")
+			a2, err := g.take("p1", slotA, 1, "c1", "")
+			must(t, err, "second place")
+			_, err = g.take("p1", slotA, 1, "c1", "")
+			wantGuard(t, err, hub.ErrSlotFull, "a third place of two")
+			_, err = s.TransitionAllocation(ctx, a1, []hub.AllocationStatus{hub.AllocationReserved}, hub.AllocationRedeemed, at(20))
+			must(t, err, "redeem "+a1)
+			switch tt.give {
+			case "redeemed", "held":
+				_, err = s.TransitionAllocation(ctx, a2, []hub.AllocationStatus{hub.AllocationReserved}, hub.AllocationRedeemed, at(20))
+				must(t, err, "redeem "+a2)
+			case "expired":
+				_, err = s.TransitionAllocation(ctx, a2, []hub.AllocationStatus{hub.AllocationReserved}, hub.AllocationExpired, at(130))
+				must(t, err, "expire "+a2)
+			}
+			if tt.give == "held" {
+				must(t, s.PutHold(ctx, hold("hold1", 2000, "r-res0002")), "PutHold")
+			}
+			closed := round("round1", hub.RoundClosed)
+			closed.Mode, closed.PerPerson, closed.SlotMinutes, closed.SlotCapacity, closed.Quotas = r.Mode, r.PerPerson, r.SlotMinutes, r.SlotCapacity, r.Quotas
+			must(t, s.UpdateRound(ctx, closed, hub.RoundOpen), "close round1")
+			for range 2 { // a second pass finds nothing more
+				sweepAll(t, s, hub.RecordDispatch, at(601), at(700), 1)
+			}
+			if tt.give == "reserved" {
+				// The allocation that stayed frees its place and units.
+				_, err = s.TransitionAllocation(ctx, a2, []hub.AllocationStatus{hub.AllocationReserved}, hub.AllocationExpired, at(130))
+				must(t, err, "expire "+a2+" after the sweep")
+				tt.want = 0
+			}
+			// Places left in slot A: 2 - want; units left of c1: 3 - want.
+			for i := range 2 - tt.want {
+				_, err := g.take("p1", slotA, 1, "c1", "")
+				must(t, err, fmt.Sprintf("place %d of the %d left after the sweep", i+1, 2-tt.want))
+			}
+			_, err = g.take("p1", slotA, 1, "c1", "")
+			wantGuard(t, err, hub.ErrSlotFull, "a place beyond the capacity after the sweep")
+		})
+	}
+}
+
+// testSweepShortages: shortage registrations keep the dispatch period: a
+// SERVED one goes once served before the cutoff and its allocation is
+// final, with that allocation; a WAITING one once registered before it;
+// a held resident's stay, and so does one whose allocation is still open.
+func testSweepShortages(t *testing.T, h Harness) {
+	for _, limit := range []int{1, 3, 100} {
+		t.Run(fmt.Sprintf("batches of %d", limit), func(t *testing.T) {
+			s, ctx := h.Open(t), t.Context()
+			must(t, s.UpsertPharmacies(ctx, pharmacy("p1", map[hub.SKU]int{hub.MaskAdult: 100})), "UpsertPharmacies")
+			shs := map[string]*hub.Shortage{}
+			for i := range 7 {
+				sh := shortage(fmt.Sprintf("sh%d", i), fmt.Sprintf("r-sh%d", i), hub.MaskAdult)
+				if i == 6 {
+					sh.CreatedAt, sh.UpdatedAt = at(700), at(700)
+				}
+				must(t, s.CreateShortage(ctx, sh), "CreateShortage "+sh.ID)
+				shs[sh.ID] = sh
+			}
+			// sh0 and sh5 redeemed, sh2 expired, sh1 still RESERVED; sh3,
+			// sh4 and sh6 wait; r-sh4 and r-sh5 are held.
+			for _, id := range []string{"sh0", "sh1", "sh2", "sh5"} {
+				must(t, s.Allocate(ctx, serving("a-"+id, shs[id], "p1")), "Allocate to "+id)
+			}
+			for id, to := range map[string]hub.AllocationStatus{"a-sh0": hub.AllocationRedeemed, "a-sh5": hub.AllocationRedeemed, "a-sh2": hub.AllocationExpired} {
+				_, err := s.TransitionAllocation(ctx, id, []hub.AllocationStatus{hub.AllocationReserved}, to, at(130))
+				must(t, err, "move "+id)
+			}
+			must(t, s.PutHold(ctx, hold("hold1", 2000, "r-sh4", "r-sh5")), "PutHold")
+
+			got, _ := sweepAll(t, s, hub.RecordShortages, at(5), at(300), limit)
+			same(t, "swept before anything is due", got, hub.SweepResult{})
+			got, _ = sweepAll(t, s, hub.RecordShortages, at(200), at(300), limit)
+			same(t, "deleted", got.Deleted, 3+2) // sh0 sh2 sh3, a-sh0 a-sh2
+			same(t, "held", got.Held, 2)         // sh4 sh5
+			same(t, "shortages", shortageIDs(t, s, hub.ShortageFilter{}), []string{"sh1", "sh4", "sh5", "sh6"})
+			same(t, "waiting", shortageIDs(t, s, hub.ShortageFilter{Status: hub.ShortageWaiting}), []string{"sh4", "sh6"})
+			same(t, "served", shortageIDs(t, s, hub.ShortageFilter{Status: hub.ShortageServed, SKU: hub.MaskAdult}), []string{"sh1", "sh5"})
+			same(t, "allocations", allocationIDs(t, s, hub.AllocationFilter{PharmacyID: "p1"}), []string{"a-sh1", "a-sh5"})
+			for _, id := range []string{"a-sh0", "a-sh2"} {
+				_, err := s.Allocation(ctx, id)
+				wantCode(t, err, hub.ENOTFOUND, "swept allocation "+id)
+				_, err = s.AllocationByCode(ctx, "code-"+id)
+				wantCode(t, err, hub.ENOTFOUND, "code of swept allocation "+id)
+			}
+			same(t, "redeemed after the sweep", len(allocationIDs(t, s, hub.AllocationFilter{Status: hub.AllocationRedeemed})), 1)
+			// The waiting index forgot sh3 and kept sh4.
+			sh3b := shortage("sh3b", "r-sh3", hub.MaskAdult)
+			sh3b.CreatedAt, sh3b.UpdatedAt = at(700), at(700)
+			must(t, s.CreateShortage(ctx, sh3b), "CreateShortage of a swept waiting resident")
+			wantCode(t, s.CreateShortage(ctx, shortage("sh4b", "r-sh4", hub.MaskAdult)), hub.ECONFLICT, "CreateShortage of a held waiting resident")
+
+			again, _ := sweepAll(t, s, hub.RecordShortages, at(200), at(300), limit)
+			same(t, "deleted by a second pass", again.Deleted, 0)
+			// Once the hold ends, the held ones go too; sh1 with its
+			// allocation once that is final.
+			_, err := s.TransitionAllocation(ctx, "a-sh1", []hub.AllocationStatus{hub.AllocationReserved}, hub.AllocationRedeemed, at(140))
+			must(t, err, "redeem a-sh1")
+			later, _ := sweepAll(t, s, hub.RecordShortages, at(200), at(2001), limit)
+			same(t, "deleted after the hold", later.Deleted, 5) // sh1 sh4 sh5, a-sh1 a-sh5
+			same(t, "shortages left", shortageIDs(t, s, hub.ShortageFilter{}), []string{"sh3b", "sh6"})
+			same(t, "allocations left", len(allocationIDs(t, s, hub.AllocationFilter{PharmacyID: "p1"})), 0)
+		})
+	}
+}
+
+// testSweepCases: a resident's case and contact marks go once the later of
+// them is before the cutoff, unless a hold in force names the resident.
+func testSweepCases(t *testing.T, h Harness) {
+	for _, limit := range []int{1, 2, 100} {
+		t.Run(fmt.Sprintf("batches of %d", limit), func(t *testing.T) {
+			s, ctx := h.Open(t), t.Context()
+			codesSeed(t, s)
+			// r1 a case at(10); r2 its contact at(15), held; r3 a case at(10)
+			// and a contact at(300).
+			must(t, s.MarkCase(ctx, "r1", at(10)), "MarkCase r1")
+			must(t, s.MarkCase(ctx, "r3", at(10)), "MarkCase r3")
+			must(t, s.MarkContacts(ctx, "r1", hub.Contact{ResidentID: "r2", LastAt: at(15)}), "MarkContacts r2")
+			must(t, s.MarkContacts(ctx, "r1", hub.Contact{ResidentID: "r3", LastAt: at(300)}), "MarkContacts r3")
+			must(t, s.PutHold(ctx, hold("hold1", 2000)), "PutHold")
+			status := func(id string) hub.CaseStatus {
+				st, err := s.CaseStatus(ctx, id)
+				must(t, err, "CaseStatus "+id)
+				return st
+			}
+			before := map[string]hub.CaseStatus{"r1": status("r1"), "r2": status("r2"), "r3": status("r3")}
+
+			got, _ := sweepAll(t, s, hub.RecordCases, at(10), at(500), limit)
+			same(t, "swept before anything is due", got, hub.SweepResult{})
+			got, _ = sweepAll(t, s, hub.RecordCases, at(100), at(500), limit)
+			same(t, "swept", got, hub.SweepResult{Deleted: 1, Held: 1})
+			same(t, "r1 after the sweep", status("r1"), hub.CaseStatus{})
+			same(t, "r2, held", status("r2"), before["r2"])
+			same(t, "r3, contact at(300)", status("r3"), before["r3"])
+			again, _ := sweepAll(t, s, hub.RecordCases, at(100), at(500), limit)
+			same(t, "a second pass", again, hub.SweepResult{Held: 1})
+
+			must(t, s.MarkCase(ctx, "r1", at(400)), "MarkCase r1 anew")
+			later, _ := sweepAll(t, s, hub.RecordCases, at(350), at(2001), limit)
+			same(t, "swept once the hold ended", later, hub.SweepResult{Deleted: 2})
+			same(t, "r1 marked anew", status("r1").CaseAt, at(400))
+			same(t, "r2", status("r2"), hub.CaseStatus{})
+			same(t, "r3", status("r3"), hub.CaseStatus{})
+		})
+	}
+}
+
+// testSweepCodes: a stored health code goes once it was last changed
+// before the cutoff and its resident has no declaration and no case mark
+// left, unless held: from the cell index, the colour counts, and with its
+// subject both ways.
+func testSweepCodes(t *testing.T, h Harness) {
+	for _, limit := range []int{1, 2, 100} {
+		t.Run(fmt.Sprintf("batches of %d", limit), func(t *testing.T) {
+			s, ctx := h.Open(t), t.Context()
+			codesSeed(t, s)
+			must(t, s.CreateResidents(ctx, resident("r4", "h4", "c1"), resident("r5", "h5", "c1")), "CreateResidents")
+			// r1 nothing left (red); r2 held; r3 a case mark; r4 a
+			// declaration; r5 a code changed at(500).
+			subs := map[string]string{}
+			for _, id := range []string{"r1", "r2", "r3", "r4", "r5"} {
+				sub, err := s.SubjectOf(ctx, id)
+				must(t, err, "SubjectOf "+id)
+				subs[id] = sub
+				hc := healthCode(id, cellA, hub.Green, 0)
+				hc.SubjectID, hc.DistrictID = sub, "d1"
+				switch id {
+				case "r1":
+					hc.Colour = hub.Red
+				case "r5":
+					hc.UpdatedAt = at(500)
+				}
+				_, err = s.PutHealthCode(ctx, hc)
+				must(t, err, "PutHealthCode "+id)
+			}
+			must(t, s.MarkCase(ctx, "r3", at(5)), "MarkCase r3")
+			must(t, s.PutDeclaration(ctx, declaration("dc4", "r4", 10, hub.Green)), "PutDeclaration r4")
+			must(t, s.PutHold(ctx, hold("hold1", 2000)), "PutHold")
+			coded := func() []string {
+				hcs, err := s.HealthCodesIn(ctx, []hub.Cell{cellA})
+				must(t, err, "HealthCodesIn")
+				var out []string
+				for _, hc := range hcs {
+					out = append(out, hc.ResidentID)
+				}
+				slices.Sort(out)
+				return out
+			}
+			colours := func() map[hub.Colour]int {
+				cs, err := s.ColourCounts(ctx, "d1")
+				must(t, err, "ColourCounts")
+				out := map[hub.Colour]int{}
+				for _, c := range cs {
+					out[c.Colour] += c.Count
+				}
+				return out
+			}
+			same(t, "colours before", colours(), map[hub.Colour]int{hub.Red: 1, hub.Green: 4})
+
+			got, _ := sweepAll(t, s, hub.RecordCodes, at(30), at(300), limit)
+			same(t, "swept before anything is due", got, hub.SweepResult{})
+			got, _ = sweepAll(t, s, hub.RecordCodes, at(100), at(300), limit)
+			same(t, "swept", got, hub.SweepResult{Deleted: 1, Held: 1})
+			_, err := s.HealthCode(ctx, "r1")
+			wantCode(t, err, hub.ENOTFOUND, "the swept code")
+			same(t, "codes in cell A", coded(), []string{"r2", "r3", "r4", "r5"})
+			same(t, "colours after", colours(), map[hub.Colour]int{hub.Green: 4})
+			_, err = s.ResidentOfSubject(ctx, subs["r1"])
+			wantCode(t, err, hub.ENOTFOUND, "the swept code's subject")
+			for _, id := range []string{"r2", "r3", "r4", "r5"} {
+				back, err := s.ResidentOfSubject(ctx, subs[id])
+				must(t, err, "ResidentOfSubject of "+id)
+				same(t, "subject of "+id, back, id)
+			}
+			again, _ := sweepAll(t, s, hub.RecordCodes, at(100), at(300), limit)
+			same(t, "a second pass", again, hub.SweepResult{Held: 1})
+			fresh, err := s.SubjectOf(ctx, "r1")
+			must(t, err, "SubjectOf r1 after the sweep")
+			if fresh == subs["r1"] {
+				t.Fatalf("r1 has its swept subject %q again", fresh)
+			}
+
+			// Its declaration swept, r4's code goes; r2's once its hold
+			// ended.
+			sweepAll(t, s, hub.RecordDeclarations, at(100), at(300), limit)
+			got, _ = sweepAll(t, s, hub.RecordCodes, at(100), at(2001), limit)
+			same(t, "swept after the declaration and the hold", got, hub.SweepResult{Deleted: 2})
+			same(t, "codes left", coded(), []string{"r3", "r5"})
+			same(t, "colours left", colours(), map[hub.Colour]int{hub.Green: 2})
+		})
+	}
+}
