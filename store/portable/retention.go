@@ -370,6 +370,38 @@ func (sw *sweep) full(next []byte) bool {
 	return true
 }
 
+// take reports whether the batch may examine the record at k, and counts
+// it; when it may not, Next is set to resume at k.
+func (sw *sweep) take(k []byte) bool {
+	if sw.full(k) {
+		return false
+	}
+	sw.seen++
+	return true
+}
+
+// kept reports whether a hold in force keeps the records of resident,
+// and counts them as held.
+func (sw *sweep) kept(resident string) (bool, error) {
+	held, err := sw.held.held(resident)
+	if held {
+		sw.res.Held++
+	}
+	return held, err
+}
+
+// seek returns a cursor on b at from, or at b's first key when from is
+// empty, with the record it lands on.
+func seek(b driver.Bucket, from []byte) (driver.Cursor, []byte, []byte) {
+	c := b.Cursor()
+	if len(from) == 0 {
+		k, v := c.First()
+		return c, k, v
+	}
+	k, v := c.Seek(from)
+	return c, k, v
+}
+
 // expired reports whether the big-endian time at k[i:i+8] is before the
 // cutoff.
 func (sw *sweep) expired(k []byte, i int) bool {
@@ -400,23 +432,20 @@ func (sw *sweep) scans(from []byte) error {
 			k, key = c.Seek(u64(cell + 1))
 			continue
 		}
-		if sw.full(k) {
+		if !sw.take(k) {
 			break
 		}
-		sw.seen++
 		resident := ""
 		if len(key) > 0 && key[0] == 'r' {
 			if i := bytes.IndexByte(key, 0); i > 0 {
 				resident = string(key[1:i])
 			}
 		}
-		held, err := sw.held.held(resident)
+		held, err := sw.kept(resident)
 		if err != nil {
 			return err
 		}
-		if held {
-			sw.res.Held++
-		} else {
+		if !held {
 			sw.drop(byCell, k)
 			sw.drop(scans, key)
 			sw.drop(ids, k[16:])
@@ -448,24 +477,20 @@ func (sw *sweep) declarations(from []byte) error {
 		held := false
 		if sw.expired(k, i+1) {
 			var err error
-			if held, err = sw.held.held(string(k[:i])); err != nil {
+			if held, err = sw.kept(string(k[:i])); err != nil {
 				return err
 			}
 		}
 		if !sw.expired(k, i+1) || held {
-			if held {
-				sw.res.Held++
-			}
 			// On to the next resident: the least key past this prefix.
 			end := slices.Clone(prefix)
 			end[len(end)-1] = 1
 			k, _ = c.Seek(end)
 			continue
 		}
-		if sw.full(k) {
+		if !sw.take(k) {
 			break
 		}
-		sw.seen++
 		sw.drop(byRes, k)
 		sw.drop(decls, k[i+1+8:])
 		sw.res.Deleted++
@@ -497,13 +522,7 @@ func (sw *sweep) declarations(from []byte) error {
 func (sw *sweep) audit(from []byte) error {
 	b := bucket(sw.tx, bktAudit)
 	byTarget, byActor := bucket(sw.tx, bktAuditByTarget), bucket(sw.tx, bktAuditByActor)
-	c := b.Cursor()
-	var k, v []byte
-	if len(from) == 0 {
-		k, v = c.First()
-	} else {
-		k, v = c.Seek(from)
-	}
+	c, k, v := seek(b, from)
 	for ; k != nil; k, v = c.Next() {
 		if len(k) != 8 {
 			return fmt.Errorf("store: audit trail has key %q", k)
@@ -515,16 +534,13 @@ func (sw *sweep) audit(from []byte) error {
 		if !r.At.Before(sw.before) {
 			break // appended in time order: the rest is in force
 		}
-		if sw.full(k) {
+		if !sw.take(k) {
 			break
 		}
-		sw.seen++
-		held, err := sw.held.held(r.TargetID)
-		if err != nil {
-			return err
-		}
-		if held {
-			sw.res.Held++
+		if kept, err := sw.kept(r.TargetID); err != nil || kept {
+			if err != nil {
+				return err
+			}
 			continue
 		}
 		seq := binary.BigEndian.Uint64(k)
@@ -637,12 +653,11 @@ func (sw *sweep) round(roundID string, phase byte, resume []byte) ([]byte, error
 			} else if !ok {
 				return nil, fmt.Errorf("store: reservation index names missing %q", id)
 			}
-			held, err := sw.held.held(r.ResidentID)
+			held, err := sw.kept(r.ResidentID)
 			if err != nil {
 				return nil, err
 			}
 			if held {
-				sw.res.Held++
 				continue
 			}
 			if r.AllocationID != "" {
@@ -677,12 +692,11 @@ func (sw *sweep) round(roundID string, phase byte, resume []byte) ([]byte, error
 		} else if !ok {
 			return nil, fmt.Errorf("store: allocation index names missing %q", id)
 		}
-		held, err := sw.held.held(a.ResidentID)
+		held, err := sw.kept(a.ResidentID)
 		if err != nil {
 			return nil, err
 		}
 		if held {
-			sw.res.Held++
 			continue
 		}
 		if !a.Status.Final() {
@@ -721,18 +735,11 @@ func (sw *sweep) dropAllocation(a *allocationRec) {
 func (sw *sweep) shortages(from []byte) error {
 	recs := bucket(sw.tx, bktShortages)
 	allocs := bucket(sw.tx, bktAllocations)
-	c := recs.Cursor()
-	var k, v []byte
-	if len(from) == 0 {
-		k, v = c.First()
-	} else {
-		k, v = c.Seek(from)
-	}
+	c, k, v := seek(recs, from)
 	for ; k != nil; k, v = c.Next() {
-		if sw.full(k) {
+		if !sw.take(k) {
 			break
 		}
-		sw.seen++
 		var r shortageRec
 		if err := decode("shortage", k, v, &r); err != nil {
 			return err
@@ -763,12 +770,10 @@ func (sw *sweep) shortages(from []byte) error {
 		default:
 			continue
 		}
-		held, err := sw.held.held(r.ResidentID)
-		if err != nil {
-			return err
-		}
-		if held {
-			sw.res.Held++
+		if kept, err := sw.kept(r.ResidentID); err != nil || kept {
+			if err != nil {
+				return err
+			}
 			continue
 		}
 		sw.drop(recs, k)
@@ -794,18 +799,11 @@ func (sw *sweep) shortages(from []byte) error {
 // force names the resident.
 func (sw *sweep) cases(from []byte) error {
 	b := bucket(sw.tx, bktCases)
-	c := b.Cursor()
-	var k, v []byte
-	if len(from) == 0 {
-		k, v = c.First()
-	} else {
-		k, v = c.Seek(from)
-	}
+	c, k, v := seek(b, from)
 	for ; k != nil; k, v = c.Next() {
-		if sw.full(k) {
+		if !sw.take(k) {
 			break
 		}
-		sw.seen++
 		var r caseRec
 		if err := decode("case", k, v, &r); err != nil {
 			return err
@@ -813,12 +811,11 @@ func (sw *sweep) cases(from []byte) error {
 		if !r.CaseAt.Before(sw.before) || !r.ContactAt.Before(sw.before) {
 			continue // a zero mark is before any cutoff
 		}
-		held, err := sw.held.held(string(k))
+		held, err := sw.kept(string(k))
 		if err != nil {
 			return err
 		}
 		if held {
-			sw.res.Held++
 			continue
 		}
 		sw.drop(b, k)
@@ -836,19 +833,12 @@ func (sw *sweep) codes(from []byte) error {
 	codes := bucket(sw.tx, bktHealthCodes)
 	decls, cases := bucket(sw.tx, bktDeclByResident), bucket(sw.tx, bktCases)
 	subs, back := bucket(sw.tx, bktSubjects), bucket(sw.tx, bktSubjectResidents)
-	c := codes.Cursor()
-	var k, v []byte
-	if len(from) == 0 {
-		k, v = c.First()
-	} else {
-		k, v = c.Seek(from)
-	}
+	c, k, v := seek(codes, from)
 	var gone []healthCodeRec
 	for ; k != nil; k, v = c.Next() {
-		if sw.full(k) {
+		if !sw.take(k) {
 			break
 		}
-		sw.seen++
 		var r healthCodeRec
 		if err := decode("health code", k, v, &r); err != nil {
 			return err
@@ -860,12 +850,11 @@ func (sw *sweep) codes(from []byte) error {
 		if dk, _ := decls.Cursor().Seek(prefix); dk != nil && bytes.HasPrefix(dk, prefix) {
 			continue
 		}
-		held, err := sw.held.held(string(k))
+		held, err := sw.kept(string(k))
 		if err != nil {
 			return err
 		}
 		if held {
-			sw.res.Held++
 			continue
 		}
 		sw.drop(codes, k)
