@@ -59,28 +59,42 @@ func newCityMap(committees []committeeArea, pharmacies []pharmacyDisk) *cityMap 
 
 // discoverCity asks the hub (with an ADMIN token) for its committees and
 // pharmacies, with each pharmacy's service disk of k rings computed by the
-// hub's own grid (Cell.neighbors).
+// hub's own grid (Cell.neighbors): one query for the districts, then one a
+// district, so that each stays within the cost budget of a signed-in
+// caller at the hub's defaults (the whole city in one query does not).
 func discoverCity(ctx context.Context, c *hubClient, adminToken string, k int) (*cityMap, error) {
-	const q = `query($k: Int!) { districts { id committees { id cells } pharmacies { id cell { neighbors(k: $k) { id } } } } }`
-	var data struct {
+	var list struct {
 		Districts []struct {
-			ID         string `json:"id"`
-			Committees []struct {
-				ID    string   `json:"id"`
-				Cells []string `json:"cells"`
-			} `json:"committees"`
-			Pharmacies []struct {
-				ID   string `json:"id"`
-				Cell struct {
-					Neighbors []struct {
-						ID string `json:"id"`
-					} `json:"neighbors"`
-				} `json:"cell"`
-			} `json:"pharmacies"`
+			ID string `json:"id"`
 		} `json:"districts"`
 	}
-	if err := c.Do(ctx, adminToken, q, map[string]any{"k": k}, &data); err != nil {
+	if err := c.Do(ctx, adminToken, `{ districts { id } }`, nil, &list); err != nil {
 		return nil, fmt.Errorf("discover the city: %w", err)
+	}
+	const q = `query($id: ID!, $k: Int!) { district(id: $id) { committees { id cells } pharmacies { id cell { neighbors(k: $k) { id } } } } }`
+	type district struct {
+		Committees []struct {
+			ID    string   `json:"id"`
+			Cells []string `json:"cells"`
+		} `json:"committees"`
+		Pharmacies []struct {
+			ID   string `json:"id"`
+			Cell struct {
+				Neighbors []struct {
+					ID string `json:"id"`
+				} `json:"neighbors"`
+			} `json:"cell"`
+		} `json:"pharmacies"`
+	}
+	var data struct{ Districts []district }
+	for _, d := range list.Districts {
+		var one struct {
+			District district `json:"district"`
+		}
+		if err := c.Do(ctx, adminToken, q, map[string]any{"id": d.ID, "k": k}, &one); err != nil {
+			return nil, fmt.Errorf("discover district %s: %w", d.ID, err)
+		}
+		data.Districts = append(data.Districts, one.District)
 	}
 	var cs []committeeArea
 	var ps []pharmacyDisk
