@@ -109,8 +109,9 @@ type EngineOptions struct {
 	// within a process, so allocations and shortages sort by creation.
 	NewID func(prefix string) string
 	// ExpiryEvery is the period of the sweeper, which expires overdue
-	// pickups (ExpireDue) and closes rounds whose window is over
-	// (CloseDue); 0 means 30s, a negative value no sweeper.
+	// pickups (ExpireDue), serves the waiting lists from pickup slots
+	// that came into the offer (ServeNewSlots) and closes rounds whose
+	// window is over (CloseDue); 0 means 30s, a negative value no sweeper.
 	ExpiryEvery time.Duration
 	// DefaultMaxK is the rings searched when a round gives none (MaxK
 	// -1) and around a pharmacy for shortages; 0 means 3.
@@ -186,6 +187,9 @@ type Engine struct {
 	// slotUsed holds, per round with pickup slots, the places taken per
 	// pharmacy and slot: durable and in flight.
 	slotUsed map[string]map[slotKey]int
+	// offerSeen holds, per slotted round, the slots on offer at the last
+	// sweep (ServeNewSlots).
+	offerSeen map[string]offerMark
 	// settled, when not nil, is closed (and cleared) by the next settle:
 	// what a reservation that found no stock waits on (claimSettled).
 	settled chan struct{}
@@ -280,6 +284,7 @@ func NewEngine(ctx context.Context, store hub.Store, opts EngineOptions) (*Engin
 		cellPart:     map[hub.Cell][]string{},
 		quotaUsed:    map[string]map[string]int{},
 		slotUsed:     map[string]map[slotKey]int{},
+		offerSeen:    map[string]offerMark{},
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -779,7 +784,8 @@ func (e *Engine) Close() error {
 	return nil
 }
 
-// sweep runs ExpireDue and CloseDue every period until ctx ends.
+// sweep runs ExpireDue, ServeNewSlots and CloseDue every period until
+// ctx ends.
 func (e *Engine) sweep(ctx context.Context, every time.Duration) {
 	defer close(e.stopped)
 	t := time.NewTicker(every)
@@ -792,6 +798,9 @@ func (e *Engine) sweep(ctx context.Context, every time.Duration) {
 		}
 		if _, err := e.ExpireDue(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ErrEngineClosed) {
 			e.log.Error("dispatch: expire overdue pickups", "err", err)
+		}
+		if _, err := e.ServeNewSlots(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ErrEngineClosed) {
+			e.log.Error("dispatch: serve the waiting list from new pickup slots", "err", err)
 		}
 		if _, err := e.CloseDue(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ErrEngineClosed) {
 			e.log.Error("dispatch: close rounds whose window is over", "err", err)

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -27,7 +28,9 @@ import (
 //
 // A round whose window would need more than MaxSlots slots is refused at
 // opening (checkSlots). The offer moves on with the clock: the round's
-// matcher is rebuilt when its first slot or its count changes.
+// matcher is rebuilt when its first slot or its count changes, and the
+// sweeper serves the waiting list into the slots that came into the offer
+// (ServeNewSlots).
 //
 // A pickup takes the slot the person prefers (rounded down to a slot
 // start) when it has a place, else the earliest slot with one, at the
@@ -340,4 +343,104 @@ func (e *Engine) OfferedSlots(r *hub.Round) []Slot {
 		return nil
 	}
 	return RoundSlots(r, e.now())
+}
+
+// offerMark is the slots a round offered at a sweep: the first's start
+// and their count.
+type offerMark struct {
+	base time.Time
+	n    int
+}
+
+// ServeNewSlots runs one sweep of the slots that come into the offer as
+// the clock moves: for every slotted round that may still allocate (an
+// open FIRST_COME or COMMITTEE round in its window, a drawn lottery)
+// whose offer changed since the last sweep of this engine (or that this
+// engine sweeps for the first time), it serves the waiting list
+// (ServeWaiting) of each pharmacy of the round's SKU that has stock, a
+// free place in a slot on offer, and a WAITING pickup of the round in
+// reach, once per pharmacy and SKU. So a reservation that waited because
+// every slot on offer was full is served, in order, into a slot that
+// opened at the end of the window, without waiting for a return or a
+// restock. It returns the allocations made. The sweeper calls it every
+// EngineOptions.ExpiryEvery; on several hubs each may serve, and the
+// store's guards keep every slot and unit to its capacity.
+func (e *Engine) ServeNewSlots(ctx context.Context) ([]*hub.Allocation, error) {
+	if err := e.begin(); err != nil {
+		return nil, err
+	}
+	defer e.end()
+	rounds, err := e.store.Rounds(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("serve new pickup slots: %w", err)
+	}
+	now := e.now()
+	type at struct {
+		pharmacyID string
+		sku        hub.SKU
+	}
+	var serve []at
+	live := map[string]bool{}
+	for _, r := range rounds {
+		drawn := r.Mode == hub.Lottery && r.Status == hub.RoundDrawn
+		open := r.Mode != hub.Lottery && r.Status == hub.RoundOpen && !now.Before(r.Opens) && now.Before(r.Closes)
+		if !hasSlots(r) || !open && !drawn {
+			continue
+		}
+		live[r.ID] = true
+		base, n := slotSpan(r, now)
+		mark := offerMark{base: base, n: n}
+		e.mu.Lock()
+		seen, ok := e.offerSeen[r.ID]
+		e.offerSeen[r.ID] = mark
+		e.mu.Unlock()
+		if ok && seen == mark {
+			continue
+		}
+		resvs, err := e.store.Reservations(ctx, hub.ReservationFilter{RoundID: r.ID, Status: hub.ReservationWaiting})
+		if err != nil {
+			return nil, fmt.Errorf("serve new pickup slots of round %q: %w", r.ID, err)
+		}
+		resvs = slices.DeleteFunc(resvs, func(rv *hub.Reservation) bool { return rv.Fulfilment == hub.Delivery })
+		if len(resvs) == 0 {
+			continue
+		}
+		if err := e.noteRound(ctx, r); err != nil {
+			return nil, err
+		}
+		e.mu.Lock()
+		b := e.books[r.SKU]
+		var sm *slotMatcher
+		if b != nil {
+			if sm, err = e.slotMatcherOf(r, now); err != nil {
+				e.mu.Unlock()
+				return nil, err
+			}
+		}
+		for i := range e.pharm {
+			if sm == nil || b.stock[i] < r.PerPerson || sm.m.firstFree(i) < 0 {
+				continue
+			}
+			p := at{pharmacyID: e.pharm[i].id, sku: r.SKU}
+			if slices.Contains(serve, p) {
+				continue
+			}
+			if slices.ContainsFunc(resvs, func(rv *hub.Reservation) bool { return inReach(rv.Cell, e.pharm[i].cell, r.MaxK) }) {
+				serve = append(serve, p)
+			}
+		}
+		e.mu.Unlock()
+	}
+	e.mu.Lock()
+	maps.DeleteFunc(e.offerSeen, func(id string, _ offerMark) bool { return !live[id] })
+	e.mu.Unlock()
+	var out []*hub.Allocation
+	for _, p := range serve {
+		as, err := e.ServeWaiting(ctx, p.pharmacyID, p.sku)
+		out = append(out, as...)
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
 }
