@@ -105,16 +105,18 @@ func TestREADMEConfiguration(t *testing.T) {
 			rows[name] = line
 		}
 	}
-	for _, cmd := range []string{"serve", "import", "demo", "token", "replay"} {
+	for _, cmd := range []string{"serve", "import", "demo", "token", "replay", "ids", "compact"} {
 		var stdout bytes.Buffer
 		if err := Run(context.Background(), []string{cmd, "--help"}, &stdout, io.Discard, func(string) string { return "" }); cli.Code(err) != cli.ExitOK {
 			t.Fatalf("%s --help: %v", cmd, err)
 		}
+		flags := 0
 		for _, line := range strings.Split(stdout.String(), "\n") {
 			f, ok := strings.CutPrefix(line, "  -")
 			if !ok {
 				continue
 			}
+			flags++
 			name, _, _ := strings.Cut(f, " ")
 			row, ok := rows[name]
 			switch {
@@ -124,9 +126,19 @@ func TestREADMEConfiguration(t *testing.T) {
 				t.Errorf("README's row of -%s does not name %s or all: %s", name, cmd, row)
 			}
 		}
+		if flags == 0 {
+			t.Errorf("%s --help lists no flags: the test reads nothing of it", cmd)
+		}
 	}
 	env := regexp.MustCompile(`GRIDHUB_[A-Z0-9_]+`)
-	for _, file := range []string{"server.go", "commands.go", "replay.go"} {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range files {
+		if strings.HasSuffix(file, "_test.go") {
+			continue
+		}
 		src, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
