@@ -8,6 +8,7 @@ package auth
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"slices"
 	"strings"
@@ -112,6 +113,8 @@ type Keys struct {
 	private ed25519.PrivateKey
 	public  ed25519.PublicKey
 	now     func() time.Time
+	// verified remembers the tokens these keys accepted (cache.go).
+	verified *verified
 }
 
 // HMACKeys returns keys that sign and verify with HS256.
@@ -119,7 +122,7 @@ func HMACKeys(secret []byte, now func() time.Time) (*Keys, error) {
 	if len(secret) < 32 {
 		return nil, errors.New("auth: HS256 secret shorter than 32 bytes")
 	}
-	return &Keys{hmac: append([]byte(nil), secret...), now: orNow(now)}, nil
+	return &Keys{hmac: append([]byte(nil), secret...), now: orNow(now), verified: &verified{}}, nil
 }
 
 // Ed25519Keys returns keys that sign with priv (may be nil to only verify)
@@ -131,7 +134,7 @@ func Ed25519Keys(priv ed25519.PrivateKey, pub ed25519.PublicKey, now func() time
 	if priv != nil && len(priv) != ed25519.PrivateKeySize {
 		return nil, errors.New("auth: Ed25519 private key has the wrong size")
 	}
-	return &Keys{private: priv, public: pub, now: orNow(now)}, nil
+	return &Keys{private: priv, public: pub, now: orNow(now), verified: &verified{}}, nil
 }
 
 func orNow(now func() time.Time) func() time.Time {
@@ -190,7 +193,8 @@ func CheckPrincipal(p Principal) error {
 
 // Verify checks a token's signature, issuer, audience and times and
 // returns its principal. Every failure is an UNAUTHENTICATED error that
-// says what was wrong without echoing the token.
+// says what was wrong without echoing the token. A token these keys
+// accepted before is not parsed again until it expires (cache.go).
 func (k *Keys) Verify(token string) (Principal, error) {
 	if token == "" {
 		return Principal{}, unauthenticated(ErrNoToken, "no token")
@@ -198,6 +202,22 @@ func (k *Keys) Verify(token string) (Principal, error) {
 	if len(token) > MaxTokenLen {
 		return Principal{}, unauthenticated(ErrInvalidToken, "token longer than %d bytes", MaxTokenLen)
 	}
+	if k.verified == nil {
+		return k.verify(token)
+	}
+	key := sha256.Sum256([]byte(token))
+	if p, ok := k.verified.get(&key, k.now()); ok {
+		return p, nil
+	}
+	p, err := k.verify(token)
+	if err == nil {
+		k.verified.put(&key, p, k.now())
+	}
+	return p, err
+}
+
+// verify is Verify without the cache.
+func (k *Keys) verify(token string) (Principal, error) {
 	method := jwt.SigningMethodHS256.Alg()
 	if k.hmac == nil {
 		method = jwt.SigningMethodEdDSA.Alg()
