@@ -42,7 +42,7 @@ var (
 // the allocation and its index entries, and the reservation it serves
 // made ALLOCATED (or the shortage SERVED), its UpdatedAt the allocation's
 // CreatedAt.
-func allocate(as []*hub.Allocation) (func(tx driver.Tx) error, error) {
+func (s *Store) allocate(as []*hub.Allocation) (func(tx driver.Tx) error, error) {
 	recs := make([]allocationRec, len(as))
 	vals := make([][]byte, len(as))
 	ids, codes, served := make(map[string]bool), make(map[string]bool), make(map[string]bool)
@@ -79,7 +79,7 @@ func allocate(as []*hub.Allocation) (func(tx driver.Tx) error, error) {
 		taken := make(map[string]map[hub.SKU]int)
 		resvs := make([]*reservationRec, len(recs))
 		shorts := make([]*shortageRec, len(recs))
-		g := newGuards(tx)
+		g := s.newGuards(tx)
 		for i := range recs {
 			a := &recs[i]
 			if allocs.Get([]byte(a.ID)) != nil {
@@ -117,7 +117,7 @@ func allocate(as []*hub.Allocation) (func(tx driver.Tx) error, error) {
 			p, ok := pharmacies[a.PharmacyID]
 			if !ok {
 				var err error
-				if p, err = readPharmacy(tx, a.PharmacyID); err != nil {
+				if p, err = s.readPharmacy(tx, a.PharmacyID); err != nil {
 					return err
 				}
 				pharmacies[a.PharmacyID], taken[a.PharmacyID] = p, make(map[hub.SKU]int)
@@ -211,7 +211,7 @@ func (s *Store) Allocate(ctx context.Context, as ...*hub.Allocation) error {
 	if len(as) == 0 {
 		return s.checkOpen(ctx)
 	}
-	apply, err := allocate(as)
+	apply, err := s.allocate(as)
 	if err != nil {
 		return err
 	}
@@ -329,12 +329,12 @@ func (s *Store) TransitionAllocation(ctx context.Context, id string, from []hub.
 		}
 		var p *pharmacyRec
 		after := 0
-		g := newGuards(tx)
+		g := s.newGuards(tx)
 		if to.Returns() {
 			if err := g.release(a); err != nil {
 				return err
 			}
-			if p, err = readPharmacy(tx, a.PharmacyID); err != nil {
+			if p, err = s.readPharmacy(tx, a.PharmacyID); err != nil {
 				return internal(err) // pharmacies are never removed
 			}
 			if after, err = stockAfter(p, a.SKU, a.Quantity); err != nil {

@@ -63,6 +63,7 @@ func countedKey(roundID string) []byte { return append([]byte{'c'}, roundID...) 
 // and counts first, and writes (flush) only once every check passed, so a
 // refused write leaves the transaction untouched.
 type guards struct {
+	s      *Store
 	tx     driver.Tx
 	b      driver.Bucket
 	rounds map[string]*roundRec
@@ -73,9 +74,9 @@ type guards struct {
 	dirty        map[string]bool   // counter keys changed
 }
 
-func newGuards(tx driver.Tx) *guards {
+func (s *Store) newGuards(tx driver.Tx) *guards {
 	return &guards{
-		tx: tx, b: bucket(tx, bktGuards), rounds: map[string]*roundRec{},
+		s: s, tx: tx, b: bucket(tx, bktGuards), rounds: map[string]*roundRec{},
 		known: map[string]bool{}, fresh: map[string]bool{}, counts: map[string]uint64{},
 		dirty: map[string]bool{},
 	}
@@ -86,7 +87,7 @@ func (g *guards) round(id string) (*roundRec, error) {
 	if r, ok := g.rounds[id]; ok {
 		return r, nil
 	}
-	r, err := readRec[roundRec](g.tx, bktRounds, "round", id)
+	r, err := g.s.readRound(g.tx, id)
 	if err != nil {
 		return nil, err
 	}

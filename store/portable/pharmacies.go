@@ -116,12 +116,9 @@ func appendEntry(lb driver.Bucket, pharmacyID string, e ledgerRec) error {
 
 // Pharmacy returns a pharmacy or an ENOTFOUND error.
 func (s *Store) Pharmacy(ctx context.Context, id string) (*hub.Pharmacy, error) {
-	var r pharmacyRec
-	err := s.view(ctx, func(tx driver.Tx) error {
-		ok, err := getRec(bucket(tx, bktPharmacies), "pharmacy", []byte(id), &r)
-		if err == nil && !ok {
-			err = hub.Errorf(hub.ENOTFOUND, "pharmacy %q not found", id)
-		}
+	var r *pharmacyRec
+	err := s.view(ctx, func(tx driver.Tx) (err error) {
+		r, err = s.readPharmacy(tx, id)
 		return err
 	})
 	if err != nil {
@@ -158,7 +155,7 @@ func (s *Store) AdjustStock(ctx context.Context, c hub.StockChange) (*hub.Pharma
 
 	var result *hub.Pharmacy
 	err := s.write(ctx, func(tx driver.Tx) error {
-		r, err := readPharmacy(tx, c.PharmacyID)
+		r, err := s.readPharmacy(tx, c.PharmacyID)
 		if err != nil {
 			return err
 		}
@@ -180,15 +177,14 @@ func (s *Store) AdjustStock(ctx context.Context, c hub.StockChange) (*hub.Pharma
 
 // readPharmacy reads a pharmacy's record in tx, or returns an ENOTFOUND
 // error.
-func readPharmacy(tx driver.Tx, id string) (*pharmacyRec, error) {
-	var r pharmacyRec
-	ok, err := getRec(bucket(tx, bktPharmacies), "pharmacy", []byte(id), &r)
+func (s *Store) readPharmacy(tx driver.Tx, id string) (*pharmacyRec, error) {
+	r, ok, err := s.pharmacies.get(bucket(tx, bktPharmacies), []byte(id))
 	if err != nil {
 		return nil, err
 	} else if !ok {
 		return nil, hub.Errorf(hub.ENOTFOUND, "pharmacy %q not found", id)
 	}
-	return &r, nil
+	return r, nil
 }
 
 // stockAfter returns the quantity of sku pharmacy r would have on hand

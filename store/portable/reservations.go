@@ -147,7 +147,7 @@ func (s *Store) ReserveAllocated(ctx context.Context, r *hub.Reservation, a *hub
 		if arec.CodeHash != "" && bucket(tx, bktAllocByCode).Get([]byte(arec.CodeHash)) != nil {
 			return hub.Errorf(hub.ECONFLICT, "allocation %q: the pickup code is already in use", arec.ID)
 		}
-		p, err := readPharmacy(tx, arec.PharmacyID)
+		p, err := s.readPharmacy(tx, arec.PharmacyID)
 		if err != nil {
 			return err
 		}
@@ -155,7 +155,7 @@ func (s *Store) ReserveAllocated(ctx context.Context, r *hub.Reservation, a *hub
 		if err != nil {
 			return hub.Errorf(hub.EOUTOFSTOCK, "pharmacy %q has %d %s left for allocation %q, which takes %d", arec.PharmacyID, max(p.Stock[arec.SKU], 0), arec.SKU, arec.ID, arec.Quantity)
 		}
-		g := newGuards(tx)
+		g := s.newGuards(tx)
 		if err := g.take(&arec, rec.CommitteeID); err != nil {
 			return err
 		}

@@ -72,12 +72,9 @@ func putRound(tx driver.Tx, id string, was, status hub.RoundStatus, v []byte) er
 
 // Round returns a round or an ENOTFOUND error.
 func (s *Store) Round(ctx context.Context, id string) (*hub.Round, error) {
-	var r roundRec
-	err := s.view(ctx, func(tx driver.Tx) error {
-		ok, err := getRec(bucket(tx, bktRounds), "round", []byte(id), &r)
-		if err == nil && !ok {
-			err = hub.Errorf(hub.ENOTFOUND, "round %q not found", id)
-		}
+	var r *roundRec
+	err := s.view(ctx, func(tx driver.Tx) (err error) {
+		r, err = s.readRound(tx, id)
 		return err
 	})
 	if err != nil {
@@ -171,6 +168,17 @@ func readRec[R any](tx driver.Tx, name, kind, id string) (*R, error) {
 		return nil, hub.Errorf(hub.ENOTFOUND, "%s %q not found", kind, id)
 	}
 	return &r, nil
+}
+
+// readRound reads a round or returns an ENOTFOUND error.
+func (s *Store) readRound(tx driver.Tx, id string) (*roundRec, error) {
+	r, ok, err := s.rounds.get(bucket(tx, bktRounds), []byte(id))
+	if err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, hub.Errorf(hub.ENOTFOUND, "round %q not found", id)
+	}
+	return r, nil
 }
 
 // putRec encodes a record and stores it under id in the bucket name.

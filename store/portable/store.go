@@ -149,6 +149,9 @@ type Store struct {
 	d      driver.Driver
 	now    func() time.Time
 	closed atomic.Bool
+	// pharmacies and rounds keep those records decoded (decoded.go).
+	pharmacies *decoded[pharmacyRec]
+	rounds     *decoded[roundRec]
 }
 
 var _ hub.Store = (*Store)(nil)
@@ -180,7 +183,8 @@ func New(ctx context.Context, d driver.Driver, opts Options) (*Store, error) {
 // Attach returns the store on d without a call to d: for data that New
 // prepared before, or a test's driver that never reaches its backend.
 func Attach(d driver.Driver, opts Options) *Store {
-	s := &Store{d: d, now: opts.Now}
+	s := &Store{d: d, now: opts.Now,
+		pharmacies: newDecoded("pharmacy", clonePharmacy), rounds: newDecoded("round", cloneRound)}
 	if s.now == nil {
 		s.now = time.Now
 	}
