@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,8 @@ import (
 // of reserve over that of the trivial query at the same CPU (the issue's
 // goal is 0.7 or more).
 //
+// GRIDHUB_BENCH_CPUPROFILE=PATH writes a CPU profile of the reserve
+// phase alone (setup and the baseline left out) to PATH.
 // GRIDHUB_BENCH_RESERVATIONS sets the reservations (default 20,000; as
 // many trivial queries), GRIDHUB_BENCH_WORKERS the goroutines (default
 // 256). The run measures once, whatever b.N:
@@ -51,9 +54,11 @@ func BenchmarkReservePath(b *testing.B) {
 	trivial := h.measure(b, n, workers, func(i int) *http.Request {
 		return h.request(h.trivialBody, h.tokens[i%residents], i)
 	})
+	stop := reserveProfile(b)
 	reserve := h.measure(b, n, workers, func(i int) *http.Request {
 		return h.request(h.reserveBody(i), h.tokens[i%residents], i)
 	})
+	stop()
 	b.ReportMetric(reserve.cpuPer(), "cpu-us/reserve")
 	b.ReportMetric(trivial.cpuPer(), "cpu-us/trivial")
 	b.ReportMetric(reserve.cpuPer()/trivial.cpuPer(), "x-trivial-cpu")
@@ -62,6 +67,28 @@ func BenchmarkReservePath(b *testing.B) {
 	b.ReportMetric(trivial.rate(), "trivial/s")
 	b.ReportMetric(reserve.allocs, "allocs/reserve")
 	b.ReportMetric(0, "ns/op")
+}
+
+// reserveProfile starts a CPU profile when GRIDHUB_BENCH_CPUPROFILE names
+// a file, and returns what stops it.
+func reserveProfile(b *testing.B) (stop func()) {
+	path := os.Getenv("GRIDHUB_BENCH_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+	}
 }
 
 func benchEnvInt(b *testing.B, name string, def int) int {

@@ -131,7 +131,7 @@ func TestDecodedFollowsOtherHub(t *testing.T) {
 // stock the store changes itself starts from what is stored each time.
 func TestDecodedCopies(t *testing.T) {
 	ctx := t.Context()
-	a, _ := twoHubs(t)
+	a, b := twoHubs(t)
 	p0, r0 := decodedPharmacy(1, "first", 100), decodedRound(1, hub.RoundOpen)
 	if err := a.UpsertPharmacies(ctx, p0); err != nil {
 		t.Fatal(err)
@@ -177,5 +177,19 @@ func TestDecodedCopies(t *testing.T) {
 		if want := 100 - (i + 1); got.Stock[hub.MaskAdult] != want {
 			t.Fatalf("stock change %d: %d left, want %d", i+1, got.Stock[hub.MaskAdult], want)
 		}
+		// Read back (from what the write kept) and through the other
+		// layer (decoded afresh): the same pharmacy.
+		mine, err := a.Pharmacy(ctx, p0.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		theirs, err := b.Pharmacy(ctx, p0.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(mine, got) || !reflect.DeepEqual(theirs, got) {
+			t.Fatalf("stock change %d: read back %+v, the other hub read %+v, the change returned %+v", i+1, mine, theirs, got)
+		}
+		mine.Stock[hub.MaskAdult] = -7
 	}
 }

@@ -144,7 +144,7 @@ func (s *Store) allocate(as []*hub.Allocation) (func(tx driver.Tx) error, error)
 				return internal(err)
 			}
 			c := hub.StockChange{PharmacyID: a.PharmacyID, SKU: a.SKU, Delta: -a.Quantity, Reason: ReasonAllocate, At: a.CreatedAt}
-			if err := applyStock(tx, p, c, after); err != nil {
+			if err := s.applyStock(tx, p, c, after); err != nil {
 				return err
 			}
 			as[i].StockAfter = after
@@ -359,7 +359,7 @@ func (s *Store) TransitionAllocation(ctx context.Context, id string, from []hub.
 		}
 		if p != nil {
 			c := hub.StockChange{PharmacyID: p.ID, SKU: a.SKU, Delta: a.Quantity, Reason: ReasonReturn, At: at}
-			if err := applyStock(tx, p, c, after); err != nil {
+			if err := s.applyStock(tx, p, c, after); err != nil {
 				return err
 			}
 		}

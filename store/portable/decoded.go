@@ -56,7 +56,18 @@ func (d *decoded[R]) get(b driver.Bucket, key []byte) (*R, bool, error) {
 	if err := decode(d.kind, key, raw, &r); err != nil {
 		return nil, false, err
 	}
-	kept := d.clone(&r)
+	d.keep(key, bytes.Clone(raw), &r)
+	return &r, true, nil
+}
+
+// keep remembers that raw decodes to r: a copy of r is kept, raw itself
+// (which neither the caller nor the driver may change afterwards). The
+// store calls it with the bytes it writes, so that the next read of a
+// record it changed (a pharmacy's stock, at every allocation) need not
+// decode them; what is kept is true of the bytes whether or not the
+// transaction commits.
+func (d *decoded[R]) keep(key, raw []byte, r *R) {
+	kept := d.clone(r)
 	d.mu.Lock()
 	if _, ok := d.m[string(key)]; !ok && len(d.m) >= decodedMax {
 		for k := range d.m {
@@ -64,9 +75,8 @@ func (d *decoded[R]) get(b driver.Bucket, key []byte) (*R, bool, error) {
 			break
 		}
 	}
-	d.m[string(key)] = decodedRec[R]{raw: bytes.Clone(raw), rec: &kept}
+	d.m[string(key)] = decodedRec[R]{raw: raw, rec: &kept}
 	d.mu.Unlock()
-	return &r, true, nil
 }
 
 // len is how many records d keeps.

@@ -163,7 +163,7 @@ func (s *Store) AdjustStock(ctx context.Context, c hub.StockChange) (*hub.Pharma
 		if err != nil {
 			return err
 		}
-		if err := applyStock(tx, r, c, after); err != nil {
+		if err := s.applyStock(tx, r, c, after); err != nil {
 			return err
 		}
 		result = r.domain()
@@ -205,7 +205,7 @@ func stockAfter(r *pharmacyRec, sku hub.SKU, delta int) (int, error) {
 // after, to r: it sets r's stock, writes r and appends c to the pharmacy's
 // ledger. r stays current, so several changes to one pharmacy in one
 // transaction may go through it one after another.
-func applyStock(tx driver.Tx, r *pharmacyRec, c hub.StockChange, after int) error {
+func (s *Store) applyStock(tx driver.Tx, r *pharmacyRec, c hub.StockChange, after int) error {
 	if r.Stock == nil {
 		r.Stock = make(map[hub.SKU]int)
 	}
@@ -222,7 +222,11 @@ func applyStock(tx driver.Tx, r *pharmacyRec, c hub.StockChange, after int) erro
 	if err := appendEntry(lb, r.ID, e); err != nil {
 		return err
 	}
-	return put(bucket(tx, bktPharmacies), []byte(r.ID), v)
+	if err := put(bucket(tx, bktPharmacies), []byte(r.ID), v); err != nil {
+		return err
+	}
+	s.pharmacies.keep([]byte(r.ID), v, r)
+	return nil
 }
 
 // StockLedger lists a pharmacy's ledger entries in order: those with Seq

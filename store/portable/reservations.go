@@ -162,7 +162,7 @@ func (s *Store) ReserveAllocated(ctx context.Context, r *hub.Reservation, a *hub
 
 		// Write.
 		c := hub.StockChange{PharmacyID: arec.PharmacyID, SKU: arec.SKU, Delta: -arec.Quantity, Reason: ReasonAllocate, At: arec.CreatedAt}
-		if err := applyStock(tx, p, c, after); err != nil {
+		if err := s.applyStock(tx, p, c, after); err != nil {
 			return internal(err)
 		}
 		if err := put(allocs, []byte(arec.ID), av); err != nil {
