@@ -103,12 +103,17 @@ func (s eventStore) TransitionAllocation(ctx context.Context, id string, from []
 // the event's allocation carries none). Publishing never blocks; a closed
 // bus drops events.
 func (s eventStore) publish(ctx context.Context, kind hub.EventKind, a hub.Allocation, from hub.AllocationStatus, committee string, delta int, reason string, at time.Time) {
-	p, err := s.Store.Pharmacy(ctx, a.PharmacyID)
-	if err != nil {
-		return
+	// The write that moved stock reported the pharmacy's cell and
+	// district as it read them; otherwise the pharmacy is read.
+	p := &hub.Pharmacy{ID: a.PharmacyID, Cell: a.PharmacyCell, DistrictID: a.PharmacyDistrictID}
+	if p.DistrictID == "" && p.Cell == 0 {
+		var err error
+		if p, err = s.Store.Pharmacy(ctx, a.PharmacyID); err != nil {
+			return
+		}
 	}
 	after := a.StockAfter
-	a.StockAfter = 0
+	a.StockAfter, a.PharmacyCell, a.PharmacyDistrictID = 0, 0, ""
 	_, _ = s.events.Publish(ctx, hub.Event{
 		Kind: kind, At: at, Cells: []hub.Cell{a.Cell}, DistrictID: p.DistrictID, PartnerID: a.PartnerID,
 		PharmacyID: a.PharmacyID, SKU: a.SKU, Payload: hub.AllocationPayload{Allocation: a, From: from, CommitteeID: committee},

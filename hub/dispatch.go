@@ -172,6 +172,12 @@ type Allocation struct {
 	// it succeeds, to the quantity of SKU at the pharmacy right after
 	// that step: the After of the step's ledger entry.
 	StockAfter int
+	// PharmacyCell and PharmacyDistrictID are not stored either: the
+	// writes that set StockAfter set them to the pharmacy's cell and
+	// district as the write read them, so that the stock change's event
+	// is built without reading the pharmacy again.
+	PharmacyCell       Cell
+	PharmacyDistrictID string
 }
 
 // Partner is a logistics partner delivering to the cells of its area.

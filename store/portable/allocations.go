@@ -147,7 +147,7 @@ func (s *Store) allocate(as []*hub.Allocation) (func(tx driver.Tx) error, error)
 			if err := s.applyStock(tx, p, c, after); err != nil {
 				return err
 			}
-			as[i].StockAfter = after
+			as[i].StockAfter, as[i].PharmacyCell, as[i].PharmacyDistrictID = after, p.Cell, p.DistrictID
 			if err := put(allocs, []byte(a.ID), vals[i]); err != nil {
 				return err
 			}
@@ -371,7 +371,7 @@ func (s *Store) TransitionAllocation(ctx context.Context, id string, from []hub.
 		}
 		out = a.domain()
 		if p != nil {
-			out.StockAfter = after
+			out.StockAfter, out.PharmacyCell, out.PharmacyDistrictID = after, p.Cell, p.DistrictID
 		}
 		return nil
 	})

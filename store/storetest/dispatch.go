@@ -120,7 +120,7 @@ func normReservation(r *hub.Reservation) hub.Reservation {
 func normAllocation(a *hub.Allocation) hub.Allocation {
 	c := *a
 	c.Slot, c.ExpiresAt, c.CreatedAt, c.UpdatedAt = ms(c.Slot), ms(c.ExpiresAt), ms(c.CreatedAt), ms(c.UpdatedAt)
-	c.StockAfter = 0 // the result of a write, never stored
+	c.StockAfter, c.PharmacyCell, c.PharmacyDistrictID = 0, 0, "" // the result of a write, never stored
 	return c
 }
 
