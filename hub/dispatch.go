@@ -175,9 +175,10 @@ type Allocation struct {
 	// PharmacyCell and PharmacyDistrictID are not stored either: the
 	// writes that set StockAfter set them to the pharmacy's cell and
 	// district as the write read them, so that the stock change's event
-	// is built without reading the pharmacy again.
-	PharmacyCell       Cell
-	PharmacyDistrictID string
+	// is built without reading the pharmacy again. Neither is encoded,
+	// so events on the bus between hubs keep their form.
+	PharmacyCell       Cell   `json:"-"`
+	PharmacyDistrictID string `json:"-"`
 }
 
 // Partner is a logistics partner delivering to the cells of its area.
