@@ -52,6 +52,11 @@
 // pickup slot and the units each committee holds per round, and Allocate
 // and ReserveAllocated refuse a slot or quota beyond its limit (guards.go).
 //
+// Pharmacies and rounds, read on every reservation, are kept decoded beside
+// the bytes they were decoded from (decoded.go): a read reuses the decoded
+// record only when the bytes it reads in its own transaction are the same,
+// so what any hub sharing the store wrote is never served stale.
+//
 // Health codes and checkpoint scans (codes.go) follow the same habits;
 // scans are clustered by person and time so that a trajectory is one key
 // range, and indexed by cell and time so that the scans near a case are a
