@@ -87,11 +87,15 @@ type ShareOptions struct {
 	// DefaultShareQueueSize.
 	QueueSize int
 	// Registry, if set, registers gridhub_shared_executions (live shared
-	// executions) and gridhub_shared_subscribers (subscribers served by
-	// them). The broker's gridhub_subscriptions counts one subscription
-	// per shared execution, so the subscriptions clients hold are
+	// executions), gridhub_shared_subscribers (subscribers served by
+	// them), gridhub_shared_events_total (events they executed) and
+	// gridhub_shared_deliveries_total (frames they handed to members).
+	// The broker's gridhub_subscriptions counts one subscription per
+	// shared execution, so the subscriptions clients hold are
 	// gridhub_subscriptions - gridhub_shared_executions +
-	// gridhub_shared_subscribers.
+	// gridhub_shared_subscribers, and the alerts they were sent are the
+	// broker's deliveries - gridhub_shared_events_total +
+	// gridhub_shared_deliveries_total.
 	Registry prometheus.Registerer
 }
 
@@ -125,6 +129,8 @@ type sharing struct {
 	started    atomic.Int64 // groups started, for tests
 	liveGroups prometheus.Gauge
 	members    prometheus.Gauge
+	events     prometheus.Counter
+	deliveries prometheus.Counter
 }
 
 type shareKey struct {
@@ -144,6 +150,8 @@ func newSharing(o *ShareOptions) *sharing {
 		groups:     map[shareKey]*shareGroup{},
 		liveGroups: prometheus.NewGauge(prometheus.GaugeOpts{Name: "gridhub_shared_executions", Help: "Live shared subscription executions (one broker subscription each)."}),
 		members:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "gridhub_shared_subscribers", Help: "WebSocket subscriptions served by a shared execution."}),
+		events:     prometheus.NewCounter(prometheus.CounterOpts{Name: "gridhub_shared_events_total", Help: "Events executed by shared subscription executions (once for all their members)."}),
+		deliveries: prometheus.NewCounter(prometheus.CounterOpts{Name: "gridhub_shared_deliveries_total", Help: "Messages shared subscription executions handed to their members."}),
 	}
 	for _, f := range o.Fields {
 		s.fields[f] = true
@@ -158,7 +166,7 @@ func newSharing(o *ShareOptions) *sharing {
 		s.queueSize = DefaultShareQueueSize
 	}
 	if o.Registry != nil {
-		o.Registry.MustRegister(s.liveGroups, s.members)
+		o.Registry.MustRegister(s.liveGroups, s.members, s.events, s.deliveries)
 	}
 	return s
 }
@@ -433,10 +441,12 @@ func (g *shareGroup) drain() {
 			return
 		}
 		g.s.executions.Add(1)
+		g.s.events.Inc()
 		f := g.frame(resp)
 		g.mu.Lock()
 		members := append(g.scratch[:0], g.members...)
 		g.mu.Unlock()
+		g.s.deliveries.Add(float64(len(members)))
 		for _, m := range members {
 			m.deliver(f)
 		}
