@@ -266,6 +266,30 @@ func (h *broadcastHub) measure(b *testing.B, n int) broadcastResult {
 		b.Fatalf("open connection: %v", err)
 	}
 	bh.waitSubscriptions(b, before+float64(n))
+	// The clients answer no ping: a pong every few seconds keeps the hub
+	// from closing them as gone.
+	stopPongs := make(chan struct{})
+	pongsDone := make(chan struct{})
+	go func() {
+		defer close(pongsDone)
+		pong := []byte(`{"type":"pong"}`)
+		t := time.NewTicker(3 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopPongs:
+				return
+			case <-t.C:
+				for _, c := range conns {
+					_ = c.writeText(pong)
+				}
+			}
+		}
+	}()
+	defer func() {
+		close(stopPongs)
+		<-pongsDone
+	}()
 
 	// CPU: the subscribers do not read; their messages wait in the
 	// sockets.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/gridhub/gridhub/auth"
@@ -64,9 +65,12 @@ import (
 //
 // # Slow members
 //
-// Each member has a queue of at most QueueSize frames, written by a
-// goroutine of its own that runs only while the queue is not empty, so
-// a member whose socket stalls holds up no other. When its queue is full
+// Each member has a queue of at most QueueSize frames. An event's frames
+// are written by a few goroutines that take the idle members in turn (a
+// member's queue is written by one at a time); a member whose socket
+// stalls holds up the writer at it, and when every writer is held up
+// another starts within 2 ms, so a member whose socket stalls holds up
+// no other for long. When its queue is full
 // the oldest queued frame is dropped and the member's next frame is
 // rendered for it alone, with the gap field(s) of the root field's
 // selection raised by the events it missed, as its own broker
@@ -447,11 +451,17 @@ func (g *shareGroup) drain() {
 		members := append(g.scratch[:0], g.members...)
 		g.mu.Unlock()
 		g.s.deliveries.Add(float64(len(members)))
+		var idle []*shareMember
 		for _, m := range members {
-			m.deliver(f)
+			if m.deliver(f) {
+				idle = append(idle, m)
+			}
 		}
 		clear(members)
 		g.scratch = members[:0]
+		if len(idle) > 0 {
+			(&writeJob{members: idle}).start(shareWriters)
+		}
 	}
 }
 
@@ -605,12 +615,13 @@ type shareMember struct {
 }
 
 // deliver queues f for the member, dropping its oldest queued frame when
-// the queue is full, and starts its writer if none runs.
-func (m *shareMember) deliver(f *shareFrame) {
+// the queue is full. It reports whether the member needs a writer: none
+// is at its queue (the caller then has flush run).
+func (m *shareMember) deliver(f *shareFrame) bool {
 	m.mu.Lock()
 	if m.left {
 		m.mu.Unlock()
-		return
+		return false
 	}
 	if len(m.q) >= m.g.s.queueSize {
 		m.gap += 1 + m.q[0].gap()
@@ -621,11 +632,73 @@ func (m *shareMember) deliver(f *shareFrame) {
 	m.q = append(m.q, f)
 	if m.writing {
 		m.mu.Unlock()
-		return
+		return false
 	}
 	m.writing = true
 	m.mu.Unlock()
-	go m.flush()
+	return true
+}
+
+// Writers of an event's messages.
+const (
+	// shareWriters is how many goroutines start writing an event's
+	// messages to the members whose writer is idle.
+	shareWriters = 4
+	// shareStallCheck is how often a job with members still waiting
+	// checks that its writers got on: when none finished a member since
+	// the last check (their sockets block), one more writer starts.
+	shareStallCheck = 2 * time.Millisecond
+)
+
+// writeJob writes one event's messages to the members whose writer was
+// idle, on a few goroutines that take the members in turn, rather than a
+// goroutine each: a goroutine costs more to start (and to grow its
+// stack) than a message costs to write. A member whose socket blocks
+// holds up the one writer at it; when every writer is held up, the
+// watchdog adds another within shareStallCheck, so no member waits on
+// another's socket for longer.
+type writeJob struct {
+	members []*shareMember
+	next    atomic.Int64 // the next member to take
+	done    atomic.Int64 // members written
+}
+
+// start starts the job's writers, and its watchdog when members must
+// wait for them.
+func (j *writeJob) start(writers int) {
+	for range min(writers, len(j.members)) {
+		go j.work()
+	}
+	if len(j.members) > writers {
+		j.watch(0)
+	}
+}
+
+// work writes to members in turn until none is left.
+func (j *writeJob) work() {
+	for {
+		i := j.next.Add(1) - 1
+		if i >= int64(len(j.members)) {
+			return
+		}
+		j.members[i].flush()
+		j.done.Add(1)
+	}
+}
+
+// watch checks after shareStallCheck that members were written since
+// last, adding a writer if none was, until every member was taken.
+func (j *writeJob) watch(last int64) {
+	time.AfterFunc(shareStallCheck, func() {
+		if j.next.Load() >= int64(len(j.members)) {
+			return
+		}
+		n := j.done.Load()
+		if n == last {
+			go j.work()
+		}
+		j.watch(n)
+	})
 }
 
 // flush writes the member's queue out, then ends; when the member left
