@@ -106,7 +106,8 @@ func newShareServer(t *testing.T, share *ShareOptions) *shareServer {
 		SchemaFunc:     func() *ast.Schema { return schema },
 		ComplexityFunc: func(context.Context, string, string, int, map[string]any) (int, bool) { return 1, true },
 	})
-	s.ws = WebsocketTransport(WSOptions{KeepAlivePingInterval: time.Hour, PingPongInterval: time.Hour, Share: share})
+	// A slow member's write waits as long as the test needs.
+	s.ws = WebsocketTransport(WSOptions{KeepAlivePingInterval: time.Hour, PingPongInterval: time.Hour, WriteTimeout: time.Minute, Share: share})
 	// The token is "ROLE:SCOPE".
 	s.ws.InitFunc = func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 		role, scope, _ := strings.Cut(p.GetString("token"), ":")
