@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -36,6 +37,9 @@ type shareServer struct {
 	ws     WSTransport
 	http   *httptest.Server
 	padLen int
+	// ttl, when set, is how long the tokens of connections opened from
+	// now on last.
+	ttl atomic.Int64
 }
 
 const shareQuery = `subscription($d: ID!) { changes(districtId: $d) { seq gap who } }`
@@ -111,7 +115,13 @@ func newShareServer(t *testing.T, share *ShareOptions) *shareServer {
 	// The token is "ROLE:SCOPE".
 	s.ws.InitFunc = func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 		role, scope, _ := strings.Cut(p.GetString("token"), ":")
-		return auth.WithPrincipal(ctx, auth.Principal{Role: auth.Role(role), Scope: scope, Subject: "s"}), nil, nil
+		ctx = auth.WithPrincipal(ctx, auth.Principal{Role: auth.Role(role), Scope: scope, Subject: "s"})
+		if ttl := time.Duration(s.ttl.Load()); ttl > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, ttl)
+			time.AfterFunc(ttl+time.Second, cancel) // after the deadline, which ends it first
+		}
+		return ctx, nil, nil
 	}
 	srv.AddTransport(s.ws)
 	s.http = httptest.NewServer(srv)
@@ -596,4 +606,47 @@ func (s *sharing) groupsNow() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.groups)
+}
+
+// TestShareMemberLimits checks that a member counts against its
+// connection's MaxOperations like any operation, and that its token's
+// expiry closes its connection with 4403 while the other members of its
+// execution go on.
+func TestShareMemberLimits(t *testing.T) {
+	srv := newShareServer(t, shareOptions())
+	srv.ws.cfg.maxOps = 2
+	sh := srv.ws.cfg.share
+	c := srv.member(t, SubprotocolGraphQLTransportWS, "DISTRICT:d1", "1", shareQuery, "d1")
+	c.subscribe(SubprotocolGraphQLTransportWS, "2", shareQuery, "d1")
+	shareWait(t, "2 members", func() bool { return sh.membersNow() == 2 })
+	c.subscribe(SubprotocolGraphQLTransportWS, "3", shareQuery, "d1")
+	msg := c.expect("error", "3", "ping")
+	if !strings.Contains(string(msg.Payload), hub.ERATELIMITED) {
+		t.Errorf("a third operation: %s, want RATE_LIMITED", msg.Payload)
+	}
+	// Completing one makes room again.
+	c.send("complete", "1", "")
+	shareWait(t, "1 member", func() bool { return sh.membersNow() == 1 })
+	c.subscribe(SubprotocolGraphQLTransportWS, "3", shareQuery, "d1")
+	shareWait(t, "2 members", func() bool { return sh.membersNow() == 2 })
+
+	// A connection whose token expires: its member leaves with it.
+	srv.ttl.Store(int64(300 * time.Millisecond))
+	for _, protocol := range []string{SubprotocolGraphQLTransportWS, SubprotocolGraphQLWS} {
+		e := srv.member(t, protocol, "DISTRICT:d1", "e", shareQuery, "d1")
+		closeErr := e.expectClose("ka", "ping", "connection_error")
+		if closeErr == nil || closeErr.Code != wsCloseForbidden || closeErr.Text != msgTokenExpired {
+			t.Errorf("%s at expiry: %v, want %d %q", protocol, closeErr, wsCloseForbidden, msgTokenExpired)
+		}
+	}
+	shareWait(t, "the expired members to leave", func() bool { return sh.membersNow() == 2 })
+	srv.publish(t, "d1")
+	got := map[string]bool{}
+	for range 2 {
+		msg := c.expectAny("next")
+		got[msg.ID] = true
+	}
+	if !got["2"] || !got["3"] {
+		t.Errorf("after the expiries the members got %v, want 2 and 3", got)
+	}
 }
