@@ -149,6 +149,10 @@ type Config struct {
 	// prefixes) whose X-Forwarded-For names the client.
 	TrustedProxies string
 	MaxInFlight    int // requests served at once (admission control); 0: no bound
+	// UnsharedSubscriptions runs every WebSocket subscription on its own;
+	// false (the default) lets subscribers that would see the same thing
+	// share one execution per event (httpapi.ShareOptions).
+	UnsharedSubscriptions bool
 
 	// HubID names this hub among hubs sharing a MongoDB store.
 	HubID string
@@ -624,7 +628,7 @@ func (p *Program) Serve(ctx context.Context) error {
 		HealthQR:       httpapi.HealthQR(p.Keys, p.healthCode, p.Log),
 		Export:         httpapi.Export(p.Keys, p.export, p.Log),
 		OpenData:       p.openData(ctx),
-		WS:             httpapi.WSOptions{AllowedOrigins: origins},
+		WS:             httpapi.WSOptions{AllowedOrigins: origins, Share: p.shareOptions(reg)},
 		Admission:      httpapi.Admission{MaxInFlight: p.Config.MaxInFlight},
 
 		MaxComplexity:          p.Config.MaxComplexity,
@@ -655,6 +659,20 @@ func (p *Program) Serve(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// shareOptions is what the WebSocket transport shares between
+// subscribers (nil: nothing), its gauges registered with reg.
+func (p *Program) shareOptions(reg *prometheus.Registry) *httpapi.ShareOptions {
+	if p.Config.UnsharedSubscriptions {
+		return nil
+	}
+	fields, unshared := resolvers.SharedSubscriptions()
+	o := &httpapi.ShareOptions{Fields: fields, Unshared: unshared}
+	if reg != nil {
+		o.Registry = reg
+	}
+	return o
 }
 
 // servePprof serves Go's runtime profiles on the loopback address
@@ -830,6 +848,7 @@ func ServeConfig(args []string, stdout, stderr io.Writer, getenv func(string) st
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 10*time.Second, "time to drain requests on SIGTERM")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", env("GRIDHUB_TRUSTED_PROXIES", ""), "comma-separated addresses and CIDR prefixes of the reverse proxies in front of the hub, whose X-Forwarded-For names the client for the per-address limit (GRIDHUB_TRUSTED_PROXIES)")
 	fs.StringVar(&c.Rekey, "rekey", "", "comma-separated keys (secret, jwt, pickup-secret, codes-ed25519-seed) whose fingerprint in the store this start replaces with its own: once, on one hub, to change a key on purpose")
+	share := fs.Bool("share-subscriptions", envBool("GRIDHUB_SHARE_SUBSCRIPTIONS", true), "let WebSocket subscribers with the same operation, variables, role and scope share one execution and one encoded message per event; false: each runs its own (GRIDHUB_SHARE_SUBSCRIPTIONS)")
 	fs.StringVar(&c.Pprof, "pprof", env("GRIDHUB_PPROF", ""), "loopback address (127.0.0.1:6060) to serve Go's runtime profiles on, at /debug/pprof/; empty: off (GRIDHUB_PPROF)")
 	var badEnv []string
 	envDuration := func(name string, def time.Duration) time.Duration {
@@ -853,6 +872,7 @@ func ServeConfig(args []string, stdout, stderr io.Writer, getenv func(string) st
 		fs.Usage()
 		return c, cli.Usagef("serve takes no arguments, got %q", fs.Args())
 	}
+	c.UnsharedSubscriptions = !*share
 	if _, err := httpapi.ParseProxies(c.TrustedProxies); err != nil {
 		return c, cli.Usagef("-trusted-proxies: %v", err)
 	}

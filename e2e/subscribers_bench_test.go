@@ -281,7 +281,7 @@ func (h *benchHub) start(b *testing.B) {
 }
 
 func (h *benchHub) open(b *testing.B, n int) {
-	before := h.metric(b, "gridhub_subscriptions")
+	before := h.subscriptions(b)
 	dialMany(b, n, func(i int, c *rawWS) error {
 		committee := h.committees[i%len(h.committees)]
 		if err := c.handshake(h.addr, "/graphql", "graphql-transport-ws"); err != nil {
@@ -327,7 +327,7 @@ func (h *benchHub) mint(b *testing.B, dir, role, scope string) string {
 // broker delivered.
 func (h *benchHub) restockCost(b *testing.B, k int) (spent alertCost, delivered float64) {
 	b.Helper()
-	delivered0 := h.metric(b, `gridhub_events_delivered_total{kind="RESTOCK"}`)
+	delivered0 := h.alertsDelivered(b)
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	cpu0 := processCPU()
@@ -351,7 +351,21 @@ func (h *benchHub) restockCost(b *testing.B, k int) (spent alertCost, delivered 
 		bytes:   float64(ms1.TotalAlloc - ms0.TotalAlloc),
 		objects: float64(ms1.Mallocs - ms0.Mallocs),
 		cpu:     float64((cpu1 - cpu0).Microseconds()),
-	}, h.metric(b, `gridhub_events_delivered_total{kind="RESTOCK"}`) - delivered0
+	}, h.alertsDelivered(b) - delivered0
+}
+
+// alertsDelivered returns the restock alerts sent to subscribers: the
+// broker's deliveries, each shared execution's counted as the messages it
+// handed to its members (httpapi.ShareOptions).
+func (h *benchHub) alertsDelivered(b *testing.B) float64 {
+	return h.metric(b, `gridhub_events_delivered_total{kind="RESTOCK"}`) -
+		h.metric(b, "gridhub_shared_events_total") + h.metric(b, "gridhub_shared_deliveries_total")
+}
+
+// subscriptions returns the subscriptions clients hold: the broker's, each
+// shared execution's counted as its members.
+func (h *benchHub) subscriptions(b *testing.B) float64 {
+	return h.metric(b, "gridhub_subscriptions") - h.metric(b, "gridhub_shared_executions") + h.metric(b, "gridhub_shared_subscribers")
 }
 
 // restock measures what an alert costs: k restocks with the subscribers
@@ -427,12 +441,12 @@ func (h *benchHub) waitSubscriptions(b *testing.B, want float64) {
 	b.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		got := h.metric(b, "gridhub_subscriptions")
+		got := h.subscriptions(b)
 		if got == want {
 			return
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("gridhub_subscriptions is %v, want %v", got, want)
+			b.Fatalf("the hub holds %v subscriptions, want %v", got, want)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -112,6 +112,11 @@ type WSOptions struct {
 	// returned WSTransport.
 	InitFunc transport.WebsocketInitFunc
 
+	// Share, if set, lets subscribers that would see the same thing share
+	// one execution and one encoded message per event (see ShareOptions);
+	// nil runs every operation on its own.
+	Share *ShareOptions
+
 	// Logger reports a connection that panicked (the connection is closed
 	// and the hub goes on); slog.Default() when nil.
 	Logger *slog.Logger
@@ -166,6 +171,7 @@ func WebsocketTransport(opts WSOptions) WSTransport {
 			keepAlive:    durationOrDefault(opts.KeepAlivePingInterval, DefaultWSKeepAlivePingInterval),
 			pingPong:     durationOrDefault(opts.PingPongInterval, DefaultWSPingPongInterval),
 			logger:       logger,
+			share:        newSharing(opts.Share),
 		},
 	}
 }
@@ -223,6 +229,7 @@ type wsConfig struct {
 	maxOps                                         int
 	initTimeout, writeTimeout, keepAlive, pingPong time.Duration
 	logger                                         *slog.Logger
+	share                                          *sharing // nil: nothing shared
 }
 
 var _ graphql.Transport = WSTransport{}

@@ -616,8 +616,18 @@ func (op *wsOp) run(ctx context.Context, payload json.RawMessage, read time.Time
 		return
 	}
 	ctx = graphql.WithOperationContext(ctx, rc)
+	// An operation that may share an execution (see ShareOptions) is
+	// dispatched on its own first, so that its authorization is its own;
+	// once it joins a shared execution its own subscription ends.
+	shareKey, shared := c.t.cfg.share.keyOf(ctx, rc)
+	own, endOwn := ownContext(ctx, shared)
 	waker := broker.NewWaker(op.wake)
-	next, ctx := c.exec.DispatchOperation(broker.WithWaker(ctx, waker), rc)
+	next, nctx := c.exec.DispatchOperation(broker.WithWaker(own, waker), rc)
+	if waker.Claimed() && shared && c.t.cfg.share.join(ctx, c, rc, shareKey, op) {
+		endOwn()
+		return
+	}
+	ctx = nctx
 	if !waker.Claimed() {
 		for {
 			resp := next(ctx)
@@ -707,6 +717,30 @@ func (op *wsOp) send(resp *graphql.Response) {
 	b = append(b, `,"payload":{"data":`...)
 	b = append(b, resp.Data...)
 	b = append(b, "}}"...)
+	_ = op.c.write(b)
+	if cap(b) <= maxPooledMessage {
+		*bp = b[:0]
+		messageBuffers.Put(bp)
+	}
+}
+
+// sendTail sends the operation's next (data) message whose payload and
+// closing brace are tail, as a shared execution encoded them, unless the
+// operation has gone quiet.
+func (op *wsOp) sendTail(tail []byte) {
+	op.mu.Lock()
+	quiet := op.quiet
+	op.mu.Unlock()
+	if quiet {
+		return
+	}
+	typ := "data"
+	if op.c.modern {
+		typ = "next"
+	}
+	bp := messageBuffers.Get().(*[]byte)
+	b := appendMessageHead((*bp)[:0], typ, op.id)
+	b = append(b, tail...)
 	_ = op.c.write(b)
 	if cap(b) <= maxPooledMessage {
 		*bp = b[:0]

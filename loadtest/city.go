@@ -115,3 +115,47 @@ func discoverCity(ctx context.Context, c *hubClient, adminToken string, k int) (
 	}
 	return newCityMap(cs, ps), nil
 }
+
+// discoverDistrict returns the map of -query stockChanged: one district
+// (id, or the one with the most pharmacies when id is empty) in the place
+// of the committees, and its pharmacies, each of whose restocks reaches
+// it.
+func discoverDistrict(ctx context.Context, c *hubClient, adminToken, id string) (*cityMap, error) {
+	var list struct {
+		Districts []struct {
+			ID         string `json:"id"`
+			Pharmacies []struct {
+				ID string `json:"id"`
+			} `json:"pharmacies"`
+		} `json:"districts"`
+	}
+	if err := c.Do(ctx, adminToken, `{ districts { id pharmacies { id } } }`, nil, &list); err != nil {
+		return nil, fmt.Errorf("discover the districts: %w", err)
+	}
+	best := -1
+	for i, d := range list.Districts {
+		if d.ID == id || (id == "" && len(d.Pharmacies) > 0 && (best < 0 || len(d.Pharmacies) > len(list.Districts[best].Pharmacies))) {
+			best = i
+		}
+	}
+	if best < 0 {
+		if id != "" {
+			return nil, fmt.Errorf("the hub has no district %q", id)
+		}
+		return nil, errors.New("the hub has no district with pharmacies: start it with --demo")
+	}
+	d := list.Districts[best]
+	if len(d.Pharmacies) == 0 {
+		return nil, fmt.Errorf("district %s has no pharmacies", d.ID)
+	}
+	m := &cityMap{Committees: []string{d.ID}}
+	for _, p := range d.Pharmacies {
+		m.Pharmacies = append(m.Pharmacies, p.ID)
+	}
+	slices.Sort(m.Pharmacies)
+	m.Reach = make([][]int, len(m.Pharmacies))
+	for i := range m.Reach {
+		m.Reach[i] = []int{0}
+	}
+	return m, nil
+}

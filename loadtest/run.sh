@@ -11,7 +11,9 @@
 #   loadtest/run.sh -n 10000 [more flags of "loadtest subscribers"]
 #   loadtest/run.sh reserve [flags of "loadtest reserve"]
 #
-# HUB_BIN=path uses a hub already built; HUB_FLAGS adds flags to the hub
+# HUB_BIN=path uses a hub already built, LOADTEST_BIN=path a load client
+# already built (each run builds to a path in /tmp otherwise, which
+# another checkout's run may overwrite meanwhile); HUB_FLAGS adds flags to the hub
 # (for example HUB_FLAGS="--max-in-flight 128"); ADDR (127.0.0.1:18090)
 # and DATA (a new temporary directory) may be set too. Outside CI: it
 # takes a minute or more.
@@ -33,7 +35,10 @@ if [[ -z "${HUB_BIN:-}" ]]; then
 	HUB_BIN=/tmp/gridhub
 	go build -o "$HUB_BIN" .
 fi
-go build -o /tmp/gridhub-loadtest ./loadtest
+if [[ -z "${LOADTEST_BIN:-}" ]]; then
+	LOADTEST_BIN=/tmp/gridhub-loadtest
+	go build -o "$LOADTEST_BIN" ./loadtest
+fi
 
 rate_flags="--rate-per-token 0 --rate-per-address 0"
 [[ $cmd == reserve ]] && rate_flags=""
@@ -50,4 +55,4 @@ for _ in $(seq 300); do
 done
 echo "hub pid $hub on $ADDR, data $DATA, RLIMIT_NOFILE $(awk '/Max open files/ {print $4}' "/proc/$hub/limits"), flags: ${rate_flags:-} ${HUB_FLAGS:-}" >&2
 
-/tmp/gridhub-loadtest "$cmd" -url "http://$ADDR" -data "$DATA" -hub-pid "$hub" "$@"
+"$LOADTEST_BIN" "$cmd" -url "http://$ADDR" -data "$DATA" -hub-pid "$hub" "$@"

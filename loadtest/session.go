@@ -89,12 +89,27 @@ func (s *hubSession) hubFigures(ctx context.Context) HubFigures {
 		f.RSS, f.RSSAnon, _ = s.proc.RSS()
 		f.OpenFDs, _ = s.proc.OpenFDs()
 	}
-	if m, err := s.hub.Metrics(ctx, "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_goroutines", "gridhub_subscriptions", "go_gc_duration_seconds_count"); err == nil {
+	if m, err := s.hub.Metrics(ctx, append([]string{"go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_goroutines", "go_gc_duration_seconds_count"}, subscriptionSeries...)...); err == nil {
 		f.GCCycles = m["go_gc_duration_seconds_count"]
 		f.HeapInuse = m["go_memstats_heap_inuse_bytes"]
 		f.StackInuse = m["go_memstats_stack_inuse_bytes"]
 		f.Goroutines = m["go_goroutines"]
-		f.Subscriptions = m["gridhub_subscriptions"]
+		f.Subscriptions, _ = clientSubscriptions(m)
 	}
 	return f
+}
+
+// subscriptionSeries are the hub's series that count its subscriptions.
+var subscriptionSeries = []string{"gridhub_subscriptions", "gridhub_shared_executions", "gridhub_shared_subscribers"}
+
+// clientSubscriptions returns the subscriptions clients hold, from the
+// series of subscriptionSeries: the broker's subscriptions, less the one
+// each shared execution holds, plus the subscribers it serves. It reports
+// false when the hub exports no gridhub_subscriptions.
+func clientSubscriptions(m map[string]float64) (float64, bool) {
+	v, ok := m["gridhub_subscriptions"]
+	if !ok {
+		return 0, false
+	}
+	return v - m["gridhub_shared_executions"] + m["gridhub_shared_subscribers"], true
 }

@@ -29,9 +29,16 @@ type SubscribersConfig struct {
 	// PerConnection is the subscriptions each connection opens to its
 	// committee's restockAlerts: M of them reach a restock's fan-out
 	// as M connections would, within the file-descriptor limit.
-	PerConnection int           `json:"per_connection"`
-	Duration      time.Duration `json:"duration_ns"`
-	Force         bool          `json:"force"`
+	PerConnection int `json:"per_connection"`
+	// Query is what each subscription follows: restockAlerts of its
+	// committee (each connection a committee's, in turn), or stockChanged
+	// of one district (District, by default the one with the most
+	// pharmacies), every connection with the same DISTRICT token, so that
+	// the hub can share one execution between them all.
+	Query    string        `json:"query"`
+	District string        `json:"district"`
+	Duration time.Duration `json:"duration_ns"`
+	Force    bool          `json:"force"`
 
 	DialConcurrency int           `json:"dial_concurrency"`
 	Sources         int           `json:"sources"`
@@ -60,6 +67,8 @@ func (c *SubscribersConfig) flags(fs *flag.FlagSet) {
 	c.hubTarget.flags(fs)
 	fs.IntVar(&c.N, "n", 50_000, "WebSocket subscribers (connections) to open")
 	fs.IntVar(&c.PerConnection, "per-connection", 1, "M: subscriptions to its committee's restockAlerts on each connection (ids 1..M), so that a restock reaches -n times M subscriptions, beyond the connections a file-descriptor limit allows (1-100: the hub's default bound on a connection's operations)")
+	fs.StringVar(&c.Query, "query", queryRestockAlerts, "what the subscriptions follow: restockAlerts (each connection its committee's) or stockChanged (one district's, every connection with the same DISTRICT token; restocks only at its pharmacies)")
+	fs.StringVar(&c.District, "district", "", "with -query stockChanged: the district (default: the one with the most pharmacies)")
 	fs.DurationVar(&c.Duration, "duration", 60*time.Second, "cap on the whole run before teardown (teardown takes at most 15s more)")
 	fs.BoolVar(&c.Force, "force", false, "run even when a file-descriptor limit (this process's or the hub's) is below -n")
 	fs.IntVar(&c.DialConcurrency, "dial-concurrency", 128, "connections being opened at once")
@@ -97,6 +106,10 @@ func (c *SubscribersConfig) check() error {
 		return errors.New("-sources must be within [0, 250]")
 	case c.PerConnection < 1 || c.PerConnection > 100:
 		return errors.New("-per-connection must be within [1, 100] (the hub's default bound on a connection's operations)")
+	case c.Query != queryRestockAlerts && c.Query != queryStockChanged:
+		return fmt.Errorf("-query must be %s or %s", queryRestockAlerts, queryStockChanged)
+	case c.District != "" && c.Query != queryStockChanged:
+		return errors.New("-district goes with -query stockChanged")
 	}
 	return nil
 }
@@ -285,7 +298,12 @@ func (l *subscribersLoad) setup(ctx context.Context, rep *SubscribersReport) err
 	if err := l.mintAdmin(cfg.hubTarget, 2*time.Hour); err != nil {
 		return err
 	}
-	if l.city, err = discoverCity(ctx, hub, l.admin, cfg.ServiceK); err != nil {
+	if cfg.Query == queryStockChanged {
+		l.city, err = discoverDistrict(ctx, hub, l.admin, cfg.District)
+	} else {
+		l.city, err = discoverCity(ctx, hub, l.admin, cfg.ServiceK)
+	}
+	if err != nil {
 		return err
 	}
 	rep.Committees, rep.Pharmacies = len(l.city.Committees), len(l.city.Pharmacies)
@@ -306,12 +324,16 @@ func (l *subscribersLoad) setup(ctx context.Context, rep *SubscribersReport) err
 func (l *subscribersLoad) newFleet(rep *SubscribersReport) (*fleet, error) {
 	cfg := l.cfg
 	for _, id := range l.city.Committees {
-		t, err := l.minter.Mint("COMMITTEE", id, "loadtest-"+id, 2*time.Hour)
+		role, query, arg := "COMMITTEE", restockAlertQuery, "c"
+		if cfg.Query == queryStockChanged {
+			role, query, arg = "DISTRICT", districtStockQuery, "d"
+		}
+		t, err := l.minter.Mint(role, id, "loadtest-"+id, 2*time.Hour)
 		if err != nil {
 			return nil, err
 		}
 		l.initMsgs = append(l.initMsgs, initMessage(t))
-		l.subMsgs = append(l.subMsgs, restockAlertSubscribes(id, cfg.PerConnection))
+		l.subMsgs = append(l.subMsgs, subscribes(query, arg, id, cfg.PerConnection))
 	}
 	n := cfg.Sources
 	if n == 0 {
@@ -335,13 +357,23 @@ func (l *subscribersLoad) newFleet(rep *SubscribersReport) (*fleet, error) {
 // times): what a committee's dashboard would ask for.
 const restockAlertQuery = `subscription($c: ID!) { restockAlerts(committeeId: $c) { seq at sku quantity stockAfter ring gap pharmacy { id name } } }`
 
-// restockAlertSubscribes returns m subscribe messages to restockAlerts of
-// committee, operations "1".."m": a connection that sends them all is due
-// m alerts of each restock in range, as m connections would be.
-func restockAlertSubscribes(committee string, m int) [][]byte {
+// districtStockQuery is the subscription of -query stockChanged: what a
+// district's dashboard would ask for.
+const districtStockQuery = `subscription($d: ID!) { stockChanged(districtId: $d) { seq at sku delta stockAfter reason gap pharmacy { id name } } }`
+
+// The values of -query.
+const (
+	queryRestockAlerts = "restockAlerts"
+	queryStockChanged  = "stockChanged"
+)
+
+// subscribes returns m subscribe messages to query with variable arg set
+// to id, operations "1".."m": a connection that sends them all is due m
+// alerts of each restock in range, as m connections would be.
+func subscribes(query, arg, id string, m int) [][]byte {
 	subs := make([][]byte, m)
 	for j := range subs {
-		subs[j] = subscribeMessage(strconv.Itoa(j+1), restockAlertQuery, map[string]string{"c": committee})
+		subs[j] = subscribeMessage(strconv.Itoa(j+1), query, map[string]string{arg: id})
 	}
 	return subs
 }
@@ -367,7 +399,8 @@ type subscriber struct {
 	samples   []sample
 }
 
-// alertPayload is the payload of a "next" message of restockAlerts.
+// alertPayload is the payload of a "next" message of restockAlerts or
+// stockChanged.
 type alertPayload struct {
 	Data *struct {
 		RestockAlerts *struct {
@@ -376,6 +409,13 @@ type alertPayload struct {
 			Quantity int       `json:"quantity"`
 			Gap      int       `json:"gap"`
 		} `json:"restockAlerts"`
+		StockChanged *struct {
+			Seq    uint64    `json:"seq"`
+			At     time.Time `json:"at"`
+			Delta  int       `json:"delta"`
+			Reason string    `json:"reason"`
+			Gap    int       `json:"gap"`
+		} `json:"stockChanged"`
 	} `json:"data"`
 }
 
@@ -388,10 +428,25 @@ func (s *subscriber) record(id string, payload []byte, recv time.Time) bool {
 		return false
 	}
 	var p alertPayload
-	if err := json.Unmarshal(payload, &p); err != nil || p.Data == nil || p.Data.RestockAlerts == nil {
+	if err := json.Unmarshal(payload, &p); err != nil || p.Data == nil {
 		return false
 	}
+	if sc := p.Data.StockChanged; sc != nil {
+		// A restock's own step (RESTOCK, its delta the restock's
+		// quantity) is its alert; the steps of a waiting list it serves
+		// (ALLOCATE) are not counted.
+		if sc.Reason == "RESTOCK" {
+			s.samples = append(s.samples, sample{
+				restock: int32(sc.Delta - 1), gap: int32(sc.Gap), sub: int32(op), seq: sc.Seq,
+				at: sc.At.UnixNano(), recv: recv.UnixNano(),
+			})
+		}
+		return true
+	}
 	a := p.Data.RestockAlerts
+	if a == nil {
+		return false
+	}
 	s.samples = append(s.samples, sample{
 		restock: int32(a.Quantity - 1), gap: int32(a.Gap), sub: int32(op), seq: a.Seq,
 		at: a.At.UnixNano(), recv: recv.UnixNano(),
@@ -465,9 +520,9 @@ func (l *subscribersLoad) awaitSubscriptions(ctx context.Context, want float64, 
 	defer cancel()
 	last := -1.0
 	for {
-		m, err := l.hub.Metrics(ctx, "gridhub_subscriptions")
+		m, err := l.hub.Metrics(ctx, subscriptionSeries...)
 		if err == nil {
-			if v, ok := m["gridhub_subscriptions"]; ok {
+			if v, ok := clientSubscriptions(m); ok {
 				last = v
 				if (atLeast && v >= want) || (!atLeast && v <= want) {
 					return v

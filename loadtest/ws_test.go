@@ -129,7 +129,7 @@ func TestFleetSubscriptions(t *testing.T) {
 	var errs ErrorCounts
 	fl := newFleet(wsURL(srv), nil, 2*time.Second, "", &errs)
 	s := &subscriber{subs: 3}
-	conn, err := fl.connect(context.Background(), initMessage("tok"), restockAlertSubscribes("c1", 3), s.record)
+	conn, err := fl.connect(context.Background(), initMessage("tok"), subscribes(restockAlertQuery, "c", "c1", 3), s.record)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestFleetRefused(t *testing.T) {
 	srv := fakeWSHub(t, true, nil)
 	var errs ErrorCounts
 	fl := newFleet(wsURL(srv), nil, 2*time.Second, "", &errs)
-	_, err := fl.connect(context.Background(), initMessage("tok"), restockAlertSubscribes("c1", 1), nil)
+	_, err := fl.connect(context.Background(), initMessage("tok"), subscribes(restockAlertQuery, "c", "c1", 1), nil)
 	if got := failureKind(err); got != "init/ws_close_4403" {
 		t.Errorf("failureKind = %q (err %v), want init/ws_close_4403", got, err)
 	}

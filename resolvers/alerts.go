@@ -21,6 +21,23 @@ func stream[T any](ctx context.Context, bus broker.Bus, f broker.Filter, convert
 	return broker.Stream(ctx, bus, f, func(d broker.Delivery) (*T, bool) { return convert(ctx, d) })
 }
 
+// SharedSubscriptions returns the subscription fields whose subscribers
+// may share one execution per event when they see the same thing (the
+// WebSocket transport's share key holds the document, the variables and
+// the token's role and scope): their output depends on their arguments
+// and on the role and scope the policy checks, never on who reads it,
+// and their events come from broker.Stream. stockChanged,
+// restockAlerts (ring depends on the committee and cells, which are
+// arguments), riskAlerts and allocationUpdates qualify; districtUpdates
+// does not (it holds a goroutine of its own per subscriber, not a
+// Stream). unshared are the fields, reachable from these through
+// pharmacy { district { committees ... } }, whose every read is audited
+// per reader: an operation selecting one runs on its own.
+func SharedSubscriptions() (fields, unshared []string) {
+	return []string{"stockChanged", "restockAlerts", "riskAlerts", "allocationUpdates"},
+		[]string{"Committee.residents", "Resident.accessLog"}
+}
+
 // eventPharmacyKey is the broker.Shared key of an event's pharmacy.
 type eventPharmacyKey struct{}
 
