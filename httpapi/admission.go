@@ -196,9 +196,10 @@ type admitter struct {
 	saved      int
 	overloads  int // since the start, for tests
 	// In an overload, a probe every probeEvery windows: probing counts
-	// its windows left, rising those that showed arrivals outrunning
-	// completions, sinceProbe the windows since the last.
-	probing, rising, sinceProbe int
+	// its windows left, probeArrived and probeN the requests that came
+	// and ended in them (the first aside), sinceProbe the windows since
+	// the last.
+	probing, probeArrived, probeN, sinceProbe int
 
 	refusedFull, refusedDelay, refusedWait, refusedShed prometheus.Counter
 	abandoned                                           prometheus.Counter
@@ -561,8 +562,8 @@ func (a *admitter) roll(now time.Time) {
 // the newest first, so that what is admitted still waits little. A
 // closed crowd all comes in in the first window and then asks no faster
 // than it is answered; an open overload goes on arriving faster than
-// the hub completes, and stays an overload (the old of the queue are
-// shed then). a.mu is held.
+// the hub completes over the probe's windows, and stays an overload
+// (the old of the queue are shed then). a.mu is held.
 func (a *admitter) detect(now time.Time) {
 	if !a.overloaded {
 		if a.winQMin > 0 && a.outrun() {
@@ -583,23 +584,27 @@ func (a *admitter) detect(now time.Time) {
 		return
 	}
 	if a.probing > 0 {
-		if a.probing <= a.overWindows && a.outrun() {
-			a.rising++ // the first window of a probe lets a closed crowd in
+		if a.probing <= a.overWindows { // the first lets a closed crowd in
+			a.probeArrived += a.winArrived
+			a.probeN += a.winN
 		}
 		if a.probing--; a.probing > 0 {
 			return
 		}
-		if a.rising < a.overWindows {
+		if !outran(a.probeArrived, a.probeN) {
 			// A closed crowd, or the overload ended as it was probed:
 			// what the probe left waiting is old (served last) and,
 			// if from an overload, better refused than served late.
+			// The limit stays: if the overload goes on after all, the
+			// next one starts from it, not from MaxInFlight; a crowd
+			// raises it by a quarter a window.
 			a.shed(now, a.overTarget, refusedShed)
-			a.end()
+			a.overloaded, a.streak = false, 0
 		}
 		return
 	}
 	if a.sinceProbe++; a.sinceProbe >= probeEvery {
-		a.probing, a.rising, a.sinceProbe, a.streak = a.overWindows+1, 0, 0, 0
+		a.probing, a.probeArrived, a.probeN, a.sinceProbe, a.streak = a.overWindows+1, 0, 0, 0, 0
 		return
 	}
 	if a.winRefused {
@@ -607,21 +612,19 @@ func (a *admitter) detect(now time.Time) {
 		return
 	}
 	if a.streak++; a.streak >= 2*a.overWindows {
-		a.end()
+		// Over: the limit it had before.
+		a.overloaded, a.streak = false, 0
+		a.limit = max(a.limit, a.saved)
 	}
 }
 
 // outrun reports whether the requests that came in the current window
 // outran those that ended in it. a.mu is held.
-func (a *admitter) outrun() bool {
-	return a.winArrived-a.winN >= max(minRise, a.winN/8)
-}
+func (a *admitter) outrun() bool { return outran(a.winArrived, a.winN) }
 
-// end ends an overload. a.mu is held.
-func (a *admitter) end() {
-	a.overloaded, a.streak = false, 0
-	a.limit = max(a.limit, a.saved)
-}
+// outran reports whether arrived requests outran the n that ended, by
+// an eighth of n (at least minRise).
+func outran(arrived, n int) bool { return arrived-n >= max(minRise, n/8) }
 
 func (a *admitter) inFlightNow() int {
 	a.mu.Lock()
