@@ -54,8 +54,8 @@ import (
 // is overloaded and admission tightens, so that what it admits is
 // answered soon and the excess is refused at once, as CoDel does for a
 // standing queue: the limit falls at once to the completion rate times
-// OverloadLatency and then follows OverloadLatency instead of
-// LatencyTarget; a request is queued only when its estimated wait is
+// OverloadLatency (not below MaxInFlight/8) and then follows
+// OverloadLatency instead of LatencyTarget; a request is queued only when its estimated wait is
 // within half of OverloadLatency; and a queued request that has waited
 // OverloadLatency is refused (shed) rather than served late. After
 // OverloadWindows*2 windows in a row without a refusal the overload is
@@ -538,7 +538,11 @@ func (a *admitter) roll(now time.Time) {
 		case ratio > 1 && a.winLimited:
 			next = max(a.limit+1, int(math.Ceil(float64(a.limit)*ratio)))
 		}
-		a.limit = min(max(next, a.minLimit), a.maxLimit)
+		floor := a.minLimit
+		if a.overloaded {
+			floor = a.overFloor()
+		}
+		a.limit = min(max(next, floor), a.maxLimit)
 	}
 	a.detect(now)
 	a.winStart, a.winN, a.winSum, a.winLimited, a.winRefused, a.winArrived = now, 0, 0, false, false, 0
@@ -578,7 +582,7 @@ func (a *admitter) detect(now time.Time) {
 		// gradient would take seconds), and follow OverloadLatency on.
 		a.overloaded, a.streak, a.saved, a.sinceProbe = true, 0, a.limit, 0
 		a.overloads++
-		a.limit = min(max(int(a.rate*a.overTarget.Seconds()), a.minLimit), a.limit)
+		a.limit = min(max(int(a.rate*a.overTarget.Seconds()), a.overFloor()), a.limit)
 		a.avg = min(a.avg, a.overTarget)
 		a.lastCut = now
 		return
@@ -616,6 +620,17 @@ func (a *admitter) detect(now time.Time) {
 		a.overloaded, a.streak = false, 0
 		a.limit = max(a.limit, a.saved)
 	}
+}
+
+// overFloor is the least the limit falls to in an overload: an eighth
+// of MaxInFlight (the 64 places of the admission before this one at the
+// defaults). A starved hub serves each request slowly whatever their
+// number (most of the time is waiting for the CPU and the group commit,
+// beside the refusals' work): there the latency target alone would cut
+// the limit to MinInFlight and the hub's throughput with it. a.mu is
+// held.
+func (a *admitter) overFloor() int {
+	return min(max(a.minLimit, a.maxLimit/8), a.maxLimit)
 }
 
 // outrun reports whether the requests that came in the current window
