@@ -1,12 +1,14 @@
 package httpapi
 
 import (
+	"container/heap"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -316,6 +318,7 @@ func TestAdmissionInHandler(t *testing.T) {
 	for _, want := range []string{
 		`gridhub_admission_refused_total{reason="queue_full"} 1`,
 		`gridhub_admission_in_flight 1`,
+		`gridhub_admission_overloaded 0`,
 		`gridhub_http_requests_total{code="503",method="POST",route="/graphql"} 1`,
 	} {
 		if !strings.Contains(string(metrics), want) {
@@ -655,5 +658,457 @@ func TestAdmissionQueueOrder(t *testing.T) {
 	wg.Wait()
 	if a.queuedNow() != 0 || a.inFlightNow() != 3 {
 		t.Errorf("%d queued, %d in flight; want 0 and 3", a.queuedNow(), a.inFlightNow())
+	}
+}
+
+// simJob is a request in the simulated hub.
+type simJob struct {
+	arrived time.Time // when it came to admission
+	start   time.Time // when it was given a place
+	finishV float64   // the virtual time it ends at
+	client  int       // its client in a closed crowd, else -1
+}
+
+// simJobs is a min-heap of jobs by finishV.
+type simJobs []*simJob
+
+func (h simJobs) Len() int           { return len(h) }
+func (h simJobs) Less(i, j int) bool { return h[i].finishV < h[j].finishV }
+func (h simJobs) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *simJobs) Push(x any)        { *h = append(*h, x.(*simJob)) }
+func (h *simJobs) Pop() any {
+	old := *h
+	j := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return j
+}
+
+// simDone is what admission did with one request of a simulation.
+type simDone struct {
+	arrived time.Time
+	wait    time.Duration // in the queue, by the admitter's own clock
+	latency time.Duration // from arrival to answer (wait and service)
+	refused string        // the reason, or "" when served
+}
+
+// hubSim drives an admitter on a fake clock with a simulated hub: the
+// hub serves capacity requests a second in all, shared equally by the
+// requests it serves (processor sharing: with n in flight a request
+// takes n times its work), each request's work drawn from 0.5 to 1.5 of
+// the mean. Arrivals are open (a rate, Poisson, whatever the answers)
+// or closed (N clients, each asking again as soon as it is answered).
+// Everything runs on one goroutine through the admitter's core (enter,
+// leave), deterministic for a seed.
+type hubSim struct {
+	t   *testing.T
+	a   *admitter
+	clk *fakeClock
+	rng *rand.Rand
+
+	capacity float64 // requests a second, may be changed between runs
+	v        float64 // virtual time: work a request in flight has had
+	serving  simJobs
+	pending  []*simWaiter // queued, first come first
+	asks     []int        // closed crowd: clients that ask again now
+	retries  []simRetry   // closed crowd: refused clients that ask again soon
+	done     []simDone
+}
+
+type simRetry struct {
+	at     time.Time
+	client int
+}
+
+type simWaiter struct {
+	w   *waiter
+	job *simJob
+}
+
+func newHubSim(t *testing.T, adm Admission, capacity float64, seed uint64) *hubSim {
+	clk := newFakeClock()
+	adm.Now = clk.Now
+	return &hubSim{t: t, a: newAdmitter(adm, nil), clk: clk, rng: rand.New(rand.NewPCG(seed, 17)), capacity: capacity}
+}
+
+// arrive brings one request to admission at the clock's time.
+func (s *hubSim) arrive(client int) {
+	now := s.clk.Now()
+	job := &simJob{arrived: now, client: client}
+	s.a.mu.Lock()
+	wt, reason := s.a.enter(now)
+	s.a.mu.Unlock()
+	// What enter gave places to or refused came before this request.
+	s.settle(wt != nil)
+	switch {
+	case reason != "":
+		s.finish(job, now, reason)
+	case wt == nil:
+		s.startJob(job, now)
+	default:
+		s.pending = append(s.pending, &simWaiter{w: wt, job: job})
+	}
+}
+
+// settle starts the queued requests the admitter gave a place to and
+// ends those it refused: pending is in the order of the admitter's
+// queue, which gives places at its head (or, probing, its tail) and
+// refuses at its head, and then only those.
+// queued is whether the queue holds a request not yet pending.
+func (s *hubSim) settle(queued bool) {
+	s.a.mu.Lock()
+	defer s.a.mu.Unlock()
+	settled := func(p *simWaiter) bool {
+		switch {
+		case p.w.granted:
+			s.startJob(p.job, p.w.at)
+		case p.w.refused != "":
+			s.finish(p.job, s.clk.Now(), p.w.refused)
+		default:
+			return false
+		}
+		return true
+	}
+	for len(s.pending) > 0 && settled(s.pending[0]) {
+		s.pending[0] = nil
+		s.pending = s.pending[1:]
+	}
+	for n := len(s.pending); n > 0 && settled(s.pending[n-1]); n-- {
+		s.pending[n-1] = nil
+		s.pending = s.pending[:n-1]
+	}
+	n := len(s.a.queue)
+	if queued {
+		n--
+	}
+	if len(s.pending) != n {
+		s.t.Fatalf("%d pending, %d in the queue: a place given or a refusal inside the queue", len(s.pending), len(s.a.queue))
+	}
+}
+
+func (s *hubSim) startJob(job *simJob, at time.Time) {
+	job.start = at
+	job.finishV = s.v + 0.5 + s.rng.Float64()
+	heap.Push(&s.serving, job)
+}
+
+func (s *hubSim) finish(job *simJob, now time.Time, refused string) {
+	d := simDone{arrived: job.arrived, latency: now.Sub(job.arrived), refused: refused}
+	if refused == "" {
+		d.wait = job.start.Sub(job.arrived)
+	}
+	s.done = append(s.done, d)
+	switch {
+	case job.client < 0:
+	case refused != "":
+		s.retries = append(s.retries, simRetry{now.Add(10 * time.Millisecond), job.client}) // asks again soon
+	default:
+		s.asks = append(s.asks, job.client)
+	}
+}
+
+// run plays d of simulated time with arrivals at rate a second (open),
+// or from the closed crowd when rate is 0.
+func (s *hubSim) run(d time.Duration, rate float64) {
+	end := s.clk.Now().Add(d)
+	nextArrival := func() time.Time {
+		return s.clk.Now().Add(time.Duration(s.rng.ExpFloat64() / rate * float64(time.Second)))
+	}
+	var arrival time.Time
+	if rate > 0 {
+		arrival = nextArrival()
+	}
+	for {
+		for len(s.asks) > 0 {
+			c := s.asks[0]
+			s.asks = s.asks[1:]
+			s.arrive(c)
+		}
+		now := s.clk.Now()
+		// The next event: a completion, an arrival, a client asking.
+		next, kind, client := end, "end", -1
+		if n := len(s.serving); n > 0 {
+			at := now.Add(time.Duration((s.serving[0].finishV - s.v) * float64(n) / s.capacity * float64(time.Second)))
+			next, kind = at, "done"
+		}
+		if rate > 0 && arrival.Before(next) {
+			next, kind = arrival, "arrive"
+		}
+		for i, r := range s.retries {
+			if r.at.Before(next) {
+				next, kind, client = r.at, "client", i
+			}
+		}
+		if next.After(end) {
+			next, kind = end, "end"
+		}
+		if next.Before(now) {
+			next = now
+		}
+		if n := len(s.serving); n > 0 {
+			s.v += next.Sub(now).Seconds() * s.capacity / float64(n)
+		}
+		s.clk.Advance(next.Sub(now))
+		switch kind {
+		case "end":
+			return
+		case "done":
+			job := heap.Pop(&s.serving).(*simJob)
+			s.v = max(s.v, job.finishV)
+			s.a.mu.Lock()
+			s.a.leave(job.start, next)
+			s.a.mu.Unlock()
+			s.finish(job, next, "")
+			s.settle(false)
+		case "arrive":
+			s.arrive(-1)
+			arrival = nextArrival()
+		case "client":
+			c := s.retries[client].client
+			s.retries = slices.Delete(s.retries, client, client+1)
+			s.arrive(c)
+		}
+	}
+}
+
+// crowd starts a closed crowd of n clients, all asking at once.
+func (s *hubSim) crowd(n int) {
+	for c := range n {
+		s.asks = append(s.asks, c)
+	}
+}
+
+// stats sums up the requests that arrived in [from, to) of the run.
+type simStats struct {
+	served, refused int
+	completed       int // served requests that ended in the span, whenever they came
+	reasons         map[string]int
+	waitMax         time.Duration
+	p50, p99, worst time.Duration
+}
+
+func (s *hubSim) stats(from, to time.Time) simStats {
+	st := simStats{reasons: map[string]int{}}
+	var lat []time.Duration
+	for _, d := range s.done {
+		if end := d.arrived.Add(d.latency); d.refused == "" && !end.Before(from) && end.Before(to) {
+			st.completed++
+		}
+		if d.arrived.Before(from) || !d.arrived.Before(to) {
+			continue
+		}
+		if d.refused != "" {
+			st.refused++
+			st.reasons[d.refused]++
+			continue
+		}
+		st.served++
+		st.waitMax = max(st.waitMax, d.wait)
+		lat = append(lat, d.latency)
+	}
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		st.p50, st.p99, st.worst = lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
+	}
+	return st
+}
+
+// TestAdmissionClosedCrowdNeverRefused: a closed crowd (each client
+// asks again once answered) at the defaults is served in full, never
+// refused and never taken for an overload, at every size up to the
+// limit and past it, on a fast hub and a slow one, one whose speed
+// drops while the crowd is at it, and a crowd that gathers over
+// seconds; and it gets the hub's throughput.
+func TestAdmissionClosedCrowdNeverRefused(t *testing.T) {
+	tests := []struct {
+		give     int           // clients
+		capacity float64       // requests the hub completes a second
+		slow     float64       // the capacity for the middle second, 0: unchanged
+		ramp     time.Duration // the clients come over this, 0: at once
+	}{
+		{give: 1, capacity: 600},
+		{give: 16, capacity: 600},
+		{give: 64, capacity: 600},
+		{give: 512, capacity: 600},
+		{give: 1, capacity: 3000},
+		{give: 64, capacity: 3000},
+		{give: 256, capacity: 3000},
+		{give: 512, capacity: 3000},
+		{give: 1024, capacity: 3000},
+		{give: 512, capacity: 10000},
+		{give: 512, capacity: 3000, slow: 600},
+		{give: 1024, capacity: 5000, slow: 2000},
+		{give: 512, capacity: 1000, ramp: 2 * time.Second},
+		{give: 512, capacity: 3000, ramp: 500 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%d clients at %.0f a second, %.0f, ramp %s", tt.give, tt.capacity, tt.slow, tt.ramp), func(t *testing.T) {
+			s := newHubSim(t, Admission{MaxInFlight: DefaultMaxInFlight}, tt.capacity, uint64(tt.give))
+			t0 := s.clk.Now()
+			if tt.ramp == 0 {
+				s.crowd(tt.give)
+			}
+			for c := range tt.give {
+				if tt.ramp > 0 {
+					s.retries = append(s.retries, simRetry{t0.Add(tt.ramp * time.Duration(c) / time.Duration(tt.give)), c})
+				}
+			}
+			s.run(tt.ramp+time.Second, 0)
+			if tt.slow > 0 {
+				s.capacity = tt.slow
+				s.run(time.Second, 0)
+				s.capacity = tt.capacity
+			}
+			t1 := s.clk.Now()
+			s.run(2*time.Second, 0)
+			all := s.stats(t0, s.clk.Now())
+			if all.refused > 0 || s.a.overloads > 0 {
+				t.Errorf("%d refused %v, %d overloads; want none", all.refused, all.reasons, s.a.overloads)
+			}
+			last := s.stats(t1, s.clk.Now())
+			if got := float64(last.completed) / 2; got < 0.9*tt.capacity {
+				t.Errorf("served %.0f a second, want at least 0.9 of %.0f", got, tt.capacity)
+			}
+		})
+	}
+}
+
+// TestAdmissionOpenOverload: requests arriving at 1.5, 3 and 10 times
+// what the hub completes, whatever its answers: the overload is found
+// within a second; from then on what is admitted waits at most about
+// OverloadLatency in the queue (the admitter's own accounting) and is
+// answered within a few times that, the hub still completes what it
+// can, the excess is refused; after the burst the hub admits everyone
+// at once again, with the limit it had. Without the overload rule the
+// same burst waits over half a second.
+func TestAdmissionOpenOverload(t *testing.T) {
+	tests := []struct {
+		capacity float64
+		give     float64 // arrivals, times the capacity
+	}{
+		{1000, 1.5}, {1000, 3}, {1000, 10},
+		{3000, 1.5}, {3000, 3},
+	}
+	const overload = DefaultOverloadLatency
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%.1fx of %.0f a second", tt.give, tt.capacity), func(t *testing.T) {
+			s := newHubSim(t, Admission{MaxInFlight: DefaultMaxInFlight}, tt.capacity, uint64(tt.give*10))
+			s.run(2*time.Second, 0.5*tt.capacity)
+			t0 := s.clk.Now()
+			s.run(time.Second, tt.give*tt.capacity)
+			if !s.a.overloadedNow() {
+				t.Fatalf("no overload found a second into the burst (limit %d, %d queued)", s.a.limitNow(), s.a.queuedNow())
+			}
+			t1 := s.clk.Now()
+			s.run(5*time.Second, tt.give*tt.capacity)
+			t2 := s.clk.Now()
+			st := s.stats(t1, t2)
+			if st.waitMax > 2*overload || st.p99 > 3*overload {
+				t.Errorf("admitted in the burst: queue wait up to %s, answered p50 %s p99 %s worst %s; want waits within %s, p99 within %s",
+					st.waitMax, st.p50, st.p99, st.worst, 2*overload, 3*overload)
+			}
+			if got := float64(st.completed) / 5; got < 0.85*tt.capacity {
+				t.Errorf("served %.0f a second in the burst, want at least 0.85 of %.0f", got, tt.capacity)
+			}
+			if want := 0.8 * (tt.give - 1) * tt.capacity * 5; float64(st.refused) < want {
+				t.Errorf("refused %d %v in the burst, want at least %.0f", st.refused, st.reasons, want)
+			}
+			if st.reasons[refusedWait] > 0 {
+				t.Errorf("%d refused after waiting the full MaxWait", st.reasons[refusedWait])
+			}
+
+			// Recovery: the overload ends, the limit comes back.
+			s.run(time.Second, 0.2*tt.capacity)
+			t3 := s.clk.Now()
+			s.run(2*time.Second, 0.2*tt.capacity)
+			after := s.stats(t3, s.clk.Now())
+			if s.a.overloadedNow() || after.refused > 0 || after.waitMax > 0 || after.served == 0 {
+				t.Errorf("after the burst: overloaded %v, %d refused, waits up to %s, %d served; want everyone served at once",
+					s.a.overloadedNow(), after.refused, after.waitMax, after.served)
+			}
+			if got := s.a.limitNow(); got != DefaultMaxInFlight {
+				t.Errorf("limit %d after the burst, want %d back", got, DefaultMaxInFlight)
+			}
+			t.Logf("burst: %d served (p50 %s, p99 %s, waits up to %s), %d refused %v", st.served, st.p50, st.p99, st.waitMax, st.refused, st.reasons)
+
+			// The same burst without the overload rule waits long: the
+			// rule, not the scenario, bounds the latency above.
+			if tt.give != 3 || tt.capacity < 1000 {
+				return
+			}
+			s = newHubSim(t, Admission{MaxInFlight: DefaultMaxInFlight, OverloadWindows: math.MaxInt}, tt.capacity, uint64(tt.give*10))
+			s.run(2*time.Second, 0.5*tt.capacity)
+			t0 = s.clk.Now()
+			s.run(6*time.Second, tt.give*tt.capacity)
+			if st := s.stats(t0.Add(time.Second), s.clk.Now()); st.p50 < 500*time.Millisecond {
+				t.Errorf("without the overload rule: p50 %s, want over 500ms (the scenario does not overload)", st.p50)
+			}
+		})
+	}
+}
+
+// TestAdmissionOverloadRefusalOverHTTP: in an overload the excess is
+// refused at once with 503, a spread Retry-After and RATE_LIMITED, and
+// counted.
+func TestAdmissionOverloadRefusalOverHTTP(t *testing.T) {
+	s := newHubSim(t, Admission{MaxInFlight: DefaultMaxInFlight, RetryAfter: 2 * time.Second}, 1000, 3)
+	s.run(time.Second, 500)
+	s.run(2*time.Second, 3000)
+	for {
+		s.a.mu.Lock()
+		full := s.a.overloaded && s.a.probing == 0 && s.a.estimatedWait(len(s.a.queue)+1) > s.a.overTarget/2
+		s.a.mu.Unlock()
+		if full {
+			break
+		}
+		s.run(time.Millisecond, 3000)
+	}
+	before := counterValue(s.a.refusedDelay)
+	h := s.a.admit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Error("a request past the overload's queue was served")
+	}))
+	seen := map[int]bool{}
+	for range 50 {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(`{}`)))
+		seen[checkRefused(t, rec.Code, rec.Header(), rec.Body.Bytes(), "2")] = true
+	}
+	if len(seen) < 2 {
+		t.Errorf("50 refusals were all told the same Retry-After: %v", seen)
+	}
+	if got := counterValue(s.a.refusedDelay) - before; got != 50 {
+		t.Errorf("refused queue_delay counted %v, want 50", got)
+	}
+	if counterValue(s.a.refusedShed) == 0 {
+		t.Error("no request was shed from the queue in the overload")
+	}
+}
+
+// TestAdmissionProbeFreesClosedCrowd: a closed crowd larger than the
+// limit that gathers slowly grows the queue window after window, as an
+// overload does, and may be taken for one; the probe that follows finds
+// it asks no faster than it is answered and ends the overload within
+// a few seconds, after which it is served in full.
+func TestAdmissionProbeFreesClosedCrowd(t *testing.T) {
+	for _, capacity := range []float64{1000, 3000} {
+		t.Run(fmt.Sprintf("%.0f a second", capacity), func(t *testing.T) {
+			s := newHubSim(t, Admission{MaxInFlight: DefaultMaxInFlight}, capacity, 5)
+			t0 := s.clk.Now()
+			for c := range 1024 {
+				s.retries = append(s.retries, simRetry{t0.Add(2 * time.Second * time.Duration(c) / 1024), c})
+			}
+			s.run(5*time.Second, 0)
+			if s.a.overloads == 0 {
+				t.Log("the crowd was not taken for an overload")
+			}
+			t1 := s.clk.Now()
+			s.run(2*time.Second, 0)
+			st := s.stats(t1, s.clk.Now())
+			if s.a.overloadedNow() || st.refused > 0 {
+				t.Errorf("after 5 s: overloaded %v, %d refused %v; want the crowd served in full", s.a.overloadedNow(), st.refused, st.reasons)
+			}
+			if got := float64(st.completed) / 2; got < 0.9*capacity {
+				t.Errorf("served %.0f a second, want at least 0.9 of %.0f", got, capacity)
+			}
+		})
 	}
 }
