@@ -46,8 +46,9 @@ type wsConn struct {
 	t      WSTransport
 	ws     wsSocket
 	exec   graphql.GraphExecutor
-	modern bool   // graphql-transport-ws, else graphql-ws
-	remote string // the client's address, for the log
+	modern bool         // graphql-transport-ws, else graphql-ws
+	remote string       // the client's address, for the log
+	ready  *wsReadiness // waits for a message on a shallow stack; nil: ReadMessage waits
 
 	writeMu sync.Mutex // one writer of data frames at a time, as gorilla asks
 
@@ -81,14 +82,9 @@ type wsEnvelope struct {
 	Payload json.RawMessage `json:"payload"`
 }
 
-// serve reads the connection's messages until it ends.
-func (c *wsConn) serve() {
-	defer func() {
-		if p := recover(); p != nil {
-			c.t.cfg.logger.Error("websocket connection panicked", "remote", c.remote, "panic", p, "stack", string(debug.Stack()))
-			c.close(websocket.CloseInternalServerErr, "internal error")
-		}
-	}()
+// open sets the connection's read limit and arms its init timeout,
+// before serve reads.
+func (c *wsConn) open() {
 	if c.t.cfg.readLimit > 0 {
 		c.ws.SetReadLimit(c.t.cfg.readLimit)
 	}
@@ -97,7 +93,27 @@ func (c *wsConn) serve() {
 		c.initTimer = time.AfterFunc(d, c.initTimedOut)
 		c.mu.Unlock()
 	}
+}
+
+// serve reads the connection's messages until it ends.
+//
+// With c.ready, each message is read and handled on a goroutine of its
+// own: it waits on a shallow stack until the message is there, reads and
+// handles it, which deepens its stack for good (the runtime does not
+// shrink a grown stack back to the least), and leaves the wait for the
+// next message to a fresh goroutine, whose stack starts at the least. An
+// idle connection thus costs one goroutine of 2 KiB, not 4 KiB.
+func (c *wsConn) serve() {
+	defer func() {
+		if p := recover(); p != nil {
+			c.t.cfg.logger.Error("websocket connection panicked", "remote", c.remote, "panic", p, "stack", string(debug.Stack()))
+			c.close(websocket.CloseInternalServerErr, "internal error")
+		}
+	}()
 	for {
+		if c.ready != nil {
+			c.ready.wait()
+		}
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
 			c.readFailed(err)
@@ -105,6 +121,10 @@ func (c *wsConn) serve() {
 		}
 		c.heardFrom()
 		if !c.handle(data, time.Now()) {
+			return
+		}
+		if c.ready != nil {
+			go c.serve()
 			return
 		}
 	}
@@ -199,6 +219,7 @@ func (c *wsConn) init(payload json.RawMessage) bool {
 	c.state = wsInitialising
 	if c.initTimer != nil {
 		c.initTimer.Stop()
+		c.initTimer = nil // its memory goes with it
 	}
 	ctx := c.ctx
 	c.mu.Unlock()
