@@ -208,8 +208,9 @@ type WSTransport struct {
 	// InitFunc, if set, is called with the connection_init payload before
 	// the connection is acknowledged, for example to authenticate it. The
 	// context it returns is the connection's: its operations run in it,
-	// and the connection closes when it ends: with 4403 "token expired"
-	// when its deadline (the token's expiry) passed, else with 1000. Its
+	// and the connection closes when it ends (with 4403 "token expired"
+	// when its deadline passed, else with 1000) and when the principal it
+	// carries (auth.FromContext) expires, with 4403 "token expired". Its
 	// ack payload, if not nil, is sent with connection_ack. An error
 	// refuses the connection: 4403 with
 	// the error's message as the reason (graphql-ws clients first get it

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -238,5 +239,119 @@ func TestConnContext(t *testing.T) {
 				t.Errorf("ends with the request: %v", got.Err())
 			}
 		})
+	}
+}
+
+// TestWebsocketTokenExpiryTimer checks the connection's one timer, which
+// sends the keep-alives and closes the connection when its token expires:
+// with keep-alives more frequent than the token lasts, rarer, or none;
+// with the token from connection_init or from the upgrade request's
+// header; on both protocols. The connection is closed with 4403 "token
+// expired" at the token's exp (not before, and within a second), after
+// every keep-alive due before then; a token that does not expire leaves
+// the keep-alives going.
+func TestWebsocketTokenExpiryTimer(t *testing.T) {
+	k := accessKeys(t)
+	tests := []struct {
+		name      string
+		interval  time.Duration // keep-alives; negative: none
+		ttl       time.Duration // the token's; 0: never expires
+		viaHeader bool
+		wantKA    int // keep-alives at least before the close (or in 1.5 s): every 250 ms (the grid), and the token lasts 1-2 s (its exp is in whole seconds)
+	}{
+		{name: "keep-alives every 100ms", interval: 100 * time.Millisecond, ttl: 2 * time.Second, wantKA: 2},
+		{name: "keep-alives every hour", interval: time.Hour, ttl: 2 * time.Second},
+		{name: "no keep-alives", interval: -1, ttl: 2 * time.Second},
+		{name: "token in the upgrade header", interval: 100 * time.Millisecond, ttl: 2 * time.Second, viaHeader: true, wantKA: 2},
+		{name: "token in the upgrade header, no keep-alives", interval: -1, ttl: 2 * time.Second, viaHeader: true},
+		{name: "a token that does not expire", interval: 100 * time.Millisecond, wantKA: 4},
+	}
+	for _, protocol := range []string{SubprotocolGraphQLTransportWS, SubprotocolGraphQLWS} {
+		for _, tt := range tests {
+			t.Run(protocol+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				srv := newAccessServer(t, Options{Verifier: k, WS: WSOptions{PingPongInterval: tt.interval, KeepAlivePingInterval: tt.interval}})
+				var tok string
+				var expires time.Time
+				if tt.ttl > 0 {
+					var err error
+					tok, err = k.Mint(auth.Principal{Role: auth.Committee, Scope: "c1", Subject: "soon"}, tt.ttl)
+					if err != nil {
+						t.Fatal(err)
+					}
+					p, err := k.Verify(tok)
+					if err != nil {
+						t.Fatal(err)
+					}
+					expires = p.Expires
+				} else {
+					tok = accessToken(t, k, auth.Committee, "c1")
+				}
+				var header http.Header
+				payload := `{"token":"` + tok + `"}`
+				if tt.viaHeader {
+					header, payload = http.Header{"Authorization": {"Bearer " + tok}}, ""
+				}
+				c, _, err := wsDial(t, srv.URL, protocol, header)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.autoPong = true
+				c.send("connection_init", "", payload)
+				c.expect("connection_ack", "")
+				keepAlives := 0
+				if tt.ttl == 0 {
+					for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); {
+						if protocol == SubprotocolGraphQLWS {
+							c.expect("ka", "")
+							keepAlives++
+						} else {
+							c.send("ping", "", "")
+							c.expect("pong", "")
+							keepAlives = c.pingsAnswered
+							time.Sleep(20 * time.Millisecond)
+						}
+					}
+					if keepAlives < tt.wantKA {
+						t.Errorf("%d keep-alives in 1.5 s every %v, want %d or more", keepAlives, tt.interval, tt.wantKA)
+					}
+					c.closeNormally()
+					return
+				}
+				var closeErr error
+				for {
+					msg, err := c.next()
+					if err != nil {
+						closeErr = err
+						break
+					}
+					if time.Now().After(expires.Add(2 * time.Second)) {
+						t.Fatalf("open 2 s after the token expired at %v", expires.Format(time.StampMilli))
+					}
+					switch msg.Type {
+					case "ka":
+						keepAlives++
+					case "connection_error":
+						if protocol != SubprotocolGraphQLWS || !strings.Contains(string(msg.Payload), `"token expired"`) {
+							t.Errorf("got %+v (payload %s)", msg, msg.Payload)
+						}
+					default:
+						t.Errorf("got %+v (payload %s), want keep-alives and the close", msg, msg.Payload)
+					}
+				}
+				closed := time.Now()
+				keepAlives += c.pingsAnswered
+				var ce *websocket.CloseError
+				if !errors.As(closeErr, &ce) || ce.Code != wsCloseForbidden || ce.Text != msgTokenExpired {
+					t.Errorf("ended with %v, want 4403 %q", closeErr, msgTokenExpired)
+				}
+				if closed.Before(expires) || closed.After(expires.Add(time.Second)) {
+					t.Errorf("closed at %v, the token expired at %v", closed.Format(time.StampMilli), expires.Format(time.StampMilli))
+				}
+				if keepAlives < tt.wantKA {
+					t.Errorf("%d keep-alives before the close, every %v, want %d or more", keepAlives, tt.interval, tt.wantKA)
+				}
+			})
+		}
 	}
 }
