@@ -40,6 +40,14 @@ import (
 // that the process gains per connection is the server's. Memory is the
 // live heap and the goroutine stacks after forced collections (a
 // collection also shrinks stacks that use little of what they hold).
+// It is measured twice: right after the connections open, and again once
+// every client has spoken once more (a pong to the hub, as its clients
+// answer the hub's ping within the first 10 s; a message to the echo
+// server), which is what an idle connection costs from then on. The
+// first, "at open", depends on the moment: Go starts each goroutine with
+// a stack of the average size in use at the last collection, which is
+// larger while the connections open (each runs a handshake) than when
+// they are idle.
 //
 // Then restocks go out while the subscribers stay idle (their alerts wait
 // in the sockets), and the process's allocations and CPU per alert
@@ -74,11 +82,17 @@ func BenchmarkIdleSubscriber(b *testing.B) {
 	if os.Getenv("GRIDHUB_BENCH_HEAPPROFILE") != "" {
 		runtime.MemProfileRate = 1 // every allocation, for an exact profile
 	}
-	echo := measureIdle(b, n, &echoServer{})
+	es := &echoServer{}
+	echo, _ := measureIdle(b, n, es)
+	// Its goroutines go before the hub is measured: Go sizes new stacks
+	// by the average in use, which theirs would raise.
+	es.close(b)
 	hub := &benchHub{}
-	subs := measureIdle(b, n, hub)
+	subs, atOpen := measureIdle(b, n, hub)
 	hub.restock(b, benchRestocks)
 	b.ReportMetric(subs.bytes(), "B/subscriber")
+	b.ReportMetric(atOpen.bytes(), "B/subscriber-at-open")
+	b.ReportMetric(atOpen.stack, "stack-B/subscriber-at-open")
 	b.ReportMetric(subs.heap, "heap-B/subscriber")
 	b.ReportMetric(subs.stack, "stack-B/subscriber")
 	b.ReportMetric(subs.goroutines, "goroutines/subscriber")
@@ -126,11 +140,15 @@ type idleServer interface {
 	// open opens n idle connections, closed when b ends, and returns once
 	// the server holds them all.
 	open(b *testing.B, n int)
+	// speak has every connection's client send one message more, which
+	// the server handles without an answer that needs reading.
+	speak(b *testing.B)
 }
 
 // measureIdle starts srv, opens n connections to it and returns what each
-// added to the process.
-func measureIdle(b *testing.B, n int, srv idleServer) idleCost {
+// added to the process once every client has spoken once more (idle),
+// and right after they opened (atOpen).
+func measureIdle(b *testing.B, n int, srv idleServer) (idle, atOpen idleCost) {
 	b.Helper()
 	srv.start(b)
 	before := settledMemory()
@@ -139,14 +157,22 @@ func measureIdle(b *testing.B, n int, srv idleServer) idleCost {
 	}
 	srv.open(b, n)
 	time.Sleep(200 * time.Millisecond) // the server's goroutines park
+	opened := settledMemory()
+	srv.speak(b)
+	time.Sleep(200 * time.Millisecond)
 	after := settledMemory()
 	if path := os.Getenv("GRIDHUB_BENCH_HEAPPROFILE"); path != "" {
 		writeHeapProfile(b, fmt.Sprintf("%s.%T", path, srv))
 	}
+	return before.costTo(after, n), before.costTo(opened, n)
+}
+
+// costTo is what each of n connections added from s to after.
+func (s memSnapshot) costTo(after memSnapshot, n int) idleCost {
 	return idleCost{
-		heap:       (float64(after.heap) - float64(before.heap)) / float64(n),
-		stack:      (float64(after.stack) - float64(before.stack)) / float64(n),
-		goroutines: float64(after.goroutines-before.goroutines) / float64(n),
+		heap:       (float64(after.heap) - float64(s.heap)) / float64(n),
+		stack:      (float64(after.stack) - float64(s.stack)) / float64(n),
+		goroutines: float64(after.goroutines-s.goroutines) / float64(n),
 	}
 }
 
@@ -165,7 +191,27 @@ func writeHeapProfile(b *testing.B, path string) {
 // echoServer is the baseline: a gorilla/websocket echo server with
 // default options (its handler reads and echoes until the peer goes).
 type echoServer struct {
-	addr string
+	addr  string
+	srv   *httptest.Server
+	conns []net.Conn
+}
+
+// close closes the connections and the server, and waits for their
+// goroutines to end.
+func (s *echoServer) close(b *testing.B) {
+	b.Helper()
+	before := runtime.NumGoroutine()
+	for _, c := range s.conns {
+		_ = c.Close()
+	}
+	s.srv.Close()
+	for deadline := time.Now().Add(10 * time.Second); runtime.NumGoroutine() > before-len(s.conns); {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d goroutines left after the echo connections closed, want at most %d", runtime.NumGoroutine(), before-len(s.conns))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.conns = nil
 }
 
 func (s *echoServer) start(b *testing.B) {
@@ -187,11 +233,14 @@ func (s *echoServer) start(b *testing.B) {
 		}
 	}))
 	b.Cleanup(srv.Close)
+	s.srv = srv
 	s.addr = srv.Listener.Addr().String()
 }
 
+func (s *echoServer) speak(b *testing.B) { speakAll(b, s.conns, []byte("hello")) }
+
 func (s *echoServer) open(b *testing.B, n int) {
-	dialMany(b, n, func(_ int, c *rawWS) error {
+	s.conns = dialMany(b, n, func(_ int, c *rawWS) error {
 		if err := c.handshake(s.addr, "/", ""); err != nil {
 			return err
 		}
@@ -206,6 +255,7 @@ func (s *echoServer) open(b *testing.B, n int) {
 // benchHub is the real program with the demo city, in this process;
 // its connections are committees subscribed to restockAlerts, in turn.
 type benchHub struct {
+	conns      []net.Conn
 	url        string
 	addr       string
 	admin      string // an ADMIN token
@@ -282,7 +332,7 @@ func (h *benchHub) start(b *testing.B) {
 
 func (h *benchHub) open(b *testing.B, n int) {
 	before := h.subscriptions(b)
-	dialMany(b, n, func(i int, c *rawWS) error {
+	h.conns = dialMany(b, n, func(i int, c *rawWS) error {
 		committee := h.committees[i%len(h.committees)]
 		if err := c.handshake(h.addr, "/graphql", "graphql-transport-ws"); err != nil {
 			return err
@@ -305,6 +355,20 @@ func (h *benchHub) open(b *testing.B, n int) {
 		return c.writeText(sub)
 	})
 	h.waitSubscriptions(b, before+float64(n))
+}
+
+// speak has every subscriber answer a ping, as it would the hub's first
+// one: a pong, which the hub reads and does not answer.
+func (h *benchHub) speak(b *testing.B) { speakAll(b, h.conns, []byte(`{"type":"pong"}`)) }
+
+// speakAll sends msg as a text frame on each of conns.
+func speakAll(b *testing.B, conns []net.Conn, msg []byte) {
+	b.Helper()
+	for _, conn := range conns {
+		if err := (&rawWS{conn: conn}).writeText(msg); err != nil {
+			b.Fatalf("speak: %v", err)
+		}
+	}
 }
 
 func (h *benchHub) mint(b *testing.B, dir, role, scope string) string {
@@ -453,8 +517,8 @@ func (h *benchHub) waitSubscriptions(b *testing.B, want float64) {
 }
 
 // dialMany opens n connections, 64 at a time, each set up by setup (given
-// its index); they are closed when b ends.
-func dialMany(b *testing.B, n int, setup func(i int, c *rawWS) error) {
+// its index), and returns them; they are closed when b ends.
+func dialMany(b *testing.B, n int, setup func(i int, c *rawWS) error) []net.Conn {
 	b.Helper()
 	conns := make([]net.Conn, 0, n)
 	b.Cleanup(func() {
@@ -495,6 +559,7 @@ func dialMany(b *testing.B, n int, setup func(i int, c *rawWS) error) {
 	if firstErr != nil {
 		b.Fatalf("open connection: %v", firstErr)
 	}
+	return conns
 }
 
 // rawWS is the client side of one connection while it is set up: a

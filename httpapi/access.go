@@ -131,8 +131,9 @@ func writeAppError(w http.ResponseWriter, status int, err error) {
 // one is refused: closed with 4403 and the reason ("token expired"),
 // after a connection_error on graphql-ws. An authenticated connection
 // lasts no longer than its token: when the token expires, the connection
-// is closed with 4403 "token expired" and its subscriptions end (see
-// wsConn.contextEnded).
+// is closed with 4403 "token expired" and its subscriptions end (the
+// transport keeps the principal's expiry on its own timer: see
+// wsConn.startTimer).
 func wsInit(v Verifier) transport.WebsocketInitFunc {
 	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 		header := payload.Authorization()
@@ -154,23 +155,7 @@ func wsInit(v Verifier) transport.WebsocketInitFunc {
 		if ok && expired(p) {
 			return transport.WithWebsocketCloseCode(ctx, 4403), nil, errors.New(hub.ErrorMessage(errTokenExpired()))
 		}
-		if ok && !p.Expires.IsZero() {
-			ctx, cancel := context.WithDeadline(ctx, p.Expires)
-			return context.WithValue(ctx, wsCancelKey{}, cancel), nil, nil
-		}
 		return ctx, nil, nil
-	}
-}
-
-// wsCancelKey holds the cancel func of a connection's token deadline, so
-// that wsClose can release its timer when the connection ends first.
-type wsCancelKey struct{}
-
-// wsClose is the CloseFunc of the WebSocket transport: it releases the
-// connection's token deadline.
-func wsClose(ctx context.Context, _ int) {
-	if cancel, ok := ctx.Value(wsCancelKey{}).(context.CancelFunc); ok {
-		cancel()
 	}
 }
 

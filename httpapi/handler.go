@@ -133,7 +133,6 @@ func New(opts Options) http.Handler {
 	ws := WebsocketTransport(opts.WS)
 	if opts.Verifier != nil && ws.InitFunc == nil {
 		ws.InitFunc = wsInit(opts.Verifier)
-		ws.CloseFunc = wsClose
 	}
 	srv.AddTransport(ws)
 	srv.AddTransport(transport.SSE{})

@@ -16,6 +16,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/gorilla/websocket"
+	"github.com/gridhub/gridhub/auth"
 )
 
 // Defaults applied by WebsocketTransport to zero-valued WSOptions fields.
@@ -43,13 +44,16 @@ const closeFrameTimeout = time.Second
 
 // Buffers of a connection. An idle subscriber should cost little, and most
 // of what a connection costs is buffers: the read buffer is held for the
-// connection's life, since its goroutine always waits in a read, while
-// write buffers come from a pool shared by all connections and are held
-// only while a message is written.
+// connection's life, while write buffers come from a pool shared by all
+// connections and are held only while a message is written.
 const (
 	// wsReadBufferSize is each connection's read buffer. What clients
 	// send is small and rare (connection_init, subscribe, pong); a larger
-	// message is read past the buffer.
+	// message is read past the buffer. The upgrader is given no read
+	// buffer size, so that gorilla reads through the reader of the
+	// hijacked connection (its documented behaviour for size zero), which
+	// Do then cuts to this size: the connection can then ask that reader
+	// whether it holds unread bytes (see wsReadiness).
 	wsReadBufferSize = 256
 	// wsWriteBufferSize is the size of the pooled write buffers; a message
 	// goes out as one frame whatever its size.
@@ -156,11 +160,13 @@ func WebsocketTransport(opts WSOptions) WSTransport {
 		cfg: &wsConfig{
 			upgrader: websocket.Upgrader{
 				HandshakeTimeout: DefaultWSWriteTimeout,
-				ReadBufferSize:   wsReadBufferSize,
-				WriteBufferSize:  wsWriteBufferSize,
-				WriteBufferPool:  &sync.Pool{},
-				CheckOrigin:      checkOrigin,
-				Subprotocols:     []string{SubprotocolGraphQLTransportWS, SubprotocolGraphQLWS},
+				// Zero: gorilla reads through the hijacked reader (see
+				// wsReadBufferSize).
+				ReadBufferSize:  0,
+				WriteBufferSize: wsWriteBufferSize,
+				WriteBufferPool: &sync.Pool{},
+				CheckOrigin:     checkOrigin,
+				Subprotocols:    []string{SubprotocolGraphQLTransportWS, SubprotocolGraphQLWS},
 				// Do answers a failed upgrade itself.
 				Error: func(http.ResponseWriter, *http.Request, int, error) {},
 			},
@@ -208,8 +214,9 @@ type WSTransport struct {
 	// InitFunc, if set, is called with the connection_init payload before
 	// the connection is acknowledged, for example to authenticate it. The
 	// context it returns is the connection's: its operations run in it,
-	// and the connection closes when it ends: with 4403 "token expired"
-	// when its deadline (the token's expiry) passed, else with 1000. Its
+	// and the connection closes when it ends (with 4403 "token expired"
+	// when its deadline passed, else with 1000) and when the principal it
+	// carries (auth.FromContext) expires, with 4403 "token expired". Its
 	// ack payload, if not nil, is sent with connection_ack. An error
 	// refuses the connection: 4403 with
 	// the error's message as the reason (graphql-ws clients first get it
@@ -243,9 +250,9 @@ func (t WSTransport) Supports(r *http.Request) bool {
 // connection's own goroutine and returns: on the server's goroutine the
 // connection would keep the deep stack the request was served on and the
 // server's per-connection state for as long as the client stays. The
-// connection's context keeps the request's values; it is not cancelled
-// when the handler returns. A failed upgrade is answered 400 "unable to
-// upgrade".
+// connection keeps nothing of the request but its remote address and the
+// principal that authenticated it, if any (see connContext). A failed
+// upgrade is answered 400 "unable to upgrade".
 func (t WSTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	if t.cfg == nil { // the zero WSTransport: the defaults, its own hooks kept
 		t.cfg = WebsocketTransport(WSOptions{}).cfg
@@ -260,9 +267,25 @@ func (t WSTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 		transport.SendErrorf(w, http.StatusBadRequest, "unable to upgrade")
 		return
 	}
-	hw.releaseBuffers()
-	c := newWSConn(t, conn, exec, context.WithoutCancel(r.Context()), r.RemoteAddr)
+	br := hw.releaseBuffers()
+	c := newWSConn(t, conn, exec, connContext(r), r.RemoteAddr)
+	c.ready = newWSReadiness(conn.NetConn(), br)
+	c.open()
 	go c.serve()
+}
+
+// connContext returns the context a connection starts from: a context of
+// its own, carrying the principal that authenticated the upgrade request
+// (an Authorization header), if any, which InitFunc takes when
+// connection_init carries no token. Nothing else of the request's context
+// is kept: an idle connection would otherwise hold the HTTP server's
+// contexts of the request and its connection for its whole life.
+func connContext(r *http.Request) context.Context {
+	ctx := context.Background()
+	if p, ok := auth.FromContext(r.Context()); ok {
+		ctx = auth.WithPrincipal(ctx, p)
+	}
+	return ctx
 }
 
 // wsSocket is what a connection uses of its socket: a *websocket.Conn
@@ -324,7 +347,8 @@ func originPolicy(allowed []string) func(*http.Request) bool {
 // http.ResponseController.
 type hijackingWriter struct {
 	http.ResponseWriter
-	rw *bufio.ReadWriter // what Hijack returned
+	conn net.Conn          // what Hijack returned
+	rw   *bufio.ReadWriter // what Hijack returned
 }
 
 // Hijack takes over the connection.
@@ -333,23 +357,35 @@ func (h *hijackingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("hijack connection for websocket: %w", err)
 	}
-	h.rw = rw
+	h.conn, h.rw = conn, rw
 	return conn, rw, nil
 }
 
-// releaseBuffers drops the 4 KiB reader and writer of the hijacked
-// connection. They are ours after the hijack, and net/http does not touch
-// them again, but its connection, alive for as long as the handler runs
-// (the whole websocket connection), keeps pointing at them. gorilla reads
-// through its own smaller buffer and writes through the pool, so neither
-// is used once the upgrade has answered.
-func (h *hijackingWriter) releaseBuffers() {
+// releaseBuffers drops the 4 KiB buffers of the hijacked connection's
+// reader and writer, which are ours after the hijack (net/http does not
+// touch them again). gorilla writes through the pool, so the writer is
+// not used once the upgrade has answered. It reads through the reader
+// (the upgrader has no read buffer size of its own, and gorilla has
+// pointed the reader at the socket itself); that reader is given a
+// buffer of wsReadBufferSize in place of its 4 KiB and returned. When
+// gorilla did not take it (a reader of 256 bytes or less; gorilla then
+// reads through a 4 KiB buffer of its own), it is dropped too and nil
+// returned.
+func (h *hijackingWriter) releaseBuffers() *bufio.Reader {
 	if h.rw == nil {
-		return
+		return nil
 	}
-	*h.rw.Reader = bufio.Reader{}
+	br := h.rw.Reader
 	*h.rw.Writer = bufio.Writer{}
 	h.rw = nil
+	if br.Size() <= 256 { // gorilla reuses a larger one only
+		*br = bufio.Reader{}
+		return nil
+	}
+	// gorilla has read nothing yet: it refuses an upgrade whose client
+	// sent data before the handshake ended.
+	*br = *bufio.NewReaderSize(h.conn, wsReadBufferSize)
+	return br
 }
 
 // truncateUTF8 shortens s to at most n bytes without splitting a rune.

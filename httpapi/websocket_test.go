@@ -694,32 +694,71 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// hijackable is a ResponseWriter whose Hijack returns its own buffers.
+// hijackable is a ResponseWriter whose Hijack returns its own buffers
+// and conn.
 type hijackable struct {
 	http.ResponseWriter
-	rw *bufio.ReadWriter
+	rw   *bufio.ReadWriter
+	conn net.Conn
 }
 
 func (h hijackable) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	c, _ := net.Pipe()
-	return c, h.rw, nil
+	return h.conn, h.rw, nil
 }
 
-// TestHijackedBuffersReleased checks that the buffers the hijack hands
-// over are dropped once the upgrade no longer needs them.
+// TestHijackedBuffersReleased checks what is left of the buffers the
+// hijack hands over once the upgrade no longer needs them: no writer; a
+// reader larger than 256 bytes, which gorilla reads through, cut to
+// wsReadBufferSize and reading the hijacked connection; a smaller one,
+// which gorilla does not use, nothing.
 func TestHijackedBuffersReleased(t *testing.T) {
-	rw := bufio.NewReadWriter(bufio.NewReader(strings.NewReader("")), bufio.NewWriter(io.Discard))
-	hw := &hijackingWriter{ResponseWriter: hijackable{rw: rw}}
-	conn, got, err := hw.Hijack()
-	if err != nil || got != rw {
-		t.Fatalf("Hijack() = %v, %v; want the writer's own buffers", got, err)
+	tests := []struct {
+		give     int // the hijacked reader's size
+		wantSize int // after the release; 0: dropped
+	}{
+		{give: 16, wantSize: 0},
+		{give: 256, wantSize: 0},
+		{give: 257, wantSize: wsReadBufferSize},
+		{give: 4096, wantSize: wsReadBufferSize},
+		{give: 64 << 10, wantSize: wsReadBufferSize},
 	}
-	defer conn.Close()
-	hw.releaseBuffers()
-	if rw.Reader.Size() != 0 || rw.Writer.Size() != 0 {
-		t.Errorf("after release the reader holds %d bytes and the writer %d, want none", rw.Reader.Size(), rw.Writer.Size())
+	for _, tt := range tests {
+		t.Run(strconv.Itoa(tt.give), func(t *testing.T) {
+			server, client := net.Pipe()
+			defer server.Close()
+			defer client.Close()
+			rw := bufio.NewReadWriter(bufio.NewReaderSize(strings.NewReader("not the connection"), tt.give), bufio.NewWriter(io.Discard))
+			hw := &hijackingWriter{ResponseWriter: hijackable{rw: rw, conn: server}}
+			conn, got, err := hw.Hijack()
+			if err != nil || got != rw || conn != server {
+				t.Fatalf("Hijack() = %v, %v, %v; want the writer's own buffers and conn", conn, got, err)
+			}
+			br := hw.releaseBuffers()
+			if rw.Writer.Size() != 0 {
+				t.Errorf("after release the writer holds %d bytes, want none", rw.Writer.Size())
+			}
+			if rw.Reader.Size() != tt.wantSize {
+				t.Errorf("after release the reader holds %d bytes, want %d", rw.Reader.Size(), tt.wantSize)
+			}
+			if tt.wantSize == 0 {
+				if br != nil {
+					t.Errorf("releaseBuffers() = %p, want nil for a reader gorilla does not use", br)
+				}
+			} else {
+				if br != rw.Reader {
+					t.Fatalf("releaseBuffers() = %p, want the hijacked reader %p", br, rw.Reader)
+				}
+				go func() { _, _ = client.Write([]byte("from the socket")) }()
+				line := make([]byte, len("from the socket"))
+				if _, err := io.ReadFull(br, line); err != nil || string(line) != "from the socket" {
+					t.Errorf("the reader read %q, %v; want what the connection sent", line, err)
+				}
+			}
+			if again := hw.releaseBuffers(); again != nil { // again: nothing
+				t.Errorf("a second releaseBuffers() = %p, want nil", again)
+			}
+		})
 	}
-	hw.releaseBuffers() // again: nothing
 }
 
 // shortVerifier accepts the token "soon", which expires after ttl.
@@ -734,11 +773,10 @@ func (v shortVerifier) Verify(token string) (auth.Principal, error) {
 
 // TestWebsocketTokenExpiry checks that a connection authenticated in
 // connection_init is closed (4403) when its token expires, and that a connection
-// closed before then releases its deadline.
+// closed before then goes without its timer firing.
 func TestWebsocketTokenExpiry(t *testing.T) {
 	ws := WebsocketTransport(WSOptions{})
 	ws.InitFunc = wsInit(shortVerifier{ttl: 300 * time.Millisecond})
-	ws.CloseFunc = wsClose
 	srv := newSubscriptionServer(t, ws)
 
 	c := srv.connect(t, SubprotocolGraphQLTransportWS)

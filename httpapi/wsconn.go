@@ -16,6 +16,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/gorilla/websocket"
+	"github.com/gridhub/gridhub/auth"
 	"github.com/gridhub/gridhub/broker"
 	"github.com/gridhub/gridhub/hub"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -46,8 +47,9 @@ type wsConn struct {
 	t      WSTransport
 	ws     wsSocket
 	exec   graphql.GraphExecutor
-	modern bool   // graphql-transport-ws, else graphql-ws
-	remote string // the client's address, for the log
+	modern bool         // graphql-transport-ws, else graphql-ws
+	remote string       // the client's address, for the log
+	ready  *wsReadiness // waits for a message on a shallow stack; nil: ReadMessage waits
 
 	writeMu sync.Mutex // one writer of data frames at a time, as gorilla asks
 
@@ -58,7 +60,9 @@ type wsConn struct {
 	closed    bool
 	accepted  bool        // InitFunc accepted it: CloseFunc is due at close
 	initTimer *time.Timer // InitTimeout
-	kaTimer   *time.Timer // the next keep-alive; nil until they start
+	timer     *time.Timer // the next keep-alive or the token's expiry; nil until acknowledged
+	nextKA    time.Time   // when the next keep-alive is due; zero for none
+	expires   time.Time   // when the principal's token expires; zero for never
 	heard     bool        // a message arrived since the last ping
 	stopCtx   func() bool // stops the close at the end of InitFunc's context
 }
@@ -81,14 +85,9 @@ type wsEnvelope struct {
 	Payload json.RawMessage `json:"payload"`
 }
 
-// serve reads the connection's messages until it ends.
-func (c *wsConn) serve() {
-	defer func() {
-		if p := recover(); p != nil {
-			c.t.cfg.logger.Error("websocket connection panicked", "remote", c.remote, "panic", p, "stack", string(debug.Stack()))
-			c.close(websocket.CloseInternalServerErr, "internal error")
-		}
-	}()
+// open sets the connection's read limit and arms its init timeout,
+// before serve reads.
+func (c *wsConn) open() {
 	if c.t.cfg.readLimit > 0 {
 		c.ws.SetReadLimit(c.t.cfg.readLimit)
 	}
@@ -97,7 +96,27 @@ func (c *wsConn) serve() {
 		c.initTimer = time.AfterFunc(d, c.initTimedOut)
 		c.mu.Unlock()
 	}
+}
+
+// serve reads the connection's messages until it ends.
+//
+// With c.ready, each message is read and handled on a goroutine of its
+// own: it waits on a shallow stack until the message is there, reads and
+// handles it, which deepens its stack for good (the runtime does not
+// shrink a grown stack back to the least), and leaves the wait for the
+// next message to a fresh goroutine, whose stack starts at the least. An
+// idle connection thus costs one goroutine of 2 KiB, not 4 KiB.
+func (c *wsConn) serve() {
+	defer func() {
+		if p := recover(); p != nil {
+			c.t.cfg.logger.Error("websocket connection panicked", "remote", c.remote, "panic", p, "stack", string(debug.Stack()))
+			c.close(websocket.CloseInternalServerErr, "internal error")
+		}
+	}()
 	for {
+		if c.ready != nil {
+			c.ready.wait()
+		}
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
 			c.readFailed(err)
@@ -105,6 +124,10 @@ func (c *wsConn) serve() {
 		}
 		c.heardFrom()
 		if !c.handle(data, time.Now()) {
+			return
+		}
+		if c.ready != nil {
+			go c.serve()
 			return
 		}
 	}
@@ -199,6 +222,7 @@ func (c *wsConn) init(payload json.RawMessage) bool {
 	c.state = wsInitialising
 	if c.initTimer != nil {
 		c.initTimer.Stop()
+		c.initTimer = nil // its memory goes with it
 	}
 	ctx := c.ctx
 	c.mu.Unlock()
@@ -233,7 +257,12 @@ func (c *wsConn) init(payload json.RawMessage) bool {
 	c.ctx = ctx
 	c.state = wsAcknowledged
 	c.accepted = true
-	c.stopCtx = context.AfterFunc(ctx, func() { c.contextEnded(ctx) })
+	if ctx.Done() != nil {
+		c.stopCtx = context.AfterFunc(ctx, func() { c.contextEnded(ctx) })
+	}
+	if p, ok := auth.FromContext(ctx); ok {
+		c.expires = p.Expires
+	}
 	c.mu.Unlock()
 
 	var ackPayload []byte
@@ -250,22 +279,26 @@ func (c *wsConn) init(payload json.RawMessage) bool {
 	if !c.modern && c.write(c.message("ka", "", nil)) != nil {
 		return false
 	}
-	c.startKeepAlive()
+	c.startTimer()
 	return true
 }
 
 // contextEnded closes the connection when the context InitFunc gave it
-// ends. Its deadline is the token's expiry: the connection is then closed
-// with 4403 "token expired" (after a connection_error on graphql-ws), a
-// refusal, not 1000, which graphql-ws clients answer by reconnecting at
-// once, without backoff or a count of attempts, with the same token, in a
-// loop; 4403 they retry with their backoff, up to their retryAttempts.
-// Any other end closes it with 1000.
+// ends: as tokenExpired when its deadline passed, else with 1000.
 func (c *wsConn) contextEnded(ctx context.Context) {
 	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		c.close(websocket.CloseNormalClosure, "terminated")
 		return
 	}
+	c.tokenExpired()
+}
+
+// tokenExpired closes the connection when its token has expired: with
+// 4403 "token expired" (after a connection_error on graphql-ws), a
+// refusal, not 1000, which graphql-ws clients answer by reconnecting at
+// once, without backoff or a count of attempts, with the same token, in a
+// loop; 4403 they retry with their backoff, up to their retryAttempts.
+func (c *wsConn) tokenExpired() {
 	if !c.modern {
 		c.connectionError(msgTokenExpired)
 	}
@@ -290,7 +323,7 @@ func (c *wsConn) heardFrom() {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.kaTimer != nil {
+	if !c.nextKA.IsZero() {
 		c.heard = true
 		_ = c.ws.SetReadDeadline(time.Time{})
 	}
@@ -305,54 +338,97 @@ func (c *wsConn) keepAliveInterval() time.Duration {
 	return c.t.cfg.keepAlive
 }
 
-// startKeepAlive arms the first keep-alive. On graphql-transport-ws the
-// client must answer: its read deadline is one interval after the first
-// ping.
-func (c *wsConn) startKeepAlive() {
+// startTimer arms the connection's one timer, once it is acknowledged,
+// for the first keep-alive and the token's expiry, whichever comes first.
+// On graphql-transport-ws the client must answer keep-alives: its read
+// deadline is one interval after the first ping. The token's expiry is
+// kept on this timer rather than as a deadline on the connection's
+// context, which would cost a timer of its own and the context's
+// bookkeeping of every operation's context below it.
+func (c *wsConn) startTimer() {
 	d := c.keepAliveInterval()
-	if d <= 0 {
-		return
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return
 	}
 	now := time.Now()
-	next := onGrid(now, d)
-	if c.modern {
-		_ = c.ws.SetReadDeadline(now.Add(next + d))
+	if d > 0 {
+		next := onGrid(now, d)
+		c.nextKA = now.Add(next)
+		if c.modern {
+			_ = c.ws.SetReadDeadline(now.Add(next + d))
+		}
 	}
-	c.kaTimer = time.AfterFunc(next, c.keepAlive)
+	if wait, ok := c.untilTick(now); ok {
+		c.timer = time.AfterFunc(wait, c.tick)
+	}
 }
 
-// keepAlive sends one keep-alive ("ping" or "ka") and arms the next. When
-// the client must answer and has since the last ping, its read deadline
-// moves to one interval after the next ping; when it has not, the
-// deadline set before stands (one interval after this ping), and the read
-// fails when it passes. Any message from the client clears the deadline
-// (heardFrom).
-func (c *wsConn) keepAlive() {
-	d := c.keepAliveInterval()
-	msg := keepAliveMessage
-	if c.modern {
-		msg = pingMessage
+// untilTick returns how long after now the timer is next due: at the next
+// keep-alive or the token's expiry, whichever comes first; false when
+// neither is ahead. c.mu is held.
+func (c *wsConn) untilTick(now time.Time) (time.Duration, bool) {
+	var wait time.Duration
+	ok := false
+	if !c.nextKA.IsZero() {
+		wait, ok = c.nextKA.Sub(now), true
 	}
-	if c.write([]byte(msg)) != nil {
+	if !c.expires.IsZero() {
+		if e := c.expires.Sub(now); !ok || e < wait {
+			wait, ok = e, true
+		}
+	}
+	return max(wait, 0), ok
+}
+
+// tick is the connection's timer: it closes the connection when the
+// token has expired, else sends the keep-alive ("ping" or "ka") if one is
+// due, and arms the timer again. When the client must answer and has
+// since the last ping, its read deadline moves to one interval after the
+// next ping; when it has not, the deadline set before stands (one
+// interval after this ping), and the read fails when it passes. Any
+// message from the client clears the deadline (heardFrom).
+func (c *wsConn) tick() {
+	now := time.Now()
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
 		return
 	}
-	now := time.Now()
-	next := onGrid(now, d)
+	expired := !c.expires.IsZero() && !now.Before(c.expires)
+	due := !c.nextKA.IsZero() && !now.Before(c.nextKA)
+	c.mu.Unlock()
+	if expired {
+		c.tokenExpired()
+		return
+	}
+	if due {
+		msg := keepAliveMessage
+		if c.modern {
+			msg = pingMessage
+		}
+		if c.write([]byte(msg)) != nil {
+			return
+		}
+		now = time.Now()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return
 	}
-	if c.modern && c.heard {
-		c.heard = false
-		_ = c.ws.SetReadDeadline(now.Add(next + d))
+	if due {
+		d := c.keepAliveInterval()
+		next := onGrid(now, d)
+		c.nextKA = now.Add(next)
+		if c.modern && c.heard {
+			c.heard = false
+			_ = c.ws.SetReadDeadline(now.Add(next + d))
+		}
 	}
-	c.kaTimer.Reset(next)
+	wait, _ := c.untilTick(now)
+	c.timer.Reset(wait)
 }
 
 // keepAliveGrid is the grid keep-alives are sent on: every connection's
@@ -458,7 +534,7 @@ func (c *wsConn) close(code int, reason string) {
 	c.closed = true
 	ops := c.ops
 	c.ops = nil
-	for _, t := range []*time.Timer{c.initTimer, c.kaTimer} {
+	for _, t := range []*time.Timer{c.initTimer, c.timer} {
 		if t != nil {
 			t.Stop()
 		}
