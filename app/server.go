@@ -477,7 +477,7 @@ func (p *Program) open(ctx context.Context) error {
 		p.closeOwn()
 		return err
 	}
-	if p.Retention, err = retention.New(retention.Options{Store: p.Store, Periods: p.Config.Retention, Now: p.City.Now, Log: p.Log}); err != nil {
+	if p.Retention, err = retention.New(retention.Options{Store: p.Store, Periods: p.Config.Retention, Now: p.City.Now, Log: p.Log, Events: p.Events}); err != nil {
 		p.Store.Close()
 		return err
 	}

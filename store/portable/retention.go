@@ -2,6 +2,7 @@ package portable
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -320,6 +321,7 @@ func (s *Store) Sweep(ctx context.Context, r hub.SweepRequest) (hub.SweepResult,
 		case hub.RecordCodes:
 			err = sw.codes(r.From)
 		}
+		out.Expired = sw.counts()
 		return internal(err)
 	})
 	if err != nil {
@@ -338,6 +340,31 @@ type sweep struct {
 	seen    int // records examined
 	res     *hub.SweepResult
 	deletes []pendingDelete
+	gone    map[hub.ExpiredCount]int // counted records deleted, by all but Count
+}
+
+// expire counts a deleted record that the dashboards count.
+func (sw *sweep) expire(rec hub.ExpiredRecord, cell hub.Cell, sku hub.SKU, status string) {
+	if sw.gone == nil {
+		sw.gone = make(map[hub.ExpiredCount]int)
+	}
+	sw.gone[hub.ExpiredCount{Record: rec, Cell: cell, SKU: sku, Status: status}]++
+}
+
+// counts returns the counted records deleted, sorted.
+func (sw *sweep) counts() []hub.ExpiredCount {
+	if len(sw.gone) == 0 {
+		return nil
+	}
+	out := make([]hub.ExpiredCount, 0, len(sw.gone))
+	for c, n := range sw.gone {
+		c.Count = n
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b hub.ExpiredCount) int {
+		return cmp.Or(cmp.Compare(a.Record, b.Record), cmp.Compare(a.Cell, b.Cell), cmp.Compare(a.SKU, b.SKU), cmp.Compare(a.Status, b.Status))
+	})
+	return out
 }
 
 type pendingDelete struct {
@@ -585,7 +612,7 @@ func (sw *sweep) dispatch(from []byte) error {
 		}
 		if r.Status == hub.RoundClosed || r.Status == hub.RoundDrawn {
 			if r.Closes.Before(sw.before) {
-				next, err := sw.round(r.ID, phase, resume)
+				next, err := sw.round(r.ID, r.SKU, phase, resume)
 				if err != nil {
 					return err
 				}
@@ -625,7 +652,7 @@ func (sw *sweep) guards(roundID string) {
 // returns where to resume, nil when it is done. A reservation whose
 // allocation is still open stays with it; an open allocation (RESERVED or
 // DELIVERING) stays until its expiry or delivery moves it.
-func (sw *sweep) round(roundID string, phase byte, resume []byte) ([]byte, error) {
+func (sw *sweep) round(roundID string, sku hub.SKU, phase byte, resume []byte) ([]byte, error) {
 	prefix := ikey(roundID, "")
 	start := func(c driver.Cursor, p byte) (k, v []byte) {
 		if phase == p && len(resume) > 0 {
@@ -676,6 +703,7 @@ func (sw *sweep) round(roundID string, phase byte, resume []byte) ([]byte, error
 			}
 			sw.drop(bucket(sw.tx, bktResvByRound), k)
 			sw.drop(bucket(sw.tx, bktResvByRoundStatus), resvStatusKey(&r))
+			sw.expire(hub.ExpiredReservation, r.Cell, sku, string(r.Status))
 			sw.res.Deleted++
 		}
 	}
@@ -710,6 +738,7 @@ func (sw *sweep) round(roundID string, phase byte, resume []byte) ([]byte, error
 
 // dropAllocation queues an allocation and its index entries for deletion.
 func (sw *sweep) dropAllocation(a *allocationRec) {
+	sw.expire(hub.ExpiredAllocation, a.Cell, a.SKU, string(a.Status))
 	sw.drop(bucket(sw.tx, bktAllocations), []byte(a.ID))
 	if a.CodeHash != "" {
 		sw.drop(bucket(sw.tx, bktAllocByCode), []byte(a.CodeHash))
@@ -785,6 +814,7 @@ func (sw *sweep) shortages(from []byte) error {
 				sw.drop(waiting, wk)
 			}
 		}
+		sw.expire(hub.ExpiredShortage, r.Cell, r.SKU, string(r.Status))
 		sw.res.Deleted++
 		if alloc != nil {
 			sw.dropAllocation(alloc)
@@ -866,6 +896,7 @@ func (sw *sweep) codes(from []byte) error {
 			}
 		}
 		gone = append(gone, r)
+		sw.expire(hub.ExpiredHealthCode, r.Cell, "", string(r.Colour))
 		sw.res.Deleted++
 	}
 	counts := bucket(sw.tx, bktColourCounts)

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -31,11 +32,34 @@ func sweepAll(t *testing.T, s hub.Store, kind hub.RecordKind, before, now time.T
 		must(t, err, fmt.Sprintf("Sweep %s batch %d", kind, n))
 		total.Deleted += r.Deleted
 		total.Held += r.Held
+		total.Expired = addExpired(total.Expired, r.Expired)
 		if r.Next == nil {
 			return total, n
 		}
 		from = r.Next
 	}
+}
+
+// addExpired adds the counts of b to those of a, in the order Sweep
+// reports them.
+func addExpired(a, b []hub.ExpiredCount) []hub.ExpiredCount {
+	for _, c := range b {
+		if c.Count <= 0 {
+			panic(fmt.Sprintf("a sweep reports a count of %d", c.Count))
+		}
+		i := slices.IndexFunc(a, func(x hub.ExpiredCount) bool {
+			return x.Record == c.Record && x.Cell == c.Cell && x.SKU == c.SKU && x.Status == c.Status
+		})
+		if i < 0 {
+			a = append(a, c)
+		} else {
+			a[i].Count += c.Count
+		}
+	}
+	slices.SortFunc(a, func(x, y hub.ExpiredCount) int {
+		return cmp.Or(cmp.Compare(x.Record, y.Record), cmp.Compare(x.Cell, y.Cell), cmp.Compare(x.SKU, y.SKU), cmp.Compare(x.Status, y.Status))
+	})
+	return a
 }
 
 // hold returns a hold of case r2 in district d1 naming residents, placed
@@ -316,9 +340,23 @@ func testSweepDispatch(t *testing.T, h Harness) {
 	got, _ := sweepAll(t, s, hub.RecordDispatch, at(600), at(700), 2)
 	same(t, "deleted before the period", got, hub.SweepResult{})
 
+	// What goes is counted for the dashboards, by cell, supply and status.
+	var wantExpired []hub.ExpiredCount
+	for _, id := range []string{"a0", "a2"} {
+		a, err := s.Allocation(ctx, id)
+		must(t, err, "Allocation")
+		wantExpired = addExpired(wantExpired, []hub.ExpiredCount{{Record: hub.ExpiredAllocation, Cell: a.Cell, SKU: a.SKU, Status: string(a.Status), Count: 1}})
+	}
+	for _, id := range []string{"res0", "res2"} {
+		r, err := s.Reservation(ctx, id)
+		must(t, err, "Reservation")
+		wantExpired = addExpired(wantExpired, []hub.ExpiredCount{{Record: hub.ExpiredReservation, Cell: r.Cell, SKU: hub.MaskAdult, Status: string(r.Status), Count: 1}})
+	}
+
 	got, _ = sweepAll(t, s, hub.RecordDispatch, at(601), at(700), 2)
 	same(t, "deleted", got.Deleted, 2+2) // res0 res2, a0 a2
 	same(t, "held", got.Held, 1)
+	same(t, "expired counts", got.Expired, wantExpired)
 	same(t, "reservations of round1", reservationIDs(t, s, hub.ReservationFilter{RoundID: "round1"}), []string{"res4", "res6"})
 	same(t, "reservations of round2", reservationIDs(t, s, hub.ReservationFilter{RoundID: "round2"}), []string{"res1", "res3", "res5", "res7"})
 	same(t, "allocations of round1", allocationIDs(t, s, hub.AllocationFilter{RoundID: "round1"}), []string{"a4"})
@@ -610,6 +648,11 @@ func testSweepShortages(t *testing.T, h Harness) {
 			same(t, "swept before anything is due", got, hub.SweepResult{})
 			got, _ = sweepAll(t, s, hub.RecordShortages, at(200), at(300), limit)
 			same(t, "deleted", got.Deleted, 3+2) // sh0 sh2 sh3, a-sh0 a-sh2
+			byRecord := map[hub.ExpiredRecord]int{}
+			for _, c := range got.Expired {
+				byRecord[c.Record] += c.Count
+			}
+			same(t, "expired counts by record", byRecord, map[hub.ExpiredRecord]int{hub.ExpiredShortage: 3, hub.ExpiredAllocation: 2})
 			same(t, "held", got.Held, 2)         // sh4 sh5
 			same(t, "shortages", shortageIDs(t, s, hub.ShortageFilter{}), []string{"sh1", "sh4", "sh5", "sh6"})
 			same(t, "waiting", shortageIDs(t, s, hub.ShortageFilter{Status: hub.ShortageWaiting}), []string{"sh4", "sh6"})
@@ -738,7 +781,9 @@ func testSweepCodes(t *testing.T, h Harness) {
 			got, _ := sweepAll(t, s, hub.RecordCodes, at(30), at(300), limit)
 			same(t, "swept before anything is due", got, hub.SweepResult{})
 			got, _ = sweepAll(t, s, hub.RecordCodes, at(100), at(300), limit)
-			same(t, "swept", got, hub.SweepResult{Deleted: 1, Held: 1})
+			same(t, "swept", got, hub.SweepResult{Deleted: 1, Held: 1, Expired: []hub.ExpiredCount{
+				{Record: hub.ExpiredHealthCode, Cell: cellA, Status: string(hub.Red), Count: 1},
+			}})
 			_, err := s.HealthCode(ctx, "r1")
 			wantCode(t, err, hub.ENOTFOUND, "the swept code")
 			same(t, "codes in cell A", coded(), []string{"r2", "r3", "r4", "r5"})
@@ -762,7 +807,9 @@ func testSweepCodes(t *testing.T, h Harness) {
 			// ended.
 			sweepAll(t, s, hub.RecordDeclarations, at(100), at(300), limit)
 			got, _ = sweepAll(t, s, hub.RecordCodes, at(100), at(2001), limit)
-			same(t, "swept after the declaration and the hold", got, hub.SweepResult{Deleted: 2})
+			same(t, "swept after the declaration and the hold", got, hub.SweepResult{Deleted: 2, Expired: []hub.ExpiredCount{
+				{Record: hub.ExpiredHealthCode, Cell: cellA, Status: string(hub.Green), Count: 2},
+			}})
 			same(t, "codes left", coded(), []string{"r3", "r5"})
 			same(t, "colours left", colours(), map[hub.Colour]int{hub.Green: 2})
 		})
