@@ -298,7 +298,8 @@ type HoldInput struct {
 	// CaseID is a resident marked a confirmed case.
 	CaseID string
 	// ResidentIDs are others concerned: each a traced contact of the
-	// case. The case is always held.
+	// case (of this one among any others), last near it within the
+	// retention period of scans. The case is always held.
 	ResidentIDs []string
 	Reason      string
 	Until       time.Time
@@ -338,8 +339,13 @@ func (s *Service) PlaceHold(ctx context.Context, a Actor, in HoldInput) (*hub.Ho
 		if err != nil {
 			return nil, err
 		}
-		if st.ContactOf != in.CaseID {
+		last, ok := st.ContactOfCase(in.CaseID)
+		if !ok {
 			return nil, hub.Errorf(hub.EINVALID, "resident %q is not a traced contact of case %q", id, in.CaseID)
+		}
+		if p := s.periods.Scans; p > 0 && last.Before(now.Add(-p)) {
+			return nil, hub.Errorf(hub.EINVALID, "resident %q was last near case %q on %s: that contact is past the retention period of scans",
+				id, in.CaseID, last.UTC().Format(time.DateOnly))
 		}
 		ids = append(ids, id)
 	}

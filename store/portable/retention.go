@@ -367,18 +367,30 @@ func (sw *sweep) counts() []hub.ExpiredCount {
 	return out
 }
 
+// pendingDelete is a key to delete, or to put v under when v is not nil.
 type pendingDelete struct {
-	b   driver.Bucket
-	key []byte
+	b      driver.Bucket
+	key, v []byte
 }
 
 // drop queues a key for deletion once the cursors are done.
 func (sw *sweep) drop(b driver.Bucket, key []byte) {
-	sw.deletes = append(sw.deletes, pendingDelete{b, bytes.Clone(key)})
+	sw.deletes = append(sw.deletes, pendingDelete{b, bytes.Clone(key), nil})
+}
+
+// rewrite queues a record's new value once the cursors are done.
+func (sw *sweep) rewrite(b driver.Bucket, key, v []byte) {
+	sw.deletes = append(sw.deletes, pendingDelete{b, bytes.Clone(key), v})
 }
 
 func (sw *sweep) flush() error {
 	for _, d := range sw.deletes {
+		if d.v != nil {
+			if err := put(d.b, d.key, d.v); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := del(d.b, d.key); err != nil {
 			return err
 		}
@@ -826,7 +838,9 @@ func (sw *sweep) shortages(from []byte) error {
 
 // cases walks the case and contact marks in resident order: a resident's
 // marks go once the later of them is before the cutoff, unless a hold in
-// force names the resident.
+// force names the resident; a resident whose marks stay loses the
+// contacts of cases last met before the cutoff (a case's mark expires
+// with its period), unless held.
 func (sw *sweep) cases(from []byte) error {
 	b := bucket(sw.tx, bktCases)
 	c, k, v := seek(b, from)
@@ -838,8 +852,24 @@ func (sw *sweep) cases(from []byte) error {
 		if err := decode("case", k, v, &r); err != nil {
 			return err
 		}
-		if !r.CaseAt.Before(sw.before) || !r.ContactAt.Before(sw.before) {
-			continue // a zero mark is before any cutoff
+		whole := r.CaseAt.Before(sw.before) && r.ContactAt.Before(sw.before) // a zero mark is before any cutoff
+		if !whole && !r.expireContacts(sw.before) {
+			continue
+		}
+		if !whole {
+			// Some contacts expire: the record stays, without them.
+			if held, err := sw.held.held(string(k)); err != nil || held {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			nv, err := encode("case", r)
+			if err != nil {
+				return err
+			}
+			sw.rewrite(b, k, nv)
+			continue
 		}
 		held, err := sw.kept(string(k))
 		if err != nil {

@@ -62,6 +62,21 @@ func addExpired(a, b []hub.ExpiredCount) []hub.ExpiredCount {
 	return a
 }
 
+// normCase returns a case status with its times at millisecond precision.
+func normCase(st hub.CaseStatus) hub.CaseStatus {
+	if !st.CaseAt.IsZero() {
+		st.CaseAt = ms(st.CaseAt)
+	}
+	if !st.ContactAt.IsZero() {
+		st.ContactAt = ms(st.ContactAt)
+	}
+	st.Contacts = slices.Clone(st.Contacts)
+	for i := range st.Contacts {
+		st.Contacts[i].At = ms(st.Contacts[i].At)
+	}
+	return st
+}
+
 // hold returns a hold of case r2 in district d1 naming residents, placed
 // at(0), in force until at(until).
 func hold(id string, until int, residents ...string) *hub.Hold {
@@ -653,7 +668,7 @@ func testSweepShortages(t *testing.T, h Harness) {
 				byRecord[c.Record] += c.Count
 			}
 			same(t, "expired counts by record", byRecord, map[hub.ExpiredRecord]int{hub.ExpiredShortage: 3, hub.ExpiredAllocation: 2})
-			same(t, "held", got.Held, 2)         // sh4 sh5
+			same(t, "held", got.Held, 2) // sh4 sh5
 			same(t, "shortages", shortageIDs(t, s, hub.ShortageFilter{}), []string{"sh1", "sh4", "sh5", "sh6"})
 			same(t, "waiting", shortageIDs(t, s, hub.ShortageFilter{Status: hub.ShortageWaiting}), []string{"sh4", "sh6"})
 			same(t, "served", shortageIDs(t, s, hub.ShortageFilter{Status: hub.ShortageServed, SKU: hub.MaskAdult}), []string{"sh1", "sh5"})
@@ -698,13 +713,22 @@ func testSweepCases(t *testing.T, h Harness) {
 			must(t, s.MarkCase(ctx, "r3", at(10)), "MarkCase r3")
 			must(t, s.MarkContacts(ctx, "r1", hub.Contact{ResidentID: "r2", LastAt: at(15)}), "MarkContacts r2")
 			must(t, s.MarkContacts(ctx, "r1", hub.Contact{ResidentID: "r3", LastAt: at(300)}), "MarkContacts r3")
-			must(t, s.PutHold(ctx, hold("hold1", 2000)), "PutHold")
+			// r4 and r5 contacts of r1 at(20) and of r3 at(300), r5 held.
+			for _, c := range []struct {
+				caseID string
+				at     int
+			}{{"r1", 20}, {"r3", 300}} {
+				must(t, s.MarkContacts(ctx, c.caseID, hub.Contact{ResidentID: "r4", LastAt: at(c.at)}, hub.Contact{ResidentID: "r5", LastAt: at(c.at)}), "MarkContacts r4 r5")
+			}
+			must(t, s.PutHold(ctx, hold("hold1", 2000, "r5")), "PutHold")
 			status := func(id string) hub.CaseStatus {
 				st, err := s.CaseStatus(ctx, id)
 				must(t, err, "CaseStatus "+id)
-				return st
+				return normCase(st)
 			}
-			before := map[string]hub.CaseStatus{"r1": status("r1"), "r2": status("r2"), "r3": status("r3")}
+			before := map[string]hub.CaseStatus{"r1": status("r1"), "r2": status("r2"), "r3": status("r3"), "r5": status("r5")}
+			same(t, "r4, a contact of two cases", status("r4"), hub.CaseStatus{ContactAt: ms(at(300)), ContactOf: "r3",
+				Contacts: []hub.CaseContact{{CaseID: "r1", At: ms(at(20))}, {CaseID: "r3", At: ms(at(300))}}})
 
 			got, _ := sweepAll(t, s, hub.RecordCases, at(10), at(500), limit)
 			same(t, "swept before anything is due", got, hub.SweepResult{})
@@ -713,15 +737,21 @@ func testSweepCases(t *testing.T, h Harness) {
 			same(t, "r1 after the sweep", status("r1"), hub.CaseStatus{})
 			same(t, "r2, held", status("r2"), before["r2"])
 			same(t, "r3, contact at(300)", status("r3"), before["r3"])
+			// r4's contact of r1 expired, not that of r3; r5 is held whole.
+			same(t, "r4 after the sweep", status("r4"), hub.CaseStatus{ContactAt: ms(at(300)), ContactOf: "r3",
+				Contacts: []hub.CaseContact{{CaseID: "r3", At: ms(at(300))}}})
+			same(t, "r5, held", status("r5"), before["r5"])
 			again, _ := sweepAll(t, s, hub.RecordCases, at(100), at(500), limit)
 			same(t, "a second pass", again, hub.SweepResult{Held: 1})
 
 			must(t, s.MarkCase(ctx, "r1", at(400)), "MarkCase r1 anew")
 			later, _ := sweepAll(t, s, hub.RecordCases, at(350), at(2001), limit)
-			same(t, "swept once the hold ended", later, hub.SweepResult{Deleted: 2})
-			same(t, "r1 marked anew", status("r1").CaseAt, at(400))
+			same(t, "swept once the hold ended", later, hub.SweepResult{Deleted: 4})
+			same(t, "r1 marked anew", status("r1").CaseAt, ms(at(400)))
 			same(t, "r2", status("r2"), hub.CaseStatus{})
 			same(t, "r3", status("r3"), hub.CaseStatus{})
+			same(t, "r4", status("r4"), hub.CaseStatus{})
+			same(t, "r5", status("r5"), hub.CaseStatus{})
 		})
 	}
 }
