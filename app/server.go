@@ -357,7 +357,7 @@ type Program struct {
 	server   *http.Server
 	pprof    *http.Server
 
-	stopSweep func()        // ends the retention sweep (startSweep)
+	stopSweep func()        // ends the retention sweep (StartSweep)
 	sweepDone chan struct{} // closed when it has ended
 }
 
@@ -484,7 +484,7 @@ func (p *Program) open(ctx context.Context) error {
 		p.closeOwn()
 		return err
 	}
-	if p.Retention, err = retention.New(retention.Options{Store: p.Store, Periods: p.Config.Retention, Now: p.City.Now, Log: p.Log}); err != nil {
+	if p.Retention, err = retention.New(retention.Options{Store: p.Store, Periods: p.Config.Retention, Now: p.City.Now, Log: p.Log, Events: p.Events}); err != nil {
 		p.Store.Close()
 		return err
 	}
@@ -748,9 +748,9 @@ func (p *Program) export(ctx context.Context, who auth.Principal) (any, error) {
 	return exportOf(ctx, p.Store, p.Dispatch.PickupCode, p.City.Now(), who.Scope, p.Config.ShowOfficialNames)
 }
 
-// startSweep runs the retention sweep on this hub every Config.RetentionEvery
+// StartSweep runs the retention sweep on this hub every Config.RetentionEvery
 // (never when it is 0), until ctx ends or Close.
-func (p *Program) startSweep(ctx context.Context) {
+func (p *Program) StartSweep(ctx context.Context) {
 	if p.Config.RetentionEvery <= 0 {
 		return
 	}
@@ -921,7 +921,7 @@ func serve(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 		p.Close()
 		return err
 	}
-	p.startSweep(ctx)
+	p.StartSweep(ctx)
 	log.Info("gridhub serving", "addr", p.Addr(), "data", c.DataDir, "store", storeName(c.StoreURI))
 	fmt.Fprintf(stdout, "gridhub listening on %s\n", p.Addr())
 	<-ctx.Done()

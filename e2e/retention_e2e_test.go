@@ -2,9 +2,16 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/gridhub/gridhub/app"
+	"github.com/gridhub/gridhub/broker"
+	"github.com/gridhub/gridhub/hub"
+	"github.com/gridhub/gridhub/store"
 )
 
 // TestRetentionE2E runs the hub with a 2-second retention period of scans
@@ -130,4 +137,86 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestSweepCountsOnTwoHubs runs two hubs over one store and one bus with
+// declarations kept 4 seconds: once the sweep deletes the residents'
+// declarations and then their health codes (on whichever hub's pass gets
+// there first), both hubs' dashboards stop counting the codes, as counters
+// rebuilt from the store do.
+func TestSweepCountsOnTwoHubs(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(t.Context(), "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	bus := broker.New(broker.Options{})
+	t.Cleanup(func() { _ = bus.Close() })
+	hubs := []*twoHubsHub{
+		startRetainingProgram(t, "hub-a", dir, st, bus, 4*time.Second),
+		startRetainingProgram(t, "hub-b", dir, st, bus, 4*time.Second),
+	}
+	admin := hubs[0].h.as(t, "ADMIN", "")
+	ac := seedAccessCity(t, admin)
+	codes := func(x *twoHubsHub, district string) int {
+		var d struct {
+			District struct {
+				Totals struct{ Green, Yellow, Red int }
+			}
+		}
+		must(t, x.h.as(t, "ADMIN", ""), `query($d: ID!) { district(id: $d) { totals { green yellow red } } }`, map[string]any{"d": district}, &d)
+		return d.District.Totals.Green + d.District.Totals.Yellow + d.District.Totals.Red
+	}
+	for i, r := range ac.residents {
+		must(t, admin, `mutation($r: ID!, $t: Float) { declareHealth(input: {residentId: $r, temperature: $t}) { code { colour } } }`,
+			map[string]any{"r": r, "t": []float64{36.6, 38.6}[i]}, nil)
+	}
+	for _, x := range hubs {
+		for _, d := range ac.districts {
+			if n := codes(x, d); n != 1 {
+				t.Fatalf("%s counts %d codes in %s before the sweep, want 1", x.name, n, d)
+			}
+		}
+	}
+	for _, x := range hubs {
+		for _, d := range ac.districts {
+			waitFor(t, x.name+"'s count of codes in "+d+" to drop", func() bool { return codes(x, d) == 0 })
+		}
+	}
+	for _, x := range hubs {
+		if err := x.p.RebuildViews(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ac.districts {
+			if n := codes(x, d); n != 0 {
+				t.Fatalf("%s counts %d codes in %s once rebuilt from the store, want 0 as it did live", x.name, n, d)
+			}
+		}
+	}
+}
+
+// startRetainingProgram starts a hub as startProgram does, keeping
+// declarations for period, and its retention sweep every 100 ms.
+func startRetainingProgram(t *testing.T, name, dir string, st hub.Store, bus broker.Bus, period time.Duration) *twoHubsHub {
+	t.Helper()
+	c, err := app.ServeConfig([]string{"--addr", "127.0.0.1:0", "--data", dir, "--secret", "test-secret-0123456789",
+		"--rate-per-token", "0", "--rate-per-address", "0", "--hub-id", name, "--retain-declarations", period.String(), "--sweep-every", "100ms"},
+		io.Discard, io.Discard, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ShutdownGrace = 3 * time.Second
+	p := &app.Program{Config: c, Log: slog.New(slog.DiscardHandler), Store: st, Bus: bus}
+	if err := p.Open(t.Context()); err != nil {
+		t.Fatalf("open hub %s: %v", name, err)
+	}
+	if err := p.Serve(t.Context()); err != nil {
+		_ = p.Close()
+		t.Fatalf("serve hub %s: %v", name, err)
+	}
+	p.StartSweep(t.Context())
+	x := &twoHubsHub{name: name, p: p, h: &hubProc{url: "http://" + p.Addr(), dir: dir}}
+	t.Cleanup(func() { x.close(t) })
+	return x
 }

@@ -258,6 +258,27 @@ type CaseStatus struct {
 	// contact) and ContactOf that case's resident ID.
 	ContactAt time.Time
 	ContactOf string
+	// Contacts are every case the resident is a traced contact of, each
+	// with the latest time they were near it, in case ID order; ContactOf
+	// is among them. Each goes with the scans period (Store.Sweep).
+	Contacts []CaseContact
+}
+
+// CaseContact is one case a resident is a traced contact of.
+type CaseContact struct {
+	CaseID string
+	At     time.Time // the latest time the resident was near the case
+}
+
+// ContactOfCase returns when the resident was last near the case caseID,
+// and whether they are its traced contact.
+func (s CaseStatus) ContactOfCase(caseID string) (time.Time, bool) {
+	for _, c := range s.Contacts {
+		if c.CaseID == caseID {
+			return c.At, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // Contact is a resident found near a case: scanned in the same cell as a
@@ -352,9 +373,11 @@ type CodesStore interface {
 	// resident marked before keeps the earlier time.
 	MarkCase(ctx context.Context, residentID string, at time.Time) error
 	// MarkContacts marks residents as traced contacts of the case
-	// caseID: each contact's ContactAt becomes its LastAt, when that is
-	// later than the one stored. Contacts without a ResidentID (visitors)
-	// are skipped.
+	// caseID: each contact's entry of the case in Contacts becomes its
+	// LastAt when that is later than the one stored (a new entry when
+	// there is none), and its ContactAt and ContactOf when LastAt is
+	// later than the ContactAt stored. Contacts without a ResidentID
+	// (visitors) are skipped.
 	MarkContacts(ctx context.Context, caseID string, cs ...Contact) error
 	// CaseStatus returns what is known of a resident as a case or contact;
 	// the zero CaseStatus when nothing is.

@@ -30,6 +30,7 @@ const (
 	EventDistrictUpserted                        // a district's area was created or replaced
 	EventCommitteeUpserted                       // committees' areas were created or replaced
 	EventPartnerUpserted                         // a delivery partner's service area was created or replaced
+	EventRecordsExpired                          // the retention sweep deleted records the dashboards count
 
 	numEventKinds = iota + 1 // one more than the last kind
 )
@@ -85,6 +86,8 @@ func (k EventKind) String() string {
 		return "COMMITTEE_UPSERTED"
 	case EventPartnerUpserted:
 		return "PARTNER_UPSERTED"
+	case EventRecordsExpired:
+		return "RECORDS_EXPIRED"
 	}
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
@@ -376,6 +379,17 @@ type PartnerPayload struct {
 	Cells     []Cell
 }
 
+// RecordsExpiredPayload is the payload of RECORDS_EXPIRED: what one batch
+// of the retention sweep (Store.Sweep) deleted that the dashboards'
+// counters count, so that the counters, a view of the bus, drop as a
+// count read afresh from the store does. It is anonymous: cells,
+// supplies, statuses and how many, never whose. The event's Cells are the
+// non-zero cells of Counts.
+type RecordsExpiredPayload struct {
+	Kind   RecordKind // the kind of record the batch swept
+	Counts []ExpiredCount
+}
+
 func (StockChangedPayload) carries(k EventKind) bool { return k == EventStockChanged }
 func (RestockPayload) carries(k EventKind) bool      { return k == EventRestock }
 func (AllocationPayload) carries(k EventKind) bool {
@@ -396,6 +410,9 @@ func (PharmacyPayload) carries(k EventKind) bool  { return k == EventPharmacyUps
 func (DistrictPayload) carries(k EventKind) bool  { return k == EventDistrictUpserted }
 func (CommitteePayload) carries(k EventKind) bool { return k == EventCommitteeUpserted }
 func (PartnerPayload) carries(k EventKind) bool   { return k == EventPartnerUpserted }
+func (RecordsExpiredPayload) carries(k EventKind) bool {
+	return k == EventRecordsExpired
+}
 
 // Publisher takes domain events: the broker, or nothing. Publishing never
 // blocks on subscribers.

@@ -17,8 +17,8 @@ func TestEventKindText(t *testing.T) {
 			t.Errorf("%s: round trip gave %v, %v", b, back, err)
 		}
 	}
-	if len(hub.EventKinds()) != 18 {
-		t.Errorf("%d kinds, want 18", len(hub.EventKinds()))
+	if len(hub.EventKinds()) != 19 {
+		t.Errorf("%d kinds, want 19", len(hub.EventKinds()))
 	}
 	// Kinds are numbered once and for all: a filter compiled into a bit
 	// set (broker) holds at most 31 of them, and clients see the names.
@@ -36,6 +36,7 @@ func TestEventKindText(t *testing.T) {
 		{hub.EventDistrictUpserted, "DISTRICT_UPSERTED"},
 		{hub.EventCommitteeUpserted, "COMMITTEE_UPSERTED"},
 		{hub.EventPartnerUpserted, "PARTNER_UPSERTED"},
+		{hub.EventRecordsExpired, "RECORDS_EXPIRED"},
 	} {
 		if got := tt.give.String(); got != tt.want {
 			t.Errorf("kind %d is %q, want %q", uint8(tt.give), got, tt.want)

@@ -119,6 +119,33 @@ type SweepResult struct {
 	Held int
 	// Next resumes the pass; nil when the pass is over.
 	Next []byte
+	// Expired counts, by sort, cell, supply and status, the deleted
+	// records that the dashboards count (health codes, reservations,
+	// allocations, shortage registrations), sorted, for the
+	// RECORDS_EXPIRED event; empty when there are none.
+	Expired []ExpiredCount
+}
+
+// ExpiredRecord names a sort of record the dashboards count, as a sweep
+// reports its deletion (ExpiredCount).
+type ExpiredRecord string
+
+// The sorts of counted record a sweep deletes.
+const (
+	ExpiredHealthCode  ExpiredRecord = "HEALTH_CODE" // counted by colour
+	ExpiredReservation ExpiredRecord = "RESERVATION" // counted while open (PENDING, WAITING)
+	ExpiredAllocation  ExpiredRecord = "ALLOCATION"  // counted by status
+	ExpiredShortage    ExpiredRecord = "SHORTAGE"    // counted while WAITING
+)
+
+// ExpiredCount counts the records of one sort, cell, supply and status
+// that one sweep batch deleted.
+type ExpiredCount struct {
+	Record ExpiredRecord
+	Cell   Cell   // zero when the record had none
+	SKU    SKU    // of a reservation (its round's), allocation or shortage registration
+	Status string // a health code's colour; the status of the others
+	Count  int
 }
 
 // RetentionStore is the part of Store that deletes expired personal

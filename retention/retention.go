@@ -108,6 +108,11 @@ type Options struct {
 	Now func() time.Time
 	// Log receives the sweeps' reports and errors; discarded when nil.
 	Log *slog.Logger
+	// Events receives a RECORDS_EXPIRED event for each batch that
+	// deleted records the dashboards count, so that their counters (a
+	// view of the bus) drop on every hub as a rebuild from the store
+	// would; none when nil.
+	Events hub.Publisher
 }
 
 // Service sweeps expired records and keeps legal holds.
@@ -119,6 +124,7 @@ type Service struct {
 	first   time.Duration
 	now     func() time.Time
 	log     *slog.Logger
+	events  hub.Publisher
 }
 
 // New returns the service.
@@ -132,7 +138,7 @@ func New(opts Options) (*Service, error) {
 	if opts.Batch < 0 || opts.Batch > hub.MaxSweepBatch {
 		return nil, hub.Errorf(hub.EINVALID, "sweep batch %d outside [0, %d]", opts.Batch, hub.MaxSweepBatch)
 	}
-	s := &Service{store: opts.Store, periods: opts.Periods, batch: opts.Batch, rest: opts.Rest, first: opts.First, now: opts.Now, log: opts.Log}
+	s := &Service{store: opts.Store, periods: opts.Periods, batch: opts.Batch, rest: opts.Rest, first: opts.First, now: opts.Now, log: opts.Log, events: opts.Events}
 	if s.batch == 0 {
 		s.batch = DefaultBatch
 	}
@@ -196,6 +202,7 @@ func (s *Service) Sweep(ctx context.Context) ([]Swept, error) {
 					return out, err
 				}
 			}
+			s.publish(ctx, k, now, r.Expired)
 			sw.Deleted += r.Deleted
 			sw.Held += r.Held
 			sw.Batches++
@@ -207,6 +214,29 @@ func (s *Service) Sweep(ctx context.Context) ([]Swept, error) {
 		out = append(out, sw)
 	}
 	return out, nil
+}
+
+// publish tells the views what a batch deleted that they count. The
+// batch is written: a failure to publish is logged, and the views that
+// missed it are right again at their next rebuild from the store.
+func (s *Service) publish(ctx context.Context, k hub.RecordKind, now time.Time, counts []hub.ExpiredCount) {
+	if s.events == nil || len(counts) == 0 {
+		return
+	}
+	var cells []hub.Cell
+	for _, c := range counts {
+		if c.Cell != 0 {
+			cells = append(cells, c.Cell)
+		}
+	}
+	slices.Sort(cells)
+	ev := hub.Event{
+		Kind: hub.EventRecordsExpired, At: now, Cells: slices.Compact(cells),
+		Payload: hub.RecordsExpiredPayload{Kind: k, Counts: counts},
+	}
+	if _, err := s.events.Publish(context.WithoutCancel(ctx), ev); err != nil {
+		s.log.Error("retention sweep: publish the expired counts", "kind", k, "err", err)
+	}
 }
 
 // sleep waits for d or until ctx ends.
@@ -268,7 +298,8 @@ type HoldInput struct {
 	// CaseID is a resident marked a confirmed case.
 	CaseID string
 	// ResidentIDs are others concerned: each a traced contact of the
-	// case. The case is always held.
+	// case (of this one among any others), last near it within the
+	// retention period of scans. The case is always held.
 	ResidentIDs []string
 	Reason      string
 	Until       time.Time
@@ -308,8 +339,13 @@ func (s *Service) PlaceHold(ctx context.Context, a Actor, in HoldInput) (*hub.Ho
 		if err != nil {
 			return nil, err
 		}
-		if st.ContactOf != in.CaseID {
+		last, ok := st.ContactOfCase(in.CaseID)
+		if !ok {
 			return nil, hub.Errorf(hub.EINVALID, "resident %q is not a traced contact of case %q", id, in.CaseID)
+		}
+		if p := s.periods.Scans; p > 0 && last.Before(now.Add(-p)) {
+			return nil, hub.Errorf(hub.EINVALID, "resident %q was last near case %q on %s: that contact is past the retention period of scans",
+				id, in.CaseID, last.UTC().Format(time.DateOnly))
 		}
 		ids = append(ids, id)
 	}

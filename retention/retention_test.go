@@ -3,6 +3,7 @@ package retention_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -388,7 +389,7 @@ func TestCaseMarksAndShortagesExpire(t *testing.T) {
 	for _, id := range ids {
 		st, err := e.st.CaseStatus(ctx, id)
 		must(t, err)
-		if st != (hub.CaseStatus{}) {
+		if !reflect.DeepEqual(st, hub.CaseStatus{}) {
 			marks[id] = st
 		}
 	}
@@ -425,7 +426,7 @@ func TestCaseMarksAndShortagesExpire(t *testing.T) {
 		for _, id := range ids {
 			st, err := e.st.CaseStatus(ctx, id)
 			must(t, err)
-			if st != (hub.CaseStatus{}) {
+			if !reflect.DeepEqual(st, hub.CaseStatus{}) {
 				same(t, "marks of "+id, st, marks[id])
 				marked = append(marked, id)
 			}

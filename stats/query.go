@@ -279,6 +279,16 @@ func Touched(ev hub.Event) (cells []hub.Cell, sku hub.SKU) {
 		}
 	case hub.DistrictPayload:
 		cells = p.Cells
+	case hub.RecordsExpiredPayload:
+		// One supply's counters when every count is of that supply.
+		one := len(p.Counts) > 0
+		for _, c := range p.Counts {
+			cells = append(cells, c.Cell)
+			one = one && c.Record != hub.ExpiredHealthCode && c.SKU == p.Counts[0].SKU
+		}
+		if one {
+			sku = p.Counts[0].SKU
+		}
 	default:
 		return nil, ""
 	}

@@ -258,6 +258,7 @@ func Kinds() []hub.EventKind {
 		hub.EventRiskAreaMarked, hub.EventRiskAreaLifted, hub.EventColourChanged,
 		hub.EventReservationCreated, hub.EventReservationUpdated, hub.EventShortageRegistered,
 		hub.EventResidentRegistered, hub.EventPharmacyUpserted, hub.EventDistrictUpserted,
+		hub.EventRecordsExpired,
 	}
 }
 
@@ -322,12 +323,54 @@ func (t *Tally) Observe(ev hub.Event) {
 		}
 	case hub.PharmacyPayload:
 		t.upsertPharmacy(p)
+	case hub.RecordsExpiredPayload:
+		for _, c := range p.Counts {
+			t.expire(c)
+		}
 	case hub.DistrictPayload:
 		at := ev.At
 		if at.IsZero() {
 			at = t.now()
 		}
 		t.setDistrict(p.DistrictID, p.Cells, at)
+	}
+}
+
+// expire takes out of the counters the records a retention sweep
+// deleted, as Load, which counts the records the store holds, no longer
+// counts them.
+func (t *Tally) expire(c hub.ExpiredCount) {
+	n := int64(c.Count)
+	if n <= 0 {
+		return
+	}
+	if c.Record == hub.ExpiredAllocation {
+		t.status.counter(hub.AllocationStatus(c.Status)).Add(-n)
+	}
+	if c.Cell == 0 {
+		return
+	}
+	if c.Record == hub.ExpiredHealthCode {
+		if r := hub.Colour(c.Status).Rank(); r > 0 {
+			t.cell(c.Cell).colours[r-1].Add(-n)
+		}
+		return
+	}
+	k := skuIndex(c.SKU)
+	if k < 0 {
+		return
+	}
+	ctr := t.cell(c.Cell)
+	switch c.Record {
+	case hub.ExpiredReservation:
+		ctr.sku[k][fReservations].Add(-n * open(hub.ReservationStatus(c.Status)))
+	case hub.ExpiredAllocation:
+		ctr.sku[k][fAllocations].Add(-n * held(hub.AllocationStatus(c.Status)))
+		ctr.sku[k][fFulfilled].Add(-n * handedOut(hub.AllocationStatus(c.Status)))
+	case hub.ExpiredShortage:
+		if hub.ShortageStatus(c.Status) == hub.ShortageWaiting {
+			ctr.sku[k][fShortages].Add(-n)
+		}
 	}
 }
 

@@ -48,6 +48,7 @@ const (
 	tagDistrict       = "district"
 	tagCommittees     = "committees"
 	tagPartner        = "partner"
+	tagExpired        = "expired"
 )
 
 // payloadDoc is one payload of any type: Type says which, and which of
@@ -100,6 +101,17 @@ type payloadDoc struct {
 
 	Committees []committeeDoc `bson:"committees,omitempty"` // committees
 	PartnerID  string         `bson:"partnerId,omitempty"`  // partner
+
+	RecordKind string            `bson:"recordKind,omitempty"` // expired
+	Counts     []expiredCountDoc `bson:"counts,omitempty"`     // expired
+}
+
+type expiredCountDoc struct {
+	Record string `bson:"record"`
+	Cell   int64  `bson:"cell,omitempty"`
+	SKU    string `bson:"sku,omitempty"`
+	Status string `bson:"status,omitempty"`
+	Count  int64  `bson:"count"`
 }
 
 type committeeDoc struct {
@@ -309,6 +321,12 @@ func payloadToDoc(p hub.EventPayload) (*payloadDoc, error) {
 		return &payloadDoc{Type: tagDistrict, DistrictID: p.DistrictID, Cells: cellInts(p.Cells)}, nil
 	case hub.PartnerPayload:
 		return &payloadDoc{Type: tagPartner, PartnerID: p.PartnerID, Cells: cellInts(p.Cells)}, nil
+	case hub.RecordsExpiredPayload:
+		d := &payloadDoc{Type: tagExpired, RecordKind: string(p.Kind)}
+		for _, c := range p.Counts {
+			d.Counts = append(d.Counts, expiredCountDoc{Record: string(c.Record), Cell: int64(c.Cell), SKU: string(c.SKU), Status: c.Status, Count: int64(c.Count)})
+		}
+		return d, nil
 	case hub.CommitteePayload:
 		d := &payloadDoc{Type: tagCommittees}
 		for _, c := range p.Committees {
@@ -386,6 +404,13 @@ func (d *payloadDoc) domain() (hub.EventPayload, error) {
 			refs = append(refs, hub.CommitteeRef{ID: c.ID, DistrictID: c.DistrictID, Cells: cellsOf(c.Cells)})
 		}
 		return hub.CommitteePayload{Committees: refs}, nil
+	case tagExpired:
+		var counts []hub.ExpiredCount
+		for _, c := range d.Counts {
+			counts = append(counts, hub.ExpiredCount{Record: hub.ExpiredRecord(c.Record), Cell: hub.Cell(uint64(c.Cell)),
+				SKU: hub.SKU(c.SKU), Status: c.Status, Count: int(c.Count)})
+		}
+		return hub.RecordsExpiredPayload{Kind: hub.RecordKind(d.RecordKind), Counts: counts}, nil
 	}
 	return nil, fmt.Errorf("unknown payload type %q", d.Type)
 }

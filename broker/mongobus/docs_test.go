@@ -103,6 +103,15 @@ func samples() []struct{ give, want hub.Event } {
 		hub.Event{Kind: hub.EventPartnerUpserted, At: at, PartnerID: "courier", Source: "eng_2", Payload: partner},
 		hub.Event{Kind: hub.EventPartnerUpserted, At: ms(at), PartnerID: "courier", Source: "eng_2", Payload: partner},
 	})
+	expired := hub.RecordsExpiredPayload{Kind: hub.RecordDispatch, Counts: []hub.ExpiredCount{
+		{Record: hub.ExpiredAllocation, Cell: cells[0], SKU: hub.MaskAdult, Status: "REDEEMED", Count: 3},
+		{Record: hub.ExpiredAllocation, SKU: hub.MaskN95, Status: "EXPIRED", Count: 1},
+		{Record: hub.ExpiredReservation, Cell: cells[0], SKU: hub.MaskAdult, Status: "ALLOCATED", Count: 3},
+	}}
+	out = append(out, struct{ give, want hub.Event }{
+		hub.Event{Kind: hub.EventRecordsExpired, At: at, Cells: cells[:1], Payload: expired},
+		hub.Event{Kind: hub.EventRecordsExpired, At: ms(at), Cells: cells[:1], Payload: expired},
+	})
 	// The source of an event: the publisher's instance.
 	out = append(out, struct{ give, want hub.Event }{
 		hub.Event{Kind: hub.EventStockChanged, At: at, PharmacyID: "p1", Source: "eng_1", Payload: hub.StockChangedPayload{StockEntry: hub.StockEntry{StockChange: hub.StockChange{PharmacyID: "p1", SKU: hub.MaskAdult, Delta: -1, Reason: "ALLOCATE", At: at}, After: 9}}},

@@ -649,10 +649,9 @@ func (s *Store) MarkContacts(ctx context.Context, caseID string, cs ...hub.Conta
 			if _, err := getRec(b, "case", []byte(m.id), &r); err != nil {
 				return err
 			}
-			if !m.at.After(r.ContactAt) {
+			if !r.addContact(caseID, m.at) {
 				continue
 			}
-			r.ContactAt, r.ContactOf = m.at, caseID
 			v, err := encode("case", r)
 			if err != nil {
 				return err

@@ -2,6 +2,7 @@ package portable
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gridhub/gridhub/hub"
@@ -101,13 +102,98 @@ func (r *healthCodeRec) domain() *hub.HealthCode {
 	return &c
 }
 
+// caseRec is a resident's case and contact marks. ContactAt and
+// ContactOf are the latest contact; Contacts every case the resident is a
+// contact of, in case ID order, stored only when there is more than the
+// latest: a record of one contact is stored as before there were several
+// (and a record written then reads as its one entry).
 type caseRec struct {
-	CaseAt    time.Time `json:"caseAt"`
-	ContactAt time.Time `json:"contactAt"`
-	ContactOf string    `json:"contactOf,omitempty"`
+	CaseAt    time.Time        `json:"caseAt"`
+	ContactAt time.Time        `json:"contactAt"`
+	ContactOf string           `json:"contactOf,omitempty"`
+	Contacts  []caseContactRec `json:"contacts,omitempty"`
 }
 
-func (r *caseRec) domain() hub.CaseStatus { return hub.CaseStatus(*r) }
+type caseContactRec struct {
+	CaseID string    `json:"case"`
+	At     time.Time `json:"at"`
+}
+
+func caseToRec(s hub.CaseStatus) caseRec {
+	r := caseRec{CaseAt: s.CaseAt.UTC(), ContactAt: s.ContactAt.UTC(), ContactOf: s.ContactOf}
+	if s.CaseAt.IsZero() {
+		r.CaseAt = time.Time{}
+	}
+	if s.ContactAt.IsZero() {
+		r.ContactAt = time.Time{}
+	}
+	var cs []caseContactRec
+	for _, c := range s.Contacts {
+		cs = append(cs, caseContactRec{CaseID: c.CaseID, At: c.At.UTC()})
+	}
+	r.setContacts(cs)
+	return r
+}
+
+func (r *caseRec) domain() hub.CaseStatus {
+	s := hub.CaseStatus{CaseAt: r.CaseAt, ContactAt: r.ContactAt, ContactOf: r.ContactOf}
+	for _, c := range r.contacts() {
+		s.Contacts = append(s.Contacts, hub.CaseContact(c))
+	}
+	return s
+}
+
+// contacts returns every case of the record, reading a record of the
+// latest contact alone as its one entry.
+func (r *caseRec) contacts() []caseContactRec {
+	if len(r.Contacts) == 0 && r.ContactOf != "" {
+		return []caseContactRec{{CaseID: r.ContactOf, At: r.ContactAt}}
+	}
+	return slices.Clone(r.Contacts)
+}
+
+// addContact marks the record a contact of caseID last at at; it reports
+// whether that changed anything.
+func (r *caseRec) addContact(caseID string, at time.Time) bool {
+	cs := r.contacts()
+	i, found := slices.BinarySearchFunc(cs, caseID, func(c caseContactRec, id string) int { return strings.Compare(c.CaseID, id) })
+	switch {
+	case !found:
+		cs = slices.Insert(cs, i, caseContactRec{CaseID: caseID, At: at})
+	case at.After(cs[i].At):
+		cs[i].At = at
+	default:
+		return false
+	}
+	if at.After(r.ContactAt) {
+		r.ContactAt, r.ContactOf = at, caseID
+	}
+	r.setContacts(cs)
+	return true
+}
+
+// setContacts stores the contacts, none when they are the latest alone.
+func (r *caseRec) setContacts(cs []caseContactRec) {
+	if len(cs) == 0 || len(cs) == 1 && cs[0].CaseID == r.ContactOf && cs[0].At.Equal(r.ContactAt) {
+		cs = nil
+	}
+	r.Contacts = cs
+}
+
+// expireContacts drops the contacts last before cutoff, and the latest
+// contact with them when it is one; it reports whether it dropped any.
+func (r *caseRec) expireContacts(cutoff time.Time) bool {
+	cs := r.contacts()
+	kept := slices.DeleteFunc(slices.Clone(cs), func(c caseContactRec) bool { return c.At.Before(cutoff) })
+	if len(kept) == len(cs) {
+		return false
+	}
+	if r.ContactAt.Before(cutoff) {
+		r.ContactAt, r.ContactOf = time.Time{}, ""
+	}
+	r.setContacts(kept)
+	return true
+}
 
 // scanRec is one scan. Its key in the scans bucket holds the person and
 // the time as well (scanKey), but the record stands alone.

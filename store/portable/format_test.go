@@ -75,7 +75,7 @@ func formatCases() []formatCase {
 		Colour: hub.Yellow, Reasons: []string{"contact"}, Version: 3, UpdatedAt: at}
 	sc := &hub.Scan{ID: "sc1", CheckpointID: "k1", Cell: cell, ResidentID: "r1", SubjectID: "s1", At: at,
 		Temperature: 36.6, Colour: hub.Green, Result: hub.ScanPass}
-	cs := hub.CaseStatus{CaseAt: at, ContactAt: later, ContactOf: "r2"}
+	cs := hub.CaseStatus{CaseAt: at, ContactAt: later, ContactOf: "r2", Contacts: []hub.CaseContact{{CaseID: "r2", At: later}, {CaseID: "r7", At: at}}}
 	hd := &hub.Hold{ID: "hold1", DistrictID: "d1", CaseID: "r1", ResidentIDs: []string{"r1", "r2"}, Reason: "case 7",
 		PlacedBy: "officer", PlacedAt: at, Until: later, Extensions: 2, LiftedAt: later}
 
@@ -95,7 +95,7 @@ func formatCases() []formatCase {
 		{"healthCode", hc, func() any { return healthCodeToRec(hc) }, decodeAs((*healthCodeRec).domain)},
 		{"scan", sc, func() any { return scanToRec(sc) }, decodeAs((*scanRec).domain)},
 		{"hold", hd, func() any { return holdToRec(hd) }, decodeAs((*holdRec).domain)},
-		{"case", cs, func() any { return caseRec(cs) }, func(b []byte) (any, error) {
+		{"case", cs, func() any { return caseToRec(cs) }, func(b []byte) (any, error) {
 			var r caseRec
 			if err := decode("case", nil, b, &r); err != nil {
 				return nil, err

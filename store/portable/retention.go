@@ -2,6 +2,7 @@ package portable
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -320,6 +321,7 @@ func (s *Store) Sweep(ctx context.Context, r hub.SweepRequest) (hub.SweepResult,
 		case hub.RecordCodes:
 			err = sw.codes(r.From)
 		}
+		out.Expired = sw.counts()
 		return internal(err)
 	})
 	if err != nil {
@@ -338,20 +340,57 @@ type sweep struct {
 	seen    int // records examined
 	res     *hub.SweepResult
 	deletes []pendingDelete
+	gone    map[hub.ExpiredCount]int // counted records deleted, by all but Count
 }
 
+// expire counts a deleted record that the dashboards count.
+func (sw *sweep) expire(rec hub.ExpiredRecord, cell hub.Cell, sku hub.SKU, status string) {
+	if sw.gone == nil {
+		sw.gone = make(map[hub.ExpiredCount]int)
+	}
+	sw.gone[hub.ExpiredCount{Record: rec, Cell: cell, SKU: sku, Status: status}]++
+}
+
+// counts returns the counted records deleted, sorted.
+func (sw *sweep) counts() []hub.ExpiredCount {
+	if len(sw.gone) == 0 {
+		return nil
+	}
+	out := make([]hub.ExpiredCount, 0, len(sw.gone))
+	for c, n := range sw.gone {
+		c.Count = n
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b hub.ExpiredCount) int {
+		return cmp.Or(cmp.Compare(a.Record, b.Record), cmp.Compare(a.Cell, b.Cell), cmp.Compare(a.SKU, b.SKU), cmp.Compare(a.Status, b.Status))
+	})
+	return out
+}
+
+// pendingDelete is a key to delete, or to put v under when v is not nil.
 type pendingDelete struct {
-	b   driver.Bucket
-	key []byte
+	b      driver.Bucket
+	key, v []byte
 }
 
 // drop queues a key for deletion once the cursors are done.
 func (sw *sweep) drop(b driver.Bucket, key []byte) {
-	sw.deletes = append(sw.deletes, pendingDelete{b, bytes.Clone(key)})
+	sw.deletes = append(sw.deletes, pendingDelete{b, bytes.Clone(key), nil})
+}
+
+// rewrite queues a record's new value once the cursors are done.
+func (sw *sweep) rewrite(b driver.Bucket, key, v []byte) {
+	sw.deletes = append(sw.deletes, pendingDelete{b, bytes.Clone(key), v})
 }
 
 func (sw *sweep) flush() error {
 	for _, d := range sw.deletes {
+		if d.v != nil {
+			if err := put(d.b, d.key, d.v); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := del(d.b, d.key); err != nil {
 			return err
 		}
@@ -585,7 +624,7 @@ func (sw *sweep) dispatch(from []byte) error {
 		}
 		if r.Status == hub.RoundClosed || r.Status == hub.RoundDrawn {
 			if r.Closes.Before(sw.before) {
-				next, err := sw.round(r.ID, phase, resume)
+				next, err := sw.round(r.ID, r.SKU, phase, resume)
 				if err != nil {
 					return err
 				}
@@ -625,7 +664,7 @@ func (sw *sweep) guards(roundID string) {
 // returns where to resume, nil when it is done. A reservation whose
 // allocation is still open stays with it; an open allocation (RESERVED or
 // DELIVERING) stays until its expiry or delivery moves it.
-func (sw *sweep) round(roundID string, phase byte, resume []byte) ([]byte, error) {
+func (sw *sweep) round(roundID string, sku hub.SKU, phase byte, resume []byte) ([]byte, error) {
 	prefix := ikey(roundID, "")
 	start := func(c driver.Cursor, p byte) (k, v []byte) {
 		if phase == p && len(resume) > 0 {
@@ -676,6 +715,7 @@ func (sw *sweep) round(roundID string, phase byte, resume []byte) ([]byte, error
 			}
 			sw.drop(bucket(sw.tx, bktResvByRound), k)
 			sw.drop(bucket(sw.tx, bktResvByRoundStatus), resvStatusKey(&r))
+			sw.expire(hub.ExpiredReservation, r.Cell, sku, string(r.Status))
 			sw.res.Deleted++
 		}
 	}
@@ -710,6 +750,7 @@ func (sw *sweep) round(roundID string, phase byte, resume []byte) ([]byte, error
 
 // dropAllocation queues an allocation and its index entries for deletion.
 func (sw *sweep) dropAllocation(a *allocationRec) {
+	sw.expire(hub.ExpiredAllocation, a.Cell, a.SKU, string(a.Status))
 	sw.drop(bucket(sw.tx, bktAllocations), []byte(a.ID))
 	if a.CodeHash != "" {
 		sw.drop(bucket(sw.tx, bktAllocByCode), []byte(a.CodeHash))
@@ -785,6 +826,7 @@ func (sw *sweep) shortages(from []byte) error {
 				sw.drop(waiting, wk)
 			}
 		}
+		sw.expire(hub.ExpiredShortage, r.Cell, r.SKU, string(r.Status))
 		sw.res.Deleted++
 		if alloc != nil {
 			sw.dropAllocation(alloc)
@@ -796,7 +838,9 @@ func (sw *sweep) shortages(from []byte) error {
 
 // cases walks the case and contact marks in resident order: a resident's
 // marks go once the later of them is before the cutoff, unless a hold in
-// force names the resident.
+// force names the resident; a resident whose marks stay loses the
+// contacts of cases last met before the cutoff (a case's mark expires
+// with its period), unless held.
 func (sw *sweep) cases(from []byte) error {
 	b := bucket(sw.tx, bktCases)
 	c, k, v := seek(b, from)
@@ -808,8 +852,24 @@ func (sw *sweep) cases(from []byte) error {
 		if err := decode("case", k, v, &r); err != nil {
 			return err
 		}
-		if !r.CaseAt.Before(sw.before) || !r.ContactAt.Before(sw.before) {
-			continue // a zero mark is before any cutoff
+		whole := r.CaseAt.Before(sw.before) && r.ContactAt.Before(sw.before) // a zero mark is before any cutoff
+		if !whole && !r.expireContacts(sw.before) {
+			continue
+		}
+		if !whole {
+			// Some contacts expire: the record stays, without them.
+			if held, err := sw.held.held(string(k)); err != nil || held {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			nv, err := encode("case", r)
+			if err != nil {
+				return err
+			}
+			sw.rewrite(b, k, nv)
+			continue
 		}
 		held, err := sw.kept(string(k))
 		if err != nil {
@@ -866,6 +926,7 @@ func (sw *sweep) codes(from []byte) error {
 			}
 		}
 		gone = append(gone, r)
+		sw.expire(hub.ExpiredHealthCode, r.Cell, "", string(r.Colour))
 		sw.res.Deleted++
 	}
 	counts := bucket(sw.tx, bktColourCounts)

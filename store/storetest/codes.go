@@ -16,7 +16,7 @@ import (
 // subject says nothing of the resident (neither their ID nor their ID
 // hash appears in it); RiskLevels of a cell no area covers leaves it out;
 // ContactsIn's bounds are both inclusive and repeated cells count once;
-// MarkContacts keeps the latest contact; CaseStatus of an unknown resident
+// MarkContacts keeps the latest contact, and every case's; CaseStatus of an unknown resident
 // is the zero CaseStatus.
 
 // Codes fixtures. Cells need not be valid H3 cells: the store keeps them
@@ -499,6 +499,7 @@ func testCases(t *testing.T, h Harness) {
 		st, err = s.CaseStatus(ctx, "r2")
 		must(t, err, "CaseStatus r2")
 		same(t, "contact r2 "+what, []any{ms(st.ContactAt), st.ContactOf, st.CaseAt.IsZero()}, []any{ms(at(8)), "r1", true})
+		same(t, "cases of contact r2 "+what, normCase(st).Contacts, []hub.CaseContact{{CaseID: "r1", At: ms(at(8))}, {CaseID: "r3", At: ms(at(2))}})
 	}
 	check("")
 	s = h.Reopen(t, s)

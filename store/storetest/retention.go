@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -31,11 +32,49 @@ func sweepAll(t *testing.T, s hub.Store, kind hub.RecordKind, before, now time.T
 		must(t, err, fmt.Sprintf("Sweep %s batch %d", kind, n))
 		total.Deleted += r.Deleted
 		total.Held += r.Held
+		total.Expired = addExpired(total.Expired, r.Expired)
 		if r.Next == nil {
 			return total, n
 		}
 		from = r.Next
 	}
+}
+
+// addExpired adds the counts of b to those of a, in the order Sweep
+// reports them.
+func addExpired(a, b []hub.ExpiredCount) []hub.ExpiredCount {
+	for _, c := range b {
+		if c.Count <= 0 {
+			panic(fmt.Sprintf("a sweep reports a count of %d", c.Count))
+		}
+		i := slices.IndexFunc(a, func(x hub.ExpiredCount) bool {
+			return x.Record == c.Record && x.Cell == c.Cell && x.SKU == c.SKU && x.Status == c.Status
+		})
+		if i < 0 {
+			a = append(a, c)
+		} else {
+			a[i].Count += c.Count
+		}
+	}
+	slices.SortFunc(a, func(x, y hub.ExpiredCount) int {
+		return cmp.Or(cmp.Compare(x.Record, y.Record), cmp.Compare(x.Cell, y.Cell), cmp.Compare(x.SKU, y.SKU), cmp.Compare(x.Status, y.Status))
+	})
+	return a
+}
+
+// normCase returns a case status with its times at millisecond precision.
+func normCase(st hub.CaseStatus) hub.CaseStatus {
+	if !st.CaseAt.IsZero() {
+		st.CaseAt = ms(st.CaseAt)
+	}
+	if !st.ContactAt.IsZero() {
+		st.ContactAt = ms(st.ContactAt)
+	}
+	st.Contacts = slices.Clone(st.Contacts)
+	for i := range st.Contacts {
+		st.Contacts[i].At = ms(st.Contacts[i].At)
+	}
+	return st
 }
 
 // hold returns a hold of case r2 in district d1 naming residents, placed
@@ -316,9 +355,23 @@ func testSweepDispatch(t *testing.T, h Harness) {
 	got, _ := sweepAll(t, s, hub.RecordDispatch, at(600), at(700), 2)
 	same(t, "deleted before the period", got, hub.SweepResult{})
 
+	// What goes is counted for the dashboards, by cell, supply and status.
+	var wantExpired []hub.ExpiredCount
+	for _, id := range []string{"a0", "a2"} {
+		a, err := s.Allocation(ctx, id)
+		must(t, err, "Allocation")
+		wantExpired = addExpired(wantExpired, []hub.ExpiredCount{{Record: hub.ExpiredAllocation, Cell: a.Cell, SKU: a.SKU, Status: string(a.Status), Count: 1}})
+	}
+	for _, id := range []string{"res0", "res2"} {
+		r, err := s.Reservation(ctx, id)
+		must(t, err, "Reservation")
+		wantExpired = addExpired(wantExpired, []hub.ExpiredCount{{Record: hub.ExpiredReservation, Cell: r.Cell, SKU: hub.MaskAdult, Status: string(r.Status), Count: 1}})
+	}
+
 	got, _ = sweepAll(t, s, hub.RecordDispatch, at(601), at(700), 2)
 	same(t, "deleted", got.Deleted, 2+2) // res0 res2, a0 a2
 	same(t, "held", got.Held, 1)
+	same(t, "expired counts", got.Expired, wantExpired)
 	same(t, "reservations of round1", reservationIDs(t, s, hub.ReservationFilter{RoundID: "round1"}), []string{"res4", "res6"})
 	same(t, "reservations of round2", reservationIDs(t, s, hub.ReservationFilter{RoundID: "round2"}), []string{"res1", "res3", "res5", "res7"})
 	same(t, "allocations of round1", allocationIDs(t, s, hub.AllocationFilter{RoundID: "round1"}), []string{"a4"})
@@ -610,7 +663,12 @@ func testSweepShortages(t *testing.T, h Harness) {
 			same(t, "swept before anything is due", got, hub.SweepResult{})
 			got, _ = sweepAll(t, s, hub.RecordShortages, at(200), at(300), limit)
 			same(t, "deleted", got.Deleted, 3+2) // sh0 sh2 sh3, a-sh0 a-sh2
-			same(t, "held", got.Held, 2)         // sh4 sh5
+			byRecord := map[hub.ExpiredRecord]int{}
+			for _, c := range got.Expired {
+				byRecord[c.Record] += c.Count
+			}
+			same(t, "expired counts by record", byRecord, map[hub.ExpiredRecord]int{hub.ExpiredShortage: 3, hub.ExpiredAllocation: 2})
+			same(t, "held", got.Held, 2) // sh4 sh5
 			same(t, "shortages", shortageIDs(t, s, hub.ShortageFilter{}), []string{"sh1", "sh4", "sh5", "sh6"})
 			same(t, "waiting", shortageIDs(t, s, hub.ShortageFilter{Status: hub.ShortageWaiting}), []string{"sh4", "sh6"})
 			same(t, "served", shortageIDs(t, s, hub.ShortageFilter{Status: hub.ShortageServed, SKU: hub.MaskAdult}), []string{"sh1", "sh5"})
@@ -655,13 +713,22 @@ func testSweepCases(t *testing.T, h Harness) {
 			must(t, s.MarkCase(ctx, "r3", at(10)), "MarkCase r3")
 			must(t, s.MarkContacts(ctx, "r1", hub.Contact{ResidentID: "r2", LastAt: at(15)}), "MarkContacts r2")
 			must(t, s.MarkContacts(ctx, "r1", hub.Contact{ResidentID: "r3", LastAt: at(300)}), "MarkContacts r3")
-			must(t, s.PutHold(ctx, hold("hold1", 2000)), "PutHold")
+			// r4 and r5 contacts of r1 at(20) and of r3 at(300), r5 held.
+			for _, c := range []struct {
+				caseID string
+				at     int
+			}{{"r1", 20}, {"r3", 300}} {
+				must(t, s.MarkContacts(ctx, c.caseID, hub.Contact{ResidentID: "r4", LastAt: at(c.at)}, hub.Contact{ResidentID: "r5", LastAt: at(c.at)}), "MarkContacts r4 r5")
+			}
+			must(t, s.PutHold(ctx, hold("hold1", 2000, "r5")), "PutHold")
 			status := func(id string) hub.CaseStatus {
 				st, err := s.CaseStatus(ctx, id)
 				must(t, err, "CaseStatus "+id)
-				return st
+				return normCase(st)
 			}
-			before := map[string]hub.CaseStatus{"r1": status("r1"), "r2": status("r2"), "r3": status("r3")}
+			before := map[string]hub.CaseStatus{"r1": status("r1"), "r2": status("r2"), "r3": status("r3"), "r5": status("r5")}
+			same(t, "r4, a contact of two cases", status("r4"), hub.CaseStatus{ContactAt: ms(at(300)), ContactOf: "r3",
+				Contacts: []hub.CaseContact{{CaseID: "r1", At: ms(at(20))}, {CaseID: "r3", At: ms(at(300))}}})
 
 			got, _ := sweepAll(t, s, hub.RecordCases, at(10), at(500), limit)
 			same(t, "swept before anything is due", got, hub.SweepResult{})
@@ -670,15 +737,21 @@ func testSweepCases(t *testing.T, h Harness) {
 			same(t, "r1 after the sweep", status("r1"), hub.CaseStatus{})
 			same(t, "r2, held", status("r2"), before["r2"])
 			same(t, "r3, contact at(300)", status("r3"), before["r3"])
+			// r4's contact of r1 expired, not that of r3; r5 is held whole.
+			same(t, "r4 after the sweep", status("r4"), hub.CaseStatus{ContactAt: ms(at(300)), ContactOf: "r3",
+				Contacts: []hub.CaseContact{{CaseID: "r3", At: ms(at(300))}}})
+			same(t, "r5, held", status("r5"), before["r5"])
 			again, _ := sweepAll(t, s, hub.RecordCases, at(100), at(500), limit)
 			same(t, "a second pass", again, hub.SweepResult{Held: 1})
 
 			must(t, s.MarkCase(ctx, "r1", at(400)), "MarkCase r1 anew")
 			later, _ := sweepAll(t, s, hub.RecordCases, at(350), at(2001), limit)
-			same(t, "swept once the hold ended", later, hub.SweepResult{Deleted: 2})
-			same(t, "r1 marked anew", status("r1").CaseAt, at(400))
+			same(t, "swept once the hold ended", later, hub.SweepResult{Deleted: 4})
+			same(t, "r1 marked anew", status("r1").CaseAt, ms(at(400)))
 			same(t, "r2", status("r2"), hub.CaseStatus{})
 			same(t, "r3", status("r3"), hub.CaseStatus{})
+			same(t, "r4", status("r4"), hub.CaseStatus{})
+			same(t, "r5", status("r5"), hub.CaseStatus{})
 		})
 	}
 }
@@ -738,7 +811,9 @@ func testSweepCodes(t *testing.T, h Harness) {
 			got, _ := sweepAll(t, s, hub.RecordCodes, at(30), at(300), limit)
 			same(t, "swept before anything is due", got, hub.SweepResult{})
 			got, _ = sweepAll(t, s, hub.RecordCodes, at(100), at(300), limit)
-			same(t, "swept", got, hub.SweepResult{Deleted: 1, Held: 1})
+			same(t, "swept", got, hub.SweepResult{Deleted: 1, Held: 1, Expired: []hub.ExpiredCount{
+				{Record: hub.ExpiredHealthCode, Cell: cellA, Status: string(hub.Red), Count: 1},
+			}})
 			_, err := s.HealthCode(ctx, "r1")
 			wantCode(t, err, hub.ENOTFOUND, "the swept code")
 			same(t, "codes in cell A", coded(), []string{"r2", "r3", "r4", "r5"})
@@ -762,7 +837,9 @@ func testSweepCodes(t *testing.T, h Harness) {
 			// ended.
 			sweepAll(t, s, hub.RecordDeclarations, at(100), at(300), limit)
 			got, _ = sweepAll(t, s, hub.RecordCodes, at(100), at(2001), limit)
-			same(t, "swept after the declaration and the hold", got, hub.SweepResult{Deleted: 2})
+			same(t, "swept after the declaration and the hold", got, hub.SweepResult{Deleted: 2, Expired: []hub.ExpiredCount{
+				{Record: hub.ExpiredHealthCode, Cell: cellA, Status: string(hub.Green), Count: 2},
+			}})
 			same(t, "codes left", coded(), []string{"r3", "r5"})
 			same(t, "colours left", colours(), map[hub.Colour]int{hub.Green: 2})
 		})

@@ -116,6 +116,7 @@ func Run(t *testing.T, h Harness) {
 		{"Cases", testCases},
 		{"Scans", testScans},
 		{"ConcurrentScans", testConcurrentScans},
+		{"LoadScans", testLoadScans},
 		{"CodesCopies", testCodesCopies},
 		{"Reopen", testReopen},
 		{"Closed", testClosed},
