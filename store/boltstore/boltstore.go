@@ -123,9 +123,17 @@ func openDB(dir string) (*db, error) {
 	_, statErr := os.Stat(path)
 	created := errors.Is(statErr, os.ErrNotExist)
 
+	// The freelist is not written at each commit (NoFreelistSync, as etcd
+	// does): written whole, it grows with every page a deletion frees, so
+	// once the retention sweep has freed millions of pages every commit,
+	// the sweep's and the reservations', wrote megabytes of it. bbolt
+	// rebuilds it from the file's pages when the store opens instead,
+	// which makes opening a large store slower, and a crash loses
+	// nothing: the file's pages are the truth.
 	bdb, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:      lockTimeout,
-		FreelistType: bolt.FreelistMapType,
+		Timeout:        lockTimeout,
+		FreelistType:   bolt.FreelistMapType,
+		NoFreelistSync: true,
 	})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("boltstore: open %s: in use by another process: %w", path, err)
