@@ -3,10 +3,8 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"slices"
@@ -17,8 +15,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/gridhub/gridhub/app"
 )
 
 // BenchmarkBroadcast measures a restock broadcast to N WebSocket
@@ -66,7 +62,7 @@ func BenchmarkBroadcast(b *testing.B) {
 		for _, n := range counts {
 			results[share] = append(results[share], h.measure(b, n))
 		}
-		h.stop(b)
+		h.stop()
 	}
 	for i, n := range counts {
 		s, u := results[true][i], results[false][i]
@@ -96,10 +92,8 @@ type broadcastResult struct {
 // broadcastHub is the program with the demo city, its subscribers
 // following the district with the most pharmacies.
 type broadcastHub struct {
-	url, addr  string
-	cancel     func()
-	done       chan error
-	admin      string
+	benchHub
+	stop       func()
 	district   string
 	token      string // the district's
 	pharmacies []string
@@ -108,37 +102,17 @@ type broadcastHub struct {
 
 func startBroadcastHub(b *testing.B, dir string, share bool) *broadcastHub {
 	b.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	h := &broadcastHub{cancel: cancel, done: make(chan error, 1)}
-	args := []string{"serve", "--demo", "--addr", "127.0.0.1:0", "--data", dir, "--secret", "test-secret-0123456789",
-		"--rate-per-token", "0", "--rate-per-address", "0", "--share-subscriptions=" + strconv.FormatBool(share)}
-	go func() {
-		h.done <- app.Run(ctx, args, pw, io.Discard, func(string) string { return "" })
-		pw.Close()
-	}()
-	br := bufio.NewReader(pr)
-	for h.addr == "" {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			b.Fatalf("hub did not start: %v", err)
-		}
-		if rest, ok := strings.CutPrefix(line, "gridhub listening on "); ok {
-			h.addr = strings.TrimSpace(rest)
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	h := &broadcastHub{}
+	h.addr, h.stop = serveBench(b, dir, "--share-subscriptions="+strconv.FormatBool(share))
 	h.url = "http://" + h.addr
-	bh := &benchHub{url: h.url}
-	h.admin = bh.mint(b, dir, "ADMIN", "")
-	bh.admin = h.admin
+	h.admin = h.mint(b, dir, "ADMIN", "")
 	var data struct {
 		Districts []struct {
 			ID         string
 			Pharmacies []struct{ ID string }
 		}
 	}
-	bh.post(b, `{ districts { id pharmacies { id } } }`, nil, &data)
+	h.post(b, `{ districts { id pharmacies { id } } }`, nil, &data)
 	for _, d := range data.Districts {
 		if len(d.Pharmacies) > len(h.pharmacies) {
 			h.district, h.pharmacies = d.ID, nil
@@ -150,25 +124,15 @@ func startBroadcastHub(b *testing.B, dir string, share bool) *broadcastHub {
 	if h.district == "" {
 		b.Fatal("the demo city has no pharmacies")
 	}
-	h.token = bh.mint(b, dir, "DISTRICT", h.district)
+	h.token = h.mint(b, dir, "DISTRICT", h.district)
 	return h
-}
-
-func (h *broadcastHub) stop(b *testing.B) {
-	h.cancel()
-	select {
-	case <-h.done:
-	case <-time.After(20 * time.Second):
-		b.Error("hub did not stop within 20s")
-	}
 }
 
 // restock restocks the district's i-th pharmacy (in turn) with child
 // masks, each time a quantity no restock had, and returns it.
 func (h *broadcastHub) restock(b *testing.B, i int) int {
 	h.quantity++
-	bh := &benchHub{url: h.url, admin: h.admin}
-	bh.post(b, `mutation($p: ID!, $q: Int!) { restock(pharmacyId: $p, sku: MASK_CHILD, quantity: $q) { id } }`,
+	h.post(b, `mutation($p: ID!, $q: Int!) { restock(pharmacyId: $p, sku: MASK_CHILD, quantity: $q) { id } }`,
 		map[string]any{"p": h.pharmacies[i%len(h.pharmacies)], "q": h.quantity}, nil)
 	return h.quantity
 }
@@ -177,9 +141,8 @@ func (h *broadcastHub) restock(b *testing.B, i int) int {
 // deliveries, a shared execution's counted as the messages it handed to
 // its members.
 func (h *broadcastHub) sent(b *testing.B) float64 {
-	bh := &benchHub{url: h.url}
-	return bh.metric(b, `gridhub_events_delivered_total{kind="STOCK_CHANGED"}`) -
-		bh.metric(b, "gridhub_shared_events_total") + bh.metric(b, "gridhub_shared_deliveries_total")
+	return h.metric(b, `gridhub_events_delivered_total{kind="STOCK_CHANGED"}`) -
+		h.metric(b, "gridhub_shared_events_total") + h.metric(b, "gridhub_shared_deliveries_total")
 }
 
 // restockCPU runs k restocks while nobody reads and returns the process's
@@ -190,14 +153,7 @@ func (h *broadcastHub) restockCPU(b *testing.B, k int) (time.Duration, float64) 
 	for i := range k {
 		h.restock(b, i)
 	}
-	for last := runtime.NumGoroutine(); ; {
-		time.Sleep(100 * time.Millisecond)
-		n := runtime.NumGoroutine()
-		if n == last {
-			break
-		}
-		last = n
-	}
+	settle()
 	return processCPU() - cpu0, h.sent(b) - sent0
 }
 
@@ -206,8 +162,7 @@ func (h *broadcastHub) measure(b *testing.B, n int) broadcastResult {
 	b.Helper()
 	runtime.GC()
 	control, _ := h.restockCPU(b, broadcastCPURestocks)
-	bh := &benchHub{url: h.url}
-	before := bh.subscriptions(b)
+	before := h.subscriptions(b)
 	conns := make([]*rawWS, n)
 	init, _ := json.Marshal(map[string]any{"type": "connection_init", "payload": map[string]string{"Authorization": "Bearer " + h.token}})
 	sub, _ := json.Marshal(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
@@ -260,12 +215,12 @@ func (h *broadcastHub) measure(b *testing.B, n int) broadcastResult {
 				_ = c.conn.Close()
 			}
 		}
-		bh.waitSubscriptions(b, before)
+		h.waitSubscriptions(b, before)
 	}()
 	if err, _ := failed.Load().(error); err != nil {
 		b.Fatalf("open connection: %v", err)
 	}
-	bh.waitSubscriptions(b, before+float64(n))
+	h.waitSubscriptions(b, before+float64(n))
 	// The clients answer no ping: a pong every few seconds keeps the hub
 	// from closing them as gone.
 	stopPongs := make(chan struct{})

@@ -276,34 +276,9 @@ type alertCost struct {
 func (h *benchHub) start(b *testing.B) {
 	b.Helper()
 	dir := b.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	args := []string{"serve", "--demo", "--addr", "127.0.0.1:0", "--data", dir, "--secret", "test-secret-0123456789",
-		"--rate-per-token", "0", "--rate-per-address", "0"}
-	go func() {
-		done <- app.Run(ctx, args, pw, io.Discard, func(string) string { return "" })
-		pw.Close()
-	}()
-	b.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			b.Error("hub did not stop within 20s")
-		}
-	})
-	br := bufio.NewReader(pr)
-	for h.addr == "" {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			b.Fatalf("hub did not start: %v", err)
-		}
-		if rest, ok := strings.CutPrefix(line, "gridhub listening on "); ok {
-			h.addr = strings.TrimSpace(rest)
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	var stop func()
+	h.addr, stop = serveBench(b, dir)
+	b.Cleanup(stop)
 	h.url = "http://" + h.addr
 
 	h.admin = h.mint(b, dir, "ADMIN", "")
@@ -399,16 +374,8 @@ func (h *benchHub) restockCost(b *testing.B, k int) (spent alertCost, delivered 
 		h.post(b, `mutation($p: ID!) { restock(pharmacyId: $p, sku: MASK_CHILD, quantity: 10) { id } }`,
 			map[string]any{"p": h.pharmacies[i*7%len(h.pharmacies)]}, nil)
 	}
-	// Wait until the alerts are written: the forwarders and writers are
-	// done when the goroutine count stands still.
-	for last := runtime.NumGoroutine(); ; {
-		time.Sleep(100 * time.Millisecond)
-		n := runtime.NumGoroutine()
-		if n == last {
-			break
-		}
-		last = n
-	}
+	// Wait until the alerts are written.
+	settle()
 	cpu1 := processCPU()
 	runtime.ReadMemStats(&ms1)
 	return alertCost{
@@ -445,6 +412,56 @@ func (h *benchHub) restock(b *testing.B, k int) {
 		bytes:   (with.bytes - h.control.bytes) / delivered,
 		objects: (with.objects - h.control.objects) / delivered,
 		cpu:     (with.cpu - h.control.cpu) / delivered,
+	}
+}
+
+// serveBench runs the program (gridhub serve --demo, rate limits off,
+// extra flags after) in this process on a free port with its data in
+// dir, and returns its address and a function that stops it and waits.
+func serveBench(b *testing.B, dir string, extra ...string) (addr string, stop func()) {
+	b.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	args := append([]string{"serve", "--demo", "--addr", "127.0.0.1:0", "--data", dir, "--secret", "test-secret-0123456789",
+		"--rate-per-token", "0", "--rate-per-address", "0"}, extra...)
+	go func() {
+		done <- app.Run(ctx, args, pw, io.Discard, func(string) string { return "" })
+		pw.Close()
+	}()
+	stop = func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			b.Error("hub did not stop within 20s")
+		}
+	}
+	br := bufio.NewReader(pr)
+	for addr == "" {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			stop()
+			b.Fatalf("hub did not start: %v", err)
+		}
+		if rest, ok := strings.CutPrefix(line, "gridhub listening on "); ok {
+			addr = strings.TrimSpace(rest)
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	return addr, stop
+}
+
+// settle waits until this process's goroutine count stands still: the
+// forwarders and writers of the alerts just sent are done.
+func settle() {
+	for last := runtime.NumGoroutine(); ; {
+		time.Sleep(100 * time.Millisecond)
+		n := runtime.NumGoroutine()
+		if n == last {
+			return
+		}
+		last = n
 	}
 }
 
