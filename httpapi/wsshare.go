@@ -129,7 +129,6 @@ type sharing struct {
 	mu     sync.Mutex
 	groups map[shareKey]*shareGroup
 
-	executions atomic.Int64 // events executed by groups, for tests
 	started    atomic.Int64 // groups started, for tests
 	liveGroups prometheus.Gauge
 	members    prometheus.Gauge
@@ -444,7 +443,6 @@ func (g *shareGroup) drain() {
 			g.end(nil)
 			return
 		}
-		g.s.executions.Add(1)
 		g.s.events.Inc()
 		f := g.frame(resp)
 		g.mu.Lock()
