@@ -656,13 +656,9 @@ type wsOp struct {
 	id     string
 	cancel context.CancelFunc
 
-	mu      sync.Mutex
-	next    graphql.ResponseHandler // set once the operation is dispatched
-	ctx     context.Context         // next's context
-	pending int                     // values the Stream announced and next has not taken
-	running bool                    // a goroutine drains
-	ended   bool
-	quiet   bool // nothing more goes out: the client completed it, or an error ended it
+	mu    sync.Mutex
+	pump  pump // its values, once dispatched as a subscription
+	quiet bool // nothing more goes out: the client completed it, or an error ended it
 }
 
 // run parses, validates and dispatches the operation, then leaves it to
@@ -716,9 +712,7 @@ func (op *wsOp) run(ctx context.Context, payload json.RawMessage, read time.Time
 		return
 	}
 	op.mu.Lock()
-	op.next, op.ctx = next, ctx
-	drain := op.pending > 0 && !op.running && !op.ended
-	op.running = op.running || drain
+	drain := op.pump.dispatched(next, ctx)
 	op.mu.Unlock()
 	if drain {
 		op.drain()
@@ -730,31 +724,23 @@ func (op *wsOp) run(ctx context.Context, payload json.RawMessage, read time.Time
 // already or the operation is not yet dispatched (run then does).
 func (op *wsOp) wake() {
 	op.mu.Lock()
-	op.pending++
-	if op.next == nil || op.running || op.ended {
-		op.mu.Unlock()
-		return
-	}
-	op.running = true
+	start := op.pump.announce()
 	op.mu.Unlock()
-	go op.drain()
+	if start {
+		go op.drain()
+	}
 }
 
-// drain sends what the Stream announced, then ends. Each call of next
-// takes one value from the channel, which holds one for each
-// announcement not yet taken, so it never blocks.
+// drain sends what the Stream announced, then ends.
 func (op *wsOp) drain() {
 	defer op.recover()
 	for {
 		op.mu.Lock()
-		if op.pending == 0 || op.ended {
-			op.running = false
-			op.mu.Unlock()
+		next, ctx, ok := op.pump.take()
+		op.mu.Unlock()
+		if !ok {
 			return
 		}
-		op.pending--
-		next, ctx := op.next, op.ctx
-		op.mu.Unlock()
 		resp := next(ctx)
 		if resp == nil {
 			op.finish()
@@ -855,11 +841,11 @@ func (op *wsOp) silence() {
 // its Stream, and the client is sent complete unless it went quiet.
 func (op *wsOp) finish() {
 	op.mu.Lock()
-	if op.ended {
+	if op.pump.ended {
 		op.mu.Unlock()
 		return
 	}
-	op.ended = true
+	op.pump.ended = true
 	quiet := op.quiet
 	op.mu.Unlock()
 	op.cancel()

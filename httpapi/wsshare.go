@@ -335,12 +335,8 @@ type shareGroup struct {
 
 	mu      sync.Mutex
 	members []*shareMember
-	closing bool                    // no member may join: it ends
-	next    graphql.ResponseHandler // set once dispatched
-	ctx     context.Context
-	pending int  // values announced and not yet executed
-	running bool // a goroutine drains
-	ended   bool
+	closing bool           // no member may join: it ends
+	pump    pump           // its values, once dispatched
 	scratch []*shareMember // the drainer's copy of members
 }
 
@@ -358,9 +354,7 @@ func (g *shareGroup) start(ctx context.Context, exec graphql.GraphExecutor, rc *
 	g.s.started.Add(1)
 	g.s.liveGroups.Inc()
 	g.mu.Lock()
-	g.next, g.ctx = next, nctx
-	drain := g.pending > 0 && !g.running && !g.ended
-	g.running = g.running || drain
+	drain := g.pump.dispatched(next, nctx)
 	g.mu.Unlock()
 	if drain {
 		go g.drain()
@@ -409,14 +403,11 @@ func (g *shareGroup) drop(m *shareMember) {
 // wake is the execution's Waker.
 func (g *shareGroup) wake() {
 	g.mu.Lock()
-	g.pending++
-	if g.next == nil || g.running || g.ended {
-		g.mu.Unlock()
-		return
-	}
-	g.running = true
+	start := g.pump.announce()
 	g.mu.Unlock()
-	go g.drain()
+	if start {
+		go g.drain()
+	}
 }
 
 // drain executes each announced event once and hands its frame to every
@@ -430,14 +421,11 @@ func (g *shareGroup) drain() {
 	}()
 	for {
 		g.mu.Lock()
-		if g.pending == 0 || g.ended {
-			g.running = false
-			g.mu.Unlock()
+		next, ctx, ok := g.pump.take()
+		g.mu.Unlock()
+		if !ok {
 			return
 		}
-		g.pending--
-		next, ctx := g.next, g.ctx
-		g.mu.Unlock()
 		resp := next(ctx)
 		if resp == nil {
 			g.end(nil)
@@ -467,11 +455,11 @@ func (g *shareGroup) drain() {
 // failed (errs): every member ends as its own operation would have.
 func (g *shareGroup) end(errs ...*gqlerror.Error) {
 	g.mu.Lock()
-	if g.ended {
+	if g.pump.ended {
 		g.mu.Unlock()
 		return
 	}
-	g.ended, g.closing, g.running = true, true, false
+	g.pump.ended, g.closing, g.pump.running = true, true, false
 	members := g.members
 	g.members = nil
 	for _, m := range members {
