@@ -73,14 +73,20 @@ fuzz-all:
 	echo "== inputs in $(FUZZTIME) each (load average: $$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null))"; printf "$$rates"; \
 	if [ -n "$$failed" ]; then echo "fuzz targets that failed:$$failed"; exit 1; fi
 
-# load starts a hub with the demo city and runs the reserve load against it
-# from a separate process (loadtest/run.sh reserve; see loadtest/README.md):
-# baselines, a low rate, what the hub sustains, three times that, and the
-# low rate again. LOAD_FLAGS adds flags of "loadtest reserve"; HUB_FLAGS
-# flags of the hub. Outside CI: it takes about two minutes.
+# load runs every row of issue 17's launch-day table in one invocation
+# (loadtest/launchday.sh; see loadtest/README.md): reserve at 512 clients
+# with --max-in-flight 512 (best) and at defaults, 64 clients, the hub's CPU
+# per reservation against a build of BASE_REV (2ae442f), a restock to
+# LOAD_SUBSCRIBERS stockChanged subscribers shared and unshared beside the
+# loopback write floor, and memory per idle subscriber; then prints one
+# table, each row with its same-run baseline, ratio, goal and status (also
+# as JSON). Knobs: LOAD_ROWS=a,b,c LOAD_SUBSCRIBERS=2000 LOAD_PHASE=5s
+# LOAD_PAIRS=1 BASE_REV=... (the script's header lists them). Outside CI:
+# about 15 minutes at the defaults. The reserve load alone, with its default
+# phases: loadtest/run.sh reserve.
 .PHONY: load
 load:
-	loadtest/run.sh reserve $(LOAD_FLAGS)
+	loadtest/launchday.sh
 
 # crash kills the hub with SIGKILL CRASH_KILLS times in bursts of writes and
 # checks the invariants after each kill (TestCrash; CI runs it with 3).

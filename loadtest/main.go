@@ -4,6 +4,7 @@
 //
 //	go run ./loadtest subscribers [flags]
 //	go run ./loadtest reserve [flags]
+//	go run ./loadtest launchday -dir DIR [flags]
 //
 // subscribers opens many WebSocket connections (graphql-transport-ws),
 // each authenticated as a committee and subscribed to its restockAlerts,
@@ -18,6 +19,11 @@
 // reports acknowledged reservations per second, their latency, refusals
 // and errors by code, against baselines of the same run: a raw net/http
 // server, the hub's /healthz and a trivial query.
+//
+// launchday reads the reports of one loadtest/launchday.sh run (every
+// row of the launch-day table, each from its own hub) and prints the
+// table: each row's figure, its same-run baseline, the ratio, the goal
+// and whether it is met.
 //
 // Load goes only to a hub on this machine (a loopback address); every
 // run is bounded by -duration and ends by itself.
@@ -52,6 +58,9 @@ commands:
   reserve       a burst of reserve mutations over HTTP with dashboards and
                 subscribers: throughput, latency, refusals, errors by code,
                 ratios to a raw net/http server and a trivial query
+  launchday     the table of issue 17's rows from the reports of one
+                loadtest/launchday.sh run (-dir): each row beside its
+                same-run baseline, its ratio, its goal and whether it is met
   rawhttp       the raw net/http server reserve starts as its baseline
 
 Run "go run ./loadtest COMMAND -h" for a command's flags.
@@ -71,6 +80,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return reserveCommand(ctx, args[1:], stdout, stderr)
 	case "rawhttp":
 		return rawHTTPCommand(ctx, args[1:], stdout, stderr)
+	case "sink":
+		return sinkCommand(ctx, args[1:], stdout, stderr)
+	case "launchday":
+		return launchDayCommand(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

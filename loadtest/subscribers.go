@@ -59,6 +59,15 @@ type SubscribersConfig struct {
 	BaselineConcurrency int           `json:"baseline_concurrency"`
 	TCPConnects         int           `json:"tcp_connects"`
 
+	// Floor measures, before the subscribers open, one process writing
+	// a stockChanged frame once to each of -n loopback sockets
+	// (FloorRounds times, from FloorWriters goroutines) while a child
+	// process reads them: the kernel's share of a delivery.
+	Floor        bool `json:"floor"`
+	FloorRounds  int  `json:"floor_rounds"`
+	FloorWriters int  `json:"floor_writers"`
+	FloorBytes   int  `json:"floor_bytes"`
+
 	clientOptions
 }
 
@@ -87,6 +96,10 @@ func (c *SubscribersConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.BaselineRequests, "baseline-requests", 2000, "trivial queries of the baseline")
 	fs.IntVar(&c.BaselineConcurrency, "baseline-concurrency", 4, "trivial queries in flight")
 	fs.IntVar(&c.TCPConnects, "tcp-connects", 2000, "raw TCP connections of the connect-rate baseline")
+	fs.BoolVar(&c.Floor, "floor", false, "measure the floor of a delivery before the subscribers open: this process writes one stockChanged frame to each of -n loopback sockets read by a child process, and reports its CPU per write")
+	fs.IntVar(&c.FloorRounds, "floor-rounds", 10, "with -floor: writes to each socket (one a round, as one restock makes one frame for each subscriber)")
+	fs.IntVar(&c.FloorWriters, "floor-writers", 4, "with -floor: goroutines writing, taking the sockets in turn (the hub's writers of a shared event)")
+	fs.IntVar(&c.FloorBytes, "floor-bytes", 0, "with -floor: bytes of each write (0: the size of a stockChanged frame)")
 	c.clientOptions.flags(fs, "this client's GOGC: fewer collections, so that its pauses delay fewer receipts")
 }
 
@@ -110,6 +123,8 @@ func (c *SubscribersConfig) check() error {
 		return fmt.Errorf("-query must be %s or %s", queryRestockAlerts, queryStockChanged)
 	case c.District != "" && c.Query != queryStockChanged:
 		return errors.New("-district goes with -query stockChanged")
+	case c.FloorRounds < 1 || c.FloorWriters < 1 || c.FloorBytes < 0:
+		return errors.New("-floor-rounds and -floor-writers must be at least 1, -floor-bytes not negative")
 	}
 	return nil
 }
@@ -146,7 +161,7 @@ type subscribersLoad struct {
 func (l *subscribersLoad) run(ctx context.Context) (*SubscribersReport, error) {
 	cfg := l.cfg
 	start := time.Now()
-	rep := &SubscribersReport{Date: start.Format(time.RFC3339), Cores: runtime.NumCPU(), Config: cfg}
+	rep := &SubscribersReport{Date: start.Format(time.RFC3339), Cores: runtime.NumCPU(), Config: cfg, LoadAvgStart: loadAverage()}
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 
@@ -160,6 +175,21 @@ func (l *subscribersLoad) run(ctx context.Context) (*SubscribersReport, error) {
 	l.progress("baseline: %d trivial queries, %d raw TCP connects", cfg.BaselineRequests, cfg.TCPConnects)
 	rep.BaselineQuery = l.trivialQueries(runCtx)
 	rep.TCPConnect = l.tcpConnects(runCtx)
+	if cfg.Floor && runCtx.Err() == nil {
+		frame := stockChangedFrame()
+		if cfg.FloorBytes > 0 {
+			frame = make([]byte, cfg.FloorBytes)
+		}
+		l.progress("floor: one process writes %d bytes to each of %d loopback sockets, %d times, %d writers; a child reads them", len(frame), cfg.N, cfg.FloorRounds, cfg.FloorWriters)
+		f, err := measureFloor(runCtx, cfg.N, cfg.FloorRounds, cfg.FloorWriters, frame)
+		if err != nil {
+			l.errs.Add("floor", err.Error())
+			rep.Notes = append(rep.Notes, "the floor was not measured: "+err.Error())
+		} else {
+			rep.Floor = &f
+			l.progress("  floor: %.2f us of CPU per write (%d writes, %d errors)", f.PerWrite, f.Writes, f.Errors)
+		}
+	}
 	if l.proc != nil {
 		l.progress("hub CPU at idle without subscribers, over %s after %s", cfg.Idle, cfg.Settle)
 		rep.HubCPUIdleEmpty = l.cpuIdle(runCtx)
@@ -211,6 +241,7 @@ func (l *subscribersLoad) run(ctx context.Context) (*SubscribersReport, error) {
 		}
 		rep.ClientRSS, _, _ = proc{pid: os.Getpid()}.RSS()
 		rep.Elapsed = time.Since(start)
+		rep.LoadAvgEnd = loadAverage()
 	}()
 
 	// Wait until the hub holds every subscription, then measure it idle.

@@ -28,6 +28,9 @@ type SubscribersReport struct {
 	BaselineQuery QueryResult `json:"baseline_query"` // the empty hub
 	LoadedQuery   QueryResult `json:"loaded_query"`   // with the subscribers idle
 	TCPConnect    RateResult  `json:"tcp_connect"`
+	// Floor is the kernel's loopback write of one frame (-floor), nil
+	// when not measured.
+	Floor *FloorResult `json:"floor,omitempty"`
 
 	Connect              ConnectResult `json:"connect"`
 	SubscriptionsSettled float64       `json:"subscriptions_settled"`
@@ -54,6 +57,20 @@ type SubscribersReport struct {
 	OthersCores float64       `json:"others_cores"`
 	ClientRSS   int64         `json:"client_rss_bytes"`
 	Elapsed     time.Duration `json:"elapsed_ns"`
+
+	LoadAvgStart [3]float64 `json:"loadavg_start"`
+	LoadAvgEnd   [3]float64 `json:"loadavg_end"`
+}
+
+// PerDelivery returns the hub's CPU per alert delivered in phase i, in
+// microseconds: its CPU over the phase (restocks and their drain) over
+// the alerts delivered; 0 without the figures.
+func (r *SubscribersReport) PerDelivery(i int) float64 {
+	if i >= len(r.Phases) || i >= len(r.PhaseCPU) {
+		return 0
+	}
+	pc := r.PhaseCPU[i]
+	return ratio(pc.Hub*pc.Wall.Seconds()*1e6, float64(r.Phases[i].Delivered))
 }
 
 // PerSubscriber returns the hub's memory per idle subscriber, that is
@@ -98,7 +115,8 @@ func (r *SubscribersReport) Print(w io.Writer) {
 	p := linePrinter(w)
 	c := r.Config
 	p.header("subscribers", r.Date)
-	p("hub %s (pid %d), %d cores; n=%d, duration cap %s", r.Hub, r.HubPID, r.Cores, c.N, c.Duration)
+	p("hub %s (pid %d), %d cores; n=%d, duration cap %s; load average %.2f %.2f %.2f at the start, %.2f %.2f %.2f at the end",
+		r.Hub, r.HubPID, r.Cores, c.N, c.Duration, r.LoadAvgStart[0], r.LoadAvgStart[1], r.LoadAvgStart[2], r.LoadAvgEnd[0], r.LoadAvgEnd[1], r.LoadAvgEnd[2])
 	p("limits: client RLIMIT_NOFILE %d (hard %d); hub RLIMIT_NOFILE %d; sources %s",
 		r.ClientNoFile[0], r.ClientNoFile[1], r.HubNoFile, strings.Join(r.Sources, ","))
 	p("city: %d committees, %d pharmacies; a restock alerts %d-%d committees (mean %.1f) within %d rings",
@@ -113,6 +131,11 @@ func (r *SubscribersReport) Print(w io.Writer) {
 		r.LoadedQuery.Latency, r.LoadedQuery.PerSec)
 	p("  raw TCP connect+reset to the hub's port:           %d in %s: %.0f conn/s (%d at a time)",
 		r.TCPConnect.N, r.TCPConnect.Wall.Round(time.Millisecond), r.TCPConnect.PerSec, c.DialConcurrency)
+	if f := r.Floor; f != nil {
+		p("  floor, one process writing %d bytes once to each of %d loopback sockets (%d rounds, %d writers; a child reads): %.2f us of CPU per write (%d writes, %d errors, %s; the reader %.2f us per write; load average %.2f)",
+			f.FrameBytes, f.Sockets, f.Rounds, f.Writers, f.PerWrite, f.Writes, f.Errors, f.Wall.Round(time.Millisecond),
+			ratio(float64(f.SinkCPU)/1e3, float64(f.Writes)), f.LoadAvg[0])
+	}
 
 	p("")
 	m := c.PerConnection
@@ -216,9 +239,12 @@ func (r *SubscribersReport) Print(w io.Writer) {
 		p("  delivered %.0f alerts/s over %s (first send to last receipt)", ph.DeliveredPerSec, ph.Window.Round(time.Millisecond))
 		if i < len(r.PhaseCPU) {
 			pc := r.PhaseCPU[i]
-			p("  CPU meanwhile (cores, over %s): hub %.2f, this client %.2f, other processes %.2f; hub CPU per alert delivered %.0f us",
-				pc.Wall.Round(time.Millisecond), pc.Hub, pc.Client, pc.Others,
-				ratio(pc.Hub*pc.Wall.Seconds()*1e6, float64(ph.Delivered)))
+			p("  CPU meanwhile (cores, over %s): hub %.2f, this client %.2f, other processes %.2f; hub CPU per alert delivered %.1f us",
+				pc.Wall.Round(time.Millisecond), pc.Hub, pc.Client, pc.Others, r.PerDelivery(i))
+			if r.Floor != nil && r.Floor.PerWrite > 0 {
+				p("  hub CPU per alert / the floor's CPU per loopback write = %.1f / %.2f us = %.2f",
+					r.PerDelivery(i), r.Floor.PerWrite, ratio(r.PerDelivery(i), r.Floor.PerWrite))
+			}
 		}
 		p("  ratios: alert p50 / trivial query p50 = %.2f; alert p99 / trivial query p99 = %.2f; alerts/s / trivial queries/s = %.2f",
 			ratio(float64(ph.LatencyAt.P50), float64(r.BaselineQuery.Latency.P50)),
