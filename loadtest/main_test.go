@@ -34,6 +34,12 @@ func TestExitCodes(t *testing.T) {
 		{"reserve argument", []string{"reserve", "now"}, cli.ExitUsage, "", "unexpected arguments"},
 		{"reserve bad phases", []string{"reserve", "-phases", "2x:5s"}, cli.ExitUsage, "", "a multiple needs a max phase before it"},
 		{"reserve bad value", []string{"reserve", "-concurrency", "0"}, cli.ExitUsage, "", "-concurrency, -max-outstanding and -conns must be at least 1"},
+		{"launchday --help", []string{"launchday", "--help"}, cli.ExitOK, "usage: go run ./loadtest launchday", ""},
+		{"launchday no directory", []string{"launchday"}, cli.ExitUsage, "", "-dir is required"},
+		{"launchday unknown row", []string{"launchday", "-dir", ".", "-rows", "a,g"}, cli.ExitUsage, "", `unknown row "g"`},
+		{"launchday negative pairs", []string{"launchday", "-dir", ".", "-pairs", "-1"}, cli.ExitUsage, "", "-pairs must not be negative"},
+		{"sink argument", []string{"sink", "-addr", "10.0.0.1:0"}, cli.ExitUsage, "", "loopback"},
+		{"subscribers bad floor", []string{"subscribers", "-floor-writers", "0"}, cli.ExitUsage, "", "-floor-rounds and -floor-writers must be at least 1"},
 		{"reserve bad reference", []string{"reserve", "-phases", "max:5s", "-reference", "1"}, cli.ExitUsage, "", "-reference 1: there are 1 phases"},
 	}
 	for _, tt := range tests {
