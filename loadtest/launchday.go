@@ -383,12 +383,12 @@ func rowCost(in LaunchDayInput) LaunchRow {
 	if len(cur) == 0 {
 		return row
 	}
-	row.Measured = fmt.Sprintf("current, %d runs: %s acknowledged/s, hub %s µs a reservation, %s µs a trivial query (%s/s)",
-		len(cur), num(mean(cur, func(f crowdFigures) float64 { return f.ackedPerSec })), num(cpu), num(triv),
+	row.Measured = fmt.Sprintf("this build, %s: %s acknowledged/s, hub %s µs a reservation, %s µs a trivial query (%s/s)",
+		runs(len(cur)), num(mean(cur, func(f crowdFigures) float64 { return f.ackedPerSec })), num(cpu), num(triv),
 		num(mean(cur, func(f crowdFigures) float64 { return f.trivial })))
 	if len(base) > 0 {
-		row.Baseline = fmt.Sprintf("%s, %d runs: %s acknowledged/s, hub %s µs a reservation",
-			orNone(in.BaseRev), len(base), num(mean(base, func(f crowdFigures) float64 { return f.ackedPerSec })),
+		row.Baseline = fmt.Sprintf("%s, %s: %s acknowledged/s, hub %s µs a reservation",
+			orNone(in.BaseRev), runs(len(base)), num(mean(base, func(f crowdFigures) float64 { return f.ackedPerSec })),
 			num(mean(base, func(f crowdFigures) float64 { return f.cpuPerAck })))
 	} else {
 		row.Baseline = orNone(in.BaseRev) + ": none"
@@ -526,6 +526,14 @@ func group(s string) string {
 
 // msf returns d in milliseconds.
 func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// runs writes "1 run", "2 runs".
+func runs(n int) string {
+	if n == 1 {
+		return "1 run"
+	}
+	return fmt.Sprintf("%d runs", n)
+}
 
 func orNone(s string) string {
 	if s == "" {

@@ -267,7 +267,7 @@ func (l *subscribersLoad) run(ctx context.Context) (*SubscribersReport, error) {
 	}
 	var phaseCPU [2]PhaseCPU
 	if cfg.Restocks > 0 && runCtx.Err() == nil {
-		l.progress("paced: %d restocks at %.0f/s", cfg.Restocks, cfg.RestockRate)
+		l.progress("paced: %d restocks at %g/s", cfg.Restocks, cfg.RestockRate)
 		m := startMark(l.proc)
 		l.paced(runCtx, 0, cfg.Restocks, cfg.RestockRate)
 		l.awaitDeliveries(runCtx, fl, l.dueSoFar(due), cfg.Drain)

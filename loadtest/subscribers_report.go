@@ -215,7 +215,7 @@ func (r *SubscribersReport) Print(w io.Writer) {
 		p("")
 		switch ph.Name {
 		case "paced":
-			p("restocks, paced: %d at %.0f/s over HTTP with an ADMIN token, %d failed", ph.Restocks, c.RestockRate, ph.RestocksFailed)
+			p("restocks, paced: %d at %g/s over HTTP with an ADMIN token, %d failed", ph.Restocks, c.RestockRate, ph.RestocksFailed)
 		case "burst":
 			p("restocks, burst: %d back to back, %d in flight, %d failed", ph.Restocks, c.BurstConcurrency, ph.RestocksFailed)
 		}
