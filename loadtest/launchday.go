@@ -260,6 +260,18 @@ func missing(in LaunchDayInput, run string) string {
 	return fmt.Sprintf("run %s has no report", run)
 }
 
+// crowdMissing returns the note for a reserve run r without figures:
+// no report, or one that acknowledged nothing (then its outcomes).
+func crowdMissing(in LaunchDayInput, run string, r *ReserveReport) string {
+	if r == nil {
+		return missing(in, run)
+	}
+	if len(r.Phases) == 0 {
+		return fmt.Sprintf("run %s has a report without a phase", run)
+	}
+	return fmt.Sprintf("run %s acknowledged no reservation: %s", run, formatKinds(r.Phases[0].Outcomes))
+}
+
 // failedWithReport returns a note for each run of row id that failed
 // and has none yet in notes: a run that wrote a report before it failed.
 func failedWithReport(in LaunchDayInput, id string, notes []string) []string {
@@ -282,7 +294,7 @@ func failedWithReport(in LaunchDayInput, id string, notes []string) []string {
 func rowBest(in LaunchDayInput, best crowdFigures) LaunchRow {
 	row := LaunchRow{Row: "a", What: "reserve, 512 clients, hub with --max-in-flight 512: best (the reference)"}
 	if !best.ok {
-		row.Notes = append(row.Notes, missing(in, "a"))
+		row.Notes = append(row.Notes, crowdMissing(in, "a", in.A))
 		row.Status = statusNoData
 		return row
 	}
@@ -315,7 +327,7 @@ func rowDefaults(in LaunchDayInput, id string, r *ReserveReport, best crowdFigur
 	}
 	row.Status = rowStatus(row.Goals, f.ok)
 	if !f.ok {
-		row.Notes = append(row.Notes, missing(in, id))
+		row.Notes = append(row.Notes, crowdMissing(in, id, r))
 		return row
 	}
 	row.Measured = f.describe()
@@ -324,7 +336,7 @@ func rowDefaults(in LaunchDayInput, id string, r *ReserveReport, best crowdFigur
 		row.Ratio = fmt.Sprintf("%s of best", num(got))
 	} else {
 		row.Baseline = "best (a): none"
-		row.Notes = append(row.Notes, missing(in, "a"))
+		row.Notes = append(row.Notes, crowdMissing(in, "a", in.A))
 	}
 	row.LoadAvg, row.Date = f.loadAvg, f.date
 	row.Figures = map[string]float64{"acked_per_sec": f.ackedPerSec, "refused": float64(f.refused), "p99_ms": msf(f.p99), "of_best": got}
@@ -346,12 +358,12 @@ func rowCost(in LaunchDayInput) LaunchRow {
 		if c.ok {
 			cur = append(cur, c)
 		} else {
-			row.Notes = append(row.Notes, missing(in, fmt.Sprintf("d-cur-%d", i+1)))
+			row.Notes = append(row.Notes, crowdMissing(in, fmt.Sprintf("d-cur-%d", i+1), p.Current))
 		}
 		if b.ok {
 			base = append(base, b)
 		} else {
-			row.Notes = append(row.Notes, missing(in, fmt.Sprintf("d-base-%d", i+1)))
+			row.Notes = append(row.Notes, crowdMissing(in, fmt.Sprintf("d-base-%d", i+1), p.Base))
 		}
 		if c.ok && b.ok {
 			r := ratio(c.ackedPerSec, b.ackedPerSec)

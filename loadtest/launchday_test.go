@@ -105,6 +105,10 @@ func TestBuildLaunchDay(t *testing.T) {
 	// and gets a note.
 	lateFail := allMet
 	lateFail.Failures = map[string]string{"f": "exit 1: teardown timed out"}
+	// The base build answered, but refused every reservation.
+	refusedAll := allMet
+	refusedAll.Pairs = []ReservePair{{Base: crowdReport(0, 0.5, 0, 5000, 4000, 1), Current: crowdReport(2000, 0.3, 300*ms, 0, 2500, 0.5)}}
+	refusedAll.Pairs[0].Base.Phases[0].Outcomes = []ErrorKind{{Kind: "RATE_LIMITED", Count: 5000}}
 	subset := allMet
 	subset.Rows = []string{"b", "a"}
 
@@ -159,6 +163,14 @@ func TestBuildLaunchDay(t *testing.T) {
 			give:       lateFail,
 			wantStatus: map[string]string{"f": statusMet},
 			wantNotes:  map[string]string{"f": "run f ended with an error after its report: exit 1: teardown timed out"},
+			wantRows:   "abcdef",
+		},
+		{
+			name:       "base build acknowledged nothing",
+			give:       refusedAll,
+			wantStatus: map[string]string{"d": statusNoData},
+			wantGot:    map[string][]float64{"d": {150, 0.8, 0}},
+			wantNotes:  map[string]string{"d": "run d-base-1 acknowledged no reservation: RATE_LIMITED=5000"},
 			wantRows:   "abcdef",
 		},
 		{
