@@ -5,7 +5,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -138,7 +137,7 @@ func New(opts Options) http.Handler {
 	srv.AddTransport(transport.SSE{})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(postTransport{})
 	queries := lru.New[*ast.QueryDocument](1000)
 	srv.SetQueryCache(queries)
 	srv.SetParserTokenLimit(opts.MaxTokens)
@@ -228,7 +227,7 @@ func limitBody(max int64, next http.Handler) http.Handler {
 			WriteError(w, http.StatusRequestEntityTooLarge, hub.Errorf(hub.EINVALID, "request body is larger than %d bytes", max))
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.Body = newBodyBuffer(body)
 		next.ServeHTTP(w, r)
 	})
 }

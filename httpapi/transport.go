@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/gridhub/gridhub/hub"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
@@ -130,29 +131,41 @@ type postBody struct {
 // would refuse without extensions.code, or take for something it is not;
 // it returns the request to go on with (given application/json when it
 // had no Content-Type) and whether it may.
+//
+// A body it finds well-formed it decodes once, for the POST transport
+// (see postTransport).
 func checkPOST(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
 	ct := r.Header.Get("Content-Type")
-	if ct != "" {
+	if ct != "" && ct != jsonMediaType {
 		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" {
-			w.Header().Set("Accept-Post", "application/json")
+		if err != nil || mt != jsonMediaType {
+			w.Header().Set("Accept-Post", jsonMediaType)
 			refuse(w, http.StatusUnsupportedMediaType, "Content-Type %q is not supported: send the request as application/json", hub.Clip(ct))
 			return nil, false
 		}
 	}
-	var body []byte
-	if r.Body != nil {
+	body, buffered := unread(r)
+	if !buffered && r.Body != nil {
 		var err error
 		if body, err = io.ReadAll(r.Body); err != nil {
 			refuse(w, http.StatusBadRequest, "cannot read request body")
 			return nil, false
 		}
 	}
-	if msg := checkBody(body); msg != "" {
-		WriteError(w, http.StatusBadRequest, &hub.Error{Code: hub.EINVALID, Message: msg})
-		return nil, false
+	start := graphql.Now()
+	params, ok := decodeParams(body)
+	if !ok {
+		if msg := checkBody(body); msg != "" {
+			WriteError(w, http.StatusBadRequest, &hub.Error{Code: hub.EINVALID, Message: msg})
+			return nil, false
+		}
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
+	b := newBodyBuffer(body)
+	if ok {
+		b.params = params
+		b.readTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
+	}
+	r.Body = b
 	if ct == "" {
 		r = r.Clone(r.Context())
 		r.Header.Set("Content-Type", "application/json")
