@@ -153,7 +153,8 @@ func New(opts Options) http.Handler {
 	})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	srv.Use(ShapeLimit{MaxDepth: opts.MaxDepth, MaxAliases: opts.MaxAliases})
-	srv.Use(ResponseLimit{MaxBytes: opts.MaxResponseBytes})
+	// The policy runs on every field inside the response limit.
+	srv.Use(ResponseLimit{MaxBytes: opts.MaxResponseBytes, Fields: opts.Authorize})
 	srv.Use(metrics)
 	// Last, so that the answers it writes for introspection pass through the
 	// other response interceptors.
@@ -162,9 +163,6 @@ func New(opts Options) http.Handler {
 		costs.Fast = NewIntrospection(opts.Schema.Schema())
 	}
 	srv.Use(costs)
-	if opts.Authorize != nil {
-		srv.AroundFields(opts.Authorize)
-	}
 	srv.SetErrorPresenter(metrics.ErrorPresenter(opts.ErrorPresenter))
 	if opts.Recover != nil {
 		srv.SetRecoverFunc(opts.Recover)
