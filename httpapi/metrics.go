@@ -299,9 +299,10 @@ func (w *rootWalk) walk(set ast.SelectionSet) {
 type recordKey struct{}
 
 // opRecord is what the metrics learn of one operation while it runs: the
-// code of the first error presented for it.
+// code of the first error presented for it, and whether it was counted.
 type opRecord struct {
-	code atomic.Pointer[string]
+	code    atomic.Pointer[string]
+	counted atomic.Bool
 }
 
 func (r *opRecord) note(code string) { r.code.CompareAndSwap(nil, &code) }
@@ -371,10 +372,9 @@ func (m *Metrics) InterceptOperation(ctx context.Context, next graphql.Operation
 	h := next(ctx)
 
 	if opType != string(ast.Subscription) {
-		var counted atomic.Bool
 		return func(ctx context.Context) *graphql.Response {
 			resp := h(ctx)
-			if counted.CompareAndSwap(false, true) {
+			if rec.counted.CompareAndSwap(false, true) {
 				m.count(name, opType, responseCode(resp), start)
 			}
 			return resp
