@@ -32,8 +32,10 @@ import (
 //     whose query, operationName, variables or extensions have the wrong
 //     type: 400.
 //
-// WebSocket upgrades pass to their transport. What passes here is decoded
-// again by gqlgen's transports, which then only see well-formed requests.
+// WebSocket upgrades pass to their transport. What passes here reaches
+// gqlgen's transports well-formed; a POST body checkPOST decoded reaches
+// the POST transport decoded (postTransport), any other is decoded again
+// by its transport.
 func checkTransport(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if up := r.Header.Get("Upgrade"); up != "" {
