@@ -40,6 +40,8 @@ import (
 //
 // GRIDHUB_BENCH_CPUPROFILE=PATH writes a CPU profile of the reserve
 // phase alone (setup and the baseline left out) to PATH.
+// GRIDHUB_BENCH_MEMPROFILE=PATH samples every allocation of the reserve
+// phase (see reserveMemProfile; the run is slower).
 // GRIDHUB_BENCH_RESERVATIONS sets the reservations (default 20,000; as
 // many trivial queries), GRIDHUB_BENCH_WORKERS the goroutines (default
 // 256). The run measures once, whatever b.N:
@@ -55,10 +57,12 @@ func BenchmarkReservePath(b *testing.B) {
 		return h.request(h.trivialBody, h.tokens[i%residents], i)
 	})
 	stop := reserveProfile(b)
+	stopMem := reserveMemProfile(b)
 	reserve := h.measure(b, n, workers, func(i int) *http.Request {
 		return h.request(h.reserveBody(i), h.tokens[i%residents], i)
 	})
 	stop()
+	stopMem()
 	b.ReportMetric(reserve.cpuPer(), "cpu-us/reserve")
 	b.ReportMetric(trivial.cpuPer(), "cpu-us/trivial")
 	b.ReportMetric(reserve.cpuPer()/trivial.cpuPer(), "x-trivial-cpu")
@@ -88,6 +92,38 @@ func reserveProfile(b *testing.B) (stop func()) {
 		if err := f.Close(); err != nil {
 			b.Error(err)
 		}
+	}
+}
+
+// reserveMemProfile, when GRIDHUB_BENCH_MEMPROFILE names a file, samples
+// every allocation from now on, writes the allocations so far to PATH.base
+// and returns what writes them again to PATH: the reserve phase's are
+// those of `go tool pprof -base PATH.base PATH`.
+func reserveMemProfile(b *testing.B) (stop func()) {
+	path := os.Getenv("GRIDHUB_BENCH_MEMPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	rate := runtime.MemProfileRate
+	runtime.MemProfileRate = 1
+	writeAllocs(b, path+".base")
+	return func() {
+		writeAllocs(b, path)
+		runtime.MemProfileRate = rate
+	}
+}
+
+func writeAllocs(b *testing.B, path string) {
+	runtime.GC() // the profile is as of the last collection
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		b.Error(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Error(err)
 	}
 }
 

@@ -5,7 +5,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -138,7 +137,7 @@ func New(opts Options) http.Handler {
 	srv.AddTransport(transport.SSE{})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(postTransport{})
 	queries := lru.New[*ast.QueryDocument](1000)
 	srv.SetQueryCache(queries)
 	srv.SetParserTokenLimit(opts.MaxTokens)
@@ -154,7 +153,8 @@ func New(opts Options) http.Handler {
 	})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	srv.Use(ShapeLimit{MaxDepth: opts.MaxDepth, MaxAliases: opts.MaxAliases})
-	srv.Use(ResponseLimit{MaxBytes: opts.MaxResponseBytes})
+	// The policy runs on every field inside the response limit.
+	srv.Use(ResponseLimit{MaxBytes: opts.MaxResponseBytes, Fields: opts.Authorize})
 	srv.Use(metrics)
 	// Last, so that the answers it writes for introspection pass through the
 	// other response interceptors.
@@ -163,9 +163,6 @@ func New(opts Options) http.Handler {
 		costs.Fast = NewIntrospection(opts.Schema.Schema())
 	}
 	srv.Use(costs)
-	if opts.Authorize != nil {
-		srv.AroundFields(opts.Authorize)
-	}
 	srv.SetErrorPresenter(metrics.ErrorPresenter(opts.ErrorPresenter))
 	if opts.Recover != nil {
 		srv.SetRecoverFunc(opts.Recover)
@@ -228,7 +225,7 @@ func limitBody(max int64, next http.Handler) http.Handler {
 			WriteError(w, http.StatusRequestEntityTooLarge, hub.Errorf(hub.EINVALID, "request body is larger than %d bytes", max))
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.Body = newBodyBuffer(body)
 		next.ServeHTTP(w, r)
 	})
 }

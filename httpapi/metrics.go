@@ -80,6 +80,53 @@ type Metrics struct {
 	// roots are the schema's root fields by operation type, set by
 	// Validate before the first request.
 	roots map[ast.Operation]map[string]bool
+
+	// The series each request counts in, found by their labels once.
+	gqlCounts    series[*prometheus.CounterVec, [3]string, prometheus.Counter]
+	gqlDurations series[*prometheus.HistogramVec, [2]string, prometheus.Observer]
+}
+
+// series keeps the children of a metric vector by their label values, so
+// that a request finds its series without the vector hashing the labels
+// (and allocating their slice) each time. The children are the vector's
+// own: what they count is the same.
+type series[V any, K comparable, M any] struct {
+	mu sync.RWMutex
+	m  map[K]M
+}
+
+// get returns the child k names, from resolve(vec, k) the first time.
+func (s *series[V, K, M]) get(vec V, k K, resolve func(V, K) M) M {
+	s.mu.RLock()
+	c, ok := s.m[k]
+	s.mu.RUnlock()
+	if ok {
+		return c
+	}
+	c = resolve(vec, k)
+	s.mu.Lock()
+	if s.m == nil {
+		s.m = map[K]M{}
+	}
+	s.m[k] = c
+	s.mu.Unlock()
+	return c
+}
+
+func counter3(v *prometheus.CounterVec, k [3]string) prometheus.Counter {
+	return v.WithLabelValues(k[0], k[1], k[2])
+}
+
+func observer2(v *prometheus.HistogramVec, k [2]string) prometheus.Observer {
+	return v.WithLabelValues(k[0], k[1])
+}
+
+// routeKey names a route's request counter: the route, the method and
+// the status.
+type routeKey struct {
+	route  string
+	method string
+	status int
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -122,15 +169,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 // Route wraps h so that its requests are counted under route.
 func (m *Metrics) Route(route string, h http.Handler) http.Handler {
+	duration := m.duration.WithLabelValues(route)
+	var requests series[*prometheus.CounterVec, routeKey, prometheus.Counter]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.inFlight.Inc()
 		defer m.inFlight.Dec()
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(sw, r)
-		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
-		m.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		requests.get(m.requests, routeKey{route, r.Method, sw.status}, routeCounter).Inc()
+		duration.Observe(time.Since(start).Seconds())
 	})
+}
+
+// routeCounter is the counter of a route's requests by method and status.
+func routeCounter(v *prometheus.CounterVec, k routeKey) prometheus.Counter {
+	return v.WithLabelValues(k.route, k.method, strconv.Itoa(k.status))
 }
 
 // statusWriter records the status code. It passes Flush and Unwrap
@@ -205,43 +259,50 @@ func (m *Metrics) operation(oc *graphql.OperationContext) (name, opType string) 
 		return OperationOther, typeUnknown
 	}
 	op := oc.Operation.Operation
-	var field string
-	several := false
-	var walk func(ast.SelectionSet)
-	walk = func(set ast.SelectionSet) {
-		for _, sel := range set {
-			switch s := sel.(type) {
-			case *ast.Field:
-				switch {
-				case s.Name == "__typename":
-				case field == "":
-					field = s.Name
-				case field != s.Name:
-					several = true
-				}
-			case *ast.InlineFragment:
-				walk(s.SelectionSet)
-			case *ast.FragmentSpread:
-				if s.Definition != nil {
-					walk(s.Definition.SelectionSet)
-				}
+	var w rootWalk
+	w.walk(oc.Operation.SelectionSet)
+	if w.several || !m.roots[op][w.field] {
+		return OperationOther, string(op)
+	}
+	return w.field, string(op)
+}
+
+// rootWalk finds the root fields of an operation, fragments followed and
+// __typename left out: the first one's name, and whether another differs.
+type rootWalk struct {
+	field   string
+	several bool
+}
+
+func (w *rootWalk) walk(set ast.SelectionSet) {
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			switch {
+			case s.Name == "__typename":
+			case w.field == "":
+				w.field = s.Name
+			case w.field != s.Name:
+				w.several = true
+			}
+		case *ast.InlineFragment:
+			w.walk(s.SelectionSet)
+		case *ast.FragmentSpread:
+			if s.Definition != nil {
+				w.walk(s.Definition.SelectionSet)
 			}
 		}
 	}
-	walk(oc.Operation.SelectionSet)
-	if several || !m.roots[op][field] {
-		return OperationOther, string(op)
-	}
-	return field, string(op)
 }
 
 // recordKey keys the opRecord of an operation in its context.
 type recordKey struct{}
 
 // opRecord is what the metrics learn of one operation while it runs: the
-// code of the first error presented for it.
+// code of the first error presented for it, and whether it was counted.
 type opRecord struct {
-	code atomic.Pointer[string]
+	code    atomic.Pointer[string]
+	counted atomic.Bool
 }
 
 func (r *opRecord) note(code string) { r.code.CompareAndSwap(nil, &code) }
@@ -311,10 +372,9 @@ func (m *Metrics) InterceptOperation(ctx context.Context, next graphql.Operation
 	h := next(ctx)
 
 	if opType != string(ast.Subscription) {
-		var counted atomic.Bool
 		return func(ctx context.Context) *graphql.Response {
 			resp := h(ctx)
-			if counted.CompareAndSwap(false, true) {
+			if rec.counted.CompareAndSwap(false, true) {
 				m.count(name, opType, responseCode(resp), start)
 			}
 			return resp
@@ -351,8 +411,8 @@ func (m *Metrics) InterceptOperation(ctx context.Context, next graphql.Operation
 
 // count counts one request and observes its duration.
 func (m *Metrics) count(name, opType, code string, start time.Time) {
-	m.gqlRequests.WithLabelValues(name, opType, code).Inc()
-	m.gqlDuration.WithLabelValues(name, opType).Observe(time.Since(start).Seconds())
+	m.gqlCounts.get(m.gqlRequests, [3]string{name, opType, code}, counter3).Inc()
+	m.gqlDurations.get(m.gqlDuration, [2]string{name, opType}, observer2).Observe(time.Since(start).Seconds())
 }
 
 // InterceptResponse counts the requests refused before they became an

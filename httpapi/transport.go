@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/gridhub/gridhub/hub"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
@@ -31,8 +32,10 @@ import (
 //     whose query, operationName, variables or extensions have the wrong
 //     type: 400.
 //
-// WebSocket upgrades pass to their transport. What passes here is decoded
-// again by gqlgen's transports, which then only see well-formed requests.
+// WebSocket upgrades pass to their transport. What passes here reaches
+// gqlgen's transports well-formed; a POST body checkPOST decoded reaches
+// the POST transport decoded (postTransport), any other is decoded again
+// by its transport.
 func checkTransport(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if up := r.Header.Get("Upgrade"); up != "" {
@@ -130,29 +133,41 @@ type postBody struct {
 // would refuse without extensions.code, or take for something it is not;
 // it returns the request to go on with (given application/json when it
 // had no Content-Type) and whether it may.
+//
+// A body it finds well-formed it decodes once, for the POST transport
+// (see postTransport).
 func checkPOST(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
 	ct := r.Header.Get("Content-Type")
-	if ct != "" {
+	if ct != "" && ct != jsonMediaType {
 		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" {
-			w.Header().Set("Accept-Post", "application/json")
+		if err != nil || mt != jsonMediaType {
+			w.Header().Set("Accept-Post", jsonMediaType)
 			refuse(w, http.StatusUnsupportedMediaType, "Content-Type %q is not supported: send the request as application/json", hub.Clip(ct))
 			return nil, false
 		}
 	}
-	var body []byte
-	if r.Body != nil {
+	body, buffered := unread(r)
+	if !buffered && r.Body != nil {
 		var err error
 		if body, err = io.ReadAll(r.Body); err != nil {
 			refuse(w, http.StatusBadRequest, "cannot read request body")
 			return nil, false
 		}
 	}
-	if msg := checkBody(body); msg != "" {
-		WriteError(w, http.StatusBadRequest, &hub.Error{Code: hub.EINVALID, Message: msg})
-		return nil, false
+	start := graphql.Now()
+	params, ok := decodeParams(body)
+	if !ok {
+		if msg := checkBody(body); msg != "" {
+			WriteError(w, http.StatusBadRequest, &hub.Error{Code: hub.EINVALID, Message: msg})
+			return nil, false
+		}
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
+	b := newBodyBuffer(body)
+	if ok {
+		b.params = params
+		b.readTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
+	}
+	r.Body = b
 	if ct == "" {
 		r = r.Clone(r.Context())
 		r.Header.Set("Content-Type", "application/json")

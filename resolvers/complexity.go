@@ -1,7 +1,10 @@
 package resolvers
 
 import (
+	"context"
 	"time"
+
+	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/gridhub/gridhub/codes"
 	"github.com/gridhub/gridhub/dispatch"
@@ -167,3 +170,31 @@ func districtCells(resolution int) int {
 }
 
 func clamp(v, lo, hi int) int { return min(max(v, lo), hi) }
+
+// costedFields returns the fields of es's schema that have a complexity
+// function of their own (see Complexity); the cost of any other field is
+// one plus its selection's, whatever its arguments. It asks es for each
+// field's cost without arguments: gqlgen's generated Complexity answers
+// false for a field without a function only (a missing argument is its
+// zero value), and a function that panics on that counts as one.
+func costedFields(es graphql.ExecutableSchema) map[fieldKey]bool {
+	costed := map[fieldKey]bool{}
+	for _, def := range es.Schema().Types {
+		for _, f := range def.Fields {
+			if hasComplexity(es, def.Name, f.Name) {
+				costed[fieldKey{def.Name, f.Name}] = true
+			}
+		}
+	}
+	return costed
+}
+
+func hasComplexity(es graphql.ExecutableSchema, object, field string) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = true
+		}
+	}()
+	_, ok = es.Complexity(context.Background(), object, field, 0, map[string]any{})
+	return ok
+}

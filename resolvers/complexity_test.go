@@ -2,10 +2,14 @@ package resolvers_test
 
 import (
 	"context"
+	"maps"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gridhub/gridhub/graph"
+	"github.com/gridhub/gridhub/httpapi"
 	"github.com/gridhub/gridhub/resolvers"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -115,5 +119,79 @@ func TestListSizesFollowArguments(t *testing.T) {
 	}
 	if got := resolvers.ListCost(1<<40, 1<<40); got <= 0 || got > 1<<41 {
 		t.Errorf("ListCost overflow: %d", got)
+	}
+}
+
+// TestCostedFieldsAreTheComplexityFunctions: the fields Batched says have
+// a complexity function are exactly those Complexity sets (found by
+// reflection on graph.ComplexityRoot, names compared as gqlgen maps
+// them), and many of them.
+func TestCostedFieldsAreTheComplexityFunctions(t *testing.T) {
+	norm := func(s string) string { return strings.ToLower(strings.ReplaceAll(s, "_", "")) }
+	want := map[string]bool{}
+	root := reflect.ValueOf(resolvers.Complexity())
+	for i := range root.NumField() {
+		obj := root.Field(i)
+		for j := range obj.NumField() {
+			if !obj.Field(j).IsNil() {
+				want[norm(root.Type().Field(i).Name)+"."+norm(obj.Type().Field(j).Name)] = true
+			}
+		}
+	}
+	es := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{}, Complexity: resolvers.Complexity()})
+	costed := (&resolvers.Resolver{}).Batched(es).(httpapi.CostedFields)
+	got := map[string]bool{}
+	for _, def := range es.Schema().Types {
+		for _, f := range def.Fields {
+			if costed.Costed(def.Name, f.Name) {
+				got[norm(def.Name)+"."+norm(f.Name)] = true
+			}
+		}
+	}
+	if len(want) < 30 || !maps.Equal(got, want) {
+		t.Errorf("costed fields:\n got %v\nwant %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+	}
+}
+
+// TestCostSameWithCostedFields: every field of the schema, with its
+// arguments given and without, costs the same whether Cost asks the
+// schema about every field or only those with a complexity function.
+func TestCostSameWithCostedFields(t *testing.T) {
+	es := graph.NewExecutableSchema(graph.Config{Resolvers: &resolvers.Resolver{}, Complexity: resolvers.Complexity()})
+	costed := (&resolvers.Resolver{}).Batched(es)
+	ctx := context.Background()
+	n, listed := 0, 0
+	for _, def := range es.Schema().Types {
+		if def.Kind != ast.Object && def.Kind != ast.Interface {
+			continue
+		}
+		for _, fd := range def.Fields {
+			if strings.HasPrefix(fd.Name, "__") {
+				continue
+			}
+			vars := map[string]any{}
+			var args ast.ArgumentList
+			for _, a := range fd.Arguments {
+				vars[a.Name] = argValue(a.Type)
+				args = append(args, &ast.Argument{Name: a.Name, Value: &ast.Value{Kind: ast.Variable, Raw: a.Name}})
+			}
+			for _, given := range []ast.ArgumentList{args, nil} {
+				child := ast.SelectionSet{&ast.Field{Name: "__typename", Alias: "__typename"}}
+				op := &ast.OperationDefinition{Operation: ast.Query, SelectionSet: ast.SelectionSet{&ast.Field{
+					Name: fd.Name, Alias: fd.Name, Arguments: given, Definition: fd, ObjectDefinition: def, SelectionSet: child,
+				}}}
+				want := httpapi.Cost(ctx, es, op, vars, 1<<30)
+				if got := httpapi.Cost(ctx, costed, op, vars, 1<<30); got != want {
+					t.Errorf("%s.%s (arguments %d): cost %d, want %d", def.Name, fd.Name, len(given), got, want)
+				}
+				if want > 2 {
+					listed++
+				}
+				n++
+			}
+		}
+	}
+	if n < 200 || listed < 30 {
+		t.Errorf("%d fields costed, %d over 2: the walk missed the schema", n, listed)
 	}
 }

@@ -90,14 +90,23 @@ func loadersFrom(ctx context.Context) *loaders {
 // of a mutation may change what an earlier one read. This is the hook
 // gqlgen's AroundResponses gives, at the schema, so that every transport
 // (POST, GET, WebSocket, SSE) has it.
+//
+// It also tells which fields have a complexity function (Costed), so that
+// the cost of an operation is computed without evaluating the arguments
+// of the others.
 func (r *Resolver) Batched(es graphql.ExecutableSchema) graphql.ExecutableSchema {
-	return batched{ExecutableSchema: es, r: r}
+	return batched{ExecutableSchema: es, r: r, costed: costedFields(es)}
 }
 
 type batched struct {
 	graphql.ExecutableSchema
-	r *Resolver
+	r      *Resolver
+	costed map[fieldKey]bool
 }
+
+// Costed reports whether the field has a complexity function of its own
+// (see costedFields).
+func (b batched) Costed(object, field string) bool { return b.costed[fieldKey{object, field}] }
 
 func (b batched) Exec(ctx context.Context) graphql.ResponseHandler {
 	next := b.ExecutableSchema.Exec(ctx)

@@ -220,14 +220,17 @@ func districtOnly() rule {
 // Authorize is the field middleware that enforces the policy table on
 // every field of every operation, subscriptions included.
 func (r *Resolver) Authorize() graphql.FieldMiddleware {
-	table := policy()
+	table := map[fieldKey]rule{}
+	for name, ru := range policy() {
+		object, field, _ := strings.Cut(name, ".")
+		table[fieldKey{object, field}] = ru
+	}
 	return func(ctx context.Context, next graphql.Resolver) (any, error) {
 		fc := graphql.GetFieldContext(ctx)
 		if fc == nil || strings.HasPrefix(fc.Field.Name, "__") {
 			return next(ctx)
 		}
-		key := fc.Object + "." + fc.Field.Name
-		ru, listed := table[key]
+		ru, listed := table[fieldKey{fc.Object, fc.Field.Name}]
 		root := fc.Object == "Query" || fc.Object == "Mutation" || fc.Object == "Subscription"
 		if !listed && !root {
 			return next(ctx)
@@ -263,6 +266,9 @@ func (r *Resolver) Authorize() graphql.FieldMiddleware {
 		return ru.after(ctx, r, p, res)
 	}
 }
+
+// fieldKey names a field of the schema: its object's type and its name.
+type fieldKey struct{ object, field string }
 
 func forbidden(p auth.Principal) error {
 	return hub.Errorf(hub.EFORBIDDEN, "outside the scope of this %s token", p.Role)

@@ -1,0 +1,155 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
+)
+
+// echoSchema answers every operation with what the executor was given:
+// the query, operation name, variables (their Go types included) and
+// extensions.
+func echoSchema() graphql.ExecutableSchema {
+	schema := gqlparser.MustLoadSchema(&ast.Source{Input: `
+		type Query { echo: String! }
+		type Mutation { touch: String! }`})
+	return &graphql.ExecutableSchemaMock{
+		SchemaFunc: func() *ast.Schema { return schema },
+		ComplexityFunc: func(context.Context, string, string, int, map[string]any) (int, bool) {
+			return 1, true
+		},
+		ExecFunc: func(ctx context.Context) graphql.ResponseHandler {
+			done := false
+			return func(ctx context.Context) *graphql.Response {
+				if done {
+					return nil
+				}
+				done = true
+				oc := graphql.GetOperationContext(ctx)
+				types := map[string]string{}
+				for k, v := range oc.Variables {
+					types[k] = strings.TrimPrefix(strings.TrimPrefix(typeName(v), "json."), "map")
+				}
+				data, _ := json.Marshal(map[string]any{"echo": map[string]any{
+					"query": oc.RawQuery, "operationName": oc.OperationName, "variables": oc.Variables,
+					"types": types, "extensions": oc.Extensions, "headers": oc.Headers.Get("X-Echo"),
+				}})
+				return &graphql.Response{Data: data}
+			}
+		},
+	}
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case json.Number:
+		return "json.Number"
+	case float64:
+		return "float64"
+	case string:
+		return "string"
+	case map[string]any:
+		return "object"
+	case []any:
+		return "array"
+	case nil:
+		return "null"
+	}
+	return "other"
+}
+
+// TestPostTransportAsGqlgens: the POST transport that takes the
+// parameters checkPOST decoded answers every request exactly as gqlgen's
+// transport.POST does after the same checks (status, headers, body), on
+// bodies well-formed and not, with every kind of Accept header; and it
+// does take the decoded parameters for the well-formed ones.
+func TestPostTransportAsGqlgens(t *testing.T) {
+	serve := func(tr graphql.Transport) http.Handler {
+		srv := handler.New(echoSchema())
+		srv.AddTransport(transport.SSE{})
+		srv.AddTransport(tr)
+		return limitBody(1<<20, checkTransport(srv))
+	}
+	ours, theirs := serve(postTransport{}), serve(transport.POST{})
+	tests := []struct {
+		name string
+		give string
+		fast bool // decoded once by checkPOST
+	}{
+		{name: "query", give: `{"query":"{ echo }"}`, fast: true},
+		{name: "all members", give: `{"query":"query Q($a: Int) { echo }","operationName":"Q","variables":{"a":1,"b":1.5e300,"c":"x","d":[1,{"e":null}],"f":true,"g":12345678901234567890},"extensions":{"x":{"y":[1]}}}`, fast: true},
+		{name: "null members", give: `{"query":"{ echo }","operationName":null,"variables":null,"extensions":null}`, fast: true},
+		{name: "white space around", give: " \t\r\n{\"query\":\"{ echo }\"}\n\n ", fast: true},
+		{name: "unicode space after", give: "{\"query\":\"{ echo }\"}\u00a0", fast: true},
+		{name: "unicode space before", give: "\u00a0{\"query\":\"{ echo }\"}"},
+		{name: "keys in other cases", give: `{"QUERY":"{ echo }","Variables":{"a":2}}`, fast: true},
+		{name: "a key twice", give: `{"query":"{ nope }","query":"{ echo }"}`, fast: true},
+		{name: "a key twice, once a number", give: `{"query":1,"query":"{ echo }"}`},
+		{name: "unknown members", give: `{"query":"{ echo }","headers":{"X-Echo":["no"]},"id":7}`, fast: true},
+		{name: "escapes", give: `{"query":"{ echo }\u0000","variables":{"s":"\u003c\ud83d\ude00\""}}`, fast: true},
+		{name: "invalid UTF-8", give: "{\"query\":\"{ echo }\",\"variables\":{\"s\":\"\xff\"}}", fast: true},
+		{name: "no query", give: `{}`, fast: true},
+		{name: "empty query", give: `{"query":""}`, fast: true},
+		{name: "syntax error", give: `{"query":"{ echo "}`, fast: true},
+		{name: "validation error", give: `{"query":"{ nope }"}`, fast: true},
+		{name: "unknown operation", give: `{"query":"query A { echo }","operationName":"B"}`, fast: true},
+		{name: "a variable undeclared", give: `{"query":"query($a: Int!) { echo }","variables":{}}`, fast: true},
+		{name: "a variable of the wrong type", give: `{"query":"query($a: Int!) { echo }","variables":{"a":"x"}}`, fast: true},
+		{name: "a mutation", give: `{"query":"mutation { touch }"}`, fast: true},
+		{name: "query a number", give: `{"query":1}`},
+		{name: "variables an array", give: `{"query":"{ echo }","variables":[1]}`},
+		{name: "extensions a string", give: `{"query":"{ echo }","extensions":"x"}`},
+		{name: "more after the object", give: `{"query":"{ echo }"} {}`},
+		{name: "not JSON", give: `{"query":`},
+		{name: "an array", give: `[{"query":"{ echo }"}]`},
+		{name: "a string", give: `"{ echo }"`},
+		{name: "null", give: `null`},
+		{name: "empty", give: ``},
+	}
+	accepts := []string{"", "application/json", "application/graphql-response+json", "*/*", "text/html",
+		"application/graphql-response+json, application/json", "text/html, application/*;q=0.5", "a/b;;, application/json", "text/event-stream"}
+	types := []string{"application/json", "", "application/json; charset=utf-8"}
+	fast := 0
+	for _, tt := range tests {
+		if _, ok := decodeParams([]byte(tt.give)); ok != tt.fast {
+			t.Errorf("%s: decoded once %v, want %v", tt.name, ok, tt.fast)
+		} else if ok {
+			fast++
+		}
+		for _, accept := range accepts {
+			for _, ct := range types {
+				req := func() *http.Request {
+					r := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(tt.give))
+					if ct != "" {
+						r.Header.Set("Content-Type", ct)
+					}
+					if accept != "" {
+						r.Header.Set("Accept", accept)
+					}
+					r.Header.Set("X-Echo", "yes")
+					return r
+				}
+				got, want := httptest.NewRecorder(), httptest.NewRecorder()
+				ours.ServeHTTP(got, req())
+				theirs.ServeHTTP(want, req())
+				if got.Code != want.Code || got.Body.String() != want.Body.String() ||
+					strings.Join(got.Header().Values("Content-Type"), ",") != strings.Join(want.Header().Values("Content-Type"), ",") {
+					t.Errorf("%s, Accept %q, Content-Type %q:\n got %d %v %s\nwant %d %v %s", tt.name, accept, ct,
+						got.Code, got.Header(), got.Body, want.Code, want.Header(), want.Body)
+				}
+			}
+		}
+	}
+	if fast < 15 {
+		t.Errorf("only %d bodies decoded once", fast)
+	}
+}
