@@ -74,7 +74,7 @@ func (s *Store) allocate(as []*hub.Allocation) (func(tx driver.Tx) error, error)
 	return func(tx driver.Tx) error {
 		// Check everything against the store, with the stock the batch
 		// takes counted as it goes.
-		allocs, byCode := bucket(tx, bktAllocations), bucket(tx, bktAllocByCode)
+		allocs, byCode := growing(bucket(tx, bktAllocations)), bucket(tx, bktAllocByCode)
 		pharmacies := make(map[string]*pharmacyRec)
 		taken := make(map[string]map[hub.SKU]int)
 		resvs := make([]*reservationRec, len(recs))
@@ -178,19 +178,30 @@ func indexAllocation(tx driver.Tx, a *allocationRec) error {
 			return err
 		}
 	}
-	for _, ix := range []struct{ name, by string }{
-		{bktAllocByPartner, a.PartnerID}, {bktAllocByPharmacy, a.PharmacyID},
-		{bktAllocByRound, a.RoundID}, {bktAllocByStatus, string(a.Status)},
+	// By round and by status, new allocations go to the end of a range
+	// that ends the bucket or nearly so: pack them (growing). By partner
+	// and by pharmacy they go to the ends of many ranges, each followed
+	// by the next; there the pages keep bbolt's room for them.
+	for _, ix := range []struct {
+		name, by string
+		grows    bool
+	}{
+		{bktAllocByPartner, a.PartnerID, false}, {bktAllocByPharmacy, a.PharmacyID, false},
+		{bktAllocByRound, a.RoundID, true}, {bktAllocByStatus, string(a.Status), true},
 	} {
 		if ix.by == "" {
 			continue
 		}
-		if err := mark(bucket(tx, ix.name), ikey(ix.by, a.ID)); err != nil {
+		b := bucket(tx, ix.name)
+		if ix.grows {
+			b = growing(b)
+		}
+		if err := mark(b, ikey(ix.by, a.ID)); err != nil {
 			return err
 		}
 	}
 	if expiryKeyed(a) {
-		return mark(bucket(tx, bktAllocExpiry), expiryKey(a.ExpiresAt, a.ID))
+		return mark(growing(bucket(tx, bktAllocExpiry)), expiryKey(a.ExpiresAt, a.ID))
 	}
 	return nil
 }

@@ -103,6 +103,7 @@ func initialStock(ledger driver.Bucket, r pharmacyRec, now func() time.Time) err
 
 // appendEntry adds an entry at the end of a pharmacy's ledger.
 func appendEntry(lb driver.Bucket, pharmacyID string, e ledgerRec) error {
+	growing(lb)
 	seq, err := lb.NextSequence()
 	if err != nil {
 		return fmt.Errorf("store: ledger of pharmacy %q: %w", pharmacyID, err)

@@ -141,8 +141,14 @@ func (r *ledgerRec) domain(pharmacyID string, seq uint64) hub.StockEntry {
 	}
 }
 
-// encode returns the stored form of a record.
+// encode returns the stored form of a record: the JSON json.Marshal
+// writes, by the record's own appendJSON when it has one (recjson.go).
 func encode(kind string, v any) ([]byte, error) {
+	if a, ok := v.(jsonAppender); ok {
+		if b, ok := a.appendJSON(make([]byte, 0, 256)); ok {
+			return b, nil
+		}
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("store: encode %s: %w", kind, err)
@@ -150,9 +156,14 @@ func encode(kind string, v any) ([]byte, error) {
 	return b, nil
 }
 
-// decode reads a stored record into v. The bytes may belong to a driver's
-// transaction; v shares no memory with them afterwards.
+// decode reads a stored record into v, as json.Unmarshal does, by the
+// record's own readJSON when it has one and the bytes are in the form it
+// reads (recjson.go). The bytes may belong to a driver's transaction; v
+// shares no memory with them afterwards.
 func decode(kind string, key, b []byte, v any) error {
+	if r, ok := v.(jsonReader); ok && r.readJSON(b) {
+		return nil
+	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("store: decode %s %q: %w", kind, key, err)
 	}

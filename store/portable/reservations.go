@@ -82,7 +82,7 @@ func checkNewReservation(tx driver.Tx, rec *reservationRec) (*hub.Reservation, e
 // putReservation writes a new reservation, encoded as v, and files it in
 // the indexes. checkNewReservation has accepted it.
 func putReservation(tx driver.Tx, rec *reservationRec, v []byte) error {
-	if err := put(bucket(tx, bktReservations), []byte(rec.ID), v); err != nil {
+	if err := put(growing(bucket(tx, bktReservations)), []byte(rec.ID), v); err != nil {
 		return err
 	}
 	if err := put(bucket(tx, bktResvByHash), ikey(rec.RoundID, rec.IDHash), []byte(rec.ID)); err != nil {
@@ -93,10 +93,10 @@ func putReservation(tx driver.Tx, rec *reservationRec, v []byte) error {
 			return err
 		}
 	}
-	if err := mark(bucket(tx, bktResvByRound), ikey(rec.RoundID, rec.ID)); err != nil {
+	if err := mark(growing(bucket(tx, bktResvByRound)), ikey(rec.RoundID, rec.ID)); err != nil {
 		return err
 	}
-	return mark(bucket(tx, bktResvByRoundStatus), resvStatusKey(rec))
+	return mark(growing(bucket(tx, bktResvByRoundStatus)), resvStatusKey(rec))
 }
 
 // ReserveAllocated records a new reservation and the allocation that
@@ -140,7 +140,7 @@ func (s *Store) ReserveAllocated(ctx context.Context, r *hub.Reservation, a *hub
 			out = old
 			return err
 		}
-		allocs := bucket(tx, bktAllocations)
+		allocs := growing(bucket(tx, bktAllocations))
 		if allocs.Get([]byte(arec.ID)) != nil {
 			return hub.Errorf(hub.ECONFLICT, "allocation %q already exists", arec.ID)
 		}

@@ -52,6 +52,13 @@
 // pickup slot and the units each committee holds per round, and Allocate
 // and ReserveAllocated refuse a slot or quota beyond its limit (guards.go).
 //
+// The records a reservation writes (reservation, allocation, pharmacy,
+// ledger entry) and the resident it reads have their JSON written and read
+// by hand (recjson.go), byte for byte what encoding/json writes, with
+// encoding/json reading any other form. Buckets whose keys grow at their
+// end on a reservation pack their pages fuller when they split (growing),
+// so that a group commit writes fewer of them.
+//
 // Pharmacies and rounds, read on every reservation, are kept decoded beside
 // the bytes they were decoded from (decoded.go): a read reuses the decoded
 // record only when the bytes it reads in its own transaction are the same,
