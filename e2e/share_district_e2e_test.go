@@ -105,28 +105,56 @@ func runDistrictDashboards(t *testing.T, share bool) map[string][]string {
 		waitGauge(t, h.url, "gridhub_shared_executions", len(groups))
 	}
 
+	// The risk area's cells: the pharmacy's and its ring, all in the
+	// district, and their parents at resolution 8.
+	var disk struct {
+		Cell struct {
+			Neighbors []struct {
+				ID     string
+				Parent struct{ ID string }
+			}
+		}
+	}
+	must(t, admin, `query($c: H3Cell!) { cell(id: $c) { neighbors(k: 1) { id parent(resolution: 8) { id } } } }`, map[string]any{"c": cell.CellAt.ID}, &disk)
+	parents := map[string]bool{}
+	for _, n := range disk.Cell.Neighbors {
+		parents[n.Parent.ID] = true
+	}
+
 	// One cell's stock; a risk area over the pharmacy's cell and its ring
 	// (several cells, one message each); child masks, which the
-	// MASK_ADULT dashboards do not follow; then the last restock, whose
-	// frame (110 adult masks) ends the run.
-	restock := func(sku string, q int) {
-		must(t, admin, `mutation($p: ID!, $s: SKU!, $q: Int!) { restock(pharmacyId: $p, sku: $s, quantity: $q) { id } }`,
-			map[string]any{"p": ac.pharmacies[0], "s": sku, "q": q}, nil)
+	// MASK_ADULT dashboards do not follow; adult masks again. Each step's
+	// frames are read before the next step (an update carries the cell's
+	// aggregates when it is sent, which a later event would change).
+	restock := func(sku string, q int) func() {
+		return func() {
+			must(t, admin, `mutation($p: ID!, $s: SKU!, $q: Int!) { restock(pharmacyId: $p, sku: $s, quantity: $q) { id } }`,
+				map[string]any{"p": ac.pharmacies[0], "s": sku, "q": q}, nil)
+		}
 	}
-	restock("MASK_ADULT", 7)
-	must(t, admin, `mutation($c: H3Cell!) { markRiskArea(cell: $c, rings: 1, reason: "test") { id } }`, map[string]any{"c": cell.CellAt.ID}, nil)
-	restock("MASK_CHILD", 5)
-	restock("MASK_ADULT", 3)
-
-	for _, d := range dashboards {
-		typ := map[bool]string{false: "next", true: "data"}[d.legacy]
-		for !strings.Contains(strings.Join(d.frames, ""), `"quantity":110`) {
-			msg := d.c.expect(typ)
-			var r gqlResponse
-			if err := json.Unmarshal(msg.Payload, &r); err != nil || len(r.Errors) > 0 || msg.ID != d.id {
-				t.Fatalf("share=%t %s %s: %s %s", share, d.group, d.id, msg.ID, msg.Payload)
+	steps := []struct {
+		do   func()
+		want map[string]int // frames per group
+	}{
+		{restock("MASK_ADULT", 7), map[string]int{"res9": 1, "res8": 1, "res9-adult": 1}},
+		{func() {
+			must(t, admin, `mutation($c: H3Cell!) { markRiskArea(cell: $c, rings: 1, reason: "test") { id } }`, map[string]any{"c": cell.CellAt.ID}, nil)
+		}, map[string]int{"res9": len(disk.Cell.Neighbors), "res8": len(parents), "res9-adult": len(disk.Cell.Neighbors)}},
+		{restock("MASK_CHILD", 5), map[string]int{"res9": 1, "res8": 1, "res9-adult": 0}},
+		{restock("MASK_ADULT", 3), map[string]int{"res9": 1, "res8": 1, "res9-adult": 1}},
+	}
+	for _, st := range steps {
+		st.do()
+		for _, d := range dashboards {
+			typ := map[bool]string{false: "next", true: "data"}[d.legacy]
+			for range st.want[d.group] {
+				msg := d.c.expect(typ)
+				var r gqlResponse
+				if err := json.Unmarshal(msg.Payload, &r); err != nil || len(r.Errors) > 0 || msg.ID != d.id {
+					t.Fatalf("share=%t %s %s: %s %s", share, d.group, d.id, msg.ID, msg.Payload)
+				}
+				d.frames = append(d.frames, string(r.Data))
 			}
-			d.frames = append(d.frames, string(r.Data))
 		}
 	}
 	out := map[string][]string{}
@@ -167,8 +195,8 @@ func runDistrictDashboards(t *testing.T, share bool) map[string][]string {
 				}
 			}
 		}
-		if !strings.Contains(frames[0], `"quantity":107`) {
-			t.Errorf("share=%t: %s's first frame %s, want the restock to 107", share, group, frames[0])
+		if !strings.Contains(frames[0], `"quantity":107`) || !strings.Contains(frames[len(frames)-1], `"quantity":110`) {
+			t.Errorf("share=%t: %s's frames %q, want the restock to 107 first and to 110 last", share, group, frames)
 		}
 		if group != "res8" && risk < 2 {
 			t.Errorf("share=%t: %s saw %d cells at risk, want the ring: %q", share, group, risk, frames)
