@@ -40,6 +40,41 @@ type LocalBus interface {
 // when ctx ends, which it must for the subscription to end before the bus
 // does, or when the bus closes.
 func Stream[T any](ctx context.Context, bus Bus, f Filter, convert func(Delivery) (T, bool)) (<-chan T, error) {
+	return stream(ctx, bus, f, func(ch chan T, wake func()) outlet {
+		return &outletOf[T]{ch: ch, convert: convert, wake: wake}
+	}, func(d Delivery, put func(T) bool) bool {
+		if v, ok := convert(d); ok {
+			return put(v)
+		}
+		return true
+	})
+}
+
+// StreamEach is Stream for events that each make several values (or
+// none): convert returns the values of a Delivery, and each is put on the
+// channel in turn, in their order, before any value of the next event.
+// Every value counts as one for a Waker (one call after each), and a
+// Delivery's Gap is seen by convert once, with the values of the event
+// that follows the loss. A Delivery whose values wait for the consumer
+// holds the forwarder until the consumer has taken them all, as one value
+// does in Stream.
+func StreamEach[T any](ctx context.Context, bus Bus, f Filter, convert func(Delivery) []T) (<-chan T, error) {
+	return stream(ctx, bus, f, func(ch chan T, wake func()) outlet {
+		return &outletEach[T]{ch: ch, convert: convert, wake: wake}
+	}, func(d Delivery, put func(T) bool) bool {
+		for _, v := range convert(d) {
+			if !put(v) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// stream is Stream and StreamEach: newOutlet makes the outlet of a
+// streamer's subscription, each puts a Delivery's values through put on
+// another Bus (and reports false when put did).
+func stream[T any](ctx context.Context, bus Bus, f Filter, newOutlet func(ch chan T, wake func()) outlet, each func(d Delivery, put func(T) bool) bool) (<-chan T, error) {
 	if lb, ok := bus.(LocalBus); ok {
 		if err := lb.Open(); err != nil {
 			return nil, err
@@ -55,33 +90,34 @@ func Stream[T any](ctx context.Context, bus Bus, f Filter, convert func(Delivery
 	} else {
 		w = nil
 	}
+	ch := make(chan T, 1)
 	if b, ok := bus.(streamer); ok {
-		out := &outletOf[T]{ch: make(chan T, 1), convert: convert, wake: wake}
-		if _, err := b.subscribe(ctx, f, out); err != nil {
+		if _, err := b.subscribe(ctx, f, newOutlet(ch, wake)); err != nil {
 			w.unclaim()
 			return nil, err
 		}
-		return out.ch, nil
+		return ch, nil
 	}
 	sub, err := bus.Subscribe(ctx, f)
 	if err != nil {
 		w.unclaim()
 		return nil, err
 	}
-	ch := make(chan T, 1)
+	put := func(v T) bool {
+		select {
+		case ch <- v:
+			wake()
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
 	go func() {
 		defer wake()
 		defer close(ch)
 		defer sub.Close()
 		for d := range sub.C() {
-			v, ok := convert(d)
-			if !ok {
-				continue
-			}
-			select {
-			case ch <- v:
-				wake()
-			case <-ctx.Done():
+			if !each(d, put) {
 				return
 			}
 		}
@@ -166,6 +202,31 @@ func (o *outletOf[T]) send(d Delivery, done <-chan struct{}) bool {
 }
 
 func (o *outletOf[T]) close() {
+	close(o.ch)
+	o.wake()
+}
+
+// outletEach is StreamEach's outlet: a channel of T, each Delivery making
+// any number of them.
+type outletEach[T any] struct {
+	ch      chan T
+	convert func(Delivery) []T
+	wake    func() // after each value sent and after the close (Waker)
+}
+
+func (o *outletEach[T]) send(d Delivery, done <-chan struct{}) bool {
+	for _, v := range o.convert(d) {
+		select {
+		case o.ch <- v:
+			o.wake()
+		case <-done:
+			return false
+		}
+	}
+	return true
+}
+
+func (o *outletEach[T]) close() {
 	close(o.ch)
 	o.wake()
 }

@@ -380,3 +380,152 @@ func TestStreamWaker(t *testing.T) {
 		}
 	}
 }
+
+// part is what the tests' StreamEach makes of a delivery: its n-th value.
+type part struct {
+	seq uint64
+	n   int
+	gap int
+}
+
+// parts makes seq%4 values of each delivery (none for every fourth), the
+// first carrying its gap.
+func parts(d Delivery) []part {
+	var out []part
+	for n := range int(d.Event.Seq % 4) {
+		p := part{seq: d.Event.Seq, n: n}
+		if n == 0 {
+			p.gap = d.Gap
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// TestStreamEach checks StreamEach on both kinds of bus: every value of
+// every event, in order (an event's values together and in convert's
+// order, events in Seq order), none for an event that makes none, one
+// Waker call per value and one after the close, so that a consumer that
+// receives only when woken never blocks and misses nothing, and no
+// goroutine left once it ends.
+func TestStreamEach(t *testing.T) {
+	tests := []struct {
+		give string
+		bus  func(*Broker) Bus
+	}{
+		{"broker", func(b *Broker) Bus { return b }},
+		{"other bus", func(b *Broker) Bus { return busOnly{b} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			base := runtime.NumGoroutine()
+			b := New(Options{})
+			defer b.Close()
+			wakes := make(chan struct{}, 1000)
+			w := NewWaker(func() { wakes <- struct{}{} })
+			ctx, cancel := context.WithCancel(WithWaker(t.Context(), w))
+			defer cancel()
+			ch, err := StreamEach(ctx, tt.bus(b), Filter{Cells: cells(1)}, parts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !w.Claimed() {
+				t.Fatal("the stream did not claim the Waker")
+			}
+			const events = 13
+			var want []part
+			for range events {
+				seq := mustPublish(t, b, hub.Event{Kind: hub.EventFeverScan, Cells: cells(1)})
+				want = append(want, parts(Delivery{Event: &hub.Event{Seq: seq}})...)
+			}
+			var got []part
+			for len(got) < len(want) {
+				select {
+				case <-wakes:
+				case <-time.After(5 * time.Second):
+					t.Fatalf("woken %d times for %d values", len(got), len(want))
+				}
+				select {
+				case p := <-ch:
+					got = append(got, p)
+				default:
+					t.Fatal("woken with nothing on the channel")
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("got %v\nwant %v", got, want)
+			}
+			cancel()
+			select {
+			case <-wakes:
+			case <-time.After(5 * time.Second):
+				t.Fatal("not woken when the channel closed")
+			}
+			if p, ok := <-ch; ok {
+				t.Fatalf("woken at the end with %v on the channel", p)
+			}
+			select {
+			case <-wakes:
+				t.Error("woken more often than values and the close")
+			case <-time.After(50 * time.Millisecond):
+			}
+			waitGoroutines(t, base)
+			checkEmpty(t, b)
+		})
+	}
+}
+
+// TestStreamEachOverflow lets a StreamEach consumer fall behind: the
+// queue's bound is in events, not values, and the values that arrive are
+// whole events, in order, the event after the loss telling its gap once.
+func TestStreamEachOverflow(t *testing.T) {
+	const queueSize, publish = 8, 100
+	b := New(Options{QueueSize: queueSize})
+	defer b.Close()
+	ch, err := StreamEach(t.Context(), b, Filter{}, func(d Delivery) []part {
+		return []part{{seq: d.Event.Seq, gap: d.Gap}, {seq: d.Event.Seq, n: 1}}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range publish {
+		mustPublish(t, b, hub.Event{Kind: hub.EventStockChanged})
+	}
+	var got []part
+	for len(got) == 0 || got[len(got)-1] != (part{seq: publish, n: 1}) {
+		got = append(got, next2(t, ch))
+	}
+	seen, lost := 0, 0
+	last := uint64(0)
+	for i := 0; i < len(got); i += 2 {
+		a, z := got[i], got[i+1]
+		if a.n != 0 || z.n != 1 || a.seq != z.seq || z.gap != 0 || a.seq <= last {
+			t.Fatalf("values %d and %d: %v %v, want both values of one event after %d", i, i+1, a, z, last)
+		}
+		if a.seq-last-1 != uint64(a.gap) {
+			t.Errorf("event %d after %d tells a gap of %d", a.seq, last, a.gap)
+		}
+		seen++
+		lost += a.gap
+		last = a.seq
+	}
+	if seen+lost != publish || lost == 0 {
+		t.Errorf("%d events seen and %d lost of %d published", seen, lost, publish)
+	}
+}
+
+// next2 returns the next value on ch, failing after 5 s.
+func next2[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v, ok := <-ch:
+		if !ok {
+			t.Fatal("stream closed")
+		}
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing on the stream for 5s")
+	}
+	var zero T
+	return zero
+}

@@ -26,10 +26,12 @@ import (
 // For each N it reports, shared and unshared and their ratio: the hub's
 // CPU per delivery, measured as BenchmarkIdleSubscriber does (restocks
 // while the subscribers do not read, less the same restocks before anyone
-// subscribed, per alert the hub sent), and the trigger (the restock
-// mutation sent) to receipt latency, p50 and p99 over every subscriber
-// of restocks sent one at a time (the subscribers read then, on their
-// goroutines in this process).
+// subscribed, per alert the hub sent), once for restocks sent one at a
+// time and once (burst4) for bursts of broadcastBurst restocks in one
+// request, as a launch day's deliveries come; and the trigger (the
+// restock mutation sent) to receipt latency, p50 and p99 over every
+// subscriber of restocks sent one at a time (the subscribers read then,
+// on their goroutines in this process).
 //
 // GRIDHUB_BENCH_BROADCAST lists the counts (default "2000,9000": each
 // connection costs two file descriptors here, and the machine's hard
@@ -69,6 +71,9 @@ func BenchmarkBroadcast(b *testing.B) {
 		b.ReportMetric(s.cpu, fmt.Sprintf("cpu-us/delivery-shared-%d", n))
 		b.ReportMetric(u.cpu, fmt.Sprintf("cpu-us/delivery-unshared-%d", n))
 		b.ReportMetric(s.cpu/u.cpu, fmt.Sprintf("x-cpu-shared/unshared-%d", n))
+		b.ReportMetric(s.burstCPU, fmt.Sprintf("cpu-us/delivery-shared-burst%d-%d", broadcastBurst, n))
+		b.ReportMetric(u.burstCPU, fmt.Sprintf("cpu-us/delivery-unshared-burst%d-%d", broadcastBurst, n))
+		b.ReportMetric(s.burstCPU/u.burstCPU, fmt.Sprintf("x-cpu-burst%d-shared/unshared-%d", broadcastBurst, n))
 		b.ReportMetric(s.p50, fmt.Sprintf("p50-ms-shared-%d", n))
 		b.ReportMetric(s.p99, fmt.Sprintf("p99-ms-shared-%d", n))
 		b.ReportMetric(u.p50, fmt.Sprintf("p50-ms-unshared-%d", n))
@@ -82,11 +87,13 @@ func BenchmarkBroadcast(b *testing.B) {
 const (
 	broadcastCPURestocks     = 20
 	broadcastLatencyRestocks = 10
+	broadcastBurst           = 4 // restocks in one request, in the burst phase
 )
 
-// broadcastResult is one measurement: CPU per delivery (µs), latency (ms).
+// broadcastResult is one measurement: CPU per delivery (µs), restocks one
+// at a time and in bursts, latency (ms).
 type broadcastResult struct {
-	cpu, p50, p99 float64
+	cpu, burstCPU, p50, p99 float64
 }
 
 // broadcastHub is the program with the demo city, its subscribers
@@ -137,6 +144,26 @@ func (h *broadcastHub) restock(b *testing.B, i int) int {
 	return h.quantity
 }
 
+// restockBurst restocks k of the district's pharmacies (in turn from the
+// i-th) in one request, the mutations one after another, each with a
+// quantity no restock had.
+func (h *broadcastHub) restockBurst(b *testing.B, i, k int) {
+	var doc strings.Builder
+	vars := map[string]any{}
+	doc.WriteString("mutation(")
+	for j := range k {
+		fmt.Fprintf(&doc, "$p%d: ID!, $q%d: Int!, ", j, j)
+	}
+	doc.WriteString(") {")
+	for j := range k {
+		h.quantity++
+		vars[fmt.Sprint("p", j)], vars[fmt.Sprint("q", j)] = h.pharmacies[(i+j)%len(h.pharmacies)], h.quantity
+		fmt.Fprintf(&doc, " r%d: restock(pharmacyId: $p%d, sku: MASK_CHILD, quantity: $q%d) { id }", j, j, j)
+	}
+	doc.WriteString(" }")
+	h.post(b, doc.String(), vars, nil)
+}
+
 // sent is the stock-change messages the hub sent: the broker's
 // deliveries, a shared execution's counted as the messages it handed to
 // its members.
@@ -145,13 +172,18 @@ func (h *broadcastHub) sent(b *testing.B) float64 {
 		h.metric(b, "gridhub_shared_events_total") + h.metric(b, "gridhub_shared_deliveries_total")
 }
 
-// restockCPU runs k restocks while nobody reads and returns the process's
-// CPU and the messages sent meanwhile.
-func (h *broadcastHub) restockCPU(b *testing.B, k int) (time.Duration, float64) {
+// restockCPU runs k restocks while nobody reads, burst at a time (one
+// request each), and returns the process's CPU and the messages sent
+// meanwhile.
+func (h *broadcastHub) restockCPU(b *testing.B, k, burst int) (time.Duration, float64) {
 	sent0 := h.sent(b)
 	cpu0 := processCPU()
-	for i := range k {
-		h.restock(b, i)
+	for i := 0; i < k; i += burst {
+		if burst == 1 {
+			h.restock(b, i)
+			continue
+		}
+		h.restockBurst(b, i, burst)
 	}
 	settle()
 	return processCPU() - cpu0, h.sent(b) - sent0
@@ -161,7 +193,8 @@ func (h *broadcastHub) restockCPU(b *testing.B, k int) (time.Duration, float64) 
 func (h *broadcastHub) measure(b *testing.B, n int) broadcastResult {
 	b.Helper()
 	runtime.GC()
-	control, _ := h.restockCPU(b, broadcastCPURestocks)
+	control, _ := h.restockCPU(b, broadcastCPURestocks, 1)
+	burstControl, _ := h.restockCPU(b, broadcastCPURestocks, broadcastBurst)
 	before := h.subscriptions(b)
 	conns := make([]*rawWS, n)
 	init, _ := json.Marshal(map[string]any{"type": "connection_init", "payload": map[string]string{"Authorization": "Bearer " + h.token}})
@@ -249,11 +282,17 @@ func (h *broadcastHub) measure(b *testing.B, n int) broadcastResult {
 	// CPU: the subscribers do not read; their messages wait in the
 	// sockets.
 	runtime.GC()
-	with, sent := h.restockCPU(b, broadcastCPURestocks)
+	with, sent := h.restockCPU(b, broadcastCPURestocks, 1)
 	if sent < float64(n) {
 		b.Fatalf("%v messages sent to %d subscribers", sent, n)
 	}
 	res := broadcastResult{cpu: float64((with - control).Microseconds()) / sent}
+	runtime.GC()
+	with, sent = h.restockCPU(b, broadcastCPURestocks, broadcastBurst)
+	if sent < float64(n) {
+		b.Fatalf("%v messages sent to %d subscribers", sent, n)
+	}
+	res.burstCPU = float64((with - burstControl).Microseconds()) / sent
 
 	// Latency: every subscriber reads, and records when the RESTOCK step
 	// of each restock (its delta, a quantity no other restock had)

@@ -522,6 +522,54 @@ func (c *wsConn) writeLocked(data []byte) error {
 	return c.ws.WriteMessage(websocket.TextMessage, data)
 }
 
+// rawConn returns the connection under the WebSocket when frames may be
+// written to it directly (writeFrames): a served connection, whose
+// gorilla/websocket Conn compresses nothing; nil for a stand-in.
+func (c *wsConn) rawConn() net.Conn {
+	if ws, ok := c.ws.(*websocket.Conn); ok {
+		return ws.NetConn()
+	}
+	return nil
+}
+
+// appendFrameHead appends the head of a final, unmasked text frame of n
+// payload bytes, as a server sends it (RFC 6455 section 5.2).
+func appendFrameHead(b []byte, n int) []byte {
+	const finText = 0x80 | websocket.TextMessage
+	switch {
+	case n < 126:
+		return append(b, finText, byte(n))
+	case n <= 0xffff:
+		return append(b, finText, 126, byte(n>>8), byte(n))
+	default:
+		return append(b, finText, 127, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+}
+
+// writeFrames writes frames, whole WebSocket frames of data messages
+// (appendFrameHead), to raw, the connection under the WebSocket
+// (rawConn), with one write, bounded by the write timeout as a message
+// is. It holds writeMu, as every writer of data messages does; gorilla
+// writes each of its frames, control frames included, with one write to
+// the same connection, which the connection does not interleave with
+// another, so no frame cuts into another. A write that fails closes the
+// connection.
+func (c *wsConn) writeFrames(raw net.Conn, frames []byte) error {
+	c.writeMu.Lock()
+	var err error
+	if d := c.t.cfg.writeTimeout; d > 0 {
+		err = raw.SetWriteDeadline(time.Now().Add(d))
+	}
+	if err == nil {
+		_, err = raw.Write(frames)
+	}
+	c.writeMu.Unlock()
+	if err != nil {
+		c.close(websocket.CloseAbnormalClosure, "")
+	}
+	return err
+}
+
 // close ends the connection, once: its operations are cancelled, a close
 // frame with code and reason is sent (none for 1006, which says there was
 // none), the socket is closed and CloseFunc is called.
@@ -786,10 +834,12 @@ func (op *wsOp) send(resp *graphql.Response) {
 	}
 }
 
-// sendTail sends the operation's next (data) message whose payload and
-// closing brace are tail, as a shared execution encoded them, unless the
-// operation has gone quiet.
-func (op *wsOp) sendTail(tail []byte) {
+// sendTails sends the operation's next (data) messages whose payloads
+// and closing braces are tails, in order, as a shared execution encoded
+// them, unless the operation has gone quiet. Each is a message of its
+// own; on a socket that allows it (writeFrames) they go out together, in
+// as few writes as maxPooledMessage allows.
+func (op *wsOp) sendTails(tails [][]byte) {
 	op.mu.Lock()
 	quiet := op.quiet
 	op.mu.Unlock()
@@ -800,10 +850,29 @@ func (op *wsOp) sendTail(tail []byte) {
 	if op.c.modern {
 		typ = "next"
 	}
+	var headBuf [64]byte
+	head := appendMessageHead(headBuf[:0], typ, op.id)
 	bp := messageBuffers.Get().(*[]byte)
-	b := appendMessageHead((*bp)[:0], typ, op.id)
-	b = append(b, tail...)
-	_ = op.c.write(b)
+	b := (*bp)[:0]
+	raw := op.c.rawConn()
+	for i, tail := range tails {
+		if raw == nil {
+			b = append(append(b[:0], head...), tail...)
+			if op.c.write(b) != nil {
+				break
+			}
+			continue
+		}
+		b = appendFrameHead(b, len(head)+len(tail))
+		b = append(b, head...)
+		b = append(b, tail...)
+		if len(b) >= maxPooledMessage || i == len(tails)-1 {
+			if op.c.writeFrames(raw, b) != nil {
+				break
+			}
+			b = b[:0]
+		}
+	}
 	if cap(b) <= maxPooledMessage {
 		*bp = b[:0]
 		messageBuffers.Put(bp)

@@ -70,13 +70,18 @@ import (
 // member's queue is written by one at a time); a member whose socket
 // stalls holds up the writer at it, and when every writer is held up
 // another starts within 2 ms, so a member whose socket stalls holds up
-// no other for long. When its queue is full
-// the oldest queued frame is dropped and the member's next frame is
-// rendered for it alone, with the gap field(s) of the root field's
-// selection raised by the events it missed, as its own broker
-// subscription's overflow would have told it. The group's own broker
-// subscription overflows like any other, and then every member's frame
-// carries the gap.
+// no other for long. A writer takes every frame waiting in a member's
+// queue (up to shareBatch) and writes them with one write to the socket
+// when the socket allows it (each frame still its own message): after a
+// burst of events a member costs one system call, not one per event.
+// When its queue is full the oldest queued frame is dropped and the
+// member's next frame is rendered for it alone, with the gap field(s) of
+// the root field's selection raised by the events it missed, as its own
+// broker subscription's overflow would have told it. The frames in a
+// writer's hand count against the queue's bound beyond the first, so that
+// a member holds at most QueueSize+1 frames, as with one frame in hand.
+// The group's own broker subscription overflows like any other, and then
+// every member's frame carries the gap.
 type ShareOptions struct {
 	// Fields are the root subscription fields that may be shared.
 	Fields []string
@@ -92,8 +97,10 @@ type ShareOptions struct {
 	QueueSize int
 	// Registry, if set, registers gridhub_shared_executions (live shared
 	// executions), gridhub_shared_subscribers (subscribers served by
-	// them), gridhub_shared_events_total (events they executed) and
-	// gridhub_shared_deliveries_total (frames they handed to members).
+	// them), gridhub_shared_events_total (events they executed),
+	// gridhub_shared_deliveries_total (frames they handed to members) and
+	// gridhub_shared_writes_total (the writers' turns at a member: each
+	// takes the frames waiting, which go out together).
 	// The broker's gridhub_subscriptions counts one subscription per
 	// shared execution, so the subscriptions clients hold are
 	// gridhub_subscriptions - gridhub_shared_executions +
@@ -125,6 +132,7 @@ type sharing struct {
 	unshared   map[string]bool
 	visibility func(context.Context) string
 	queueSize  int
+	batch      int // the most frames a writer takes at once: shareBatch
 
 	mu     sync.Mutex
 	groups map[shareKey]*shareGroup
@@ -134,6 +142,7 @@ type sharing struct {
 	members    prometheus.Gauge
 	events     prometheus.Counter
 	deliveries prometheus.Counter
+	writes     prometheus.Counter
 }
 
 type shareKey struct {
@@ -150,11 +159,13 @@ func newSharing(o *ShareOptions) *sharing {
 		unshared:   map[string]bool{},
 		visibility: o.Visibility,
 		queueSize:  o.QueueSize,
+		batch:      shareBatch,
 		groups:     map[shareKey]*shareGroup{},
 		liveGroups: prometheus.NewGauge(prometheus.GaugeOpts{Name: "gridhub_shared_executions", Help: "Live shared subscription executions (one broker subscription each)."}),
 		members:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "gridhub_shared_subscribers", Help: "WebSocket subscriptions served by a shared execution."}),
 		events:     prometheus.NewCounter(prometheus.CounterOpts{Name: "gridhub_shared_events_total", Help: "Events executed by shared subscription executions (once for all their members)."}),
 		deliveries: prometheus.NewCounter(prometheus.CounterOpts{Name: "gridhub_shared_deliveries_total", Help: "Messages shared subscription executions handed to their members."}),
+		writes:     prometheus.NewCounter(prometheus.CounterOpts{Name: "gridhub_shared_writes_total", Help: "Writes of shared subscription messages to members: each writes the messages a member has waiting (up to 16) together."}),
 	}
 	for _, f := range o.Fields {
 		s.fields[f] = true
@@ -169,7 +180,7 @@ func newSharing(o *ShareOptions) *sharing {
 		s.queueSize = DefaultShareQueueSize
 	}
 	if o.Registry != nil {
-		o.Registry.MustRegister(s.liveGroups, s.members, s.events, s.deliveries)
+		o.Registry.MustRegister(s.liveGroups, s.members, s.events, s.deliveries, s.writes)
 	}
 	return s
 }
@@ -596,6 +607,7 @@ type shareMember struct {
 	mu      sync.Mutex
 	q       []*shareFrame
 	gap     int // events dropped from q since the last frame sent
+	inHand  int // frames its writer took from q and writes
 	writing bool
 	left    bool
 }
@@ -609,7 +621,7 @@ func (m *shareMember) deliver(f *shareFrame) bool {
 		m.mu.Unlock()
 		return false
 	}
-	if len(m.q) >= m.g.s.queueSize {
+	if len(m.q) >= m.g.s.queueSize+1-max(m.inHand, 1) {
 		m.gap += 1 + m.q[0].gap()
 		copy(m.q, m.q[1:])
 		m.q[len(m.q)-1] = nil
@@ -627,6 +639,9 @@ func (m *shareMember) deliver(f *shareFrame) bool {
 
 // Writers of an event's messages.
 const (
+	// shareBatch is the most frames a writer takes from a member's queue
+	// to write at once.
+	shareBatch = 16
 	// shareWriters is how many goroutines start writing an event's
 	// messages to the members whose writer is idle.
 	shareWriters = 4
@@ -688,11 +703,16 @@ func (j *writeJob) watch(last int64) {
 }
 
 // flush writes the member's queue out, then ends; when the member left
-// meanwhile, it ends the operation after the frame it was writing.
+// meanwhile, it ends the operation after the frames it was writing. It
+// takes the frames waiting (up to shareBatch) at once and writes them
+// together.
 func (m *shareMember) flush() {
 	defer m.op.recover()
+	var batch [shareBatch]*shareFrame
+	var tails [shareBatch][]byte
 	for {
 		m.mu.Lock()
+		m.inHand = 0
 		if m.left {
 			m.writing = false
 			m.mu.Unlock()
@@ -707,18 +727,24 @@ func (m *shareMember) flush() {
 			m.mu.Unlock()
 			return
 		}
-		f := m.q[0]
-		copy(m.q, m.q[1:])
-		m.q[len(m.q)-1] = nil
-		m.q = m.q[:len(m.q)-1]
+		n := copy(batch[:m.g.s.batch], m.q)
+		rest := copy(m.q, m.q[n:])
+		clear(m.q[rest:])
+		m.q = m.q[:rest]
+		m.inHand = n
 		gap := m.gap
 		m.gap = 0
 		m.mu.Unlock()
-		tail := f.tail
-		if gap > 0 {
-			tail = f.withGap(gap)
+		for i, f := range batch[:n] {
+			tails[i] = f.tail
 		}
-		m.op.sendTail(tail)
+		if gap > 0 {
+			tails[0] = batch[0].withGap(gap)
+		}
+		m.op.sendTails(tails[:n])
+		m.g.s.writes.Inc()
+		clear(batch[:n])
+		clear(tails[:n])
 	}
 }
 

@@ -650,3 +650,185 @@ func TestShareMemberLimits(t *testing.T) {
 		t.Errorf("after the expiries the members got %v, want 2 and 3", got)
 	}
 }
+
+// gatedSocket is a wsFakeSocket whose every message write announces
+// itself on entered and waits for gate.
+type gatedSocket struct {
+	wsFakeSocket
+	entered, gate chan struct{}
+}
+
+func (s *gatedSocket) WriteMessage(typ int, data []byte) error {
+	s.entered <- struct{}{}
+	<-s.gate
+	return s.wsFakeSocket.WriteMessage(typ, data)
+}
+
+// TestShareMemberBatches drives one member's queue step by step, its
+// writer stalled in a write at each step: a writer takes every frame
+// waiting (up to the batch), the frames in its hand count against the
+// queue's bound beyond the first, so that the member holds at most
+// QueueSize+1 frames whatever the batch, as many are dropped as with one
+// frame at a time, the frame after a loss carries its gap, and every
+// frame goes out as its own message, in order.
+func TestShareMemberBatches(t *testing.T) {
+	tests := []struct {
+		give       int // the batch
+		want       string
+		wantWrites int
+	}{
+		// f1 is in hand; f2 is dropped for f6; f3..f6 are taken at once,
+		// which leaves room for one: f7 is dropped for f8.
+		{shareBatch, "1+0 3+1 4+0 5+0 6+0 8+1", 3},
+		// One at a time: f2 is dropped for f6, f4 for f8.
+		{1, "1+0 3+1 5+1 6+0 7+0 8+0", 6},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint("batch ", tt.give), func(t *testing.T) {
+			sock := &gatedSocket{wsFakeSocket: wsFakeSocket{proto: SubprotocolGraphQLTransportWS}, entered: make(chan struct{}), gate: make(chan struct{})}
+			tr := WebsocketTransport(WSOptions{Share: &ShareOptions{Fields: []string{"changes"}, QueueSize: 4}})
+			sh := tr.cfg.share
+			sh.batch = tt.give
+			c := newWSConn(tr, sock, nil, context.Background(), "test")
+			op := &wsOp{c: c, id: "x", cancel: func() {}}
+			c.ops = append(c.ops, op)
+			g := &shareGroup{s: sh, root: "changes", gapKeys: []string{"gap"}}
+			m := &shareMember{op: op, g: g}
+			deliver := func(seqs ...int) {
+				t.Helper()
+				for _, seq := range seqs {
+					f := &shareFrame{g: g, tail: fmt.Appendf(nil, `,"payload":{"data":{"changes":{"seq":%d,"gap":0}}}}`, seq)}
+					if m.deliver(f) {
+						go m.flush()
+					}
+				}
+			}
+			step := func() { // the write at hand ends, the next begins
+				t.Helper()
+				sock.gate <- struct{}{}
+				select {
+				case <-sock.entered:
+				case <-time.After(5 * time.Second):
+					t.Fatal("no next write")
+				}
+			}
+			deliver(1)
+			<-sock.entered
+			deliver(2, 3, 4, 5, 6)
+			step()
+			deliver(7, 8)
+			var held int
+			m.mu.Lock()
+			held = len(m.q) + max(m.inHand, 1)
+			m.mu.Unlock()
+			if held > 5 {
+				t.Errorf("the member holds %d frames, want at most QueueSize+1", held)
+			}
+			for range 6 - 2 {
+				step()
+			}
+			sock.gate <- struct{}{}
+			shareWait(t, "the writer to end", func() bool {
+				m.mu.Lock()
+				defer m.mu.Unlock()
+				return !m.writing
+			})
+			var got []string
+			for _, b := range sock.written() {
+				var msg struct {
+					Type, ID string
+					Payload  struct {
+						Data struct{ Changes struct{ Seq, Gap int } }
+					}
+				}
+				if err := json.Unmarshal(b, &msg); err != nil || msg.Type != "next" || msg.ID != "x" {
+					t.Fatalf("wrote %s (%v)", b, err)
+				}
+				got = append(got, fmt.Sprintf("%d+%d", msg.Payload.Data.Changes.Seq, msg.Payload.Data.Changes.Gap))
+			}
+			if strings.Join(got, " ") != tt.want {
+				t.Errorf("sent %s, want %s", strings.Join(got, " "), tt.want)
+			}
+			if n := int(counterValue(sh.writes)); n != tt.wantWrites {
+				t.Errorf("%d writes, want %d", n, tt.wantWrites)
+			}
+		})
+	}
+}
+
+// TestAppendFrameHead checks the head of a server's text frame at each
+// boundary of its three length forms (RFC 6455 section 5.2).
+func TestAppendFrameHead(t *testing.T) {
+	tests := []struct {
+		give int
+		want []byte
+	}{
+		{0, []byte{0x81, 0}},
+		{125, []byte{0x81, 125}},
+		{126, []byte{0x81, 126, 0, 126}},
+		{65535, []byte{0x81, 126, 0xff, 0xff}},
+		{65536, []byte{0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0}},
+		{1<<32 + 5, []byte{0x81, 127, 0, 0, 0, 1, 0, 0, 0, 5}},
+	}
+	for _, tt := range tests {
+		if got := appendFrameHead([]byte{'x'}, tt.give); string(got) != "x"+string(tt.want) {
+			t.Errorf("appendFrameHead(%d) = %v, want %v", tt.give, got[1:], tt.want)
+		}
+	}
+}
+
+// TestShareBatchesOnTheWire has members whose socket takes little fall
+// behind a burst of events and then read: each gets every event, in
+// order, each a message of its own with its own id, small frames and
+// large (the frame head's one- and two-byte lengths), though their
+// writers wrote several frames at once (fewer writes than frames).
+func TestShareBatchesOnTheWire(t *testing.T) {
+	const events = 40
+	srv := newShareServer(t, &ShareOptions{Fields: []string{"changes"}})
+	srv.padLen = 16 << 10
+	sh := srv.ws.cfg.share
+	dialer := websocket.Dialer{Subprotocols: []string{SubprotocolGraphQLTransportWS}, NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+			return rc.Control(func(fd uintptr) {
+				_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			})
+		}}
+		return d.DialContext(ctx, network, addr)
+	}}
+	queries := []string{
+		`subscription($d: ID!) { changes(districtId: $d) { seq gap } }`,
+		`subscription($d: ID!) { changes(districtId: $d) { seq gap pad } }`,
+	}
+	var members []*wsClient
+	for i, q := range queries {
+		for range 2 {
+			conn, _, err := dialer.Dial("ws"+strings.TrimPrefix(srv.http.URL, "http"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = conn.Close() })
+			c := &wsClient{t: t, conn: conn}
+			c.send("connection_init", "", `{"token":"DISTRICT:d1"}`)
+			c.expect("connection_ack", "", "ka")
+			c.subscribe(SubprotocolGraphQLTransportWS, fmt.Sprint("m", i), q, "d1")
+			members = append(members, c)
+		}
+	}
+	shareWait(t, "4 members", func() bool { return sh.membersNow() == len(members) })
+	for range events {
+		srv.publish(t, "d1")
+	}
+	for i, c := range members {
+		for seq := 1; seq <= events; seq++ {
+			ch := c.expectChange(SubprotocolGraphQLTransportWS, fmt.Sprint("m", i/2))
+			if ch.Seq != seq || ch.Gap != 0 {
+				t.Fatalf("member %d: got seq %d gap %d, want seq %d gap 0", i, ch.Seq, ch.Gap, seq)
+			}
+		}
+	}
+	writes, deliveries := counterValue(sh.writes), counterValue(sh.deliveries)
+	if deliveries != events*float64(len(members)) || writes >= deliveries {
+		t.Errorf("%v frames in %v writes: want %d frames in fewer writes", deliveries, writes, events*len(members))
+	}
+	t.Logf("%v frames in %v writes", deliveries, writes)
+}

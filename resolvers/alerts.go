@@ -26,15 +26,18 @@ func stream[T any](ctx context.Context, bus broker.Bus, f broker.Filter, convert
 // WebSocket transport's share key holds the document, the variables and
 // the token's role and scope): their output depends on their arguments
 // and on the role and scope the policy checks, never on who reads it,
-// and their events come from broker.Stream. stockChanged,
+// and their events come from broker.Stream (broker.StreamEach for
+// districtUpdates, one value per changed cell). stockChanged,
 // restockAlerts (ring depends on the committee and cells, which are
-// arguments), riskAlerts and allocationUpdates qualify; districtUpdates
-// does not (it holds a goroutine of its own per subscriber, not a
-// Stream). unshared are the fields, reachable from these through
-// pharmacy { district { committees ... } }, whose every read is audited
-// per reader: an operation selecting one runs on its own.
+// arguments), riskAlerts, allocationUpdates and districtUpdates (its
+// district's cells and the resolution and supply asked for, which are
+// arguments; the district is read when the execution starts, as a
+// subscriber's own reads it when it subscribes) qualify. unshared are
+// the fields, reachable from these through pharmacy { district {
+// committees ... } }, whose every read is audited per reader: an
+// operation selecting one runs on its own.
 func SharedSubscriptions() (fields, unshared []string) {
-	return []string{"stockChanged", "restockAlerts", "riskAlerts", "allocationUpdates"},
+	return []string{"stockChanged", "restockAlerts", "riskAlerts", "allocationUpdates", "districtUpdates"},
 		[]string{"Committee.residents", "Resident.accessLog"}
 }
 

@@ -67,8 +67,11 @@ func stockOf(s *stats.CellStats) []*model.StockLevel {
 
 // districtUpdates follows every event touching the district's cells and
 // sends the new aggregates of the cells (at the resolution asked for)
-// each one changed. The district is read once, when the subscription
-// starts.
+// each one changed, one value per cell in cell order. The district is
+// read once, when the subscription starts. Its events come from
+// broker.StreamEach: an idle subscription holds no goroutine, and
+// subscribers that see the same thing may share one execution
+// (SharedSubscriptions).
 func (r *Resolver) districtUpdates(ctx context.Context, districtID string, resolution int, sku *hub.SKU) (<-chan *stats.CellStats, error) {
 	d, err := r.City.Store().District(ctx, districtID)
 	if err != nil {
@@ -78,27 +81,11 @@ func (r *Resolver) districtUpdates(ctx context.Context, districtID string, resol
 	if _, err := r.Stats.Changed(d, hub.Event{}, q); err != nil {
 		return nil, err // a bad resolution or supply, before subscribing
 	}
-	sub, err := r.Bus.Subscribe(ctx, broker.Filter{Kinds: stats.Kinds(), Cells: d.Cells})
-	if err != nil {
-		return nil, err
-	}
-	out := make(chan *stats.CellStats, 1)
-	go func() {
-		defer close(out)
-		defer sub.Close()
-		for dl := range sub.C() {
-			cs, err := r.Stats.Updates(d, *dl.Event, q)
-			if err != nil {
-				return
-			}
-			for i := range cs {
-				select {
-				case out <- &cs[i]:
-				case <-ctx.Done():
-					return
-				}
-			}
+	return broker.StreamEach(ctx, r.Bus, broker.Filter{Kinds: stats.Kinds(), Cells: d.Cells}, func(dl broker.Delivery) []*stats.CellStats {
+		cs, err := r.Stats.Updates(d, *dl.Event, q)
+		if err != nil {
+			return nil // q was checked above: nothing to send
 		}
-	}()
-	return out, nil
+		return pointers(cs)
+	})
 }
