@@ -9,22 +9,16 @@ package main
 // a delivery; the hub's CPU per delivery over it is what the hub adds.
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gridhub/gridhub/cli"
 )
 
 // FloorResult is what the floor measured.
@@ -74,8 +68,9 @@ func wsTextFrame(payload []byte) []byte {
 	return append(h, payload...)
 }
 
-// writeFloor dials n connections to the sink at addr, 128 at a time, then
-// writes frame once to each of them, rounds times, from writers
+// writeFloor dials n connections to the sink at addr, 128 at a time,
+// waits until the sink has accepted each (so that no accept runs during
+// the rounds and none is lost when the sink stops listening), then writes frame once to each of them, rounds times, from writers
 // goroutines (goroutine g takes sockets g, g+writers, ...), and returns
 // the CPU this process spent on the rounds. sinkCPU, when not nil, reads
 // the sink's CPU so far. It closes every connection before it returns.
@@ -94,13 +89,15 @@ func writeFloor(ctx context.Context, addr string, n, rounds, writers int, frame 
 	d := net.Dialer{Timeout: 10 * time.Second}
 	each(n, 128, func(i int) {
 		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			conns[i] = c
+			err = awaitAccepted(c)
+		}
 		if err != nil {
 			mu.Lock()
 			dialErr = errors.Join(dialErr, err)
 			mu.Unlock()
-			return
 		}
-		conns[i] = c
 	})
 	if dialErr != nil {
 		return res, fmt.Errorf("floor: dial the sink: %w", dialErr)
@@ -143,9 +140,25 @@ func writeFloor(ctx context.Context, addr string, n, rounds, writers int, frame 
 	return res, nil
 }
 
-// serveSink accepts connections on ln until it is closed and reads each
-// until its end, on a goroutine of its own; it returns, once ln is closed
-// and every reader has ended (or drain has passed), the bytes read.
+// accepted is what the sink writes on a connection it has accepted.
+var accepted = []byte{'k'}
+
+// awaitAccepted reads the sink's accepted byte from c.
+func awaitAccepted(c net.Conn) error {
+	if err := c.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		return err
+	}
+	b := make([]byte, len(accepted))
+	if _, err := io.ReadFull(c, b); err != nil {
+		return fmt.Errorf("the sink did not accept: %w", err)
+	}
+	return c.SetReadDeadline(time.Time{})
+}
+
+// serveSink accepts connections on ln until it is closed, tells each it
+// is accepted (one byte) and reads each until its end, on a goroutine of
+// its own; it returns, once ln is closed and every reader has ended (or
+// drain has passed), the bytes read.
 func serveSink(ln net.Listener, drain time.Duration) int64 {
 	var total atomic.Int64
 	var wg sync.WaitGroup
@@ -163,6 +176,9 @@ func serveSink(ln net.Listener, drain time.Duration) int64 {
 		go func() {
 			defer wg.Done()
 			defer c.Close()
+			if _, err := c.Write(accepted); err != nil {
+				return
+			}
 			buf := make([]byte, 2048)
 			for {
 				k, err := c.Read(buf)
@@ -195,38 +211,16 @@ func serveSink(ln net.Listener, drain time.Duration) int64 {
 // standard input closes (its parent's end), then writes "read N bytes".
 // It writes "listening on ADDR" once it listens.
 func sinkCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sink", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:0", "listen address (loopback)")
-	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
-		return err
-	}
-	host, _, err := net.SplitHostPort(*addr)
-	if err != nil {
-		return cli.Usage(err)
-	}
-	if err := checkLoopback(host); err != nil {
-		return cli.Usage(err)
-	}
 	if _, _, err := raiseNoFile(1 << 20); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *addr)
+	ln, ctx, cancel, err := listenChild(ctx, "sink", args, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "listening on %s\n", ln.Addr())
+	defer cancel()
 	go func() {
-		// The parent holds our standard input: when it goes, so do we.
-		done := make(chan struct{})
-		go func() {
-			_, _ = io.Copy(io.Discard, os.Stdin)
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-ctx.Done():
-		}
+		<-ctx.Done()
 		ln.Close()
 	}()
 	n := serveSink(ln, 5*time.Second)
@@ -237,54 +231,20 @@ func sinkCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // measureFloor starts the sink command as a child of this program and
 // measures the floor against it: n sockets, rounds writes to each.
 func measureFloor(ctx context.Context, n, rounds, writers int, frame []byte) (FloorResult, error) {
-	exe, err := os.Executable()
+	c, err := startChild("sink")
 	if err != nil {
-		return FloorResult{}, err
+		return FloorResult{}, fmt.Errorf("floor: %w", err)
 	}
-	cmd := exec.Command(exe, "sink", "-addr", "127.0.0.1:0")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return FloorResult{}, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return FloorResult{}, err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return FloorResult{}, err
-	}
-	stop := func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() {
-			_ = cmd.Wait()
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}
-	br := bufio.NewReader(out)
-	line, err := br.ReadString('\n')
-	if err != nil {
-		stop()
-		return FloorResult{}, fmt.Errorf("floor: the sink did not start: %w", err)
-	}
-	addr := strings.TrimSpace(strings.TrimPrefix(line, "listening on "))
-	sink := proc{pid: cmd.Process.Pid}
-	res, werr := writeFloor(ctx, addr, n, rounds, writers, frame, sink.CPU)
+	sink := proc{pid: c.PID}
+	res, werr := writeFloor(ctx, c.Addr, n, rounds, writers, frame, sink.CPU)
 	// The connections are closed: the sink reads to their ends, then
 	// stops when its standard input closes and says what it read.
-	stdin.Close()
-	if line, err := br.ReadString('\n'); err == nil {
+	c.CloseInput()
+	if line, err := c.out.ReadString('\n'); err == nil {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "read "); ok {
 			res.SinkBytes, _ = strconv.ParseInt(strings.TrimSuffix(v, " bytes"), 10, 64)
 		}
 	}
-	stop()
+	c.Stop(10 * time.Second)
 	return res, werr
 }

@@ -1,20 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"strings"
 	"time"
-
-	"github.com/gridhub/gridhub/cli"
 )
 
 // rawAnswer is what the raw net/http baseline answers: the bytes the hub
@@ -35,32 +27,12 @@ func rawHandler() http.Handler {
 // until it is told to stop (SIGTERM, or its standard input closing). It
 // writes "listening on ADDR" once it listens.
 func rawHTTPCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("rawhttp", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:0", "listen address (loopback)")
-	if err := cli.Parse(fs, args, stdout, stderr); err != nil {
-		return err
-	}
-	host, _, err := net.SplitHostPort(*addr)
-	if err != nil {
-		return cli.Usage(err)
-	}
-	if err := checkLoopback(host); err != nil {
-		return cli.Usage(err)
-	}
-	ln, err := net.Listen("tcp", *addr)
+	ln, ctx, cancel, err := listenChild(ctx, "rawhttp", args, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: rawHandler(), ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(stdout, "listening on %s\n", ln.Addr())
-	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		// The parent holds our standard input: when it goes, so do we.
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		cancel()
-	}()
+	srv := &http.Server{Handler: rawHandler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -76,55 +48,18 @@ func rawHTTPCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 // rawServer is the raw net/http baseline running in a child process, so
 // that, like the hub, it is a separate process from the load client.
 type rawServer struct {
-	URL   string
-	PID   int
-	cmd   *exec.Cmd
-	stdin io.Closer
+	*child
+	URL string
 }
 
 // startRawServer starts this program's rawhttp command as a child.
 func startRawServer() (*rawServer, error) {
-	exe, err := os.Executable()
+	c, err := startChild("rawhttp")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("raw net/http baseline: %w", err)
 	}
-	cmd := exec.Command(exe, "rawhttp", "-addr", "127.0.0.1:0")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		stdin.Close()
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return nil, fmt.Errorf("raw net/http baseline did not start: %w", err)
-	}
-	go func() { _, _ = io.Copy(io.Discard, out) }()
-	addr := strings.TrimSpace(strings.TrimPrefix(line, "listening on "))
-	return &rawServer{URL: "http://" + addr, PID: cmd.Process.Pid, cmd: cmd, stdin: stdin}, nil
+	return &rawServer{child: c, URL: "http://" + c.Addr}, nil
 }
 
 // Stop ends the child and waits for it.
-func (s *rawServer) Stop() {
-	s.stdin.Close()
-	done := make(chan struct{})
-	go func() {
-		_ = s.cmd.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(3 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-done
-	}
-}
+func (s *rawServer) Stop() { s.child.Stop(3 * time.Second) }
