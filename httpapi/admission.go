@@ -51,16 +51,23 @@ import (
 // queue window after window. When the requests outstanding (served and
 // queued) have risen by more than an eighth of the window's completions
 // in OverloadWindows windows in a row, with a queue all along, the hub
-// is overloaded and admission tightens, so that what it admits is
-// answered soon and the excess is refused at once, as CoDel does for a
-// standing queue: the limit falls at once to the completion rate times
-// OverloadLatency (not below MaxInFlight/4) and then follows
-// OverloadLatency instead of LatencyTarget; a request is queued only when its estimated wait is
-// within half of OverloadLatency; and a queued request that has waited
-// OverloadLatency is refused (shed) rather than served late. After
-// OverloadWindows*2 windows in a row without a refusal the overload is
-// over: the limit returns to where it stood before, and the queue to
-// QueueDelay.
+// is overloaded and the queue tightens, so that what is admitted waits
+// little and the excess is refused at once, as CoDel does for a
+// standing queue: a request is queued only when its estimated wait is
+// within half of OverloadLatency, and a queued request that has waited
+// OverloadLatency is refused (shed) rather than served late. The limit
+// then climbs to where the hub completes the most requests a second
+// (see climb): a store that commits the writes in flight together
+// completes more with more in flight, up to a knee, so a limit cut to
+// make requests faster would cut the throughput with it (measured: 128
+// in flight completed 0.6 of what 512 did); past the knee more in flight
+// only wait longer, and the climb steps back. The limit stays within
+// MaxInFlight/4 and MaxInFlight and never rises while requests take
+// longer than LatencyTarget on average (the gradient still cuts it
+// then), so what is admitted is answered within about LatencyTarget
+// plus OverloadLatency. After OverloadWindows*2 windows in a row
+// without a refusal the overload is over: the limit returns to where it
+// stood before, if higher, and the queue to QueueDelay.
 //
 // A WebSocket upgrade holds a place until the connection is upgraded, a
 // streamed response (SSE) until its first flush: a subscription counts
@@ -91,9 +98,8 @@ type Admission struct {
 	// RetryAfter is what refused clients are told to wait; 0 means one
 	// second.
 	RetryAfter time.Duration
-	// OverloadLatency is the average time a served request should take
-	// under an open overload, and the longest a request waits in the
-	// queue then; 0 means DefaultOverloadLatency.
+	// OverloadLatency is the longest a request waits in the queue under
+	// an open overload; 0 means DefaultOverloadLatency.
 	OverloadLatency time.Duration
 	// OverloadWindows is how many windows in a row the requests
 	// outstanding must rise, with a queue, for an overload; 0 means
@@ -117,12 +123,11 @@ type Admission struct {
 // measurements in BENCHMARKS.md); what the hub cannot serve within
 // about a second is refused. An open overload (more requests arriving
 // than the hub completes, window after window) is found in 300 ms and
-// then what is admitted is served in about 100 ms on average (at least
-// 128 in flight) with at most 100 ms of queue, as the 64 places of the
-// admission before this one answered an overload within 200 ms. Fewer
-// in flight share fewer writes per group commit: at 3x the hub then
-// completes about 0.6 of what 512 in flight did (BENCHMARKS.md), the
-// price of answering in a fraction of the time.
+// then what is admitted waits at most 100 ms in the queue, and the
+// limit climbs to where the hub completes the most (at least 128 in
+// flight): holding it at what the hub completes in 100 ms, as before,
+// shared fewer writes per group commit and completed about 0.6 of what
+// 512 in flight did (BENCHMARKS.md).
 const (
 	DefaultMaxInFlight     = 512
 	DefaultLatencyTarget   = 500 * time.Millisecond
@@ -684,13 +689,16 @@ func (a *admitter) detect(now time.Time) {
 // time they take: a store that commits the writes in flight together
 // completes more with more in flight (each commit is shared by more),
 // up to a knee where the CPU or the disk is full and more in flight
-// only wait longer. A step multiplies the limit by climbUp or
-// climbDown; after a step the climb waits for the requests admitted
-// under the old limit to end (a window at least, the average latency)
-// and counts the completions of climbMeasure windows. A step is kept
-// when its score, completions a second over limit^climbWeight (a
+// only wait longer. A step multiplies or divides the limit by climbUp;
+// after a step the climb waits for the requests admitted under the old
+// limit to end (a window at least, the average latency) and then
+// measures climbMeasure windows: the completions a second by Little's
+// law, the places held on average over the average time a request held
+// one (a count of completions swings with the group commits that end
+// in a few windows; these two averages of many do not). A step is kept
+// when its score, the completions a second over limit^climbWeight (a
 // request served at a larger limit takes longer: a step up must raise
-// the completions by more than 1.25^climbWeight, about 3.4 %, and a
+// the completions by more than 1.25^climbWeight, about 2.3 %, and a
 // step down may lose as much), beats that of the limit before it, and
 // the next goes the same way; otherwise the climb turns back. At a
 // bound (a quarter of MaxInFlight, MaxInFlight, or an average latency
