@@ -62,10 +62,12 @@ import (
 // make requests faster would cut the throughput with it (measured: 128
 // in flight completed 0.6 of what 512 did); past the knee more in flight
 // only wait longer, and the climb steps back. The limit stays within
-// MaxInFlight/4 and MaxInFlight and never rises while requests take
-// longer than LatencyTarget on average (the gradient still cuts it
-// then), so what is admitted is answered within about LatencyTarget
-// plus OverloadLatency. After OverloadWindows*2 windows in a row
+// MaxInFlight/4 and MaxInFlight, and the gradient on latency rests
+// meanwhile: in an overload a request shares the CPU with the refusals
+// and connections of the excess, which fewer in flight do not make
+// faster (measured: the gradient cut the limit to the floor and the
+// throughput with it). What is admitted is answered within what a
+// closed crowd of MaxInFlight gets plus OverloadLatency. After OverloadWindows*2 windows in a row
 // without a refusal the overload is over: the limit returns to where it
 // stood before, if higher, and the queue to QueueDelay.
 //
@@ -90,7 +92,8 @@ type Admission struct {
 	// DefaultAdmissionWait.
 	MaxWait time.Duration
 	// LatencyTarget is the average time a served request should take,
-	// which the limit follows; 0 means DefaultLatencyTarget.
+	// which the limit follows outside an open overload; 0 means
+	// DefaultLatencyTarget.
 	LatencyTarget time.Duration
 	// Window is how often the limit is adjusted; 0 means
 	// DefaultAdmissionWindow.
@@ -574,27 +577,20 @@ func (a *admitter) roll(now time.Time) {
 		ratio = min(max(ratio, limitStepDown), limitStepUp)
 		next := a.limit
 		switch {
+		case a.overloaded:
+			// The climb moves the limit: in an overload a request
+			// shares the CPU with the refusals and the connections of
+			// the excess, which fewer in flight do not make faster.
 		case ratio < 1 && now.Sub(a.lastCut) >= a.avg:
 			// Once per average latency at most: the requests that end
 			// sooner were admitted before the last cut and cannot show
 			// its effect yet; cutting again for them overshoots.
 			next = int(math.Floor(float64(a.limit) * ratio))
 			a.lastCut = now
-		case ratio > 1 && a.winLimited && !a.overloaded:
-			// In an overload the climb raises the limit.
+		case ratio > 1 && a.winLimited:
 			next = max(a.limit+1, int(math.Ceil(float64(a.limit)*ratio)))
 		}
-		floor := a.minLimit
-		if a.overloaded {
-			floor = min(a.overFloor(), a.limit)
-		}
-		next = min(max(next, floor), a.maxLimit)
-		if a.overloaded && next != a.limit {
-			// Cut for the latency: what the climb measured is of
-			// another limit.
-			a.climbFrom(-1)
-		}
-		a.limit = next
+		a.limit = min(max(next, a.minLimit), a.maxLimit)
 	}
 	if a.overloaded && a.probing == 0 {
 		a.climb(now.Sub(a.winStart))
@@ -701,8 +697,7 @@ func (a *admitter) detect(now time.Time) {
 // the completions by more than 1.25^climbWeight, about 2.3 %, and a
 // step down may lose as much), beats that of the limit before it, and
 // the next goes the same way; otherwise the climb turns back. At a
-// bound (a quarter of MaxInFlight, MaxInFlight, or an average latency
-// past LatencyTarget, which stops any step up) it turns back too, so
+// bound (a quarter of MaxInFlight or MaxInFlight) it turns back too, so
 // it keeps measuring both sides of where it stands. The queue holds
 // the rest for at most OverloadLatency. a.mu is held.
 func (a *admitter) climb(span time.Duration) {
@@ -751,8 +746,6 @@ func (a *admitter) hold(now time.Time) {
 func (a *admitter) climbNext(l, dir int) int {
 	var next int
 	switch {
-	case dir > 0 && a.avg > a.target:
-		return l
 	case dir > 0:
 		next = max(l+1, int(math.Ceil(float64(l)*climbUp)))
 	default:

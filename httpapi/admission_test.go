@@ -1015,8 +1015,7 @@ func TestAdmissionClosedCrowdNeverRefused(t *testing.T) {
 // what the hub completes, whatever its answers: the overload is found
 // within a second; from then on what is admitted waits at most about
 // OverloadLatency in the queue (the admitter's own accounting) and is
-// answered within a second (the limit stays within LatencyTarget on
-// average), the hub still completes what it can, the excess is refused,
+// answered within a second, the hub still completes what it can, the excess is refused,
 // and so on while the climb moves the limit; after the burst the hub admits everyone at once
 // again, with the limit it had. Without the overload rule the same
 // burst waits over half a second.
