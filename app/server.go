@@ -153,8 +153,8 @@ type Config struct {
 	// false (the default) lets subscribers that would see the same thing
 	// share one execution per event (httpapi.ShareOptions).
 	UnsharedSubscriptions bool
-	// OverloadLatency is what admission holds an admitted request to
-	// under an open overload (httpapi.Admission.OverloadLatency).
+	// OverloadLatency is the longest an admitted request waits for a
+	// place under an open overload (httpapi.Admission.OverloadLatency).
 	OverloadLatency time.Duration
 
 	// HubID names this hub among hubs sharing a MongoDB store.
@@ -862,7 +862,7 @@ func ServeConfig(args []string, stdout, stderr io.Writer, getenv func(string) st
 		}
 		return d
 	}
-	fs.DurationVar(&c.OverloadLatency, "overload-latency", envDuration("GRIDHUB_OVERLOAD_LATENCY", httpapi.DefaultOverloadLatency), "under an open overload (requests arriving faster than the hub completes them, window after window), the average time an admitted request is served in and the longest it waits for a place; the excess is refused at once with RATE_LIMITED (GRIDHUB_OVERLOAD_LATENCY)")
+	fs.DurationVar(&c.OverloadLatency, "overload-latency", envDuration("GRIDHUB_OVERLOAD_LATENCY", httpapi.DefaultOverloadLatency), "under an open overload (requests arriving faster than the hub completes them, window after window), the longest an admitted request waits for a place, while the limit climbs to where the hub completes the most; the excess is refused at once with RATE_LIMITED (GRIDHUB_OVERLOAD_LATENCY)")
 	fs.DurationVar(&c.Retention.Scans, "retain-scans", envDuration("GRIDHUB_RETAIN_SCANS", retention.DefaultScans), "how long checkpoint scans (and so trajectories and contacts) are kept, and case marks after the later mark, 0 for ever (GRIDHUB_RETAIN_SCANS)")
 	fs.DurationVar(&c.Retention.Declarations, "retain-declarations", envDuration("GRIDHUB_RETAIN_DECLARATIONS", retention.DefaultDeclarations), "how long health declarations are kept, and a health code no declaration or case mark is left for, 0 for ever (GRIDHUB_RETAIN_DECLARATIONS)")
 	fs.DurationVar(&c.Retention.Dispatch, "retain-dispatch", envDuration("GRIDHUB_RETAIN_DISPATCH", retention.DefaultDispatch), "how long reservations and allocations are kept after their round closed, and shortage registrations after they were served or registered, 0 for ever (GRIDHUB_RETAIN_DISPATCH)")

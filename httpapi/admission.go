@@ -51,16 +51,25 @@ import (
 // queue window after window. When the requests outstanding (served and
 // queued) have risen by more than an eighth of the window's completions
 // in OverloadWindows windows in a row, with a queue all along, the hub
-// is overloaded and admission tightens, so that what it admits is
-// answered soon and the excess is refused at once, as CoDel does for a
-// standing queue: the limit falls at once to the completion rate times
-// OverloadLatency (not below MaxInFlight/4) and then follows
-// OverloadLatency instead of LatencyTarget; a request is queued only when its estimated wait is
-// within half of OverloadLatency; and a queued request that has waited
-// OverloadLatency is refused (shed) rather than served late. After
-// OverloadWindows*2 windows in a row without a refusal the overload is
-// over: the limit returns to where it stood before, and the queue to
-// QueueDelay.
+// is overloaded and the queue tightens, so that what is admitted waits
+// little and the excess is refused at once, as CoDel does for a
+// standing queue: a request is queued only when its estimated wait is
+// within half of OverloadLatency, and a queued request that has waited
+// OverloadLatency is refused (shed) rather than served late. The limit
+// then climbs to where the hub completes the most requests a second
+// (see climb): a store that commits the writes in flight together
+// completes more with more in flight, up to a knee, so a limit cut to
+// make requests faster would cut the throughput with it (measured: 128
+// in flight completed 0.6 of what 512 did); past the knee more in flight
+// only wait longer, and the climb steps back. The limit stays within
+// MaxInFlight/4 and MaxInFlight, and the gradient on latency rests
+// meanwhile: in an overload a request shares the CPU with the refusals
+// and connections of the excess, which fewer in flight do not make
+// faster (measured: the gradient cut the limit to the floor and the
+// throughput with it). What is admitted is answered within what a
+// closed crowd of MaxInFlight gets plus OverloadLatency. After OverloadWindows*2 windows in a row
+// without a refusal the overload is over: the limit returns to where it
+// stood before, if higher, and the queue to QueueDelay.
 //
 // A WebSocket upgrade holds a place until the connection is upgraded, a
 // streamed response (SSE) until its first flush: a subscription counts
@@ -83,7 +92,8 @@ type Admission struct {
 	// DefaultAdmissionWait.
 	MaxWait time.Duration
 	// LatencyTarget is the average time a served request should take,
-	// which the limit follows; 0 means DefaultLatencyTarget.
+	// which the limit follows outside an open overload; 0 means
+	// DefaultLatencyTarget.
 	LatencyTarget time.Duration
 	// Window is how often the limit is adjusted; 0 means
 	// DefaultAdmissionWindow.
@@ -91,9 +101,8 @@ type Admission struct {
 	// RetryAfter is what refused clients are told to wait; 0 means one
 	// second.
 	RetryAfter time.Duration
-	// OverloadLatency is the average time a served request should take
-	// under an open overload, and the longest a request waits in the
-	// queue then; 0 means DefaultOverloadLatency.
+	// OverloadLatency is the longest a request waits in the queue under
+	// an open overload; 0 means DefaultOverloadLatency.
 	OverloadLatency time.Duration
 	// OverloadWindows is how many windows in a row the requests
 	// outstanding must rise, with a queue, for an overload; 0 means
@@ -117,12 +126,11 @@ type Admission struct {
 // measurements in BENCHMARKS.md); what the hub cannot serve within
 // about a second is refused. An open overload (more requests arriving
 // than the hub completes, window after window) is found in 300 ms and
-// then what is admitted is served in about 100 ms on average (at least
-// 128 in flight) with at most 100 ms of queue, as the 64 places of the
-// admission before this one answered an overload within 200 ms. Fewer
-// in flight share fewer writes per group commit: at 3x the hub then
-// completes about 0.6 of what 512 in flight did (BENCHMARKS.md), the
-// price of answering in a fraction of the time.
+// then what is admitted waits at most 100 ms in the queue, and the
+// limit climbs to where the hub completes the most (at least 128 in
+// flight): holding it at what the hub completes in 100 ms, as before,
+// shared fewer writes per group commit and completed about 0.6 of what
+// 512 in flight did (BENCHMARKS.md).
 const (
 	DefaultMaxInFlight     = 512
 	DefaultLatencyTarget   = 500 * time.Millisecond
@@ -153,6 +161,13 @@ const (
 	minRise = 4
 	// probeEvery is how many windows an overload lasts between probes.
 	probeEvery = 20
+	// The climb of an overload: a step up multiplies the limit by
+	// climbUp, a step down divides it by climbUp; climbMeasure windows count
+	// the completions of a step; climbWeight is the weight of the
+	// latency in its score.
+	climbUp      = 1.25
+	climbMeasure = 5
+	climbWeight  = 0.1
 )
 
 // admitter enforces an Admission.
@@ -202,6 +217,26 @@ type admitter struct {
 	// and ended in them (the first aside), sinceProbe the windows since
 	// the last.
 	probing, probeArrived, probeN, sinceProbe int
+	probeSum                                  time.Duration
+	probeHeld                                 float64
+	// The climb of an overload (see climb): the limit of the last step
+	// measured and its completions a second, the direction it moves
+	// in, the windows to wait before measuring, and what the windows
+	// measured so far of the current step counted.
+	climbLast int
+	climbRate float64
+	climbDir  int
+	climbSkip int
+	climbWins int
+	climbN    int
+	climbSum  time.Duration
+	climbHeld float64
+	climbSpan time.Duration
+	// held is the places held, integrated over time (request-seconds),
+	// up to heldAt; winHeld what it was as the window started.
+	held, winHeld float64
+	heldAt        time.Time
+	climbSteps    int // since the start, for tests
 
 	refusedFull, refusedDelay, refusedWait, refusedShed prometheus.Counter
 	abandoned                                           prometheus.Counter
@@ -274,6 +309,7 @@ func newAdmitter(a Admission, reg prometheus.Registerer) *admitter {
 		avg:         a.LatencyTarget,
 	}
 	ad.winStart = ad.now()
+	ad.heldAt = ad.winStart
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gridhub_admission_refused_total", Help: "Requests refused with RATE_LIMITED because the hub was at capacity, by reason (queue_full, queue_delay: the estimated wait was too long, wait_timeout, shed: waited past the overload latency in an overload).",
 	}, []string{"reason"})
@@ -404,6 +440,11 @@ func (a *admitter) enter(now time.Time) (*waiter, string) {
 	case a.overloaded:
 		delay = a.overTarget / 2
 	}
+	if a.probing > 0 && a.maxQueue > 0 && len(a.queue) >= a.maxQueue {
+		// A probe serves the newest first: the oldest make room, so
+		// that the newest do not age behind a full queue.
+		a.shedFirst(refusedShed)
+	}
 	switch {
 	case len(a.queue) >= a.maxQueue:
 		a.winRefused = true
@@ -453,6 +494,7 @@ func (a *admitter) release(start time.Time) {
 // leave gives back at now the place of a request admitted at start.
 // a.mu is held.
 func (a *admitter) leave(start, now time.Time) {
+	a.hold(now)
 	a.inFlight--
 	a.winN++
 	a.winSum += now.Sub(start)
@@ -492,24 +534,31 @@ func (a *admitter) grant(now time.Time) {
 // waited longer than bound by now. a.mu is held.
 func (a *admitter) shed(now time.Time, bound time.Duration, reason string) {
 	for len(a.queue) > 0 && now.Sub(a.queue[0].since) > bound {
-		wt := a.queue[0]
-		a.queue[0] = nil
-		a.queue = a.queue[1:]
-		wt.refused = reason
-		a.winRefused = true
-		if reason == refusedShed {
-			a.refusedShed.Inc()
-		} else {
-			a.refusedWait.Inc()
-		}
-		close(wt.ready)
+		a.shedFirst(reason)
 	}
+}
+
+// shedFirst refuses, for reason, the request at the queue's head.
+// a.mu is held.
+func (a *admitter) shedFirst(reason string) {
+	wt := a.queue[0]
+	a.queue[0] = nil
+	a.queue = a.queue[1:]
+	wt.refused = reason
+	a.winRefused = true
+	if reason == refusedShed {
+		a.refusedShed.Inc()
+	} else {
+		a.refusedWait.Inc()
+	}
+	close(wt.ready)
 }
 
 // roll ends the current window when it is over: it adjusts the limit by
 // the requests that ended in it, finds an overload or its end, and then
 // grants what it can. a.mu is held.
 func (a *admitter) roll(now time.Time) {
+	a.hold(now)
 	if now.Sub(a.winStart) < a.window {
 		a.grant(now)
 		return
@@ -520,9 +569,6 @@ func (a *admitter) roll(now time.Time) {
 		a.rate += (r - a.rate) / avgWeight
 	}
 	target := a.target
-	if a.overloaded {
-		target = a.overTarget
-	}
 	if a.winN > 0 {
 		// Smoothed over windows (a quarter the newest), so that one
 		// window's stragglers do not swing the limit.
@@ -531,6 +577,10 @@ func (a *admitter) roll(now time.Time) {
 		ratio = min(max(ratio, limitStepDown), limitStepUp)
 		next := a.limit
 		switch {
+		case a.overloaded:
+			// The climb moves the limit: in an overload a request
+			// shares the CPU with the refusals and the connections of
+			// the excess, which fewer in flight do not make faster.
 		case ratio < 1 && now.Sub(a.lastCut) >= a.avg:
 			// Once per average latency at most: the requests that end
 			// sooner were admitted before the last cut and cannot show
@@ -540,14 +590,14 @@ func (a *admitter) roll(now time.Time) {
 		case ratio > 1 && a.winLimited:
 			next = max(a.limit+1, int(math.Ceil(float64(a.limit)*ratio)))
 		}
-		floor := a.minLimit
-		if a.overloaded {
-			floor = a.overFloor()
-		}
-		a.limit = min(max(next, floor), a.maxLimit)
+		a.limit = min(max(next, a.minLimit), a.maxLimit)
+	}
+	if a.overloaded && a.probing == 0 {
+		a.climb(now.Sub(a.winStart))
 	}
 	a.detect(now)
 	a.winStart, a.winN, a.winSum, a.winLimited, a.winRefused, a.winArrived = now, 0, 0, false, false, 0
+	a.winHeld = a.held
 	a.winQMin = len(a.queue)
 	a.grant(now)
 }
@@ -580,24 +630,25 @@ func (a *admitter) detect(now time.Time) {
 		if a.streak < a.overWindows {
 			return
 		}
-		// Serve what the hub completes in OverloadLatency, at once (the
-		// gradient would take seconds), and follow OverloadLatency on.
+		// The limit stays where it stood (the hub completes the most
+		// near it, as it had to keep up) and the climb moves it from
+		// there; the queue is bounded by OverloadLatency now.
 		a.overloaded, a.streak, a.saved, a.sinceProbe = true, 0, a.limit, 0
 		a.overloads++
-		a.limit = min(max(int(a.rate*a.overTarget.Seconds()), a.overFloor()), a.limit)
-		a.avg = min(a.avg, a.overTarget)
-		a.lastCut = now
+		a.climbFrom(-1)
 		return
 	}
 	if a.probing > 0 {
 		if a.probing <= a.overWindows { // the first lets a closed crowd in
 			a.probeArrived += a.winArrived
 			a.probeN += a.winN
+			a.probeSum += a.winSum
+			a.probeHeld += a.held - a.winHeld
 		}
 		if a.probing--; a.probing > 0 {
 			return
 		}
-		if !outran(a.probeArrived, a.probeN) {
+		if !outran(a.probeArrived, a.probeEnded()) {
 			// A closed crowd, or the overload ended as it was probed:
 			// what the probe left waiting is old (served last) and,
 			// if from an overload, better refused than served late.
@@ -606,11 +657,16 @@ func (a *admitter) detect(now time.Time) {
 			// raises it by a quarter a window.
 			a.shed(now, a.overTarget, refusedShed)
 			a.overloaded, a.streak = false, 0
+			return
 		}
+		// Still an overload: the probe's windows measured another
+		// queue, so the climb measures afresh.
+		a.climbFrom(a.climbDir)
 		return
 	}
 	if a.sinceProbe++; a.sinceProbe >= probeEvery {
 		a.probing, a.probeArrived, a.probeN, a.sinceProbe, a.streak = a.overWindows+1, 0, 0, 0, 0
+		a.probeSum, a.probeHeld = 0, 0
 		return
 	}
 	if a.winRefused {
@@ -622,6 +678,112 @@ func (a *admitter) detect(now time.Time) {
 		a.overloaded, a.streak = false, 0
 		a.limit = max(a.limit, a.saved)
 	}
+}
+
+// climb moves the limit of an overload, a step every few windows,
+// toward where the hub completes the most requests a second for the
+// time they take: a store that commits the writes in flight together
+// completes more with more in flight (each commit is shared by more),
+// up to a knee where the CPU or the disk is full and more in flight
+// only wait longer. A step multiplies or divides the limit by climbUp;
+// after a step the climb waits for the requests admitted under the old
+// limit to end (a window at least, the average latency) and then
+// measures climbMeasure windows: the completions a second by Little's
+// law, the places held on average over the average time a request held
+// one (a count of completions swings with the group commits that end
+// in a few windows; these two averages of many do not). A step is kept
+// when its score, the completions a second over limit^climbWeight (a
+// request served at a larger limit takes longer: a step up must raise
+// the completions by more than 1.25^climbWeight, about 2.3 %, and a
+// step down may lose as much), beats that of the limit before it, and
+// the next goes the same way; otherwise the climb turns back. At a
+// bound (a quarter of MaxInFlight or MaxInFlight) it turns back too, so
+// it keeps measuring both sides of where it stands. The queue holds
+// the rest for at most OverloadLatency. a.mu is held.
+func (a *admitter) climb(span time.Duration) {
+	if a.climbSkip > 0 {
+		a.climbSkip--
+		return
+	}
+	a.climbWins++
+	a.climbN += a.winN
+	a.climbSum += a.winSum
+	a.climbHeld += a.held - a.winHeld
+	a.climbSpan += span
+	if a.climbWins < climbMeasure || a.climbSpan <= 0 || a.climbN == 0 || a.climbSum <= 0 {
+		return
+	}
+	// The completions a second by Little's law: the places held on
+	// average over the time a request held one on average. Both are
+	// averages of many, where the count of completions in a few
+	// windows swings with the commits that end in them.
+	rate := a.climbHeld / a.climbSpan.Seconds() / (a.climbSum.Seconds() / float64(a.climbN))
+	l := a.limit
+	if a.climbLast > 0 && a.climbLast != l && climbScore(rate, l) < climbScore(a.climbRate, a.climbLast) {
+		a.climbDir = -a.climbDir
+	}
+	a.climbLast, a.climbRate = l, rate
+	next := a.climbNext(l, a.climbDir)
+	if next == l {
+		a.climbDir = -a.climbDir
+		next = a.climbNext(l, a.climbDir)
+	}
+	a.limit = next
+	a.climbSteps++
+	a.climbSettle()
+}
+
+// hold integrates the places held up to now. a.mu is held.
+func (a *admitter) hold(now time.Time) {
+	if d := now.Sub(a.heldAt); d > 0 {
+		a.held += float64(a.inFlight) * d.Seconds()
+		a.heldAt = now
+	}
+}
+
+// climbNext is the limit a step from l in direction dir (1 up, -1
+// down) leads to, within the bounds of an overload. a.mu is held.
+func (a *admitter) climbNext(l, dir int) int {
+	var next int
+	switch {
+	case dir > 0:
+		next = max(l+1, int(math.Ceil(float64(l)*climbUp)))
+	default:
+		next = min(l-1, int(math.Floor(float64(l)/climbUp)))
+	}
+	return min(max(next, a.overFloor()), a.maxLimit)
+}
+
+// climbFrom starts the climb afresh at the limit as it stands, its
+// first step in direction dir once measured. a.mu is held.
+func (a *admitter) climbFrom(dir int) {
+	a.climbLast, a.climbRate, a.climbDir = 0, 0, dir
+	a.climbSettle()
+}
+
+// climbSettle skips the windows the requests admitted before a change
+// of the limit take to end, and clears the count. a.mu is held.
+func (a *admitter) climbSettle() {
+	a.climbSkip = max(1, int(math.Ceil(float64(a.avg)/float64(a.window))))
+	a.climbWins, a.climbN, a.climbSum, a.climbHeld, a.climbSpan = 0, 0, 0, 0, 0
+}
+
+// climbScore is what the climb maximizes: completions a second,
+// discounted by the time a request takes at limit l.
+func climbScore(rate float64, l int) float64 {
+	return rate / math.Pow(float64(l), climbWeight)
+}
+
+// probeEnded is how many requests ended in the windows of a probe, by
+// Little's law (the places held over the time a request held one, on
+// average), or as counted when none ended: a store that commits in
+// groups ends requests in bursts, which a count of a few windows takes
+// for a change of pace. a.mu is held.
+func (a *admitter) probeEnded() int {
+	if a.probeN == 0 || a.probeSum <= 0 {
+		return a.probeN
+	}
+	return int(math.Round(a.probeHeld / (a.probeSum.Seconds() / float64(a.probeN))))
 }
 
 // overFloor is the least the limit falls to in an overload: a quarter

@@ -708,10 +708,17 @@ type hubSim struct {
 	capacity float64 // requests a second, may be changed between runs
 	v        float64 // virtual time: work a request in flight has had
 	serving  simJobs
-	pending  []*simWaiter // queued, first come first
-	asks     []int        // closed crowd: clients that ask again now
-	retries  []simRetry   // closed crowd: refused clients that ask again soon
-	done     []simDone
+	// A group-committing store (when commitFixed > 0): a request whose
+	// work is done waits for the next commit, which takes all that
+	// wait and lasts commitFixed plus commitEach for each; the request
+	// ends when its commit does. One commit at a time.
+	commitFixed, commitEach time.Duration
+	committing, toCommit    []*simJob
+	commitEnd               time.Time
+	pending                 []*simWaiter // queued, first come first
+	asks                    []int        // closed crowd: clients that ask again now
+	retries                 []simRetry   // closed crowd: refused clients that ask again soon
+	done                    []simDone
 }
 
 type simRetry struct {
@@ -830,6 +837,9 @@ func (s *hubSim) run(d time.Duration, rate float64) {
 			at := now.Add(time.Duration((s.serving[0].finishV - s.v) * float64(n) / s.capacity * float64(time.Second)))
 			next, kind = at, "done"
 		}
+		if len(s.committing) > 0 && s.commitEnd.Before(next) {
+			next, kind = s.commitEnd, "commit"
+		}
 		if rate > 0 && arrival.Before(next) {
 			next, kind = arrival, "arrive"
 		}
@@ -854,11 +864,31 @@ func (s *hubSim) run(d time.Duration, rate float64) {
 		case "done":
 			job := heap.Pop(&s.serving).(*simJob)
 			s.v = max(s.v, job.finishV)
+			if s.commitFixed > 0 {
+				s.toCommit = append(s.toCommit, job)
+				if len(s.committing) == 0 {
+					s.commit(next)
+				}
+				continue
+			}
 			s.a.mu.Lock()
 			s.a.leave(job.start, next)
 			s.a.mu.Unlock()
 			s.finish(job, next, "")
 			s.settle(false)
+		case "commit":
+			done := s.committing
+			s.committing = nil
+			for _, job := range done {
+				s.a.mu.Lock()
+				s.a.leave(job.start, next)
+				s.a.mu.Unlock()
+				s.finish(job, next, "")
+			}
+			s.settle(false)
+			if len(s.toCommit) > 0 {
+				s.commit(next)
+			}
 		case "arrive":
 			s.arrive(-1)
 			arrival = nextArrival()
@@ -870,6 +900,12 @@ func (s *hubSim) run(d time.Duration, rate float64) {
 	}
 }
 
+// commit starts a commit at now of the requests waiting for one.
+func (s *hubSim) commit(now time.Time) {
+	s.committing, s.toCommit = s.toCommit, nil
+	s.commitEnd = now.Add(s.commitFixed + s.commitEach*time.Duration(len(s.committing)))
+}
+
 // crowd starts a closed crowd of n clients, all asking at once.
 func (s *hubSim) crowd(n int) {
 	for c := range n {
@@ -879,16 +915,16 @@ func (s *hubSim) crowd(n int) {
 
 // stats sums up the requests that arrived in [from, to) of the run.
 type simStats struct {
-	served, refused int
-	completed       int // served requests that ended in the span, whenever they came
-	reasons         map[string]int
-	waitMax         time.Duration
-	p50, p99, worst time.Duration
+	served, refused  int
+	completed        int // served requests that ended in the span, whenever they came
+	reasons          map[string]int
+	waitMax, waitP99 time.Duration
+	p50, p99, worst  time.Duration
 }
 
 func (s *hubSim) stats(from, to time.Time) simStats {
 	st := simStats{reasons: map[string]int{}}
-	var lat []time.Duration
+	var lat, waits []time.Duration
 	for _, d := range s.done {
 		if end := d.arrived.Add(d.latency); d.refused == "" && !end.Before(from) && end.Before(to) {
 			st.completed++
@@ -904,10 +940,13 @@ func (s *hubSim) stats(from, to time.Time) simStats {
 		st.served++
 		st.waitMax = max(st.waitMax, d.wait)
 		lat = append(lat, d.latency)
+		waits = append(waits, d.wait)
 	}
 	if len(lat) > 0 {
 		slices.Sort(lat)
 		st.p50, st.p99, st.worst = lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
+		slices.Sort(waits)
+		st.waitP99 = waits[len(waits)*99/100]
 	}
 	return st
 }
@@ -976,10 +1015,10 @@ func TestAdmissionClosedCrowdNeverRefused(t *testing.T) {
 // what the hub completes, whatever its answers: the overload is found
 // within a second; from then on what is admitted waits at most about
 // OverloadLatency in the queue (the admitter's own accounting) and is
-// answered within a few times that, the hub still completes what it
-// can, the excess is refused; after the burst the hub admits everyone
-// at once again, with the limit it had. Without the overload rule the
-// same burst waits over half a second.
+// answered within a second, the hub still completes what it can, the excess is refused,
+// and so on while the climb moves the limit; after the burst the hub admits everyone at once
+// again, with the limit it had. Without the overload rule the same
+// burst waits over half a second.
 func TestAdmissionOpenOverload(t *testing.T) {
 	tests := []struct {
 		capacity float64
@@ -1002,9 +1041,9 @@ func TestAdmissionOpenOverload(t *testing.T) {
 			s.run(5*time.Second, tt.give*tt.capacity)
 			t2 := s.clk.Now()
 			st := s.stats(t1, t2)
-			if st.waitMax > 2*overload || st.p99 > 3*overload {
-				t.Errorf("admitted in the burst: queue wait up to %s, answered p50 %s p99 %s worst %s; want waits within %s, p99 within %s",
-					st.waitMax, st.p50, st.p99, st.worst, 2*overload, 3*overload)
+			if st.waitMax > 2*overload || st.p99 > time.Second {
+				t.Errorf("admitted in the burst: queue wait up to %s, answered p50 %s p99 %s worst %s; want waits within %s, p99 within 1s",
+					st.waitMax, st.p50, st.p99, st.worst, 2*overload)
 			}
 			if got := float64(st.completed) / 5; got < 0.85*tt.capacity {
 				t.Errorf("served %.0f a second in the burst, want at least 0.85 of %.0f", got, tt.capacity)
@@ -1014,6 +1053,15 @@ func TestAdmissionOpenOverload(t *testing.T) {
 			}
 			if st.reasons[refusedWait] > 0 {
 				t.Errorf("%d refused after waiting the full MaxWait", st.reasons[refusedWait])
+			}
+			s.run(5*time.Second, tt.give*tt.capacity)
+			late := s.stats(t2, s.clk.Now())
+			if want := time.Second; late.waitMax > 2*overload || late.p99 > want {
+				t.Errorf("admitted 6 to 11 s into the burst: queue wait up to %s, answered p50 %s p99 %s (limit %d); want waits within %s, p99 within %s",
+					late.waitMax, late.p50, late.p99, s.a.limitNow(), 2*overload, want)
+			}
+			if got := float64(late.completed) / 5; got < 0.85*tt.capacity {
+				t.Errorf("served %.0f a second 6 to 11 s into the burst, want at least 0.85 of %.0f", got, tt.capacity)
 			}
 
 			// Recovery: the overload ends, the limit comes back.
@@ -1028,7 +1076,8 @@ func TestAdmissionOpenOverload(t *testing.T) {
 			if got := s.a.limitNow(); got != DefaultMaxInFlight {
 				t.Errorf("limit %d after the burst, want %d back", got, DefaultMaxInFlight)
 			}
-			t.Logf("burst: %d served (p50 %s, p99 %s, waits up to %s), %d refused %v", st.served, st.p50, st.p99, st.waitMax, st.refused, st.reasons)
+			t.Logf("burst: %d served (p50 %s, p99 %s, waits up to %s), %d refused %v; later p50 %s p99 %s",
+				st.served, st.p50, st.p99, st.waitMax, st.refused, st.reasons, late.p50, late.p99)
 
 			// The same burst without the overload rule waits long: the
 			// rule, not the scenario, bounds the latency above.
@@ -1110,5 +1159,79 @@ func TestAdmissionProbeFreesClosedCrowd(t *testing.T) {
 				t.Errorf("served %.0f a second, want at least 0.9 of %.0f", got, capacity)
 			}
 		})
+	}
+}
+
+// TestAdmissionOpenOverloadGroupCommit: on a hub whose store commits
+// the writes in flight together (a commit costs a fixed time and a
+// little per write, so the hub completes more with more in flight, up
+// to a knee where its CPU is full), requests arriving at 1.5, 3 and 10
+// times what it completes at best, whatever its answers: once found,
+// the overload is served at no less than 0.9 of the best a closed
+// crowd gets from the same hub at the defaults (the limit climbs to
+// the knee instead of falling to where each commit carries few
+// writes), what is admitted waits at most about OverloadLatency in the
+// queue and is answered within a second, and the excess is refused.
+func TestAdmissionOpenOverloadGroupCommit(t *testing.T) {
+	hubs := []struct {
+		capacity       float64 // requests a second the CPU serves
+		fixed, each    time.Duration
+		wantLatencyP99 time.Duration
+	}{
+		{capacity: 1000, fixed: 100 * time.Millisecond, each: 200 * time.Microsecond, wantLatencyP99: time.Second},
+		{capacity: 3000, fixed: 30 * time.Millisecond, each: 50 * time.Microsecond, wantLatencyP99: 500 * time.Millisecond},
+	}
+	const overload = DefaultOverloadLatency
+	for _, h := range hubs {
+		newSim := func(seed uint64) *hubSim {
+			s := newHubSim(t, Admission{MaxInFlight: DefaultMaxInFlight}, h.capacity, seed)
+			s.commitFixed, s.commitEach = h.fixed, h.each
+			return s
+		}
+		// The best: a closed crowd as large as the limit, at the defaults.
+		s := newSim(1)
+		s.crowd(DefaultMaxInFlight)
+		s.run(time.Second, 0)
+		t1 := s.clk.Now()
+		s.run(2*time.Second, 0)
+		best := float64(s.stats(t1, s.clk.Now()).completed) / 2
+		for _, give := range []float64{1.5, 3, 10} {
+			t.Run(fmt.Sprintf("%.1fx of %.0f a second, commits of %s + %s each", give, best, h.fixed, h.each), func(t *testing.T) {
+				s := newSim(uint64(give * 10))
+				s.run(2*time.Second, 0.5*best)
+				t0 := s.clk.Now()
+				s.run(2*time.Second, give*best)
+				if !s.a.overloadedNow() {
+					t.Fatalf("no overload found 2 s into the burst (limit %d, %d queued)", s.a.limitNow(), s.a.queuedNow())
+				}
+				t1 := s.clk.Now()
+				s.run(10*time.Second, give*best)
+				st := s.stats(t1, s.clk.Now())
+				got := float64(st.completed) / 10
+				t.Logf("best %.0f/s; burst: %.0f/s (%.2f), p50 %s p99 %s, waits up to %s, %d refused %v, limit %d, %d climb steps",
+					best, got, got/best, st.p50, st.p99, st.waitMax, st.refused, st.reasons, s.a.limitNow(), s.a.climbSteps)
+				if got < 0.9*best {
+					t.Errorf("served %.0f a second in the burst, want at least 0.9 of the best %.0f", got, best)
+				}
+				// A probe serves the newest first and sheds none: what a
+				// commit's end gives places to at once may have waited
+				// for as long as the probe lasts.
+				probe := time.Duration(DefaultOverloadWindows+1)*DefaultAdmissionWindow + overload
+				if st.waitP99 > overload*5/4 || st.waitMax > probe || st.p99 > h.wantLatencyP99 {
+					t.Errorf("admitted in the burst: queue wait p99 %s, up to %s, answered p99 %s; want waits within %s at p99, %s at most, p99 within %s",
+						st.waitP99, st.waitMax, st.p99, overload*5/4, probe, h.wantLatencyP99)
+				}
+				if want := 0.8 * (give - 1) * best * 10; float64(st.refused) < want {
+					t.Errorf("refused %d %v in the burst, want at least %.0f", st.refused, st.reasons, want)
+				}
+				if st.reasons[refusedWait] > 0 {
+					t.Errorf("%d refused after waiting the full MaxWait", st.reasons[refusedWait])
+				}
+				all := s.stats(t0, s.clk.Now())
+				if all.served == 0 {
+					t.Error("nothing served")
+				}
+			})
+		}
 	}
 }
