@@ -82,7 +82,7 @@ fuzz-all:
 # table, each row with its same-run baseline, ratio, goal and status (also
 # as JSON). Knobs: LOAD_ROWS=a,b,c LOAD_SUBSCRIBERS=2000 LOAD_PHASE=5s
 # LOAD_PAIRS=1 BASE_REV=... (the script's header lists them). Outside CI:
-# about 15 minutes at the defaults. The reserve load alone, with its default
+# about 8 minutes at the defaults. The reserve load alone, with its default
 # phases: loadtest/run.sh reserve.
 .PHONY: load
 load:
