@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -73,13 +74,7 @@ func typeName(v any) string {
 // bodies well-formed and not, with every kind of Accept header; and it
 // does take the decoded parameters for the well-formed ones.
 func TestPostTransportAsGqlgens(t *testing.T) {
-	serve := func(tr graphql.Transport) http.Handler {
-		srv := handler.New(echoSchema())
-		srv.AddTransport(transport.SSE{})
-		srv.AddTransport(tr)
-		return limitBody(1<<20, checkTransport(srv))
-	}
-	ours, theirs := serve(postTransport{}), serve(transport.POST{})
+	ours, theirs := postPair()
 	tests := []struct {
 		name string
 		give string
@@ -115,9 +110,6 @@ func TestPostTransportAsGqlgens(t *testing.T) {
 		{name: "null", give: `null`},
 		{name: "empty", give: ``},
 	}
-	accepts := []string{"", "application/json", "application/graphql-response+json", "*/*", "text/html",
-		"application/graphql-response+json, application/json", "text/html, application/*;q=0.5", "a/b;;, application/json", "text/event-stream"}
-	types := []string{"application/json", "", "application/json; charset=utf-8"}
 	fast := 0
 	for _, tt := range tests {
 		if _, ok := decodeParams([]byte(tt.give)); ok != tt.fast {
@@ -125,26 +117,10 @@ func TestPostTransportAsGqlgens(t *testing.T) {
 		} else if ok {
 			fast++
 		}
-		for _, accept := range accepts {
-			for _, ct := range types {
-				req := func() *http.Request {
-					r := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(tt.give))
-					if ct != "" {
-						r.Header.Set("Content-Type", ct)
-					}
-					if accept != "" {
-						r.Header.Set("Accept", accept)
-					}
-					r.Header.Set("X-Echo", "yes")
-					return r
-				}
-				got, want := httptest.NewRecorder(), httptest.NewRecorder()
-				ours.ServeHTTP(got, req())
-				theirs.ServeHTTP(want, req())
-				if got.Code != want.Code || got.Body.String() != want.Body.String() ||
-					strings.Join(got.Header().Values("Content-Type"), ",") != strings.Join(want.Header().Values("Content-Type"), ",") {
-					t.Errorf("%s, Accept %q, Content-Type %q:\n got %d %v %s\nwant %d %v %s", tt.name, accept, ct,
-						got.Code, got.Header(), got.Body, want.Code, want.Header(), want.Body)
+		for _, accept := range postAccepts {
+			for _, ct := range postTypes {
+				if diff := comparePOST(ours, theirs, tt.give, accept, ct); diff != "" {
+					t.Errorf("%s: %s", tt.name, diff)
 				}
 			}
 		}
@@ -152,4 +128,78 @@ func TestPostTransportAsGqlgens(t *testing.T) {
 	if fast < 15 {
 		t.Errorf("only %d bodies decoded once", fast)
 	}
+}
+
+// postAccepts and postTypes are the Accept and Content-Type headers the
+// POST transports are compared under.
+var (
+	postAccepts = []string{"", "application/json", "application/graphql-response+json", "*/*", "text/html",
+		"application/graphql-response+json, application/json", "text/html, application/*;q=0.5", "a/b;;, application/json", "text/event-stream"}
+	postTypes = []string{"application/json", "", "application/json; charset=utf-8"}
+)
+
+// postPair is the handler with the POST transport that takes checkPOST's
+// parameters and the same with gqlgen's transport.POST, over echoSchema.
+func postPair() (ours, theirs http.Handler) {
+	serve := func(tr graphql.Transport) http.Handler {
+		srv := handler.New(echoSchema())
+		srv.AddTransport(transport.SSE{})
+		srv.AddTransport(tr)
+		return limitBody(1<<20, checkTransport(srv))
+	}
+	return serve(postTransport{}), serve(transport.POST{})
+}
+
+// comparePOST sends body with the headers to both handlers and says how
+// the answers differ (status, Content-Type, body), or "".
+func comparePOST(ours, theirs http.Handler, body, accept, contentType string) string {
+	req := func() *http.Request {
+		r := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(body))
+		if contentType != "" {
+			r.Header.Set("Content-Type", contentType)
+		}
+		if accept != "" {
+			r.Header.Set("Accept", accept)
+		}
+		r.Header.Set("X-Echo", "yes")
+		return r
+	}
+	got, want := httptest.NewRecorder(), httptest.NewRecorder()
+	ours.ServeHTTP(got, req())
+	theirs.ServeHTTP(want, req())
+	if got.Code != want.Code || got.Body.String() != want.Body.String() ||
+		strings.Join(got.Header().Values("Content-Type"), ",") != strings.Join(want.Header().Values("Content-Type"), ",") {
+		return fmt.Sprintf("body %q, Accept %q, Content-Type %q:\n got %d %v %s\nwant %d %v %s", body, accept, contentType,
+			got.Code, got.Header(), got.Body, want.Code, want.Header(), want.Body)
+	}
+	return ""
+}
+
+// FuzzPOSTBody: on any body, under any of the compared Accept and
+// Content-Type headers, the POST transport that takes checkPOST's
+// parameters answers exactly as gqlgen's transport.POST does.
+func FuzzPOSTBody(f *testing.F) {
+	for _, seed := range []string{
+		`{"query":"{ echo }"}`,
+		`{"query":"query Q($a: Int) { echo }","operationName":"Q","variables":{"a":1,"b":1.5e300,"c":"x","d":[1,{"e":null}]},"extensions":{"x":{"y":[1]}}}`,
+		`{"query":"{ echo }","operationName":null,"variables":null,"extensions":null}`,
+		"\u00a0{\"query\":\"{ echo }\"}",
+		`{"QUERY":"{ echo }","Variables":{"a":2}}`,
+		`{"query":1,"query":"{ echo }"}`,
+		`{"query":"{ echo }"} {}`,
+		`[{"query":"{ echo }"}]`,
+		`{"query":"query($a: Int!) { echo }","variables":{"a":"x"}}`,
+		`null`,
+		``,
+	} {
+		f.Add(seed, uint8(0), uint8(0))
+	}
+	ours, theirs := postPair()
+	f.Fuzz(func(t *testing.T, body string, accept, contentType uint8) {
+		a := postAccepts[int(accept)%len(postAccepts)]
+		ct := postTypes[int(contentType)%len(postTypes)]
+		if diff := comparePOST(ours, theirs, body, a, ct); diff != "" {
+			t.Error(diff)
+		}
+	})
 }
