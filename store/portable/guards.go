@@ -75,11 +75,25 @@ type guards struct {
 }
 
 func (s *Store) newGuards(tx driver.Tx) *guards {
-	return &guards{
-		s: s, tx: tx, b: bucket(tx, bktGuards), rounds: map[string]*roundRec{},
-		known: map[string]bool{}, fresh: map[string]bool{}, counts: map[string]uint64{},
-		dirty: map[string]bool{},
+	// The maps are made on first use: most writes meet one round, and
+	// many none.
+	return &guards{s: s, tx: tx, b: bucket(tx, bktGuards)}
+}
+
+// setFlag sets m[k], making m on first use.
+func setFlag(m *map[string]bool, k string) {
+	if *m == nil {
+		*m = make(map[string]bool, 1)
 	}
+	(*m)[k] = true
+}
+
+// setCount sets g.counts[k] to n, making the map on first use.
+func (g *guards) setCount(k string, n uint64) {
+	if g.counts == nil {
+		g.counts = make(map[string]uint64, 2)
+	}
+	g.counts[k] = n
 }
 
 // round reads a round once per transaction.
@@ -90,6 +104,9 @@ func (g *guards) round(id string) (*roundRec, error) {
 	r, err := g.s.readRound(g.tx, id)
 	if err != nil {
 		return nil, err
+	}
+	if g.rounds == nil {
+		g.rounds = make(map[string]*roundRec, 1)
 	}
 	g.rounds[id] = r
 	return r, nil
@@ -102,10 +119,10 @@ func (g *guards) meet(roundID string) error {
 		return nil
 	}
 	if g.b.Get(countedKey(roundID)) != nil {
-		g.known[roundID] = true
+		setFlag(&g.known, roundID)
 		return nil
 	}
-	g.fresh[roundID] = true
+	setFlag(&g.fresh, roundID)
 	prefix := ikey(roundID, "")
 	c := bucket(g.tx, bktAllocByRound).Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
@@ -123,10 +140,10 @@ func (g *guards) meet(roundID string) error {
 		}
 		slot, quota := guardKeys(a, committee)
 		if slot != nil {
-			g.counts[string(slot)]++
+			g.setCount(string(slot), g.counts[string(slot)]+1)
 		}
 		if quota != nil {
-			g.counts[string(quota)] += uint64(a.Quantity)
+			g.setCount(string(quota), g.counts[string(quota)]+uint64(a.Quantity))
 		}
 	}
 	return nil
@@ -154,13 +171,13 @@ func (g *guards) get(key []byte) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	g.counts[string(key)] = n
+	g.setCount(string(key), n)
 	return n, nil
 }
 
 func (g *guards) set(key []byte, n uint64) {
-	g.dirty[string(key)] = true
-	g.counts[string(key)] = n
+	setFlag(&g.dirty, string(key))
+	g.setCount(string(key), n)
 }
 
 // take checks that a new allocation, serving a reservation of committee
@@ -219,7 +236,7 @@ func (g *guards) release(a *allocationRec) error {
 	if g.b.Get(countedKey(a.RoundID)) == nil {
 		return nil
 	}
-	g.known[a.RoundID] = true
+	setFlag(&g.known, a.RoundID)
 	committee, err := g.committeeOf(a)
 	if err != nil {
 		return err
@@ -255,7 +272,7 @@ func (g *guards) flush() error {
 		prefixes := [][]byte{append([]byte{'s'}, ikey(id, "")...), append([]byte{'q'}, ikey(id, "")...)}
 		for k := range g.counts {
 			if bytes.HasPrefix([]byte(k), prefixes[0]) || bytes.HasPrefix([]byte(k), prefixes[1]) {
-				g.dirty[k] = true
+				setFlag(&g.dirty, k)
 			}
 		}
 	}
