@@ -545,7 +545,19 @@ func TestWSInit(t *testing.T) {
 
 // whoamiSchema is a one-field schema whose field answers the caller's role.
 func whoamiSchema() graphql.ExecutableSchema {
-	schema := gqlparser.MustLoadSchema(&ast.Source{Input: `type Query { whoami: String! }`})
+	return oneShotSchema(`type Query { whoami: String! }`, func(ctx context.Context) any {
+		who := "anonymous"
+		if p, ok := auth.FromContext(ctx); ok {
+			who = string(p.Role)
+		}
+		return map[string]string{"whoami": who}
+	})
+}
+
+// oneShotSchema is a schema of sdl whose every operation answers, once,
+// data: what answer returns for the operation's context, as JSON.
+func oneShotSchema(sdl string, answer func(ctx context.Context) any) graphql.ExecutableSchema {
+	schema := gqlparser.MustLoadSchema(&ast.Source{Input: sdl})
 	return &graphql.ExecutableSchemaMock{
 		SchemaFunc: func() *ast.Schema { return schema },
 		ComplexityFunc: func(context.Context, string, string, int, map[string]any) (int, bool) {
@@ -558,11 +570,7 @@ func whoamiSchema() graphql.ExecutableSchema {
 					return nil
 				}
 				done = true
-				who := "anonymous"
-				if p, ok := auth.FromContext(ctx); ok {
-					who = string(p.Role)
-				}
-				data, _ := json.Marshal(map[string]string{"whoami": who})
+				data, _ := json.Marshal(answer(ctx))
 				return &graphql.Response{Data: data}
 			}
 		},

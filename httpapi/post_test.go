@@ -12,42 +12,25 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/vektah/gqlparser/v2"
-	"github.com/vektah/gqlparser/v2/ast"
 )
 
 // echoSchema answers every operation with what the executor was given:
 // the query, operation name, variables (their Go types included) and
 // extensions.
 func echoSchema() graphql.ExecutableSchema {
-	schema := gqlparser.MustLoadSchema(&ast.Source{Input: `
+	return oneShotSchema(`
 		type Query { echo: String! }
-		type Mutation { touch: String! }`})
-	return &graphql.ExecutableSchemaMock{
-		SchemaFunc: func() *ast.Schema { return schema },
-		ComplexityFunc: func(context.Context, string, string, int, map[string]any) (int, bool) {
-			return 1, true
-		},
-		ExecFunc: func(ctx context.Context) graphql.ResponseHandler {
-			done := false
-			return func(ctx context.Context) *graphql.Response {
-				if done {
-					return nil
-				}
-				done = true
-				oc := graphql.GetOperationContext(ctx)
-				types := map[string]string{}
-				for k, v := range oc.Variables {
-					types[k] = strings.TrimPrefix(strings.TrimPrefix(typeName(v), "json."), "map")
-				}
-				data, _ := json.Marshal(map[string]any{"echo": map[string]any{
-					"query": oc.RawQuery, "operationName": oc.OperationName, "variables": oc.Variables,
-					"types": types, "extensions": oc.Extensions, "headers": oc.Headers.Get("X-Echo"),
-				}})
-				return &graphql.Response{Data: data}
-			}
-		},
-	}
+		type Mutation { touch: String! }`, func(ctx context.Context) any {
+		oc := graphql.GetOperationContext(ctx)
+		types := map[string]string{}
+		for k, v := range oc.Variables {
+			types[k] = strings.TrimPrefix(strings.TrimPrefix(typeName(v), "json."), "map")
+		}
+		return map[string]any{"echo": map[string]any{
+			"query": oc.RawQuery, "operationName": oc.OperationName, "variables": oc.Variables,
+			"types": types, "extensions": oc.Extensions, "headers": oc.Headers.Get("X-Echo"),
+		}}
+	})
 }
 
 func typeName(v any) string {
