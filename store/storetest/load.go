@@ -24,23 +24,8 @@ func testLoadScans(t *testing.T, h Harness) {
 		t.Skipf("%T does not load scans in bulk", recorded)
 	}
 	codesSeed(t, recorded)
-	var all []*hub.Scan
-	cells := []hub.Cell{cellA, cellB, cellC}
-	for n := range 60 {
-		for i, who := range []string{"r1", "r2", "r3", ""} {
-			sc := scan(fmt.Sprintf("sc-%02d-%d", n, i), who, cells[(n+i)%3], n)
-			if who == "" {
-				sc.SubjectID = "visitor-9"
-			}
-			if n%3 == 0 {
-				sc.CheckpointID = "k2"
-			}
-			all = append(all, sc)
-		}
-	}
-	for i := 0; i < len(all); i += hub.MaxScanBatch {
-		must(t, recorded.RecordScans(ctx, all[i:min(i+hub.MaxScanBatch, len(all))]...), "RecordScans")
-	}
+	all := sampleScans(true)
+	recordScans(t, recorded, all)
 
 	loaded := h.Open(t)
 	loader := loaded.(scanLoader)

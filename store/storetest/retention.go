@@ -90,6 +90,15 @@ func hold(id string, until int, residents ...string) *hub.Hold {
 // one a minute for minutes 0..59, and returns them.
 func retentionScans(t *testing.T, s hub.Store) []*hub.Scan {
 	t.Helper()
+	all := sampleScans(false)
+	recordScans(t, s, all)
+	return all
+}
+
+// sampleScans is scans of r1, r2, r3 and a visitor in three cells, one a
+// minute for minutes 0..59; with twoCheckpoints every third minute's are
+// at checkpoint k2 instead of k1.
+func sampleScans(twoCheckpoints bool) []*hub.Scan {
 	var all []*hub.Scan
 	cells := []hub.Cell{cellA, cellB, cellC}
 	for n := range 60 {
@@ -98,13 +107,21 @@ func retentionScans(t *testing.T, s hub.Store) []*hub.Scan {
 			if who == "" {
 				sc.SubjectID = "visitor-9"
 			}
+			if twoCheckpoints && n%3 == 0 {
+				sc.CheckpointID = "k2"
+			}
 			all = append(all, sc)
 		}
 	}
+	return all
+}
+
+// recordScans records all in batches of hub.MaxScanBatch.
+func recordScans(t *testing.T, s hub.Store, all []*hub.Scan) {
+	t.Helper()
 	for i := 0; i < len(all); i += hub.MaxScanBatch {
 		must(t, s.RecordScans(t.Context(), all[i:min(i+hub.MaxScanBatch, len(all))]...), "RecordScans")
 	}
-	return all
 }
 
 // kept returns the IDs of scans at or after at(cut), and of every scan of
