@@ -11,7 +11,6 @@ import (
 	"github.com/gridhub/gridhub/app"
 	"github.com/gridhub/gridhub/broker"
 	"github.com/gridhub/gridhub/hub"
-	"github.com/gridhub/gridhub/store"
 )
 
 // TestRetentionE2E runs the hub with a 2-second retention period of scans
@@ -145,14 +144,7 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 // there first), both hubs' dashboards stop counting the codes, as counters
 // rebuilt from the store do.
 func TestSweepCountsOnTwoHubs(t *testing.T) {
-	dir := t.TempDir()
-	st, err := store.Open(t.Context(), "", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	bus := broker.New(broker.Options{})
-	t.Cleanup(func() { _ = bus.Close() })
+	dir, st, bus := sharedEmbedded(t)
 	hubs := []*twoHubsHub{
 		startRetainingProgram(t, "hub-a", dir, st, bus, 4*time.Second),
 		startRetainingProgram(t, "hub-b", dir, st, bus, 4*time.Second),

@@ -28,16 +28,25 @@ import (
 // event bus, as two hubs behind a load balancer: the embedded store with
 // one in-process broker, and, when GRIDHUB_TEST_MONGODB_URI names a
 // replica set, one MongoDB database with each hub's own MongoDB bus.
+// sharedEmbedded opens what two hubs in this process share on the
+// embedded store: a data directory, its store and one in-process broker,
+// closed when t ends.
+func sharedEmbedded(t *testing.T) (dir string, st hub.Store, bus *broker.Broker) {
+	t.Helper()
+	dir = t.TempDir()
+	st, err := store.Open(t.Context(), "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	bus = broker.New(broker.Options{})
+	t.Cleanup(func() { _ = bus.Close() })
+	return dir, st, bus
+}
+
 func TestTwoHubs(t *testing.T) {
 	t.Run("embedded", func(t *testing.T) {
-		dir := t.TempDir()
-		st, err := store.Open(t.Context(), "", dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = st.Close() })
-		bus := broker.New(broker.Options{})
-		t.Cleanup(func() { _ = bus.Close() })
+		dir, st, bus := sharedEmbedded(t)
 		testTwoHubs(t, dir, st, func() broker.Bus { return bus }, func(*twoHubsHub) int { return bus.Stats().Subscribers })
 	})
 	t.Run("mongodb", func(t *testing.T) {
