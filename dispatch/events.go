@@ -30,7 +30,7 @@ func newEventStore(store hub.Store, events hub.Publisher) eventStore {
 // Allocate implements hub.DispatchStore. Each allocation publishes
 // ALLOCATION_CREATED and then the STOCK_CHANGED of its own step, in the
 // order of the batch, each with the stock after that step (the
-// StockAfter the store's write set).
+// Step.After the store's write set).
 func (s eventStore) Allocate(ctx context.Context, as ...*hub.Allocation) error {
 	if err := s.Store.Allocate(ctx, as...); err != nil {
 		return err
@@ -99,21 +99,23 @@ func (s eventStore) TransitionAllocation(ctx context.Context, id string, from []
 
 // publish sends the allocation's event, naming the committee whose quota
 // its units count in, and, when stock moved, the stock change with the
-// stock right after that step, a.StockAfter (the store's write set it;
+// stock right after that step, a.Step.After (the store's write set it;
 // the event's allocation carries none). Publishing never blocks; a closed
 // bus drops events.
 func (s eventStore) publish(ctx context.Context, kind hub.EventKind, a hub.Allocation, from hub.AllocationStatus, committee string, delta int, reason string, at time.Time) {
 	// The write that moved stock reported the pharmacy's cell and
 	// district as it read them; otherwise the pharmacy is read.
-	p := &hub.Pharmacy{ID: a.PharmacyID, Cell: a.PharmacyCell, DistrictID: a.PharmacyDistrictID}
-	if p.DistrictID == "" && p.Cell == 0 {
+	var p *hub.Pharmacy
+	after := 0
+	if st := a.Step; st != nil {
+		p, after = &hub.Pharmacy{ID: a.PharmacyID, Cell: st.Cell, DistrictID: st.DistrictID}, st.After
+	} else {
 		var err error
 		if p, err = s.Store.Pharmacy(ctx, a.PharmacyID); err != nil {
 			return
 		}
 	}
-	after := a.StockAfter
-	a.StockAfter, a.PharmacyCell, a.PharmacyDistrictID = 0, 0, ""
+	a.Step = nil
 	_, _ = s.events.Publish(ctx, hub.Event{
 		Kind: kind, At: at, Cells: []hub.Cell{a.Cell}, DistrictID: p.DistrictID, PartnerID: a.PartnerID,
 		PharmacyID: a.PharmacyID, SKU: a.SKU, Payload: hub.AllocationPayload{Allocation: a, From: from, CommitteeID: committee},

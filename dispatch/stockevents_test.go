@@ -73,7 +73,7 @@ func TestStockEventsFromTheWrite(t *testing.T) {
 					t.Fatalf("%s: STOCK_CHANGED %+v, the pharmacy is %+v", step, ev, p)
 				}
 			case hub.AllocationPayload:
-				if pl.Allocation.StockAfter != 0 || pl.Allocation.PharmacyCell != 0 || pl.Allocation.PharmacyDistrictID != "" {
+				if pl.Allocation.Step != nil {
 					t.Fatalf("%s: the event's allocation carries what the write reported: %+v", step, pl.Allocation)
 				}
 			default:

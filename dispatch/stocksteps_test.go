@@ -179,7 +179,7 @@ func (nopEvents) Publish(context.Context, hub.Event) (uint64, error) { return 0,
 
 // BenchmarkReserveStockSteps measures what publishing costs reservations
 // now that each STOCK_CHANGED carries its own step's stock (the
-// allocation's StockAfter, set by the store's write): FIRST_COME reservations from 64 goroutines
+// allocation's Step.After, set by the store's write): FIRST_COME reservations from 64 goroutines
 // with events, against the same without events (no event store at all) in
 // the same run.
 //

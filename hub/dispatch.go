@@ -166,19 +166,23 @@ type Allocation struct {
 	ExpiresAt     time.Time
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
-	// StockAfter is not stored: a write that takes or gives back the
-	// allocation's stock (Allocate, ReserveAllocated, a
+	// Step is not stored nor sent on the bus: a write that takes or
+	// gives back the allocation's stock (Allocate, ReserveAllocated, a
 	// TransitionAllocation to a status that Returns stock) sets it, when
-	// it succeeds, to the quantity of SKU at the pharmacy right after
-	// that step: the After of the step's ledger entry.
-	StockAfter int
-	// PharmacyCell and PharmacyDistrictID are not stored either: the
-	// writes that set StockAfter set them to the pharmacy's cell and
-	// district as the write read them, so that the stock change's event
-	// is built without reading the pharmacy again. Neither is encoded,
-	// so events on the bus between hubs keep their form.
-	PharmacyCell       Cell   `json:"-"`
-	PharmacyDistrictID string `json:"-"`
+	// it succeeds, to what it did to the pharmacy's stock; nil otherwise.
+	Step *StockStep `json:"-"`
+}
+
+// StockStep is what a write that moved an allocation's stock reports of
+// that step, so that the stock change's event is built without reading
+// the pharmacy again.
+type StockStep struct {
+	// After is the quantity of the SKU at the pharmacy right after the
+	// step: the After of the step's ledger entry.
+	After int
+	// Cell and DistrictID are the pharmacy's, as the write read them.
+	Cell       Cell
+	DistrictID string
 }
 
 // Partner is a logistics partner delivering to the cells of its area.

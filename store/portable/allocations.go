@@ -147,7 +147,7 @@ func (s *Store) allocate(as []*hub.Allocation) (func(tx driver.Tx) error, error)
 			if err := s.applyStock(tx, p, c, after); err != nil {
 				return err
 			}
-			as[i].StockAfter, as[i].PharmacyCell, as[i].PharmacyDistrictID = after, p.Cell, p.DistrictID
+			as[i].Step = &hub.StockStep{After: after, Cell: p.Cell, DistrictID: p.DistrictID}
 			if err := put(allocs, []byte(a.ID), vals[i]); err != nil {
 				return err
 			}
@@ -382,7 +382,7 @@ func (s *Store) TransitionAllocation(ctx context.Context, id string, from []hub.
 		}
 		out = a.domain()
 		if p != nil {
-			out.StockAfter, out.PharmacyCell, out.PharmacyDistrictID = after, p.Cell, p.DistrictID
+			out.Step = &hub.StockStep{After: after, Cell: p.Cell, DistrictID: p.DistrictID}
 		}
 		return nil
 	})

@@ -257,6 +257,14 @@ func fillRandom(rng *rand.Rand, v reflect.Value, i int) {
 			m.SetMapIndex(k, e)
 		}
 		v.Set(m)
+	case reflect.Pointer:
+		if rng.IntN(2) == 0 {
+			v.SetZero()
+			return
+		}
+		e := reflect.New(v.Type().Elem())
+		fillRandom(rng, e.Elem(), i)
+		v.Set(e)
 	default:
 		panic(fmt.Sprintf("fillRandom: no case for %s", v.Type()))
 	}

@@ -319,11 +319,8 @@ type allocationRec struct {
 	ExpiresAt     time.Time            `json:"expiresAt"`
 	CreatedAt     time.Time            `json:"createdAt"`
 	UpdatedAt     time.Time            `json:"updatedAt"`
-	// StockAfter and the pharmacy's cell and district are not stored:
-	// they are what a write reports.
-	StockAfter         int      `json:"-"`
-	PharmacyCell       hub.Cell `json:"-"`
-	PharmacyDistrictID string   `json:"-"`
+	// Step is not stored: it is what a write reports.
+	Step *hub.StockStep `json:"-"`
 }
 
 func allocationToRec(v *hub.Allocation) allocationRec { return allocationRec(*v) }

@@ -178,7 +178,7 @@ func (s *Store) ReserveAllocated(ctx context.Context, r *hub.Reservation, a *hub
 			return err
 		}
 		out = rec.domain()
-		a.StockAfter, a.PharmacyCell, a.PharmacyDistrictID = after, p.Cell, p.DistrictID
+		a.Step = &hub.StockStep{After: after, Cell: p.Cell, DistrictID: p.DistrictID}
 		return nil
 	})
 	if err != nil {
