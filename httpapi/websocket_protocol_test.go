@@ -174,27 +174,41 @@ func TestWebsocketMaxOperations(t *testing.T) {
 }
 
 // TestWebsocketLegacyReplacesOperation checks that graphql-ws's start with
-// the id of a running operation replaces it, as its reference server does.
+// the id of a running operation replaces it, as its reference server does:
+// the replaced operation sends nothing more, the new one sends each event
+// once, and stop completes it. Each subscription publishes an event as it
+// subscribes, so the test knows when each one listens.
 func TestWebsocketLegacyReplacesOperation(t *testing.T) {
-	srv := newSubscriptionServer(t, WebsocketTransport(WSOptions{KeepAlivePingInterval: -1}))
+	srv := newStreamServer(t, WebsocketTransport(WSOptions{KeepAlivePingInterval: -1}))
+	srv.publishOnSubscribe = true
 	baseline := newGoroutineBaseline()
 	c := srv.connect(t, SubprotocolGraphQLWS)
 	c.send("connection_init", "", "")
 	c.expect("connection_ack", "")
+	name := func() string {
+		t.Helper()
+		var p struct{ Data struct{ Name string } }
+		_ = json.Unmarshal(c.expect("data", "1", "ka").Payload, &p)
+		return p.Data.Name
+	}
 	c.send("start", "1", subscriptionQuery)
+	if got := name(); got != "1" {
+		t.Fatalf("the first operation sent event %s, want 1", got)
+	}
+	// The replacing operation subscribes, then publishes event 2; the
+	// replaced one, silenced first, may still receive it but must not
+	// send it. Event 3 must come next, so a second copy of 2 fails.
 	c.send("start", "1", subscriptionQuery)
-	srv.SendNextSubscriptionMessage()
-	c.expect("data", "1", "ka")
-	// Only one subscription listens: a second message would block.
-	sent := make(chan struct{})
-	go func() {
-		srv.SendNextSubscriptionMessage()
-		close(sent)
-	}()
-	c.expect("data", "1", "ka")
-	<-sent
+	if got := name(); got != "2" {
+		t.Fatalf("the replacing operation sent event %s, want 2", got)
+	}
+	srv.publish(t)
+	if got := name(); got != "3" {
+		t.Fatalf("after event 2 came %s, want 3 (only one operation may send)", got)
+	}
 	c.send("stop", "1", "")
 	c.expect("complete", "1", "ka")
+	waitSubscribers(t, srv.Broker, 0)
 	c.closeNormally()
 	baseline.check(t)
 }
