@@ -172,13 +172,13 @@ type RateLimits struct {
 }
 
 // limiters keeps a token bucket per key and forgets keys idle for long.
-type limiters struct {
+type limiters[K comparable] struct {
 	limit rate.Limit
 	burst int
 	now   func() time.Time
 
 	mu      sync.Mutex
-	buckets map[string]*bucket
+	buckets map[K]*bucket
 	calls   int
 }
 
@@ -192,16 +192,16 @@ const (
 	limiterSweep = 4096 // calls between sweeps of idle buckets
 )
 
-func newLimiters(limit rate.Limit, burst int) *limiters {
+func newLimiters[K comparable](limit rate.Limit, burst int) *limiters[K] {
 	if burst < 1 {
 		burst = int(math.Max(1, float64(limit)))
 	}
-	return &limiters{limit: limit, burst: burst, now: time.Now, buckets: map[string]*bucket{}}
+	return &limiters[K]{limit: limit, burst: burst, now: time.Now, buckets: map[K]*bucket{}}
 }
 
 // reserve takes a token for key; when none is left it returns how long to
 // wait.
-func (l *limiters) reserve(key string) (ok bool, retry time.Duration) {
+func (l *limiters[K]) reserve(key K) (ok bool, retry time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -241,7 +241,7 @@ func addressLimit(rl RateLimits, next http.Handler) http.Handler {
 	if rl.PerAddress <= 0 {
 		return next
 	}
-	perAddr := newLimiters(rl.PerAddress, rl.AddrBurst)
+	perAddr := newLimiters[string](rl.PerAddress, rl.AddrBurst)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if ok, retry := perAddr.reserve(ClientAddr(r, rl.TrustedProxies)); !ok {
 			tooMany(w, retry, "this address")
@@ -255,16 +255,23 @@ func tokenLimit(rl RateLimits, next http.Handler) http.Handler {
 	if rl.PerToken <= 0 {
 		return next
 	}
-	perToken := newLimiters(rl.PerToken, rl.TokenBurst)
+	perToken := newLimiters[tokenBucketKey](rl.PerToken, rl.TokenBurst)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p, ok := auth.FromContext(r.Context()); ok {
-			if ok, retry := perToken.reserve(string(p.Role) + "|" + p.Scope + "|" + p.Subject); !ok {
+			if ok, retry := perToken.reserve(tokenBucketKey{p.Role, p.Scope, p.Subject}); !ok {
 				tooMany(w, retry, "this token")
 				return
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// tokenBucketKey names the bucket of a token's requests: its role, scope and
+// subject, compared as they are (no string is built per request).
+type tokenBucketKey struct {
+	role           auth.Role
+	scope, subject string
 }
 
 func tooMany(w http.ResponseWriter, retry time.Duration, who string) {

@@ -67,7 +67,7 @@ func decodeAccessError(t *testing.T, body io.Reader) accessError {
 
 func TestLimiters(t *testing.T) {
 	c := testclock.New(time.Date(2020, 2, 6, 9, 0, 0, 0, time.UTC))
-	l := newLimiters(2, 3) // 2 per second, burst 3
+	l := newLimiters[string](2, 3) // 2 per second, burst 3
 	l.now = c.Now
 
 	for i := range 3 {
@@ -126,7 +126,7 @@ func TestLimitersBurstDefault(t *testing.T) {
 		{5, 2, 2},
 	}
 	for _, tt := range tests {
-		l := newLimiters(rate.Limit(tt.limit), tt.burst)
+		l := newLimiters[string](rate.Limit(tt.limit), tt.burst)
 		if l.burst != tt.want {
 			t.Errorf("newLimiters(%v, %d).burst = %d, want %d", tt.limit, tt.burst, l.burst, tt.want)
 		}
@@ -135,7 +135,7 @@ func TestLimitersBurstDefault(t *testing.T) {
 
 func TestLimitersSweepIdle(t *testing.T) {
 	c := testclock.New(time.Date(2020, 2, 6, 9, 0, 0, 0, time.UTC))
-	l := newLimiters(1, 1)
+	l := newLimiters[string](1, 1)
 	l.now = c.Now
 	l.reserve("idle-1")
 	l.reserve("idle-2")
@@ -167,7 +167,7 @@ func TestLimitersSweepIdle(t *testing.T) {
 
 func TestLimitersConcurrent(t *testing.T) {
 	c := testclock.New(time.Date(2020, 2, 6, 9, 0, 0, 0, time.UTC))
-	l := newLimiters(1, 10)
+	l := newLimiters[string](1, 10)
 	l.now = c.Now
 	var (
 		wg      sync.WaitGroup
