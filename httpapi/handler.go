@@ -216,7 +216,7 @@ func limitBody(max int64, next http.Handler) http.Handler {
 			WriteError(w, http.StatusRequestEntityTooLarge, hub.Errorf(hub.EINVALID, "request body is larger than %d bytes", max))
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+		body, err := readBody(r, max)
 		if err != nil {
 			WriteError(w, http.StatusBadRequest, hub.Errorf(hub.EINVALID, "cannot read request body"))
 			return
@@ -228,6 +228,30 @@ func limitBody(max int64, next http.Handler) http.Handler {
 		r.Body = newBodyBuffer(body)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// readBody reads r's body, up to max+1 bytes. A body whose length the
+// request states is read into a buffer of that length plus one (the byte
+// that tells a longer body), in one allocation; any other as it comes.
+func readBody(r *http.Request, max int64) ([]byte, error) {
+	if r.ContentLength <= 0 || r.ContentLength > max {
+		return io.ReadAll(io.LimitReader(r.Body, max+1))
+	}
+	buf := make([]byte, 0, r.ContentLength+1)
+	for {
+		n, err := r.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case err == io.EOF:
+			return buf, nil
+		case err != nil:
+			return buf, err
+		case len(buf) == cap(buf):
+			// Longer than stated: the rest as it comes, up to max+1.
+			rest, err := io.ReadAll(io.LimitReader(r.Body, max+1-int64(len(buf))))
+			return append(buf, rest...), err
+		}
+	}
 }
 
 // WriteError answers a request the GraphQL executor never saw with a

@@ -186,3 +186,31 @@ func FuzzPOSTBody(f *testing.F) {
 		}
 	})
 }
+
+// TestReadBody reads bodies whose stated length is right, short, long or
+// unknown: each is read whole up to max+1 bytes, whatever it states.
+func TestReadBody(t *testing.T) {
+	const max = 8
+	tests := []struct {
+		body   string
+		length int64 // ContentLength as stated; -1 unknown
+		want   string
+	}{
+		{"abc", 3, "abc"},
+		{"abc", -1, "abc"},
+		{"", 0, ""},
+		{"abcdefgh", 8, "abcdefgh"},
+		{"abcdefghij", 10, "abcdefghi"}, // stated over max: max+1 as it comes
+		{"abcdefghij", 3, "abcdefghi"},  // longer than stated: the rest up to max+1
+		{"abcdefghij", 8, "abcdefghi"},
+		{"ab", 5, "ab"}, // shorter than stated
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(tt.body))
+		r.ContentLength = tt.length
+		got, err := readBody(r, max)
+		if err != nil || string(got) != tt.want {
+			t.Errorf("readBody(%q, length %d) = %q, %v; want %q", tt.body, tt.length, got, err, tt.want)
+		}
+	}
+}

@@ -162,7 +162,10 @@ func checkPOST(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
 			return nil, false
 		}
 	}
-	b := newBodyBuffer(body)
+	b, _ := r.Body.(*bodyBuffer)
+	if !buffered {
+		b = newBodyBuffer(body)
+	}
 	if ok {
 		b.params = params
 		b.readTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
