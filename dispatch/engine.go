@@ -1,15 +1,16 @@
 package dispatch
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"slices"
@@ -146,6 +147,7 @@ type Engine struct {
 	now          func() time.Time
 	rand         io.Reader
 	codeKey      []byte
+	codeMACs     sync.Pool // of hash.Hash: HMAC-SHA256 under codeKey (see codeMAC)
 	sealKey      []byte
 	newID        func(prefix string) string
 	defaultMaxK  int
@@ -814,17 +816,44 @@ func (e *Engine) sweep(ctx context.Context, every time.Duration) {
 // shown again to its owner, and its Hash(CodeKey) is the allocation's
 // CodeHash.
 func (e *Engine) PickupCode(a *hub.Allocation) PickupCode {
-	mac := hmac.New(sha256.New, e.codeKey)
-	mac.Write([]byte("gridhub-code-v1\n" + a.ID))
-	s := mac.Sum(nil)
+	mac := e.codeMAC()
+	mac.Write([]byte("gridhub-code-v1\n"))
+	mac.Write([]byte(a.ID))
+	var sum [sha256.Size]byte
+	s := mac.Sum(sum[:0])
+	e.codeMACs.Put(mac)
 	// NewPickupCode takes the lowest bit of its first byte, then 64 bits.
 	var b [9]byte
 	b[0] = s[0] >> 7
 	for i := 1; i < len(b); i++ {
 		b[i] = s[i-1]<<1 | s[i]>>7
 	}
-	c, _ := NewPickupCode(bytes.NewReader(b[:])) // 9 bytes are there
-	return c
+	return pickupCodeOf(b)
+}
+
+// codeMAC returns an HMAC-SHA256 keyed with the code key, reset, from
+// codeMACs (a caller puts it back): keying one costs more than the two
+// messages it hashes.
+func (e *Engine) codeMAC() hash.Hash {
+	if mac, ok := e.codeMACs.Get().(hash.Hash); ok {
+		mac.Reset()
+		return mac
+	}
+	return hmac.New(sha256.New, e.codeKey)
+}
+
+// codeHash is c.Hash(e.codeKey), with a MAC from codeMACs.
+func (e *Engine) codeHash(c PickupCode) string {
+	mac := e.codeMAC()
+	mac.Write([]byte(pickupHashPrefix))
+	var sym [PickupCodeLen]byte
+	mac.Write(appendSymbols(sym[:0], c))
+	var sum [sha256.Size]byte
+	s := mac.Sum(sum[:0])
+	e.codeMACs.Put(mac)
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], s)
+	return string(out[:])
 }
 
 // idGen makes time-sortable IDs: 48 bits of Unix milliseconds and 80

@@ -24,7 +24,7 @@ func (e *Engine) Redeem(ctx context.Context, pharmacyID, code string) (*hub.Allo
 	if err != nil {
 		return nil, err
 	}
-	a, err := e.store.AllocationByCode(ctx, c.Hash(e.codeKey))
+	a, err := e.store.AllocationByCode(ctx, e.codeHash(c))
 	if err != nil {
 		return nil, err
 	}

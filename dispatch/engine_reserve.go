@@ -489,7 +489,7 @@ func (e *Engine) newAllocation(c claim, partner string, now time.Time, window ti
 	default:
 		a.ExpiresAt = now.Add(window)
 	}
-	a.CodeHash = e.PickupCode(a).Hash(e.codeKey)
+	a.CodeHash = e.codeHash(e.PickupCode(a))
 	return a
 }
 

@@ -54,6 +54,11 @@ func NewPickupCode(rand io.Reader) (PickupCode, error) {
 	if _, err := io.ReadFull(rand, b[:]); err != nil {
 		return "", fmt.Errorf("pickup code: %w", err)
 	}
+	return pickupCodeOf(b), nil
+}
+
+// pickupCodeOf is the code of the low 65 bits of b.
+func pickupCodeOf(b [9]byte) PickupCode {
 	var sym [PickupCodeLen]byte
 	// Bit 64 (the lowest of b[0]) and the top four bits of the rest
 	// make the first symbol; the other 60 bits make twelve more.
@@ -65,7 +70,7 @@ func NewPickupCode(rand io.Reader) (PickupCode, error) {
 	for i := 1; i < PickupCodeLen; i++ {
 		sym[i] = byte(lo>>(60-5*i)) & 31
 	}
-	return formatPickup(sym), nil
+	return formatPickup(sym)
 }
 
 // ParsePickupCode reads a code as a person may have typed it, or as a
@@ -137,9 +142,22 @@ func (c PickupCode) String() string { return string(c) }
 // must be canonical (from NewPickupCode or ParsePickupCode).
 func (c PickupCode) Hash(key []byte) string {
 	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte("gridhub-pickup-v1\n"))
+	mac.Write([]byte(pickupHashPrefix))
 	mac.Write([]byte(strings.ReplaceAll(string(c), "-", "")))
 	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// pickupHashPrefix is what Hash writes before a code's symbols.
+const pickupHashPrefix = "gridhub-pickup-v1\n"
+
+// appendSymbols appends c's symbols, its dashes left out, to b.
+func appendSymbols(b []byte, c PickupCode) []byte {
+	for i := 0; i < len(c); i++ {
+		if c[i] != '-' {
+			b = append(b, c[i])
+		}
+	}
+	return b
 }
 
 // Matches reports, in constant time, whether c hashes to hash under key.
