@@ -107,9 +107,12 @@ func (r *Resolver) roundWindow(in model.RoundInput, out *dispatch.RoundInput) er
 }
 
 func (r *Resolver) reserve(ctx context.Context, in model.ReserveInput) (*dispatch.ReserveResult, error) {
-	res, err := r.City.Store().Resident(ctx, in.ResidentID)
-	if err != nil {
-		return nil, err
+	res, ok := scopedResident(ctx, in.ResidentID)
+	if !ok {
+		var err error
+		if res, err = r.City.Store().Resident(ctx, in.ResidentID); err != nil {
+			return nil, err
+		}
 	}
 	ri := dispatch.ReserveInput{RoundID: in.RoundID, Resident: res, IdempotencyKey: deref(in.IdempotencyKey)}
 	if in.Fulfilment != nil {

@@ -28,6 +28,10 @@ type rule struct {
 	roles  []auth.Role
 	// before checks the arguments or the parent before the resolver runs.
 	before func(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error
+	// beforeCtx is before for a check that reads a record the resolver
+	// needs too: it returns the context the resolver runs with, which may
+	// carry that record, so that it is read once.
+	beforeCtx func(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) (context.Context, error)
 	// after checks or filters the result.
 	after func(ctx context.Context, r *Resolver, p auth.Principal, res any) (any, error)
 	// hide answers null instead of an error to a caller the rule refuses,
@@ -140,7 +144,7 @@ func policy() map[string]rule {
 		"Mutation.commitLottery":     {},
 		"Mutation.drawLottery":       {},
 		"Mutation.upsertPartner":     {},
-		"Mutation.reserve":           {roles: []auth.Role{auth.Committee, auth.Resident}, before: residentArgInScope("input", "residentId")},
+		"Mutation.reserve":           {roles: []auth.Role{auth.Committee, auth.Resident}, beforeCtx: reserveInScope},
 		"Mutation.registerShortage":  {roles: []auth.Role{auth.Committee, auth.Resident}, before: residentArgInScope("", "residentId")},
 		"Mutation.cancelReservation": {roles: []auth.Role{auth.Committee, auth.Resident}, before: reservationArgInScope},
 		// A pharmacy redeems at itself; the engine refuses a code whose
@@ -251,6 +255,8 @@ func (r *Resolver) Authorize() graphql.FieldMiddleware {
 				err = hub.Errorf(hub.EFORBIDDEN, "a %s token may not use %s", p.Role, fc.Field.Name)
 			} else if ru.before != nil {
 				err = ru.before(ctx, r, p, fc)
+			} else if ru.beforeCtx != nil {
+				ctx, err = ru.beforeCtx(ctx, r, p, fc)
 			}
 			if err != nil && ru.hide {
 				return nil, nil
@@ -563,6 +569,31 @@ func residentArgInScope(input, name string) func(context.Context, *Resolver, aut
 		}
 		return ResidentInScope(ctx, r.City.Store(), p, id)
 	}
+}
+
+// reserveInScope is residentArgInScope("input", "residentId") for
+// Mutation.reserve: the resident a COMMITTEE token's check reads goes on
+// to the resolver in the context it returns (see scopedResident), so
+// that the reservation reads it once.
+func reserveInScope(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) (context.Context, error) {
+	in, _ := fc.Args["input"].(model.ReserveInput)
+	if p.Role != auth.Committee {
+		return ctx, ResidentInScope(ctx, r.City.Store(), p, in.ResidentID)
+	}
+	res, err := r.City.Store().Resident(ctx, in.ResidentID)
+	if err != nil || res.CommitteeID != p.Scope {
+		return ctx, forbidden(p)
+	}
+	return context.WithValue(ctx, scopedResidentKey{}, res), nil
+}
+
+type scopedResidentKey struct{}
+
+// scopedResident returns the resident id that the policy read for this
+// field's check, if it read one.
+func scopedResident(ctx context.Context, id string) (*hub.Resident, bool) {
+	res, ok := ctx.Value(scopedResidentKey{}).(*hub.Resident)
+	return res, ok && res.ID == id
 }
 
 // ResidentInScope returns nil when p is resident id or the committee id

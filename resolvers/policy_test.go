@@ -8,6 +8,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/gridhub/gridhub/auth"
 	"github.com/gridhub/gridhub/graph"
+	"github.com/gridhub/gridhub/graph/model"
 	"github.com/gridhub/gridhub/hub"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -34,7 +35,7 @@ func TestPolicyCoversSchema(t *testing.T) {
 				t.Errorf("%s has no rule in the policy", key)
 				continue
 			}
-			if def == "Mutation" && len(ru.roles) > 0 && ru.before == nil {
+			if def == "Mutation" && len(ru.roles) > 0 && ru.before == nil && ru.beforeCtx == nil {
 				t.Errorf("%s is open to %v but checks no scope before it writes", key, ru.roles)
 			}
 		}
@@ -87,5 +88,63 @@ func TestAuthorizeStrict(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestReserveReadsResidentOnce checks that the policy's check of a
+// reservation hands the resident it read to the resolver, so that a
+// COMMITTEE token's reservation reads it once, and that the check still
+// refuses what it refused: another committee's resident, an unknown one,
+// another resident.
+func TestReserveReadsResidentOnce(t *testing.T) {
+	fx := newLoaderFixture(t, 4, 0, testLoaderWait)
+	mw := fx.res.Authorize()
+	tests := []struct {
+		name      string
+		p         auth.Principal
+		resident  string
+		wantErr   bool
+		wantReads int  // store reads of the resident by the check
+		handed    bool // the resolver finds the resident in its context
+	}{
+		{"its committee", auth.Principal{Role: auth.Committee, Scope: "c000"}, "r001", false, 1, true},
+		{"another committee", auth.Principal{Role: auth.Committee, Scope: "c999"}, "r001", true, 1, false},
+		{"an unknown resident", auth.Principal{Role: auth.Committee, Scope: "c000"}, "r-none", true, 1, false},
+		{"the resident", auth.Principal{Role: auth.Resident, Scope: "r001"}, "r001", false, 0, false},
+		{"another resident", auth.Principal{Role: auth.Resident, Scope: "r002"}, "r001", true, 0, false},
+		{"admin", auth.Principal{Role: auth.Admin}, "r001", false, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := auth.WithPrincipal(context.Background(), tt.p)
+			ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+				Object: "Mutation",
+				Field:  graphql.CollectedField{Field: &ast.Field{Name: "reserve"}},
+				Args:   map[string]any{"input": model.ReserveInput{RoundID: "round1", ResidentID: tt.resident}},
+			})
+			fx.st.reset()
+			ran, handed := false, false
+			_, err := mw(ctx, func(ctx context.Context) (any, error) {
+				ran = true
+				var res *hub.Resident
+				res, handed = scopedResident(ctx, tt.resident)
+				if handed && res.ID != tt.resident {
+					t.Errorf("handed resident %s, want %s", res.ID, tt.resident)
+				}
+				return nil, nil
+			})
+			if (err != nil) != tt.wantErr || ran == tt.wantErr {
+				t.Fatalf("error %v, resolver ran %v; want error %v", err, ran, tt.wantErr)
+			}
+			if _, calls := fx.st.reset(); calls["Resident"] != tt.wantReads {
+				t.Errorf("the check read the resident %d times, want %d", calls["Resident"], tt.wantReads)
+			}
+			if handed != tt.handed {
+				t.Errorf("resident handed to the resolver: %v, want %v", handed, tt.handed)
+			}
+			if _, ok := scopedResident(ctx, tt.resident); tt.handed && ok {
+				t.Error("the field's own context carries the resident: it must go to the resolver only")
+			}
+		})
 	}
 }
