@@ -64,13 +64,30 @@ type ctxKey struct{}
 
 // WithPrincipal returns a context carrying p.
 func WithPrincipal(ctx context.Context, p Principal) context.Context {
-	return context.WithValue(ctx, ctxKey{}, p)
+	return &principalCtx{Context: ctx, p: p}
+}
+
+// principalCtx is a context carrying a principal, in one allocation
+// (context.WithValue makes two: its node and the principal boxed).
+type principalCtx struct {
+	context.Context
+	p Principal
+}
+
+// Value implements context.Context.
+func (c *principalCtx) Value(key any) any {
+	if key == (ctxKey{}) {
+		return &c.p
+	}
+	return c.Context.Value(key)
 }
 
 // FromContext returns the caller, if the request was authenticated.
 func FromContext(ctx context.Context) (Principal, bool) {
-	p, ok := ctx.Value(ctxKey{}).(Principal)
-	return p, ok
+	if p, ok := ctx.Value(ctxKey{}).(*Principal); ok {
+		return *p, true
+	}
+	return Principal{}, false
 }
 
 // Token errors. Each is a *hub.Error with code UNAUTHENTICATED.

@@ -651,10 +651,26 @@ func (l ResponseLimit) Validate(graphql.ExecutableSchema) error {
 
 type responseSizeKey struct{}
 
+// sizeCtx is a context carrying the count of an answer's bytes, in one
+// allocation with it.
+type sizeCtx struct {
+	context.Context
+	size atomic.Int64
+}
+
+// Value implements context.Context.
+func (c *sizeCtx) Value(key any) any {
+	if key == (responseSizeKey{}) {
+		return &c.size
+	}
+	return c.Context.Value(key)
+}
+
 // InterceptResponse implements graphql.ResponseInterceptor.
 func (l ResponseLimit) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-	var size atomic.Int64
-	resp := next(context.WithValue(ctx, responseSizeKey{}, &size))
+	sc := &sizeCtx{Context: ctx}
+	size := &sc.size
+	resp := next(sc)
 	if resp == nil {
 		return nil
 	}

@@ -305,6 +305,21 @@ type opRecord struct {
 	counted atomic.Bool
 }
 
+// recordCtx is a context carrying an operation's record, in one
+// allocation with it.
+type recordCtx struct {
+	context.Context
+	rec opRecord
+}
+
+// Value implements context.Context.
+func (c *recordCtx) Value(key any) any {
+	if key == (recordKey{}) {
+		return &c.rec
+	}
+	return c.Context.Value(key)
+}
+
 func (r *opRecord) note(code string) { r.code.CompareAndSwap(nil, &code) }
 
 func (r *opRecord) firstCode() string {
@@ -367,9 +382,9 @@ func (m *Metrics) InterceptOperation(ctx context.Context, next graphql.Operation
 	if start.IsZero() {
 		start = time.Now()
 	}
-	rec := &opRecord{}
-	ctx = context.WithValue(ctx, recordKey{}, rec)
-	h := next(ctx)
+	rc := &recordCtx{Context: ctx}
+	rec := &rc.rec
+	h := next(rc)
 
 	if opType != string(ast.Subscription) {
 		return func(ctx context.Context) *graphql.Response {
