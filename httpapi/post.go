@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -150,11 +151,50 @@ func responseContentType(r *http.Request) string {
 	return graphqlResponseMediaType
 }
 
-// writeResponse writes a response as transport.POST does.
+// writeResponse writes a response as transport.POST does: the bytes
+// json.Marshal writes. An answer with data only, whose data json.Marshal
+// would copy as it is (valid JSON without white space, nothing it
+// escapes), is written without it.
 func writeResponse(w io.Writer, response *graphql.Response) {
+	if dataOnly(response) {
+		buf := responseBufs.Get().(*bytes.Buffer)
+		buf.Reset()
+		buf.WriteString(`{"data":`)
+		buf.Write(response.Data)
+		buf.WriteByte('}')
+		_, _ = w.Write(buf.Bytes())
+		if buf.Cap() <= maxPooledResponse {
+			responseBufs.Put(buf)
+		}
+		return
+	}
 	b, err := json.Marshal(response)
 	if err != nil {
 		panic(fmt.Errorf("unable to marshal %s: %w", string(response.Data), err))
 	}
 	_, _ = w.Write(b)
+}
+
+// responseBufs holds the buffers writeResponse writes answers with; one
+// that grew past maxPooledResponse is left to the collector.
+var responseBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledResponse = 64 << 10
+
+// dataOnly reports whether json.Marshal would write r as {"data":DATA}
+// with its data as it is: r has no errors, label, path, hasNext or
+// extensions, and its data is valid JSON with no white space and no byte
+// json.Marshal escapes in it (<, >, & and the first byte of U+2028 and
+// U+2029).
+func dataOnly(r *graphql.Response) bool {
+	if r == nil || len(r.Errors) > 0 || r.Label != "" || len(r.Path) > 0 || r.HasNext != nil || len(r.Extensions) > 0 || len(r.Data) == 0 {
+		return false
+	}
+	for _, b := range r.Data {
+		switch b {
+		case ' ', '\t', '\r', '\n', '<', '>', '&', 0xe2:
+			return false
+		}
+	}
+	return json.Valid(r.Data)
 }

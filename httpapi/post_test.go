@@ -12,6 +12,8 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
 // echoSchema answers every operation with what the executor was given:
@@ -75,6 +77,11 @@ func TestPostTransportAsGqlgens(t *testing.T) {
 		{name: "unknown members", give: `{"query":"{ echo }","headers":{"X-Echo":["no"]},"id":7}`, fast: true},
 		{name: "escapes", give: `{"query":"{ echo }\u0000","variables":{"s":"\u003c\ud83d\ude00\""}}`, fast: true},
 		{name: "invalid UTF-8", give: "{\"query\":\"{ echo }\",\"variables\":{\"s\":\"\xff\"}}", fast: true},
+		{name: "a compact answer", give: `{"query":"{echo}","variables":{"s":"x"}}`, fast: true},
+		{name: "an answer with what JSON escapes", give: `{"query":"{echo}","variables":{"s":"<&>"}}`, fast: true},
+		{name: "an answer with U+2028", give: `{"query":"{echo}","variables":{"s":"\u2028"}}`, fast: true},
+		{name: "an answer with U+2029", give: `{"query":"{echo}","variables":{"s":"\u2029"}}`, fast: true},
+		{name: "an answer with white space", give: `{"query":"{echo}","variables":{"s":"a\tb"}}`, fast: true},
 		{name: "no query", give: `{}`, fast: true},
 		{name: "empty query", give: `{"query":""}`, fast: true},
 		{name: "syntax error", give: `{"query":"{ echo "}`, fast: true},
@@ -211,6 +218,47 @@ func TestReadBody(t *testing.T) {
 		got, err := readBody(r, max)
 		if err != nil || string(got) != tt.want {
 			t.Errorf("readBody(%q, length %d) = %q, %v; want %q", tt.body, tt.length, got, err, tt.want)
+		}
+	}
+}
+
+// TestWriteResponseAsMarshal checks that writeResponse writes what
+// json.Marshal writes, for answers it writes itself and for those it
+// leaves to json.Marshal.
+func TestWriteResponseAsMarshal(t *testing.T) {
+	yes := true
+	tests := []struct {
+		give *graphql.Response
+		fast bool
+	}{
+		{&graphql.Response{Data: []byte(`{"a":{"b":"c","d":[1,2.5e3,null,true]}}`)}, true},
+		{&graphql.Response{Data: []byte(`{"a":"é😀\u0001"}`)}, true},
+		{&graphql.Response{Data: []byte(`null`)}, true},
+		{&graphql.Response{Data: []byte("{\"a\":\"\u2028\"}")}, false},
+		{&graphql.Response{Data: []byte("{\"a\":\"\u2029\"}")}, false},
+		{&graphql.Response{Data: []byte("{\"a\":\"\u2027\"}")}, false}, // the same first byte: left to json.Marshal
+		{&graphql.Response{Data: []byte(`{"a":"<b>&"}`)}, false},
+		{&graphql.Response{Data: []byte(`{"a": 1}`)}, false},
+		{&graphql.Response{Data: []byte("{\"a\":\n1}")}, false},
+		{&graphql.Response{Data: []byte(`{"a":1}`), Extensions: map[string]any{"x": 1}}, false},
+		{&graphql.Response{Data: []byte(`{"a":1}`), Label: "l"}, false},
+		{&graphql.Response{Data: []byte(`{"a":1}`), HasNext: &yes}, false},
+		{&graphql.Response{Data: []byte(`{"a":1}`), Path: ast.Path{ast.PathName("a")}}, false},
+		{&graphql.Response{Data: []byte(`{"a":1}`), Errors: gqlerror.List{gqlerror.Errorf("x")}}, false},
+		{&graphql.Response{}, false},
+	}
+	for _, tt := range tests {
+		if got := dataOnly(tt.give); got != tt.fast {
+			t.Errorf("dataOnly(%s) = %v, want %v", tt.give.Data, got, tt.fast)
+		}
+		want, err := json.Marshal(tt.give)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got strings.Builder
+		writeResponse(&got, tt.give)
+		if got.String() != string(want) {
+			t.Errorf("writeResponse(%s) wrote %s, json.Marshal %s", tt.give.Data, got.String(), want)
 		}
 	}
 }
