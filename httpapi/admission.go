@@ -180,7 +180,8 @@ type admitter struct {
 	window             time.Duration
 	overTarget         time.Duration
 	overWindows        int
-	retryAfter         int // whole seconds
+	retryAfter         int       // whole seconds
+	refusals           []refusal // naming retryAfter, retryAfter+1, ... seconds
 	now                func() time.Time
 
 	mu       sync.Mutex
@@ -307,6 +308,9 @@ func newAdmitter(a Admission, reg prometheus.Registerer) *admitter {
 		now:         a.Now,
 		limit:       a.MaxInFlight,
 		avg:         a.LatencyTarget,
+	}
+	for secs := ad.retryAfter; secs <= 2*ad.retryAfter && len(ad.refusals) < maxWrittenRefusals; secs++ {
+		ad.refusals = append(ad.refusals, newRefusal(secs))
 	}
 	ad.winStart = ad.now()
 	ad.heldAt = ad.winStart
@@ -833,15 +837,51 @@ func (a *admitter) limitNow() int {
 // refuse answers a request the hub has no place for. The wait it names
 // is spread over RetryAfter to twice that, drawn for each refusal, so
 // that a crowd refused in one burst does not come back in one wave.
+//
+// A refusal costs the hub as little as it can: its answers, one for each
+// wait it may name, are written once, when the admitter is made.
 func (a *admitter) refuse(w http.ResponseWriter) {
 	secs := a.retryAfter + rand.IntN(a.retryAfter+1)
-	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	var r refusal
+	if i := secs - a.retryAfter; i < len(a.refusals) {
+		r = a.refusals[i]
+	} else {
+		r = newRefusal(secs)
+	}
+	h := w.Header()
+	h["Retry-After"] = r.retryAfter
+	h["Content-Type"] = jsonContentType
+	h["Cache-Control"] = noStore
 	w.WriteHeader(http.StatusServiceUnavailable)
-	fmt.Fprintf(w, `{"errors":[{"message":"the hub is at capacity: retry after %d s","extensions":{"code":%q,"retryAfter":%d}}]}`+"\n",
-		secs, hub.ERATELIMITED, secs)
+	_, _ = w.Write(r.body)
 }
+
+// refusal is the answer of a refusal naming one wait: its Retry-After
+// header's value and its body. Its header values are shared by every
+// refusal: whoever changes a header sets or appends (each slice is full,
+// so an append copies it), never writes into them.
+type refusal struct {
+	retryAfter []string
+	body       []byte
+}
+
+func newRefusal(secs int) refusal {
+	return refusal{
+		retryAfter: []string{strconv.Itoa(secs)},
+		body: fmt.Appendf(nil, `{"errors":[{"message":"the hub is at capacity: retry after %d s","extensions":{"code":%q,"retryAfter":%d}}]}`+"\n",
+			secs, hub.ERATELIMITED, secs),
+	}
+}
+
+// maxWrittenRefusals bounds the refusals an admitter writes beforehand;
+// past it (a RetryAfter of minutes) each is written when it is sent.
+const maxWrittenRefusals = 64
+
+// The values of a refusal's other headers, shared like its own.
+var (
+	jsonContentType = []string{"application/json"}
+	noStore         = []string{"no-store"}
+)
 
 // admittedWriter is the ResponseWriter of an admitted request. It gives
 // the request's place back when the request ends, or earlier when the

@@ -120,6 +120,41 @@ func TestAdmissionRetryAfterSpread(t *testing.T) {
 	}
 }
 
+// TestAdmissionRefusalAnswers checks every answer a refusal may send,
+// those written when the admitter is made and, past maxWrittenRefusals
+// waits, those written as they are sent: each names its wait in the
+// header and the body alike, and the headers of one refusal do not leak
+// into another's.
+func TestAdmissionRefusalAnswers(t *testing.T) {
+	for _, retry := range []int{1, 3, 100} {
+		a := newAdmitter(Admission{MaxInFlight: 1, RetryAfter: time.Duration(retry) * time.Second}, prometheus.NewRegistry())
+		seen := map[int]bool{}
+		for range 20 * retry {
+			rec := httptest.NewRecorder()
+			a.refuse(rec)
+			secs := checkRefused(t, rec.Code, rec.Header(), rec.Body.Bytes(), strconv.Itoa(retry))
+			seen[secs] = true
+			want := fmt.Sprintf(`{"errors":[{"message":"the hub is at capacity: retry after %d s","extensions":{"code":"RATE_LIMITED","retryAfter":%d}}]}`+"\n", secs, secs)
+			if rec.Body.String() != want {
+				t.Errorf("RetryAfter %ds: body %s, want %s", retry, rec.Body.String(), want)
+			}
+			if ct, cc := rec.Header().Get("Content-Type"), rec.Header().Get("Cache-Control"); ct != "application/json" || cc != "no-store" {
+				t.Errorf("RetryAfter %ds: Content-Type %q, Cache-Control %q", retry, ct, cc)
+			}
+			// A later writer adding to the headers changes this answer only.
+			rec.Header().Add("Retry-After", "0")
+			rec.Header().Add("Content-Type", "text/plain")
+		}
+		// 2,000 draws of 101 waits: each is drawn but for a chance of 1e-8.
+		if retry == 100 && (!seen[100+maxWrittenRefusals-1] || !seen[100+maxWrittenRefusals]) {
+			t.Errorf("RetryAfter 100s: the waits on both sides of the %d written ones were not both drawn", maxWrittenRefusals)
+		}
+		if len(seen) < min(retry+1, 10) {
+			t.Errorf("RetryAfter %ds: only %d waits drawn", retry, len(seen))
+		}
+	}
+}
+
 func TestAdmissionQueueAndRefusal(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	a := newAdmitter(Admission{MaxInFlight: 2, MaxQueue: 1, MaxWait: time.Minute, RetryAfter: 2 * time.Second, QueueDelay: time.Hour}, reg)
