@@ -262,3 +262,26 @@ func TestWriteResponseAsMarshal(t *testing.T) {
 		}
 	}
 }
+
+// FuzzWriteResponse checks writeResponse against json.Marshal on any
+// data: the same bytes whenever json.Marshal accepts the data.
+func FuzzWriteResponse(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `{"a":"<b>"}`, "{\"a\":\"\u2028\"}", `{"a": [1, 2]}`, `null`, `"\u00e9"`, "{\"a\":\"\xff\"}", `{"a":1e400}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := &graphql.Response{Data: data}
+		want, err := json.Marshal(r)
+		if err != nil {
+			if dataOnly(r) {
+				t.Fatalf("dataOnly accepts %q, which json.Marshal refuses: %v", data, err)
+			}
+			return
+		}
+		var got strings.Builder
+		writeResponse(&got, r)
+		if got.String() != string(want) {
+			t.Fatalf("writeResponse(%q) wrote %s, json.Marshal %s", data, got.String(), want)
+		}
+	})
+}
