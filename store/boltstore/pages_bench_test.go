@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -17,11 +19,12 @@ import (
 )
 
 // The pages benchmark measures what a group commit of reservations
-// writes: a city of pagesPharmacies pharmacies, a round already
-// pagesEarlier reservations in, then groups of reservations
-// (ReserveAllocated at pharmacies picked at random, with random ID and
-// code hashes, as the hub makes them), each group one bbolt transaction,
-// and reports the pages each commit writes.
+// writes: a city of pagesPharmacies pharmacies (GRIDHUB_BENCH_PHARMACIES
+// sets another number; the demo city that loadtest/run.sh serves stocks
+// 98), a round already pagesEarlier reservations in, then groups of
+// reservations (ReserveAllocated at pharmacies picked at random, with
+// random ID and code hashes, as the hub makes them), each group one bbolt
+// transaction, and reports the pages each commit writes.
 const (
 	pagesPharmacies = 400
 	pagesEarlier    = 20_000
@@ -98,7 +101,11 @@ func newPagesCity(b *testing.B) *pagesCity {
 	c := &pagesCity{d: d, s: s, rnd: rand.New(rand.NewPCG(1, 2)), start: time.Date(2020, 3, 12, 8, 0, 0, 0, time.UTC)}
 	ctx := b.Context()
 	var ps []*hub.Pharmacy
-	for i := range pagesPharmacies {
+	n := pagesPharmacies
+	if v, err := strconv.Atoi(os.Getenv("GRIDHUB_BENCH_PHARMACIES")); err == nil && v > 0 {
+		n = v
+	}
+	for i := range n {
 		id := fmt.Sprintf("59%08d", c.rnd.IntN(100_000_000))
 		c.pharmacies = append(c.pharmacies, id)
 		ps = append(ps, &hub.Pharmacy{ID: id, Name: "Pharmacy " + id, DistrictID: fmt.Sprintf("d%02d", i%12),
