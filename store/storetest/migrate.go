@@ -56,13 +56,13 @@ func RunMigration(t *testing.T, open func(t *testing.T) driver.Driver) {
 			}
 			want := migrationData(t, s)
 			for _, id := range tt.old {
-				toFormat1(t, d, id)
+				ToFormat1(t, d, id)
 			}
 			version := "1"
 			if tt.cut {
 				version = "2"
 			}
-			setMeta(t, d, version, tt.cut)
+			SetFormat(t, d, version, tt.cut)
 
 			s2, err := portable.New(ctx, d, portable.Options{})
 			if err != nil {
@@ -189,9 +189,10 @@ func readMigrationData(t *testing.T, s hub.Store) migrated {
 	return m
 }
 
-// toFormat1 rewrites one pharmacy's keys of the ledger bucket into format
-// 1's layout.
-func toFormat1(t *testing.T, d driver.Driver, id string) {
+// ToFormat1 rewrites one pharmacy's keys of the ledger bucket into format
+// 1's layout (see RunMigration), for tests of the move. The driver's
+// Prepare must have been given format 1's allocationsByPharmacy.
+func ToFormat1(t *testing.T, d driver.Driver, id string) {
 	t.Helper()
 	err := d.Update(t.Context(), func(tx driver.Tx) error {
 		ledger := tx.Bucket("ledger")
@@ -235,9 +236,9 @@ func toFormat1(t *testing.T, d driver.Driver, id string) {
 	}
 }
 
-// setMeta sets the data's version and, with running, notes the move from
-// format 1 as running.
-func setMeta(t *testing.T, d driver.Driver, version string, running bool) {
+// SetFormat sets the data's layout version and, with running, notes the
+// move from format 1 as running.
+func SetFormat(t *testing.T, d driver.Driver, version string, running bool) {
 	t.Helper()
 	err := d.Update(context.WithoutCancel(t.Context()), func(tx driver.Tx) error {
 		meta := tx.Bucket("meta")
