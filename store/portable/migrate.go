@@ -12,7 +12,7 @@ import (
 // migrateKeys bounds the keys one write of the move moves (but a
 // pharmacy's keys all move in one write): a bounded transaction, however
 // large the data.
-const migrateKeys = 20_000
+const migrateKeys = 5_000
 
 // migrateLedgers moves format 1's per-pharmacy data to format 2's layout
 // of the ledger bucket (pharmacies.go): each pharmacy's nested ledger
