@@ -26,8 +26,9 @@
 // inverted big-endian sequence numbers, newest first, so that what a
 // reservation adds to both is on one page (pharmacies.go; format 1 had a
 // nested ledger bucket per pharmacy and an allocationsByPharmacy bucket,
-// which New moves: migrate.go). AdjustStock leaves a pharmacy's UpdatedAt as its last upsert set
-// it; the ledger entries carry the times of stock changes. The audit trail
+// which New moves: migrate.go). AdjustStock leaves a pharmacy's UpdatedAt
+// as its last upsert set it; the ledger entries carry the times of stock
+// changes. The audit trail
 // is a bucket keyed by big-endian sequence numbers, indexed by
 // auditByTarget and auditByActor, whose keys are an ID, 0x00 and the
 // big-endian sequence number. The hub's settings (Meta, SwapMeta) are the
