@@ -270,3 +270,9 @@ func (b boltBucket) CreateBucketIfNotExists(name []byte) (driver.Bucket, error) 
 	}
 	return boltBucket{nb}, nil
 }
+func (b boltBucket) DeleteBucket(name []byte) error {
+	if err := b.b.DeleteBucket(name); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+		return err
+	}
+	return nil
+}

@@ -7,6 +7,7 @@ import (
 	"github.com/gridhub/gridhub/store/boltstore"
 	"github.com/gridhub/gridhub/store/driver"
 	"github.com/gridhub/gridhub/store/driver/drivertest"
+	"github.com/gridhub/gridhub/store/storetest"
 )
 
 // driverHarness opens each driver in a test's temporary directory.
@@ -50,4 +51,11 @@ func (h *driverHarness) open(t *testing.T, dir string) driver.Driver {
 // TestDriver runs the driver suite against the bbolt driver.
 func TestDriver(t *testing.T) {
 	drivertest.Run(t, &driverHarness{dirs: make(map[driver.Driver]string)})
+}
+
+// TestMigration runs the format move of the portable store on the bbolt
+// driver.
+func TestMigration(t *testing.T) {
+	h := &driverHarness{dirs: make(map[driver.Driver]string)}
+	storetest.RunMigration(t, h.Open)
 }

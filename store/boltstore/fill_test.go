@@ -17,7 +17,9 @@ import (
 // reservation to have its leaf pages at least three quarters full: bbolt's
 // default split leaves them half empty, and a commit then writes twice the
 // pages. The buckets whose keys land all over (the hash and code
-// indexes) keep bbolt's default.
+// indexes) keep bbolt's default, as does the ledger bucket, where a
+// pharmacy's allocations grow to the right and its entries to the left of
+// one point, which no fill suits better.
 func TestGrowingBucketsPackPages(t *testing.T) {
 	s, err := Open(t.TempDir())
 	if err != nil {
@@ -59,12 +61,8 @@ func TestGrowingBucketsPackPages(t *testing.T) {
 
 	err = s.db.bolt.View(func(tx *bolt.Tx) error {
 		for _, name := range []string{"reservations", "allocations", "reservationsByRound", "reservationsByRoundStatus",
-			"allocationsByRound", "allocationsByStatus", "allocationsByExpiry", "ledger/p1"} {
-			b := tx.Bucket([]byte(name))
-			if name == "ledger/p1" {
-				b = tx.Bucket([]byte("ledger")).Bucket([]byte("p1"))
-			}
-			st := b.Stats()
+			"allocationsByRound", "allocationsByStatus", "allocationsByExpiry"} {
+			st := tx.Bucket([]byte(name)).Stats()
 			if st.KeyN < n {
 				t.Errorf("%s holds %d keys, want %d or more", name, st.KeyN, n)
 			}

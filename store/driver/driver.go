@@ -101,6 +101,10 @@ type Bucket interface {
 	// CreateBucketIfNotExists returns the nested bucket of that name,
 	// creating it when there is none.
 	CreateBucketIfNotExists(name []byte) (Bucket, error)
+	// DeleteBucket removes the nested bucket of that name with all its
+	// keys and its sequence; removing one that is not there is no error.
+	// The bucket must hold no nested buckets of its own.
+	DeleteBucket(name []byte) error
 }
 
 // Cursor walks a bucket's keys in byte order. Each method returns the key

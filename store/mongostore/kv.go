@@ -1,6 +1,7 @@
 package mongostore
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -393,6 +394,37 @@ func (b *kvBucket) CreateBucketIfNotExists(name []byte) (driver.Bucket, error) {
 		return nil, err
 	}
 	return &kvBucket{t: b.t, c: b.c, path: path}, nil
+}
+
+// DeleteBucket removes the keys of the nested bucket, its sequence and
+// the document that marks it.
+func (b *kvBucket) DeleteBucket(name []byte) error {
+	if err := b.writable(); err != nil {
+		return err
+	}
+	nb := b.Bucket(name)
+	if nb == nil {
+		return b.t.err
+	}
+	var keys [][]byte
+	if err := nb.ForEach(func(k, _ []byte) error {
+		keys = append(keys, bytes.Clone(k))
+		return nil
+	}); err != nil {
+		return err
+	}
+	path := bucketPath(b.path, name)
+	ids := make([]string, 0, len(keys)+2)
+	for _, k := range keys {
+		ids = append(ids, keyID(path, k))
+	}
+	for _, id := range append(ids, path+seqSuffix, path) {
+		if err := b.c.remove(b.t.ctx, id); err != nil {
+			b.t.fail(err)
+			return err
+		}
+	}
+	return nil
 }
 
 func (b *kvBucket) Cursor() driver.Cursor {

@@ -235,3 +235,10 @@ func TestDriverInMemory(t *testing.T) {
 func TestConformanceInMemory(t *testing.T) {
 	storetest.Run(t, &memStores{memHarness{dbs: map[any]*memDB{}}})
 }
+
+// TestMigrationInMemory runs the format move of the portable store on the
+// driver's logic on an in-memory database.
+func TestMigrationInMemory(t *testing.T) {
+	h := &memDrivers{memHarness{dbs: map[any]*memDB{}}}
+	storetest.RunMigration(t, h.Open)
+}

@@ -178,15 +178,22 @@ func indexAllocation(tx driver.Tx, a *allocationRec) error {
 			return err
 		}
 	}
+	// By pharmacy, in the pharmacy's key range of the ledger bucket, next
+	// to the ledger entry of the stock the allocation takes.
+	if a.PharmacyID != "" {
+		if err := mark(bucket(tx, bktLedger), pharmacyAllocKey(a.PharmacyID, a.ID)); err != nil {
+			return err
+		}
+	}
 	// By round and by status, new allocations go to the end of a range
 	// that ends the bucket or nearly so: pack them (growing). By partner
-	// and by pharmacy they go to the ends of many ranges, each followed
-	// by the next; there the pages keep bbolt's room for them.
+	// they go to the ends of many ranges, each followed by the next;
+	// there the pages keep bbolt's room for them.
 	for _, ix := range []struct {
 		name, by string
 		grows    bool
 	}{
-		{bktAllocByPartner, a.PartnerID, false}, {bktAllocByPharmacy, a.PharmacyID, false},
+		{bktAllocByPartner, a.PartnerID, false},
 		{bktAllocByRound, a.RoundID, true}, {bktAllocByStatus, string(a.Status), true},
 	} {
 		if ix.by == "" {
@@ -285,8 +292,11 @@ func (s *Store) Allocations(ctx context.Context, f hub.AllocationFilter) ([]*hub
 	var out []*hub.Allocation
 	err := s.view(ctx, func(tx driver.Tx) (err error) {
 		var idx []*idIndex
+		if f.PharmacyID != "" {
+			idx = append(idx, newIDIndex(tx, bktLedger, pharmacyAllocKey(f.PharmacyID, "")))
+		}
 		for _, ix := range []struct{ name, by string }{
-			{bktAllocByPartner, f.PartnerID}, {bktAllocByPharmacy, f.PharmacyID},
+			{bktAllocByPartner, f.PartnerID},
 			{bktAllocByRound, f.RoundID}, {bktAllocByStatus, string(f.Status)},
 		} {
 			if ix.by != "" {

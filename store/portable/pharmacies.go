@@ -1,6 +1,7 @@
 package portable
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -79,13 +80,8 @@ func (s *Store) UpsertPharmacies(ctx context.Context, ps ...*hub.Pharmacy) error
 	})
 }
 
-// initialStock creates the ledger of a new pharmacy with its INITIAL
-// entries.
+// initialStock records the INITIAL entries of a new pharmacy's ledger.
 func initialStock(ledger driver.Bucket, r pharmacyRec, now func() time.Time) error {
-	lb, err := ledger.CreateBucketIfNotExists([]byte(r.ID))
-	if err != nil {
-		return fmt.Errorf("store: create ledger of pharmacy %q: %w", r.ID, err)
-	}
 	at := r.UpdatedAt
 	if at.IsZero() {
 		at = now().UTC()
@@ -93,7 +89,7 @@ func initialStock(ledger driver.Bucket, r pharmacyRec, now func() time.Time) err
 	for _, sku := range sortedSKUs(r.Stock) {
 		if n := r.Stock[sku]; n != 0 {
 			e := ledgerRec{SKU: sku, Delta: n, After: n, Reason: ReasonInitial, At: at}
-			if err := appendEntry(lb, r.ID, e); err != nil {
+			if err := appendEntry(ledger, r.ID, e); err != nil {
 				return err
 			}
 		}
@@ -101,18 +97,65 @@ func initialStock(ledger driver.Bucket, r pharmacyRec, now func() time.Time) err
 	return nil
 }
 
-// appendEntry adds an entry at the end of a pharmacy's ledger.
-func appendEntry(lb driver.Bucket, pharmacyID string, e ledgerRec) error {
-	growing(lb)
-	seq, err := lb.NextSequence()
-	if err != nil {
-		return fmt.Errorf("store: ledger of pharmacy %q: %w", pharmacyID, err)
+// The ledger bucket holds, per pharmacy, one key range: its allocations
+// (the index by pharmacy), then its stock ledger, newest entry first:
+//
+//	pharmacyID 0x00 'a' allocationID  -> empty
+//	pharmacyID 0x00 'l' ^seq (8 bytes, big-endian) -> ledger entry
+//
+// A reservation adds an allocation at the end of the first part and an
+// entry at the start of the second, next to each other: one leaf page
+// where two buckets (and a nested one per pharmacy before) took three or
+// more.
+const (
+	tagPharmacyAlloc = 'a'
+	tagLedgerEntry   = 'l'
+)
+
+// pharmacyKey returns the prefix of a pharmacy's keys of one tag.
+func pharmacyKey(pharmacyID string, tag byte, extra int) []byte {
+	k := make([]byte, 0, len(pharmacyID)+2+extra)
+	return append(append(k, pharmacyID...), 0, tag)
+}
+
+// pharmacyAllocKey is the key of an allocation in the index by pharmacy.
+func pharmacyAllocKey(pharmacyID, allocationID string) []byte {
+	return append(pharmacyKey(pharmacyID, tagPharmacyAlloc, len(allocationID)), allocationID...)
+}
+
+// ledgerKey is the key of entry seq of a pharmacy's stock ledger.
+func ledgerKey(pharmacyID string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(pharmacyKey(pharmacyID, tagLedgerEntry, 8), ^seq)
+}
+
+// ledgerSeq returns the sequence number of a ledger key with the prefix
+// pharmacyKey(pharmacyID, tagLedgerEntry), or false for another key.
+func ledgerSeq(prefix, k []byte) (uint64, bool) {
+	if len(k) != len(prefix)+8 || !bytes.HasPrefix(k, prefix) {
+		return 0, false
 	}
+	return ^binary.BigEndian.Uint64(k[len(prefix):]), true
+}
+
+// lastEntry returns the sequence number of the last entry of a pharmacy's
+// ledger, 0 when it has none: the first key of its ledger range. Entries
+// are never removed, so the next one is the last one's number plus one:
+// a pharmacy's ledger numbers its entries 1, 2, 3 and so on, as a
+// bucket's own sequence did in format 1.
+func lastEntry(ledger driver.Bucket, pharmacyID string) uint64 {
+	prefix := pharmacyKey(pharmacyID, tagLedgerEntry, 0)
+	k, _ := ledger.Cursor().Seek(prefix)
+	seq, _ := ledgerSeq(prefix, k)
+	return seq
+}
+
+// appendEntry adds an entry at the end of a pharmacy's ledger.
+func appendEntry(ledger driver.Bucket, pharmacyID string, e ledgerRec) error {
 	v, err := encode("ledger entry", e)
 	if err != nil {
 		return err
 	}
-	return put(lb, u64(seq), v)
+	return put(ledger, ledgerKey(pharmacyID, lastEntry(ledger, pharmacyID)+1), v)
 }
 
 // Pharmacy returns a pharmacy or an ENOTFOUND error.
@@ -215,12 +258,8 @@ func (s *Store) applyStock(tx driver.Tx, r *pharmacyRec, c hub.StockChange, afte
 	if err != nil {
 		return err
 	}
-	lb, err := bucket(tx, bktLedger).CreateBucketIfNotExists([]byte(r.ID))
-	if err != nil {
-		return fmt.Errorf("store: ledger of pharmacy %q: %w", r.ID, err)
-	}
 	e := ledgerRec{SKU: c.SKU, Delta: c.Delta, After: after, Reason: c.Reason, At: c.At}
-	if err := appendEntry(lb, r.ID, e); err != nil {
+	if err := appendEntry(bucket(tx, bktLedger), r.ID, e); err != nil {
 		return err
 	}
 	if err := put(bucket(tx, bktPharmacies), []byte(r.ID), v); err != nil {
@@ -239,20 +278,32 @@ func (s *Store) StockLedger(ctx context.Context, pharmacyID string, after uint64
 		if bucket(tx, bktPharmacies).Get([]byte(pharmacyID)) == nil {
 			return hub.Errorf(hub.ENOTFOUND, "pharmacy %q not found", pharmacyID)
 		}
-		lb := bucket(tx, bktLedger).Bucket([]byte(pharmacyID))
-		if lb == nil || after == math.MaxUint64 {
+		if after == math.MaxUint64 {
 			return nil
 		}
-		c := lb.Cursor()
-		for k, v := c.Seek(u64(after + 1)); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
-			if len(k) != 8 {
-				return fmt.Errorf("store: ledger of pharmacy %q has key %q", pharmacyID, k)
+		// Newest first in the bucket: walk back from the entry after
+		// after, or from the oldest.
+		c := bucket(tx, bktLedger).Cursor()
+		prefix := pharmacyKey(pharmacyID, tagLedgerEntry, 0)
+		k, v := c.Seek(ledgerKey(pharmacyID, after))
+		if k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		for ; limit <= 0 || len(out) < limit; k, v = c.Prev() {
+			seq, ok := ledgerSeq(prefix, k)
+			if !ok {
+				if bytes.HasPrefix(k, prefix) {
+					return fmt.Errorf("store: ledger of pharmacy %q has key %q", pharmacyID, k)
+				}
+				break
 			}
 			var e ledgerRec
 			if err := decode("ledger entry", k, v, &e); err != nil {
 				return err
 			}
-			out = append(out, e.domain(pharmacyID, binary.BigEndian.Uint64(k)))
+			out = append(out, e.domain(pharmacyID, seq))
 		}
 		return nil
 	})

@@ -755,8 +755,11 @@ func (sw *sweep) dropAllocation(a *allocationRec) {
 	if a.CodeHash != "" {
 		sw.drop(bucket(sw.tx, bktAllocByCode), []byte(a.CodeHash))
 	}
+	if a.PharmacyID != "" {
+		sw.drop(bucket(sw.tx, bktLedger), pharmacyAllocKey(a.PharmacyID, a.ID))
+	}
 	for _, ix := range []struct{ name, by string }{
-		{bktAllocByPartner, a.PartnerID}, {bktAllocByPharmacy, a.PharmacyID},
+		{bktAllocByPartner, a.PartnerID},
 		{bktAllocByRound, a.RoundID}, {bktAllocByStatus, string(a.Status)},
 	} {
 		if ix.by != "" {

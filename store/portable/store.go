@@ -21,9 +21,14 @@
 // Layout: one bucket per record kind keyed by ID, with records as JSON;
 // index buckets map a committee code and a resident's ID hash to an ID;
 // residentsByCommittee holds committeeID+0x00+residentID keys for paging;
-// the stock ledger is a bucket per pharmacy keyed by big-endian sequence
-// numbers. AdjustStock leaves a pharmacy's UpdatedAt as its last upsert set
-// it; the ledger entries carry the times of stock changes. The audit trail
+// the ledger bucket holds, per pharmacy, one key range: the pharmacy's
+// allocations (its index by pharmacy), then its stock ledger keyed by
+// inverted big-endian sequence numbers, newest first, so that what a
+// reservation adds to both is on one page (pharmacies.go; format 1 had a
+// nested ledger bucket per pharmacy and an allocationsByPharmacy bucket,
+// which New moves: migrate.go). AdjustStock leaves a pharmacy's UpdatedAt
+// as its last upsert set it; the ledger entries carry the times of stock
+// changes. The audit trail
 // is a bucket keyed by big-endian sequence numbers, indexed by
 // auditByTarget and auditByActor, whose keys are an ID, 0x00 and the
 // big-endian sequence number. The hub's settings (Meta, SwapMeta) are the
@@ -40,8 +45,9 @@
 // (residentID 0x00 sku, WAITING registrations only). Listing indexes have
 // empty values: roundsByStatus (status 0x00 id), reservationsByRound
 // (roundID 0x00 id), reservationsByRoundStatus (roundID 0x00 status 0x00
-// id), allocationsByPartner, allocationsByPharmacy, allocationsByRound and
-// allocationsByStatus (the field 0x00 id), shortagesBySKU and
+// id), allocationsByPartner, allocationsByRound and allocationsByStatus
+// (the field 0x00 id), a pharmacy's allocations in the ledger bucket
+// (pharmacyID 0x00 'a' id), shortagesBySKU and
 // shortagesByStatus (the field 0x00 id). allocationsByExpiry holds the
 // RESERVED allocations that have an expiry, keyed by the big-endian unix
 // nanoseconds of ExpiresAt followed by the ID; any move out of RESERVED
@@ -83,8 +89,11 @@ import (
 
 const (
 	// schemaVersion is stored in the meta bucket; New refuses data written
-	// with another layout.
-	schemaVersion = "1"
+	// with another layout, but for version 1, which it moves to this one
+	// (migrate.go).
+	schemaVersion = "2"
+	// schemaV1 had a nested bucket per pharmacy for the stock ledger.
+	schemaV1 = "1"
 )
 
 // Bucket names.
@@ -113,12 +122,14 @@ const (
 	bktResvByRound       = "reservationsByRound"       // roundID 0x00 reservationID
 	bktResvByRoundStatus = "reservationsByRoundStatus" // roundID 0x00 status 0x00 reservationID
 	bktAllocations       = "allocations"
-	bktAllocByCode       = "allocationsByCode"     // codeHash -> allocationID
-	bktAllocByPartner    = "allocationsByPartner"  // partnerID 0x00 allocationID
-	bktAllocByPharmacy   = "allocationsByPharmacy" // pharmacyID 0x00 allocationID
-	bktAllocByRound      = "allocationsByRound"    // roundID 0x00 allocationID
-	bktAllocByStatus     = "allocationsByStatus"   // status 0x00 allocationID
-	bktAllocExpiry       = "allocationsByExpiry"   // big-endian unix nanos of ExpiresAt, allocationID
+	bktAllocByCode       = "allocationsByCode"    // codeHash -> allocationID
+	bktAllocByPartner    = "allocationsByPartner" // partnerID 0x00 allocationID
+	// bktAllocByPharmacy held pharmacyID 0x00 allocationID in format 1;
+	// format 2 keeps those in the ledger bucket (pharmacies.go).
+	bktAllocByPharmacy   = "allocationsByPharmacy"
+	bktAllocByRound      = "allocationsByRound"  // roundID 0x00 allocationID
+	bktAllocByStatus     = "allocationsByStatus" // status 0x00 allocationID
+	bktAllocExpiry       = "allocationsByExpiry" // big-endian unix nanos of ExpiresAt, allocationID
 	bktPartners          = "partners"
 	bktShortages         = "shortages"
 	bktShortagesBySKU    = "shortagesBySKU"    // sku 0x00 shortageID
@@ -130,6 +141,9 @@ const (
 const (
 	metaVersion   = "version"
 	metaResidents = "residents" // count of all residents
+	// metaMigrating is there while the move from version 1 runs: it names
+	// what is left to move ("ledger").
+	metaMigrating = "migrating"
 )
 
 // BucketNames returns the names of the top-level buckets the store uses.
@@ -141,7 +155,7 @@ func BucketNames() []string {
 		bktAudit, bktAuditByTarget, bktAuditByActor,
 		bktRounds, bktRoundsByStatus,
 		bktReservations, bktResvByHash, bktResvByKey, bktResvByRound, bktResvByRoundStatus,
-		bktAllocations, bktAllocByCode, bktAllocByPartner, bktAllocByPharmacy,
+		bktAllocations, bktAllocByCode, bktAllocByPartner,
 		bktAllocByRound, bktAllocByStatus, bktAllocExpiry, bktGuards,
 		bktPartners, bktShortages, bktShortagesBySKU, bktShortagesByStatus, bktShortagesWaiting,
 	}, append(codesBucketNames(), retentionBucketNames()...)...)
@@ -176,18 +190,34 @@ func New(ctx context.Context, d driver.Driver, opts Options) (*Store, error) {
 	if err := d.Prepare(ctx, BucketNames()); err != nil {
 		return nil, err
 	}
+	var migrate bool
 	err := d.Update(ctx, func(tx driver.Tx) error {
 		meta := bucket(tx, bktMeta)
 		switch v := meta.Get([]byte(metaVersion)); {
 		case v == nil:
 			return put(meta, []byte(metaVersion), []byte(schemaVersion))
+		case string(v) == schemaV1:
+			// Version 2 from now on, so that no build that reads only
+			// version 1 opens the data half moved; what is left to
+			// move is noted until it is moved.
+			migrate = true
+			if err := put(meta, []byte(metaVersion), []byte(schemaVersion)); err != nil {
+				return err
+			}
+			return put(meta, []byte(metaMigrating), []byte(bktLedger))
 		case string(v) != schemaVersion:
 			return fmt.Errorf("schema version %q, this build reads %q", v, schemaVersion)
 		}
+		migrate = meta.Get([]byte(metaMigrating)) != nil
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if migrate {
+		if err := s.migrateLedgers(ctx); err != nil {
+			return nil, fmt.Errorf("store: move the stock ledgers to format %s: %w", schemaVersion, err)
+		}
 	}
 	return s, nil
 }

@@ -349,6 +349,54 @@ func testNestedBuckets(t *testing.T, h Harness) {
 	if err != nil {
 		t.Fatal(err)
 	}
+
+	// DeleteBucket removes one bucket, its keys and its sequence, and
+	// leaves its neighbours and the keys of the bucket around it alone.
+	update(t, d, func(tx driver.Tx) error {
+		top := tx.Bucket("a")
+		if _, err := top.Bucket(names[0]).NextSequence(); err != nil {
+			return err
+		}
+		if err := top.Put([]byte("p1\x00k"), []byte("flat")); err != nil {
+			return err
+		}
+		if err := top.DeleteBucket(names[0]); err != nil {
+			return err
+		}
+		return top.DeleteBucket([]byte("p2")) // not there: no error
+	})
+	err = d.View(t.Context(), func(tx driver.Tx) error {
+		top := tx.Bucket("a")
+		if top.Bucket(names[0]) != nil {
+			t.Errorf("nested bucket %q is there after DeleteBucket", names[0])
+		}
+		if got := top.Get([]byte("p1\x00k")); string(got) != "flat" {
+			t.Errorf("a key beside the deleted bucket holds %q", got)
+		}
+		for _, name := range names[1:] {
+			if nb := top.Bucket(name); nb == nil || string(nb.Get([]byte{0})) == "" {
+				t.Errorf("nested bucket %q lost by deleting %q", name, names[0])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Created again, it starts empty, its sequence at 1.
+	update(t, d, func(tx driver.Tx) error {
+		nb, err := tx.Bucket("a").CreateBucketIfNotExists(names[0])
+		if err != nil {
+			return err
+		}
+		if k, _ := nb.Cursor().First(); k != nil {
+			t.Errorf("a bucket created again after DeleteBucket holds %x", k)
+		}
+		if n, err := nb.NextSequence(); err != nil || n != 1 {
+			t.Errorf("sequence of a bucket created again after DeleteBucket: %d, %v; want 1", n, err)
+		}
+		return nil
+	})
 }
 
 func testSequences(t *testing.T, h Harness) {
