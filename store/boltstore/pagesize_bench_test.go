@@ -30,9 +30,9 @@ import (
 //     (RUSAGE_THREAD), the collector's background workers left out;
 //   - commit-us: the wall time of a transaction, fsync included.
 //
-// GRIDHUB_BENCH_PAGESIZE lists the page sizes (default 4096; bbolt takes
-// any power of two from 1024); GRIDHUB_BENCH_PHARMACIES sets the city as
-// for BenchmarkReservePages. For comparisons, run one size per process,
+// GRIDHUB_BENCH_PAGESIZE lists the page sizes, comma-separated (default
+// 4096; powers of two from 1024, the sizes bbolt's own tests create);
+// GRIDHUB_BENCH_PHARMACIES sets the city as for BenchmarkReservePages. For comparisons, run one size per process,
 // alternating:
 //
 //	for r in 1 2 3; do for ps in 1024 2048 4096 8192; do
