@@ -10,6 +10,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
+	"github.com/gridhub/gridhub/internal/ctxval"
 	"slices"
 	"strings"
 	"time"
@@ -64,22 +65,9 @@ type ctxKey struct{}
 
 // WithPrincipal returns a context carrying p.
 func WithPrincipal(ctx context.Context, p Principal) context.Context {
-	return &principalCtx{Context: ctx, p: p}
-}
-
-// principalCtx is a context carrying a principal, in one allocation
-// (context.WithValue makes two: its node and the principal boxed).
-type principalCtx struct {
-	context.Context
-	p Principal
-}
-
-// Value implements context.Context.
-func (c *principalCtx) Value(key any) any {
-	if key == (ctxKey{}) {
-		return &c.p
-	}
-	return c.Context.Value(key)
+	ctx, v := ctxval.With[ctxKey, Principal](ctx)
+	*v = p
+	return ctx
 }
 
 // FromContext returns the caller, if the request was authenticated.

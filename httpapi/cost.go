@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"fmt"
+	"github.com/gridhub/gridhub/internal/ctxval"
 	"strings"
 	"sync/atomic"
 
@@ -651,25 +652,9 @@ func (l ResponseLimit) Validate(graphql.ExecutableSchema) error {
 
 type responseSizeKey struct{}
 
-// sizeCtx is a context carrying the count of an answer's bytes, in one
-// allocation with it.
-type sizeCtx struct {
-	context.Context
-	size atomic.Int64
-}
-
-// Value implements context.Context.
-func (c *sizeCtx) Value(key any) any {
-	if key == (responseSizeKey{}) {
-		return &c.size
-	}
-	return c.Context.Value(key)
-}
-
 // InterceptResponse implements graphql.ResponseInterceptor.
 func (l ResponseLimit) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-	sc := &sizeCtx{Context: ctx}
-	size := &sc.size
+	sc, size := ctxval.With[responseSizeKey, atomic.Int64](ctx)
 	resp := next(sc)
 	if resp == nil {
 		return nil

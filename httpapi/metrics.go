@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"github.com/gridhub/gridhub/internal/ctxval"
 	"net/http"
 	"slices"
 	"strconv"
@@ -305,21 +306,6 @@ type opRecord struct {
 	counted atomic.Bool
 }
 
-// recordCtx is a context carrying an operation's record, in one
-// allocation with it.
-type recordCtx struct {
-	context.Context
-	rec opRecord
-}
-
-// Value implements context.Context.
-func (c *recordCtx) Value(key any) any {
-	if key == (recordKey{}) {
-		return &c.rec
-	}
-	return c.Context.Value(key)
-}
-
 func (r *opRecord) note(code string) { r.code.CompareAndSwap(nil, &code) }
 
 func (r *opRecord) firstCode() string {
@@ -382,8 +368,7 @@ func (m *Metrics) InterceptOperation(ctx context.Context, next graphql.Operation
 	if start.IsZero() {
 		start = time.Now()
 	}
-	rc := &recordCtx{Context: ctx}
-	rec := &rc.rec
+	rc, rec := ctxval.With[recordKey, opRecord](ctx)
 	h := next(rc)
 
 	if opType != string(ast.Subscription) {
