@@ -51,7 +51,8 @@ type wsConn struct {
 	remote string       // the client's address, for the log
 	ready  *wsReadiness // waits for a message on a shallow stack; nil: ReadMessage waits
 
-	writeMu sync.Mutex // one writer of data frames at a time, as gorilla asks
+	writeMu sync.Mutex   // one writer of data frames at a time, as gorilla asks
+	fw      *frameWriter // writes frames to the socket (writeMu); nil until the first
 
 	mu        sync.Mutex
 	ctx       context.Context // the request's, then InitFunc's
@@ -503,9 +504,26 @@ const maxPooledMessage = 64 << 10
 
 // write sends data as one text message. A write that fails closes the
 // connection.
+//
+// On a served connection (framer) the message is framed here and written
+// to the socket under the WebSocket by its frameWriter, without gorilla
+// (which would copy it into a frame just as well) and without setting
+// the write deadline unless the socket is full.
 func (c *wsConn) write(data []byte) error {
 	c.writeMu.Lock()
-	err := c.writeLocked(data)
+	var err error
+	if fw := c.frameWriterLocked(); fw != nil {
+		bp := messageBuffers.Get().(*[]byte)
+		b := appendFrameHead((*bp)[:0], len(data))
+		b = append(b, data...)
+		err = fw.write(b, c.t.cfg.writeTimeout)
+		if cap(b) <= maxPooledMessage {
+			*bp = b[:0]
+			messageBuffers.Put(bp)
+		}
+	} else {
+		err = c.writeLocked(data)
+	}
 	c.writeMu.Unlock()
 	if err != nil {
 		c.close(websocket.CloseAbnormalClosure, "")
@@ -522,14 +540,25 @@ func (c *wsConn) writeLocked(data []byte) error {
 	return c.ws.WriteMessage(websocket.TextMessage, data)
 }
 
-// rawConn returns the connection under the WebSocket when frames may be
-// written to it directly (writeFrames): a served connection, whose
-// gorilla/websocket Conn compresses nothing; nil for a stand-in.
-func (c *wsConn) rawConn() net.Conn {
-	if ws, ok := c.ws.(*websocket.Conn); ok {
-		return ws.NetConn()
+// framed reports whether frames may be written to the connection under
+// the WebSocket directly (writeFrames): a served connection, whose
+// gorilla/websocket Conn compresses nothing; false for a stand-in.
+func (c *wsConn) framed() bool {
+	_, ok := c.ws.(*websocket.Conn)
+	return ok
+}
+
+// frameWriterLocked returns the connection's frameWriter, made on first
+// use; nil when it is not framed. c.writeMu is held.
+func (c *wsConn) frameWriterLocked() *frameWriter {
+	if c.fw == nil {
+		ws, ok := c.ws.(*websocket.Conn)
+		if !ok {
+			return nil
+		}
+		c.fw = newFrameWriter(ws.NetConn())
 	}
-	return nil
+	return c.fw
 }
 
 // appendFrameHead appends the head of a final, unmasked text frame of n
@@ -547,22 +576,15 @@ func appendFrameHead(b []byte, n int) []byte {
 }
 
 // writeFrames writes frames, whole WebSocket frames of data messages
-// (appendFrameHead), to raw, the connection under the WebSocket
-// (rawConn), with one write, bounded by the write timeout as a message
-// is. It holds writeMu, as every writer of data messages does; gorilla
-// writes each of its frames, control frames included, with one write to
-// the same connection, which the connection does not interleave with
-// another, so no frame cuts into another. A write that fails closes the
-// connection.
-func (c *wsConn) writeFrames(raw net.Conn, frames []byte) error {
+// (appendFrameHead), to the connection under the WebSocket (framed), with
+// one write, bounded by the write timeout as a message is. It holds
+// writeMu, as every writer of data messages does; gorilla writes each of
+// its frames (close frames, pongs) with one write to the same
+// connection, which the connection does not interleave with another, so
+// no frame cuts into another. A write that fails closes the connection.
+func (c *wsConn) writeFrames(frames []byte) error {
 	c.writeMu.Lock()
-	var err error
-	if d := c.t.cfg.writeTimeout; d > 0 {
-		err = raw.SetWriteDeadline(time.Now().Add(d))
-	}
-	if err == nil {
-		_, err = raw.Write(frames)
-	}
+	err := c.frameWriterLocked().write(frames, c.t.cfg.writeTimeout)
 	c.writeMu.Unlock()
 	if err != nil {
 		c.close(websocket.CloseAbnormalClosure, "")
@@ -854,9 +876,9 @@ func (op *wsOp) sendTails(tails [][]byte) {
 	head := appendMessageHead(headBuf[:0], typ, op.id)
 	bp := messageBuffers.Get().(*[]byte)
 	b := (*bp)[:0]
-	raw := op.c.rawConn()
+	framed := op.c.framed()
 	for i, tail := range tails {
-		if raw == nil {
+		if !framed {
 			b = append(append(b[:0], head...), tail...)
 			if op.c.write(b) != nil {
 				break
@@ -867,7 +889,7 @@ func (op *wsOp) sendTails(tails [][]byte) {
 		b = append(b, head...)
 		b = append(b, tail...)
 		if len(b) >= maxPooledMessage || i == len(tails)-1 {
-			if op.c.writeFrames(raw, b) != nil {
+			if op.c.writeFrames(b) != nil {
 				break
 			}
 			b = b[:0]
