@@ -432,6 +432,35 @@ func (c *wsConn) tick() {
 	c.timer.Reset(wait)
 }
 
+// keepAliveNow returns the connection's keep-alive message ("ping" or
+// "ka") when one is due within half an interval of now, reckoning it
+// sent as tick does (the next is due an interval on, the read deadline
+// moves as after a ping, the timer is armed again); "" when none is due.
+// A writer of data that sends it in the same write as its data spares
+// the connection a wakeup and a write of its own: a connection sent data
+// at least every half interval, as a shared subscription's members are,
+// never wakes for a keep-alive.
+func (c *wsConn) keepAliveNow(now time.Time) string {
+	d := c.keepAliveInterval()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.timer == nil || c.nextKA.IsZero() || c.nextKA.Sub(now) > d/2 {
+		return ""
+	}
+	next := onGrid(now, d)
+	c.nextKA = now.Add(next)
+	if c.modern && c.heard {
+		c.heard = false
+		_ = c.ws.SetReadDeadline(now.Add(next + d))
+	}
+	wait, _ := c.untilTick(now)
+	c.timer.Reset(wait)
+	if c.modern {
+		return pingMessage
+	}
+	return keepAliveMessage
+}
+
 // keepAliveGrid is the grid keep-alives are sent on: every connection's
 // fall on its multiples, so that an idle hub's thousands of connections
 // share the process's wakeups in a few batches a second instead of each
@@ -860,7 +889,8 @@ func (op *wsOp) send(resp *graphql.Response) {
 // and closing braces are tails, in order, as a shared execution encoded
 // them, unless the operation has gone quiet. Each is a message of its
 // own; on a socket that allows it (writeFrames) they go out together, in
-// as few writes as maxPooledMessage allows.
+// as few writes as maxPooledMessage allows. A keep-alive due soon
+// (keepAliveNow) follows them, in their last write.
 func (op *wsOp) sendTails(tails [][]byte) {
 	op.mu.Lock()
 	quiet := op.quiet
@@ -883,12 +913,24 @@ func (op *wsOp) sendTails(tails [][]byte) {
 			if op.c.write(b) != nil {
 				break
 			}
+			if i == len(tails)-1 {
+				if ka := op.c.keepAliveNow(time.Now()); ka != "" {
+					_ = op.c.write([]byte(ka))
+				}
+			}
 			continue
 		}
 		b = appendFrameHead(b, len(head)+len(tail))
 		b = append(b, head...)
 		b = append(b, tail...)
-		if len(b) >= maxPooledMessage || i == len(tails)-1 {
+		last := i == len(tails)-1
+		if last {
+			if ka := op.c.keepAliveNow(time.Now()); ka != "" {
+				b = appendFrameHead(b, len(ka))
+				b = append(b, ka...)
+			}
+		}
+		if len(b) >= maxPooledMessage || last {
 			if op.c.writeFrames(b) != nil {
 				break
 			}
