@@ -51,8 +51,9 @@ type wsConn struct {
 	remote string       // the client's address, for the log
 	ready  *wsReadiness // waits for a message on a shallow stack; nil: ReadMessage waits
 
-	writeMu sync.Mutex   // one writer of data frames at a time, as gorilla asks
-	fw      *frameWriter // writes frames to the socket (writeMu); nil until the first
+	writeMu   sync.Mutex   // one writer of data frames at a time, as gorilla asks
+	fw        *frameWriter // writes frames to the socket (writeMu); nil until the first
+	closeSent bool         // the close frame goes out: no data frame may follow it (writeMu)
 
 	mu        sync.Mutex
 	ctx       context.Context // the request's, then InitFunc's
@@ -534,14 +535,18 @@ const maxPooledMessage = 64 << 10
 // write sends data as one text message. A write that fails closes the
 // connection.
 //
-// On a served connection (framer) the message is framed here and written
+// On a served connection (framed) the message is framed here and written
 // to the socket under the WebSocket by its frameWriter, without gorilla
 // (which would copy it into a frame just as well) and without setting
-// the write deadline unless the socket is full.
+// the write deadline unless the socket is full. Once the connection's
+// close frame is going out nothing is written, as gorilla writes nothing
+// after it.
 func (c *wsConn) write(data []byte) error {
 	c.writeMu.Lock()
 	var err error
-	if fw := c.frameWriterLocked(); fw != nil {
+	if c.closeSent {
+		err = net.ErrClosed
+	} else if fw := c.frameWriterLocked(); fw != nil {
 		bp := messageBuffers.Get().(*[]byte)
 		b := appendFrameHead((*bp)[:0], len(data))
 		b = append(b, data...)
@@ -613,7 +618,10 @@ func appendFrameHead(b []byte, n int) []byte {
 // no frame cuts into another. A write that fails closes the connection.
 func (c *wsConn) writeFrames(frames []byte) error {
 	c.writeMu.Lock()
-	err := c.frameWriterLocked().write(frames, c.t.cfg.writeTimeout)
+	err := net.ErrClosed
+	if !c.closeSent {
+		err = c.frameWriterLocked().write(frames, c.t.cfg.writeTimeout)
+	}
 	c.writeMu.Unlock()
 	if err != nil {
 		c.close(websocket.CloseAbnormalClosure, "")
@@ -648,6 +656,13 @@ func (c *wsConn) close(code int, reason string) {
 		op.cancel()
 	}
 	if code != websocket.CloseAbnormalClosure {
+		// No data frame may follow the close frame: a write under way
+		// ends first (as the close frame would wait for the socket
+		// anyway), and none starts after. Without a close frame (1006)
+		// closing the socket ends a write under way at once.
+		c.writeMu.Lock()
+		c.closeSent = true
+		c.writeMu.Unlock()
 		payload := websocket.FormatCloseMessage(code, truncateUTF8(reason, maxCloseReason))
 		_ = c.ws.WriteControl(websocket.CloseMessage, payload, time.Now().Add(closeFrameTimeout))
 	}
