@@ -51,7 +51,9 @@ type wsConn struct {
 	remote string       // the client's address, for the log
 	ready  *wsReadiness // waits for a message on a shallow stack; nil: ReadMessage waits
 
-	writeMu sync.Mutex // one writer of data frames at a time, as gorilla asks
+	writeMu   sync.Mutex   // one writer of data frames at a time, as gorilla asks
+	fw        *frameWriter // writes frames to the socket (writeMu); nil until the first
+	closeSent bool         // the close frame goes out: no data frame may follow it (writeMu)
 
 	mu        sync.Mutex
 	ctx       context.Context // the request's, then InitFunc's
@@ -431,6 +433,35 @@ func (c *wsConn) tick() {
 	c.timer.Reset(wait)
 }
 
+// keepAliveNow returns the connection's keep-alive message ("ping" or
+// "ka") when one is due within half an interval of now, reckoning it
+// sent as tick does (the next is due an interval on, the read deadline
+// moves as after a ping, the timer is armed again); "" when none is due.
+// A writer of data that sends it in the same write as its data spares
+// the connection a wakeup and a write of its own: a connection sent data
+// at least every half interval, as a shared subscription's members are,
+// never wakes for a keep-alive.
+func (c *wsConn) keepAliveNow(now time.Time) string {
+	d := c.keepAliveInterval()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.timer == nil || c.nextKA.IsZero() || c.nextKA.Sub(now) > d/2 {
+		return ""
+	}
+	next := onGrid(now, d)
+	c.nextKA = now.Add(next)
+	if c.modern && c.heard {
+		c.heard = false
+		_ = c.ws.SetReadDeadline(now.Add(next + d))
+	}
+	wait, _ := c.untilTick(now)
+	c.timer.Reset(wait)
+	if c.modern {
+		return pingMessage
+	}
+	return keepAliveMessage
+}
+
 // keepAliveGrid is the grid keep-alives are sent on: every connection's
 // fall on its multiples, so that an idle hub's thousands of connections
 // share the process's wakeups in a few batches a second instead of each
@@ -503,9 +534,30 @@ const maxPooledMessage = 64 << 10
 
 // write sends data as one text message. A write that fails closes the
 // connection.
+//
+// On a served connection (framed) the message is framed here and written
+// to the socket under the WebSocket by its frameWriter, without gorilla
+// (which would copy it into a frame just as well) and without setting
+// the write deadline unless the socket is full. Once the connection's
+// close frame is going out nothing is written, as gorilla writes nothing
+// after it.
 func (c *wsConn) write(data []byte) error {
 	c.writeMu.Lock()
-	err := c.writeLocked(data)
+	var err error
+	if c.closeSent {
+		err = net.ErrClosed
+	} else if fw := c.frameWriterLocked(); fw != nil {
+		bp := messageBuffers.Get().(*[]byte)
+		b := appendFrameHead((*bp)[:0], len(data))
+		b = append(b, data...)
+		err = fw.write(b, c.t.cfg.writeTimeout)
+		if cap(b) <= maxPooledMessage {
+			*bp = b[:0]
+			messageBuffers.Put(bp)
+		}
+	} else {
+		err = c.writeLocked(data)
+	}
 	c.writeMu.Unlock()
 	if err != nil {
 		c.close(websocket.CloseAbnormalClosure, "")
@@ -522,14 +574,25 @@ func (c *wsConn) writeLocked(data []byte) error {
 	return c.ws.WriteMessage(websocket.TextMessage, data)
 }
 
-// rawConn returns the connection under the WebSocket when frames may be
-// written to it directly (writeFrames): a served connection, whose
-// gorilla/websocket Conn compresses nothing; nil for a stand-in.
-func (c *wsConn) rawConn() net.Conn {
-	if ws, ok := c.ws.(*websocket.Conn); ok {
-		return ws.NetConn()
+// framed reports whether frames may be written to the connection under
+// the WebSocket directly (writeFrames): a served connection, whose
+// gorilla/websocket Conn compresses nothing; false for a stand-in.
+func (c *wsConn) framed() bool {
+	_, ok := c.ws.(*websocket.Conn)
+	return ok
+}
+
+// frameWriterLocked returns the connection's frameWriter, made on first
+// use; nil when it is not framed. c.writeMu is held.
+func (c *wsConn) frameWriterLocked() *frameWriter {
+	if c.fw == nil {
+		ws, ok := c.ws.(*websocket.Conn)
+		if !ok {
+			return nil
+		}
+		c.fw = newFrameWriter(ws.NetConn())
 	}
-	return nil
+	return c.fw
 }
 
 // appendFrameHead appends the head of a final, unmasked text frame of n
@@ -547,21 +610,17 @@ func appendFrameHead(b []byte, n int) []byte {
 }
 
 // writeFrames writes frames, whole WebSocket frames of data messages
-// (appendFrameHead), to raw, the connection under the WebSocket
-// (rawConn), with one write, bounded by the write timeout as a message
-// is. It holds writeMu, as every writer of data messages does; gorilla
-// writes each of its frames, control frames included, with one write to
-// the same connection, which the connection does not interleave with
-// another, so no frame cuts into another. A write that fails closes the
-// connection.
-func (c *wsConn) writeFrames(raw net.Conn, frames []byte) error {
+// (appendFrameHead), to the connection under the WebSocket (framed), with
+// one write, bounded by the write timeout as a message is. It holds
+// writeMu, as every writer of data messages does; gorilla writes each of
+// its frames (close frames, pongs) with one write to the same
+// connection, which the connection does not interleave with another, so
+// no frame cuts into another. A write that fails closes the connection.
+func (c *wsConn) writeFrames(frames []byte) error {
 	c.writeMu.Lock()
-	var err error
-	if d := c.t.cfg.writeTimeout; d > 0 {
-		err = raw.SetWriteDeadline(time.Now().Add(d))
-	}
-	if err == nil {
-		_, err = raw.Write(frames)
+	err := net.ErrClosed
+	if !c.closeSent {
+		err = c.frameWriterLocked().write(frames, c.t.cfg.writeTimeout)
 	}
 	c.writeMu.Unlock()
 	if err != nil {
@@ -597,6 +656,13 @@ func (c *wsConn) close(code int, reason string) {
 		op.cancel()
 	}
 	if code != websocket.CloseAbnormalClosure {
+		// No data frame may follow the close frame: a write under way
+		// ends first (as the close frame would wait for the socket
+		// anyway), and none starts after. Without a close frame (1006)
+		// closing the socket ends a write under way at once.
+		c.writeMu.Lock()
+		c.closeSent = true
+		c.writeMu.Unlock()
 		payload := websocket.FormatCloseMessage(code, truncateUTF8(reason, maxCloseReason))
 		_ = c.ws.WriteControl(websocket.CloseMessage, payload, time.Now().Add(closeFrameTimeout))
 	}
@@ -838,7 +904,8 @@ func (op *wsOp) send(resp *graphql.Response) {
 // and closing braces are tails, in order, as a shared execution encoded
 // them, unless the operation has gone quiet. Each is a message of its
 // own; on a socket that allows it (writeFrames) they go out together, in
-// as few writes as maxPooledMessage allows.
+// as few writes as maxPooledMessage allows. A keep-alive due soon
+// (keepAliveNow) follows them, in their last write.
 func (op *wsOp) sendTails(tails [][]byte) {
 	op.mu.Lock()
 	quiet := op.quiet
@@ -854,20 +921,32 @@ func (op *wsOp) sendTails(tails [][]byte) {
 	head := appendMessageHead(headBuf[:0], typ, op.id)
 	bp := messageBuffers.Get().(*[]byte)
 	b := (*bp)[:0]
-	raw := op.c.rawConn()
+	framed := op.c.framed()
 	for i, tail := range tails {
-		if raw == nil {
+		if !framed {
 			b = append(append(b[:0], head...), tail...)
 			if op.c.write(b) != nil {
 				break
+			}
+			if i == len(tails)-1 {
+				if ka := op.c.keepAliveNow(time.Now()); ka != "" {
+					_ = op.c.write([]byte(ka))
+				}
 			}
 			continue
 		}
 		b = appendFrameHead(b, len(head)+len(tail))
 		b = append(b, head...)
 		b = append(b, tail...)
-		if len(b) >= maxPooledMessage || i == len(tails)-1 {
-			if op.c.writeFrames(raw, b) != nil {
+		last := i == len(tails)-1
+		if last {
+			if ka := op.c.keepAliveNow(time.Now()); ka != "" {
+				b = appendFrameHead(b, len(ka))
+				b = append(b, ka...)
+			}
+		}
+		if len(b) >= maxPooledMessage || last {
+			if op.c.writeFrames(b) != nil {
 				break
 			}
 			b = b[:0]

@@ -448,7 +448,7 @@ func (g *shareGroup) drain() {
 		members := append(g.scratch[:0], g.members...)
 		g.mu.Unlock()
 		g.s.deliveries.Add(float64(len(members)))
-		var idle []*shareMember
+		idle := make([]*shareMember, 0, len(members))
 		for _, m := range members {
 			if m.deliver(f) {
 				idle = append(idle, m)
@@ -675,15 +675,21 @@ func (j *writeJob) start(writers int) {
 	}
 }
 
-// work writes to members in turn until none is left.
+// work writes to members in turn until none is left. It counts its
+// writes once at the end, not one by one on a counter every writer
+// shares.
 func (j *writeJob) work() {
+	writes := 0
 	for {
 		i := j.next.Add(1) - 1
 		if i >= int64(len(j.members)) {
-			return
+			break
 		}
-		j.members[i].flush()
+		writes += j.members[i].flush()
 		j.done.Add(1)
+	}
+	if writes > 0 {
+		j.members[0].g.s.writes.Add(float64(writes))
 	}
 }
 
@@ -705,8 +711,8 @@ func (j *writeJob) watch(last int64) {
 // flush writes the member's queue out, then ends; when the member left
 // meanwhile, it ends the operation after the frames it was writing. It
 // takes the frames waiting (up to shareBatch) at once and writes them
-// together.
-func (m *shareMember) flush() {
+// together. It returns the writes it made.
+func (m *shareMember) flush() (writes int) {
 	defer m.op.recover()
 	var batch [shareBatch]*shareFrame
 	var tails [shareBatch][]byte
@@ -717,7 +723,7 @@ func (m *shareMember) flush() {
 			m.writing = false
 			m.mu.Unlock()
 			m.op.finish()
-			return
+			return writes
 		}
 		if len(m.q) == 0 {
 			m.writing = false
@@ -725,7 +731,7 @@ func (m *shareMember) flush() {
 				m.q = nil
 			}
 			m.mu.Unlock()
-			return
+			return writes
 		}
 		n := copy(batch[:m.g.s.batch], m.q)
 		rest := copy(m.q, m.q[n:])
@@ -742,7 +748,7 @@ func (m *shareMember) flush() {
 			tails[0] = batch[0].withGap(gap)
 		}
 		m.op.sendTails(tails[:n])
-		m.g.s.writes.Inc()
+		writes++
 		clear(batch[:n])
 		clear(tails[:n])
 	}

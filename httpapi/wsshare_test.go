@@ -699,7 +699,7 @@ func TestShareMemberBatches(t *testing.T) {
 				for _, seq := range seqs {
 					f := &shareFrame{g: g, tail: fmt.Appendf(nil, `,"payload":{"data":{"changes":{"seq":%d,"gap":0}}}}`, seq)}
 					if m.deliver(f) {
-						go m.flush()
+						go func() { sh.writes.Add(float64(m.flush())) }() // as writeJob.work counts them
 					}
 				}
 			}
