@@ -94,6 +94,13 @@ func (x *twoHubsHub) close(t *testing.T) {
 	})
 }
 
+// shutdownGrace is the drain a test hub's Close allows. net/http's
+// Shutdown waits up to 5 s for a connection that has not sent its first
+// request, and the client's pool may keep one it dialled for a request
+// that another connection served meanwhile: a shorter grace fails Close
+// when that happens, as it does under load.
+const shutdownGrace = 10 * time.Second
+
 // startProgram opens and serves one hub over st and the bus that bus
 // returns (nil: the program opens its own from the store).
 func startProgram(t *testing.T, name, dir string, st hub.Store, bus broker.Bus) *twoHubsHub {
@@ -104,7 +111,7 @@ func startProgram(t *testing.T, name, dir string, st hub.Store, bus broker.Bus) 
 		t.Fatal(err)
 	}
 	c.SweepEvery = 100 * time.Millisecond
-	c.ShutdownGrace = 3 * time.Second
+	c.ShutdownGrace = shutdownGrace
 	p := &app.Program{Config: c, Log: slog.New(slog.DiscardHandler), Store: st, Bus: bus}
 	if err := p.Open(t.Context()); err != nil {
 		t.Fatalf("open hub %s: %v", name, err)
