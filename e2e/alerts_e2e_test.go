@@ -87,6 +87,7 @@ func TestAlertsEndToEnd(t *testing.T) {
 	h := startHub(t, t.TempDir())
 	admin := h.as(t, "ADMIN", "")
 	ac := seedAccessCity(t, admin)
+	base := gauge(t, h.url, "gridhub_subscriptions") // the hub's own (open data)
 	near := subscribeSSE(t, h.as(t, "COMMITTEE", ac.committees[0]),
 		`subscription($c: ID!) { restockAlerts(committeeId: $c, sku: MASK_ADULT) { seq pharmacy { id } sku quantity stockAfter ring gap } }`,
 		map[string]any{"c": ac.committees[0]})
@@ -99,7 +100,9 @@ func TestAlertsEndToEnd(t *testing.T) {
 	district := subscribeSSE(t, h.as(t, "DISTRICT", ac.districts[0]),
 		`subscription($d: ID!) { stockChanged(districtId: $d) { pharmacy { id } sku delta stockAfter reason } }`,
 		map[string]any{"d": ac.districts[0]})
-	time.Sleep(200 * time.Millisecond) // the subscriptions are registered
+	// An SSE stream opens before its subscription reaches the broker: the
+	// restock waits for all four.
+	waitGauge(t, h.url, "gridhub_subscriptions", base+4)
 
 	must(t, admin, `mutation($p: ID!) { restock(pharmacyId: $p, sku: MASK_ADULT, quantity: 40) { id } }`, map[string]any{"p": ac.pharmacies[0]}, nil)
 
@@ -152,10 +155,11 @@ func TestUnsubscribeLeavesNothing(t *testing.T) {
 	waitGauge(t, h.url, "gridhub_subscriptions", base)
 }
 
-// waitGauge polls /metrics until the gauge has the value, for up to 5 s.
+// waitGauge polls /metrics until the gauge has the value, for up to 10 s,
+// and fails the test if it does not get there.
 func waitGauge(t *testing.T, url, name string, want int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	var last string
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(url + "/metrics")
@@ -173,7 +177,7 @@ func waitGauge(t *testing.T, url, name string, want int) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Errorf("%s: last %q, want %d", name, last, want)
+	t.Fatalf("%s: last %q, want %d", name, last, want)
 }
 
 // TestAllocationUpdates: a partner follows its allocations live, from
@@ -186,9 +190,10 @@ func TestAllocationUpdates(t *testing.T) {
 	must(t, admin, `query($d: ID!) { district(id: $d) { cells } }`, map[string]any{"d": ac.districts[0]}, &d)
 	must(t, admin, `mutation($c: [H3Cell!]) { upsertPartner(input: {id: "courier", name: "Courier", area: {cells: $c}}) { id } }`, map[string]any{"c": d.District.Cells}, nil)
 	partner := h.as(t, "PARTNER", "courier")
+	base := gauge(t, h.url, "gridhub_subscriptions")
 	sub := subscribeSSE(t, partner, `subscription { allocationUpdates(partnerId: "courier") { allocation { id status } from } }`, nil)
 	stock := subscribeSSE(t, h.as(t, "PHARMACY", ac.pharmacies[0]), `subscription($p: ID) { stockChanged(pharmacyId: $p) { delta stockAfter reason } }`, map[string]any{"p": ac.pharmacies[0]})
-	time.Sleep(200 * time.Millisecond)
+	waitGauge(t, h.url, "gridhub_subscriptions", base+2)
 	now := time.Now().UTC()
 	must(t, admin, `mutation($o: Time!, $c: Time!) { openRound(input: {id: "dl", name: "D", sku: MASK_ADULT, perPerson: 2, mode: FIRST_COME, fulfilments: [DELIVERY], opens: $o, closes: $c}) { id } }`,
 		map[string]any{"o": now.Add(-time.Hour).Format(time.RFC3339), "c": now.Add(time.Hour).Format(time.RFC3339)}, nil)

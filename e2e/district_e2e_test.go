@@ -42,9 +42,10 @@ func TestDistrictAggregates(t *testing.T) {
 		t.Fatalf("totals at start = %+v", before)
 	}
 
+	base := gauge(t, h.url, "gridhub_subscriptions")
 	live := subscribeSSE(t, district, `subscription($d: ID!) { districtUpdates(districtId: $d, resolution: 8, sku: MASK_ADULT) { `+fields+` } }`,
 		map[string]any{"d": ac.districts[0]})
-	time.Sleep(200 * time.Millisecond)
+	waitGauge(t, h.url, "gridhub_subscriptions", base+1) // the stream opens before the subscription
 	must(t, admin, `mutation($p: ID!) { restock(pharmacyId: $p, sku: MASK_ADULT, quantity: 40) { id } }`, map[string]any{"p": ac.pharmacies[0]}, nil)
 	r, ok := live.first(5 * time.Second)
 	if !ok || len(r.Errors) > 0 {

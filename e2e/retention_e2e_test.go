@@ -198,7 +198,7 @@ func startRetainingProgram(t *testing.T, name, dir string, st hub.Store, bus bro
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.ShutdownGrace = 3 * time.Second
+	c.ShutdownGrace = shutdownGrace
 	p := &app.Program{Config: c, Log: slog.New(slog.DiscardHandler), Store: st, Bus: bus}
 	if err := p.Open(t.Context()); err != nil {
 		t.Fatalf("open hub %s: %v", name, err)

@@ -52,6 +52,7 @@ func runDistrictDashboards(t *testing.T, share bool) map[string][]string {
 	ac := seedAccessCity(t, admin)
 	var cell struct{ CellAt struct{ ID string } }
 	must(t, admin, `{ cellAt(lat: 25.045, lng: 121.515) { id } }`, nil, &cell) // the first pharmacy's
+	base := gauge(t, h.url, "gridhub_subscriptions")
 
 	n := 0
 	dial := func(role, scope string, legacy bool, vars map[string]any) (*hubWS, string) {
@@ -100,9 +101,12 @@ func runDistrictDashboards(t *testing.T, share bool) map[string][]string {
 			t.Errorf("share=%t: %s %s on district %s: %s %s, want FORBIDDEN", share, r.role, r.scope, ac.districts[0], msg.ID, msg.Payload)
 		}
 	}
+	// Every dashboard listens before the first event.
 	if share {
 		waitGauge(t, h.url, "gridhub_shared_subscribers", len(dashboards))
 		waitGauge(t, h.url, "gridhub_shared_executions", len(groups))
+	} else {
+		waitGauge(t, h.url, "gridhub_subscriptions", base+len(dashboards))
 	}
 
 	// The risk area's cells: the pharmacy's and its ring, all in the

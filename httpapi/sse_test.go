@@ -5,12 +5,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/handler/testserver"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 )
 
@@ -48,10 +46,8 @@ func readSSEEvent(r *bufio.Reader) (sseEvent, error) {
 }
 
 func TestSSESubscription(t *testing.T) {
-	ts := testserver.New()
-	ts.AddTransport(transport.SSE{})
-	srv := httptest.NewServer(ts)
-	defer srv.Close()
+	ts := newSubscriptionServer(t, transport.SSE{})
+	srv := ts.http
 
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -75,9 +71,7 @@ func TestSSESubscription(t *testing.T) {
 
 	r := bufio.NewReader(resp.Body)
 	for i := range 3 {
-		// The event is only sent once the subscription is reading, so the
-		// trigger runs alongside the read.
-		go ts.SendNextSubscriptionMessage()
+		ts.sendNext(t)
 		ev, err := readSSEEvent(r)
 		if err != nil {
 			t.Fatalf("event %d: %v", i, err)
@@ -88,7 +82,7 @@ func TestSSESubscription(t *testing.T) {
 		checkNameData(t, []byte(ev.data))
 	}
 
-	go ts.SendCompleteSubscriptionMessage()
+	ts.sendComplete(t)
 	ev, err := readSSEEvent(r)
 	if err != nil {
 		t.Fatalf("complete event: %v", err)

@@ -132,7 +132,7 @@ func TestWebsocketOperationErrors(t *testing.T) {
 			// The ids of ended operations may be used again, and the
 			// connection still serves subscriptions.
 			c.send(tc.subscribe, "1", subscriptionQuery)
-			srv.SendNextSubscriptionMessage()
+			srv.sendNext(t)
 			checkNameData(t, c.expect(tc.data, "1", "ka").Payload)
 			c.closeNormally()
 		})
@@ -168,7 +168,7 @@ func TestWebsocketMaxOperations(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	srv.SendNextSubscriptionMessage()
+	srv.sendNext(t)
 	c.expectAny("next")
 	c.closeNormally()
 }

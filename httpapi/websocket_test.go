@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,9 +23,11 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/handler/testserver"
+	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/gorilla/websocket"
+	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
 )
 
 const (
@@ -40,20 +43,143 @@ type wsMessage struct {
 	Payload json.RawMessage `json:"payload,omitempty"`
 }
 
-// subscriptionServer runs gqlgen's testserver schema behind
-// WebsocketTransport on a real HTTP server.
+// subscriptionServer serves a small schema behind a transport on a real
+// HTTP server, as gqlgen's testserver does: query name answers "test",
+// mutations fail, and subscription name sends "test" each time the test
+// calls sendNext and ends at sendComplete. Unlike the testserver, whose
+// subscriptions all take from one unbuffered channel and drop a message
+// that no subscription takes within a second, each subscription has its
+// own channel, and a message goes to every subscription whose context has
+// not ended, once one listens: a subscription the client stopped or
+// replaced cannot take the message meant for the one that followed it,
+// nor can a slow start lose it.
 type subscriptionServer struct {
-	*testserver.TestServer
+	*handler.Server
 	http *httptest.Server
+
+	mu   sync.Mutex
+	subs []*testSubscription
+	// subscribed is closed, and replaced, when a subscription starts.
+	subscribed chan struct{}
+}
+
+// testSubscription is one subscription of a subscriptionServer: true on
+// next is a result, false the end.
+type testSubscription struct {
+	ctx  context.Context
+	next chan bool
 }
 
 func newSubscriptionServer(t testing.TB, ws graphql.Transport) *subscriptionServer {
 	t.Helper()
-	ts := testserver.New()
-	ts.AddTransport(ws)
-	srv := httptest.NewServer(ts)
-	t.Cleanup(srv.Close)
-	return &subscriptionServer{TestServer: ts, http: srv}
+	s := &subscriptionServer{subscribed: make(chan struct{})}
+	s.Server = handler.New(s.schema())
+	s.AddTransport(ws)
+	s.http = httptest.NewServer(s)
+	t.Cleanup(s.http.Close)
+	return s
+}
+
+func (s *subscriptionServer) schema() graphql.ExecutableSchema {
+	schema := gqlparser.MustLoadSchema(&ast.Source{Input: `
+		type Query { name: String! }
+		type Mutation { name: String! }
+		type Subscription { name: String! }
+	`})
+	return &graphql.ExecutableSchemaMock{
+		ExecFunc: func(ctx context.Context) graphql.ResponseHandler {
+			switch graphql.GetOperationContext(ctx).Operation.Operation {
+			case ast.Query:
+				return graphql.OneShot(&graphql.Response{Data: []byte(`{"name":"test"}`)})
+			case ast.Mutation:
+				return graphql.OneShot(graphql.ErrorResponse(ctx, "mutations are not supported"))
+			}
+			sub := &testSubscription{ctx: ctx, next: make(chan bool, 16)}
+			s.mu.Lock()
+			s.subs = append(s.subs, sub)
+			close(s.subscribed)
+			s.subscribed = make(chan struct{})
+			s.mu.Unlock()
+			return func(context.Context) *graphql.Response {
+				select {
+				case <-ctx.Done():
+					return nil
+				case more := <-sub.next:
+					if !more {
+						return nil
+					}
+					return &graphql.Response{Data: []byte(`{"name":"test"}`)}
+				}
+			}
+		},
+		SchemaFunc:     func() *ast.Schema { return schema },
+		ComplexityFunc: func(context.Context, string, string, int, map[string]any) (int, bool) { return 0, true },
+	}
+}
+
+// sendNext has every running subscription send a result, waiting up to
+// wsReadTimeout for one to run.
+func (s *subscriptionServer) sendNext(t *testing.T) {
+	t.Helper()
+	s.send(t, true)
+}
+
+// sendComplete ends every running subscription, waiting up to
+// wsReadTimeout for one to run.
+func (s *subscriptionServer) sendComplete(t *testing.T) {
+	t.Helper()
+	s.send(t, false)
+}
+
+// waitRunning waits up to wsReadTimeout for n subscriptions to run: to
+// have started, and their context not to have ended.
+func (s *subscriptionServer) waitRunning(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(wsReadTimeout)
+	for {
+		s.mu.Lock()
+		s.subs = slices.DeleteFunc(s.subs, func(sub *testSubscription) bool { return sub.ctx.Err() != nil })
+		running := len(s.subs)
+		s.mu.Unlock()
+		if running == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subscriptions run, want %d", running, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (s *subscriptionServer) send(t *testing.T, more bool) {
+	t.Helper()
+	timeout := time.NewTimer(wsReadTimeout)
+	defer timeout.Stop()
+	for {
+		s.mu.Lock()
+		s.subs = slices.DeleteFunc(s.subs, func(sub *testSubscription) bool { return sub.ctx.Err() != nil })
+		running := s.subs
+		if !more {
+			s.subs = nil
+		}
+		subscribed := s.subscribed
+		s.mu.Unlock()
+		if len(running) > 0 {
+			for _, sub := range running {
+				select {
+				case sub.next <- more:
+				default:
+					t.Fatal("a subscription holds 16 messages it has not sent")
+				}
+			}
+			return
+		}
+		select {
+		case <-subscribed:
+		case <-timeout.C:
+			t.Fatalf("no subscription runs after %v", wsReadTimeout)
+		}
+	}
 }
 
 func (s *subscriptionServer) wsURL() string {
@@ -241,20 +367,21 @@ func TestWebsocketGraphQLTransportWS(t *testing.T) {
 	// A subscription the server completes.
 	c.send("subscribe", "1", subscriptionQuery)
 	for range 2 {
-		srv.SendNextSubscriptionMessage()
+		srv.sendNext(t)
 		checkNameData(t, c.expect("next", "1").Payload)
 	}
-	srv.SendCompleteSubscriptionMessage()
+	srv.sendComplete(t)
 	c.expect("complete", "1")
 
 	// A subscription the client completes: nothing more is sent for it,
-	// complete included, so the pong is the next message.
+	// complete included, so the pong is the next message, and it ends.
 	c.send("subscribe", "2", subscriptionQuery)
-	srv.SendNextSubscriptionMessage()
+	srv.sendNext(t)
 	checkNameData(t, c.expect("next", "2").Payload)
 	c.send("complete", "2", "")
 	c.send("ping", "", "")
 	c.expect("pong", "")
+	srv.waitRunning(t, 0)
 
 	// Client-initiated ping.
 	c.send("ping", "", "")
@@ -268,7 +395,7 @@ func TestWebsocketGraphQLTransportWS(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	c.send("subscribe", "3", subscriptionQuery)
-	srv.SendNextSubscriptionMessage()
+	srv.sendNext(t)
 	checkNameData(t, c.expect("next", "3").Payload)
 
 	c.closeNormally()
@@ -292,14 +419,14 @@ func TestWebsocketGraphQLWS(t *testing.T) {
 
 	c.send("start", "1", subscriptionQuery)
 	for range 2 {
-		srv.SendNextSubscriptionMessage()
+		srv.sendNext(t)
 		checkNameData(t, c.expect("data", "1", "ka").Payload)
 	}
-	srv.SendCompleteSubscriptionMessage()
+	srv.sendComplete(t)
 	c.expect("complete", "1", "ka")
 
 	c.send("start", "2", subscriptionQuery)
-	srv.SendNextSubscriptionMessage()
+	srv.sendNext(t)
 	checkNameData(t, c.expect("data", "2", "ka").Payload)
 	c.send("stop", "2", "")
 	c.expect("complete", "2", "ka")
@@ -327,8 +454,6 @@ func TestWebsocketSubprotocolNegotiation(t *testing.T) {
 		{offered: []string{"other"}, want: "", legacy: true},
 	} {
 		t.Run(strings.Join(tc.offered, ","), func(t *testing.T) {
-			// The testserver feeds all its subscriptions from one channel,
-			// so each case gets its own server.
 			srv := newSubscriptionServer(t, WebsocketTransport(WSOptions{KeepAlivePingInterval: time.Hour}))
 			c := srv.connect(t, tc.offered...)
 			if got := c.conn.Subprotocol(); got != tc.want {
@@ -339,11 +464,11 @@ func TestWebsocketSubprotocolNegotiation(t *testing.T) {
 			if tc.legacy {
 				c.expect("ka", "")
 				c.send("start", "1", subscriptionQuery)
-				srv.SendNextSubscriptionMessage()
+				srv.sendNext(t)
 				c.expect("data", "1", "ka")
 			} else {
 				c.send("subscribe", "1", subscriptionQuery)
-				srv.SendNextSubscriptionMessage()
+				srv.sendNext(t)
 				c.expect("next", "1")
 			}
 			c.closeNormally()
@@ -434,7 +559,7 @@ func TestWebsocketMaxMessageSize(t *testing.T) {
 	c.expect("connection_ack", "")
 	// Below the limit.
 	c.send("subscribe", "1", subscriptionQuery)
-	srv.SendNextSubscriptionMessage()
+	srv.sendNext(t)
 	c.expect("next", "1")
 
 	big := `{"query":"subscription { name }` + strings.Repeat(" ", 1024) + `"}`
@@ -492,8 +617,6 @@ func TestWebsocketAbruptDisconnect(t *testing.T) {
 		{SubprotocolGraphQLWS, "start", "data"},
 	} {
 		t.Run(tc.protocol, func(t *testing.T) {
-			// The testserver feeds all its subscriptions from one channel,
-			// so each case gets its own server.
 			srv := newSubscriptionServer(t, WebsocketTransport(WSOptions{
 				KeepAlivePingInterval: 20 * time.Millisecond,
 				PingPongInterval:      time.Second,
@@ -504,7 +627,7 @@ func TestWebsocketAbruptDisconnect(t *testing.T) {
 			c.send("connection_init", "", "")
 			c.expect("connection_ack", "")
 			c.send(tc.subscribe, "1", subscriptionQuery)
-			srv.SendNextSubscriptionMessage()
+			srv.sendNext(t)
 			c.expect(tc.data, "1", "ka")
 			if err := c.conn.NetConn().Close(); err != nil {
 				t.Fatalf("close TCP connection: %v", err)
@@ -525,23 +648,21 @@ func (w unwrapOnlyWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter
 // TestWebsocketBehindWrappingMiddleware checks upgrades work through a
 // ResponseWriter wrapper that hides http.Hijacker behind Unwrap.
 func TestWebsocketBehindWrappingMiddleware(t *testing.T) {
-	ts := testserver.New()
-	ts.AddTransport(WebsocketTransport(WSOptions{}))
+	srv := newSubscriptionServer(t, WebsocketTransport(WSOptions{}))
 	wrapped := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := http.ResponseWriter(unwrapOnlyWriter{w}).(http.Hijacker); ok {
 			t.Error("test wrapper unexpectedly implements http.Hijacker")
 		}
-		ts.ServeHTTP(unwrapOnlyWriter{w}, r)
+		srv.ServeHTTP(unwrapOnlyWriter{w}, r)
 	})
-	httpSrv := httptest.NewServer(wrapped)
-	t.Cleanup(httpSrv.Close)
-	srv := &subscriptionServer{TestServer: ts, http: httpSrv}
+	srv.http = httptest.NewServer(wrapped)
+	t.Cleanup(srv.http.Close)
 
 	c := srv.connect(t, SubprotocolGraphQLTransportWS)
 	c.send("connection_init", "", "")
 	c.expect("connection_ack", "")
 	c.send("subscribe", "1", subscriptionQuery)
-	srv.SendNextSubscriptionMessage()
+	srv.sendNext(t)
 	checkNameData(t, c.expect("next", "1").Payload)
 	c.closeNormally()
 }
@@ -677,7 +798,7 @@ func TestWebsocketPanicClosesConnection(t *testing.T) {
 	c.send("connection_init", "", `{}`)
 	c.expect("connection_ack", "")
 	c.send("subscribe", "1", subscriptionQuery)
-	srv.SendNextSubscriptionMessage()
+	srv.sendNext(t)
 	checkNameData(t, c.expect("next", "1").Payload)
 	c.closeNormally()
 }
