@@ -406,11 +406,7 @@ func (c *wsConn) tick() {
 		return
 	}
 	if due {
-		msg := keepAliveMessage
-		if c.modern {
-			msg = pingMessage
-		}
-		if c.write([]byte(msg)) != nil {
+		if c.write([]byte(c.keepAliveMessage())) != nil {
 			return
 		}
 		now = time.Now()
@@ -421,13 +417,7 @@ func (c *wsConn) tick() {
 		return
 	}
 	if due {
-		d := c.keepAliveInterval()
-		next := onGrid(now, d)
-		c.nextKA = now.Add(next)
-		if c.modern && c.heard {
-			c.heard = false
-			_ = c.ws.SetReadDeadline(now.Add(next + d))
-		}
+		c.keepAliveSent(now)
 	}
 	wait, _ := c.untilTick(now)
 	c.timer.Reset(wait)
@@ -442,20 +432,34 @@ func (c *wsConn) tick() {
 // at least every half interval, as a shared subscription's members are,
 // never wakes for a keep-alive.
 func (c *wsConn) keepAliveNow(now time.Time) string {
-	d := c.keepAliveInterval()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed || c.timer == nil || c.nextKA.IsZero() || c.nextKA.Sub(now) > d/2 {
+	if c.closed || c.timer == nil || c.nextKA.IsZero() || c.nextKA.Sub(now) > c.keepAliveInterval()/2 {
 		return ""
 	}
+	c.keepAliveSent(now)
+	wait, _ := c.untilTick(now)
+	c.timer.Reset(wait)
+	return c.keepAliveMessage()
+}
+
+// keepAliveSent reckons a keep-alive sent at now: the next is due an
+// interval on, on the grid, and on graphql-transport-ws a client heard
+// from since the last one must answer within an interval of the next.
+// c.mu is held.
+func (c *wsConn) keepAliveSent(now time.Time) {
+	d := c.keepAliveInterval()
 	next := onGrid(now, d)
 	c.nextKA = now.Add(next)
 	if c.modern && c.heard {
 		c.heard = false
 		_ = c.ws.SetReadDeadline(now.Add(next + d))
 	}
-	wait, _ := c.untilTick(now)
-	c.timer.Reset(wait)
+}
+
+// keepAliveMessage returns the connection's keep-alive: "ping" on
+// graphql-transport-ws, "ka" on graphql-ws.
+func (c *wsConn) keepAliveMessage() string {
 	if c.modern {
 		return pingMessage
 	}
