@@ -158,18 +158,17 @@ func rowStatus(goals []Goal, haveData bool) string {
 
 // crowdFigures are the figures of a reserve run's closed crowd.
 type crowdFigures struct {
-	ok           bool
-	ackedPerSec  float64
-	refused      int
-	failed       int // neither acknowledged nor refused
-	p99          time.Duration
-	cpuPerAck    float64 // hub µs per acknowledged reservation
-	trivial      float64 // trivial queries/s, same run
-	cpuPerTriv   float64 // hub µs per trivial query
-	workers      int
-	loadAvg      [3]float64
-	date         string
-	phaseLoadAvg float64
+	ok          bool
+	ackedPerSec float64
+	refused     int
+	failed      int // neither acknowledged nor refused
+	p99         time.Duration
+	cpuPerAck   float64 // hub µs per acknowledged reservation
+	trivial     float64 // trivial queries/s, same run
+	cpuPerTriv  float64 // hub µs per trivial query
+	workers     int
+	loadAvg     [3]float64
+	date        string
 }
 
 // crowd returns the figures of r's first closed phase (its first phase
@@ -185,21 +184,19 @@ func crowd(r *ReserveReport) crowdFigures {
 			break
 		}
 	}
-	f := crowdFigures{
-		ok:           ph.Acked > 0,
-		ackedPerSec:  ph.AckedPerSec,
-		refused:      ph.Refused,
-		failed:       max(0, ph.Sent-ph.Acked-ph.Refused),
-		p99:          ph.Latency.P99,
-		cpuPerAck:    ratio(ph.HubCores*1e6, ph.AckedPerSec),
-		trivial:      r.Trivial.PerSec,
-		cpuPerTriv:   ratio(r.Trivial.ServerCores*1e6, r.Trivial.PerSec),
-		workers:      r.Config.Concurrency,
-		loadAvg:      r.LoadAvgStart,
-		date:         r.Date,
-		phaseLoadAvg: ph.LoadAvgStart[0],
+	return crowdFigures{
+		ok:          ph.Acked > 0,
+		ackedPerSec: ph.AckedPerSec,
+		refused:     ph.Refused,
+		failed:      max(0, ph.Sent-ph.Acked-ph.Refused),
+		p99:         ph.Latency.P99,
+		cpuPerAck:   ratio(ph.HubCores*1e6, ph.AckedPerSec),
+		trivial:     r.Trivial.PerSec,
+		cpuPerTriv:  ratio(r.Trivial.ServerCores*1e6, r.Trivial.PerSec),
+		workers:     r.Config.Concurrency,
+		loadAvg:     r.LoadAvgStart,
+		date:        r.Date,
 	}
-	return f
 }
 
 // describe writes a crowd's figures for the Measured column.
