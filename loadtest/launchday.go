@@ -595,24 +595,8 @@ func readLaunchDay(dir string, rows []string, pairs int) (LaunchDayInput, error)
 		}
 	}
 	var bad error
-	reserve := func(name string) *ReserveReport {
-		var r ReserveReport
-		if ok, err := readReport(filepath.Join(dir, name+".json"), &r); err != nil {
-			bad = errors.Join(bad, err)
-		} else if ok {
-			return &r
-		}
-		return nil
-	}
-	subs := func(name string) *SubscribersReport {
-		var r SubscribersReport
-		if ok, err := readReport(filepath.Join(dir, name+".json"), &r); err != nil {
-			bad = errors.Join(bad, err)
-		} else if ok {
-			return &r
-		}
-		return nil
-	}
+	reserve := func(name string) *ReserveReport { return readReport[ReserveReport](dir, name, &bad) }
+	subs := func(name string) *SubscribersReport { return readReport[SubscribersReport](dir, name, &bad) }
 	in.A, in.B, in.C = reserve("a"), reserve("b"), reserve("c")
 	for k := 1; k <= pairs; k++ {
 		in.Pairs = append(in.Pairs, ReservePair{Base: reserve(fmt.Sprintf("d-base-%d", k)), Current: reserve(fmt.Sprintf("d-cur-%d", k))})
@@ -621,20 +605,26 @@ func readLaunchDay(dir string, rows []string, pairs int) (LaunchDayInput, error)
 	return in, bad
 }
 
-// readReport reads a JSON report into v; a missing file is not an error
-// (ok false).
-func readReport(path string, v any) (ok bool, err error) {
+// readReport reads dir/NAME.json as a T; nil when the file is missing
+// (not an error) or bad (the error joined to *bad).
+func readReport[T any](dir, name string, bad *error) *T {
+	path := filepath.Join(dir, name+".json")
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
+		return nil
+	}
+	var v T
+	if err == nil {
+		err = json.Unmarshal(b, &v)
+		if err != nil {
+			err = fmt.Errorf("%s: %w", path, err)
+		}
 	}
 	if err != nil {
-		return false, err
+		*bad = errors.Join(*bad, err)
+		return nil
 	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return false, fmt.Errorf("%s: %w", path, err)
-	}
-	return true, nil
+	return &v
 }
 
 // launchDayCommand reads a launch-day directory and prints its table.
