@@ -23,11 +23,6 @@ import (
 	"github.com/gridhub/gridhub/store/mongostore"
 )
 
-// TestTwoHubs runs two full hubs in this process (each an app.Program with
-// its own HTTP server, GraphQL, views and sweeper) over one store and one
-// event bus, as two hubs behind a load balancer: the embedded store with
-// one in-process broker, and, when GRIDHUB_TEST_MONGODB_URI names a
-// replica set, one MongoDB database with each hub's own MongoDB bus.
 // sharedEmbedded opens what two hubs in this process share on the
 // embedded store: a data directory, its store and one in-process broker,
 // closed when t ends.
@@ -44,6 +39,11 @@ func sharedEmbedded(t *testing.T) (dir string, st hub.Store, bus *broker.Broker)
 	return dir, st, bus
 }
 
+// TestTwoHubs runs two full hubs in this process (each an app.Program with
+// its own HTTP server, GraphQL, views and sweeper) over one store and one
+// event bus, as two hubs behind a load balancer: the embedded store with
+// one in-process broker, and, when GRIDHUB_TEST_MONGODB_URI names a
+// replica set, one MongoDB database with each hub's own MongoDB bus.
 func TestTwoHubs(t *testing.T) {
 	t.Run("embedded", func(t *testing.T) {
 		dir, st, bus := sharedEmbedded(t)
