@@ -438,6 +438,9 @@ func rowBroadcast(in LaunchDayInput) LaunchRow {
 	row.Status = rowStatus(row.Goals, okS)
 	if !okS {
 		row.Notes = append(row.Notes, missing(in, "e-shared"))
+		if !okU {
+			row.Notes = append(row.Notes, missing(in, "e-unshared"))
+		}
 		return row
 	}
 	ph := s.Phases[0]

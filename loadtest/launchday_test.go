@@ -100,7 +100,7 @@ func TestBuildLaunchDay(t *testing.T) {
 	noBase.Failures = map[string]string{"d-base-1": "the base build of 2ae442f failed: no Go files"}
 	// Nothing ran.
 	nothing := LaunchDayInput{Rev: "abc1234", BaseRev: "2ae442f", Pairs: []ReservePair{{}},
-		Failures: map[string]string{"e-shared": "exit 1: too many open files"}}
+		Failures: map[string]string{"e-shared": "exit 1: too many open files", "e-unshared": "exit 1: hub did not start"}}
 	// A run that failed after it wrote its report keeps its figures
 	// and gets a note.
 	lateFail := allMet
@@ -119,6 +119,7 @@ func TestBuildLaunchDay(t *testing.T) {
 		// wantGot are goals' measured values by row and goal index.
 		wantGot   map[string][]float64
 		wantNotes map[string]string // a note that must be among a row's
+		noNotes   map[string]string // a note that must not be
 		wantRows  string
 	}{
 		{
@@ -155,7 +156,8 @@ func TestBuildLaunchDay(t *testing.T) {
 			name:       "nothing ran",
 			give:       nothing,
 			wantStatus: map[string]string{"a": statusNoData, "b": statusNoData, "c": statusNoData, "d": statusNoData, "e": statusNoData, "f": statusNoData},
-			wantNotes:  map[string]string{"e": "run e-shared failed: exit 1: too many open files", "f": "run f has no report", "d": "run d-cur-1 has no report"},
+			wantNotes:  map[string]string{"e": "run e-shared failed: exit 1: too many open files\nrun e-unshared failed: exit 1: hub did not start", "f": "run f has no report", "d": "run d-cur-1 has no report"},
+			noNotes:    map[string]string{"e": "after its report"},
 			wantRows:   "abcdef",
 		},
 		{
@@ -212,6 +214,11 @@ func TestBuildLaunchDay(t *testing.T) {
 			for id, want := range tt.wantNotes {
 				if !strings.Contains(strings.Join(rows[id].Notes, "\n"), want) {
 					t.Errorf("row %s: notes %q, want one with %q", id, rows[id].Notes, want)
+				}
+			}
+			for id, not := range tt.noNotes {
+				if strings.Contains(strings.Join(rows[id].Notes, "\n"), not) {
+					t.Errorf("row %s: notes %q, want none with %q", id, rows[id].Notes, not)
 				}
 			}
 			// Every row prints, with its status and goals.
