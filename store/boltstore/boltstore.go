@@ -112,13 +112,6 @@ const (
 
 var _ driver.Driver = (*db)(nil)
 
-// newFilePageSize is the page size of a database file openDB creates; 0
-// is bbolt's default, the operating system's page size. bbolt fixes a
-// file's page size when it creates it and reads it from the file's meta
-// page at each open, so an existing file keeps its own whatever this says.
-// The page-size benchmark sets it.
-var newFilePageSize = 0
-
 func openDB(dir string) (*db, error) {
 	if dir == "" {
 		return nil, errors.New("boltstore: no data directory given")
@@ -141,7 +134,6 @@ func openDB(dir string) (*db, error) {
 		Timeout:        lockTimeout,
 		FreelistType:   bolt.FreelistMapType,
 		NoFreelistSync: true,
-		PageSize:       newFilePageSize,
 	})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("boltstore: open %s: in use by another process: %w", path, err)

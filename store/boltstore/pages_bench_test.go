@@ -86,9 +86,13 @@ type pagesCity struct {
 	start      time.Time
 }
 
-func newPagesCity(b *testing.B) *pagesCity {
+func newPagesCity(b *testing.B, pageSize int) *pagesCity {
 	b.Helper()
-	dd, err := openDB(b.TempDir())
+	dir := b.TempDir()
+	if pageSize != 0 {
+		createFile(b, dir, pageSize)
+	}
+	dd, err := openDB(dir)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -156,7 +160,7 @@ func (c *pagesCity) reserve(b *testing.B, n int) {
 func BenchmarkReservePages(b *testing.B) {
 	for _, group := range []int{24, 64} {
 		b.Run(fmt.Sprint(group), func(b *testing.B) {
-			c := newPagesCity(b)
+			c := newPagesCity(b, 0)
 			var pages, spills, splits, rebal int
 			for range b.N {
 				for range pagesGroups {

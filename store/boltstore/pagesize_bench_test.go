@@ -53,9 +53,7 @@ func BenchmarkReservePageSize(b *testing.B) {
 	for _, size := range sizes {
 		for _, group := range []int{24, 64} {
 			b.Run(fmt.Sprintf("%d/%d", size, group), func(b *testing.B) {
-				defer func(old int) { newFilePageSize = old }(newFilePageSize)
-				newFilePageSize = size
-				c := newPagesCity(b)
+				c := newPagesCity(b, size)
 				if got := c.d.bolt.Info().PageSize; got != size {
 					b.Fatalf("page size %d, want %d", got, size)
 				}

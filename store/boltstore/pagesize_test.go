@@ -2,26 +2,43 @@ package boltstore
 
 import (
 	"fmt"
+	"path/filepath"
 	"testing"
 
 	"github.com/gridhub/gridhub/store/driver"
+	bolt "go.etcd.io/bbolt"
 )
 
+// createFile makes an empty database file in dir with the given page
+// size. bbolt fixes a file's page size when it creates it and reads it
+// from the file's meta page at each open, so openDB, which asks for none,
+// opens the file with that size.
+func createFile(tb testing.TB, dir string, pageSize int) {
+	tb.Helper()
+	bdb, err := bolt.Open(filepath.Join(dir, FileName), 0o600, &bolt.Options{PageSize: pageSize})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := bdb.Close(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // TestPageSizeOfExistingFile checks that a file keeps the page size it was
-// created with: opened again with newFilePageSize set to another size, it
-// reports its own and takes writes that split pages.
+// created with, not the operating system's that openDB would give a new
+// one: opened, and opened again, it reports its own and takes writes that
+// split pages.
 func TestPageSizeOfExistingFile(t *testing.T) {
-	defer func(old int) { newFilePageSize = old }(newFilePageSize)
 	ctx := t.Context()
 	dir := t.TempDir()
 
-	newFilePageSize = 1024
+	createFile(t, dir, 1024)
 	d, err := openDB(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := d.bolt.Info().PageSize; got != 1024 {
-		t.Fatalf("new file: page size %d, want 1024", got)
+		t.Fatalf("existing file: page size %d, want 1024 (its own)", got)
 	}
 	if err := d.Prepare(ctx, []string{"b"}); err != nil {
 		t.Fatal(err)
@@ -45,14 +62,13 @@ func TestPageSizeOfExistingFile(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	newFilePageSize = 8192
 	d, err = openDB(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
 	if got := d.bolt.Info().PageSize; got != 1024 {
-		t.Fatalf("existing file: page size %d, want 1024 (its own)", got)
+		t.Fatalf("opened again: page size %d, want 1024 (its own)", got)
 	}
 	put(d, 500, 1000)
 	var n int

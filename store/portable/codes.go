@@ -744,12 +744,9 @@ func (s *Store) RecordScans(ctx context.Context, ss ...*hub.Scan) error {
 				return hub.Errorf(hub.ENOTFOUND, "checkpoint %q not found", id)
 			}
 		}
-		scans, ids, byCell := bucket(tx, bktScans), bucket(tx, bktScanIDs), bucket(tx, bktScansByCell)
 		// Devices' scan IDs are mostly time-sortable, so scanIDs grows at
 		// its end: fill its pages instead of splitting them in half.
-		if h, ok := ids.(driver.FillHinter); ok {
-			h.SetFillPercent(0.9)
-		}
+		scans, ids, byCell := bucket(tx, bktScans), growing(bucket(tx, bktScanIDs)), bucket(tx, bktScansByCell)
 		skip := make([]bool, len(items))
 		for i, it := range items {
 			key := ids.Get(it.id)

@@ -74,8 +74,10 @@ func (s *Store) migrateLedgers(ctx context.Context) error {
 func movePharmacy(tx driver.Tx, id string) (int, error) {
 	ledger := bucket(tx, bktLedger)
 	type entry struct{ k, v []byte }
-	var entries, allocs []entry
-	if nb := ledger.Bucket([]byte(id)); nb != nil {
+	var entries []entry
+	var allocs [][]byte // keys of allocationsByPharmacy
+	nb := ledger.Bucket([]byte(id))
+	if nb != nil {
 		if err := nb.ForEach(func(k, v []byte) error {
 			entries = append(entries, entry{bytes.Clone(k), bytes.Clone(v)})
 			return nil
@@ -88,7 +90,7 @@ func movePharmacy(tx driver.Tx, id string) (int, error) {
 	if old != nil {
 		c := old.Cursor()
 		for k, _ := c.Seek(prefix); bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			allocs = append(allocs, entry{k: bytes.Clone(k)})
+			allocs = append(allocs, bytes.Clone(k))
 		}
 	}
 	for _, e := range entries {
@@ -99,16 +101,16 @@ func movePharmacy(tx driver.Tx, id string) (int, error) {
 			return 0, err
 		}
 	}
-	if entries != nil || ledger.Bucket([]byte(id)) != nil {
+	if nb != nil {
 		if err := ledger.DeleteBucket([]byte(id)); err != nil {
 			return 0, fmt.Errorf("store: delete the format 1 ledger of pharmacy %q: %w", id, err)
 		}
 	}
 	for _, a := range allocs {
-		if err := mark(ledger, pharmacyAllocKey(id, string(a.k[len(prefix):]))); err != nil {
+		if err := mark(ledger, pharmacyAllocKey(id, string(a[len(prefix):]))); err != nil {
 			return 0, err
 		}
-		if err := del(old, a.k); err != nil {
+		if err := del(old, a); err != nil {
 			return 0, err
 		}
 	}

@@ -86,10 +86,13 @@ func initialStock(ledger driver.Bucket, r pharmacyRec, now func() time.Time) err
 	if at.IsZero() {
 		at = now().UTC()
 	}
+	// One look for the ledger's end, not one per entry.
+	seq := lastEntry(ledger, r.ID)
 	for _, sku := range sortedSKUs(r.Stock) {
 		if n := r.Stock[sku]; n != 0 {
+			seq++
 			e := ledgerRec{SKU: sku, Delta: n, After: n, Reason: ReasonInitial, At: at}
-			if err := appendEntry(ledger, r.ID, e); err != nil {
+			if err := putEntry(ledger, r.ID, seq, e); err != nil {
 				return err
 			}
 		}
@@ -151,11 +154,16 @@ func lastEntry(ledger driver.Bucket, pharmacyID string) uint64 {
 
 // appendEntry adds an entry at the end of a pharmacy's ledger.
 func appendEntry(ledger driver.Bucket, pharmacyID string, e ledgerRec) error {
+	return putEntry(ledger, pharmacyID, lastEntry(ledger, pharmacyID)+1, e)
+}
+
+// putEntry writes entry seq of a pharmacy's ledger.
+func putEntry(ledger driver.Bucket, pharmacyID string, seq uint64, e ledgerRec) error {
 	v, err := encode("ledger entry", e)
 	if err != nil {
 		return err
 	}
-	return put(ledger, ledgerKey(pharmacyID, lastEntry(ledger, pharmacyID)+1), v)
+	return put(ledger, ledgerKey(pharmacyID, seq), v)
 }
 
 // Pharmacy returns a pharmacy or an ENOTFOUND error.
