@@ -69,7 +69,9 @@ type Store interface {
 	// nothing.
 	AdjustStock(ctx context.Context, c StockChange) (*Pharmacy, error)
 	// StockLedger lists the ledger entries of a pharmacy in order, those
-	// with Seq greater than after, at most limit.
+	// with Seq greater than after, at most limit. A pharmacy's entries are
+	// numbered 1, 2, 3 and so on, with no gap, in the order they were
+	// written.
 	StockLedger(ctx context.Context, pharmacyID string, after uint64, limit int) ([]StockEntry, error)
 
 	UpsertCheckpoints(ctx context.Context, cs ...*Checkpoint) error

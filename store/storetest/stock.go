@@ -168,11 +168,13 @@ func testStockLedger(t *testing.T, h Harness) {
 	if e := es[0]; e.Reason != reasonInitial || e.SKU != hub.MaskN95 || e.Delta != 4 || e.After != 4 || e.PharmacyID != "p1" {
 		t.Fatalf("first entry %+v, want INITIAL 4 of %s", e, hub.MaskN95)
 	}
+	for i, e := range es {
+		if e.Seq != uint64(i+1) {
+			t.Fatalf("entry %d has Seq %d: a pharmacy's entries are numbered 1, 2, 3 with no gap", i, e.Seq)
+		}
+	}
 	wantAfter := []int{10, 3, 1, 2, 3}
 	for i, e := range es[1:] {
-		if e.Seq <= es[i].Seq {
-			t.Fatalf("entry %d: Seq %d after %d", i+1, e.Seq, es[i].Seq)
-		}
 		same(t, fmt.Sprintf("entry %d", i+1), normEntry(e),
 			normEntry(hub.StockEntry{Seq: e.Seq, After: wantAfter[i], StockChange: changes[i]}))
 	}
