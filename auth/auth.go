@@ -10,13 +10,13 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
-	"github.com/gridhub/gridhub/internal/ctxval"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gridhub/gridhub/hub"
+	"github.com/gridhub/gridhub/internal/ctxval"
 )
 
 // Role is what a caller is.

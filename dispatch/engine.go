@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -845,15 +844,9 @@ func (e *Engine) codeMAC() hash.Hash {
 // codeHash is c.Hash(e.codeKey), with a MAC from codeMACs.
 func (e *Engine) codeHash(c PickupCode) string {
 	mac := e.codeMAC()
-	mac.Write([]byte(pickupHashPrefix))
-	var sym [PickupCodeLen]byte
-	mac.Write(appendSymbols(sym[:0], c))
-	var sum [sha256.Size]byte
-	s := mac.Sum(sum[:0])
+	h := c.hashWith(mac)
 	e.codeMACs.Put(mac)
-	var out [2 * sha256.Size]byte
-	hex.Encode(out[:], s)
-	return string(out[:])
+	return h
 }
 
 // idGen makes time-sortable IDs: 48 bits of Unix milliseconds and 80

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"strings"
 
@@ -141,10 +142,19 @@ func (c PickupCode) String() string { return string(c) }
 // is a secret of the hub's, so the hashes cannot be searched offline. c
 // must be canonical (from NewPickupCode or ParsePickupCode).
 func (c PickupCode) Hash(key []byte) string {
-	mac := hmac.New(sha256.New, key)
+	return c.hashWith(hmac.New(sha256.New, key))
+}
+
+// hashWith is Hash with mac, an HMAC-SHA256 under the key, fresh or
+// reset (Engine.codeHash takes one from its pool).
+func (c PickupCode) hashWith(mac hash.Hash) string {
 	mac.Write([]byte(pickupHashPrefix))
-	mac.Write([]byte(strings.ReplaceAll(string(c), "-", "")))
-	return hex.EncodeToString(mac.Sum(nil))
+	var sym [PickupCodeLen]byte
+	mac.Write(appendSymbols(sym[:0], c))
+	var sum [sha256.Size]byte
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], mac.Sum(sum[:0]))
+	return string(out[:])
 }
 
 // pickupHashPrefix is what Hash writes before a code's symbols.

@@ -237,7 +237,6 @@ type admitter struct {
 	// up to heldAt; winHeld what it was as the window started.
 	held, winHeld float64
 	heldAt        time.Time
-	climbSteps    int // since the start, for tests
 
 	refusedFull, refusedDelay, refusedWait, refusedShed prometheus.Counter
 	abandoned                                           prometheus.Counter
@@ -733,7 +732,6 @@ func (a *admitter) climb(span time.Duration) {
 		next = a.climbNext(l, a.climbDir)
 	}
 	a.limit = next
-	a.climbSteps++
 	a.climbSettle()
 }
 

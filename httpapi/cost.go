@@ -3,13 +3,13 @@ package httpapi
 import (
 	"context"
 	"fmt"
-	"github.com/gridhub/gridhub/internal/ctxval"
 	"strings"
 	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/gridhub/gridhub/auth"
 	"github.com/gridhub/gridhub/hub"
+	"github.com/gridhub/gridhub/internal/ctxval"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/lexer"

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"github.com/gridhub/gridhub/internal/ctxval"
 	"net/http"
 	"slices"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/gridhub/gridhub/hub"
+	"github.com/gridhub/gridhub/internal/ctxval"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"

@@ -546,20 +546,20 @@ const maxPooledMessage = 64 << 10
 // close frame is going out nothing is written, as gorilla writes nothing
 // after it.
 func (c *wsConn) write(data []byte) error {
-	c.writeMu.Lock()
-	var err error
-	if c.closeSent {
-		err = net.ErrClosed
-	} else if fw := c.frameWriterLocked(); fw != nil {
+	if c.framed() {
 		bp := messageBuffers.Get().(*[]byte)
 		b := appendFrameHead((*bp)[:0], len(data))
 		b = append(b, data...)
-		err = fw.write(b, c.t.cfg.writeTimeout)
+		err := c.writeFrames(b)
 		if cap(b) <= maxPooledMessage {
 			*bp = b[:0]
 			messageBuffers.Put(bp)
 		}
-	} else {
+		return err
+	}
+	c.writeMu.Lock()
+	err := net.ErrClosed
+	if !c.closeSent {
 		err = c.writeLocked(data)
 	}
 	c.writeMu.Unlock()
@@ -569,6 +569,8 @@ func (c *wsConn) write(data []byte) error {
 	return err
 }
 
+// writeLocked writes data through the stand-in socket of a connection
+// that is not framed. c.writeMu is held.
 func (c *wsConn) writeLocked(data []byte) error {
 	if d := c.t.cfg.writeTimeout; d > 0 {
 		if err := c.ws.SetWriteDeadline(time.Now().Add(d)); err != nil {
@@ -587,16 +589,25 @@ func (c *wsConn) framed() bool {
 }
 
 // frameWriterLocked returns the connection's frameWriter, made on first
-// use; nil when it is not framed. c.writeMu is held.
+// use. The connection is framed; c.writeMu is held.
 func (c *wsConn) frameWriterLocked() *frameWriter {
 	if c.fw == nil {
-		ws, ok := c.ws.(*websocket.Conn)
-		if !ok {
-			return nil
-		}
-		c.fw = newFrameWriter(ws.NetConn())
+		c.fw = newFrameWriter(c.ws.(*websocket.Conn).NetConn())
 	}
 	return c.fw
+}
+
+// writeWithDeadline writes b to conn, with the write deadline set timeout
+// on (zero: none): a frameWriter's write where it has no descriptor of
+// its own to write to.
+func writeWithDeadline(conn net.Conn, b []byte, timeout time.Duration) error {
+	if timeout > 0 {
+		if err := conn.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+			return err
+		}
+	}
+	_, err := conn.Write(b)
+	return err
 }
 
 // appendFrameHead appends the head of a final, unmasked text frame of n

@@ -132,7 +132,6 @@ type sharing struct {
 	unshared   map[string]bool
 	visibility func(context.Context) string
 	queueSize  int
-	batch      int // the most frames a writer takes at once: shareBatch
 
 	mu     sync.Mutex
 	groups map[shareKey]*shareGroup
@@ -159,7 +158,6 @@ func newSharing(o *ShareOptions) *sharing {
 		unshared:   map[string]bool{},
 		visibility: o.Visibility,
 		queueSize:  o.QueueSize,
-		batch:      shareBatch,
 		groups:     map[shareKey]*shareGroup{},
 		liveGroups: prometheus.NewGauge(prometheus.GaugeOpts{Name: "gridhub_shared_executions", Help: "Live shared subscription executions (one broker subscription each)."}),
 		members:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "gridhub_shared_subscribers", Help: "WebSocket subscriptions served by a shared execution."}),
@@ -733,7 +731,7 @@ func (m *shareMember) flush() (writes int) {
 			m.mu.Unlock()
 			return writes
 		}
-		n := copy(batch[:m.g.s.batch], m.q)
+		n := copy(batch[:], m.q)
 		rest := copy(m.q, m.q[n:])
 		clear(m.q[rest:])
 		m.q = m.q[:rest]

@@ -666,93 +666,81 @@ func (s *gatedSocket) WriteMessage(typ int, data []byte) error {
 
 // TestShareMemberBatches drives one member's queue step by step, its
 // writer stalled in a write at each step: a writer takes every frame
-// waiting (up to the batch), the frames in its hand count against the
+// waiting (up to shareBatch), the frames in its hand count against the
 // queue's bound beyond the first, so that the member holds at most
-// QueueSize+1 frames whatever the batch, as many are dropped as with one
-// frame at a time, the frame after a loss carries its gap, and every
-// frame goes out as its own message, in order.
+// QueueSize+1 frames, as many are dropped as with one frame at a time,
+// the frame after a loss carries its gap, and every frame goes out as its
+// own message, in order.
 func TestShareMemberBatches(t *testing.T) {
-	tests := []struct {
-		give       int // the batch
-		want       string
-		wantWrites int
-	}{
-		// f1 is in hand; f2 is dropped for f6; f3..f6 are taken at once,
-		// which leaves room for one: f7 is dropped for f8.
-		{shareBatch, "1+0 3+1 4+0 5+0 6+0 8+1", 3},
-		// One at a time: f2 is dropped for f6, f4 for f8.
-		{1, "1+0 3+1 5+1 6+0 7+0 8+0", 6},
+	// f1 is in hand; f2 is dropped for f6; f3..f6 are taken at once,
+	// which leaves room for one: f7 is dropped for f8 (one at a time, f2
+	// would be dropped for f6 and f4 for f8).
+	const want, wantWrites = "1+0 3+1 4+0 5+0 6+0 8+1", 3
+	sock := &gatedSocket{wsFakeSocket: wsFakeSocket{proto: SubprotocolGraphQLTransportWS}, entered: make(chan struct{}), gate: make(chan struct{})}
+	tr := WebsocketTransport(WSOptions{Share: &ShareOptions{Fields: []string{"changes"}, QueueSize: 4}})
+	sh := tr.cfg.share
+	c := newWSConn(tr, sock, nil, context.Background(), "test")
+	op := &wsOp{c: c, id: "x", cancel: func() {}}
+	c.ops = append(c.ops, op)
+	g := &shareGroup{s: sh, root: "changes", gapKeys: []string{"gap"}}
+	m := &shareMember{op: op, g: g}
+	deliver := func(seqs ...int) {
+		t.Helper()
+		for _, seq := range seqs {
+			f := &shareFrame{g: g, tail: fmt.Appendf(nil, `,"payload":{"data":{"changes":{"seq":%d,"gap":0}}}}`, seq)}
+			if m.deliver(f) {
+				go func() { sh.writes.Add(float64(m.flush())) }() // as writeJob.work counts them
+			}
+		}
 	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprint("batch ", tt.give), func(t *testing.T) {
-			sock := &gatedSocket{wsFakeSocket: wsFakeSocket{proto: SubprotocolGraphQLTransportWS}, entered: make(chan struct{}), gate: make(chan struct{})}
-			tr := WebsocketTransport(WSOptions{Share: &ShareOptions{Fields: []string{"changes"}, QueueSize: 4}})
-			sh := tr.cfg.share
-			sh.batch = tt.give
-			c := newWSConn(tr, sock, nil, context.Background(), "test")
-			op := &wsOp{c: c, id: "x", cancel: func() {}}
-			c.ops = append(c.ops, op)
-			g := &shareGroup{s: sh, root: "changes", gapKeys: []string{"gap"}}
-			m := &shareMember{op: op, g: g}
-			deliver := func(seqs ...int) {
-				t.Helper()
-				for _, seq := range seqs {
-					f := &shareFrame{g: g, tail: fmt.Appendf(nil, `,"payload":{"data":{"changes":{"seq":%d,"gap":0}}}}`, seq)}
-					if m.deliver(f) {
-						go func() { sh.writes.Add(float64(m.flush())) }() // as writeJob.work counts them
-					}
-				}
+	step := func() { // the write at hand ends, the next begins
+		t.Helper()
+		sock.gate <- struct{}{}
+		select {
+		case <-sock.entered:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no next write")
+		}
+	}
+	deliver(1)
+	<-sock.entered
+	deliver(2, 3, 4, 5, 6)
+	step()
+	deliver(7, 8)
+	var held int
+	m.mu.Lock()
+	held = len(m.q) + max(m.inHand, 1)
+	m.mu.Unlock()
+	if held > 5 {
+		t.Errorf("the member holds %d frames, want at most QueueSize+1", held)
+	}
+	for range 6 - 2 {
+		step()
+	}
+	sock.gate <- struct{}{}
+	shareWait(t, "the writer to end", func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return !m.writing
+	})
+	var got []string
+	for _, b := range sock.written() {
+		var msg struct {
+			Type, ID string
+			Payload  struct {
+				Data struct{ Changes struct{ Seq, Gap int } }
 			}
-			step := func() { // the write at hand ends, the next begins
-				t.Helper()
-				sock.gate <- struct{}{}
-				select {
-				case <-sock.entered:
-				case <-time.After(5 * time.Second):
-					t.Fatal("no next write")
-				}
-			}
-			deliver(1)
-			<-sock.entered
-			deliver(2, 3, 4, 5, 6)
-			step()
-			deliver(7, 8)
-			var held int
-			m.mu.Lock()
-			held = len(m.q) + max(m.inHand, 1)
-			m.mu.Unlock()
-			if held > 5 {
-				t.Errorf("the member holds %d frames, want at most QueueSize+1", held)
-			}
-			for range 6 - 2 {
-				step()
-			}
-			sock.gate <- struct{}{}
-			shareWait(t, "the writer to end", func() bool {
-				m.mu.Lock()
-				defer m.mu.Unlock()
-				return !m.writing
-			})
-			var got []string
-			for _, b := range sock.written() {
-				var msg struct {
-					Type, ID string
-					Payload  struct {
-						Data struct{ Changes struct{ Seq, Gap int } }
-					}
-				}
-				if err := json.Unmarshal(b, &msg); err != nil || msg.Type != "next" || msg.ID != "x" {
-					t.Fatalf("wrote %s (%v)", b, err)
-				}
-				got = append(got, fmt.Sprintf("%d+%d", msg.Payload.Data.Changes.Seq, msg.Payload.Data.Changes.Gap))
-			}
-			if strings.Join(got, " ") != tt.want {
-				t.Errorf("sent %s, want %s", strings.Join(got, " "), tt.want)
-			}
-			if n := int(counterValue(sh.writes)); n != tt.wantWrites {
-				t.Errorf("%d writes, want %d", n, tt.wantWrites)
-			}
-		})
+		}
+		if err := json.Unmarshal(b, &msg); err != nil || msg.Type != "next" || msg.ID != "x" {
+			t.Fatalf("wrote %s (%v)", b, err)
+		}
+		got = append(got, fmt.Sprintf("%d+%d", msg.Payload.Data.Changes.Seq, msg.Payload.Data.Changes.Gap))
+	}
+	if strings.Join(got, " ") != want {
+		t.Errorf("sent %s, want %s", strings.Join(got, " "), want)
+	}
+	if n := int(counterValue(sh.writes)); n != wantWrites {
+		t.Errorf("%d writes, want %d", n, wantWrites)
 	}
 }
 

@@ -52,13 +52,7 @@ func newFrameWriter(conn net.Conn) *frameWriter {
 // once the socket is full.
 func (w *frameWriter) write(b []byte, timeout time.Duration) error {
 	if w.rc == nil {
-		if timeout > 0 {
-			if err := w.conn.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
-				return err
-			}
-		}
-		_, err := w.conn.Write(b)
-		return err
+		return writeWithDeadline(w.conn, b, timeout)
 	}
 	for retried := false; ; retried = true {
 		w.buf, w.timeout, w.called, w.armed, w.err = b, timeout, false, false, nil

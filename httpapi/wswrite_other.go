@@ -14,11 +14,5 @@ type frameWriter struct{ conn net.Conn }
 func newFrameWriter(conn net.Conn) *frameWriter { return &frameWriter{conn: conn} }
 
 func (w *frameWriter) write(b []byte, timeout time.Duration) error {
-	if timeout > 0 {
-		if err := w.conn.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
-			return err
-		}
-	}
-	_, err := w.conn.Write(b)
-	return err
+	return writeWithDeadline(w.conn, b, timeout)
 }

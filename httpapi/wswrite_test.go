@@ -68,6 +68,14 @@ func TestFrameWriterStaleDeadline(t *testing.T) {
 // the write fails once its timeout passes, instead of waiting for ever.
 func TestFrameWriterFullSocket(t *testing.T) {
 	server, client := tcpPair(t)
+	// Buffers of a fixed size, which the kernel does not grow while the
+	// first write goes through: grown, they could hold the second whole.
+	if err := server.(*net.TCPConn).SetWriteBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
 	w := newFrameWriter(server)
 	big := make([]byte, 8<<20)
 	for i := range big {

@@ -560,10 +560,7 @@ func residentArgInScope(input, name string) func(context.Context, *Resolver, aut
 		if input == "" {
 			id, _ = fc.Args[name].(string)
 		} else {
-			switch in := fc.Args[input].(type) {
-			case model.ReserveInput:
-				id = in.ResidentID
-			case model.DeclareHealthInput:
+			if in, ok := fc.Args[input].(model.DeclareHealthInput); ok {
 				id = in.ResidentID
 			}
 		}
@@ -577,20 +574,17 @@ func residentArgInScope(input, name string) func(context.Context, *Resolver, aut
 // that the reservation reads it once.
 func reserveInScope(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) (context.Context, error) {
 	in, _ := fc.Args["input"].(model.ReserveInput)
-	if p.Role != auth.Committee {
-		return ctx, ResidentInScope(ctx, r.City.Store(), p, in.ResidentID)
-	}
-	res, err := r.City.Store().Resident(ctx, in.ResidentID)
-	if err != nil || res.CommitteeID != p.Scope {
-		return ctx, forbidden(p)
+	res, err := readResidentInScope(ctx, r.City.Store(), p, in.ResidentID)
+	if res == nil {
+		return ctx, err
 	}
 	return context.WithValue(ctx, scopedResidentKey{}, res), nil
 }
 
 type scopedResidentKey struct{}
 
-// scopedResident returns the resident id that the policy read for this
-// field's check, if it read one.
+// scopedResident returns the resident id, if the policy read it for this
+// field's check.
 func scopedResident(ctx context.Context, id string) (*hub.Resident, bool) {
 	res, ok := ctx.Value(scopedResidentKey{}).(*hub.Resident)
 	return res, ok && res.ID == id
@@ -601,17 +595,24 @@ func scopedResident(ctx context.Context, id string) (*hub.Resident, bool) {
 // decide). An unknown id is refused like another committee's resident, so
 // that a committee cannot probe which ids exist.
 func ResidentInScope(ctx context.Context, s hub.Store, p auth.Principal, id string) error {
+	_, err := readResidentInScope(ctx, s, p, id)
+	return err
+}
+
+// readResidentInScope is ResidentInScope that also returns the resident a
+// COMMITTEE token's check read, when it lets the caller in; nil otherwise.
+func readResidentInScope(ctx context.Context, s hub.Store, p auth.Principal, id string) (*hub.Resident, error) {
 	switch p.Role {
 	case auth.Resident:
 		if id == p.Scope {
-			return nil
+			return nil, nil
 		}
 	case auth.Committee:
 		if res, err := s.Resident(ctx, id); err == nil && res.CommitteeID == p.Scope {
-			return nil
+			return res, nil
 		}
 	}
-	return forbidden(p)
+	return nil, forbidden(p)
 }
 
 func reservationArgInScope(ctx context.Context, r *Resolver, p auth.Principal, fc *graphql.FieldContext) error {
